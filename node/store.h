@@ -1,0 +1,76 @@
+/* store.h: a branch's SQLite store.  Opens and migrates it, and owns the one write
+ * path: every local change stamps the HLC, writes the row and appends the change to
+ * the change log (whose own-origin tail is the outbox) in one transaction.
+ * Ownership: the store owns its sqlite3 handle; nd_store_db lends it. */
+#ifndef ND_STORE_H
+#define ND_STORE_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "change.h"
+#include "error.h"
+
+typedef struct nd_store nd_store_t;
+
+/* Opens the store at `path` (WAL, foreign keys on, busy_timeout), creating the file
+ * only if `create`, and migrates it forward.  A store of a newer schema is refused
+ * (LD_ESCHEMA, "made by a newer liangdi ...").  NULL on failure, with err set. */
+nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err);
+
+/* Closes the store and NULLs *self_p; safe on NULL and twice. */
+void nd_store_destroy(nd_store_t **self_p);
+
+/* Borrowed handle for read-only queries (lists, reports). */
+sqlite3 *nd_store_db(nd_store_t *self);
+
+/* This node's id and name, "" before init.  Borrowed. */
+const char *nd_store_node_id(nd_store_t *self);
+const char *nd_store_node_name(nd_store_t *self);
+
+/* Makes a new store this node's: sets id and name once (LD_EEXIST if already set). */
+int nd_store_init_node(nd_store_t *self, const char *node_id, const char *name, ld_error_t *err);
+
+/* Settings kept in the store (broker endpoint, cursor, thresholds...).  get returns a
+ * malloc'd copy (caller frees) or NULL if unset. */
+char *nd_store_setting(nd_store_t *self, const char *key);
+int   nd_store_set_setting(nd_store_t *self, const char *key, const char *value, ld_error_t *err);
+
+/* Groups several writes into one transaction (import: all rows or none).  While a
+ * group is open nd_store_write joins it instead of committing on its own. */
+int nd_store_begin(nd_store_t *self, ld_error_t *err);
+int nd_store_commit(nd_store_t *self, ld_error_t *err);
+void nd_store_rollback(nd_store_t *self);
+
+/* The one local write path.  `c` holds kind, record_id ("" = a new record: a UUID is
+ * made and written back into c->record_id), the fields to set, or deleted.  The store
+ * validates, fills origin, seq, hlc and the audience, writes the row, and appends the
+ * change, in one transaction.  LD_ENOTFOUND for an update of a missing record,
+ * LD_EDENIED for a record this node may only read. */
+int nd_store_write(nd_store_t *self, ld_change_t *c, ld_error_t *err);
+
+/* The apply path for a change from elsewhere: field-level last-writer-wins by
+ * (hlc, origin), the losing value of a same-field race kept in the conflict log,
+ * idempotent (a change already applied, known by origin and seq, is skipped),
+ * recorded in the change log.  Joins an open group.  LD_ECLOCK if stamped too far ahead. */
+int nd_store_apply(nd_store_t *self, const ld_change_t *c, ld_error_t *err);
+
+/* Outbox: this node's own changes after `after_seq`, packed, in seq order, at most
+ * `max`; `fn` is called for each (returning non-zero stops). Returns the count or < 0. */
+typedef int (*nd_outbox_fn)(void *ctx, uint64_t seq, const uint8_t *change, size_t len);
+int nd_store_outbox(nd_store_t *self, uint64_t after_seq, size_t max, nd_outbox_fn fn,
+                    void *ctx, ld_error_t *err);
+
+/* The highest own seq written, and the highest the broker has acked. */
+uint64_t nd_store_last_seq(nd_store_t *self);
+uint64_t nd_store_pushed_upto(nd_store_t *self);
+/* Records a PushAck (never moves backwards). */
+int nd_store_set_pushed_upto(nd_store_t *self, uint64_t upto, ld_error_t *err);
+
+/* The mailbox cursor: the broker position applied up to. */
+uint64_t nd_store_cursor(nd_store_t *self);
+/* Applies a batch of changes and moves the cursor to `cursor` in one transaction. */
+int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
+                         uint64_t cursor, ld_error_t *err);
+
+#endif

@@ -1,0 +1,71 @@
+/* codec.h: liangdi's messages in the project's own structs, and their conversion
+ * to and from protobuf bytes.  This module is the only one that sees the generated
+ * protobuf-c code.  Decoding validates everything (see ld_change_validate).
+ * Ownership: an ld_msg_t owns what it points to; ld_msg_clear frees it. */
+#ifndef LD_CODEC_H
+#define LD_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "change.h"
+#include "error.h"
+#include "frame.h"
+
+#define LD_BATCH_MAX 10000u     /* changes in one Push or Batch */
+
+typedef enum ld_error_code {
+    LD_ERR_UNSPECIFIED = 0, LD_ERR_BAD_MESSAGE, LD_ERR_VERSION, LD_ERR_AUTH,
+    LD_ERR_DENIED, LD_ERR_CLOCK, LD_ERR_INTERNAL, LD_ERR_SEQUENCE
+} ld_error_code_t;
+
+typedef struct ld_msg {
+    ld_msg_type_t type;
+    union {
+        struct { uint32_t protocol_version, schema_version;
+                 char node_id[LD_ID_MAX + 1]; char software[64]; } hello;
+        struct { uint32_t protocol_version, schema_version;
+                 char node_id[LD_ID_MAX + 1];
+                 uint64_t pushed_upto, mailbox_depth; } welcome;
+        struct { size_t n; ld_change_t *changes; } push;          /* owned array */
+        struct { uint64_t upto; } push_ack;
+        struct { uint64_t cursor; uint32_t credit; } fetch;
+        struct { size_t n; uint64_t *positions; ld_change_t *changes;  /* owned */
+                 uint64_t remaining; } batch;
+        struct { uint64_t upto; } ack;
+        struct { uint64_t mailbox_depth; } notify;
+        struct { ld_error_code_t code; char message[LD_ERROR_MSG_MAX];
+                 char record_id[LD_RECORD_ID_MAX + 1]; uint64_t seq; } error;
+    } u;
+} ld_msg_t;
+
+/* Zeroes m and sets its type. */
+void ld_msg_init(ld_msg_t *m, ld_msg_type_t type);
+
+/* Frees what m owns and zeroes it; safe to call twice. */
+void ld_msg_clear(ld_msg_t *m);
+
+/* Packs m's body.  On success *out is malloc'd (caller frees) and 0 is returned. */
+int ld_msg_encode(const ld_msg_t *m, uint8_t **out, size_t *len, ld_error_t *err);
+
+/* Unpacks and validates a body of the given type into m (initialised by this call).
+ * On failure m holds nothing and the error names what was wrong: LD_EPROTO (not a
+ * valid protobuf), LD_ETOOBIG (over LD_BODY_MAX or LD_BATCH_MAX), LD_EINVAL (a field
+ * that fails validation). */
+int ld_msg_decode(ld_msg_type_t type, const uint8_t *body, size_t len, ld_msg_t *m,
+                  ld_error_t *err);
+
+/* One change alone, as stored in outboxes and mailboxes. *out is malloc'd. */
+int ld_change_pack(const ld_change_t *c, uint8_t **out, size_t *len, ld_error_t *err);
+/* Unpacks and validates; c is initialised by this call and owns its strings. */
+int ld_change_unpack(const uint8_t *data, size_t len, ld_change_t *c, ld_error_t *err);
+
+/* A growing byte buffer for building Push and Batch bodies straight from packed
+ * changes, without unpacking them.  Free with ld_buf_free. */
+typedef struct ld_buf { uint8_t *data; size_t len, cap; } ld_buf_t;
+void ld_buf_free(ld_buf_t *b);
+void ld_buf_reset(ld_buf_t *b);            /* len = 0, keeps the memory */
+int  ld_push_append(ld_buf_t *b, const uint8_t *change, size_t len);
+int  ld_batch_append(ld_buf_t *b, uint64_t position, const uint8_t *change, size_t len);
+int  ld_batch_finish(ld_buf_t *b, uint64_t remaining);   /* appends `remaining` */
+
+#endif

@@ -1,0 +1,48 @@
+/* text.h: the checks and measures every side applies to text it did not write:
+ * UTF-8 validity, display width of Chinese text, dates and months in China
+ * Standard Time, and the shape of ids. */
+#ifndef LD_TEXT_H
+#define LD_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define LD_ID_MAX 64          /* node and org ids: [a-z0-9][a-z0-9._-]{0,63} */
+
+/* True if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF)
+ * with no NUL and no C0 control other than \t \n \r. */
+bool ld_utf8_valid(const char *s, size_t len);
+
+/* Columns `s` takes in a terminal: CJK and fullwidth forms count 2, combining marks 0,
+ * others 1.  `s` must be valid UTF-8. */
+size_t ld_display_width(const char *s);
+
+/* True if text is a node or org id: 1..64 of [a-z0-9._-], starting with [a-z0-9]. */
+bool ld_id_valid(const char *text);
+
+/* A calendar date as days since 1970-01-01; parse of exactly "YYYY-MM-DD" with a real
+ * day (2023-02-29 is refused), years 1900..2199.  Returns true on success. */
+bool ld_date_parse(const char *text, int32_t *days);
+
+/* Writes "YYYY-MM-DD" and NUL into out[11]. */
+void ld_date_format(int32_t days, char out[11]);
+
+/* "YYYY-MM" (years 1900..2199): months since year 0 (year * 12 + month - 1). */
+bool ld_month_parse(const char *text, int32_t *months);
+void ld_month_format(int32_t months, char out[8]);
+
+/* Year, month (1-12), day (1-31) of a day number, and back. */
+void ld_date_split(int32_t days, int *year, int *month, int *day);
+int32_t ld_date_join(int year, int month, int day);
+
+/* Today's date in China Standard Time (UTC+8, no DST) at wall time `t`. */
+int32_t ld_date_cst(time_t t);
+
+/* Money in fen from "123", "123.4" or "123.45" yuan, >= 0 and < 10^9 yuan. */
+bool ld_money_parse(const char *text, int64_t *fen);
+/* Writes "123.45" and NUL into out[24]. */
+void ld_money_format(int64_t fen, char out[24]);
+
+#endif
