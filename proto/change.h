@@ -20,6 +20,8 @@ typedef struct ld_field {
     char       *value;    /* owned text form; "" clears the field */
     uint64_t    hlc;      /* 0: the change's own stamp */
     char        origin[LD_ID_MAX + 1];   /* "": the change's own origin */
+    uint64_t    base_hlc;                /* the stamp it overwrote; 0: none (new field) */
+    char        base_origin[LD_ID_MAX + 1];
 } ld_field_t;
 
 typedef struct ld_change {

@@ -11,7 +11,7 @@
 #include "error.h"
 #include "frame.h"
 
-#define LD_BATCH_MAX 10000u     /* changes in one Push or Batch */
+#define LD_BATCH_MAX 4096u      /* changes in one Push or Batch */
 
 typedef enum ld_error_code {
     LD_ERR_UNSPECIFIED = 0, LD_ERR_BAD_MESSAGE, LD_ERR_VERSION, LD_ERR_AUTH,
