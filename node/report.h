@@ -1,0 +1,18 @@
+/* report.h: the compliance report: what is overdue as of a date, by the rules of
+ * DOMAIN.md, with the seed's values as defaults and every threshold a setting. */
+#ifndef ND_REPORT_H
+#define ND_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "error.h"
+#include "output.h"
+#include "store.h"
+
+/* Prints the report for the date `as_of` (days since 1970-01-01, see ld_date_parse) in
+ * `fmt` to `out`.  Thresholds come from the store's settings ("report.*" keys), with
+ * defaults when unset.  0, or a negative LD_E* code with err set. */
+int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out,
+                    ld_error_t *err);
+
+#endif
