@@ -1,0 +1,70 @@
+# lib.sh: what deploy/test.sh, deploy/quickstart.sh and tests/bench/run share:
+# installing the Debian packages liangdi needs (only those missing) and building it.
+# Source it; it defines functions and sets nothing else.
+
+# The Debian 12 packages a build and its tests need.
+LD_PACKAGES=(
+    gcc libc6-dev pkg-config meson ninja-build python3
+    libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
+    libcriterion-dev libinih-dev
+)
+
+ld_root_cmd() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ld_install_deps [EXTRA_PACKAGE...]: apt-get installs whatever is missing, nothing else.
+ld_install_deps() {
+    local missing=() p
+    for p in "${LD_PACKAGES[@]}" "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "liangdi: installing ${missing[*]}" >&2
+        ld_root_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        ld_root_cmd env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+# ld_build BUILD_DIR [MESON_SETUP_ARG...]: configures (once) and compiles.
+ld_build() {
+    local dir=$1; shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson setup --reconfigure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@"
+    fi
+    meson compile -C "$dir"
+}
+
+# ld_count_results BUILD_DIR...: prints "N passed, N failed" from meson's test logs
+# (a skipped test is neither) and returns 1 if anything failed or nothing ran.
+ld_count_results() {
+    python3 - "$@" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for d in sys.argv[1:]:
+    try:
+        with open(d + "/meson-logs/testlog.json", encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                r = json.loads(line).get("result")
+                if r in ("OK", "EXPECTEDFAIL"):
+                    passed += 1
+                elif r == "SKIP":
+                    skipped += 1
+                else:
+                    failed += 1
+    except FileNotFoundError:
+        failed += 1
+        print(f"no test log in {d}", file=sys.stderr)
+if skipped:
+    print(f"({skipped} skipped)")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed or not passed else 0)
+PY
+}

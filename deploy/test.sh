@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# test.sh: the README's test command.  On a fresh Debian 12 machine it installs what is
+# missing, builds liangdi twice (plain, and with AddressSanitizer + UBSan), runs every test
+# in both builds, and ends with one line: "N passed, N failed".
+#
+# Environment: LIANGDI_TEST_SANITIZE=0 skips the sanitizer build;
+#              LIANGDI_TEST_ARGS passes extra arguments to `meson test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/lib.sh
+
+ld_install_deps
+dirs=(build)
+ld_build build
+status=0
+meson test -C build --print-errorlogs ${LIANGDI_TEST_ARGS:-} || status=1
+
+if [ "${LIANGDI_TEST_SANITIZE:-1}" != 0 ]; then
+    dirs+=(build-asan)
+    ld_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --print-errorlogs ${LIANGDI_TEST_ARGS:-} || status=1
+fi
+
+echo
+ld_count_results "${dirs[@]}" || status=1
+exit "$status"
