@@ -1,0 +1,475 @@
+/* output.c: a table of text cells rendered four ways: a terminal table aligned by
+ * display width, spreadsheet-safe CSV, stable JSON and a printable HTML page.
+ *
+ * The renderings are byte-for-byte stable (scripts and tests compare them):
+ *
+ *   table  [title LF] labels LF rule LF rows LF; columns padded by display width and
+ *          separated by two spaces, no trailing blanks; control characters in a cell
+ *          shown as spaces and invalid UTF-8 as '?', so that one row stays one line;
+ *          an empty table shows "(none)" under the rule.
+ *   csv    UTF-8 BOM, the keys as header, CRLF after every record; a cell is quoted
+ *          when it holds , " CR or LF (quotes doubled); a cell starting with = + - @
+ *          TAB or CR gets a leading ' so no spreadsheet runs it as a formula.  No title.
+ *   json   {"title":...,"rows":[ LF {"key":"value",...} (,LF ...) LF ]} LF: keys in
+ *          column order, every value a string, control characters as \u00XX, '"' and
+ *          '\' escaped, valid UTF-8 passed through (invalid bytes become U+FFFD).
+ *   html   a complete page: doctype, <meta charset="utf-8">, print CSS, and between
+ *          "<body>\n" and "</body>\n" one <section> with <h2>title</h2> and the table;
+ *          every title, label and cell HTML-escaped. */
+#include "output.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "text.h"
+
+struct nd_table {
+    char   *title;      /* NULL: none */
+    size_t  ncols;
+    char  **keys;       /* ncols ASCII keys */
+    char  **labels;     /* ncols labels (the key when none was given) */
+    char  **cells;      /* nrows * ncols, row-major, never NULL entries */
+    size_t  nrows;
+    size_t  cap;        /* rows allocated */
+};
+
+static const char *const format_names[] = { "table", "csv", "json", "html" };
+
+int nd_format_parse(const char *text, nd_format_t *out)
+{
+    if (text)
+        for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++)
+            if (strcmp(text, format_names[i]) == 0) {
+                *out = (nd_format_t) i;
+                return 0;
+            }
+    return LD_EINVAL;
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+nd_table_t *nd_table_new(const char *title, size_t ncols, const char *const *keys,
+                         const char *const *labels)
+{
+    nd_table_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ncols = ncols;
+    if (title && !(self->title = strdup(title)))
+        goto err;
+    self->keys = calloc(ncols ? ncols : 1, sizeof *self->keys);
+    self->labels = calloc(ncols ? ncols : 1, sizeof *self->labels);
+    if (!self->keys || !self->labels)
+        goto err;
+    for (size_t i = 0; i < ncols; i++) {
+        const char *label = labels && labels[i] ? labels[i] : keys[i];
+        if (!(self->keys[i] = dup_or_empty(keys[i])) || !(self->labels[i] = dup_or_empty(label)))
+            goto err;
+    }
+    return self;
+err:
+    nd_table_destroy(&self);
+    return NULL;
+}
+
+void nd_table_destroy(nd_table_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    nd_table_t *self = *self_p;
+    for (size_t i = 0; i < self->nrows * self->ncols; i++)
+        free(self->cells[i]);
+    free(self->cells);
+    for (size_t i = 0; self->keys && i < self->ncols; i++)
+        free(self->keys[i]);
+    for (size_t i = 0; self->labels && i < self->ncols; i++)
+        free(self->labels[i]);
+    free(self->keys);
+    free(self->labels);
+    free(self->title);
+    free(self);
+    *self_p = NULL;
+}
+
+int nd_table_add_row(nd_table_t *self, const char *const *cells)
+{
+    if (self->nrows == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 16;
+        size_t width = self->ncols ? self->ncols : 1;
+        if (cap > SIZE_MAX / width / sizeof(char *))
+            return LD_ENOMEM;
+        char **grown = realloc(self->cells, cap * width * sizeof(char *));
+        if (!grown)
+            return LD_ENOMEM;
+        self->cells = grown;
+        self->cap = cap;
+    }
+    char **row = self->cells + self->nrows * self->ncols;
+    for (size_t i = 0; i < self->ncols; i++) {
+        if (!(row[i] = dup_or_empty(cells[i]))) {
+            while (i-- > 0)
+                free(row[i]);
+            return LD_ENOMEM;
+        }
+    }
+    self->nrows++;
+    return 0;
+}
+
+size_t nd_table_rows(const nd_table_t *self)
+{
+    return self->nrows;
+}
+
+static const char *cell(const nd_table_t *self, size_t row, size_t col)
+{
+    return self->cells[row * self->ncols + col];
+}
+
+/* The length of the well-formed UTF-8 sequence at s (1..4), or 0 if the bytes there
+ * are not one (s must be NUL-terminated). */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+    unsigned char b = s[0];
+    if (b < 0x80)
+        return 1;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf;   /* bounds of the second byte */
+    if (b >= 0xc2 && b <= 0xdf)
+        n = 2;
+    else if (b >= 0xe0 && b <= 0xef) {
+        n = 3;
+        if (b == 0xe0)
+            lo = 0xa0;                    /* no overlongs */
+        else if (b == 0xed)
+            hi = 0x9f;                    /* no surrogates */
+    } else if (b >= 0xf0 && b <= 0xf4) {
+        n = 4;
+        if (b == 0xf0)
+            lo = 0x90;
+        else if (b == 0xf4)
+            hi = 0x8f;                    /* <= U+10FFFF */
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* ---------------------------------------------------------------- table ---- */
+
+/* A copy of s fit for one terminal line: C0 controls and DEL become spaces, invalid
+ * UTF-8 bytes '?'.  Caller frees; NULL on allocation failure. */
+static char *terminal_text(const char *s)
+{
+    size_t len = strlen(s);
+    char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *) s;
+    size_t o = 0;
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        if (n == 0) {
+            out[o++] = '?';
+            p++;
+        } else if (n == 1) {
+            out[o++] = (*p < 0x20 || *p == 0x7f) ? ' ' : (char) *p;
+            p++;
+        } else {
+            memcpy(out + o, p, n);
+            o += n;
+            p += n;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int put_padded(FILE *out, const char *text, size_t width, bool last)
+{
+    if (fputs(text, out) == EOF)
+        return LD_EIO;
+    if (last)
+        return 0;
+    size_t w = ld_display_width(text);
+    for (; w < width + 2; w++)
+        if (putc(' ', out) == EOF)
+            return LD_EIO;
+    return 0;
+}
+
+static int print_terminal(const nd_table_t *self, FILE *out)
+{
+    int rc = LD_ENOMEM;
+    size_t ncells = self->nrows * self->ncols;
+    char **shown = calloc(ncells + self->ncols + 1, sizeof *shown);
+    size_t *width = calloc(self->ncols + 1, sizeof *width);
+    if (!shown || !width)
+        goto out;
+    /* shown[0..ncols) are the labels, then the cells row by row */
+    for (size_t i = 0; i < self->ncols; i++)
+        if (!(shown[i] = terminal_text(self->labels[i])))
+            goto out;
+    for (size_t i = 0; i < ncells; i++)
+        if (!(shown[self->ncols + i] = terminal_text(self->cells[i])))
+            goto out;
+    for (size_t i = 0; i < ncells + self->ncols; i++) {
+        size_t w = ld_display_width(shown[i]);
+        size_t col = i % (self->ncols ? self->ncols : 1);
+        if (w > width[col])
+            width[col] = w;
+    }
+    rc = LD_EIO;
+    if (self->title) {
+        char *title = terminal_text(self->title);
+        if (!title) {
+            rc = LD_ENOMEM;
+            goto out;
+        }
+        int e = fprintf(out, "%s\n", title);
+        free(title);
+        if (e < 0)
+            goto out;
+    }
+    for (size_t r = 0; r <= self->nrows; r++) {
+        for (size_t c = 0; c < self->ncols; c++)
+            if (put_padded(out, shown[r * self->ncols + c], width[c], c + 1 == self->ncols))
+                goto out;
+        if (putc('\n', out) == EOF)
+            goto out;
+        if (r == 0) {   /* the rule under the labels */
+            for (size_t c = 0; c < self->ncols; c++) {
+                size_t n = width[c] + (c + 1 == self->ncols ? 0 : 2);
+                for (size_t k = 0; k < n; k++)
+                    if (putc(k < width[c] ? '-' : ' ', out) == EOF)
+                        goto out;
+            }
+            if (putc('\n', out) == EOF)
+                goto out;
+            if (self->nrows == 0 && fputs("(none)\n", out) == EOF)
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (shown)
+        for (size_t i = 0; i < ncells + self->ncols; i++)
+            free(shown[i]);
+    free(shown);
+    free(width);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ csv ---- */
+
+static int csv_cell(FILE *out, const char *s)
+{
+    bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||
+                   s[0] == '\t' || s[0] == '\r';
+    bool quote = strpbrk(s, ",\"\r\n") != NULL;
+    if (quote && putc('"', out) == EOF)
+        return LD_EIO;
+    if (formula && putc('\'', out) == EOF)
+        return LD_EIO;
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' && putc('"', out) == EOF)
+            return LD_EIO;
+        if (putc(*p, out) == EOF)
+            return LD_EIO;
+    }
+    if (quote && putc('"', out) == EOF)
+        return LD_EIO;
+    return 0;
+}
+
+static int csv_record(FILE *out, char *const *cells, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && putc(',', out) == EOF)
+            return LD_EIO;
+        if (csv_cell(out, cells[i]))
+            return LD_EIO;
+    }
+    return fputs("\r\n", out) == EOF ? LD_EIO : 0;
+}
+
+static int print_csv(const nd_table_t *self, FILE *out)
+{
+    if (fputs("\xef\xbb\xbf", out) == EOF)
+        return LD_EIO;
+    if (csv_record(out, self->keys, self->ncols))
+        return LD_EIO;
+    for (size_t r = 0; r < self->nrows; r++)
+        if (csv_record(out, self->cells + r * self->ncols, self->ncols))
+            return LD_EIO;
+    return 0;
+}
+
+/* ----------------------------------------------------------------- json ---- */
+
+static int json_string(FILE *out, const char *s)
+{
+    if (putc('"', out) == EOF)
+        return LD_EIO;
+    const unsigned char *p = (const unsigned char *) s;
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        int e = 0;
+        if (n == 0) {
+            e = fputs("\xef\xbf\xbd", out) == EOF;    /* U+FFFD */
+            n = 1;
+        } else if (*p == '"' || *p == '\\') {
+            e = putc('\\', out) == EOF || putc(*p, out) == EOF;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            e = fprintf(out, "\\u%04x", (unsigned) *p) < 0;
+        } else {
+            e = fwrite(p, 1, n, out) != n;
+        }
+        if (e)
+            return LD_EIO;
+        p += n;
+    }
+    return putc('"', out) == EOF ? LD_EIO : 0;
+}
+
+static int print_json(const nd_table_t *self, FILE *out)
+{
+    if (fputs("{\"title\":", out) == EOF)
+        return LD_EIO;
+    if (self->title ? json_string(out, self->title) : (fputs("null", out) == EOF))
+        return LD_EIO;
+    if (fputs(",\"rows\":[", out) == EOF)
+        return LD_EIO;
+    for (size_t r = 0; r < self->nrows; r++) {
+        if (fputs(r ? ",\n{" : "\n{", out) == EOF)
+            return LD_EIO;
+        for (size_t c = 0; c < self->ncols; c++) {
+            if (c && putc(',', out) == EOF)
+                return LD_EIO;
+            if (json_string(out, self->keys[c]) || putc(':', out) == EOF ||
+                json_string(out, cell(self, r, c)))
+                return LD_EIO;
+        }
+        if (putc('}', out) == EOF)
+            return LD_EIO;
+    }
+    return fputs(self->nrows ? "\n]}\n" : "]}\n", out) == EOF ? LD_EIO : 0;
+}
+
+/* ----------------------------------------------------------------- html ---- */
+
+static int html_text(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        int e;
+        if (n == 0) {
+            e = fputs("\xef\xbf\xbd", out) == EOF;
+            n = 1;
+        } else if (*p == '&')
+            e = fputs("&amp;", out) == EOF;
+        else if (*p == '<')
+            e = fputs("&lt;", out) == EOF;
+        else if (*p == '>')
+            e = fputs("&gt;", out) == EOF;
+        else if (*p == '"')
+            e = fputs("&quot;", out) == EOF;
+        else if (*p == '\'')
+            e = fputs("&#39;", out) == EOF;
+        else if (*p == '\n')
+            e = fputs("<br>", out) == EOF;
+        else if (*p < 0x20 || *p == 0x7f)
+            e = putc(' ', out) == EOF;
+        else
+            e = fwrite(p, 1, n, out) != n;
+        if (e)
+            return LD_EIO;
+        p += n;
+    }
+    return 0;
+}
+
+static const char html_style[] =
+    "<style>\n"
+    "body { font-family: \"Noto Sans CJK SC\", \"Source Han Sans SC\", \"Microsoft YaHei\","
+    " sans-serif; margin: 1.5em; color: #000; }\n"
+    "h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin: 1.2em 0 .4em; }\n"
+    "table { border-collapse: collapse; width: 100%; margin-bottom: 1em; }\n"
+    "th, td { border: 1px solid #555; padding: .25em .5em; text-align: left;"
+    " vertical-align: top; }\n"
+    "th { background: #eee; }\n"
+    "td.none { text-align: center; color: #555; }\n"
+    "@media print {\n"
+    "  @page { size: A4 landscape; margin: 12mm; }\n"
+    "  body { margin: 0; font-size: 10pt; }\n"
+    "  thead { display: table-header-group; }\n"
+    "  tr, td, th { page-break-inside: avoid; }\n"
+    "  th { background: none; }\n"
+    "}\n"
+    "</style>\n";
+
+static int print_html(const nd_table_t *self, FILE *out)
+{
+    if (fputs("<!doctype html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"
+              "<title>", out) == EOF)
+        return LD_EIO;
+    if (html_text(out, self->title ? self->title : "liangdi"))
+        return LD_EIO;
+    if (fputs("</title>\n", out) == EOF || fputs(html_style, out) == EOF ||
+        fputs("</head>\n<body>\n<section>\n", out) == EOF)
+        return LD_EIO;
+    if (self->title) {
+        if (fputs("<h2>", out) == EOF || html_text(out, self->title) ||
+            fputs("</h2>\n", out) == EOF)
+            return LD_EIO;
+    }
+    if (fputs("<table>\n<thead><tr>", out) == EOF)
+        return LD_EIO;
+    for (size_t c = 0; c < self->ncols; c++)
+        if (fputs("<th>", out) == EOF || html_text(out, self->labels[c]) ||
+            fputs("</th>", out) == EOF)
+            return LD_EIO;
+    if (fputs("</tr></thead>\n<tbody>\n", out) == EOF)
+        return LD_EIO;
+    if (self->nrows == 0 &&
+        fprintf(out, "<tr><td class=\"none\" colspan=\"%zu\">(none)</td></tr>\n",
+                self->ncols ? self->ncols : 1) < 0)
+        return LD_EIO;
+    for (size_t r = 0; r < self->nrows; r++) {
+        if (fputs("<tr>", out) == EOF)
+            return LD_EIO;
+        for (size_t c = 0; c < self->ncols; c++)
+            if (fputs("<td>", out) == EOF || html_text(out, cell(self, r, c)) ||
+                fputs("</td>", out) == EOF)
+                return LD_EIO;
+        if (fputs("</tr>\n", out) == EOF)
+            return LD_EIO;
+    }
+    if (fputs("</tbody>\n</table>\n</section>\n</body>\n</html>\n", out) == EOF)
+        return LD_EIO;
+    return 0;
+}
+
+int nd_table_print(const nd_table_t *self, nd_format_t fmt, FILE *out)
+{
+    int rc;
+    switch (fmt) {
+    case ND_FMT_TABLE: rc = print_terminal(self, out); break;
+    case ND_FMT_CSV:   rc = print_csv(self, out); break;
+    case ND_FMT_JSON:  rc = print_json(self, out); break;
+    case ND_FMT_HTML:  rc = print_html(self, out); break;
+    default:           return LD_EINVAL;
+    }
+    if (rc == 0 && ferror(out))
+        rc = LD_EIO;
+    return rc;
+}
