@@ -1,1 +1,388 @@
-/* placeholder: implemented with the ld_ library */
+/* change.c: building, copying and validating ld_change_t, the unit of replication.
+ * Validation is the gate every untrusted change passes: see ld_change_validate. */
+#include "change.h"
+#include "uuid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MONEY_FEN_DIGITS_MAX 11     /* < 10^9 yuan = 10^11 fen */
+#define QUOTE_MAX 48                /* bytes of a bad value quoted in a message */
+
+/* Writes a printable, shortened form of an untrusted value into out[QUOTE_MAX * 4 + 8]:
+ * printable ASCII and well-formed multibyte text kept, other bytes as \xNN. */
+static void quote_value(const char *value, char *out, size_t outlen)
+{
+    size_t o = 0, i = 0;
+    size_t len = strlen(value);
+    while (i < len && i < QUOTE_MAX && o + 8 < outlen) {
+        unsigned char ch = (unsigned char)value[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+            out[o++] = (char)ch;
+            i++;
+            continue;
+        }
+        if (ch >= 0x80) {
+            size_t n = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : ch >= 0xc0 ? 2 : 1;
+            if (n > 1 && i + n <= len && ld_utf8_valid(value + i, n)) {
+                memcpy(out + o, value + i, n);
+                o += n;
+                i += n;
+                continue;
+            }
+        }
+        o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
+        i++;
+    }
+    if (i < len && o + 4 < outlen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+/* True if the fixed-size buffer holds a NUL, i.e. is a C string. */
+static bool terminated(const char *buf, size_t size)
+{
+    return memchr(buf, '\0', size) != NULL;
+}
+
+void ld_change_init(ld_change_t *c)
+{
+    memset(c, 0, sizeof *c);
+}
+
+void ld_change_clear(ld_change_t *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->nfields && i < LD_FIELDS_MAX; i++)
+        free(c->fields[i].value);
+    memset(c, 0, sizeof *c);
+}
+
+int ld_change_set(ld_change_t *c, const char *name, const char *value, ld_error_t *err)
+{
+    const ld_kind_def_t *def = ld_schema_kind(c->kind);
+    if (def == NULL)
+        return ld_error_set(err, LD_EINVAL, "change has no record kind (%d)", (int)c->kind);
+    if (name == NULL || value == NULL)
+        return ld_error_set(err, LD_EINVAL, "field name and value must not be NULL");
+    int idx = ld_schema_field_index(def, name);
+    if (idx < 0) {
+        char q[QUOTE_MAX * 4 + 8];
+        quote_value(name, q, sizeof q);
+        return ld_error_set(err, LD_EINVAL, "%s has no field \"%s\"", def->name, q);
+    }
+    if (ld_change_get(c, name) != NULL)
+        return ld_error_set(err, LD_EINVAL, "%s.%s is set twice", def->name, name);
+    if (c->nfields >= LD_FIELDS_MAX)
+        return ld_error_set(err, LD_ETOOBIG, "more than %d fields in one change", LD_FIELDS_MAX);
+    char *copy = strdup(value);
+    if (copy == NULL)
+        return ld_error_set(err, LD_ENOMEM, "out of memory copying %s.%s", def->name, name);
+    ld_field_t *f = &c->fields[c->nfields++];
+    memset(f, 0, sizeof *f);
+    f->name = def->fields[idx].name;
+    f->value = copy;
+    return 0;
+}
+
+int ld_change_add_audience(ld_change_t *c, const char *node, ld_error_t *err)
+{
+    if (!ld_id_valid(node)) {
+        char q[QUOTE_MAX * 4 + 8];
+        quote_value(node != NULL ? node : "", q, sizeof q);
+        return ld_error_set(err, LD_EINVAL, "audience: \"%s\" is not a node id", q);
+    }
+    for (size_t i = 0; i < c->naudience; i++) {
+        if (strcmp(c->audience[i], node) == 0)
+            return 0;
+    }
+    if (c->naudience >= LD_AUDIENCE_MAX)
+        return ld_error_set(err, LD_ETOOBIG, "more than %d nodes in one audience",
+                            LD_AUDIENCE_MAX);
+    snprintf(c->audience[c->naudience++], LD_ID_MAX + 1, "%s", node);
+    return 0;
+}
+
+const char *ld_change_get(const ld_change_t *c, const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    for (size_t i = 0; i < c->nfields && i < LD_FIELDS_MAX; i++) {
+        if (c->fields[i].name != NULL && strcmp(c->fields[i].name, name) == 0)
+            return c->fields[i].value;
+    }
+    return NULL;
+}
+
+int ld_change_copy(ld_change_t *dst, const ld_change_t *src, ld_error_t *err)
+{
+    if (dst == src)
+        return 0;
+    ld_change_clear(dst);
+    if (src->nfields > LD_FIELDS_MAX || src->naudience > LD_AUDIENCE_MAX)
+        return ld_error_set(err, LD_EINVAL, "change to copy has too many fields or nodes");
+    *dst = *src;
+    for (size_t i = 0; i < src->nfields; i++)
+        dst->fields[i].value = NULL;
+    for (size_t i = 0; i < src->nfields; i++) {
+        const char *v = src->fields[i].value != NULL ? src->fields[i].value : "";
+        dst->fields[i].value = strdup(v);
+        if (dst->fields[i].value == NULL) {
+            ld_change_clear(dst);
+            return ld_error_set(err, LD_ENOMEM, "out of memory copying a change");
+        }
+    }
+    return 0;
+}
+
+/* Text of one of the shapes the schema gives by field name: phone numbers and
+ * resident id numbers; 0 or LD_EINVAL. */
+static int text_shape(const ld_field_def_t *def, const char *value, const char *q,
+                      ld_error_t *err)
+{
+    size_t len = strlen(value);
+    if (strcmp(def->name, "phone") == 0) {
+        for (size_t i = 0; i < len; i++) {
+            char ch = value[i];
+            if (!((ch >= '0' && ch <= '9') || ch == ' ' || ch == '+' || ch == '-'))
+                return ld_error_set(err, LD_EINVAL,
+                                    "%s: \"%s\" is not a phone number (digits, spaces, '+' and '-')",
+                                    def->name, q);
+        }
+        return 0;
+    }
+    if (strcmp(def->name, "id_number") == 0) {
+        bool ok = len == 18;
+        for (size_t i = 0; ok && i < 17; i++)
+            ok = value[i] >= '0' && value[i] <= '9';
+        ok = ok && ((value[17] >= '0' && value[17] <= '9') || value[17] == 'X');
+        if (!ok)
+            return ld_error_set(err, LD_EINVAL,
+                                "%s: \"%s\" is not an id number (17 digits, then a digit or X)",
+                                def->name, q);
+        return 0;
+    }
+    return 0;
+}
+
+static int validate_text(const ld_field_def_t *def, const char *value, const char *q,
+                         ld_error_t *err)
+{
+    size_t len = strlen(value);
+    if (len > def->max_len)
+        return ld_error_set(err, LD_EINVAL, "%s: %zu bytes is longer than the %zu allowed",
+                            def->name, len, def->max_len);
+    if (!ld_utf8_valid(value, len))
+        return ld_error_set(err, LD_EINVAL, "%s: \"%s\" is not valid UTF-8 text", def->name, q);
+    if (def->max_len <= 64 && strpbrk(value, "\t\r\n") != NULL)
+        return ld_error_set(err, LD_EINVAL, "%s: \"%s\" must be one line", def->name, q);
+    return text_shape(def, value, q, err);
+}
+
+static int validate_money(const ld_field_def_t *def, const char *value, const char *q,
+                          ld_error_t *err)
+{
+    size_t len = strlen(value);
+    bool ok = len >= 1 && len <= MONEY_FEN_DIGITS_MAX && !(len > 1 && value[0] == '0');
+    for (size_t i = 0; ok && i < len; i++)
+        ok = value[i] >= '0' && value[i] <= '9';
+    if (!ok)
+        return ld_error_set(err, LD_EINVAL,
+                            "%s: \"%s\" is not an amount in fen (0 to 99999999999, digits only)",
+                            def->name, q);
+    return 0;
+}
+
+static int validate_year(const ld_field_def_t *def, const char *value, const char *q,
+                         ld_error_t *err)
+{
+    bool ok = strlen(value) == 4;
+    int y = 0;
+    for (size_t i = 0; ok && i < 4; i++) {
+        ok = value[i] >= '0' && value[i] <= '9';
+        y = y * 10 + (value[i] - '0');
+    }
+    if (!ok || y < 1900 || y > 2199)
+        return ld_error_set(err, LD_EINVAL, "%s: \"%s\" is not a year from 1900 to 2199",
+                            def->name, q);
+    return 0;
+}
+
+static int validate_ref(const ld_field_def_t *def, const char *value, const char *q,
+                        ld_error_t *err)
+{
+    if (def->ref == LD_KIND_ORG) {
+        if (!ld_id_valid(value))
+            return ld_error_set(err, LD_EINVAL,
+                                "%s: \"%s\" is not an org id ([a-z0-9._-], up to 64)",
+                                def->name, q);
+        return 0;
+    }
+    if (!ld_uuid_valid(value)) {
+        const ld_kind_def_t *k = ld_schema_kind(def->ref);
+        return ld_error_set(err, LD_EINVAL, "%s: \"%s\" is not a %s id (a lowercase UUID)",
+                            def->name, q, k != NULL ? k->name : "record");
+    }
+    return 0;
+}
+
+int ld_field_validate(const ld_field_def_t *def, const char *value, ld_error_t *err)
+{
+    if (def == NULL)
+        return ld_error_set(err, LD_EINVAL, "no field definition");
+    if (value == NULL)
+        return ld_error_set(err, LD_EINVAL, "%s: no value", def->name);
+    if (value[0] == '\0') {
+        if (def->required)
+            return ld_error_set(err, LD_EINVAL, "%s is required and cannot be empty", def->name);
+        return 0;
+    }
+    char q[QUOTE_MAX * 4 + 8];
+    quote_value(value, q, sizeof q);
+    switch (def->type) {
+    case LD_T_TEXT:
+        return validate_text(def, value, q, err);
+    case LD_T_DATE:
+        if (!ld_date_parse(value, NULL))
+            return ld_error_set(err, LD_EINVAL,
+                                "%s: \"%s\" is not a date (YYYY-MM-DD, a real day, 1900 to 2199)",
+                                def->name, q);
+        return 0;
+    case LD_T_MONTH:
+        if (!ld_month_parse(value, NULL))
+            return ld_error_set(err, LD_EINVAL,
+                                "%s: \"%s\" is not a month (YYYY-MM, 1900 to 2199)",
+                                def->name, q);
+        return 0;
+    case LD_T_ENUM:
+        if (ld_schema_word_index(def, value) < 0) {
+            char words[256] = "";
+            size_t o = 0;
+            for (size_t i = 0; def->words != NULL && def->words[i] != NULL; i++) {
+                int n = snprintf(words + o, sizeof words - o, "%s%s", i ? ", " : "",
+                                 def->words[i]);
+                if (n < 0 || (size_t)n >= sizeof words - o)
+                    break;
+                o += (size_t)n;
+            }
+            return ld_error_set(err, LD_EINVAL, "%s: \"%s\" is not one of: %s", def->name, q,
+                                words);
+        }
+        return 0;
+    case LD_T_REF:
+        return validate_ref(def, value, q, err);
+    case LD_T_NODE:
+        if (!ld_id_valid(value))
+            return ld_error_set(err, LD_EINVAL,
+                                "%s: \"%s\" is not a node id ([a-z0-9._-], up to 64)",
+                                def->name, q);
+        return 0;
+    case LD_T_MONEY:
+        return validate_money(def, value, q, err);
+    case LD_T_YEAR:
+        return validate_year(def, value, q, err);
+    }
+    return ld_error_set(err, LD_EINVAL, "%s: unknown field type %d", def->name, (int)def->type);
+}
+
+/* A field's own stamp and base: empty, or a non-zero stamp with a valid origin. */
+static int validate_stamps(const ld_kind_def_t *def, const ld_field_t *f, ld_error_t *err)
+{
+    if (!terminated(f->origin, sizeof f->origin) ||
+        !terminated(f->base_origin, sizeof f->base_origin))
+        return ld_error_set(err, LD_EINVAL, "%s.%s: stamp origin is not terminated",
+                            def->name, f->name);
+    if (f->origin[0] != '\0' && (f->hlc == 0 || !ld_id_valid(f->origin))) {
+        char q[QUOTE_MAX * 4 + 8];
+        quote_value(f->origin, q, sizeof q);
+        return ld_error_set(err, LD_EINVAL, "%s.%s: bad stamp origin \"%s\"",
+                            def->name, f->name, q);
+    }
+    if (f->base_hlc == 0 && f->base_origin[0] != '\0')
+        return ld_error_set(err, LD_EINVAL, "%s.%s: base origin without a base stamp",
+                            def->name, f->name);
+    if (f->base_hlc != 0 && !ld_id_valid(f->base_origin))
+        return ld_error_set(err, LD_EINVAL, "%s.%s: base stamp without a valid base origin",
+                            def->name, f->name);
+    return 0;
+}
+
+int ld_change_validate(const ld_change_t *c, ld_error_t *err)
+{
+    const ld_kind_def_t *def = ld_schema_kind(c->kind);
+    if (def == NULL)
+        return ld_error_set(err, LD_EINVAL, "change: unknown record kind %d", (int)c->kind);
+    if (!terminated(c->record_id, sizeof c->record_id) ||
+        !terminated(c->origin, sizeof c->origin))
+        return ld_error_set(err, LD_EINVAL, "%s change: id or origin is not terminated",
+                            def->name);
+
+    char q[QUOTE_MAX * 4 + 8];
+    bool id_ok = c->kind == LD_KIND_ORG ? ld_id_valid(c->record_id)
+                                        : ld_uuid_valid(c->record_id);
+    if (!id_ok) {
+        quote_value(c->record_id, q, sizeof q);
+        return ld_error_set(err, LD_EINVAL, "%s change: \"%s\" is not a valid %s id",
+                            def->name, q, c->kind == LD_KIND_ORG ? "org" : "record (UUID)");
+    }
+    if (!ld_id_valid(c->origin)) {
+        quote_value(c->origin, q, sizeof q);
+        return ld_error_set(err, LD_EINVAL, "%s %s: origin \"%s\" is not a node id",
+                            def->name, c->record_id, q);
+    }
+    if (c->seq == 0)
+        return ld_error_set(err, LD_EINVAL, "%s %s: seq must be 1 or more", def->name,
+                            c->record_id);
+    if (c->hlc == 0)
+        return ld_error_set(err, LD_EINVAL, "%s %s: no clock stamp", def->name, c->record_id);
+    if (c->nfields > LD_FIELDS_MAX || c->nfields > def->nfields)
+        return ld_error_set(err, LD_EINVAL, "%s %s: %zu fields, more than the kind has",
+                            def->name, c->record_id, c->nfields);
+    if (c->deleted && c->nfields != 0)
+        return ld_error_set(err, LD_EINVAL, "%s %s: a deletion sets no fields", def->name,
+                            c->record_id);
+
+    for (size_t i = 0; i < c->nfields; i++) {
+        const ld_field_t *f = &c->fields[i];
+        int idx = f->name != NULL ? ld_schema_field_index(def, f->name) : -1;
+        if (idx < 0) {
+            quote_value(f->name != NULL ? f->name : "", q, sizeof q);
+            return ld_error_set(err, LD_EINVAL, "%s %s: no field \"%s\" in %s", def->name,
+                                c->record_id, q, def->name);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->fields[j].name, f->name) == 0)
+                return ld_error_set(err, LD_EINVAL, "%s %s: field %s set twice", def->name,
+                                    c->record_id, f->name);
+        }
+        ld_error_t inner;
+        int rc = ld_field_validate(&def->fields[idx], f->value, &inner);
+        if (rc == 0)
+            rc = validate_stamps(def, f, &inner);
+        if (rc != 0)
+            return ld_error_set(err, rc, "%s %s: %s", def->name, c->record_id, inner.msg);
+    }
+
+    if (c->naudience > LD_AUDIENCE_MAX)
+        return ld_error_set(err, LD_EINVAL, "%s %s: audience of %zu nodes, at most %d",
+                            def->name, c->record_id, c->naudience, LD_AUDIENCE_MAX);
+    for (size_t i = 0; i < c->naudience; i++) {
+        if (!terminated(c->audience[i], sizeof c->audience[i]) ||
+            !ld_id_valid(c->audience[i])) {
+            quote_value(terminated(c->audience[i], sizeof c->audience[i]) ? c->audience[i] : "",
+                        q, sizeof q);
+            return ld_error_set(err, LD_EINVAL, "%s %s: audience \"%s\" is not a node id",
+                                def->name, c->record_id, q);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->audience[i], c->audience[j]) == 0)
+                return ld_error_set(err, LD_EINVAL, "%s %s: node %s twice in the audience",
+                                    def->name, c->record_id, c->audience[i]);
+        }
+    }
+    return 0;
+}

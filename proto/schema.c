@@ -1,1 +1,176 @@
-/* placeholder: implemented with the ld_ library */
+/* schema.c: the one table of liangdi's record kinds (liangdi.proto's records): each
+ * kind's fields, their types, enum words, lengths and which are required. */
+#include "schema.h"
+
+#include <string.h>
+
+#define NAME_MAX_LEN   64
+#define PHONE_MAX_LEN  32
+#define IDNUM_MAX_LEN  18
+#define NOTE_MAX_LEN   2000
+
+/* Enum words: the proto value names without the type prefix, lowercased, '_' -> '-',
+ * in value order (index + 1 = proto value). */
+static const char *const org_kind_words[] = {
+    "township", "village", "community", "mobile", NULL
+};
+static const char *const gender_words[] = { "female", "male", NULL };
+static const char *const trip_status_words[] = {
+    "registered", "reported-in", "returned", "transferred", "lost-contact", NULL
+};
+static const char *const channel_words[] = { "phone", "video", "hotline", "letter", NULL };
+static const char *const activity_kind_words[] = {
+    "meeting", "committee", "group", "theme-day", "lecture", "life-meeting",
+    "appraisal", "dues", "study", "volunteer", "report", "review", NULL
+};
+static const char *const side_words[] = { "outflow", "inflow", NULL };
+static const char *const grade_words[] = {
+    "excellent", "competent", "basically-competent", "incompetent", NULL
+};
+static const char *const decision_words[] = { "pending", "approved", "refused", NULL };
+static const char *const care_kind_words[] = {
+    "elderly", "children", "land-transfer", "forest-rights", NULL
+};
+static const char *const care_status_words[] = { "open", "closed", NULL };
+
+/* Field order follows the proto field numbers. */
+static const ld_field_def_t org_fields[] = {
+    { "name",   LD_T_TEXT, LD_KIND_NONE, NULL, NAME_MAX_LEN, true },
+    { "kind",   LD_T_ENUM, LD_KIND_NONE, org_kind_words, 0, true },
+    { "parent", LD_T_REF,  LD_KIND_ORG,  NULL, 0, false },
+    { "node",   LD_T_NODE, LD_KIND_NONE, NULL, 0, true },
+};
+
+static const ld_field_def_t member_fields[] = {
+    { "name",      LD_T_TEXT, LD_KIND_NONE, NULL, NAME_MAX_LEN, true },
+    { "org",       LD_T_REF,  LD_KIND_ORG,  NULL, 0, true },
+    { "gender",    LD_T_ENUM, LD_KIND_NONE, gender_words, 0, false },
+    { "born",      LD_T_DATE, LD_KIND_NONE, NULL, 0, false },
+    { "joined",    LD_T_DATE, LD_KIND_NONE, NULL, 0, false },
+    { "phone",     LD_T_TEXT, LD_KIND_NONE, NULL, PHONE_MAX_LEN, false },
+    { "id_number", LD_T_TEXT, LD_KIND_NONE, NULL, IDNUM_MAX_LEN, false },
+};
+
+static const ld_field_def_t trip_fields[] = {
+    { "member",      LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true },
+    { "to",          LD_T_REF,  LD_KIND_ORG,    NULL, 0, true },
+    { "started",     LD_T_DATE, LD_KIND_NONE,   NULL, 0, true },
+    { "reported_in", LD_T_DATE, LD_KIND_NONE,   NULL, 0, false },
+    { "ended",       LD_T_DATE, LD_KIND_NONE,   NULL, 0, false },
+    { "status",      LD_T_ENUM, LD_KIND_NONE,   trip_status_words, 0, true },
+    { "employer",    LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+    { "address",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+    { "phone",       LD_T_TEXT, LD_KIND_NONE,   NULL, PHONE_MAX_LEN, false },
+    { "reason",      LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+};
+
+static const ld_field_def_t agreement_fields[] = {
+    { "outflow", LD_T_REF,  LD_KIND_ORG,  NULL, 0, true },
+    { "inflow",  LD_T_REF,  LD_KIND_ORG,  NULL, 0, true },
+    { "signed",  LD_T_DATE, LD_KIND_NONE, NULL, 0, true },
+    { "until",   LD_T_DATE, LD_KIND_NONE, NULL, 0, false },
+    { "terms",   LD_T_TEXT, LD_KIND_NONE, NULL, NOTE_MAX_LEN, false },
+};
+
+static const ld_field_def_t contact_fields[] = {
+    { "agreement", LD_T_REF,  LD_KIND_AGREEMENT, NULL, 0, true },
+    { "date",      LD_T_DATE, LD_KIND_NONE,      NULL, 0, true },
+    { "channel",   LD_T_ENUM, LD_KIND_NONE,      channel_words, 0, true },
+    { "note",      LD_T_TEXT, LD_KIND_NONE,      NULL, NOTE_MAX_LEN, false },
+};
+
+static const ld_field_def_t visit_fields[] = {
+    { "agreement", LD_T_REF,  LD_KIND_AGREEMENT, NULL, 0, true },
+    { "date",      LD_T_DATE, LD_KIND_NONE,      NULL, 0, true },
+    { "host",      LD_T_REF,  LD_KIND_ORG,       NULL, 0, true },
+    { "note",      LD_T_TEXT, LD_KIND_NONE,      NULL, NOTE_MAX_LEN, false },
+};
+
+static const ld_field_def_t activity_fields[] = {
+    { "member", LD_T_REF,   LD_KIND_MEMBER, NULL, 0, true },
+    { "date",   LD_T_DATE,  LD_KIND_NONE,   NULL, 0, true },
+    { "kind",   LD_T_ENUM,  LD_KIND_NONE,   activity_kind_words, 0, true },
+    { "month",  LD_T_MONTH, LD_KIND_NONE,   NULL, 0, false },
+    { "amount", LD_T_MONEY, LD_KIND_NONE,   NULL, 0, false },
+    { "note",   LD_T_TEXT,  LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+};
+
+static const ld_field_def_t assessment_fields[] = {
+    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true },
+    { "year",   LD_T_YEAR, LD_KIND_NONE,   NULL, 0, true },
+    { "side",   LD_T_ENUM, LD_KIND_NONE,   side_words, 0, true },
+    { "grade",  LD_T_ENUM, LD_KIND_NONE,   grade_words, 0, true },
+    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+};
+
+static const ld_field_def_t approval_fields[] = {
+    { "member",   LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true },
+    { "date",     LD_T_DATE, LD_KIND_NONE,   NULL, 0, true },
+    { "to",       LD_T_REF,  LD_KIND_ORG,    NULL, 0, false },
+    { "decision", LD_T_ENUM, LD_KIND_NONE,   decision_words, 0, true },
+    { "note",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+};
+
+static const ld_field_def_t care_fields[] = {
+    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true },
+    { "kind",   LD_T_ENUM, LD_KIND_NONE,   care_kind_words, 0, true },
+    { "date",   LD_T_DATE, LD_KIND_NONE,   NULL, 0, true },
+    { "status", LD_T_ENUM, LD_KIND_NONE,   care_status_words, 0, true },
+    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+};
+
+#define NFIELDS(a) (sizeof (a) / sizeof (a)[0])
+
+/* Indexed by ld_kind_t. */
+static const ld_kind_def_t kinds[LD_KIND_COUNT] = {
+    [LD_KIND_ORG]        = { LD_KIND_ORG,        "org",        "orgs",        org_fields, NFIELDS(org_fields) },
+    [LD_KIND_MEMBER]     = { LD_KIND_MEMBER,     "member",     "members",     member_fields, NFIELDS(member_fields) },
+    [LD_KIND_TRIP]       = { LD_KIND_TRIP,       "trip",       "trips",       trip_fields, NFIELDS(trip_fields) },
+    [LD_KIND_AGREEMENT]  = { LD_KIND_AGREEMENT,  "agreement",  "agreements",  agreement_fields, NFIELDS(agreement_fields) },
+    [LD_KIND_CONTACT]    = { LD_KIND_CONTACT,    "contact",    "contacts",    contact_fields, NFIELDS(contact_fields) },
+    [LD_KIND_VISIT]      = { LD_KIND_VISIT,      "visit",      "visits",      visit_fields, NFIELDS(visit_fields) },
+    [LD_KIND_ACTIVITY]   = { LD_KIND_ACTIVITY,   "activity",   "activities",  activity_fields, NFIELDS(activity_fields) },
+    [LD_KIND_ASSESSMENT] = { LD_KIND_ASSESSMENT, "assessment", "assessments", assessment_fields, NFIELDS(assessment_fields) },
+    [LD_KIND_APPROVAL]   = { LD_KIND_APPROVAL,   "approval",   "approvals",   approval_fields, NFIELDS(approval_fields) },
+    [LD_KIND_CARE]       = { LD_KIND_CARE,       "care",       "cares",       care_fields, NFIELDS(care_fields) },
+};
+
+const ld_kind_def_t *ld_schema_kind(ld_kind_t kind)
+{
+    if ((int)kind <= (int)LD_KIND_NONE || (int)kind >= (int)LD_KIND_COUNT)
+        return NULL;
+    return &kinds[kind];
+}
+
+const ld_kind_def_t *ld_schema_kind_by_name(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT; k++) {
+        if (strcmp(kinds[k].name, name) == 0)
+            return &kinds[k];
+    }
+    return NULL;
+}
+
+int ld_schema_field_index(const ld_kind_def_t *def, const char *name)
+{
+    if (def == NULL || name == NULL)
+        return -1;
+    for (size_t i = 0; i < def->nfields; i++) {
+        if (strcmp(def->fields[i].name, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+int ld_schema_word_index(const ld_field_def_t *field, const char *word)
+{
+    if (field == NULL || field->words == NULL || word == NULL)
+        return -1;
+    for (int i = 0; field->words[i] != NULL; i++) {
+        if (strcmp(field->words[i], word) == 0)
+            return i;
+    }
+    return -1;
+}
