@@ -240,8 +240,12 @@ static int print_terminal(const nd_table_t *self, FILE *out)
             goto out;
     }
     for (size_t r = 0; r <= self->nrows; r++) {
-        for (size_t c = 0; c < self->ncols; c++)
-            if (put_padded(out, shown[r * self->ncols + c], width[c], c + 1 == self->ncols))
+        char **line = shown + r * self->ncols;
+        size_t used = self->ncols;        /* trailing empty cells get no padding */
+        while (used > 0 && line[used - 1][0] == '\0')
+            used--;
+        for (size_t c = 0; c < used; c++)
+            if (put_padded(out, line[c], width[c], c + 1 == used))
                 goto out;
         if (putc('\n', out) == EOF)
             goto out;

@@ -1,0 +1,304 @@
+/* test_output.c: the four renderings of a table: terminal alignment by display width
+ * (Chinese two columns), CSV quoting and formula guarding, JSON escaping, HTML pages. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+#include "text.h"
+
+static char *rendered;
+
+static void cleanup(void)
+{
+    free(rendered);
+    rendered = NULL;
+}
+
+TestSuite(output, .fini = cleanup);
+
+/* Renders t in fmt into `rendered` (freed by the suite's fini) and returns it. */
+static const char *render(const nd_table_t *t, nd_format_t fmt)
+{
+    size_t len = 0;
+    free(rendered);
+    rendered = NULL;
+    FILE *f = open_memstream(&rendered, &len);
+    cr_assert_not_null(f);
+    cr_assert_eq(nd_table_print(t, fmt, f), 0);
+    cr_assert_eq(fclose(f), 0);
+    return rendered;
+}
+
+static nd_table_t *two_columns(const char *title)
+{
+    const char *keys[] = { "name", "org" };
+    const char *labels[] = { "姓名", "党支部" };
+    nd_table_t *t = nd_table_new(title, 2, keys, labels);
+    cr_assert_not_null(t);
+    return t;
+}
+
+static void add2(nd_table_t *t, const char *a, const char *b)
+{
+    const char *row[] = { a, b };
+    cr_assert_eq(nd_table_add_row(t, row), 0);
+}
+
+/* The display column at which the n-th line's text `needle` starts. */
+static size_t column_of(const char *text, int line, const char *needle)
+{
+    const char *p = text;
+    for (int i = 0; i < line; i++) {
+        p = strchr(p, '\n');
+        cr_assert_not_null(p, "line %d missing", line);
+        p++;
+    }
+    const char *end = strchr(p, '\n');
+    const char *hit = strstr(p, needle);
+    cr_assert(hit && (!end || hit < end), "'%s' not on line %d", needle, line);
+    char *prefix = strndup(p, (size_t) (hit - p));
+    size_t w = ld_display_width(prefix);
+    free(prefix);
+    return w;
+}
+
+Test(output, format_names_parse_and_unknown_ones_are_refused)
+{
+    nd_format_t f = ND_FMT_TABLE;
+    cr_assert_eq(nd_format_parse("csv", &f), 0);
+    cr_assert_eq(f, ND_FMT_CSV);
+    cr_assert_eq(nd_format_parse("json", &f), 0);
+    cr_assert_eq(f, ND_FMT_JSON);
+    cr_assert_eq(nd_format_parse("html", &f), 0);
+    cr_assert_eq(f, ND_FMT_HTML);
+    cr_assert_eq(nd_format_parse("table", &f), 0);
+    cr_assert_eq(f, ND_FMT_TABLE);
+    cr_assert_eq(nd_format_parse("xml", &f), LD_EINVAL);
+    cr_assert_eq(nd_format_parse("CSV", &f), LD_EINVAL);
+    cr_assert_eq(nd_format_parse(NULL, &f), LD_EINVAL);
+    cr_assert_eq(f, ND_FMT_TABLE, "a refused name leaves the output alone");
+}
+
+Test(output, terminal_columns_line_up_by_display_width_with_chinese_text)
+{
+    nd_table_t *t = two_columns(NULL);
+    add2(t, "林术平", "龙潭村党支部");
+    add2(t, "Li Wei", "dongguan");
+    add2(t, "张小平", "亭子村党支部");
+    const char *out = render(t, ND_FMT_TABLE);
+    /* widest first column: "Li Wei" is 6 columns, "林术平" too; second starts at 8 */
+    cr_assert_eq(column_of(out, 0, "党支部"), 8);
+    cr_assert_eq(column_of(out, 2, "龙潭村"), 8);
+    cr_assert_eq(column_of(out, 3, "dongguan"), 8);
+    cr_assert_eq(column_of(out, 4, "亭子村"), 8);
+    cr_assert_str_eq(out,
+        "姓名    党支部\n"
+        "------  ------------\n"
+        "林术平  龙潭村党支部\n"
+        "Li Wei  dongguan\n"
+        "张小平  亭子村党支部\n");
+    nd_table_destroy(&t);
+}
+
+Test(output, terminal_column_widens_to_the_widest_chinese_cell)
+{
+    const char *keys[] = { "branch", "n", "women" };
+    nd_table_t *t = nd_table_new("流动党员", 3, keys, NULL);
+    cr_assert_not_null(t);
+    const char *r1[] = { "中共竹园镇外出创业群体广东东莞支部委员会", "123", "10" };
+    const char *r2[] = { "x", "28", "3" };
+    cr_assert_eq(nd_table_add_row(t, r1), 0);
+    cr_assert_eq(nd_table_add_row(t, r2), 0);
+    const char *out = render(t, ND_FMT_TABLE);
+    /* 20 Chinese characters = 40 columns, then two spaces */
+    cr_assert_eq(column_of(out, 1, "n "), 42);
+    cr_assert_eq(column_of(out, 3, "123"), 42);
+    cr_assert_eq(column_of(out, 4, "28"), 42);
+    cr_assert_eq(column_of(out, 3, "10"), 42 + 3 + 2);
+    cr_assert_eq(column_of(out, 4, "3"), 42 + 3 + 2);
+    cr_assert(strncmp(out, "流动党员\n", strlen("流动党员\n")) == 0, "the title comes first");
+    nd_table_destroy(&t);
+}
+
+Test(output, terminal_lines_have_no_trailing_blanks_and_controls_become_spaces)
+{
+    nd_table_t *t = two_columns(NULL);
+    add2(t, "a\nb", "tab\there");
+    add2(t, "long name here", "");
+    const char *out = render(t, ND_FMT_TABLE);
+    cr_assert_not_null(strstr(out, "a b "), "a newline in a cell must not break the row");
+    cr_assert_not_null(strstr(out, "tab here"));
+    for (const char *p = strchr(out, '\n'); p; p = strchr(p + 1, '\n'))
+        cr_assert(p == out || p[-1] != ' ', "trailing blank before offset %td", p - out);
+    cr_assert_eq(column_of(out, 3, "long name here"), 0);
+    nd_table_destroy(&t);
+}
+
+Test(output, an_empty_terminal_table_says_none)
+{
+    nd_table_t *t = two_columns("空表");
+    cr_assert_eq(nd_table_rows(t), 0);
+    cr_assert_str_eq(render(t, ND_FMT_TABLE),
+        "空表\n"
+        "姓名  党支部\n"
+        "----  ------\n"
+        "(none)\n");
+    nd_table_destroy(&t);
+}
+
+Test(output, csv_starts_with_a_bom_ends_records_with_crlf_and_uses_keys_as_header)
+{
+    nd_table_t *t = two_columns("ignored in csv");
+    add2(t, "林术平", "longtan");
+    add2(t, NULL, "tingzi");
+    cr_assert_eq(nd_table_rows(t), 2);
+    cr_assert_str_eq(render(t, ND_FMT_CSV),
+        "\xef\xbb\xbf" "name,org\r\n"
+        "林术平,longtan\r\n"
+        ",tingzi\r\n");
+    nd_table_destroy(&t);
+}
+
+Test(output, csv_quotes_commas_quotes_and_line_breaks_as_rfc_4180_says)
+{
+    nd_table_t *t = two_columns(NULL);
+    add2(t, "a,b", "say \"hi\"");
+    add2(t, "line1\nline2", "cr\rhere");
+    add2(t, "plain", "'already'");
+    cr_assert_str_eq(render(t, ND_FMT_CSV),
+        "\xef\xbb\xbf" "name,org\r\n"
+        "\"a,b\",\"say \"\"hi\"\"\"\r\n"
+        "\"line1\nline2\",\"cr\rhere\"\r\n"
+        "plain,'already'\r\n");
+    nd_table_destroy(&t);
+}
+
+Test(output, csv_cells_that_a_spreadsheet_would_run_as_formulas_get_a_quote_prefix)
+{
+    nd_table_t *t = two_columns(NULL);
+    add2(t, "=HYPERLINK(\"http://x\")", "+1");
+    add2(t, "-2+3", "@SUM(A1)");
+    add2(t, "a=b", "1-2");
+    cr_assert_str_eq(render(t, ND_FMT_CSV),
+        "\xef\xbb\xbf" "name,org\r\n"
+        "\"'=HYPERLINK(\"\"http://x\"\")\",'+1\r\n"
+        "'-2+3,'@SUM(A1)\r\n"
+        "a=b,1-2\r\n");
+    nd_table_destroy(&t);
+}
+
+Test(output, json_keeps_column_order_and_escapes_quotes_backslashes_and_controls)
+{
+    nd_table_t *t = two_columns("流动党员 \"名单\"");
+    add2(t, "林术平", "a\\b");
+    add2(t, "x\ny\x01", "tab\t\x7f");
+    cr_assert_str_eq(render(t, ND_FMT_JSON),
+        "{\"title\":\"流动党员 \\\"名单\\\"\",\"rows\":[\n"
+        "{\"name\":\"林术平\",\"org\":\"a\\\\b\"},\n"
+        "{\"name\":\"x\\u000ay\\u0001\",\"org\":\"tab\\u0009\\u007f\"}\n"
+        "]}\n");
+    nd_table_destroy(&t);
+}
+
+Test(output, json_of_an_untitled_empty_table_has_a_null_title_and_no_rows)
+{
+    nd_table_t *t = two_columns(NULL);
+    cr_assert_str_eq(render(t, ND_FMT_JSON), "{\"title\":null,\"rows\":[]}\n");
+    nd_table_destroy(&t);
+}
+
+Test(output, json_replaces_invalid_utf8_bytes_and_passes_valid_ones_through)
+{
+    nd_table_t *t = two_columns(NULL);
+    add2(t, "ok\xff", "\xe9\xbe\x99\xe6\xbd\xad");   /* 龙潭 */
+    cr_assert_str_eq(render(t, ND_FMT_JSON),
+        "{\"title\":null,\"rows\":[\n"
+        "{\"name\":\"ok\xef\xbf\xbd\",\"org\":\"龙潭\"}\n"
+        "]}\n");
+    nd_table_destroy(&t);
+}
+
+Test(output, html_is_a_complete_printable_page)
+{
+    nd_table_t *t = two_columns("流动党员");
+    add2(t, "林术平", "龙潭村党支部");
+    const char *out = render(t, ND_FMT_HTML);
+    cr_assert(strncmp(out, "<!doctype html>\n", 16) == 0);
+    cr_assert_not_null(strstr(out, "<meta charset=\"utf-8\">"));
+    cr_assert_not_null(strstr(out, "<title>流动党员</title>"));
+    cr_assert_not_null(strstr(out, "@media print"));
+    cr_assert_not_null(strstr(out, "<th>姓名</th><th>党支部</th>"));
+    cr_assert_not_null(strstr(out, "<tr><td>林术平</td><td>龙潭村党支部</td></tr>"));
+    cr_assert_not_null(strstr(out, "<body>\n<section>\n<h2>流动党员</h2>\n<table>"));
+    size_t len = strlen(out);
+    cr_assert(len > 16 && strcmp(out + len - 16, "</body>\n</html>\n") == 0);
+    nd_table_destroy(&t);
+}
+
+Test(output, html_escapes_every_title_label_and_cell)
+{
+    const char *keys[] = { "a", "b" };
+    const char *labels[] = { "<b>", "x&y" };
+    nd_table_t *t = nd_table_new("<script>alert(1)</script>", 2, keys, labels);
+    cr_assert_not_null(t);
+    add2(t, "<img src=x onerror=\"go()\">", "it's & more");
+    const char *out = render(t, ND_FMT_HTML);
+    cr_assert_null(strstr(out, "<script>"));
+    cr_assert_null(strstr(out, "<img"));
+    cr_assert_null(strstr(out, "<b>"));
+    cr_assert_not_null(strstr(out, "<title>&lt;script&gt;alert(1)&lt;/script&gt;</title>"));
+    cr_assert_not_null(strstr(out, "<th>&lt;b&gt;</th><th>x&amp;y</th>"));
+    cr_assert_not_null(strstr(out,
+        "<td>&lt;img src=x onerror=&quot;go()&quot;&gt;</td><td>it&#39;s &amp; more</td>"));
+    nd_table_destroy(&t);
+}
+
+Test(output, an_empty_html_table_says_none_across_all_columns)
+{
+    nd_table_t *t = two_columns(NULL);
+    const char *out = render(t, ND_FMT_HTML);
+    cr_assert_not_null(strstr(out, "<td class=\"none\" colspan=\"2\">(none)</td>"));
+    cr_assert_not_null(strstr(out, "<title>liangdi</title>"));
+    nd_table_destroy(&t);
+}
+
+Test(output, the_table_copies_its_strings_and_destroy_is_safe_twice)
+{
+    char key[] = "name", label[] = "姓名", cellv[] = "林术平", cell2[] = "x";
+    const char *keys[] = { key, "org" };
+    const char *labels[] = { label, NULL };
+    nd_table_t *t = nd_table_new("t", 2, keys, labels);
+    cr_assert_not_null(t);
+    const char *row[] = { cellv, cell2 };
+    cr_assert_eq(nd_table_add_row(t, row), 0);
+    key[0] = 'X';
+    label[0] = 'X';
+    cellv[0] = 'X';
+    const char *out = render(t, ND_FMT_JSON);
+    cr_assert_str_eq(out, "{\"title\":\"t\",\"rows\":[\n{\"name\":\"林术平\",\"org\":\"x\"}\n]}\n");
+    cr_assert_not_null(strstr(render(t, ND_FMT_TABLE), "姓名    org\n"),
+                       "a NULL label falls back to the key");
+    nd_table_destroy(&t);
+    cr_assert_null(t);
+    nd_table_destroy(&t);
+    nd_table_destroy(NULL);
+}
+
+Test(output, many_rows_grow_the_table)
+{
+    const char *keys[] = { "n" };
+    nd_table_t *t = nd_table_new(NULL, 1, keys, NULL);
+    cr_assert_not_null(t);
+    char buf[16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(buf, sizeof buf, "%d", i);
+        const char *row[] = { buf };
+        cr_assert_eq(nd_table_add_row(t, row), 0);
+    }
+    cr_assert_eq(nd_table_rows(t), 1000);
+    const char *out = render(t, ND_FMT_CSV);
+    cr_assert_not_null(strstr(out, "\r\n999\r\n"));
+    nd_table_destroy(&t);
+}
