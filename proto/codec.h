@@ -47,6 +47,10 @@ void ld_msg_clear(ld_msg_t *m);
 /* Packs m's body.  On success *out is malloc'd (caller frees) and 0 is returned. */
 int ld_msg_encode(const ld_msg_t *m, uint8_t **out, size_t *len, ld_error_t *err);
 
+/* On the wire a cleared field (value "") is an enum 0, a year 0 or an amount of -1.
+ * An Error message longer than the struct holds is cut at a character boundary, and
+ * an Error code this side does not know reads as LD_ERR_UNSPECIFIED. */
+
 /* Unpacks and validates a body of the given type into m (initialised by this call).
  * On failure m holds nothing and the error names what was wrong: LD_EPROTO (not a
  * valid protobuf), LD_ETOOBIG (over LD_BODY_MAX or LD_BATCH_MAX), LD_EINVAL (a field
@@ -60,7 +64,9 @@ int ld_change_pack(const ld_change_t *c, uint8_t **out, size_t *len, ld_error_t 
 int ld_change_unpack(const uint8_t *data, size_t len, ld_change_t *c, ld_error_t *err);
 
 /* A growing byte buffer for building Push and Batch bodies straight from packed
- * changes, without unpacking them.  Free with ld_buf_free. */
+ * changes, without unpacking them.  Free with ld_buf_free.  The appends return 0,
+ * LD_ENOMEM, or LD_ETOOBIG (nothing appended) when the body would pass LD_BODY_MAX;
+ * counting changes against LD_BATCH_MAX is the caller's job. */
 typedef struct ld_buf { uint8_t *data; size_t len, cap; } ld_buf_t;
 void ld_buf_free(ld_buf_t *b);
 void ld_buf_reset(ld_buf_t *b);            /* len = 0, keeps the memory */
