@@ -1,0 +1,171 @@
+/* sync.c: `liangdi sync` and `liangdi status`'s probe: one round with the broker (push
+ * the whole outbox, then fetch the whole mailbox), with a deadline on every wait.
+ *
+ * The timeout is a silence limit: the round fails when the broker has said nothing for
+ * that long (unreachable, refusing the handshake, or gone quiet), not when a long
+ * bootstrap simply takes longer than it.  A lost link within a round reconnects and
+ * resumes where Welcome's pushed_upto and the stored cursor say.  With several
+ * endpoints, the next is tried only when one cannot be reached at all. */
+#include "sync.h"
+#include "conn.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SYNC_TIMEOUT_MS_DEFAULT  30000
+#define PROGRESS_EVERY_MS        250
+
+static const nd_conn_opts_t sync_conn_opts = {
+    .reconnect_ivl_ms = 100,
+    .reconnect_ivl_max_ms = 2000,
+    .heartbeat_ivl_ms = 2000,
+    .linger_ms = 1000,
+};
+
+static int timeout_of(const nd_sync_opts_t *opts)
+{
+    return opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : SYNC_TIMEOUT_MS_DEFAULT;
+}
+
+static void print_progress(nd_store_t *store, const nd_conn_t *conn, bool final)
+{
+    nd_conn_stats_t st;
+    nd_conn_get_stats(conn, &st);
+    uint64_t last = nd_store_last_seq(store);
+    uint64_t acked = nd_store_pushed_upto(store);
+    uint64_t total = st.pushed + (last > acked ? last - acked : 0);
+    fprintf(stderr, "\rpushed %" PRIu64 "/%" PRIu64 ", fetched %" PRIu64 " (%" PRIu64 " left)%s",
+            st.pushed, total, st.fetched, st.remaining, final ? "\n" : "   ");
+    fflush(stderr);
+}
+
+/* The error for a round that heard nothing within its timeout. */
+static int silence_error(const nd_conn_t *conn, int timeout_ms, ld_error_t *err)
+{
+    nd_conn_stats_t st;
+    nd_conn_get_stats(conn, &st);
+    if (st.welcomes == 0)
+        return ld_error_set(err, LD_ETIMEOUT,
+                            "broker unreachable at %s (no answer within %d s: %s)",
+                            nd_conn_endpoint(conn), (timeout_ms + 999) / 1000,
+                            nd_conn_link_state(conn));
+    return ld_error_set(err, LD_ETIMEOUT, "the broker at %s stopped answering (nothing within %d s)",
+                        nd_conn_endpoint(conn), (timeout_ms + 999) / 1000);
+}
+
+/* What a round should do: both directions, or only Hello. */
+typedef enum { ROUND_SYNC, ROUND_PROBE } round_kind_t;
+
+/* One round with one endpoint.  *welcomed tells the caller whether the broker there
+ * answered at all (if not, another endpoint may be tried). */
+static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const char *endpoint,
+                      const nd_sync_opts_t *opts, round_kind_t kind, nd_sync_result_t *result,
+                      bool *welcomed, ld_error_t *err)
+{
+    int rc = 0;
+    int timeout_ms = timeout_of(opts);
+    bool progress = kind == ROUND_SYNC && opts != NULL && opts->progress;
+    bool fetching = false;
+    int64_t next_progress = 0;
+
+    *welcomed = false;
+    nd_conn_t *conn = nd_conn_new(store, endpoint, cfg->server_key, &cfg->keys,
+                                  &sync_conn_opts, err);
+    if (conn == NULL)
+        return err != NULL && err->code != 0 ? err->code : LD_EIO;
+
+    for (;;) {
+        int64_t now = nd_conn_now_ms();
+        int64_t deadline = nd_conn_last_heard(conn) + timeout_ms;
+        if (progress && now >= next_progress) {
+            print_progress(store, conn, false);
+            next_progress = now + PROGRESS_EVERY_MS;
+        }
+        int64_t wake = deadline;
+        if (progress && next_progress < wake)
+            wake = next_progress;
+
+        nd_conn_event_t ev;
+        rc = nd_conn_step(conn, wake, &ev, err);
+        if (rc != 0)
+            break;
+        if (ev == ND_CONN_TIMEOUT && nd_conn_now_ms() >= nd_conn_last_heard(conn) + timeout_ms) {
+            rc = silence_error(conn, timeout_ms, err);
+            break;
+        }
+        if (ev == ND_CONN_WELCOMED) {
+            if (!*welcomed) {
+                ld_debug("welcomed by %s", endpoint);
+                if (kind == ROUND_PROBE)
+                    break;
+                nd_conn_push(conn);
+            }
+            *welcomed = true;
+        }
+        if (!nd_conn_welcomed(conn))
+            continue;
+        if (!fetching && !nd_conn_pushing(conn)) {
+            fetching = true;
+            nd_conn_fetch(conn);
+        }
+        if (fetching && !nd_conn_fetching(conn) && !nd_conn_pushing(conn))
+            break;
+    }
+
+    if (progress && *welcomed)
+        print_progress(store, conn, true);
+    if (result != NULL) {
+        nd_conn_stats_t st;
+        nd_conn_get_stats(conn, &st);
+        result->pushed = st.pushed;
+        result->fetched = st.fetched;
+        result->conflicts = 0;
+    }
+    if (rc != 0)
+        nd_conn_set_linger(conn, 0);
+    nd_conn_destroy(&conn);
+    return rc;
+}
+
+static int run_round(nd_store_t *store, const char *db_path, const nd_sync_opts_t *opts,
+                     round_kind_t kind, nd_sync_result_t *result, ld_error_t *err)
+{
+    nd_broker_config_t cfg;
+    int rc = nd_broker_config_load(store, db_path, opts != NULL ? opts->keyfile : NULL, &cfg, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < cfg.nendpoints; i++) {
+        bool welcomed = false;
+        rc = round_with(store, &cfg, cfg.endpoints[i], opts, kind, result, &welcomed, err);
+        if (rc == 0 || welcomed || rc != LD_ETIMEOUT)
+            break;
+        if (i + 1 < cfg.nendpoints)
+            ld_warn("%s; trying %s", err != NULL ? err->msg : "broker unreachable",
+                    cfg.endpoints[i + 1]);
+    }
+    nd_broker_config_clear(&cfg);
+    return rc;
+}
+
+int nd_sync_once(nd_store_t *store, const char *db_path, const nd_sync_opts_t *opts,
+                 nd_sync_result_t *result, ld_error_t *err)
+{
+    ld_error_t local;
+    if (err == NULL)
+        err = &local;
+    ld_error_clear(err);
+    if (result != NULL)
+        memset(result, 0, sizeof *result);
+    int rc = run_round(store, db_path, opts, ROUND_SYNC, result, err);
+    nd_conn_record_outcome(store, rc, err);
+    return rc;
+}
+
+int nd_sync_probe(nd_store_t *store, const char *db_path, const nd_sync_opts_t *opts,
+                  ld_error_t *err)
+{
+    return run_round(store, db_path, opts, ROUND_PROBE, NULL, err);
+}

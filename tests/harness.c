@@ -1,0 +1,767 @@
+/* harness.c: the integration tests' shared helpers: temp dirs, process groups with
+ * log files, deadlines instead of sleeps, `liangdi` runs, and store comparison. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keys.h"
+#include "schema.h"
+
+#define ARGS_MAX       64
+#define POLL_STEP_MS   10
+#define CMD_TIMEOUT_MS 60000
+
+/* ------------------------------------------------------------- basics ---- */
+
+int64_t hn_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+bool hn_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
+{
+    int64_t deadline = hn_now_ms() + timeout_ms;
+    for (;;) {
+        if (cond(ctx))
+            return true;
+        if (hn_now_ms() >= deadline)
+            return false;
+        pause_ms(POLL_STEP_MS);
+    }
+}
+
+int hn_tmpdir_new(const char *tag, char out[HN_PATH_MAX])
+{
+    const char *base = getenv("TMPDIR");
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    int n = snprintf(out, HN_PATH_MAX, "%s/liangdi-%s-XXXXXX", base, tag);
+    if (n < 0 || n >= HN_PATH_MAX || mkdtemp(out) == NULL) {
+        fprintf(stderr, "harness: mkdtemp under %s: %s\n", base, strerror(errno));
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void hn_tmpdir_remove(const char *dir)
+{
+    if (dir == NULL || dir[0] == '\0')
+        return;
+    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+size_t hn_file_size(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    return (size_t)st.st_size;
+}
+
+/* ------------------------------------------------------------ processes ---- */
+
+static int status_code(int wstatus)
+{
+    if (WIFEXITED(wstatus))
+        return WEXITSTATUS(wstatus);
+    if (WIFSIGNALED(wstatus))
+        return 128 + WTERMSIG(wstatus);
+    return -1;
+}
+
+int hn_proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    snprintf(p->log, sizeof p->log, "%s", log);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "harness: open %s: %s\n", log, strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        execv(argv[0], (char *const *)argv);
+        dprintf(STDERR_FILENO, "harness: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    close(fd);
+    p->pid = pid;
+    return 0;
+}
+
+bool hn_proc_running(hn_proc_t *p)
+{
+    if (p->pid <= 0)
+        return false;
+    int wstatus = 0;
+    pid_t r = waitpid(p->pid, &wstatus, WNOHANG);
+    if (r == 0)
+        return true;
+    if (r == p->pid)
+        p->status = status_code(wstatus);
+    /* Whatever is left of its group goes with it. */
+    kill(-p->pid, SIGKILL);
+    p->pid = 0;
+    return false;
+}
+
+/* Searches the log from `from` for a line containing needle. */
+static bool log_has(const char *log, const char *needle, size_t from, char *line, size_t linesz)
+{
+    FILE *f = fopen(log, "r");
+    if (f == NULL)
+        return false;
+    bool found = false;
+    if (fseek(f, (long)from, SEEK_SET) == 0) {
+        char *buf = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        while ((len = getline(&buf, &cap, f)) > 0) {
+            /* A line still being written is looked at again next time. */
+            if (buf[len - 1] != '\n')
+                break;
+            if (strstr(buf, needle) != NULL) {
+                if (line != NULL && linesz > 0) {
+                    buf[len - 1] = '\0';
+                    snprintf(line, linesz, "%s", buf);
+                }
+                found = true;
+                break;
+            }
+        }
+        free(buf);
+    }
+    fclose(f);
+    return found;
+}
+
+bool hn_proc_wait_log(hn_proc_t *p, const char *needle, size_t from, int timeout_ms,
+                      char *line, size_t linesz)
+{
+    int64_t deadline = hn_now_ms() + timeout_ms;
+    for (;;) {
+        if (log_has(p->log, needle, from, line, linesz))
+            return true;
+        if (!hn_proc_running(p)) {
+            /* It may have written the line just before exiting. */
+            if (log_has(p->log, needle, from, line, linesz))
+                return true;
+            fprintf(stderr, "harness: %s exited (status %d) before logging '%s'\n", p->name,
+                    p->status, needle);
+            return false;
+        }
+        if (hn_now_ms() >= deadline) {
+            fprintf(stderr, "harness: %s did not log '%s' within %d ms\n", p->name, needle,
+                    timeout_ms);
+            return false;
+        }
+        pause_ms(POLL_STEP_MS);
+    }
+}
+
+void hn_proc_signal(hn_proc_t *p, int sig)
+{
+    if (p->pid <= 0)
+        return;
+    kill(-p->pid, sig);
+    if (sig == SIGKILL) {
+        int wstatus = 0;
+        if (waitpid(p->pid, &wstatus, 0) == p->pid)
+            p->status = status_code(wstatus);
+        p->pid = 0;
+    }
+}
+
+int hn_proc_stop(hn_proc_t *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return -1;
+    kill(-p->pid, SIGTERM);
+    int64_t deadline = hn_now_ms() + timeout_ms;
+    while (hn_proc_running(p)) {
+        if (hn_now_ms() >= deadline) {
+            fprintf(stderr, "harness: %s did not stop within %d ms of SIGTERM; killing it\n",
+                    p->name, timeout_ms);
+            hn_proc_signal(p, SIGKILL);
+            return p->status;
+        }
+        pause_ms(POLL_STEP_MS);
+    }
+    return p->status;
+}
+
+void hn_proc_dump_log(const hn_proc_t *p)
+{
+    if (p->log[0] == '\0')
+        return;
+    FILE *f = fopen(p->log, "r");
+    if (f == NULL)
+        return;
+    fprintf(stderr, "----- log of %s (%s) -----\n", p->name, p->log);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, stderr);
+    fprintf(stderr, "----- end of %s -----\n", p->name);
+    fclose(f);
+}
+
+/* ------------------------------------------------------------ commands ---- */
+
+/* Appends what fd has to *buf; false at EOF or error. */
+static bool drain(int fd, char **buf, size_t *len, size_t *cap)
+{
+    char chunk[4096];
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR)
+        return true;
+    if (n <= 0)
+        return false;
+    if (*len + (size_t)n + 1 > *cap) {
+        size_t ncap = (*cap == 0 ? 8192 : *cap * 2) + (size_t)n;
+        char *nb = realloc(*buf, ncap);
+        if (nb == NULL)
+            return false;
+        *buf = nb;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, chunk, (size_t)n);
+    *len += (size_t)n;
+    (*buf)[*len] = '\0';
+    return true;
+}
+
+int hn_run(hn_result_t *r, int timeout_ms, const char *const *argv)
+{
+    int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+    memset(r, 0, sizeof *r);
+    r->status = -1;
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+        fprintf(stderr, "harness: pipe: %s\n", strerror(errno));
+        goto fail;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+        goto fail;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        dup2(out[1], STDOUT_FILENO);
+        dup2(err[1], STDERR_FILENO);
+        execv(argv[0], (char *const *)argv);
+        dprintf(STDERR_FILENO, "harness: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    close(out[1]);
+    close(err[1]);
+    out[1] = err[1] = -1;
+
+    size_t olen = 0, ocap = 0, elen = 0, ecap = 0;
+    bool oopen = true, eopen = true, timed_out = false;
+    int64_t deadline = hn_now_ms() + timeout_ms;
+    while (oopen || eopen) {
+        struct pollfd fds[2] = { { .fd = oopen ? out[0] : -1, .events = POLLIN },
+                                 { .fd = eopen ? err[0] : -1, .events = POLLIN } };
+        int64_t left = deadline - hn_now_ms();
+        if (left <= 0) {
+            timed_out = true;
+            break;
+        }
+        int n = poll(fds, 2, (int)left);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n <= 0)
+            continue;
+        if (fds[0].revents != 0 && !drain(out[0], &r->out, &olen, &ocap))
+            oopen = false;
+        if (fds[1].revents != 0 && !drain(err[0], &r->err, &elen, &ecap))
+            eopen = false;
+    }
+    if (timed_out) {
+        fprintf(stderr, "harness: %s ran past %d ms; killing it\n", argv[0], timeout_ms);
+        kill(-pid, SIGKILL);
+    }
+    int wstatus = 0;
+    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+        ;
+    r->status = timed_out ? -1 : status_code(wstatus);
+    close(out[0]);
+    close(err[0]);
+    if (r->out == NULL)
+        r->out = strdup("");
+    if (r->err == NULL)
+        r->err = strdup("");
+    return 0;
+
+fail:
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0)
+            close(out[i]);
+        if (err[i] >= 0)
+            close(err[i]);
+    }
+    return -1;
+}
+
+void hn_result_free(hn_result_t *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+/* ---------------------------------------------------------------- world ---- */
+
+static const char *bin(const char *var)
+{
+    const char *path = getenv(var);
+    if (path == NULL || path[0] == '\0') {
+        fprintf(stderr, "harness: $%s is not set (run the tests with `meson test`)\n", var);
+        return "/nonexistent";
+    }
+    return path;
+}
+
+/* Collects NULL-terminated varargs after `first` fixed words into argv. */
+static size_t collect(const char **argv, size_t n, va_list ap)
+{
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < ARGS_MAX - 4)
+        argv[n++] = a;
+    return n;
+}
+
+/* The first Z85 public key in text, into key. */
+static bool find_key(const char *text, char key[HN_KEY_TEXT + 1])
+{
+    for (const char *p = text; p != NULL && *p != '\0'; p++) {
+        size_t len = strcspn(p, " \t\r\n'\"");
+        if (len == HN_KEY_TEXT) {
+            memcpy(key, p, HN_KEY_TEXT);
+            key[HN_KEY_TEXT] = '\0';
+            if (ld_key_valid(key))
+                return true;
+        }
+        p += len;
+        if (*p == '\0')
+            break;
+    }
+    key[0] = '\0';
+    return false;
+}
+
+static void report_failure(const char *what, const hn_result_t *r)
+{
+    fprintf(stderr, "harness: %s failed (status %d)\nstdout: %s\nstderr: %s\n", what, r->status,
+            r->out != NULL ? r->out : "", r->err != NULL ? r->err : "");
+}
+
+int hn_broker_cmd(hn_world_t *w, hn_result_t *r, ...)
+{
+    const char *argv[ARGS_MAX];
+    size_t n = 0;
+    argv[n++] = bin("LIANGDI_BROKER_BIN");
+    va_list ap;
+    va_start(ap, r);
+    n = collect(argv, n, ap);
+    va_end(ap);
+    argv[n++] = "--db";
+    argv[n++] = w->broker.db;
+    argv[n] = NULL;
+    return hn_run(r, CMD_TIMEOUT_MS, argv);
+}
+
+int hn_broker_start(hn_world_t *w)
+{
+    hn_broker_t *b = &w->broker;
+    char log[HN_PATH_MAX];
+    snprintf(log, sizeof log, "%s/broker.log", w->dir);
+    size_t from = hn_file_size(log);
+    const char *argv[] = { bin("LIANGDI_BROKER_BIN"), "run", "--bind", b->bind, "--db", b->db,
+                           NULL };
+    if (hn_proc_start(&b->proc, "liangdi-broker", log, argv) != 0)
+        return -1;
+    char line[1024];
+    if (!hn_proc_wait_log(&b->proc, "ready, listening on ", from, 20000, line, sizeof line)) {
+        hn_proc_dump_log(&b->proc);
+        return -1;
+    }
+    const char *ep = strstr(line, "ready, listening on ") + strlen("ready, listening on ");
+    size_t len = strcspn(ep, " \t\r\n,;)");
+    if (len == 0 || len >= sizeof b->endpoint) {
+        fprintf(stderr, "harness: no endpoint in the broker's ready line: %s\n", line);
+        return -1;
+    }
+    memcpy(b->endpoint, ep, len);
+    b->endpoint[len] = '\0';
+    /* A restart binds the same port. */
+    snprintf(b->bind, sizeof b->bind, "%s", b->endpoint);
+    return 0;
+}
+
+void hn_broker_kill(hn_world_t *w)
+{
+    hn_proc_signal(&w->broker.proc, SIGKILL);
+}
+
+int hn_world_init(hn_world_t *w, const char *tag)
+{
+    memset(w, 0, sizeof *w);
+    if (hn_tmpdir_new(tag, w->dir) != 0)
+        return -1;
+    snprintf(w->broker.db, sizeof w->broker.db, "%s/broker.db", w->dir);
+    snprintf(w->broker.bind, sizeof w->broker.bind, "tcp://127.0.0.1:*");
+    hn_result_t r;
+    if (hn_broker_cmd(w, &r, "init", NULL) != 0)
+        return -1;
+    bool ok = r.status == 0 && find_key(r.out, w->broker.key);
+    if (!ok)
+        report_failure("liangdi-broker init", &r);
+    hn_result_free(&r);
+    if (!ok)
+        return -1;
+    return hn_broker_start(w);
+}
+
+void hn_world_passed(hn_world_t *w)
+{
+    w->passed = true;
+}
+
+void hn_world_fini(hn_world_t *w)
+{
+    for (size_t i = 0; i < w->nnodes; i++)
+        hn_proc_stop(&w->nodes[i].daemon, 5000);
+    for (size_t i = 0; i < w->nextra; i++)
+        hn_proc_signal(&w->extra[i], SIGKILL);
+    hn_proc_stop(&w->broker.proc, 5000);
+    if (!w->passed) {
+        hn_proc_dump_log(&w->broker.proc);
+        for (size_t i = 0; i < w->nnodes; i++)
+            hn_proc_dump_log(&w->nodes[i].daemon);
+        for (size_t i = 0; i < w->nextra; i++)
+            hn_proc_dump_log(&w->extra[i]);
+    }
+    if (getenv("LIANGDI_KEEP_TMP") == NULL)
+        hn_tmpdir_remove(w->dir);
+    else
+        fprintf(stderr, "harness: kept %s\n", w->dir);
+}
+
+int hn_node_cmd(hn_node_t *n, hn_result_t *r, ...)
+{
+    const char *argv[ARGS_MAX];
+    size_t k = 0;
+    argv[k++] = bin("LIANGDI_BIN");
+    va_list ap;
+    va_start(ap, r);
+    k = collect(argv, k, ap);
+    va_end(ap);
+    argv[k++] = "--db";
+    argv[k++] = n->db;
+    argv[k] = NULL;
+    return hn_run(r, CMD_TIMEOUT_MS, argv);
+}
+
+hn_node_t *hn_world_node(hn_world_t *w, const char *id, const char *name, bool registered)
+{
+    if (w->nnodes == HN_NODES_MAX)
+        return NULL;
+    hn_node_t *n = &w->nodes[w->nnodes];
+    memset(n, 0, sizeof *n);
+    snprintf(n->id, sizeof n->id, "%s", id);
+    snprintf(n->db, sizeof n->db, "%s/%s.db", w->dir, id);
+    snprintf(n->log, sizeof n->log, "%s/%s.daemon.log", w->dir, id);
+    snprintf(n->daemon.log, sizeof n->daemon.log, "%s", n->log);
+    snprintf(n->daemon.name, sizeof n->daemon.name, "liangdi daemon (%s)", id);
+
+    hn_result_t r;
+    if (hn_node_cmd(n, &r, "init", "--node", id, "--name", name, "--broker", w->broker.endpoint,
+                    "--broker-key", w->broker.key, NULL) != 0)
+        return NULL;
+    bool ok = r.status == 0;
+    if (ok && !find_key(r.out, n->key)) {
+        /* `liangdi key` prints it again. */
+        hn_result_t k;
+        if (hn_node_cmd(n, &k, "key", NULL) == 0 && k.status == 0)
+            find_key(k.out, n->key);
+        hn_result_free(&k);
+        ok = n->key[0] != '\0';
+    }
+    if (!ok)
+        report_failure("liangdi init", &r);
+    hn_result_free(&r);
+    if (!ok)
+        return NULL;
+    w->nnodes++;
+
+    if (registered) {
+        if (hn_broker_cmd(w, &r, "node", "add", id, "--key", n->key, "--name", name, NULL) != 0)
+            return NULL;
+        ok = r.status == 0;
+        if (!ok)
+            report_failure("liangdi-broker node add", &r);
+        hn_result_free(&r);
+        if (!ok)
+            return NULL;
+    }
+    return n;
+}
+
+int hn_link(hn_world_t *w, const char *a, const char *b)
+{
+    hn_result_t r;
+    if (hn_broker_cmd(w, &r, "link", "add", a, b, NULL) != 0)
+        return -1;
+    int rc = r.status == 0 ? 0 : -1;
+    if (rc != 0)
+        report_failure("liangdi-broker link add", &r);
+    hn_result_free(&r);
+    return rc;
+}
+
+int hn_sync(hn_node_t *n)
+{
+    hn_result_t r;
+    if (hn_node_cmd(n, &r, "sync", "--timeout", "20", NULL) != 0)
+        return -1;
+    int status = r.status;
+    if (status != 0) {
+        char what[128];
+        snprintf(what, sizeof what, "liangdi sync on %s", n->id);
+        report_failure(what, &r);
+    }
+    hn_result_free(&r);
+    return status;
+}
+
+int hn_daemon_start(hn_world_t *w, hn_node_t *n, const char *interval)
+{
+    (void)w;
+    size_t from = hn_file_size(n->log);
+    const char *argv[] = { bin("LIANGDI_BIN"), "daemon", "--interval", interval, "--db", n->db,
+                           NULL };
+    char name[64];
+    snprintf(name, sizeof name, "liangdi daemon (%s)", n->id);
+    if (hn_proc_start(&n->daemon, name, n->log, argv) != 0)
+        return -1;
+    if (!hn_proc_wait_log(&n->daemon, "ready, synced with", from, 20000, NULL, 0))
+        return -1;
+    return 0;
+}
+
+hn_proc_t *hn_node_spawn(hn_world_t *w, hn_node_t *n, const char *tag, ...)
+{
+    if (w->nextra == HN_NODES_MAX)
+        return NULL;
+    const char *argv[ARGS_MAX];
+    size_t k = 0;
+    argv[k++] = bin("LIANGDI_BIN");
+    va_list ap;
+    va_start(ap, tag);
+    k = collect(argv, k, ap);
+    va_end(ap);
+    argv[k++] = "--db";
+    argv[k++] = n->db;
+    argv[k] = NULL;
+    char log[HN_PATH_MAX], name[64];
+    snprintf(log, sizeof log, "%s.%s.log", n->db, tag);
+    snprintf(name, sizeof name, "liangdi %s (%s)", tag, n->id);
+    hn_proc_t *p = &w->extra[w->nextra];
+    if (hn_proc_start(p, name, log, argv) != 0)
+        return NULL;
+    w->nextra++;
+    return p;
+}
+
+int hn_printed_id(const hn_result_t *r, char *out, size_t outsz)
+{
+    if (r->status != 0 || r->out == NULL)
+        return -1;
+    const char *p = r->out;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    size_t len = strcspn(p, " \t\r\n");
+    if (len == 0 || len >= outsz)
+        return -1;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    return 0;
+}
+
+/* --------------------------------------------------------------- stores ---- */
+
+static sqlite3 *open_ro(const char *path)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "harness: open %s: %s\n", path, db != NULL ? sqlite3_errmsg(db) : "?");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+int64_t hn_query_int(const char *path, const char *sql)
+{
+    sqlite3 *db = open_ro(path);
+    if (db == NULL)
+        return -1;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else
+        fprintf(stderr, "harness: %s on %s: %s\n", sql, path, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* True if column i of the current rows of a and b hold the same value. */
+static bool same_column(sqlite3_stmt *a, sqlite3_stmt *b, int i)
+{
+    int ta = sqlite3_column_type(a, i), tb = sqlite3_column_type(b, i);
+    if (ta != tb)
+        return false;
+    if (ta == SQLITE_NULL)
+        return true;
+    if (ta == SQLITE_INTEGER)
+        return sqlite3_column_int64(a, i) == sqlite3_column_int64(b, i);
+    const void *da = sqlite3_column_blob(a, i);
+    int la = sqlite3_column_bytes(a, i);
+    const void *db = sqlite3_column_blob(b, i);
+    int lb = sqlite3_column_bytes(b, i);
+    return la == lb && (la == 0 || memcmp(da, db, (size_t)la) == 0);
+}
+
+static int compare_table(sqlite3 *a, sqlite3 *b, const char *table, hn_diff_t *d)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" ORDER BY \"id\"", table);
+    sqlite3_stmt *sa = NULL, *sb = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(a, sql, -1, &sa, NULL) != SQLITE_OK
+        || sqlite3_prepare_v2(b, sql, -1, &sb, NULL) != SQLITE_OK) {
+        fprintf(stderr, "harness: %s: %s / %s\n", sql, sqlite3_errmsg(a), sqlite3_errmsg(b));
+        goto out;
+    }
+    int ncols = sqlite3_column_count(sa);
+    if (ncols != sqlite3_column_count(sb)) {
+        fprintf(stderr, "harness: table %s has different columns in the two stores\n", table);
+        goto out;
+    }
+    int ra = sqlite3_step(sa), rb = sqlite3_step(sb);
+    while (ra == SQLITE_ROW && rb == SQLITE_ROW) {
+        const char *ida = (const char *)sqlite3_column_text(sa, 0);
+        const char *idb = (const char *)sqlite3_column_text(sb, 0);
+        int cmp = strcmp(ida != NULL ? ida : "", idb != NULL ? idb : "");
+        if (cmp < 0) {
+            d->only_a++;
+            ra = sqlite3_step(sa);
+            continue;
+        }
+        if (cmp > 0) {
+            d->only_b++;
+            rb = sqlite3_step(sb);
+            continue;
+        }
+        d->shared++;
+        for (int i = 1; i < ncols; i++) {
+            if (same_column(sa, sb, i))
+                continue;
+            if (d->differ == 0) {
+                const char *va = (const char *)sqlite3_column_text(sa, i);
+                const char *vb = (const char *)sqlite3_column_text(sb, i);
+                snprintf(d->first, sizeof d->first, "%s %s: column %s is '%s' in one store, '%s' in the other",
+                         table, ida, sqlite3_column_name(sa, i), va != NULL ? va : "(null)",
+                         vb != NULL ? vb : "(null)");
+            }
+            d->differ++;
+            break;
+        }
+        ra = sqlite3_step(sa);
+        rb = sqlite3_step(sb);
+    }
+    while (ra == SQLITE_ROW) {
+        d->only_a++;
+        ra = sqlite3_step(sa);
+    }
+    while (rb == SQLITE_ROW) {
+        d->only_b++;
+        rb = sqlite3_step(sb);
+    }
+    if (ra != SQLITE_DONE || rb != SQLITE_DONE) {
+        fprintf(stderr, "harness: reading %s: %s / %s\n", table, sqlite3_errmsg(a), sqlite3_errmsg(b));
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(sa);
+    sqlite3_finalize(sb);
+    return rc;
+}
+
+int hn_compare_stores(const char *db_a, const char *db_b, hn_diff_t *d)
+{
+    memset(d, 0, sizeof *d);
+    sqlite3 *a = open_ro(db_a);
+    sqlite3 *b = open_ro(db_b);
+    int rc = a != NULL && b != NULL ? 0 : -1;
+    for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT && rc == 0; k++)
+        rc = compare_table(a, b, ld_schema_kind((ld_kind_t)k)->table, d);
+    sqlite3_close(a);
+    sqlite3_close(b);
+    return rc;
+}

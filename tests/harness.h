@@ -1,0 +1,171 @@
+/* harness.h: what every integration test shares: a temp dir, the real liangdi and
+ * liangdi-broker binaries run as process groups with their output in log files,
+ * waiting for a log line or a condition with a deadline, running one `liangdi`
+ * command and capturing its output, and comparing two nodes' stores field by field.
+ *
+ * A test keeps one hn_world_t: hn_world_init makes the temp dir and starts a broker,
+ * hn_world_node adds a registered node, hn_world_fini kills every process group,
+ * prints every log unless hn_world_passed was called, and removes the temp dir.
+ * The binaries come from $LIANGDI_BIN and $LIANGDI_BROKER_BIN (set by meson). */
+#ifndef HN_HARNESS_H
+#define HN_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HN_PATH_MAX   512
+#define HN_KEY_TEXT   40
+#define HN_NODES_MAX  8
+
+/* ------------------------------------------------------------- basics ---- */
+
+/* Milliseconds on a monotonic clock. */
+int64_t hn_now_ms(void);
+
+/* A new directory under $TMPDIR (or /tmp) into out; 0 or -1. */
+int hn_tmpdir_new(const char *tag, char out[HN_PATH_MAX]);
+/* Removes a directory tree; safe on "" and on a missing one. */
+void hn_tmpdir_remove(const char *dir);
+
+/* The size of a file, 0 if it does not exist. */
+size_t hn_file_size(const char *path);
+
+/* ------------------------------------------------------------ processes ---- */
+
+/* A process started in its own process group, stdout and stderr appended to `log`. */
+typedef struct hn_proc {
+    pid_t pid;                 /* also its process group; 0 when not running */
+    int   status;              /* exit code, or 128 + signal, once reaped */
+    char  name[64];
+    char  log[HN_PATH_MAX];
+} hn_proc_t;
+
+/* Starts argv[0] (a path) with argv; 0 or -1. */
+int hn_proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv);
+
+/* True while it runs (reaps it, setting status, once it has exited). */
+bool hn_proc_running(hn_proc_t *p);
+
+/* Waits until the log holds a line containing `needle` at or after byte `from`; copies
+ * that line into `line` (may be NULL).  False at the deadline or if the process exits. */
+bool hn_proc_wait_log(hn_proc_t *p, const char *needle, size_t from, int timeout_ms,
+                      char *line, size_t linesz);
+
+/* Sends `sig` to the whole process group; for SIGKILL also reaps the process. */
+void hn_proc_signal(hn_proc_t *p, int sig);
+
+/* SIGTERM, then waits up to timeout_ms for the exit (SIGKILL after it).  Returns the
+ * exit status (128 + signal if killed), or -1 if nothing was running. */
+int hn_proc_stop(hn_proc_t *p, int timeout_ms);
+
+/* Copies the log to stderr, framed with the process's name. */
+void hn_proc_dump_log(const hn_proc_t *p);
+
+/* ------------------------------------------------------------ commands ---- */
+
+/* One finished command: exit code (or 128 + signal; -1 if it ran past its deadline
+ * and was killed), its stdout and stderr (owned, NUL-terminated). */
+typedef struct hn_result {
+    int   status;
+    char *out;
+    char *err;
+} hn_result_t;
+
+/* Runs argv (argv[0] a path) to completion within timeout_ms; 0 or -1 (could not
+ * start).  Free the result with hn_result_free. */
+int hn_run(hn_result_t *r, int timeout_ms, const char *const *argv);
+void hn_result_free(hn_result_t *r);
+
+/* ---------------------------------------------------------------- world ---- */
+
+typedef struct hn_broker {
+    char      db[HN_PATH_MAX];
+    char      bind[128];         /* "tcp://127.0.0.1:*" until the first start */
+    char      endpoint[128];     /* the real endpoint from the ready line */
+    char      key[HN_KEY_TEXT + 1];
+    hn_proc_t proc;
+} hn_broker_t;
+
+typedef struct hn_node {
+    char      id[65];
+    char      db[HN_PATH_MAX];
+    char      key[HN_KEY_TEXT + 1];
+    char      log[HN_PATH_MAX];  /* the daemon's log */
+    hn_proc_t daemon;
+} hn_node_t;
+
+typedef struct hn_world {
+    char        dir[HN_PATH_MAX];
+    hn_broker_t broker;
+    size_t      nnodes;
+    hn_node_t   nodes[HN_NODES_MAX];
+    hn_proc_t   extra[HN_NODES_MAX];   /* other processes a test started */
+    size_t      nextra;
+    bool        passed;
+} hn_world_t;
+
+/* Makes the temp dir, `liangdi-broker init` and starts the broker on
+ * tcp://127.0.0.1:* (its port read from the ready line).  0 or -1 (printed). */
+int hn_world_init(hn_world_t *w, const char *tag);
+
+/* Marks the test as passed: hn_world_fini then keeps the logs to itself. */
+void hn_world_passed(hn_world_t *w);
+
+/* Stops every process, prints the logs of a test that did not pass, removes the dir. */
+void hn_world_fini(hn_world_t *w);
+
+/* Starts the broker again (same store, same endpoint) and waits for it to be ready. */
+int hn_broker_start(hn_world_t *w);
+/* kill -9 of the broker's process group. */
+void hn_broker_kill(hn_world_t *w);
+
+/* Runs `liangdi-broker ARGS... --db DB` (NULL-terminated args). */
+int hn_broker_cmd(hn_world_t *w, hn_result_t *r, ...);
+
+/* `liangdi init --node ID --name NAME --broker EP --broker-key KEY`, and, if
+ * `registered`, `liangdi-broker node add ID --key ITS_KEY`.  NULL on failure. */
+hn_node_t *hn_world_node(hn_world_t *w, const char *id, const char *name, bool registered);
+
+/* `liangdi-broker link add A B`; 0 or -1. */
+int hn_link(hn_world_t *w, const char *a, const char *b);
+
+/* Runs `liangdi ARGS... --db NODE_DB` (NULL-terminated), 60 s at most. */
+int hn_node_cmd(hn_node_t *n, hn_result_t *r, ...);
+
+/* `liangdi sync --timeout 20` on the node; returns its exit status, and prints its
+ * stderr when that is not 0. */
+int hn_sync(hn_node_t *n);
+
+/* Starts `liangdi daemon` on the node and waits for "ready, synced with"; 0 or -1. */
+int hn_daemon_start(hn_world_t *w, hn_node_t *n, const char *interval);
+
+/* Starts `liangdi ARGS... --db NODE_DB` in the background (log: <db>.<tag>.log). */
+hn_proc_t *hn_node_spawn(hn_world_t *w, hn_node_t *n, const char *tag, ...);
+
+/* The first record id a command printed (the first line of its stdout, trimmed)
+ * into out; 0 or -1. */
+int hn_printed_id(const hn_result_t *r, char *out, size_t outsz);
+
+/* --------------------------------------------------------------- stores ---- */
+
+/* Runs a query returning one integer on a store opened read-only; -1 on failure. */
+int64_t hn_query_int(const char *db, const char *sql);
+
+/* How two stores compare over the records both hold. */
+typedef struct hn_diff {
+    size_t shared;           /* records (any kind) present in both */
+    size_t differ;           /* of those, how many differ in some column */
+    size_t only_a, only_b;   /* records present in one store only */
+    char   first[1024];      /* the first difference, described */
+} hn_diff_t;
+
+/* Compares every record table of two stores: for each record id both hold, every
+ * column (fields, tombstone, stamps, origin).  0, or -1 if a store cannot be read. */
+int hn_compare_stores(const char *db_a, const char *db_b, hn_diff_t *d);
+
+/* Waits until `cond(ctx)` is true, polling every 10 ms; false at the deadline. */
+bool hn_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms);
+
+#endif
