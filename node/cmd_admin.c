@@ -1,0 +1,712 @@
+/* cmd_admin.c: the commands that run the node rather than its records: init, key,
+ * broker set, status, sync, daemon, backup, export, history, conflicts and report. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "change.h"
+#include "cli.h"
+#include "codec.h"
+#include "hlc.h"
+#include "keys.h"
+#include "report.h"
+#include "resolve.h"
+#include "sync.h"
+#include "text.h"
+
+#define SYNC_TIMEOUT_DEFAULT_MS  30000
+#define PROBE_TIMEOUT_DEFAULT_MS 3000
+
+/* "YYYY-MM-DD HH:MM:SS" in China Standard Time for unix milliseconds. */
+static void format_cst(uint64_t ms, char out[32])
+{
+    time_t t = (time_t) (ms / 1000) + 8 * 3600;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(out, 32, "?");
+}
+
+static void remove_store_files(const char *db)
+{
+    char path[PATH_MAX];
+    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s%s", db, suffixes[i]);
+        unlink(path);
+    }
+}
+
+/* Checks "ENDPOINT[,ENDPOINT...]" for `what`. */
+static int check_endpoints(const char *what, const char *list, ld_error_t *err)
+{
+    char buf[1024];
+    if (strlen(list) >= sizeof buf || !*list)
+        return nd_bad_value(err, what, list, "expected tcp://HOST:PORT or ipc://PATH");
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    int n = 0;
+    for (char *part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        while (*part == ' ')
+            part++;
+        size_t len = strlen(part);
+        while (len > 0 && part[len - 1] == ' ')
+            part[--len] = '\0';
+        if (!nd_endpoint_valid(part))
+            return nd_bad_value(err, what, list, "expected tcp://HOST:PORT or ipc://PATH,"
+                                " several separated by commas");
+        n++;
+    }
+    if (n == 0 || n > 8)
+        return nd_bad_value(err, what, list, "expected 1 to 8 endpoints");
+    return 0;
+}
+
+static int check_key(const char *what, const char *key, ld_error_t *err)
+{
+    if (!ld_key_valid(key))
+        return nd_bad_value(err, what, key, "expected the broker's 40-character Z85 public key");
+    return 0;
+}
+
+/* Makes this node's keypair in `path` unless one is there; prints the public key. */
+static int ensure_keypair(const char *path, ld_error_t *err)
+{
+    ld_keypair_t kp;
+    int rc = ld_keys_load(&kp, path, err);
+    if (rc == LD_ENOTFOUND) {
+        rc = ld_keys_generate(&kp, err);
+        if (rc == 0)
+            rc = ld_keys_save(&kp, path, err);
+    }
+    if (rc == 0)
+        printf("%s\n", kp.public_key);
+    else if (rc == LD_ENOTFOUND || rc == LD_EEXIST)
+        rc = LD_EIO;
+    memset(kp.secret_key, 0, sizeof kp.secret_key);
+    return rc;
+}
+
+/* The config file's broker, when it names one, replaces the store's. */
+static int apply_config_broker(nd_cli_t *cli, nd_store_t *store, ld_error_t *err)
+{
+    const char *endpoint = nd_config_broker(nd_cli_config(cli));
+    const char *key = nd_config_broker_key(nd_cli_config(cli));
+    const char *pairs[2][2] = { { "broker.endpoint", endpoint }, { "broker.key", key } };
+    for (int i = 0; i < 2; i++) {
+        if (!pairs[i][1])
+            continue;
+        char *current = nd_store_setting(store, pairs[i][0]);
+        int same = current && strcmp(current, pairs[i][1]) == 0;
+        free(current);
+        if (!same) {
+            int rc = nd_store_set_setting(store, pairs[i][0], pairs[i][1], err);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ init ---- */
+
+int nd_cmd_init(nd_cli_t *cli, ld_error_t *err)
+{
+    const char *node = nd_cli_flag(cli, "node");
+    const char *name = nd_cli_flag(cli, "name");
+    const char *broker = nd_cli_flag(cli, "broker");
+    const char *broker_key = nd_cli_flag(cli, "broker-key");
+    const char *db = nd_cli_db_path(cli);
+    nd_store_t *store = NULL;
+    int rc;
+
+    if (!ld_id_valid(node))
+        return nd_bad_value(err, "--node", node, "a node id is 1 to 64 of a-z, 0-9, '.', '_', '-',"
+                            " starting a-z or 0-9");
+    if (!*name || strlen(name) > 200)
+        return nd_bad_value(err, "--name", name, "a name of 1 to 200 bytes is needed");
+    if (!broker && !broker_key) {
+        broker = nd_config_broker(nd_cli_config(cli));
+        broker_key = nd_config_broker_key(nd_cli_config(cli));
+    }
+    if (broker && !broker_key)
+        return ld_error_set(err, LD_EINVAL, "missing --broker-key (--broker needs the broker's"
+                            " public key)");
+    if (broker_key && !broker)
+        return ld_error_set(err, LD_EINVAL, "missing --broker (--broker-key goes with it)");
+    if (broker && (rc = check_endpoints("--broker", broker, err)) != 0)
+        return rc;
+    if (broker_key && (rc = check_key("--broker-key", broker_key, err)) != 0)
+        return rc;
+    if (access(db, F_OK) == 0)
+        return ld_error_set(err, LD_EEXIST, "--db: a store already exists at '%s'", db);
+    if (broker && access(nd_cli_keyfile(cli), F_OK) == 0)
+        return ld_error_set(err, LD_EEXIST, "a keypair file already exists at '%s' (move it away"
+                            " or use 'liangdi broker set' on the existing store)",
+                            nd_cli_keyfile(cli));
+    store = nd_store_open(db, true, err);
+    if (!store)
+        return err->code ? err->code : LD_EIO;
+    rc = nd_store_init_node(store, node, name, err);
+    if (rc == 0 && broker) {
+        rc = nd_store_set_setting(store, "broker.endpoint", broker, err);
+        if (rc == 0)
+            rc = nd_store_set_setting(store, "broker.key", broker_key, err);
+        if (rc == 0)
+            rc = ensure_keypair(nd_cli_keyfile(cli), err);
+    }
+    nd_store_destroy(&store);
+    if (rc != 0) {
+        remove_store_files(db);
+        return rc;
+    }
+    fprintf(stderr, "liangdi: node '%s' (%s) ready in %s\n", node, name, db);
+    return 0;
+}
+
+int nd_cmd_key(nd_cli_t *cli, ld_error_t *err)
+{
+    ld_keypair_t kp;
+    int rc = ld_keys_load(&kp, nd_cli_keyfile(cli), err);
+    if (rc == LD_ENOTFOUND)
+        return ld_error_set(err, LD_EIO, "no keypair at '%s' (made by 'liangdi init --broker ...'"
+                            " or 'liangdi broker set')", nd_cli_keyfile(cli));
+    if (rc != 0)
+        return rc == LD_EINVAL ? LD_EIO : rc;
+    printf("%s\n", kp.public_key);
+    memset(kp.secret_key, 0, sizeof kp.secret_key);
+    return 0;
+}
+
+int nd_cmd_broker_set(nd_cli_t *cli, ld_error_t *err)
+{
+    const char *endpoint = nd_cli_arg(cli, 0);
+    const char *key = nd_cli_flag(cli, "key");
+    int rc = check_endpoints("ENDPOINT", endpoint, err);
+    if (rc == 0)
+        rc = check_key("--key", key, err);
+    if (rc != 0)
+        return rc;
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    rc = ensure_keypair(nd_cli_keyfile(cli), err);
+    if (rc == 0)
+        rc = nd_store_set_setting(store, "broker.endpoint", endpoint, err);
+    if (rc == 0)
+        rc = nd_store_set_setting(store, "broker.key", key, err);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- status ---- */
+
+static int status_row(nd_table_t *t, const char *item, const char *value, ld_error_t *err)
+{
+    const char *cells[2] = { item, value };
+    if (nd_table_add_row(t, cells) != 0)
+        return ld_error_set(err, LD_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int count_live(sqlite3 *db, const char *table, int64_t *n, ld_error_t *err)
+{
+    char sql[160];
+    sqlite3_stmt *st = NULL;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\" WHERE coalesce(\"deleted\", 0) = 0",
+             table);
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
+    return 0;
+}
+
+static nd_sync_opts_t sync_opts(nd_cli_t *cli, int timeout_ms)
+{
+    nd_sync_opts_t opts = { 0 };
+    opts.keyfile = nd_cli_keyfile(cli);
+    opts.timeout_ms = timeout_ms;
+    opts.interval_ms = nd_config_interval_ms(nd_cli_config(cli));
+    if (opts.interval_ms == 0)
+        opts.interval_ms = 60000;
+    opts.progress = isatty(STDERR_FILENO) == 1;
+    return opts;
+}
+
+int nd_cmd_status(nd_cli_t *cli, ld_error_t *err)
+{
+    static const char *const keys[] = { "item", "value" };
+    char buf[LD_ERROR_MSG_MAX + 64];
+    nd_table_t *t = NULL;
+    char *endpoint = NULL, *last = NULL, *last_error = NULL;
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    sqlite3 *db = nd_store_db(store);
+    int rc = apply_config_broker(cli, store, err);
+    if (rc != 0)
+        return rc;
+    t = nd_table_new("status", 2, keys, NULL);
+    if (!t)
+        return ld_error_set(err, LD_ENOMEM, "out of memory");
+    rc = status_row(t, "node", nd_store_node_id(store), err);
+    if (rc == 0)
+        rc = status_row(t, "name", nd_store_node_name(store), err);
+    if (rc == 0)
+        rc = status_row(t, "store", nd_cli_db_path(cli), err);
+    for (int k = LD_KIND_ORG; k < LD_KIND_COUNT && rc == 0; k++) {
+        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t) k);
+        int64_t n = 0;
+        rc = count_live(db, def->table, &n, err);
+        snprintf(buf, sizeof buf, "%" PRId64, n);
+        char item[64];
+        snprintf(item, sizeof item, "records: %s", def->table);
+        if (rc == 0)
+            rc = status_row(t, item, buf, err);
+    }
+    uint64_t last_seq = nd_store_last_seq(store), pushed = nd_store_pushed_upto(store);
+    snprintf(buf, sizeof buf, "%" PRIu64 " (written up to %" PRIu64 ", broker has up to %" PRIu64 ")",
+             last_seq > pushed ? last_seq - pushed : 0, last_seq, pushed);
+    if (rc == 0)
+        rc = status_row(t, "outbox", buf, err);
+    snprintf(buf, sizeof buf, "%" PRIu64, nd_store_cursor(store));
+    if (rc == 0)
+        rc = status_row(t, "cursor", buf, err);
+    last = nd_store_setting(store, "sync.last");
+    last_error = nd_store_setting(store, "sync.last_error");
+    if (last && *last) {
+        format_cst(strtoull(last, NULL, 10), buf);
+        strcat(buf, " CST");
+    } else {
+        snprintf(buf, sizeof buf, "never");
+    }
+    if (rc == 0)
+        rc = status_row(t, "last sync", buf, err);
+    if (rc == 0 && last_error && *last_error)
+        rc = status_row(t, "last sync error", last_error, err);
+    endpoint = nd_store_setting(store, "broker.endpoint");
+    if (rc == 0)
+        rc = status_row(t, "broker", endpoint && *endpoint ? endpoint : "(none set)", err);
+    if (rc == 0 && endpoint && *endpoint) {
+        int timeout = nd_config_timeout_ms(nd_cli_config(cli));
+        nd_sync_opts_t opts = sync_opts(cli, timeout && timeout < PROBE_TIMEOUT_DEFAULT_MS
+                                             ? timeout : PROBE_TIMEOUT_DEFAULT_MS);
+        ld_error_t perr;
+        ld_error_clear(&perr);
+        if (nd_sync_probe(store, nd_cli_db_path(cli), &opts, &perr) == 0)
+            snprintf(buf, sizeof buf, "yes");
+        else
+            snprintf(buf, sizeof buf, "no (%s)", perr.msg[0] ? perr.msg : ld_strerror(perr.code));
+        rc = status_row(t, "broker reachable", buf, err);
+    }
+    if (rc == 0) {
+        rc = nd_table_print(t, nd_cli_format(cli), stdout);
+        if (rc != 0)
+            ld_error_set(err, rc, "cannot write the status");
+    }
+    free(endpoint);
+    free(last);
+    free(last_error);
+    nd_table_destroy(&t);
+    return rc;
+}
+
+/* ------------------------------------------------------------ sync, daemon ---- */
+
+int nd_cmd_sync(nd_cli_t *cli, ld_error_t *err)
+{
+    const char *flag = nd_cli_flag(cli, "timeout");
+    int timeout = nd_config_timeout_ms(nd_cli_config(cli));
+    nd_sync_result_t result = { 0 };
+    if (flag && !nd_duration_parse(flag, &timeout))
+        return nd_bad_value(err, "--timeout", flag, "expected seconds (1 to 86400), or 30s, 5m, 1h");
+    if (timeout == 0)
+        timeout = SYNC_TIMEOUT_DEFAULT_MS;
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    int rc = apply_config_broker(cli, store, err);
+    if (rc != 0)
+        return rc;
+    nd_sync_opts_t opts = sync_opts(cli, timeout);
+    rc = nd_sync_once(store, nd_cli_db_path(cli), &opts, &result, err);
+    if (rc != 0)
+        return rc == LD_EINVAL ? LD_EINVAL : (rc == LD_ENOTFOUND || rc == LD_EEXIST ? LD_EIO : rc);
+    printf("synced: %" PRIu64 " pushed, %" PRIu64 " fetched, %" PRIu64 " conflicts\n",
+           result.pushed, result.fetched, result.conflicts);
+    return 0;
+}
+
+int nd_cmd_daemon(nd_cli_t *cli, ld_error_t *err)
+{
+    const char *flag = nd_cli_flag(cli, "interval");
+    int interval = nd_config_interval_ms(nd_cli_config(cli));
+    int timeout = nd_config_timeout_ms(nd_cli_config(cli));
+    if (flag && !nd_duration_parse(flag, &interval))
+        return nd_bad_value(err, "--interval", flag, "expected a duration: 30s, 5m, 1h (or seconds)");
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    int rc = apply_config_broker(cli, store, err);
+    if (rc != 0)
+        return rc;
+    nd_sync_opts_t opts = sync_opts(cli, timeout ? timeout : SYNC_TIMEOUT_DEFAULT_MS);
+    opts.progress = false;
+    if (interval)
+        opts.interval_ms = interval;
+    rc = nd_daemon_run(store, nd_cli_db_path(cli), &opts, err);
+    return rc == LD_ENOTFOUND || rc == LD_EEXIST ? LD_EIO : rc;
+}
+
+/* ---------------------------------------------------------------- backup ---- */
+
+int nd_cmd_backup(nd_cli_t *cli, ld_error_t *err)
+{
+    const char *file = nd_cli_arg(cli, 0);
+    char *tmp = NULL;
+    char real_db[PATH_MAX], real_file[PATH_MAX];
+    sqlite3 *dest = NULL;
+    sqlite3_backup *bk = NULL;
+    int rc;
+    if (!*file)
+        return nd_bad_value(err, "FILE", file, "a path is needed");
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    if (realpath(nd_cli_db_path(cli), real_db) && realpath(file, real_file)
+        && strcmp(real_db, real_file) == 0)
+        return nd_bad_value(err, "FILE", file, "that is the store itself");
+    if (asprintf(&tmp, "%s.tmp-%ld", file, (long) getpid()) < 0)
+        return ld_error_set(err, LD_ENOMEM, "out of memory");
+    unlink(tmp);
+    rc = sqlite3_open_v2(tmp, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        rc = ld_error_set(err, LD_EIO, "FILE: cannot create '%s': %s", tmp,
+                          dest ? sqlite3_errmsg(dest) : "out of memory");
+        goto out;
+    }
+    bk = sqlite3_backup_init(dest, "main", nd_store_db(store), "main");
+    if (!bk) {
+        rc = ld_error_set(err, LD_EIO, "backup: %s", sqlite3_errmsg(dest));
+        goto out;
+    }
+    /* One step copies every page under one read transaction: a consistent snapshot
+     * that a writer (the daemon, in WAL mode) does not disturb. */
+    do {
+        rc = sqlite3_backup_step(bk, -1);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            sqlite3_sleep(50);
+    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+    int pages = sqlite3_backup_pagecount(bk);
+    int frc = sqlite3_backup_finish(bk);
+    bk = NULL;
+    if (rc != SQLITE_DONE || frc != SQLITE_OK) {
+        rc = ld_error_set(err, LD_EIO, "backup to '%s': %s", file, sqlite3_errmsg(dest));
+        goto out;
+    }
+    rc = sqlite3_close(dest);
+    dest = NULL;
+    if (rc != SQLITE_OK) {
+        rc = ld_error_set(err, LD_EIO, "backup to '%s': closing failed", file);
+        goto out;
+    }
+    if (rename(tmp, file) != 0) {
+        rc = ld_error_set(err, LD_EIO, "FILE: cannot write '%s': %s", file, strerror(errno));
+        goto out;
+    }
+    fprintf(stderr, "liangdi: backup of %s written to %s (%d pages)\n", nd_cli_db_path(cli), file,
+            pages);
+    rc = 0;
+out:
+    if (bk)
+        sqlite3_backup_finish(bk);
+    if (dest)
+        sqlite3_close(dest);
+    if (rc != 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- export ---- */
+
+/* Writes s as a JSON string. */
+static void json_string(FILE *out, const char *s, size_t len)
+{
+    bool valid = ld_utf8_valid(s, len);
+    fputc('"', out);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char) s[i];
+        if (ch == '"' || ch == '\\')
+            fprintf(out, "\\%c", ch);
+        else if (ch == '\n')
+            fputs("\\n", out);
+        else if (ch == '\r')
+            fputs("\\r", out);
+        else if (ch == '\t')
+            fputs("\\t", out);
+        else if (ch < 0x20 || ch == 0x7f || (!valid && ch >= 0x80))
+            fprintf(out, "\\u%04x", ch);
+        else
+            fputc(ch, out);
+    }
+    fputc('"', out);
+}
+
+static void json_column(FILE *out, sqlite3_stmt *st, int col)
+{
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_NULL:
+        fputs("null", out);
+        break;
+    case SQLITE_INTEGER:
+        fprintf(out, "%lld", (long long) sqlite3_column_int64(st, col));
+        break;
+    case SQLITE_FLOAT:
+        fprintf(out, "%.17g", sqlite3_column_double(st, col));
+        break;
+    default: {
+        const char *s = (const char *) sqlite3_column_text(st, col);
+        json_string(out, s ? s : "", (size_t) sqlite3_column_bytes(st, col));
+        break;
+    }
+    }
+}
+
+static int export_kind(sqlite3 *db, const ld_kind_def_t *def, FILE *out, ld_error_t *err)
+{
+    char sql[1024];
+    size_t used = (size_t) snprintf(sql, sizeof sql, "SELECT \"id\", \"hlc\", \"origin\", "
+                                    "coalesce(\"deleted\", 0)");
+    for (size_t i = 0; i < def->nfields && used < sizeof sql; i++)
+        used += (size_t) snprintf(sql + used, sizeof sql - used, ", \"%s\"", def->fields[i].name);
+    if (used < sizeof sql)
+        snprintf(sql + used, sizeof sql - used, " FROM \"%s\" ORDER BY \"id\"", def->table);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    bool first = true;
+    fprintf(out, "    ");
+    json_string(out, def->name, strlen(def->name));
+    fprintf(out, ": [");
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fprintf(out, "%s\n      {\"id\": ", first ? "" : ",");
+        json_column(out, st, 0);
+        fprintf(out, ", \"hlc\": ");
+        json_column(out, st, 1);
+        fprintf(out, ", \"origin\": ");
+        json_column(out, st, 2);
+        fprintf(out, ", \"deleted\": %s, \"fields\": {",
+                sqlite3_column_int(st, 3) ? "true" : "false");
+        for (size_t i = 0; i < def->nfields; i++) {
+            fprintf(out, "%s", i ? ", " : "");
+            json_string(out, def->fields[i].name, strlen(def->fields[i].name));
+            fprintf(out, ": ");
+            json_column(out, st, 4 + (int) i);
+        }
+        fprintf(out, "}}");
+        first = false;
+        rc = SQLITE_OK;
+    }
+    fprintf(out, "%s]", first ? "" : "\n    ");
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
+    return 0;
+}
+
+int nd_cmd_export(nd_cli_t *cli, ld_error_t *err)
+{
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    sqlite3 *db = nd_store_db(store);
+    int rc = 0;
+    /* One read transaction: every kind from the same snapshot. */
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
+    printf("{\n  \"node\": ");
+    json_string(stdout, nd_store_node_id(store), strlen(nd_store_node_id(store)));
+    printf(",\n  \"name\": ");
+    json_string(stdout, nd_store_node_name(store), strlen(nd_store_node_name(store)));
+    printf(",\n  \"schema_version\": %d,\n  \"records\": {\n", LD_SCHEMA_VERSION);
+    for (int k = LD_KIND_ORG; k < LD_KIND_COUNT && rc == 0; k++) {
+        rc = export_kind(db, ld_schema_kind((ld_kind_t) k), stdout, err);
+        printf("%s\n", k + 1 < LD_KIND_COUNT ? "," : "");
+    }
+    printf("  }\n}\n");
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+/* --------------------------------------------------------------- history ---- */
+
+/* The kind of the record with this id, or LD_KIND_NONE. */
+static ld_kind_t record_kind(sqlite3 *db, const char *id, ld_error_t *err, int *rc)
+{
+    *rc = 0;
+    for (int k = LD_KIND_ORG; k < LD_KIND_COUNT; k++) {
+        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t) k);
+        char sql[128];
+        sqlite3_stmt *st = NULL;
+        snprintf(sql, sizeof sql, "SELECT 1 FROM \"%s\" WHERE \"id\" = ?1", def->table);
+        int src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (src == SQLITE_ROW)
+            return (ld_kind_t) k;
+        if (src != SQLITE_DONE) {
+            *rc = ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
+            return LD_KIND_NONE;
+        }
+    }
+    return LD_KIND_NONE;
+}
+
+int nd_cmd_history(nd_cli_t *cli, ld_error_t *err)
+{
+    static const char *const keys[] = { "when", "node", "seq", "field", "value" };
+    static const char *const labels[] = { "when (CST)", "node", "seq", "field", "value" };
+    char id[LD_RECORD_ID_MAX + 1];
+    const char *text = nd_cli_arg(cli, 0);
+    nd_table_t *t = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    sqlite3 *db = nd_store_db(store);
+    ld_kind_t kind = strlen(text) <= LD_RECORD_ID_MAX ? record_kind(db, text, err, &rc)
+                                                      : LD_KIND_NONE;
+    if (rc != 0)
+        return rc;
+    if (kind != LD_KIND_NONE) {
+        snprintf(id, sizeof id, "%s", text);
+    } else {
+        /* Not an id: a member, org or agreement by name. */
+        static const ld_kind_t named[] = { LD_KIND_MEMBER, LD_KIND_ORG, LD_KIND_AGREEMENT };
+        rc = LD_ENOTFOUND;
+        for (size_t i = 0; i < 3 && rc == LD_ENOTFOUND; i++)
+            rc = nd_resolve(store, named[i], text, "RECORD", id, err);
+        if (rc == LD_ENOTFOUND) {
+            char quoted[256];
+            nd_quote(text, quoted, sizeof quoted);
+            return ld_error_set(err, LD_ENOTFOUND, "RECORD: no record '%s' (by id, or a member,"
+                                " org or agreement by name)", quoted);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    t = nd_table_new("history", 5, keys, labels);
+    if (!t)
+        return ld_error_set(err, LD_ENOMEM, "out of memory");
+    rc = sqlite3_prepare_v2(db, "SELECT \"origin\", \"seq\", \"hlc\", \"deleted\", \"body\""
+                            " FROM \"changelog\" WHERE \"record_id\" = ?1"
+                            " ORDER BY \"hlc\", \"origin\", \"seq\"", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char when[32], seq[24];
+        const char *origin = (const char *) sqlite3_column_text(st, 0);
+        uint64_t hlc = (uint64_t) sqlite3_column_int64(st, 2);
+        format_cst(ld_hlc_ms(hlc), when);
+        snprintf(seq, sizeof seq, "%lld", (long long) sqlite3_column_int64(st, 1));
+        rc = SQLITE_OK;
+        if (sqlite3_column_int(st, 3)) {
+            const char *cells[5] = { when, origin, seq, "(deleted)", "" };
+            if (nd_table_add_row(t, cells) != 0)
+                rc = SQLITE_NOMEM;
+            continue;
+        }
+        ld_change_t c;
+        ld_error_t uerr;
+        const void *body = sqlite3_column_blob(st, 4);
+        int len = sqlite3_column_bytes(st, 4);
+        if (ld_change_unpack(body, (size_t) len, &c, &uerr) != 0) {
+            const char *cells[5] = { when, origin, seq, "(unreadable)", uerr.msg };
+            if (nd_table_add_row(t, cells) != 0)
+                rc = SQLITE_NOMEM;
+            continue;
+        }
+        for (size_t i = 0; i < c.nfields && rc == SQLITE_OK; i++) {
+            const char *cells[5] = { when, origin, seq, c.fields[i].name, c.fields[i].value };
+            if (nd_table_add_row(t, cells) != 0)
+                rc = SQLITE_NOMEM;
+        }
+        ld_change_clear(&c);
+    }
+    if (rc == SQLITE_NOMEM) {
+        rc = ld_error_set(err, LD_ENOMEM, "out of memory");
+    } else if (rc != SQLITE_DONE) {
+        rc = ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
+    } else {
+        rc = nd_table_print(t, nd_cli_format(cli), stdout);
+        if (rc != 0)
+            ld_error_set(err, rc, "cannot write the history");
+    }
+    sqlite3_finalize(st);
+    nd_table_destroy(&t);
+    return rc;
+}
+
+int nd_cmd_conflicts(nd_cli_t *cli, ld_error_t *err)
+{
+    static const char *const keys[] = {
+        "at", "kind", "record", "field", "winner_value", "winner_node", "winner_when",
+        "loser_value", "loser_node", "loser_when",
+    };
+    static const char *const labels[] = {
+        "at (CST)", "kind", "record", "field", "kept", "kept from", "kept written (CST)",
+        "lost", "lost from", "lost written (CST)",
+    };
+    return nd_cli_list(cli, "conflicts",
+        "SELECT CASE typeof(\"at\") WHEN 'integer' THEN"
+        "   strftime('%Y-%m-%d %H:%M:%S', \"at\" / 1000, 'unixepoch', '+8 hours') ELSE \"at\" END,"
+        " \"kind\", \"record_id\", \"field\", \"winner_value\", \"winner_origin\","
+        " strftime('%Y-%m-%d %H:%M:%S', (\"winner_hlc\" >> 16) / 1000, 'unixepoch', '+8 hours'),"
+        " \"loser_value\", \"loser_origin\","
+        " strftime('%Y-%m-%d %H:%M:%S', (\"loser_hlc\" >> 16) / 1000, 'unixepoch', '+8 hours')"
+        " FROM \"conflicts\" ORDER BY \"at\" DESC, \"id\" DESC",
+        NULL, 0, 10, keys, labels, err);
+}
+
+/* ---------------------------------------------------------------- report ---- */
+
+int nd_cmd_report(nd_cli_t *cli, ld_error_t *err)
+{
+    const char *as_of_text = nd_cli_flag(cli, "as-of");
+    const nd_config_t *config = nd_cli_config(cli);
+    int32_t as_of;
+    int rc;
+    if (as_of_text && !ld_date_parse(as_of_text, &as_of))
+        return nd_bad_value(err, "--as-of", as_of_text, strlen(as_of_text) == 10
+                            ? "no such date" : "expected a date YYYY-MM-DD");
+    if (!as_of_text)
+        as_of = ld_date_cst(time(NULL));
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    if (nd_config_report_count(config) == 0)
+        return nd_report_print(store, as_of, nd_cli_format(cli), stdout, err);
+    /* The config's thresholds hold for this report only: set inside a group that is
+     * rolled back, so the store keeps its own. */
+    rc = nd_store_begin(store, err);
+    for (size_t i = 0; rc == 0 && i < nd_config_report_count(config); i++)
+        rc = nd_store_set_setting(store, nd_config_report_key(config, i),
+                                  nd_config_report_value(config, i), err);
+    if (rc == 0)
+        rc = nd_report_print(store, as_of, nd_cli_format(cli), stdout, err);
+    nd_store_rollback(store);
+    return rc;
+}

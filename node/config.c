@@ -1,0 +1,362 @@
+/* config.c: reads the node's INI config file with inih, checking every key and value
+ * and naming the file and line of the first one that is wrong. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "text.h"
+
+#define CONFIG_REPORT_MAX 64
+#define CONFIG_LINE_MAX   4096
+
+struct nd_config {
+    char          *path;
+    char          *db;
+    char          *broker;
+    char          *broker_key;
+    char          *keyfile;
+    int            interval_ms;
+    int            timeout_ms;
+    bool           has_log_level;
+    ld_log_level_t log_level;
+    size_t         nreport;
+    char          *report_keys[CONFIG_REPORT_MAX];
+    char          *report_values[CONFIG_REPORT_MAX];
+};
+
+/* What the reader and the handler share while one file is parsed. */
+typedef struct config_parse {
+    nd_config_t *config;
+    FILE        *file;
+    const char  *path;
+    int          line;         /* the line last handed to inih */
+    int          error_line;   /* the first error found here, 0: none */
+    char         error[LD_ERROR_MSG_MAX];
+    bool         failed_alloc;
+    char        *buf;          /* getline's buffer */
+    size_t       bufsize;
+} config_parse_t;
+
+nd_config_t *nd_config_new(void)
+{
+    return calloc(1, sizeof(nd_config_t));
+}
+
+void nd_config_destroy(nd_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    nd_config_t *self = *self_p;
+    free(self->path);
+    free(self->db);
+    free(self->broker);
+    free(self->broker_key);
+    free(self->keyfile);
+    for (size_t i = 0; i < self->nreport; i++) {
+        free(self->report_keys[i]);
+        free(self->report_values[i]);
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+bool nd_duration_parse(const char *text, int *ms)
+{
+    if (!text || !*text)
+        return false;
+    const char *p = text;
+    int64_t n = 0;
+    if (*p < '0' || *p > '9')
+        return false;
+    while (*p >= '0' && *p <= '9') {
+        n = n * 10 + (*p - '0');
+        if (n > 86400000)
+            return false;
+        p++;
+    }
+    int64_t unit;
+    if (strcmp(p, "") == 0 || strcmp(p, "s") == 0)
+        unit = 1000;
+    else if (strcmp(p, "ms") == 0)
+        unit = 1;
+    else if (strcmp(p, "m") == 0)
+        unit = 60 * 1000;
+    else if (strcmp(p, "h") == 0)
+        unit = 3600 * 1000;
+    else
+        return false;
+    int64_t total = n * unit;
+    if (total <= 0 || total > 86400000)
+        return false;
+    *ms = (int) total;
+    return true;
+}
+
+bool nd_endpoint_valid(const char *text)
+{
+    if (!text)
+        return false;
+    if (strncmp(text, "ipc://", 6) == 0)
+        return strlen(text) > 6 && strlen(text) < 256;
+    if (strncmp(text, "tcp://", 6) != 0)
+        return false;
+    const char *host = text + 6;
+    const char *colon = strrchr(host, ':');
+    if (!colon || colon == host)
+        return false;
+    for (const char *h = host; h < colon; h++) {
+        unsigned char ch = (unsigned char) *h;
+        if (ch <= ' ' || ch == '/' || ch >= 0x7f)
+            return false;
+    }
+    const char *port = colon + 1;
+    if (!*port || strlen(port) > 5)
+        return false;
+    long value = 0;
+    for (const char *q = port; *q; q++) {
+        if (*q < '0' || *q > '9')
+            return false;
+        value = value * 10 + (*q - '0');
+    }
+    return value >= 1 && value <= 65535;
+}
+
+/* Records the first error of the parse at the current line. */
+static int config_fail(config_parse_t *ps, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int config_fail(config_parse_t *ps, const char *fmt, ...)
+{
+    if (ps->error_line == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        ps->error_line = ps->line;
+        vsnprintf(ps->error, sizeof ps->error, fmt, ap);
+        va_end(ap);
+    }
+    return 0;
+}
+
+static int config_set_text(config_parse_t *ps, char **slot, const char *value)
+{
+    char *copy = strdup(value);
+    if (!copy) {
+        ps->failed_alloc = true;
+        return 0;
+    }
+    free(*slot);
+    *slot = copy;
+    return 1;
+}
+
+/* A threshold: a whole number 0..100000. */
+static bool config_count_valid(const char *value)
+{
+    if (!*value || strlen(value) > 6)
+        return false;
+    for (const char *p = value; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return atol(value) <= 100000;
+}
+
+static bool config_key_name_valid(const char *name)
+{
+    if (!*name || strlen(name) > 64)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    return true;
+}
+
+static int config_node_key(config_parse_t *ps, const char *name, const char *value)
+{
+    nd_config_t *c = ps->config;
+    if (strcmp(name, "db") == 0 || strcmp(name, "keyfile") == 0) {
+        if (!*value)
+            return config_fail(ps, "bad value '%s' for %s (a path is needed)", value, name);
+        return config_set_text(ps, strcmp(name, "db") == 0 ? &c->db : &c->keyfile, value);
+    }
+    if (strcmp(name, "broker") == 0) {
+        if (!nd_endpoint_valid(value))
+            return config_fail(ps, "bad value '%s' for %s (expected tcp://HOST:PORT or ipc://PATH)",
+                               value, name);
+        return config_set_text(ps, &c->broker, value);
+    }
+    if (strcmp(name, "broker_key") == 0) {
+        if (!ld_key_valid(value))
+            return config_fail(ps, "bad value '%s' for %s (expected a 40-character Z85 public key)",
+                               value, name);
+        return config_set_text(ps, &c->broker_key, value);
+    }
+    if (strcmp(name, "interval") == 0 || strcmp(name, "timeout") == 0) {
+        int ms;
+        if (!nd_duration_parse(value, &ms))
+            return config_fail(ps, "bad value '%s' for %s (expected seconds, or 30s, 5m, 1h)",
+                               value, name);
+        if (strcmp(name, "interval") == 0)
+            c->interval_ms = ms;
+        else
+            c->timeout_ms = ms;
+        return 1;
+    }
+    if (strcmp(name, "log_level") == 0) {
+        if (ld_log_level_parse(value, &c->log_level) != 0)
+            return config_fail(ps, "bad value '%s' for %s (expected debug|info|warn|error|none)",
+                               value, name);
+        c->has_log_level = true;
+        return 1;
+    }
+    return config_fail(ps, "unknown key '%s' in [%s]", name, "node");
+}
+
+static int config_report_key(config_parse_t *ps, const char *name, const char *value)
+{
+    nd_config_t *c = ps->config;
+    if (!config_key_name_valid(name))
+        return config_fail(ps, "unknown key '%s' in [%s]", name, "report");
+    if (!config_count_valid(value))
+        return config_fail(ps, "bad value '%s' for %s (expected a whole number of days or months)",
+                           value, name);
+    char key[80];
+    snprintf(key, sizeof key, "report.%s", name);
+    for (size_t i = 0; i < c->nreport; i++)
+        if (strcmp(c->report_keys[i], key) == 0)
+            return config_set_text(ps, &c->report_values[i], value);
+    if (c->nreport == CONFIG_REPORT_MAX)
+        return config_fail(ps, "too many keys in [report] (at most %d)", CONFIG_REPORT_MAX);
+    char *k = strdup(key);
+    char *v = strdup(value);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        ps->failed_alloc = true;
+        return 0;
+    }
+    c->report_keys[c->nreport] = k;
+    c->report_values[c->nreport] = v;
+    c->nreport++;
+    return 1;
+}
+
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+    config_parse_t *ps = user;
+    if (!ld_utf8_valid(name, strlen(name)) || !ld_utf8_valid(value, strlen(value))
+        || !ld_utf8_valid(section, strlen(section)))
+        return config_fail(ps, "not valid UTF-8");
+    if (strcmp(section, "node") == 0)
+        return config_node_key(ps, name, value);
+    if (strcmp(section, "report") == 0)
+        return config_report_key(ps, name, value);
+    if (*section == '\0')
+        return config_fail(ps, "key '%s' outside a section (expected [node] or [report] first)",
+                           name);
+    return config_fail(ps, "unknown section [%s] (expected [node] or [report])", section);
+}
+
+/* inih's line reader: counts lines so the handler can name them, and refuses lines
+ * longer than inih can hold rather than letting it split them. */
+static char *config_reader(char *str, int num, void *stream)
+{
+    config_parse_t *ps = stream;
+    ssize_t n = getline(&ps->buf, &ps->bufsize, ps->file);
+    if (n < 0)
+        return NULL;
+    ps->line++;
+    if (n >= num - 1 || n > CONFIG_LINE_MAX) {
+        if (ps->error_line == 0) {
+            ps->error_line = ps->line;
+            snprintf(ps->error, sizeof ps->error, "line too long (at most %d bytes)", num - 2);
+        }
+        snprintf(str, (size_t) num, ";\n");
+        return str;
+    }
+    memcpy(str, ps->buf, (size_t) n + 1);
+    return str;
+}
+
+nd_config_t *nd_config_load(const char *path, ld_error_t *err)
+{
+    config_parse_t ps = {0};
+    nd_config_t *config = nd_config_new();
+    if (!config) {
+        ld_error_set(err, LD_ENOMEM, "out of memory reading config");
+        return NULL;
+    }
+    config->path = strdup(path);
+    if (!config->path) {
+        ld_error_set(err, LD_ENOMEM, "out of memory reading config");
+        goto err;
+    }
+    ps.config = config;
+    ps.path = path;
+    ps.file = fopen(path, "r");
+    if (!ps.file) {
+        ld_error_set(err, LD_EIO, "cannot read config file '%s': %s", path, strerror(errno));
+        goto err;
+    }
+    int rc = ini_parse_stream(config_reader, &ps, config_handler, &ps);
+    if (ps.failed_alloc) {
+        ld_error_set(err, LD_ENOMEM, "out of memory reading config '%s'", path);
+        goto err;
+    }
+    if (rc < 0) {
+        ld_error_set(err, LD_EIO, "cannot read config file '%s'", path);
+        goto err;
+    }
+    if (rc > 0 && (ps.error_line == 0 || rc < ps.error_line)) {
+        ld_error_set(err, LD_EINVAL, "%s:%d: syntax error (expected 'key = value' or '[section]')",
+                     path, rc);
+        goto err;
+    }
+    if (ps.error_line > 0) {
+        ld_error_set(err, LD_EINVAL, "%s:%d: %s", path, ps.error_line, ps.error);
+        goto err;
+    }
+    fclose(ps.file);
+    free(ps.buf);
+    return config;
+err:
+    if (ps.file)
+        fclose(ps.file);
+    free(ps.buf);
+    nd_config_destroy(&config);
+    return NULL;
+}
+
+const char *nd_config_path(const nd_config_t *self) { return self ? self->path : NULL; }
+const char *nd_config_db(const nd_config_t *self) { return self ? self->db : NULL; }
+const char *nd_config_broker(const nd_config_t *self) { return self ? self->broker : NULL; }
+const char *nd_config_broker_key(const nd_config_t *self) { return self ? self->broker_key : NULL; }
+const char *nd_config_keyfile(const nd_config_t *self) { return self ? self->keyfile : NULL; }
+int nd_config_interval_ms(const nd_config_t *self) { return self ? self->interval_ms : 0; }
+int nd_config_timeout_ms(const nd_config_t *self) { return self ? self->timeout_ms : 0; }
+
+bool nd_config_log_level(const nd_config_t *self, ld_log_level_t *out)
+{
+    if (!self || !self->has_log_level)
+        return false;
+    *out = self->log_level;
+    return true;
+}
+
+size_t nd_config_report_count(const nd_config_t *self) { return self ? self->nreport : 0; }
+
+const char *nd_config_report_key(const nd_config_t *self, size_t i)
+{
+    return self && i < self->nreport ? self->report_keys[i] : NULL;
+}
+
+const char *nd_config_report_value(const nd_config_t *self, size_t i)
+{
+    return self && i < self->nreport ? self->report_values[i] : NULL;
+}
