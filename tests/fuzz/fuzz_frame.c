@@ -1,0 +1,40 @@
+/* fuzz_frame.c: fuzz target for the frame decoder: a header frame and a body, as a
+ * peer would send them, through ld_frame_parse and ld_msg_decode. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "frame.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Input layout: the first LD_HEADER_SIZE bytes are the header frame, the rest the body. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    ld_error_t err;
+    ld_msg_type_t type;
+    unsigned version;
+    size_t hlen = size < LD_HEADER_SIZE ? size : LD_HEADER_SIZE;
+
+    if (ld_frame_parse(data, hlen, &type, &version, &err) != 0) {
+        if (err.code >= 0 || err.msg[0] == '\0')
+            __builtin_trap();   /* a refusal must carry a code and a message */
+        return 0;
+    }
+    ld_msg_t msg;
+    int rc = ld_msg_decode(type, data + hlen, size - hlen, &msg, &err);
+    if (rc == 0) {
+        /* What decodes must encode again. */
+        uint8_t *out = NULL;
+        size_t len = 0;
+        if (ld_msg_encode(&msg, &out, &len, &err) != 0)
+            __builtin_trap();
+        free(out);
+        ld_msg_clear(&msg);
+    } else if (rc >= 0 || err.msg[0] == '\0') {
+        __builtin_trap();
+    }
+    return 0;
+}
