@@ -15,4 +15,9 @@
 int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out,
                     ld_error_t *err);
 
+/* Prints SQLite's plan (EXPLAIN QUERY PLAN) of every query the report runs, each
+ * under its name, for the benchmarks and for anyone checking that the report searches
+ * indexes instead of scanning per member.  0, or a negative LD_E* code with err set. */
+int nd_report_explain(nd_store_t *store, int32_t as_of, FILE *out, ld_error_t *err);
+
 #endif

@@ -1,0 +1,130 @@
+/* rules.c: the calendar arithmetic behind the compliance report: half-years, years,
+ * whole months with month-end clamping, and the warning/breach decision. */
+#include "rules.h"
+
+#include <stdio.h>
+#include "text.h"
+
+void nd_rules_defaults(nd_rules_t *r)
+{
+    r->contact_warn_days = 30;
+    r->visit_warn_days = 60;
+    r->life_warn_months = 5;
+    r->life_breach_months = 6;
+    r->backpay_max_months = 6;
+    r->report_in_days = 30;
+    r->contact_lost_months = 6;
+}
+
+nd_period_t nd_half_year_of(int32_t day)
+{
+    int y, m, d;
+    ld_date_split(day, &y, &m, &d);
+    nd_period_t p;
+    if (m <= 6) {
+        p.first = ld_date_join(y, 1, 1);
+        p.last = ld_date_join(y, 6, 30);
+    } else {
+        p.first = ld_date_join(y, 7, 1);
+        p.last = ld_date_join(y, 12, 31);
+    }
+    return p;
+}
+
+nd_period_t nd_year_of(int32_t day)
+{
+    int y, m, d;
+    ld_date_split(day, &y, &m, &d);
+    nd_period_t p = { ld_date_join(y, 1, 1), ld_date_join(y, 12, 31) };
+    return p;
+}
+
+nd_period_t nd_half_year_after(nd_period_t p)
+{
+    return nd_half_year_of(p.last + 1);
+}
+
+nd_period_t nd_year_after(nd_period_t p)
+{
+    return nd_year_of(p.last + 1);
+}
+
+void nd_period_label(nd_period_t p, char out[32])
+{
+    int y1, m1, d1, y2, m2, d2;
+    ld_date_split(p.first, &y1, &m1, &d1);
+    ld_date_split(p.last, &y2, &m2, &d2);
+    if (m1 == 1 && m2 == 12)
+        snprintf(out, 32, "%04d年", y1);
+    else if (m1 == 1)
+        snprintf(out, 32, "%04d年上半年", y1);
+    else
+        snprintf(out, 32, "%04d年下半年", y1);
+}
+
+nd_level_t nd_period_level(nd_period_t p, int32_t as_of, bool met, int warn_days)
+{
+    if (met || as_of < p.first)
+        return ND_LEVEL_OK;
+    if (p.last < as_of)
+        return ND_LEVEL_BREACH;
+    return p.last - as_of < warn_days ? ND_LEVEL_WARNING : ND_LEVEL_OK;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return days[m - 1];
+}
+
+int32_t nd_add_months(int32_t day, int n)
+{
+    int y, m, d;
+    ld_date_split(day, &y, &m, &d);
+    int months = y * 12 + (m - 1) + n;
+    /* floor division, so that negative n works too */
+    int ny = months >= 0 ? months / 12 : -((-months + 11) / 12);
+    int nm = months - ny * 12 + 1;
+    int dim = days_in_month(ny, nm);
+    return ld_date_join(ny, nm, d > dim ? dim : d);
+}
+
+int nd_months_between(int32_t from, int32_t to)
+{
+    if (to < from)
+        return 0;
+    int y1, m1, d1, y2, m2, d2;
+    ld_date_split(from, &y1, &m1, &d1);
+    ld_date_split(to, &y2, &m2, &d2);
+    int n = (y2 - y1) * 12 + (m2 - m1);
+    while (n > 0 && nd_add_months(from, n) > to)
+        n--;
+    return n;
+}
+
+int32_t nd_month_of(int32_t day)
+{
+    int y, m, d;
+    ld_date_split(day, &y, &m, &d);
+    return y * 12 + m - 1;
+}
+
+nd_level_t nd_months_level(int months, int warn, int breach)
+{
+    if (months >= breach)
+        return ND_LEVEL_BREACH;
+    if (months >= warn)
+        return ND_LEVEL_WARNING;
+    return ND_LEVEL_OK;
+}
+
+const char *nd_level_name(nd_level_t level)
+{
+    switch (level) {
+    case ND_LEVEL_BREACH:  return "超期";
+    case ND_LEVEL_WARNING: return "预警";
+    default:               return "";
+    }
+}

@@ -1,0 +1,66 @@
+/* rules.h: the calendar arithmetic behind the compliance report: half-years and years,
+ * whole months between two dates, and when an obligation is a warning or a breach.
+ * Pure functions on day numbers (days since 1970-01-01, see ld_date_parse). */
+#ifndef ND_RULES_H
+#define ND_RULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum nd_level { ND_LEVEL_OK = 0, ND_LEVEL_WARNING, ND_LEVEL_BREACH } nd_level_t;
+
+/* A calendar period, both ends included. */
+typedef struct nd_period {
+    int32_t first;
+    int32_t last;
+} nd_period_t;
+
+/* The thresholds of DOMAIN.md's rules; the settings "report.<name>" override them. */
+typedef struct nd_rules {
+    int contact_warn_days;     /* 30: warn in the last days of a half-year with no contact */
+    int visit_warn_days;       /* 60: warn in the last days of a year with no visit */
+    int life_warn_months;      /* 5: months with no organisational life: warning */
+    int life_breach_months;    /* 6: ... and breach (the six-month line); also for dues */
+    int backpay_max_months;    /* 6: dues may be paid at most this many months late */
+    int report_in_days;        /* 30: a trip must be reported in within this many days */
+    int contact_lost_months;   /* 6: no activity of any kind: out of contact */
+} nd_rules_t;
+
+/* Fills r with the seed's values above. */
+void nd_rules_defaults(nd_rules_t *r);
+
+/* The half-year (Jan-Jun or Jul-Dec) and the calendar year holding `day`. */
+nd_period_t nd_half_year_of(int32_t day);
+nd_period_t nd_year_of(int32_t day);
+
+/* The period right after p (p must come from one of the two functions above). */
+nd_period_t nd_half_year_after(nd_period_t p);
+nd_period_t nd_year_after(nd_period_t p);
+
+/* "2010年上半年", "2010年下半年" or "2010年" into out[32]. */
+void nd_period_label(nd_period_t p, char out[32]);
+
+/* Whether a period obligation stands as of `as_of`: OK if it was met (`met`), or the
+ * period has not begun, or more than `warn_days` are left; WARNING if the period is
+ * current and fewer than `warn_days` days are left after `as_of` (the last day of the
+ * period has 0 left); BREACH if the period ended before `as_of`. */
+nd_level_t nd_period_level(nd_period_t p, int32_t as_of, bool met, int warn_days);
+
+/* `day` moved by n months (n may be negative), the day clamped to the month's length:
+ * 2010-08-31 + 6 months = 2011-02-28; 2011-08-31 + 6 months = 2012-02-29. */
+int32_t nd_add_months(int32_t day, int n);
+
+/* Whole months from `from` to `to`: the largest n with nd_add_months(from, n) <= to;
+ * 0 when to < from. */
+int nd_months_between(int32_t from, int32_t to);
+
+/* The month of a day as months since year 0 (as ld_month_parse counts). */
+int32_t nd_month_of(int32_t day);
+
+/* BREACH if months >= breach, WARNING if months >= warn, else OK. */
+nd_level_t nd_months_level(int months, int warn, int breach);
+
+/* "超期" (breach: overdue), "预警" (warning) or "" for OK.  Static. */
+const char *nd_level_name(nd_level_t level);
+
+#endif
