@@ -1,0 +1,77 @@
+/* mailbox.h: the broker's durable mailboxes behind one narrow interface (a table of
+ * operations), so that a replicated log such as JetStream can stand in for SQLite later.
+ * Ownership: a mailbox owns its store; bodies passed in are borrowed and copied. */
+#ifndef BK_MAILBOX_H
+#define BK_MAILBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+/* One change of a push, already validated and checked against the registry by the
+ * caller: its seq, its packed bytes, and the mailboxes it goes to (the audience less
+ * the sender).  Everything borrowed. */
+typedef struct bk_push_item {
+    uint64_t            seq;
+    const uint8_t      *body;
+    size_t              len;
+    const char *const  *to;
+    size_t              nto;
+} bk_push_item_t;
+
+/* Called for each fetched entry, in position order.  Returns 0 to take the entry and
+ * go on, 1 to stop before it (it is not counted as fetched), or < 0 to fail. */
+typedef int (*bk_fetch_fn)(void *ctx, uint64_t position, const uint8_t *body, size_t len);
+
+/* What a mailbox store must do.  Every operation returns 0 (or a count) or a negative
+ * LD_E* code with err set; `store` is the implementation's own state. */
+typedef struct bk_mailbox_ops {
+    const char *name;
+    /* Opens (with `create`, makes) the store at `path`; NULL with err set on failure. */
+    void *(*open)(const char *path, bool create, ld_error_t *err);
+    /* Closes the store and NULLs *store_p; safe on NULL. */
+    void (*close)(void **store_p);
+    /* Stores every item whose seq is above the origin's high-water mark into each of
+     * its mailboxes and raises the mark, all or nothing.  Items at or below the mark
+     * are skipped; a seq above mark + 1 stores nothing and returns LD_EINVAL.
+     * *upto is the mark afterwards, *stored the number of new items. */
+    int (*push_batch)(void *store, const char *origin, const bk_push_item_t *items, size_t n,
+                      uint64_t *upto, size_t *stored, ld_error_t *err);
+    /* Calls fn for up to `credit` entries of `node`'s mailbox after position `after`;
+     * never deletes.  Returns the number taken; *remaining is how many are left after
+     * the last one taken. */
+    int (*fetch)(void *store, const char *node, uint64_t after, uint32_t credit,
+                 bk_fetch_fn fn, void *ctx, uint64_t *remaining, ld_error_t *err);
+    /* Deletes `node`'s entries at or below `upto`; twice or past the end is harmless. */
+    int (*ack)(void *store, const char *node, uint64_t upto, ld_error_t *err);
+    /* Entries waiting in `node`'s mailbox. */
+    int (*depth)(void *store, const char *node, uint64_t *depth, ld_error_t *err);
+    /* The origin's high-water mark: the highest seq of its changes stored (0: none). */
+    int (*pushed_upto)(void *store, const char *origin, uint64_t *seq, ld_error_t *err);
+} bk_mailbox_ops_t;
+
+/* The embedded store: tables highwater, mailbox_state and mailbox in the broker's
+ * SQLite file (WAL, synchronous=FULL), one transaction per push. */
+extern const bk_mailbox_ops_t bk_mailbox_sqlite;
+
+typedef struct bk_mailbox bk_mailbox_t;
+
+/* Opens a mailbox store through `ops` (NULL = bk_mailbox_sqlite).  NULL with err set. */
+bk_mailbox_t *bk_mailbox_new(const bk_mailbox_ops_t *ops, const char *path, bool create,
+                             ld_error_t *err);
+
+/* Closes the store and NULLs *self_p; safe on NULL and twice. */
+void bk_mailbox_destroy(bk_mailbox_t **self_p);
+
+/* The operations above, on an open mailbox. */
+int bk_mailbox_push(bk_mailbox_t *self, const char *origin, const bk_push_item_t *items,
+                    size_t n, uint64_t *upto, size_t *stored, ld_error_t *err);
+int bk_mailbox_fetch(bk_mailbox_t *self, const char *node, uint64_t after, uint32_t credit,
+                     bk_fetch_fn fn, void *ctx, uint64_t *remaining, ld_error_t *err);
+int bk_mailbox_ack(bk_mailbox_t *self, const char *node, uint64_t upto, ld_error_t *err);
+int bk_mailbox_depth(bk_mailbox_t *self, const char *node, uint64_t *depth, ld_error_t *err);
+int bk_mailbox_pushed_upto(bk_mailbox_t *self, const char *origin, uint64_t *seq,
+                           ld_error_t *err);
+
+#endif

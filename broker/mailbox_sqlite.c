@@ -1,0 +1,427 @@
+/* mailbox_sqlite.c: the embedded mailbox store.  Each node's mailbox is a run of
+ * positions in one SQLite table; a push is one transaction (synchronous=FULL).
+ *
+ * Positions in a mailbox are handed out one by one (mailbox_state.last) and only a
+ * prefix is ever deleted (an ack up to mailbox_state.acked), so a mailbox always holds
+ * exactly the positions acked+1 .. last.  Depth and `remaining` are therefore
+ * arithmetic, never a count over the backlog, and reads go by cursor with LIMIT: the
+ * broker's memory does not grow with what it holds. */
+#include "mailbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "db.h"
+
+static const char mb_schema[] =
+    "CREATE TABLE IF NOT EXISTS \"highwater\"("
+    "  \"origin\" TEXT PRIMARY KEY NOT NULL,"
+    "  \"seq\" INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS \"mailbox_state\"("
+    "  \"node\" TEXT PRIMARY KEY NOT NULL,"
+    "  \"last\" INTEGER NOT NULL,"
+    "  \"acked\" INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS \"mailbox\"("
+    "  \"node\" TEXT NOT NULL,"
+    "  \"position\" INTEGER NOT NULL,"
+    "  \"body\" BLOB NOT NULL,"
+    "  PRIMARY KEY(\"node\", \"position\")) WITHOUT ROWID;";
+
+typedef struct mb_store {
+    sqlite3      *db;
+    sqlite3_stmt *begin_write;   /* BEGIN IMMEDIATE */
+    sqlite3_stmt *begin_read;    /* BEGIN */
+    sqlite3_stmt *commit;
+    sqlite3_stmt *hw_get;
+    sqlite3_stmt *hw_set;
+    sqlite3_stmt *state_get;
+    sqlite3_stmt *state_set;
+    sqlite3_stmt *insert;
+    sqlite3_stmt *select;
+    sqlite3_stmt *delete;
+} mb_store_t;
+
+/* A mailbox touched by the push in hand: its node (borrowed) and its counters. */
+typedef struct mb_touched {
+    const char *node;
+    uint64_t    last, acked;
+} mb_touched_t;
+
+static void mb_close(void **store_p)
+{
+    if (!store_p || !*store_p)
+        return;
+    mb_store_t *self = *store_p;
+    sqlite3_finalize(self->begin_write);
+    sqlite3_finalize(self->begin_read);
+    sqlite3_finalize(self->commit);
+    sqlite3_finalize(self->hw_get);
+    sqlite3_finalize(self->hw_set);
+    sqlite3_finalize(self->state_get);
+    sqlite3_finalize(self->state_set);
+    sqlite3_finalize(self->insert);
+    sqlite3_finalize(self->select);
+    sqlite3_finalize(self->delete);
+    bk_db_close(&self->db);
+    free(self);
+    *store_p = NULL;
+}
+
+static void *mb_open(const char *path, bool create, ld_error_t *err)
+{
+    mb_store_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        ld_error_set(err, LD_ENOMEM, "out of memory opening %s", path);
+        return NULL;
+    }
+    self->db = bk_db_open(path, create, err);
+    if (!self->db)
+        goto err;
+    if (bk_db_exec(self->db, mb_schema, err) < 0)
+        goto err;
+    if (bk_db_prepare(self->db, "BEGIN IMMEDIATE", &self->begin_write, err) < 0
+        || bk_db_prepare(self->db, "BEGIN", &self->begin_read, err) < 0
+        || bk_db_prepare(self->db, "COMMIT", &self->commit, err) < 0
+        || bk_db_prepare(self->db,
+               "SELECT \"seq\" FROM \"highwater\" WHERE \"origin\" = ?1", &self->hw_get, err) < 0
+        || bk_db_prepare(self->db,
+               "INSERT INTO \"highwater\"(\"origin\", \"seq\") VALUES (?1, ?2) "
+               "ON CONFLICT(\"origin\") DO UPDATE SET \"seq\" = excluded.\"seq\"",
+               &self->hw_set, err) < 0
+        || bk_db_prepare(self->db,
+               "SELECT \"last\", \"acked\" FROM \"mailbox_state\" WHERE \"node\" = ?1",
+               &self->state_get, err) < 0
+        || bk_db_prepare(self->db,
+               "INSERT INTO \"mailbox_state\"(\"node\", \"last\", \"acked\") VALUES (?1, ?2, ?3) "
+               "ON CONFLICT(\"node\") DO UPDATE SET \"last\" = excluded.\"last\", "
+               "\"acked\" = excluded.\"acked\"", &self->state_set, err) < 0
+        || bk_db_prepare(self->db,
+               "INSERT INTO \"mailbox\"(\"node\", \"position\", \"body\") VALUES (?1, ?2, ?3)",
+               &self->insert, err) < 0
+        || bk_db_prepare(self->db,
+               "SELECT \"position\", \"body\" FROM \"mailbox\" WHERE \"node\" = ?1 "
+               "AND \"position\" > ?2 ORDER BY \"position\" LIMIT ?3", &self->select, err) < 0
+        || bk_db_prepare(self->db,
+               "DELETE FROM \"mailbox\" WHERE \"node\" = ?1 AND \"position\" <= ?2",
+               &self->delete, err) < 0)
+        goto err;
+    return self;
+err:
+    {
+        void *p = self;
+        mb_close(&p);
+    }
+    return NULL;
+}
+
+/* Steps a statement that returns no rows and resets it.  0 or LD_EIO. */
+static int mb_run(mb_store_t *self, sqlite3_stmt *st, const char *what, ld_error_t *err)
+{
+    int rc = sqlite3_step(st);
+    int out = 0;
+    if (rc != SQLITE_DONE)
+        out = bk_db_fail(self->db, what, err);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return out;
+}
+
+static int mb_bind_text(mb_store_t *self, sqlite3_stmt *st, int i, const char *text,
+                        ld_error_t *err)
+{
+    if (sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC) != SQLITE_OK)
+        return bk_db_fail(self->db, "bind", err);
+    return 0;
+}
+
+static int mb_bind_u64(mb_store_t *self, sqlite3_stmt *st, int i, uint64_t v, ld_error_t *err)
+{
+    if (v > INT64_MAX)
+        return ld_error_set(err, LD_EINVAL, "value %llu is out of range", (unsigned long long)v);
+    if (sqlite3_bind_int64(st, i, (sqlite3_int64)v) != SQLITE_OK)
+        return bk_db_fail(self->db, "bind", err);
+    return 0;
+}
+
+/* Reads an origin's high-water mark (0 when it never pushed). */
+static int mb_hw_get(mb_store_t *self, const char *origin, uint64_t *seq, ld_error_t *err)
+{
+    int rc = mb_bind_text(self, self->hw_get, 1, origin, err);
+    if (rc < 0)
+        goto out;
+    rc = sqlite3_step(self->hw_get);
+    if (rc == SQLITE_ROW) {
+        *seq = (uint64_t)sqlite3_column_int64(self->hw_get, 0);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        *seq = 0;
+        rc = 0;
+    } else {
+        rc = bk_db_fail(self->db, "reading the high-water mark", err);
+    }
+out:
+    sqlite3_reset(self->hw_get);
+    sqlite3_clear_bindings(self->hw_get);
+    return rc;
+}
+
+/* Reads a mailbox's last position and acked prefix (0, 0 for a mailbox never used). */
+static int mb_state_get(mb_store_t *self, const char *node, uint64_t *last, uint64_t *acked,
+                        ld_error_t *err)
+{
+    int rc = mb_bind_text(self, self->state_get, 1, node, err);
+    if (rc < 0)
+        goto out;
+    rc = sqlite3_step(self->state_get);
+    if (rc == SQLITE_ROW) {
+        *last = (uint64_t)sqlite3_column_int64(self->state_get, 0);
+        *acked = (uint64_t)sqlite3_column_int64(self->state_get, 1);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        *last = 0;
+        *acked = 0;
+        rc = 0;
+    } else {
+        rc = bk_db_fail(self->db, "reading a mailbox", err);
+    }
+out:
+    sqlite3_reset(self->state_get);
+    sqlite3_clear_bindings(self->state_get);
+    return rc;
+}
+
+static int mb_state_set(mb_store_t *self, const char *node, uint64_t last, uint64_t acked,
+                        ld_error_t *err)
+{
+    int rc = mb_bind_text(self, self->state_set, 1, node, err);
+    if (rc == 0)
+        rc = mb_bind_u64(self, self->state_set, 2, last, err);
+    if (rc == 0)
+        rc = mb_bind_u64(self, self->state_set, 3, acked, err);
+    if (rc < 0) {
+        sqlite3_reset(self->state_set);
+        sqlite3_clear_bindings(self->state_set);
+        return rc;
+    }
+    return mb_run(self, self->state_set, "updating a mailbox", err);
+}
+
+/* The touched entry for `node`, loading it on first use.  NULL with err set. */
+static mb_touched_t *mb_touch(mb_store_t *self, mb_touched_t **touched, size_t *ntouched,
+                              size_t *cap, const char *node, ld_error_t *err)
+{
+    for (size_t i = 0; i < *ntouched; i++)
+        if (strcmp((*touched)[i].node, node) == 0)
+            return &(*touched)[i];
+    if (*ntouched == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 8;
+        mb_touched_t *grown = realloc(*touched, ncap * sizeof *grown);
+        if (!grown) {
+            ld_error_set(err, LD_ENOMEM, "out of memory storing a push");
+            return NULL;
+        }
+        *touched = grown;
+        *cap = ncap;
+    }
+    mb_touched_t *t = &(*touched)[*ntouched];
+    t->node = node;
+    if (mb_state_get(self, node, &t->last, &t->acked, err) < 0)
+        return NULL;
+    (*ntouched)++;
+    return t;
+}
+
+static int mb_insert(mb_store_t *self, const char *node, uint64_t position,
+                     const uint8_t *body, size_t len, ld_error_t *err)
+{
+    int rc = mb_bind_text(self, self->insert, 1, node, err);
+    if (rc == 0)
+        rc = mb_bind_u64(self, self->insert, 2, position, err);
+    if (rc == 0 && sqlite3_bind_blob64(self->insert, 3, len ? (const void *)body : (const void *)"",
+                                       len, SQLITE_STATIC) != SQLITE_OK)
+        rc = bk_db_fail(self->db, "bind", err);
+    if (rc < 0) {
+        sqlite3_reset(self->insert);
+        sqlite3_clear_bindings(self->insert);
+        return rc;
+    }
+    return mb_run(self, self->insert, "storing a change", err);
+}
+
+static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *items,
+                         size_t n, uint64_t *upto, size_t *stored, ld_error_t *err)
+{
+    mb_store_t *self = store;
+    mb_touched_t *touched = NULL;
+    size_t ntouched = 0, cap = 0, nstored = 0;
+    uint64_t hw = 0;
+    int rc = mb_run(self, self->begin_write, "BEGIN IMMEDIATE", err);
+    if (rc < 0)
+        return rc;
+    rc = mb_hw_get(self, origin, &hw, err);
+    if (rc < 0)
+        goto err;
+    for (size_t i = 0; i < n; i++) {
+        const bk_push_item_t *it = &items[i];
+        if (it->seq <= hw)
+            continue;            /* already stored: a repeated push */
+        if (it->seq != hw + 1) {
+            rc = ld_error_set(err, LD_EINVAL, "change seq %llu of %s skips ahead of %llu",
+                              (unsigned long long)it->seq, origin, (unsigned long long)hw);
+            goto err;
+        }
+        for (size_t j = 0; j < it->nto; j++) {
+            mb_touched_t *t = mb_touch(self, &touched, &ntouched, &cap, it->to[j], err);
+            if (!t) {
+                rc = err ? err->code : LD_EIO;
+                goto err;
+            }
+            t->last++;
+            rc = mb_insert(self, t->node, t->last, it->body, it->len, err);
+            if (rc < 0)
+                goto err;
+        }
+        hw = it->seq;
+        nstored++;
+    }
+    for (size_t i = 0; i < ntouched; i++) {
+        rc = mb_state_set(self, touched[i].node, touched[i].last, touched[i].acked, err);
+        if (rc < 0)
+            goto err;
+    }
+    if (nstored > 0) {
+        rc = mb_bind_text(self, self->hw_set, 1, origin, err);
+        if (rc == 0)
+            rc = mb_bind_u64(self, self->hw_set, 2, hw, err);
+        if (rc == 0)
+            rc = mb_run(self, self->hw_set, "raising the high-water mark", err);
+        if (rc < 0)
+            goto err;
+    }
+    rc = mb_run(self, self->commit, "COMMIT", err);
+    if (rc < 0)
+        goto err;
+    free(touched);
+    *upto = hw;
+    *stored = nstored;
+    return 0;
+err:
+    sqlite3_reset(self->hw_set);
+    sqlite3_clear_bindings(self->hw_set);
+    bk_db_rollback(self->db);
+    free(touched);
+    return rc;
+}
+
+static int mb_fetch(void *store, const char *node, uint64_t after, uint32_t credit,
+                    bk_fetch_fn fn, void *ctx, uint64_t *remaining, ld_error_t *err)
+{
+    mb_store_t *self = store;
+    uint64_t last = 0, acked = 0, taken_upto = after;
+    int taken = 0;
+    int rc = mb_run(self, self->begin_read, "BEGIN", err);
+    if (rc < 0)
+        return rc;
+    rc = mb_state_get(self, node, &last, &acked, err);
+    if (rc < 0)
+        goto out;
+    if (credit > 0) {
+        rc = mb_bind_text(self, self->select, 1, node, err);
+        if (rc == 0)
+            rc = mb_bind_u64(self, self->select, 2, after, err);
+        if (rc == 0 && sqlite3_bind_int64(self->select, 3, credit) != SQLITE_OK)
+            rc = bk_db_fail(self->db, "bind", err);
+        while (rc == 0) {
+            int step = sqlite3_step(self->select);
+            if (step == SQLITE_DONE)
+                break;
+            if (step != SQLITE_ROW) {
+                rc = bk_db_fail(self->db, "reading a mailbox", err);
+                break;
+            }
+            uint64_t position = (uint64_t)sqlite3_column_int64(self->select, 0);
+            const uint8_t *body = sqlite3_column_blob(self->select, 1);
+            size_t len = (size_t)sqlite3_column_bytes(self->select, 1);
+            int took = fn(ctx, position, body, len);
+            if (took < 0) {
+                rc = ld_error_set(err, took, "fetch of %s stopped at position %llu", node,
+                                  (unsigned long long)position);
+                break;
+            }
+            if (took > 0)
+                break;
+            taken++;
+            taken_upto = position;
+        }
+        sqlite3_reset(self->select);
+        sqlite3_clear_bindings(self->select);
+        if (rc < 0)
+            goto out;
+    }
+    if (taken_upto < acked)
+        taken_upto = acked;
+    *remaining = last > taken_upto ? last - taken_upto : 0;
+    rc = mb_run(self, self->commit, "COMMIT", err);
+out:
+    bk_db_rollback(self->db);
+    return rc < 0 ? rc : taken;
+}
+
+static int mb_ack(void *store, const char *node, uint64_t upto, ld_error_t *err)
+{
+    mb_store_t *self = store;
+    uint64_t last = 0, acked = 0;
+    int rc = mb_run(self, self->begin_write, "BEGIN IMMEDIATE", err);
+    if (rc < 0)
+        return rc;
+    rc = mb_state_get(self, node, &last, &acked, err);
+    if (rc < 0)
+        goto out;
+    if (upto > last)
+        upto = last;              /* past the end: nothing there to reclaim */
+    if (upto > acked) {
+        rc = mb_bind_text(self, self->delete, 1, node, err);
+        if (rc == 0)
+            rc = mb_bind_u64(self, self->delete, 2, upto, err);
+        if (rc == 0)
+            rc = mb_run(self, self->delete, "reclaiming a mailbox", err);
+        else {
+            sqlite3_reset(self->delete);
+            sqlite3_clear_bindings(self->delete);
+        }
+        if (rc == 0)
+            rc = mb_state_set(self, node, last, upto, err);
+        if (rc < 0)
+            goto out;
+    }
+    rc = mb_run(self, self->commit, "COMMIT", err);
+out:
+    bk_db_rollback(self->db);
+    return rc;
+}
+
+static int mb_depth(void *store, const char *node, uint64_t *depth, ld_error_t *err)
+{
+    mb_store_t *self = store;
+    uint64_t last = 0, acked = 0;
+    int rc = mb_state_get(self, node, &last, &acked, err);
+    if (rc < 0)
+        return rc;
+    *depth = last > acked ? last - acked : 0;
+    return 0;
+}
+
+static int mb_pushed_upto(void *store, const char *origin, uint64_t *seq, ld_error_t *err)
+{
+    return mb_hw_get(store, origin, seq, err);
+}
+
+const bk_mailbox_ops_t bk_mailbox_sqlite = {
+    .name        = "sqlite",
+    .open        = mb_open,
+    .close       = mb_close,
+    .push_batch  = mb_push_batch,
+    .fetch       = mb_fetch,
+    .ack         = mb_ack,
+    .depth       = mb_depth,
+    .pushed_upto = mb_pushed_upto,
+};
