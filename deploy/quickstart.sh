@@ -12,7 +12,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seed=$root/deploy/seed
 demo=${1:-${LIANGDI_DEMO_DIR:-./liangdi-demo}}
-unset LIANGDI_DB
+unset LIANGDI_DB LIANGDI_CONFIG
 started=$SECONDS
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -101,8 +101,6 @@ node() {
 bk() { "$broker" --config "$demo/broker/broker.conf" --db "$demo/broker/broker.db" "$@"; }
 
 # ---- 3. the broker and three nodes, with fresh keys ----
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-endpoint=tcp://127.0.0.1:$port
 declare -A node_name=(
     [zhuyuan]=竹园镇党委
     [dongguan]=中共竹园镇外出创业群体广东东莞支部委员会
@@ -112,11 +110,28 @@ nodes=(zhuyuan dongguan shenzhen)
 
 step "Making the broker's store and keypair"
 mkdir -m 0700 "$demo/broker"
-printf '[broker]\ndb = %s\nbind = %s\nlog_level = info\n' \
-    "$demo/broker/broker.db" "$endpoint" > "$demo/broker/broker.conf"
+printf '[broker]\ndb = %s\nlog_level = info\n' "$demo/broker/broker.db" \
+    > "$demo/broker/broker.conf"
 broker_key=$(z85_key "$(out bk init)")
 [ -n "$broker_key" ] || die "liangdi-broker init printed no public key"
 echo "    broker public key: $broker_key"
+
+step "Starting the broker on a free loopback port"
+bk run --bind 'tcp://127.0.0.1:*' >"$demo/broker/broker.log" 2>&1 &
+broker_pid=$!
+deadline=$((SECONDS + 20))
+until grep -q 'ready, listening on ' "$demo/broker/broker.log" 2>/dev/null; do
+    kill -0 "$broker_pid" 2>/dev/null || { cat "$demo/broker/broker.log" >&2; die "the broker exited"; }
+    [ "$SECONDS" -lt "$deadline" ] || { cat "$demo/broker/broker.log" >&2; die "the broker was not ready in 20 s"; }
+    sleep 0.05
+done
+endpoint=$(grep -m1 -o 'ready, listening on [^ ,;)]*' "$demo/broker/broker.log")
+endpoint=${endpoint#ready, listening on }
+case $endpoint in
+    tcp://127.0.0.1:[0-9]*) ;;
+    *) die "the broker's ready line names no loopback endpoint: $endpoint" ;;
+esac
+echo "    ready, listening on $endpoint"
 
 step "Making three nodes (Zhuyuan home township, Dongguan and Shenzhen branches) and registering them"
 for n in "${nodes[@]}"; do
@@ -132,18 +147,6 @@ done
 run bk link add zhuyuan dongguan
 run bk link add zhuyuan shenzhen
 echo "    linked zhuyuan-dongguan, zhuyuan-shenzhen"
-
-step "Starting the broker on $endpoint"
-"$broker" --config "$demo/broker/broker.conf" --db "$demo/broker/broker.db" \
-    run --bind "$endpoint" >"$demo/broker/broker.log" 2>&1 &
-broker_pid=$!
-deadline=$((SECONDS + 15))
-until grep -q 'ready, listening on' "$demo/broker/broker.log" 2>/dev/null; do
-    kill -0 "$broker_pid" 2>/dev/null || { cat "$demo/broker/broker.log" >&2; die "the broker exited"; }
-    [ "$SECONDS" -lt "$deadline" ] || { cat "$demo/broker/broker.log" >&2; die "the broker was not ready in 15 s"; }
-    sleep 0.05
-done
-grep -m1 'ready, listening on' "$demo/broker/broker.log" | sed 's/^/    /'
 
 sync_all() {
     local n
