@@ -46,8 +46,39 @@ void nd_store_rollback(nd_store_t *self);
  * made and written back into c->record_id), the fields to set, or deleted.  The store
  * validates, fills origin, seq, hlc and the audience, writes the row, and appends the
  * change, in one transaction.  LD_ENOTFOUND for an update of a missing record,
- * LD_EDENIED for a record this node may only read. */
+ * LD_EDENIED for a record this node may only read.
+ * An org's id is chosen by its creator: an org record_id not in the store creates
+ * that org.  Field values "" clear a field (not a required one).  References must
+ * name live records here (LD_ENOTFOUND naming the field and value).  Before the
+ * change the store may append snapshot changes (an org a receiver has not been sent,
+ * a member's whole history for a branch the member has just moved to), each with its
+ * own seq.  An org change with more than LD_AUDIENCE_MAX receivers is appended once
+ * per LD_AUDIENCE_MAX of them; c keeps the last seq and audience. */
 int nd_store_write(nd_store_t *self, ld_change_t *c, ld_error_t *err);
+
+/* Like nd_store_write, but the change must create the record: an explicit record_id
+ * that is already in the store, even as a tombstone, is LD_EEXIST; "" makes a UUID
+ * (an org needs an id: LD_EINVAL). */
+int nd_store_create(nd_store_t *self, ld_change_t *c, ld_error_t *err);
+
+/* Reads a record as a change-shaped view: kind, record_id, deleted, every field that
+ * is set (value and its own stamp in hlc/origin), hlc and origin of its latest write.
+ * `out` must be initialised (it is cleared first); clear it with ld_change_clear.
+ * 0, LD_ENOTFOUND, LD_EINVAL (unknown kind), LD_EIO. */
+int nd_store_get(nd_store_t *self, ld_kind_t kind, const char *record_id, ld_change_t *out,
+                 ld_error_t *err);
+
+/* True if a live (not deleted) record of that kind and id is in the store. */
+bool nd_store_exists(nd_store_t *self, ld_kind_t kind, const char *record_id);
+
+/* True if this node may write that record (nd_store_write would not refuse it with
+ * LD_EDENIED): member records while the member's org or current trip's org is kept
+ * here, agreement records while one of its two orgs is, orgs always.  False for a
+ * record not in the store. */
+bool nd_store_is_mine(nd_store_t *self, ld_kind_t kind, const char *record_id);
+
+/* How many same-field races the conflict log holds. */
+uint64_t nd_store_conflict_count(nd_store_t *self);
 
 /* The apply path for a change from elsewhere: field-level last-writer-wins by
  * (hlc, origin), the losing value of a same-field race kept in the conflict log,

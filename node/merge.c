@@ -1,0 +1,318 @@
+/* merge.c: field-level last-writer-wins for one record, the stamps text each row
+ * keeps, and the conflict decision that makes both sides of a race log the same loser.
+ *
+ * Every field carries the stamp (hlc, origin) of the write that set it and the stamp
+ * that write overwrote (its base).  Merging keeps, per field, the value with the
+ * higher stamp; equal stamps are the same write seen twice and change nothing.  So
+ * the result is independent of the order and the number of times changes arrive.
+ * The tombstone is the pseudo-field "deleted" whose only value is "1", and the
+ * "created" stamp is the lowest stamp ever merged (a minimum, so order-independent).
+ */
+#include "merge.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DELETED_NAME "deleted"
+#define CREATED_NAME "created"
+
+int nd_stamp_cmp(const nd_stamp_t *a, const nd_stamp_t *b)
+{
+    if (a->hlc != b->hlc)
+        return a->hlc < b->hlc ? -1 : 1;
+    int c = strcmp(a->origin, b->origin);
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
+
+static void stamp_set(nd_stamp_t *s, uint64_t hlc, const char *origin)
+{
+    s->hlc = hlc;
+    snprintf(s->origin, sizeof s->origin, "%s", origin != NULL ? origin : "");
+}
+
+static bool values_equal(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+void nd_record_init(nd_record_t *r, const ld_kind_def_t *def, const char *id)
+{
+    memset(r, 0, sizeof *r);
+    r->def = def;
+    snprintf(r->id, sizeof r->id, "%s", id != NULL ? id : "");
+}
+
+void nd_record_clear(nd_record_t *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < LD_FIELDS_MAX; i++)
+        free(r->fields[i].value);
+    free(r->deleted.value);
+    const ld_kind_def_t *def = r->def;
+    char id[LD_RECORD_ID_MAX + 1];
+    memcpy(id, r->id, sizeof id);
+    memset(r, 0, sizeof *r);
+    r->def = def;
+    memcpy(r->id, id, sizeof id);
+}
+
+bool nd_record_deleted(const nd_record_t *r)
+{
+    return r->deleted.value != NULL;
+}
+
+const char *nd_record_get(const nd_record_t *r, const char *name)
+{
+    int idx = ld_schema_field_index(r->def, name);
+    return idx < 0 ? NULL : r->fields[idx].value;
+}
+
+nd_stamp_t nd_record_latest(const nd_record_t *r)
+{
+    nd_stamp_t best = r->deleted.stamp;
+    for (size_t i = 0; r->def != NULL && i < r->def->nfields; i++) {
+        if (nd_stamp_cmp(&r->fields[i].stamp, &best) > 0)
+            best = r->fields[i].stamp;
+    }
+    return best;
+}
+
+/* Appends one stamps line to buf (grown as needed); 0 or -1 out of memory. */
+static int put_line(char **buf, size_t *len, size_t *cap, const char *name,
+                    const nd_stamp_t *stamp, const nd_stamp_t *base)
+{
+    size_t need = strlen(name) + 2 * (20 + LD_ID_MAX + 2) + 8;
+    if (*len + need > *cap) {
+        size_t ncap = (*cap + need) * 2;
+        char *nbuf = realloc(*buf, ncap);
+        if (nbuf == NULL)
+            return -1;
+        *buf = nbuf;
+        *cap = ncap;
+    }
+    int n = snprintf(*buf + *len, *cap - *len, "%s %" PRIu64 " %s %" PRIu64 " %s\n", name,
+                     stamp->hlc, stamp->origin[0] != '\0' ? stamp->origin : "-",
+                     base->hlc, base->origin[0] != '\0' ? base->origin : "-");
+    if (n < 0)
+        return -1;
+    *len += (size_t)n;
+    return 0;
+}
+
+char *nd_stamps_encode(const nd_record_t *r)
+{
+    static const nd_stamp_t none;
+    size_t len = 0, cap = 256;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return NULL;
+    buf[0] = '\0';
+    for (size_t i = 0; i < r->def->nfields; i++) {
+        const nd_slot_t *s = &r->fields[i];
+        if (s->stamp.hlc == 0)
+            continue;
+        if (put_line(&buf, &len, &cap, r->def->fields[i].name, &s->stamp, &s->base) != 0)
+            goto err;
+    }
+    if (r->deleted.stamp.hlc != 0 &&
+        put_line(&buf, &len, &cap, DELETED_NAME, &r->deleted.stamp, &r->deleted.base) != 0)
+        goto err;
+    if (r->created.hlc != 0 &&
+        put_line(&buf, &len, &cap, CREATED_NAME, &r->created, &none) != 0)
+        goto err;
+    return buf;
+err:
+    free(buf);
+    return NULL;
+}
+
+/* Parses "hlc origin" at *p into s, advancing *p past the origin; false if malformed. */
+static bool parse_stamp(const char **p, nd_stamp_t *s)
+{
+    char *end;
+    const char *q = *p;
+    if (*q < '0' || *q > '9')
+        return false;
+    unsigned long long v = strtoull(q, &end, 10);
+    if (*end != ' ')
+        return false;
+    q = end + 1;
+    size_t n = strcspn(q, " \n");
+    if (n == 0 || n > LD_ID_MAX)
+        return false;
+    s->hlc = (uint64_t)v;
+    if (n == 1 && q[0] == '-')
+        s->origin[0] = '\0';
+    else {
+        memcpy(s->origin, q, n);
+        s->origin[n] = '\0';
+    }
+    *p = q + n;
+    return true;
+}
+
+int nd_stamps_decode(nd_record_t *r, const char *text, ld_error_t *err)
+{
+    const char *p = text != NULL ? text : "";
+    int line = 0;
+    while (*p != '\0') {
+        line++;
+        size_t n = strcspn(p, " ");
+        char name[64];
+        if (n == 0 || n >= sizeof name || p[n] != ' ')
+            goto bad;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n + 1;
+        nd_stamp_t stamp, base;
+        if (!parse_stamp(&p, &stamp) || *p++ != ' ' || !parse_stamp(&p, &base) ||
+            *p++ != '\n')
+            goto bad;
+        if (strcmp(name, DELETED_NAME) == 0) {
+            r->deleted.stamp = stamp;
+            r->deleted.base = base;
+        } else if (strcmp(name, CREATED_NAME) == 0) {
+            r->created = stamp;
+        } else {
+            int idx = ld_schema_field_index(r->def, name);
+            if (idx < 0)
+                goto bad;
+            r->fields[idx].stamp = stamp;
+            r->fields[idx].base = base;
+        }
+    }
+    return 0;
+bad:
+    return ld_error_set(err, LD_EIO, "%s %s: stamps line %d is malformed", r->def->name,
+                        r->id, line);
+}
+
+/* Duplicates a value that may be NULL; *ok is cleared when out of memory. */
+static char *dup_value(const char *v, bool *ok)
+{
+    if (v == NULL)
+        return NULL;
+    char *d = strdup(v);
+    if (d == NULL)
+        *ok = false;
+    return d;
+}
+
+static int log_conflict(nd_merge_result_t *res, const char *field, const char *winner_value,
+                        const nd_stamp_t *winner, const char *loser_value,
+                        const nd_stamp_t *loser, ld_error_t *err)
+{
+    if (res->nconflicts >= LD_FIELDS_MAX)
+        return 0;   /* cannot happen: one conflict per field at most */
+    nd_conflict_t *k = &res->conflicts[res->nconflicts];
+    bool ok = true;
+    k->field = field;
+    k->winner_value = dup_value(winner_value, &ok);
+    k->loser_value = dup_value(loser_value, &ok);
+    k->winner = *winner;
+    k->loser = *loser;
+    res->nconflicts++;
+    if (!ok)
+        return ld_error_set(err, LD_ENOMEM, "out of memory logging a conflict on %s", field);
+    return 0;
+}
+
+/* Merges one incoming value (NULL = unset) with its stamp and base into slot.
+ * `field` names it in conflicts (NULL: never logged, the tombstone).  Sets *won when
+ * the incoming value replaced the stored one. */
+static int merge_slot(nd_slot_t *slot, const char *field, const char *value,
+                      const nd_stamp_t *stamp, const nd_stamp_t *base,
+                      nd_merge_result_t *res, bool *won, ld_error_t *err)
+{
+    *won = false;
+    int cmp = nd_stamp_cmp(stamp, &slot->stamp);
+    if (cmp == 0)
+        return 0;                       /* the same write again */
+    bool differ = !values_equal(slot->value, value);
+    if (cmp < 0) {
+        /* Loses.  Concurrent unless the stored write overwrote exactly this one. */
+        if (field != NULL && differ && nd_stamp_cmp(&slot->base, stamp) != 0)
+            return log_conflict(res, field, slot->value, &slot->stamp, value, stamp, err);
+        return 0;
+    }
+    char *copy = NULL;
+    if (value != NULL) {
+        copy = strdup(value);
+        if (copy == NULL)
+            return ld_error_set(err, LD_ENOMEM, "out of memory merging %s",
+                                field != NULL ? field : DELETED_NAME);
+    }
+    int rc = 0;
+    /* Wins.  The stored value lost a race if its writer's base is not our stamp. */
+    if (field != NULL && differ && slot->stamp.hlc != 0 && nd_stamp_cmp(&slot->stamp, base) != 0)
+        rc = log_conflict(res, field, value, stamp, slot->value, &slot->stamp, err);
+    free(slot->value);
+    slot->value = copy;
+    slot->stamp = *stamp;
+    slot->base = *base;
+    *won = true;
+    res->changed = true;
+    return rc;
+}
+
+int nd_merge_apply(nd_record_t *r, const ld_change_t *c, nd_merge_result_t *res,
+                   ld_error_t *err)
+{
+    memset(res, 0, sizeof *res);
+    nd_stamp_t lowest = { 0, "" };
+    int rc = 0;
+    for (size_t i = 0; i < c->nfields; i++) {
+        const ld_field_t *f = &c->fields[i];
+        int idx = ld_schema_field_index(r->def, f->name);
+        if (idx < 0)
+            return ld_error_set(err, LD_EINVAL, "%s has no field \"%s\"", r->def->name,
+                                f->name != NULL ? f->name : "");
+        nd_stamp_t stamp, base;
+        stamp_set(&stamp, f->hlc != 0 ? f->hlc : c->hlc,
+                  f->origin[0] != '\0' ? f->origin : c->origin);
+        stamp_set(&base, f->base_hlc, f->base_origin);
+        if (lowest.hlc == 0 || nd_stamp_cmp(&stamp, &lowest) < 0)
+            lowest = stamp;
+        const char *value = f->value != NULL && f->value[0] != '\0' ? f->value : NULL;
+        bool won = false;
+        rc = merge_slot(&r->fields[idx], r->def->fields[idx].name, value, &stamp, &base,
+                        res, &won, err);
+        if (won)
+            res->won[res->nwon++] = idx;
+        if (rc != 0)
+            return rc;
+    }
+    if (c->deleted) {
+        nd_stamp_t stamp, base = { 0, "" };
+        stamp_set(&stamp, c->hlc, c->origin);
+        if (lowest.hlc == 0 || nd_stamp_cmp(&stamp, &lowest) < 0)
+            lowest = stamp;
+        bool won = false;
+        rc = merge_slot(&r->deleted, NULL, "1", &stamp, &base, res, &won, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (lowest.hlc != 0 && (r->created.hlc == 0 || nd_stamp_cmp(&lowest, &r->created) < 0)) {
+        r->created = lowest;
+        res->changed = true;
+    }
+    if (!r->exists && res->changed)
+        r->exists = true;
+    return 0;
+}
+
+void nd_merge_result_clear(nd_merge_result_t *res)
+{
+    if (res == NULL)
+        return;
+    for (size_t i = 0; i < res->nconflicts && i < LD_FIELDS_MAX; i++) {
+        free(res->conflicts[i].winner_value);
+        free(res->conflicts[i].loser_value);
+    }
+    memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,196 @@
+/* migrate.c: the store's schema, version by version: migration 1 creates every table
+ * (record tables generated from the schema table in proto/schema.c) and index.
+ *
+ * A migration runs in one IMMEDIATE transaction that ends by setting user_version,
+ * so a crash leaves the store at the old version or the new one, never between.
+ * Migration 1 reads today's field lists; when a later schema version adds a field,
+ * its migration adds the column, and migration 1 must keep creating only the
+ * version-1 columns (freeze its field list at that point).
+ */
+#include "migrate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "schema.h"
+
+#define DDL_MAX 4096
+
+/* The indexes the compliance report and the audience queries rely on. */
+static const struct {
+    const char *name;
+    const char *table;
+    const char *columns;     /* already quoted */
+} record_indexes[] = {
+    { "members_org",               "members",     "\"org\"" },
+    { "trips_member_started",      "trips",       "\"member\", \"started\"" },
+    { "trips_to",                  "trips",       "\"to\"" },
+    { "activities_member_kind_date", "activities", "\"member\", \"kind\", \"date\"" },
+    { "activities_member_month",   "activities",  "\"member\", \"month\"" },
+    { "activities_date",           "activities",  "\"date\"" },
+    { "contacts_agreement_date",   "contacts",    "\"agreement\", \"date\"" },
+    { "visits_agreement_date",     "visits",      "\"agreement\", \"date\"" },
+    { "assessments_member_year_side", "assessments", "\"member\", \"year\", \"side\"" },
+    { "approvals_member",          "approvals",   "\"member\"" },
+    { "cares_member",              "cares",       "\"member\"" },
+    { "agreements_outflow",        "agreements",  "\"outflow\"" },
+    { "agreements_inflow",         "agreements",  "\"inflow\"" },
+    { "orgs_parent",               "orgs",        "\"parent\"" },
+};
+
+static const char *const fixed_ddl_1[] = {
+    "CREATE TABLE \"settings\" (\"key\" TEXT PRIMARY KEY, \"value\" TEXT)",
+    "CREATE TABLE \"changelog\" (\"origin\" TEXT NOT NULL, \"seq\" INTEGER NOT NULL, "
+    "\"record_id\" TEXT NOT NULL, \"kind\" TEXT NOT NULL, \"hlc\" INTEGER NOT NULL, "
+    "\"deleted\" INTEGER NOT NULL, \"body\" BLOB NOT NULL, \"at\" INTEGER NOT NULL, "
+    "PRIMARY KEY (\"origin\", \"seq\")) WITHOUT ROWID",
+    "CREATE INDEX \"changelog_record_id\" ON \"changelog\" (\"record_id\")",
+    "CREATE TABLE \"conflicts\" (\"id\" INTEGER PRIMARY KEY, \"record_id\" TEXT NOT NULL, "
+    "\"kind\" TEXT NOT NULL, \"field\" TEXT NOT NULL, \"winner_value\" TEXT, "
+    "\"winner_hlc\" INTEGER NOT NULL, \"winner_origin\" TEXT NOT NULL, \"loser_value\" TEXT, "
+    "\"loser_hlc\" INTEGER NOT NULL, \"loser_origin\" TEXT NOT NULL, \"at\" INTEGER NOT NULL)",
+    /* A loser is logged once however many times its write arrives. */
+    "CREATE UNIQUE INDEX \"conflicts_loser\" ON \"conflicts\" "
+    "(\"record_id\", \"field\", \"loser_hlc\", \"loser_origin\")",
+    "CREATE TABLE \"org_sent\" (\"org\" TEXT NOT NULL, \"node\" TEXT NOT NULL, "
+    "PRIMARY KEY (\"org\", \"node\")) WITHOUT ROWID",
+};
+
+/* Runs one statement that returns no rows; 0 or LD_EIO naming it. */
+static int exec_one(sqlite3 *db, const char *sql, ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+            rc = SQLITE_OK;
+    }
+    int ret = 0;
+    if (rc != SQLITE_OK)
+        ret = ld_error_set(err, LD_EIO, "store: %.120s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* The SQL type of a field's column. */
+static const char *column_type(ld_type_t type)
+{
+    return type == LD_T_MONEY || type == LD_T_YEAR ? "INTEGER" : "TEXT";
+}
+
+/* CREATE TABLE for one record kind into out[DDL_MAX]; 0 or LD_ETOOBIG. */
+static int record_table_ddl(const ld_kind_def_t *def, char *out, ld_error_t *err)
+{
+    size_t o = 0;
+    int n = snprintf(out, DDL_MAX, "CREATE TABLE \"%s\" (\"id\" TEXT PRIMARY KEY", def->table);
+    if (n < 0 || (size_t)n >= DDL_MAX)
+        goto too_big;
+    o = (size_t)n;
+    for (size_t i = 0; i < def->nfields; i++) {
+        n = snprintf(out + o, DDL_MAX - o, ", \"%s\" %s", def->fields[i].name,
+                     column_type(def->fields[i].type));
+        if (n < 0 || (size_t)n >= DDL_MAX - o)
+            goto too_big;
+        o += (size_t)n;
+    }
+    n = snprintf(out + o, DDL_MAX - o,
+                 ", \"deleted\" INTEGER NOT NULL DEFAULT 0, \"hlc\" INTEGER NOT NULL, "
+                 "\"origin\" TEXT NOT NULL, \"stamps\" TEXT NOT NULL, "
+                 "\"created_by\" TEXT NOT NULL)");
+    if (n < 0 || (size_t)n >= DDL_MAX - o)
+        goto too_big;
+    return 0;
+too_big:
+    return ld_error_set(err, LD_ETOOBIG, "store: DDL for %s is too long", def->table);
+}
+
+static int migration_1(sqlite3 *db, ld_error_t *err)
+{
+    char sql[DDL_MAX];
+    int rc = 0;
+    for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT && rc == 0; k++) {
+        rc = record_table_ddl(ld_schema_kind((ld_kind_t)k), sql, err);
+        if (rc == 0)
+            rc = exec_one(db, sql, err);
+    }
+    for (size_t i = 0; i < sizeof fixed_ddl_1 / sizeof fixed_ddl_1[0] && rc == 0; i++)
+        rc = exec_one(db, fixed_ddl_1[i], err);
+    for (size_t i = 0; i < sizeof record_indexes / sizeof record_indexes[0] && rc == 0; i++) {
+        snprintf(sql, sizeof sql, "CREATE INDEX \"%s\" ON \"%s\" (%s)", record_indexes[i].name,
+                 record_indexes[i].table, record_indexes[i].columns);
+        rc = exec_one(db, sql, err);
+    }
+    return rc;
+}
+
+typedef int (*migration_fn)(sqlite3 *db, ld_error_t *err);
+
+/* migrations[i] brings a store from version i to i + 1. */
+static const migration_fn migrations[ND_STORE_SCHEMA_VERSION] = {
+    migration_1,
+};
+
+int nd_migrate_version(sqlite3 *db, int *version, ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = 0;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    else
+        ret = ld_error_set(err, LD_EIO, "store: reading its schema version: %s",
+                           sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int nd_migrate(sqlite3 *db, const char *path, ld_error_t *err)
+{
+    int version = 0;
+    int rc = nd_migrate_version(db, &version, err);
+    if (rc != 0)
+        return rc;
+    if (version > ND_STORE_SCHEMA_VERSION)
+        return ld_error_set(err, LD_ESCHEMA,
+                            "%s: store schema version %d is newer than this liangdi (%d); "
+                            "upgrade liangdi", path, version, ND_STORE_SCHEMA_VERSION);
+    if (version < 0)
+        return ld_error_set(err, LD_ESCHEMA, "%s: store schema version %d is not valid",
+                            path, version);
+    while (version < ND_STORE_SCHEMA_VERSION) {
+        rc = exec_one(db, "BEGIN IMMEDIATE", err);
+        if (rc != 0)
+            return rc;
+        /* Another process may have migrated while we waited for the lock. */
+        int now = 0;
+        rc = nd_migrate_version(db, &now, err);
+        if (rc == 0 && now == version) {
+            rc = migrations[version](db, err);
+            if (rc == 0) {
+                char sql[64];
+                snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
+                rc = exec_one(db, sql, err);
+            }
+        }
+        if (rc != 0) {
+            exec_one(db, "ROLLBACK", NULL);
+            return rc;
+        }
+        rc = exec_one(db, "COMMIT", err);
+        if (rc != 0) {
+            exec_one(db, "ROLLBACK", NULL);
+            return rc;
+        }
+        rc = nd_migrate_version(db, &version, err);
+        if (rc != 0)
+            return rc;
+        if (version > ND_STORE_SCHEMA_VERSION)
+            return ld_error_set(err, LD_ESCHEMA,
+                                "%s: store schema version %d is newer than this liangdi (%d); "
+                                "upgrade liangdi", path, version, ND_STORE_SCHEMA_VERSION);
+    }
+    return 0;
+}

@@ -1,0 +1,1317 @@
+/* store.c: a branch's SQLite store: open and migrate it, and the one write path
+ * (row + change log in one transaction), the apply path and the outbox.
+ *
+ * Transactions.  Every write, apply and batch runs inside one transaction level:
+ * BEGIN IMMEDIATE at the outermost level (so a writer never has to upgrade a read
+ * lock, which WAL could refuse), a savepoint inside an open group, so that a refused
+ * write inside an import leaves nothing behind and the group goes on.  Each outermost
+ * transaction re-reads the last own seq and the clock under the write lock: the CLI
+ * and the sync daemon share the file, and both write.
+ *
+ * Rows.  A record's row holds its field values, its per-field stamps (merge.h) and
+ * the derived hlc/origin (latest stamp), deleted and created_by.  Local writes and
+ * applied changes both go through nd_merge_apply, so the same rule decides both.
+ *
+ * Audiences.  A local write names its receivers (audience.c) and, before the change
+ * itself, appends snapshots a receiver needs first: an org it has not been sent, and a
+ * member's whole history for a branch the member has just moved to.  Snapshots carry
+ * every field with the stamp it has here, so re-sending them never wins a race it
+ * should not, and applying one twice changes nothing.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "audience.h"
+#include "codec.h"
+#include "hlc.h"
+#include "merge.h"
+#include "migrate.h"
+#include "uuid.h"
+
+#define SQL_MAX          4096
+#define NODE_NAME_MAX    256
+
+#define KEY_NODE_ID      "node_id"
+#define KEY_NODE_NAME    "node_name"
+#define KEY_CLOCK        "clock"
+#define KEY_CURSOR       "cursor"
+#define KEY_PUSHED_UPTO  "pushed_upto"
+
+enum {
+    ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
+    ST_SETTING_GET, ST_SETTING_SET, ST_SETTING_DEL,
+    ST_LOG_HAS, ST_LOG_ADD, ST_LOG_LAST, ST_OUTBOX,
+    ST_CONFLICT_ADD, ST_CONFLICT_ANY, ST_CONFLICT_WINNER, ST_CONFLICT_COUNT,
+    ST_COUNT
+};
+
+static const char *const fixed_sql[ST_COUNT] = {
+    [ST_BEGIN]        = "BEGIN IMMEDIATE",
+    [ST_COMMIT]       = "COMMIT",
+    [ST_ROLLBACK]     = "ROLLBACK",
+    [ST_SAVEPOINT]    = "SAVEPOINT \"nd_write\"",
+    [ST_RELEASE]      = "RELEASE \"nd_write\"",
+    [ST_ROLLBACK_TO]  = "ROLLBACK TO \"nd_write\"",
+    [ST_SETTING_GET]  = "SELECT \"value\" FROM \"settings\" WHERE \"key\" = ?1",
+    [ST_SETTING_SET]  = "INSERT INTO \"settings\" (\"key\", \"value\") VALUES (?1, ?2) "
+                        "ON CONFLICT (\"key\") DO UPDATE SET \"value\" = excluded.\"value\"",
+    [ST_SETTING_DEL]  = "DELETE FROM \"settings\" WHERE \"key\" = ?1",
+    [ST_LOG_HAS]      = "SELECT 1 FROM \"changelog\" WHERE \"origin\" = ?1 AND \"seq\" = ?2",
+    [ST_LOG_ADD]      = "INSERT INTO \"changelog\" (\"origin\", \"seq\", \"record_id\", \"kind\", "
+                        "\"hlc\", \"deleted\", \"body\", \"at\") "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_LOG_LAST]     = "SELECT \"seq\", \"hlc\" FROM \"changelog\" WHERE \"origin\" = ?1 "
+                        "ORDER BY \"seq\" DESC LIMIT 1",
+    [ST_OUTBOX]       = "SELECT \"seq\", \"body\" FROM \"changelog\" WHERE \"origin\" = ?1 "
+                        "AND \"seq\" > ?2 ORDER BY \"seq\" LIMIT ?3",
+    [ST_CONFLICT_ADD] = "INSERT OR IGNORE INTO \"conflicts\" (\"record_id\", \"kind\", \"field\", "
+                        "\"winner_value\", \"winner_hlc\", \"winner_origin\", \"loser_value\", "
+                        "\"loser_hlc\", \"loser_origin\", \"at\") "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_CONFLICT_ANY] = "SELECT 1 FROM \"conflicts\" WHERE \"record_id\" = ?1 LIMIT 1",
+    [ST_CONFLICT_WINNER] = "UPDATE \"conflicts\" SET \"winner_value\" = ?3, \"winner_hlc\" = ?4, "
+                        "\"winner_origin\" = ?5 WHERE \"record_id\" = ?1 AND \"field\" = ?2",
+    [ST_CONFLICT_COUNT] = "SELECT count(*) FROM \"conflicts\"",
+};
+
+struct nd_store {
+    sqlite3       *db;
+    char          *path;
+    char           node_id[LD_ID_MAX + 1];
+    char          *node_name;                     /* owned, "" before init */
+    ld_hlc_t       clock;
+    uint64_t       clock_saved;                   /* the clock value in settings */
+    uint64_t       last_seq;                      /* valid inside a transaction */
+    int            depth;                         /* open transaction levels */
+    bool           group;                         /* nd_store_begin is open */
+    uint64_t       group_seq;                     /* last_seq when the group began */
+    nd_audience_t *aud;
+    sqlite3_stmt  *st[ST_COUNT];
+    sqlite3_stmt  *row_get[LD_KIND_COUNT];        /* ?1 id -> fields..., deleted, stamps */
+    sqlite3_stmt  *row_put[LD_KIND_COUNT];        /* upsert of the whole row */
+};
+
+/* ------------------------------------------------------------------ helpers ---- */
+
+static int db_error(nd_store_t *self, const char *what, ld_error_t *err)
+{
+    return ld_error_set(err, LD_EIO, "%s: %s: %s", self->path, what, sqlite3_errmsg(self->db));
+}
+
+/* Runs a fixed statement that takes no arguments and returns no rows. */
+static int run(nd_store_t *self, int which, ld_error_t *err)
+{
+    sqlite3_stmt *st = self->st[which];
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return db_error(self, fixed_sql[which], err);
+    return 0;
+}
+
+/* Runs one SQL text once (pragmas); 0 or LD_EIO.  If `row` is given, the first
+ * column of the first row is copied into it (row_size bytes). */
+static int run_text(nd_store_t *self, const char *sql, char *row, size_t row_size,
+                    ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = 0;
+    int rc = sqlite3_prepare_v2(self->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && row != NULL) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        snprintf(row, row_size, "%s", t != NULL ? (const char *)t : "");
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        ret = db_error(self, sql, err);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static void finish(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *text)
+{
+    return text != NULL ? sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC)
+                        : sqlite3_bind_null(st, i);
+}
+
+static bool parse_u64(const char *text, uint64_t *out)
+{
+    if (text == NULL || text[0] < '0' || text[0] > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+/* ----------------------------------------------------------------- settings ---- */
+
+/* Reads a setting into a malloc'd copy (*out NULL if unset); 0 or LD_EIO/LD_ENOMEM. */
+static int setting_get(nd_store_t *self, const char *key, char **out, ld_error_t *err)
+{
+    sqlite3_stmt *st = self->st[ST_SETTING_GET];
+    int ret = 0;
+    *out = NULL;
+    bind_text(st, 1, key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        if (t != NULL && (*out = strdup((const char *)t)) == NULL)
+            ret = ld_error_set(err, LD_ENOMEM, "out of memory reading setting %s", key);
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(self, "reading a setting", err);
+    }
+    finish(st);
+    return ret;
+}
+
+static int setting_put(nd_store_t *self, const char *key, const char *value, ld_error_t *err)
+{
+    sqlite3_stmt *st = self->st[value != NULL ? ST_SETTING_SET : ST_SETTING_DEL];
+    bind_text(st, 1, key);
+    if (value != NULL)
+        bind_text(st, 2, value);
+    int rc = sqlite3_step(st);
+    finish(st);
+    if (rc != SQLITE_DONE)
+        return db_error(self, "writing a setting", err);
+    return 0;
+}
+
+/* A numeric setting, 0 if unset or unreadable. */
+static uint64_t setting_u64(nd_store_t *self, const char *key)
+{
+    char *text = NULL;
+    uint64_t v = 0;
+    if (setting_get(self, key, &text, NULL) == 0 && text != NULL && !parse_u64(text, &v))
+        v = 0;
+    free(text);
+    return v;
+}
+
+static int setting_put_u64(nd_store_t *self, const char *key, uint64_t v, ld_error_t *err)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%" PRIu64, v);
+    return setting_put(self, key, text, err);
+}
+
+/* ------------------------------------------------------------- transactions ---- */
+
+/* Re-reads what another process may have moved: the last own seq and the clock. */
+static int refresh(nd_store_t *self, ld_error_t *err)
+{
+    uint64_t seq = 0, hlc = 0;
+    if (self->node_id[0] != '\0') {
+        sqlite3_stmt *st = self->st[ST_LOG_LAST];
+        bind_text(st, 1, self->node_id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            seq = (uint64_t)sqlite3_column_int64(st, 0);
+            hlc = (uint64_t)sqlite3_column_int64(st, 1);
+        }
+        finish(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return db_error(self, "reading the last own change", err);
+    }
+    self->last_seq = seq;
+    uint64_t saved = setting_u64(self, KEY_CLOCK);
+    self->clock_saved = saved;
+    if (saved > hlc)
+        hlc = saved;
+    if (hlc > self->clock.last)
+        self->clock.last = hlc;
+    return 0;
+}
+
+/* Opens a transaction level: BEGIN IMMEDIATE outermost, a savepoint inside. */
+static int tx_begin(nd_store_t *self, ld_error_t *err)
+{
+    int rc = run(self, self->depth == 0 ? ST_BEGIN : ST_SAVEPOINT, err);
+    if (rc != 0)
+        return rc;
+    self->depth++;
+    if (self->depth == 1) {
+        rc = refresh(self, err);
+        if (rc != 0) {
+            run(self, ST_ROLLBACK, NULL);
+            self->depth = 0;
+        }
+    }
+    return rc;
+}
+
+/* Closes the innermost level: commits (or releases) it when ok, otherwise rolls it
+ * back and puts last_seq back to `seq_before`.  Returns 0 only if ok and committed;
+ * on a failed commit err is set. */
+static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *err)
+{
+    int rc = 0;
+    if (self->depth <= 0)
+        return ok ? 0 : -1;
+    if (self->depth > 1) {
+        self->depth--;
+        if (ok)
+            return run(self, ST_RELEASE, err);
+        run(self, ST_ROLLBACK_TO, NULL);
+        run(self, ST_RELEASE, NULL);
+        self->last_seq = seq_before;
+        return -1;
+    }
+    if (ok && self->clock.last != self->clock_saved)
+        rc = setting_put_u64(self, KEY_CLOCK, self->clock.last, err);
+    if (ok && rc == 0)
+        rc = run(self, ST_COMMIT, err);
+    else
+        rc = ok ? rc : -1;
+    if (rc == 0) {
+        self->clock_saved = self->clock.last;
+    } else if (!sqlite3_get_autocommit(self->db)) {
+        run(self, ST_ROLLBACK, NULL);
+    }
+    if (rc != 0)
+        self->last_seq = seq_before;
+    self->depth = 0;
+    self->group = false;
+    return rc;
+}
+
+/* ------------------------------------------------------------- statements ---- */
+
+static int prepare(nd_store_t *self, sqlite3_stmt **st, const char *sql, ld_error_t *err)
+{
+    int rc = sqlite3_prepare_v3(self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK)
+        return ld_error_set(err, LD_EIO, "%s: preparing %.80s: %s", self->path, sql,
+                            sqlite3_errmsg(self->db));
+    return 0;
+}
+
+/* Appends printf output to sql[SQL_MAX] at *o; false if it does not fit. */
+static bool sql_add(char *sql, size_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool sql_add(char *sql, size_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(sql + *o, SQL_MAX - *o, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= SQL_MAX - *o)
+        return false;
+    *o += (size_t)n;
+    return true;
+}
+
+/* The per-kind row statements, built from the compiled-in schema table. */
+static int prepare_rows(nd_store_t *self, const ld_kind_def_t *def, ld_error_t *err)
+{
+    char sql[SQL_MAX];
+    size_t o = 0;
+    bool ok = sql_add(sql, &o, "SELECT ");
+    for (size_t i = 0; i < def->nfields; i++)
+        ok = ok && sql_add(sql, &o, "\"%s\", ", def->fields[i].name);
+    ok = ok && sql_add(sql, &o, "\"deleted\", \"stamps\" FROM \"%s\" WHERE \"id\" = ?1",
+                       def->table);
+    if (!ok || prepare(self, &self->row_get[def->kind], sql, err) != 0)
+        goto fail;
+
+    o = 0;
+    ok = sql_add(sql, &o, "INSERT INTO \"%s\" (\"id\"", def->table);
+    for (size_t i = 0; i < def->nfields; i++)
+        ok = ok && sql_add(sql, &o, ", \"%s\"", def->fields[i].name);
+    ok = ok && sql_add(sql, &o, ", \"deleted\", \"hlc\", \"origin\", \"stamps\", \"created_by\") "
+                       "VALUES (?1");
+    for (size_t i = 0; i < def->nfields + 5; i++)
+        ok = ok && sql_add(sql, &o, ", ?%zu", i + 2);
+    ok = ok && sql_add(sql, &o, ") ON CONFLICT (\"id\") DO UPDATE SET ");
+    for (size_t i = 0; i < def->nfields; i++)
+        ok = ok && sql_add(sql, &o, "\"%s\" = excluded.\"%s\", ", def->fields[i].name,
+                           def->fields[i].name);
+    ok = ok && sql_add(sql, &o, "\"deleted\" = excluded.\"deleted\", \"hlc\" = excluded.\"hlc\", "
+                       "\"origin\" = excluded.\"origin\", \"stamps\" = excluded.\"stamps\", "
+                       "\"created_by\" = excluded.\"created_by\"");
+    if (!ok || prepare(self, &self->row_put[def->kind], sql, err) != 0)
+        goto fail;
+    return 0;
+fail:
+    if (!ok)
+        return ld_error_set(err, LD_ETOOBIG, "%s: SQL for %s is too long", self->path,
+                            def->table);
+    return err != NULL ? err->code : LD_EIO;
+}
+
+static int prepare_all(nd_store_t *self, ld_error_t *err)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (prepare(self, &self->st[i], fixed_sql[i], err) != 0)
+            return LD_EIO;
+    }
+    for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT; k++) {
+        int rc = prepare_rows(self, ld_schema_kind((ld_kind_t)k), err);
+        if (rc != 0)
+            return rc;
+    }
+    self->aud = nd_audience_new(self->db, err);
+    return self->aud != NULL ? 0 : LD_EIO;
+}
+
+/* -------------------------------------------------------------------- rows ---- */
+
+/* Loads record (def, id) into r (initialised here).  r->exists tells whether a row
+ * was found.  0, LD_EIO or LD_ENOMEM. */
+static int row_load(nd_store_t *self, const ld_kind_def_t *def, const char *id,
+                    nd_record_t *r, ld_error_t *err)
+{
+    nd_record_init(r, def, id);
+    sqlite3_stmt *st = self->row_get[def->kind];
+    int ret = 0;
+    bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        r->exists = true;
+        for (size_t i = 0; i < def->nfields && ret == 0; i++) {
+            const unsigned char *t = sqlite3_column_text(st, (int)i);
+            if (t != NULL && (r->fields[i].value = strdup((const char *)t)) == NULL)
+                ret = ld_error_set(err, LD_ENOMEM, "out of memory reading %s %s", def->name, id);
+        }
+        if (ret == 0 && sqlite3_column_int(st, (int)def->nfields) != 0 &&
+            (r->deleted.value = strdup("1")) == NULL)
+            ret = ld_error_set(err, LD_ENOMEM, "out of memory reading %s %s", def->name, id);
+        if (ret == 0)
+            ret = nd_stamps_decode(r, (const char *)sqlite3_column_text(st, (int)def->nfields + 1),
+                                   err);
+    } else if (rc != SQLITE_DONE) {
+        ret = db_error(self, "reading a record", err);
+    }
+    finish(st);
+    if (ret != 0)
+        nd_record_clear(r);
+    return ret;
+}
+
+/* Writes r's whole row (insert or update). */
+static int row_save(nd_store_t *self, const nd_record_t *r, ld_error_t *err)
+{
+    const ld_kind_def_t *def = r->def;
+    char *stamps = nd_stamps_encode(r);
+    if (stamps == NULL)
+        return ld_error_set(err, LD_ENOMEM, "out of memory writing %s %s", def->name, r->id);
+    nd_stamp_t latest = nd_record_latest(r);
+    sqlite3_stmt *st = self->row_put[def->kind];
+    int col = 1;
+    bind_text(st, col++, r->id);
+    for (size_t i = 0; i < def->nfields; i++, col++) {
+        const char *v = r->fields[i].value;
+        ld_type_t type = def->fields[i].type;
+        if (v != NULL && (type == LD_T_MONEY || type == LD_T_YEAR))
+            sqlite3_bind_int64(st, col, strtoll(v, NULL, 10));
+        else
+            bind_text(st, col, v);
+    }
+    sqlite3_bind_int(st, col++, nd_record_deleted(r) ? 1 : 0);
+    sqlite3_bind_int64(st, col++, (sqlite3_int64)latest.hlc);
+    bind_text(st, col++, latest.origin);
+    bind_text(st, col++, stamps);
+    bind_text(st, col++, r->created.origin);
+    int rc = sqlite3_step(st);
+    finish(st);
+    free(stamps);
+    if (rc != SQLITE_DONE)
+        return db_error(self, "writing a record", err);
+    return 0;
+}
+
+/* Whether a live record (def, id) is here; 0 or LD_EIO. */
+static int row_live(nd_store_t *self, const ld_kind_def_t *def, const char *id, bool *live,
+                    ld_error_t *err)
+{
+    sqlite3_stmt *st = self->row_get[def->kind];
+    bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    *live = rc == SQLITE_ROW && sqlite3_column_int(st, (int)def->nfields) == 0;
+    finish(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(self, "reading a record", err);
+    return 0;
+}
+
+/* -------------------------------------------------------------- change log ---- */
+
+/* Appends change c to the change log. */
+static int log_add(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
+{
+    uint8_t *body = NULL;
+    size_t len = 0;
+    int rc = ld_change_pack(c, &body, &len, err);
+    if (rc != 0)
+        return rc;
+    const ld_kind_def_t *def = ld_schema_kind(c->kind);
+    sqlite3_stmt *st = self->st[ST_LOG_ADD];
+    bind_text(st, 1, c->origin);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)c->seq);
+    bind_text(st, 3, c->record_id);
+    bind_text(st, 4, def->name);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)c->hlc);
+    sqlite3_bind_int(st, 6, c->deleted ? 1 : 0);
+    sqlite3_bind_blob(st, 7, body, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)ld_hlc_wall_now());
+    int step = sqlite3_step(st);
+    finish(st);
+    free(body);
+    if (step != SQLITE_DONE)
+        return db_error(self, "appending to the change log", err);
+    return 0;
+}
+
+static int log_has(nd_store_t *self, const char *origin, uint64_t seq, bool *has,
+                   ld_error_t *err)
+{
+    sqlite3_stmt *st = self->st[ST_LOG_HAS];
+    bind_text(st, 1, origin);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+    int rc = sqlite3_step(st);
+    *has = rc == SQLITE_ROW;
+    finish(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(self, "reading the change log", err);
+    return 0;
+}
+
+/* Appends c (origin, hlc and fields already set) addressed to `to`: one change of
+ * at most LD_AUDIENCE_MAX receivers each, with the next seqs. */
+static int emit(nd_store_t *self, ld_change_t *c, const nd_nodes_t *to, ld_error_t *err)
+{
+    size_t next = 0;
+    int rc = 0;
+    do {
+        c->naudience = 0;
+        while (next < to->n && c->naudience < LD_AUDIENCE_MAX && rc == 0)
+            rc = ld_change_add_audience(c, to->ids[next++], err);
+        if (rc != 0)
+            return rc;
+        c->seq = ++self->last_seq;
+        rc = log_add(self, c, err);
+    } while (rc == 0 && next < to->n);
+    return rc;
+}
+
+/* --------------------------------------------------------------- conflicts ---- */
+
+static int conflicts_log(nd_store_t *self, const nd_record_t *r, const nd_merge_result_t *res,
+                         ld_error_t *err)
+{
+    sqlite3_stmt *st = self->st[ST_CONFLICT_ADD];
+    uint64_t at = ld_hlc_wall_now();
+    for (size_t i = 0; i < res->nconflicts; i++) {
+        const nd_conflict_t *k = &res->conflicts[i];
+        bind_text(st, 1, r->id);
+        bind_text(st, 2, r->def->name);
+        bind_text(st, 3, k->field);
+        bind_text(st, 4, k->winner_value);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)k->winner.hlc);
+        bind_text(st, 6, k->winner.origin);
+        bind_text(st, 7, k->loser_value);
+        sqlite3_bind_int64(st, 8, (sqlite3_int64)k->loser.hlc);
+        bind_text(st, 9, k->loser.origin);
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)at);
+        int rc = sqlite3_step(st);
+        finish(st);
+        if (rc != SQLITE_DONE)
+            return db_error(self, "logging a conflict", err);
+    }
+    return 0;
+}
+
+/* Keeps the conflict log's winner columns at each field's current value, so that the
+ * log does not depend on the order changes arrived in. */
+static int conflicts_follow(nd_store_t *self, const nd_record_t *r,
+                            const nd_merge_result_t *res, ld_error_t *err)
+{
+    if (res->nwon == 0)
+        return 0;
+    sqlite3_stmt *st = self->st[ST_CONFLICT_ANY];
+    bind_text(st, 1, r->id);
+    int rc = sqlite3_step(st);
+    finish(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return db_error(self, "reading the conflict log", err);
+    st = self->st[ST_CONFLICT_WINNER];
+    for (size_t i = 0; i < res->nwon; i++) {
+        const nd_slot_t *s = &r->fields[res->won[i]];
+        bind_text(st, 1, r->id);
+        bind_text(st, 2, r->def->fields[res->won[i]].name);
+        bind_text(st, 3, s->value);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)s->stamp.hlc);
+        bind_text(st, 5, s->stamp.origin);
+        rc = sqlite3_step(st);
+        finish(st);
+        if (rc != SQLITE_DONE)
+            return db_error(self, "updating the conflict log", err);
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- snapshots ---- */
+
+static int snapshot(nd_store_t *self, ld_kind_t kind, const char *id, const char *node,
+                    ld_error_t *err);
+
+/* Sends `node` every org r refers to that it has not been sent yet. */
+static int send_orgs(nd_store_t *self, const nd_record_t *r, const char *node, ld_error_t *err)
+{
+    const char *refs[LD_FIELDS_MAX];
+    size_t n = nd_audience_org_refs(r, refs);
+    for (size_t i = 0; i < n; i++) {
+        if (r->def->kind == LD_KIND_ORG && strcmp(refs[i], r->id) == 0)
+            continue;
+        bool sent = false;
+        int rc = nd_audience_org_sent(self->aud, refs[i], node, &sent, err);
+        if (rc == 0 && !sent)
+            rc = nd_audience_mark_sent(self->aud, refs[i], node, err);   /* before: no loops */
+        if (rc == 0 && !sent)
+            rc = snapshot(self, LD_KIND_ORG, refs[i], node, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Appends a snapshot of record (kind, id) addressed to node alone, after the orgs it
+ * refers to: every written field with its own stamp and base, then a tombstone if it
+ * is one.  A record not here is skipped. */
+static int snapshot(nd_store_t *self, ld_kind_t kind, const char *id, const char *node,
+                    ld_error_t *err)
+{
+    const ld_kind_def_t *def = ld_schema_kind(kind);
+    nd_record_t r;
+    ld_change_t c;
+    nd_nodes_t to;
+    ld_change_init(&c);
+    nd_nodes_init(&to);
+    int rc = row_load(self, def, id, &r, err);
+    if (rc != 0)
+        return rc;
+    if (!r.exists)
+        goto out;
+    rc = send_orgs(self, &r, node, err);
+    if (rc == 0)
+        rc = nd_nodes_add(&to, node, NULL, err);
+    if (rc != 0)
+        goto out;
+    c.kind = kind;
+    snprintf(c.record_id, sizeof c.record_id, "%s", r.id);
+    snprintf(c.origin, sizeof c.origin, "%s", self->node_id);
+    c.hlc = nd_record_latest(&r).hlc;
+    for (size_t i = 0; i < def->nfields && rc == 0; i++) {
+        const nd_slot_t *s = &r.fields[i];
+        if (s->stamp.hlc == 0)
+            continue;
+        rc = ld_change_set(&c, def->fields[i].name, s->value != NULL ? s->value : "", err);
+        if (rc != 0)
+            break;
+        ld_field_t *f = &c.fields[c.nfields - 1];
+        f->hlc = s->stamp.hlc;
+        snprintf(f->origin, sizeof f->origin, "%s", s->stamp.origin);
+        f->base_hlc = s->base.hlc;
+        snprintf(f->base_origin, sizeof f->base_origin, "%s", s->base.origin);
+    }
+    if (rc == 0 && c.nfields > 0)
+        rc = emit(self, &c, &to, err);
+    if (rc == 0 && nd_record_deleted(&r)) {
+        ld_change_clear(&c);
+        c.kind = kind;
+        snprintf(c.record_id, sizeof c.record_id, "%s", r.id);
+        snprintf(c.origin, sizeof c.origin, "%s", self->node_id);
+        c.hlc = r.deleted.stamp.hlc;
+        c.deleted = true;
+        rc = emit(self, &c, &to, err);
+    }
+out:
+    ld_change_clear(&c);
+    nd_nodes_clear(&to);
+    nd_record_clear(&r);
+    return rc;
+}
+
+/* A member's whole history for a node the member has just moved to: the member and
+ * every record of it (tombstones too), except `skip` (the record being created). */
+static int snapshot_member(nd_store_t *self, const char *member, const char *node,
+                           const char *skip, ld_error_t *err)
+{
+    nd_record_ref_t *refs = NULL;
+    size_t n = 0;
+    int rc = snapshot(self, LD_KIND_MEMBER, member, node, err);
+    if (rc == 0)
+        rc = nd_audience_member_records(self->aud, member, &refs, &n, err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (skip == NULL || strcmp(refs[i].id, skip) != 0)
+            rc = snapshot(self, refs[i].kind, refs[i].id, node, err);
+    }
+    free(refs);
+    return rc;
+}
+
+/* ------------------------------------------------------------- open, close ---- */
+
+nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
+{
+    if (path == NULL || path[0] == '\0') {
+        ld_error_set(err, LD_EINVAL, "store: no path given");
+        return NULL;
+    }
+    nd_store_t *self = calloc(1, sizeof *self);
+    if (self == NULL || (self->path = strdup(path)) == NULL ||
+        (self->node_name = strdup("")) == NULL) {
+        ld_error_set(err, LD_ENOMEM, "out of memory opening %s", path);
+        goto err;
+    }
+    ld_hlc_init(&self->clock, 0);
+    if (!create) {
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            ld_error_set(err, LD_ENOTFOUND, "%s: no store here (make one with liangdi init)",
+                         path);
+            goto err;
+        }
+    }
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &self->db, flags, NULL) != SQLITE_OK) {
+        ld_error_set(err, LD_EIO, "%s: cannot open the store: %s", path,
+                     self->db != NULL ? sqlite3_errmsg(self->db) : "out of memory");
+        goto err;
+    }
+    sqlite3_busy_timeout(self->db, 5000);
+    char mode[16] = "";
+    if (run_text(self, "PRAGMA journal_mode = WAL", mode, sizeof mode, err) != 0)
+        goto err;
+    if (strcmp(mode, "wal") != 0) {
+        ld_error_set(err, LD_EIO, "%s: cannot switch the store to WAL mode (it is %s)", path,
+                     mode);
+        goto err;
+    }
+    if (run_text(self, "PRAGMA synchronous = FULL", NULL, 0, err) != 0 ||
+        run_text(self, "PRAGMA foreign_keys = ON", NULL, 0, err) != 0)
+        goto err;
+    if (nd_migrate(self->db, path, err) != 0 || prepare_all(self, err) != 0)
+        goto err;
+
+    char *id = NULL, *name = NULL;
+    if (setting_get(self, KEY_NODE_ID, &id, err) != 0 ||
+        setting_get(self, KEY_NODE_NAME, &name, err) != 0) {
+        free(id);
+        free(name);
+        goto err;
+    }
+    snprintf(self->node_id, sizeof self->node_id, "%s", id != NULL ? id : "");
+    if (name != NULL) {
+        free(self->node_name);
+        self->node_name = name;
+    }
+    free(id);
+    if (refresh(self, err) != 0)
+        goto err;
+    return self;
+err:
+    nd_store_destroy(&self);
+    return NULL;
+}
+
+void nd_store_destroy(nd_store_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL)
+        return;
+    nd_store_t *self = *self_p;
+    if (self->depth > 0 && self->db != NULL && !sqlite3_get_autocommit(self->db))
+        run(self, ST_ROLLBACK, NULL);
+    nd_audience_destroy(&self->aud);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(self->st[i]);
+    for (int k = 0; k < LD_KIND_COUNT; k++) {
+        sqlite3_finalize(self->row_get[k]);
+        sqlite3_finalize(self->row_put[k]);
+    }
+    sqlite3_close(self->db);
+    free(self->path);
+    free(self->node_name);
+    free(self);
+    *self_p = NULL;
+}
+
+sqlite3 *nd_store_db(nd_store_t *self)
+{
+    return self->db;
+}
+
+const char *nd_store_node_id(nd_store_t *self)
+{
+    return self->node_id;
+}
+
+const char *nd_store_node_name(nd_store_t *self)
+{
+    return self->node_name;
+}
+
+int nd_store_init_node(nd_store_t *self, const char *node_id, const char *name, ld_error_t *err)
+{
+    if (self->node_id[0] != '\0')
+        return ld_error_set(err, LD_EEXIST, "%s: this store is already node %s", self->path,
+                            self->node_id);
+    if (!ld_id_valid(node_id))
+        return ld_error_set(err, LD_EINVAL, "node id \"%s\" is not valid (1 to %d of a-z, 0-9, "
+                            "'.', '_', '-', starting a-z or 0-9)",
+                            node_id != NULL ? node_id : "", LD_ID_MAX);
+    if (name == NULL || name[0] == '\0' || strlen(name) > NODE_NAME_MAX ||
+        !ld_utf8_valid(name, strlen(name)))
+        return ld_error_set(err, LD_EINVAL, "node name must be 1 to %d bytes of UTF-8 text",
+                            NODE_NAME_MAX);
+    char *copy = strdup(name);
+    if (copy == NULL)
+        return ld_error_set(err, LD_ENOMEM, "out of memory setting the node name");
+    uint64_t seq = self->last_seq;
+    int rc = tx_begin(self, err);
+    if (rc == 0) {
+        char *existing = NULL;
+        rc = setting_get(self, KEY_NODE_ID, &existing, err);
+        if (rc == 0 && existing != NULL)
+            rc = ld_error_set(err, LD_EEXIST, "%s: this store is already node %s", self->path,
+                              existing);
+        free(existing);
+        if (rc == 0)
+            rc = setting_put(self, KEY_NODE_ID, node_id, err);
+        if (rc == 0)
+            rc = setting_put(self, KEY_NODE_NAME, name, err);
+        rc = tx_end(self, rc == 0, seq, err) == 0 ? 0 : (rc != 0 ? rc : LD_EIO);
+    }
+    if (rc != 0) {
+        free(copy);
+        return rc;
+    }
+    snprintf(self->node_id, sizeof self->node_id, "%s", node_id);
+    free(self->node_name);
+    self->node_name = copy;
+    return 0;
+}
+
+char *nd_store_setting(nd_store_t *self, const char *key)
+{
+    char *value = NULL;
+    if (key == NULL || setting_get(self, key, &value, NULL) != 0)
+        return NULL;
+    return value;
+}
+
+int nd_store_set_setting(nd_store_t *self, const char *key, const char *value, ld_error_t *err)
+{
+    if (key == NULL || key[0] == '\0')
+        return ld_error_set(err, LD_EINVAL, "setting: no key given");
+    if (strcmp(key, KEY_NODE_ID) == 0 || strcmp(key, KEY_NODE_NAME) == 0 ||
+        strcmp(key, KEY_CLOCK) == 0)
+        return ld_error_set(err, LD_EDENIED, "setting %s is kept by the store itself", key);
+    if (value != NULL && !ld_utf8_valid(value, strlen(value)))
+        return ld_error_set(err, LD_EINVAL, "setting %s: the value is not valid UTF-8", key);
+    return setting_put(self, key, value, err);
+}
+
+/* ------------------------------------------------------------------ groups ---- */
+
+int nd_store_begin(nd_store_t *self, ld_error_t *err)
+{
+    if (self->group || self->depth > 0)
+        return ld_error_set(err, LD_EBUSY, "%s: a group of writes is already open", self->path);
+    int rc = tx_begin(self, err);
+    if (rc != 0)
+        return rc;
+    self->group = true;
+    self->group_seq = self->last_seq;
+    return 0;
+}
+
+int nd_store_commit(nd_store_t *self, ld_error_t *err)
+{
+    if (!self->group || self->depth != 1)
+        return ld_error_set(err, LD_EINVAL, "%s: no group of writes is open", self->path);
+    int rc = tx_end(self, true, self->group_seq, err);
+    return rc == 0 ? 0 : (err != NULL && err->code != 0 ? err->code : LD_EIO);
+}
+
+void nd_store_rollback(nd_store_t *self)
+{
+    if (!self->group)
+        return;
+    tx_end(self, false, self->group_seq, NULL);
+}
+
+/* ------------------------------------------------------------- write path ---- */
+
+/* Checks what a local change may hold before anything is read. */
+static int check_change(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *c,
+                        ld_error_t *err)
+{
+    if (c->deleted && c->nfields != 0)
+        return ld_error_set(err, LD_EINVAL, "%s: a deletion sets no fields", def->name);
+    if (!c->deleted && c->nfields == 0)
+        return ld_error_set(err, LD_EINVAL, "%s: nothing to write (no fields set)", def->name);
+    if (c->nfields > LD_FIELDS_MAX || memchr(c->record_id, '\0', sizeof c->record_id) == NULL)
+        return ld_error_set(err, LD_EINVAL, "%s: malformed change", def->name);
+    for (size_t i = 0; i < c->nfields; i++) {
+        ld_field_t *f = &c->fields[i];
+        int idx = ld_schema_field_index(def, f->name);
+        if (idx < 0)
+            return ld_error_set(err, LD_EINVAL, "%s has no field \"%s\"", def->name,
+                                f->name != NULL ? f->name : "");
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->fields[j].name, f->name) == 0)
+                return ld_error_set(err, LD_EINVAL, "%s.%s is set twice", def->name, f->name);
+        }
+        int rc = ld_field_validate(&def->fields[idx], f->value != NULL ? f->value : "", err);
+        if (rc != 0)
+            return rc;
+    }
+    (void)self;
+    return 0;
+}
+
+/* Every required field of a new record is set. */
+static int check_required(const ld_kind_def_t *def, const ld_change_t *c, ld_error_t *err)
+{
+    for (size_t i = 0; i < def->nfields; i++) {
+        if (!def->fields[i].required)
+            continue;
+        const char *v = ld_change_get(c, def->fields[i].name);
+        if (v == NULL || v[0] == '\0')
+            return ld_error_set(err, LD_EINVAL, "%s: %s is required", def->name,
+                                def->fields[i].name);
+    }
+    return 0;
+}
+
+/* Every reference the change sets names a live record here. */
+static int check_refs(nd_store_t *self, const ld_kind_def_t *def, const ld_change_t *c,
+                      ld_error_t *err)
+{
+    for (size_t i = 0; i < c->nfields; i++) {
+        const ld_field_def_t *fd = &def->fields[ld_schema_field_index(def, c->fields[i].name)];
+        const char *v = c->fields[i].value;
+        if (fd->type != LD_T_REF || v == NULL || v[0] == '\0')
+            continue;
+        const ld_kind_def_t *ref = ld_schema_kind(fd->ref);
+        bool live = false;
+        int rc = row_live(self, ref, v, &live, err);
+        if (rc != 0)
+            return rc;
+        if (!live)
+            return ld_error_set(err, LD_ENOTFOUND, "%s: no %s \"%s\" in this store", fd->name,
+                                ref->name, v);
+    }
+    return 0;
+}
+
+/* Gives the record its id: a UUID for a new one, or the caller's, checked. */
+static int choose_id(const ld_kind_def_t *def, ld_change_t *c, ld_error_t *err)
+{
+    if (c->record_id[0] == '\0') {
+        if (def->kind == LD_KIND_ORG)
+            return ld_error_set(err, LD_EINVAL, "org: an org needs an id of its own");
+        return ld_uuid_new(c->record_id, err);
+    }
+    bool ok = def->kind == LD_KIND_ORG ? ld_id_valid(c->record_id) : ld_uuid_valid(c->record_id);
+    if (!ok)
+        return ld_error_set(err, LD_EINVAL, "%s id \"%.64s\" is not valid (%s)", def->name,
+                            c->record_id, def->kind == LD_KIND_ORG
+                            ? "1 to 64 of a-z, 0-9, '.', '_', '-', starting a-z or 0-9"
+                            : "a lowercase UUID");
+    return 0;
+}
+
+typedef enum { WRITE_ANY, WRITE_CREATE } write_mode_t;
+
+/* The write itself, inside a transaction level. */
+static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *c,
+                       write_mode_t mode, ld_error_t *err)
+{
+    nd_record_t r;
+    nd_merge_result_t res;
+    nd_nodes_t before, after, audience;
+    char member[LD_RECORD_ID_MAX + 1] = "";
+    bool create = mode == WRITE_CREATE || c->record_id[0] == '\0';
+    bool track = false;
+    int rc;
+
+    nd_record_init(&r, def, "");
+    memset(&res, 0, sizeof res);
+    nd_nodes_init(&before);
+    nd_nodes_init(&after);
+    nd_nodes_init(&audience);
+
+    if (create || c->record_id[0] == '\0') {
+        rc = choose_id(def, c, err);
+        if (rc != 0)
+            goto out;
+    }
+    rc = row_load(self, def, c->record_id, &r, err);
+    if (rc != 0)
+        goto out;
+    if (!create && !r.exists && def->kind == LD_KIND_ORG) {
+        create = true;                   /* an org's id is chosen by its creator */
+        rc = choose_id(def, c, err);
+        if (rc != 0)
+            goto out;
+    }
+    if (create && r.exists) {
+        rc = ld_error_set(err, LD_EEXIST, "%s %s already exists%s", def->name, c->record_id,
+                          nd_record_deleted(&r) ? " (deleted)" : "");
+        goto out;
+    }
+    if (!create && (!r.exists || nd_record_deleted(&r))) {
+        rc = ld_error_set(err, LD_ENOTFOUND, "%s %s %s", def->name, c->record_id,
+                          r.exists ? "was deleted" : "not found");
+        goto out;
+    }
+    if (create && c->deleted) {
+        rc = ld_error_set(err, LD_EINVAL, "%s: a new record cannot be a deletion", def->name);
+        goto out;
+    }
+    if (create && (rc = check_required(def, c, err)) != 0)
+        goto out;
+    if ((rc = check_refs(self, def, c, err)) != 0)
+        goto out;
+    if (!create && (rc = nd_audience_check_writable(self->aud, self->node_id, &r, err)) != 0)
+        goto out;
+
+    /* Stamp: one clock stamp for the change, each field's base is what it overwrote. */
+    c->hlc = ld_hlc_now(&self->clock);
+    snprintf(c->origin, sizeof c->origin, "%s", self->node_id);
+    for (size_t i = 0; i < c->nfields; i++) {
+        ld_field_t *f = &c->fields[i];
+        const nd_slot_t *s = &r.fields[ld_schema_field_index(def, f->name)];
+        f->hlc = 0;
+        f->origin[0] = '\0';
+        f->base_hlc = s->stamp.hlc;
+        snprintf(f->base_origin, sizeof f->base_origin, "%s", s->stamp.origin);
+    }
+    rc = nd_merge_apply(&r, c, &res, err);
+    if (rc != 0)
+        goto out;
+    if (create && (rc = nd_audience_check_writable(self->aud, self->node_id, &r, err)) != 0)
+        goto out;
+
+    /* A trip or member write may give the member a new branch: note who had it. */
+    if ((def->kind == LD_KIND_TRIP || (def->kind == LD_KIND_MEMBER && !create)) &&
+        nd_audience_member_of(&r) != NULL) {
+        track = true;
+        snprintf(member, sizeof member, "%s", nd_audience_member_of(&r));
+        rc = nd_audience_member(self->aud, self->node_id, member, &before, err);
+        if (rc != 0)
+            goto out;
+    }
+
+    rc = row_save(self, &r, err);
+    if (rc == 0)
+        rc = conflicts_follow(self, &r, &res, err);
+    if (rc == 0 && track)
+        rc = nd_audience_member(self->aud, self->node_id, member, &after, err);
+    for (size_t i = 0; i < after.n && rc == 0; i++) {
+        if (!nd_nodes_has(&before, after.ids[i]))
+            rc = snapshot_member(self, member, after.ids[i], create ? c->record_id : NULL, err);
+    }
+    if (rc == 0)
+        rc = nd_audience_of(self->aud, self->node_id, &r, &audience, err);
+    for (size_t i = 0; i < audience.n && rc == 0; i++) {
+        rc = send_orgs(self, &r, audience.ids[i], err);
+        if (rc == 0 && def->kind == LD_KIND_ORG)
+            rc = nd_audience_mark_sent(self->aud, r.id, audience.ids[i], err);
+    }
+    if (rc == 0)
+        rc = emit(self, c, &audience, err);
+out:
+    nd_merge_result_clear(&res);
+    nd_record_clear(&r);
+    nd_nodes_clear(&before);
+    nd_nodes_clear(&after);
+    nd_nodes_clear(&audience);
+    return rc;
+}
+
+static int write_change(nd_store_t *self, ld_change_t *c, write_mode_t mode, ld_error_t *err)
+{
+    if (c == NULL)
+        return ld_error_set(err, LD_EINVAL, "write: no change given");
+    const ld_kind_def_t *def = ld_schema_kind(c->kind);
+    if (def == NULL)
+        return ld_error_set(err, LD_EINVAL, "write: unknown record kind %d", (int)c->kind);
+    if (self->node_id[0] == '\0')
+        return ld_error_set(err, LD_EINVAL, "%s: this store has no node id yet (liangdi init)",
+                            self->path);
+    int rc = check_change(self, def, c, err);
+    if (rc != 0)
+        return rc;
+    char id_before[LD_RECORD_ID_MAX + 1];
+    memcpy(id_before, c->record_id, sizeof id_before);
+    uint64_t seq = self->last_seq;
+    rc = tx_begin(self, err);
+    if (rc != 0)
+        return rc;
+    seq = self->last_seq;
+    rc = write_in_tx(self, def, c, mode, err);
+    if (tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
+        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
+    if (rc != 0) {
+        memcpy(c->record_id, id_before, sizeof id_before);
+        c->seq = 0;
+    }
+    return rc;
+}
+
+int nd_store_write(nd_store_t *self, ld_change_t *c, ld_error_t *err)
+{
+    return write_change(self, c, WRITE_ANY, err);
+}
+
+int nd_store_create(nd_store_t *self, ld_change_t *c, ld_error_t *err)
+{
+    return write_change(self, c, WRITE_CREATE, err);
+}
+
+/* -------------------------------------------------------------- apply path ---- */
+
+/* Applies one validated change inside a transaction level. */
+static int apply_in_tx(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
+{
+    const ld_kind_def_t *def = ld_schema_kind(c->kind);
+    bool has = false;
+    int rc = log_has(self, c->origin, c->seq, &has, err);
+    if (rc != 0 || has)
+        return rc;
+
+    uint64_t newest = c->hlc;
+    for (size_t i = 0; i < c->nfields; i++) {
+        if (c->fields[i].hlc > newest)
+            newest = c->fields[i].hlc;
+    }
+    ld_error_t inner;
+    rc = ld_hlc_merge(&self->clock, newest, &inner);
+    if (rc != 0)
+        return ld_error_set(err, rc, "change %s/%" PRIu64 " to %s %s: %s", c->origin, c->seq,
+                            def->name, c->record_id, inner.msg);
+
+    nd_record_t r;
+    nd_merge_result_t res;
+    rc = row_load(self, def, c->record_id, &r, err);
+    if (rc != 0)
+        return rc;
+    rc = nd_merge_apply(&r, c, &res, err);
+    if (rc == 0 && res.changed)
+        rc = row_save(self, &r, err);
+    if (rc == 0)
+        rc = conflicts_log(self, &r, &res, err);
+    if (rc == 0)
+        rc = conflicts_follow(self, &r, &res, err);
+    if (rc == 0 && def->kind == LD_KIND_ORG && strcmp(c->origin, self->node_id) != 0)
+        rc = nd_audience_mark_sent(self->aud, c->record_id, c->origin, err);
+    if (rc == 0)
+        rc = log_add(self, c, err);
+    if (rc == 0 && strcmp(c->origin, self->node_id) == 0 && c->seq > self->last_seq)
+        self->last_seq = c->seq;
+    nd_merge_result_clear(&res);
+    nd_record_clear(&r);
+    return rc;
+}
+
+int nd_store_apply(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
+{
+    if (c == NULL)
+        return ld_error_set(err, LD_EINVAL, "apply: no change given");
+    int rc = ld_change_validate(c, err);
+    if (rc != 0)
+        return rc;
+    uint64_t seq = self->last_seq;
+    rc = tx_begin(self, err);
+    if (rc != 0)
+        return rc;
+    if (self->depth == 1)
+        seq = self->last_seq;
+    rc = apply_in_tx(self, c, err);
+    if (tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
+        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
+    return rc;
+}
+
+int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
+                         uint64_t cursor, ld_error_t *err)
+{
+    if (changes == NULL && n > 0)
+        return ld_error_set(err, LD_EINVAL, "apply: no changes given");
+    uint64_t seq = self->last_seq;
+    int rc = tx_begin(self, err);
+    if (rc != 0)
+        return rc;
+    if (self->depth == 1)
+        seq = self->last_seq;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = ld_change_validate(&changes[i], err);
+        if (rc == 0)
+            rc = apply_in_tx(self, &changes[i], err);
+    }
+    if (rc == 0)
+        rc = setting_put_u64(self, KEY_CURSOR, cursor, err);
+    if (tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
+        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ reads ---- */
+
+int nd_store_outbox(nd_store_t *self, uint64_t after_seq, size_t max, nd_outbox_fn fn,
+                    void *ctx, ld_error_t *err)
+{
+    if (fn == NULL)
+        return ld_error_set(err, LD_EINVAL, "outbox: no callback given");
+    if (self->node_id[0] == '\0' || max == 0)
+        return 0;
+    sqlite3_stmt *st = self->st[ST_OUTBOX];
+    bind_text(st, 1, self->node_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)after_seq);
+    sqlite3_bind_int64(st, 3, max > (size_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
+    int count = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+        const uint8_t *body = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        count++;
+        if (fn(ctx, seq, body, len) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    finish(st);
+    if (rc != SQLITE_DONE)
+        return db_error(self, "reading the outbox", err);
+    return count;
+}
+
+uint64_t nd_store_last_seq(nd_store_t *self)
+{
+    if (self->depth > 0)
+        return self->last_seq;
+    /* Another process (the CLI, the daemon) may have written since. */
+    uint64_t seq = self->last_seq;
+    sqlite3_stmt *st = self->st[ST_LOG_LAST];
+    bind_text(st, 1, self->node_id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        seq = (uint64_t)sqlite3_column_int64(st, 0);
+    finish(st);
+    return seq;
+}
+
+uint64_t nd_store_pushed_upto(nd_store_t *self)
+{
+    return setting_u64(self, KEY_PUSHED_UPTO);
+}
+
+int nd_store_set_pushed_upto(nd_store_t *self, uint64_t upto, ld_error_t *err)
+{
+    if (upto <= nd_store_pushed_upto(self))
+        return 0;
+    return setting_put_u64(self, KEY_PUSHED_UPTO, upto, err);
+}
+
+uint64_t nd_store_cursor(nd_store_t *self)
+{
+    return setting_u64(self, KEY_CURSOR);
+}
+
+int nd_store_get(nd_store_t *self, ld_kind_t kind, const char *record_id, ld_change_t *out,
+                 ld_error_t *err)
+{
+    const ld_kind_def_t *def = ld_schema_kind(kind);
+    if (def == NULL)
+        return ld_error_set(err, LD_EINVAL, "get: unknown record kind %d", (int)kind);
+    if (record_id == NULL || strlen(record_id) > LD_RECORD_ID_MAX)
+        return ld_error_set(err, LD_ENOTFOUND, "%s: no such record", def->name);
+    ld_change_clear(out);
+    nd_record_t r;
+    int rc = row_load(self, def, record_id, &r, err);
+    if (rc != 0)
+        return rc;
+    if (!r.exists) {
+        rc = ld_error_set(err, LD_ENOTFOUND, "%s %s not found", def->name, record_id);
+        goto out;
+    }
+    out->kind = kind;
+    snprintf(out->record_id, sizeof out->record_id, "%s", record_id);
+    nd_stamp_t latest = nd_record_latest(&r);
+    out->hlc = latest.hlc;
+    snprintf(out->origin, sizeof out->origin, "%s", latest.origin);
+    out->deleted = nd_record_deleted(&r);
+    for (size_t i = 0; i < def->nfields && rc == 0; i++) {
+        const nd_slot_t *s = &r.fields[i];
+        if (s->value == NULL)
+            continue;
+        rc = ld_change_set(out, def->fields[i].name, s->value, err);
+        if (rc == 0) {
+            ld_field_t *f = &out->fields[out->nfields - 1];
+            f->hlc = s->stamp.hlc;
+            snprintf(f->origin, sizeof f->origin, "%s", s->stamp.origin);
+        }
+    }
+    if (rc != 0)
+        ld_change_clear(out);
+out:
+    nd_record_clear(&r);
+    return rc;
+}
+
+bool nd_store_exists(nd_store_t *self, ld_kind_t kind, const char *record_id)
+{
+    const ld_kind_def_t *def = ld_schema_kind(kind);
+    bool live = false;
+    if (def == NULL || record_id == NULL)
+        return false;
+    if (row_live(self, def, record_id, &live, NULL) != 0)
+        return false;
+    return live;
+}
+
+bool nd_store_is_mine(nd_store_t *self, ld_kind_t kind, const char *record_id)
+{
+    const ld_kind_def_t *def = ld_schema_kind(kind);
+    if (def == NULL || record_id == NULL || self->node_id[0] == '\0')
+        return false;
+    nd_record_t r;
+    if (row_load(self, def, record_id, &r, NULL) != 0)
+        return false;
+    bool mine = r.exists && nd_audience_check_writable(self->aud, self->node_id, &r, NULL) == 0;
+    nd_record_clear(&r);
+    return mine;
+}
+
+uint64_t nd_store_conflict_count(nd_store_t *self)
+{
+    sqlite3_stmt *st = self->st[ST_CONFLICT_COUNT];
+    uint64_t n = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = (uint64_t)sqlite3_column_int64(st, 0);
+    finish(st);
+    return n;
+}
