@@ -136,8 +136,11 @@ static int reg_commit(bk_registry_t *self, ld_error_t *err)
     return bk_db_exec(self->db, "COMMIT", err);
 }
 
+/* Raises the generation other connections watch, and marks this connection's own
+ * snapshot stale (its own commits do not change its data_version). */
 static int reg_bump(bk_registry_t *self, ld_error_t *err)
 {
+    self->loaded = false;
     return bk_db_exec(self->db,
         "UPDATE \"registry_meta\" SET \"generation\" = \"generation\" + 1", err);
 }

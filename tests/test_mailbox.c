@@ -1,0 +1,285 @@
+/* test_mailbox.c: the broker's durable mailboxes (broker/mailbox.h) through the
+ * SQLite store: push into every audience mailbox, once; fetch by cursor; ack reclaims. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "mailbox.h"
+
+static char tmpdir[256];
+static char dbpath[320];
+static bk_mailbox_t *mb;
+
+static void setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/test_mailbox.XXXXXX", base && *base ? base : "/tmp");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    snprintf(dbpath, sizeof dbpath, "%s/broker.db", tmpdir);
+    ld_error_t err;
+    mb = bk_mailbox_new(NULL, dbpath, true, &err);
+    cr_assert_not_null(mb, "open: %s", err.msg);
+}
+
+static void teardown(void)
+{
+    char path[400];
+    bk_mailbox_destroy(&mb);
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", dbpath, suffixes[i]);
+        unlink(path);
+    }
+    rmdir(tmpdir);
+}
+
+TestSuite(mailbox, .init = setup, .fini = teardown);
+
+/* ---- helpers ---- */
+
+static const char *const to_b[] = { "dongguan" };
+static const char *const to_bc[] = { "dongguan", "shenzhen" };
+
+/* Pushes seqs first..last of `origin`, body "change <seq>", to the given mailboxes. */
+static int push_range(const char *origin, uint64_t first, uint64_t last,
+                      const char *const *to, size_t nto, uint64_t *upto, size_t *stored)
+{
+    size_t n = (size_t)(last - first + 1);
+    bk_push_item_t *items = calloc(n, sizeof *items);
+    char (*bodies)[32] = calloc(n, sizeof *bodies);
+    cr_assert(items && bodies);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(bodies[i], sizeof bodies[i], "change %llu", (unsigned long long)(first + i));
+        items[i] = (bk_push_item_t){ .seq = first + i, .body = (const uint8_t *)bodies[i],
+                                     .len = strlen(bodies[i]), .to = to, .nto = nto };
+    }
+    ld_error_t err;
+    uint64_t u = 0;
+    size_t s = 0;
+    int rc = bk_mailbox_push(mb, origin, items, n, &u, &s, &err);
+    if (upto)
+        *upto = u;
+    if (stored)
+        *stored = s;
+    free(items);
+    free(bodies);
+    return rc;
+}
+
+typedef struct seen {
+    size_t   n;
+    uint64_t positions[64];
+    char     bodies[64][32];
+    size_t   stop_after;      /* 0: take everything offered */
+} seen_t;
+
+static int collect(void *ctx, uint64_t position, const uint8_t *body, size_t len)
+{
+    seen_t *s = ctx;
+    if (s->stop_after && s->n == s->stop_after)
+        return 1;
+    cr_assert_lt(s->n, 64);
+    cr_assert_lt(len, sizeof s->bodies[0]);
+    s->positions[s->n] = position;
+    memcpy(s->bodies[s->n], body, len);
+    s->bodies[s->n][len] = '\0';
+    s->n++;
+    return 0;
+}
+
+static uint64_t depth_of(const char *node)
+{
+    uint64_t d = 99;
+    ld_error_t err;
+    cr_assert_eq(bk_mailbox_depth(mb, node, &d, &err), 0, "%s", err.msg);
+    return d;
+}
+
+static uint64_t highwater_of(const char *origin)
+{
+    uint64_t seq = 99;
+    ld_error_t err;
+    cr_assert_eq(bk_mailbox_pushed_upto(mb, origin, &seq, &err), 0, "%s", err.msg);
+    return seq;
+}
+
+static int fetch(const char *node, uint64_t after, uint32_t credit, seen_t *s,
+                 uint64_t *remaining)
+{
+    ld_error_t err;
+    return bk_mailbox_fetch(mb, node, after, credit, collect, s, remaining, &err);
+}
+
+/* ---- tests ---- */
+
+Test(mailbox, a_push_stores_each_change_in_every_audience_mailbox)
+{
+    uint64_t upto = 0;
+    size_t stored = 0;
+    cr_assert_eq(push_range("home", 1, 2, to_bc, 2, &upto, &stored), 0);
+    cr_assert_eq(upto, 2);
+    cr_assert_eq(stored, 2);
+    cr_assert_eq(depth_of("dongguan"), 2);
+    cr_assert_eq(depth_of("shenzhen"), 2);
+    cr_assert_eq(depth_of("home"), 0);
+    seen_t s = { 0 };
+    uint64_t remaining = 99;
+    cr_assert_eq(fetch("shenzhen", 0, 10, &s, &remaining), 2);
+    cr_assert_str_eq(s.bodies[0], "change 1");
+    cr_assert_str_eq(s.bodies[1], "change 2");
+    cr_assert_eq(s.positions[0], 1);
+    cr_assert_eq(s.positions[1], 2);
+    cr_assert_eq(remaining, 0);
+}
+
+Test(mailbox, a_repeated_push_is_acked_again_and_stored_once)
+{
+    uint64_t upto = 0;
+    size_t stored = 9;
+    cr_assert_eq(push_range("home", 1, 3, to_b, 1, &upto, &stored), 0);
+    cr_assert_eq(push_range("home", 1, 3, to_b, 1, &upto, &stored), 0);
+    cr_assert_eq(upto, 3);
+    cr_assert_eq(stored, 0);
+    cr_assert_eq(push_range("home", 2, 4, to_b, 1, &upto, &stored), 0);
+    cr_assert_eq(upto, 4);
+    cr_assert_eq(stored, 1);
+    cr_assert_eq(depth_of("dongguan"), 4);
+    seen_t s = { 0 };
+    uint64_t remaining = 0;
+    cr_assert_eq(fetch("dongguan", 0, 10, &s, &remaining), 4);
+    cr_assert_str_eq(s.bodies[3], "change 4");
+}
+
+Test(mailbox, a_seq_that_skips_ahead_stores_nothing_of_its_batch)
+{
+    uint64_t upto = 0;
+    cr_assert_eq(push_range("home", 1, 1, to_b, 1, &upto, NULL), 0);
+    /* 2 and 3 are fine, 5 skips 4: the whole batch is refused */
+    bk_push_item_t items[3] = {
+        { .seq = 2, .body = (const uint8_t *)"b", .len = 1, .to = to_b, .nto = 1 },
+        { .seq = 3, .body = (const uint8_t *)"c", .len = 1, .to = to_b, .nto = 1 },
+        { .seq = 5, .body = (const uint8_t *)"e", .len = 1, .to = to_b, .nto = 1 },
+    };
+    ld_error_t err;
+    size_t stored = 0;
+    cr_assert_eq(bk_mailbox_push(mb, "home", items, 3, &upto, &stored, &err), LD_EINVAL);
+    cr_assert_not_null(strstr(err.msg, "5"), "the message names the seq: %s", err.msg);
+    cr_assert_eq(depth_of("dongguan"), 1);
+    cr_assert_eq(highwater_of("home"), 1);
+}
+
+Test(mailbox, fetch_never_deletes)
+{
+    cr_assert_eq(push_range("home", 1, 3, to_b, 1, NULL, NULL), 0);
+    for (int round = 0; round < 2; round++) {
+        seen_t s = { 0 };
+        uint64_t remaining = 9;
+        cr_assert_eq(fetch("dongguan", 0, 10, &s, &remaining), 3);
+        cr_assert_eq(remaining, 0);
+        cr_assert_eq(depth_of("dongguan"), 3);
+    }
+}
+
+Test(mailbox, fetch_goes_by_cursor_and_credit_and_counts_what_remains)
+{
+    cr_assert_eq(push_range("home", 1, 10, to_b, 1, NULL, NULL), 0);
+    seen_t s = { 0 };
+    uint64_t remaining = 0;
+    cr_assert_eq(fetch("dongguan", 3, 4, &s, &remaining), 4);
+    cr_assert_eq(s.positions[0], 4);
+    cr_assert_eq(s.positions[3], 7);
+    cr_assert_eq(remaining, 3);
+
+    seen_t stop = { .stop_after = 2 };
+    cr_assert_eq(fetch("dongguan", 0, 10, &stop, &remaining), 2);
+    cr_assert_eq(remaining, 8, "an entry the callback refused still remains");
+
+    seen_t none = { 0 };
+    cr_assert_eq(fetch("dongguan", 0, 0, &none, &remaining), 0);
+    cr_assert_eq(remaining, 10);
+    cr_assert_eq(fetch("nobody", 0, 10, &none, &remaining), 0);
+    cr_assert_eq(remaining, 0);
+}
+
+Test(mailbox, ack_reclaims_up_to_its_position_and_positions_keep_growing)
+{
+    cr_assert_eq(push_range("home", 1, 5, to_b, 1, NULL, NULL), 0);
+    ld_error_t err;
+    cr_assert_eq(bk_mailbox_ack(mb, "dongguan", 3, &err), 0, "%s", err.msg);
+    cr_assert_eq(depth_of("dongguan"), 2);
+    cr_assert_eq(bk_mailbox_ack(mb, "dongguan", 3, &err), 0, "acking twice is harmless");
+    cr_assert_eq(depth_of("dongguan"), 2);
+
+    seen_t s = { 0 };
+    uint64_t remaining = 9;
+    cr_assert_eq(fetch("dongguan", 0, 10, &s, &remaining), 2, "a cursor behind the ack sees what is left");
+    cr_assert_eq(s.positions[0], 4);
+
+    cr_assert_eq(bk_mailbox_ack(mb, "dongguan", 1000, &err), 0, "acking past the end is harmless");
+    cr_assert_eq(depth_of("dongguan"), 0);
+    cr_assert_eq(push_range("home", 6, 6, to_b, 1, NULL, NULL), 0);
+    seen_t after = { 0 };
+    cr_assert_eq(fetch("dongguan", 5, 10, &after, &remaining), 1);
+    cr_assert_eq(after.positions[0], 6, "a position is never handed out twice");
+    cr_assert_str_eq(after.bodies[0], "change 6");
+}
+
+Test(mailbox, high_water_marks_are_kept_per_origin)
+{
+    cr_assert_eq(highwater_of("home"), 0);
+    cr_assert_eq(push_range("home", 1, 4, to_b, 1, NULL, NULL), 0);
+    static const char *const to_home[] = { "home" };
+    cr_assert_eq(push_range("dongguan", 1, 2, to_home, 1, NULL, NULL), 0);
+    cr_assert_eq(highwater_of("home"), 4);
+    cr_assert_eq(highwater_of("dongguan"), 2);
+    cr_assert_eq(depth_of("home"), 2);
+}
+
+Test(mailbox, a_change_addressed_to_no_one_else_still_raises_the_mark)
+{
+    uint64_t upto = 0;
+    size_t stored = 0;
+    cr_assert_eq(push_range("home", 1, 2, NULL, 0, &upto, &stored), 0);
+    cr_assert_eq(upto, 2);
+    cr_assert_eq(stored, 2);
+    cr_assert_eq(highwater_of("home"), 2);
+}
+
+Test(mailbox, every_mailbox_survives_a_reopen)
+{
+    cr_assert_eq(push_range("home", 1, 7, to_bc, 2, NULL, NULL), 0);
+    ld_error_t err;
+    cr_assert_eq(bk_mailbox_ack(mb, "shenzhen", 2, &err), 0);
+    bk_mailbox_destroy(&mb);
+    bk_mailbox_destroy(&mb);   /* safe twice */
+    mb = bk_mailbox_new(NULL, dbpath, false, &err);
+    cr_assert_not_null(mb, "%s", err.msg);
+    cr_assert_eq(depth_of("dongguan"), 7);
+    cr_assert_eq(depth_of("shenzhen"), 5);
+    cr_assert_eq(highwater_of("home"), 7);
+}
+
+Test(mailbox, opening_a_missing_store_without_create_says_so)
+{
+    char missing[400];
+    ld_error_t err;
+    snprintf(missing, sizeof missing, "%s/none.db", tmpdir);
+    bk_mailbox_t *none = bk_mailbox_new(NULL, missing, false, &err);
+    cr_assert_null(none);
+    cr_assert_eq(err.code, LD_ENOTFOUND);
+    cr_assert_not_null(strstr(err.msg, "none.db"), "%s", err.msg);
+    cr_assert_neq(access(missing, F_OK), 0, "nothing is created");
+}
+
+Test(mailbox, a_large_push_is_one_transaction)
+{
+    enum { N = 4096 };
+    uint64_t upto = 0;
+    size_t stored = 0;
+    cr_assert_eq(push_range("home", 1, N, to_bc, 2, &upto, &stored), 0);
+    cr_assert_eq(upto, N);
+    cr_assert_eq(stored, N);
+    cr_assert_eq(depth_of("dongguan"), N);
+    cr_assert_eq(depth_of("shenzhen"), N);
+}

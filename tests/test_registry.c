@@ -1,0 +1,248 @@
+/* test_registry.c: the broker's registry (broker/registry.h): nodes and their keys,
+ * symmetric links, removal, and the snapshot that another connection sees change. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "keys.h"
+#include "registry.h"
+
+static char tmpdir[256];
+static char dbpath[320];
+static bk_registry_t *reg;
+static ld_keypair_t k1, k2, k3;
+
+static void setup(void)
+{
+    const char *base = getenv("TMPDIR");
+    ld_error_t err;
+    snprintf(tmpdir, sizeof tmpdir, "%s/test_registry.XXXXXX", base && *base ? base : "/tmp");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    snprintf(dbpath, sizeof dbpath, "%s/broker.db", tmpdir);
+    reg = bk_registry_new(dbpath, true, &err);
+    cr_assert_not_null(reg, "open: %s", err.msg);
+    cr_assert_eq(ld_keys_generate(&k1, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_keys_generate(&k2, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_keys_generate(&k3, &err), 0, "%s", err.msg);
+}
+
+static void teardown(void)
+{
+    char path[400];
+    bk_registry_destroy(&reg);
+    const char *suffixes[] = { "", "-wal", "-shm" };
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", dbpath, suffixes[i]);
+        unlink(path);
+    }
+    rmdir(tmpdir);
+}
+
+TestSuite(registry, .init = setup, .fini = teardown);
+
+static void add(const char *id, const char *name, const ld_keypair_t *kp)
+{
+    ld_error_t err;
+    cr_assert_eq(bk_registry_add_node(reg, id, name, kp->public_key, &err), 0, "%s", err.msg);
+}
+
+static void refresh(bk_registry_t *r)
+{
+    ld_error_t err;
+    cr_assert_eq(bk_registry_refresh(r, NULL, &err), 0, "%s", err.msg);
+}
+
+typedef struct listing {
+    size_t n;
+    char   ids[8][LD_ID_MAX + 1];
+    char   names[8][BK_NAME_MAX + 1];
+    bool   removed[8];
+    int64_t seen[8];
+    uint64_t pushed[8], fetched[8];
+} listing_t;
+
+static int list_one(void *ctx, const bk_node_info_t *n)
+{
+    listing_t *l = ctx;
+    cr_assert_lt(l->n, 8);
+    snprintf(l->ids[l->n], sizeof l->ids[0], "%s", n->id);
+    snprintf(l->names[l->n], sizeof l->names[0], "%s", n->name);
+    l->removed[l->n] = n->removed;
+    l->seen[l->n] = n->last_seen;
+    l->pushed[l->n] = n->pushed;
+    l->fetched[l->n] = n->fetched;
+    l->n++;
+    return 0;
+}
+
+static listing_t list_nodes(void)
+{
+    listing_t l;
+    ld_error_t err;
+    memset(&l, 0, sizeof l);
+    cr_assert_eq(bk_registry_each_node(reg, list_one, &l, &err), 0, "%s", err.msg);
+    return l;
+}
+
+Test(registry, added_nodes_are_listed_in_id_order_with_their_chinese_names)
+{
+    add("home", "竹园镇党委", &k1);
+    add("dongguan", "中共竹园镇外出创业群体广东东莞支部委员会", &k2);
+    listing_t l = list_nodes();
+    cr_assert_eq(l.n, 2);
+    cr_assert_str_eq(l.ids[0], "dongguan");
+    cr_assert_str_eq(l.names[0], "中共竹园镇外出创业群体广东东莞支部委员会");
+    cr_assert_str_eq(l.ids[1], "home");
+    cr_assert_not(l.removed[1]);
+}
+
+Test(registry, a_node_without_a_name_is_named_by_its_id)
+{
+    add("shenzhen", NULL, &k1);
+    listing_t l = list_nodes();
+    cr_assert_str_eq(l.names[0], "shenzhen");
+}
+
+Test(registry, a_taken_id_or_key_is_refused)
+{
+    ld_error_t err;
+    add("home", "镇党委", &k1);
+    cr_assert_eq(bk_registry_add_node(reg, "home", "x", k2.public_key, &err), LD_EEXIST);
+    cr_assert_not_null(strstr(err.msg, "home"), "%s", err.msg);
+    cr_assert_eq(bk_registry_add_node(reg, "other", "x", k1.public_key, &err), LD_EEXIST);
+    cr_assert_not_null(strstr(err.msg, "home"), "the message names the holder: %s", err.msg);
+    cr_assert_eq(list_nodes().n, 1);
+}
+
+Test(registry, a_bad_id_key_or_name_is_refused_naming_it)
+{
+    ld_error_t err;
+    cr_assert_eq(bk_registry_add_node(reg, "Home!", "x", k1.public_key, &err), LD_EINVAL);
+    cr_assert_not_null(strstr(err.msg, "Home!"), "%s", err.msg);
+    cr_assert_eq(bk_registry_add_node(reg, "home", "x", "not-a-key", &err), LD_EINVAL);
+    cr_assert_not_null(strstr(err.msg, "not-a-key"), "%s", err.msg);
+    cr_assert_eq(bk_registry_add_node(reg, "home", "\xff\xfe", k1.public_key, &err), LD_EINVAL);
+    cr_assert_eq(list_nodes().n, 0);
+}
+
+Test(registry, a_link_lets_both_ends_address_each_other)
+{
+    ld_error_t err;
+    add("home", "镇党委", &k1);
+    add("dongguan", "东莞", &k2);
+    add("shenzhen", "深圳", &k3);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "dongguan", &err), 0, "%s", err.msg);
+    refresh(reg);
+    cr_assert(bk_registry_may_address(reg, "home", "dongguan"));
+    cr_assert(bk_registry_may_address(reg, "dongguan", "home"));
+    cr_assert(bk_registry_may_address(reg, "shenzhen", "shenzhen"), "a node may address itself");
+    cr_assert_not(bk_registry_may_address(reg, "dongguan", "shenzhen"));
+    cr_assert_not(bk_registry_may_address(reg, "home", "shenzhen"));
+}
+
+Test(registry, a_link_needs_two_registered_distinct_nodes_and_is_made_once)
+{
+    ld_error_t err;
+    add("home", "镇党委", &k1);
+    add("dongguan", "东莞", &k2);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "nowhere", &err), LD_ENOTFOUND);
+    cr_assert_not_null(strstr(err.msg, "nowhere"), "%s", err.msg);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "home", &err), LD_EINVAL);
+    cr_assert_eq(bk_registry_add_link(reg, "dongguan", "home", &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "dongguan", &err), LD_EEXIST,
+                 "links are symmetric: b-a is a-b");
+}
+
+static int count_link(void *ctx, const char *a, const char *b)
+{
+    cr_assert_lt(strcmp(a, b), 0, "links are listed a < b");
+    (*(int *)ctx)++;
+    return 0;
+}
+
+Test(registry, removing_a_link_stops_addressing)
+{
+    ld_error_t err;
+    int n = 0;
+    add("home", "镇党委", &k1);
+    add("dongguan", "东莞", &k2);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "dongguan", &err), 0);
+    cr_assert_eq(bk_registry_each_link(reg, count_link, &n, &err), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(bk_registry_remove_link(reg, "dongguan", "home", &err), 0, "%s", err.msg);
+    refresh(reg);
+    cr_assert_not(bk_registry_may_address(reg, "home", "dongguan"));
+    cr_assert_eq(bk_registry_remove_link(reg, "dongguan", "home", &err), LD_ENOTFOUND);
+    n = 0;
+    cr_assert_eq(bk_registry_each_link(reg, count_link, &n, &err), 0);
+    cr_assert_eq(n, 0);
+}
+
+Test(registry, a_removed_node_is_inactive_keyless_and_its_id_not_reused)
+{
+    ld_error_t err;
+    add("home", "镇党委", &k1);
+    add("dongguan", "东莞", &k2);
+    refresh(reg);
+    cr_assert_str_eq(bk_registry_node_by_key(reg, k2.public_key), "dongguan");
+    cr_assert_eq(bk_registry_remove_node(reg, "dongguan", &err), 0, "%s", err.msg);
+    refresh(reg);
+    cr_assert_not(bk_registry_active(reg, "dongguan"));
+    cr_assert(bk_registry_active(reg, "home"));
+    cr_assert_null(bk_registry_node_by_key(reg, k2.public_key), "ZAP no longer admits its key");
+    cr_assert_eq(bk_registry_remove_node(reg, "dongguan", &err), LD_EINVAL);
+    cr_assert_eq(bk_registry_remove_node(reg, "nowhere", &err), LD_ENOTFOUND);
+    cr_assert_eq(bk_registry_add_node(reg, "dongguan", "again", k3.public_key, &err), LD_EEXIST);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "dongguan", &err), LD_EINVAL,
+                 "no new link to a removed node");
+    listing_t l = list_nodes();
+    cr_assert(l.removed[0]);
+}
+
+Test(registry, another_connection_sees_a_change_after_refresh)
+{
+    ld_error_t err;
+    bk_registry_t *server = bk_registry_new(dbpath, false, &err);
+    cr_assert_not_null(server, "%s", err.msg);
+    bool changed = true;
+    cr_assert_eq(bk_registry_refresh(server, &changed, &err), 0);
+    cr_assert_not(changed, "nothing changed yet");
+
+    add("home", "镇党委", &k1);
+    cr_assert_eq(bk_registry_refresh(server, &changed, &err), 0, "%s", err.msg);
+    cr_assert(changed);
+    cr_assert(bk_registry_active(server, "home"));
+    cr_assert_str_eq(bk_registry_node_by_key(server, k1.public_key), "home");
+
+    cr_assert_eq(bk_registry_remove_node(reg, "home", &err), 0);
+    cr_assert_eq(bk_registry_refresh(server, &changed, &err), 0);
+    cr_assert(changed);
+    cr_assert_not(bk_registry_active(server, "home"));
+    bk_registry_destroy(&server);
+    bk_registry_destroy(&server);   /* safe twice */
+}
+
+Test(registry, statistics_are_written_by_flush_and_not_before)
+{
+    ld_error_t err;
+    add("home", "镇党委", &k1);
+    refresh(reg);
+    bk_registry_t *server = bk_registry_new(dbpath, false, &err);
+    cr_assert_not_null(server, "%s", err.msg);
+    bk_registry_note_seen(server, "home", 1700000000);
+    bk_registry_note_pushed(server, "home", 5);
+    bk_registry_note_pushed(server, "home", 2);
+    bk_registry_note_fetched(server, "home", 3);
+    listing_t before = list_nodes();
+    cr_assert_eq(before.pushed[0], 0);
+    cr_assert_eq(bk_registry_flush(server, &err), 0, "%s", err.msg);
+    listing_t after = list_nodes();
+    cr_assert_eq(after.seen[0], 1700000000);
+    cr_assert_eq(after.pushed[0], 7);
+    cr_assert_eq(after.fetched[0], 3);
+    bool changed = true;
+    cr_assert_eq(bk_registry_refresh(reg, &changed, &err), 0);
+    cr_assert_not(changed, "statistics do not count as a registry change");
+    bk_registry_destroy(&server);
+}
