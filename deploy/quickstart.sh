@@ -50,8 +50,13 @@ log=$demo/quickstart.log
 step "The demo lives in $demo (commands and their output: $log)"
 
 broker_pid=
+pids=()        # the recorders that write the half-year, while they run
 cleanup() {
-    local rc=$?
+    local rc=$? p
+    for p in "${pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
         kill -TERM "$broker_pid" 2>/dev/null || true
         local i
@@ -117,7 +122,9 @@ broker_key=$(z85_key "$(out bk init)")
 echo "    broker public key: $broker_key"
 
 step "Starting the broker on a free loopback port"
-bk run --bind 'tcp://127.0.0.1:*' >"$demo/broker/broker.log" 2>&1 &
+# Started directly (not through a function) so that $! is the broker itself.
+"$broker" --config "$demo/broker/broker.conf" --db "$demo/broker/broker.db" \
+    run --bind 'tcp://127.0.0.1:*' >"$demo/broker/broker.log" 2>&1 &
 broker_pid=$!
 deadline=$((SECONDS + 20))
 until grep -q 'ready, listening on ' "$demo/broker/broker.log" 2>/dev/null; do
@@ -283,7 +290,6 @@ record_branch() {
 
 step "Recording January-June 2010 on all three nodes: contacts, visits, organisational life, dues, assessments"
 # The three stores are independent: write them side by side.
-pids=()
 for n in zhuyuan dongguan shenzhen; do
     (
         set -e
@@ -300,6 +306,7 @@ for i in "${!pids[@]}"; do
         tail -n 5 "$demo/${nodes[$i]}/record.log" >&2
     fi
 done
+pids=()
 [ "$failed" -eq 0 ] || die "recording the half-year failed"
 for n in "${nodes[@]}"; do
     printf '    %-9s %s records written\n' "$n" "$(cat "$demo/$n/recorded")"
