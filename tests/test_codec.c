@@ -646,7 +646,8 @@ static size_t visit_change(uint8_t *out, const uint8_t *extra, size_t extra_len)
     uint8_t visit[32];
     size_t v = put_bytes(visit, 0x22, "好", 3);                                  /* note */
     o += put_bytes(out + o, 0x7a, visit, v);                                     /* visit = 15 */
-    memcpy(out + o, extra, extra_len);
+    if (extra_len > 0)
+        memcpy(out + o, extra, extra_len);
     return o + extra_len;
 }
 
