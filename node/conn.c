@@ -827,9 +827,13 @@ out:
 int nd_conn_step(nd_conn_t *self, int64_t deadline_ms, nd_conn_event_t *ev, ld_error_t *err)
 {
     *ev = ND_CONN_NOTHING;
+    bool was_pushing = nd_conn_pushing(self), was_fetching = nd_conn_fetching(self);
     int rc = pump(self, err);
     if (rc < 0)
         return rc;
+    /* Sending found a direction done (an empty outbox): let the caller see it now. */
+    if (nd_conn_pushing(self) != was_pushing || nd_conn_fetching(self) != was_fetching)
+        return 0;
 
     int64_t wait = deadline_ms - nd_conn_now_ms();
     if (wait < 0)

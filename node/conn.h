@@ -83,7 +83,9 @@ void nd_conn_set_linger(nd_conn_t *self, int ms);
 const char *nd_conn_endpoint(const nd_conn_t *self);
 
 /* Waits until `deadline_ms` (nd_conn_now_ms clock) for one thing to happen and handles
- * it, sending whatever the session wants sent.  Returns 0 with *ev set, or:
+ * it, sending whatever the session wants sent; it returns at once (ND_CONN_NOTHING)
+ * when sending found a direction finished, so the caller can look at
+ * nd_conn_pushing / nd_conn_fetching.  Returns 0 with *ev set, or:
  * LD_EAUTH (the broker refused this node's key, or its Hello), LD_EVERSION (the
  * broker speaks another protocol version: the message says which side must upgrade),
  * LD_EDENIED / LD_ECLOCK / LD_EPROTO / LD_EIO (an Error from the broker, its message

@@ -70,6 +70,7 @@ static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const ch
     bool progress = kind == ROUND_SYNC && opts != NULL && opts->progress;
     bool fetching = false;
     int64_t next_progress = 0;
+    uint64_t conflicts_before = nd_store_conflict_count(store);
 
     *welcomed = false;
     nd_conn_t *conn = nd_conn_new(store, endpoint, cfg->server_key, &cfg->keys,
@@ -122,7 +123,8 @@ static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const ch
         nd_conn_get_stats(conn, &st);
         result->pushed = st.pushed;
         result->fetched = st.fetched;
-        result->conflicts = 0;
+        uint64_t conflicts_now = nd_store_conflict_count(store);
+        result->conflicts = conflicts_now > conflicts_before ? conflicts_now - conflicts_before : 0;
     }
     if (rc != 0)
         nd_conn_set_linger(conn, 0);
