@@ -49,6 +49,9 @@ static int csv_end_cell(csv_row_t *row, size_t line, ld_error_t *err)
     if (row->ncells == ND_CSV_CELLS_MAX)
         return ld_error_set(err, LD_EINVAL, "line %zu: more than %d cells", line,
                             ND_CSV_CELLS_MAX);
+    if (row->len - row->cell_start > ND_CSV_CELL_MAX)
+        return ld_error_set(err, LD_EINVAL, "line %zu: cell %zu is longer than %u bytes", line,
+                            row->ncells + 1, ND_CSV_CELL_MAX);
     row->starts[row->ncells] = row->cell_start;
     row->lens[row->ncells] = row->len - row->cell_start;
     row->ncells++;

@@ -1,1 +1,8 @@
-int main(void) { return 1; }
+/* main.c: the `liangdi` binary: everything it does is in libnd, starting at
+ * nd_cli_main, so tests link the same code. */
+#include "cli.h"
+
+int main(int argc, char **argv)
+{
+    return nd_cli_main(argc, argv);
+}

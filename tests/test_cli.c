@@ -1,0 +1,746 @@
+/* test_cli.c: the `liangdi` binary run as a user would: every command's success and
+ * failure, exit codes (2 usage, 1 runtime), and a store left byte-for-byte unchanged. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define ARGS_MAX 40
+
+typedef struct run {
+    int   status;     /* exit code, or 128 + signal */
+    char *out;
+    char *err;
+} run_t;
+
+static char dir[256];
+static char db[300];
+static char bin[1024];
+static run_t last;
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    if (f) {
+        size_t got;
+        while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+            n += got;
+            if (n == cap) {
+                cap *= 2;
+                buf = realloc(buf, cap + 1);
+            }
+        }
+        fclose(f);
+    }
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static void run_free(void)
+{
+    free(last.out);
+    free(last.err);
+    memset(&last, 0, sizeof last);
+}
+
+/* Runs liangdi with argv (NULL-terminated) in the temp dir; result in `last`. */
+static int runv(const char *const *args)
+{
+    char out_path[320], err_path[320];
+    const char *argv[ARGS_MAX + 2];
+    size_t n = 0;
+    run_free();
+    snprintf(out_path, sizeof out_path, "%s/stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/stderr", dir);
+    argv[n++] = bin;
+    for (size_t i = 0; args[i] && n < ARGS_MAX + 1; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int in = open("/dev/null", O_RDONLY);
+        if (o < 0 || e < 0 || in < 0 || chdir(dir) != 0)
+            _exit(127);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(bin, (char *const *) argv);
+        _exit(127);
+    }
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    last.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    last.out = slurp(out_path, NULL);
+    last.err = slurp(err_path, NULL);
+    return last.status;
+}
+
+static int run(const char *first, ...)
+{
+    const char *args[ARGS_MAX + 1];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a && n < ARGS_MAX; a = va_arg(ap, const char *))
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return runv(args);
+}
+
+/* Runs and asserts the exit code, showing the output when it differs. */
+#define RUN(code, ...)                                                                    \
+    do {                                                                                  \
+        int rc_ = run(__VA_ARGS__, NULL);                                                 \
+        cr_assert_eq(rc_, (code), "exit %d, want %d\nstdout: %s\nstderr: %s", rc_, (code), \
+                     last.out, last.err);                                                 \
+    } while (0)
+
+#define OUT_HAS(text) cr_assert(strstr(last.out, (text)), "stdout lacks '%s':\n%s\nstderr: %s", \
+                                (text), last.out, last.err)
+#define ERR_HAS(text) cr_assert(strstr(last.err, (text)), "stderr lacks '%s':\n%s", (text), last.err)
+#define OUT_LACKS(text) cr_assert_null(strstr(last.out, (text)), "stdout has '%s':\n%s", (text), \
+                                       last.out)
+
+/* The store's bytes (db and any WAL), to prove a failure changed nothing. */
+typedef struct snapshot {
+    char  *db, *wal;
+    size_t db_len, wal_len;
+} snapshot_t;
+
+static snapshot_t snap(void)
+{
+    snapshot_t s;
+    char wal[320];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    s.db = slurp(db, &s.db_len);
+    s.wal = slurp(wal, &s.wal_len);
+    return s;
+}
+
+static void assert_unchanged(snapshot_t *before)
+{
+    snapshot_t now = snap();
+    cr_assert(before->db_len > 0, "the store exists");
+    cr_assert(now.db_len == before->db_len && memcmp(now.db, before->db, now.db_len) == 0,
+              "the store file changed");
+    cr_assert(now.wal_len == before->wal_len && memcmp(now.wal, before->wal, now.wal_len) == 0,
+              "the store's WAL changed");
+    free(now.db);
+    free(now.wal);
+    free(before->db);
+    free(before->wal);
+}
+
+/* Runs a command that must fail with `code`, leave the store as it was, and say `msg`. */
+#define FAILS_UNCHANGED(code, msg, ...)                                                   \
+    do {                                                                                  \
+        snapshot_t before_ = snap();                                                      \
+        RUN((code), __VA_ARGS__);                                                         \
+        ERR_HAS(msg);                                                                     \
+        cr_assert_eq(last.out[0], '\0', "nothing on stdout: %s", last.out);               \
+        assert_unchanged(&before_);                                                       \
+    } while (0)
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    const char *b = getenv("LIANGDI_BIN");
+    cr_assert_not_null(b, "LIANGDI_BIN is set by meson test");
+    snprintf(bin, sizeof bin, "%s", b);
+    snprintf(dir, sizeof dir, "%s/ld-cli-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(db, sizeof db, "%s/node.db", dir);
+    setenv("LIANGDI_DB", db, 1);
+    unsetenv("LIANGDI_CONFIG");
+}
+
+static void teardown(void)
+{
+    char cmd[400];
+    run_free();
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
+
+/* A store with two outflow branches, a mobile branch and their agreement. */
+static void township(void)
+{
+    RUN(0, "init", "--node", "zhuyuan", "--name", "竹园镇党委");
+    RUN(0, "org", "add", "zhuyuan", "--name", "竹园镇党委", "--kind", "township");
+    RUN(0, "org", "add", "longtan", "--name", "龙潭村党支部", "--kind", "village", "--parent",
+        "zhuyuan");
+    RUN(0, "org", "add", "tingzi", "--name", "亭子村党支部", "--kind", "village", "--parent",
+        "zhuyuan");
+    RUN(0, "org", "add", "dongguan", "--name", "东莞流动党支部", "--kind", "mobile", "--node",
+        "dongguan");
+}
+
+/* Adds a member and returns the id printed (static buffer). */
+static const char *member(const char *name, const char *org, const char *born)
+{
+    static char id[64];
+    RUN(0, "member", "add", "--name", name, "--org", org, "--born", born);
+    cr_assert_eq(strlen(last.out), 37, "one UUID line: %s", last.out);
+    memcpy(id, last.out, 36);
+    id[36] = '\0';
+    return id;
+}
+
+static void write_text(const char *name, const char *text)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static long count_rows(const char *sql)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+    cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return n;
+}
+
+/* ------------------------------------------------------------- usage ---- */
+
+Test(cli, prints_its_version_and_help)
+{
+    RUN(0, "--version");
+    OUT_HAS("liangdi ");
+    RUN(0, "--help");
+    OUT_HAS("member add");
+    OUT_HAS("report");
+    RUN(0, "member", "add", "--help");
+    OUT_HAS("usage: liangdi member add --name NAME --org ORG");
+    RUN(0, "trip", "--help");
+    OUT_HAS("trip report-in");
+}
+
+Test(cli, refuses_an_unknown_command_with_exit_2)
+{
+    RUN(2, "fly");
+    ERR_HAS("unknown command 'fly'");
+    RUN(2, "member", "fly");
+    ERR_HAS("unknown command 'member fly'");
+    RUN(2, NULL);
+    ERR_HAS("no command given");
+}
+
+Test(cli, refuses_an_unknown_flag_and_a_missing_value)
+{
+    township();
+    FAILS_UNCHANGED(2, "unknown flag '--colour'", "member", "add", "--name", "甲", "--org",
+                    "longtan", "--colour", "red");
+    FAILS_UNCHANGED(2, "--name: missing value", "member", "add", "--org", "longtan", "--name");
+    FAILS_UNCHANGED(2, "--name: missing value", "member", "add", "--name", "--org", "longtan");
+    FAILS_UNCHANGED(2, "missing --org", "member", "add", "--name", "甲");
+    FAILS_UNCHANGED(2, "missing MEMBER", "trip", "start", "--to", "dongguan", "--date",
+                    "2010-02-20");
+    FAILS_UNCHANGED(2, "unexpected argument 'extra'", "org", "list", "extra");
+    FAILS_UNCHANGED(2, "--name given twice", "member", "add", "--name", "甲", "--name", "乙",
+                    "--org", "longtan");
+}
+
+Test(cli, refuses_a_wrong_format)
+{
+    township();
+    FAILS_UNCHANGED(2, "--format: bad value 'xml' (expected table|csv|json)", "org", "list",
+                    "--format", "xml");
+    FAILS_UNCHANGED(2, "--format: bad value 'html'", "org", "list", "--format", "html");
+    FAILS_UNCHANGED(2, "unknown flag '--format'", "member", "add", "--name", "甲", "--org",
+                    "longtan", "--format", "json");
+}
+
+Test(cli, refuses_non_utf8_bytes_in_an_argument)
+{
+    township();
+    FAILS_UNCHANGED(2, "--name: bad value '\\xff\\xfe' (not valid UTF-8)", "member", "add",
+                    "--name", "\xff\xfe", "--org", "longtan");
+    FAILS_UNCHANGED(2, "MEMBER: bad value 'a\\xc3' (not valid UTF-8)", "member", "show", "a\xc3");
+}
+
+Test(cli, says_so_when_there_is_no_store)
+{
+    RUN(1, "org", "list");
+    ERR_HAS("no store at");
+    ERR_HAS("liangdi init");
+}
+
+Test(cli, takes_db_before_or_after_the_command_words)
+{
+    char other[400];
+    snprintf(other, sizeof other, "%s/other.db", dir);
+    RUN(0, "--db", other, "init", "--node", "dongguan", "--name", "东莞");
+    RUN(0, "status", "--db", other);
+    OUT_HAS("dongguan");
+    RUN(0, "--db", other, "status");
+    OUT_HAS("东莞");
+}
+
+/* -------------------------------------------------------------- init ---- */
+
+Test(cli, init_creates_a_store_once)
+{
+    RUN(0, "init", "--node", "zhuyuan", "--name", "竹园镇党委");
+    RUN(0, "status");
+    OUT_HAS("zhuyuan");
+    OUT_HAS("竹园镇党委");
+    FAILS_UNCHANGED(2, "already exists", "init", "--node", "other", "--name", "x");
+}
+
+Test(cli, init_refuses_a_bad_node_id_and_creates_nothing)
+{
+    RUN(2, "init", "--node", "Bad Id", "--name", "x");
+    ERR_HAS("--node: bad value 'Bad Id'");
+    cr_assert_neq(access(db, F_OK), 0, "no store was created");
+    RUN(2, "init", "--node", "a", "--name", "x", "--broker", "tcp://127.0.0.1:7700");
+    ERR_HAS("missing --broker-key");
+    cr_assert_neq(access(db, F_OK), 0, "no store was created");
+}
+
+Test(cli, init_with_a_broker_makes_a_private_keypair_and_prints_its_public_key)
+{
+    char keyfile[400];
+    struct stat sb;
+    char pub[64];
+    RUN(0, "init", "--node", "zhuyuan", "--name", "竹园", "--broker", "tcp://127.0.0.1:1",
+        "--broker-key", "4Z<+GVHwBRc^wigw2oLZv*t05=27vGthn$N6SQ[I");
+    cr_assert_eq(strlen(last.out), 41, "a 40-character key: %s", last.out);
+    snprintf(pub, sizeof pub, "%s", last.out);
+    snprintf(keyfile, sizeof keyfile, "%s.key", db);
+    cr_assert_eq(stat(keyfile, &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0600);
+    RUN(0, "key");
+    cr_assert_str_eq(last.out, pub);
+}
+
+Test(cli, key_without_a_keypair_is_a_runtime_error)
+{
+    RUN(0, "init", "--node", "zhuyuan", "--name", "竹园");
+    RUN(1, "key");
+    ERR_HAS("no keypair");
+}
+
+Test(cli, broker_set_checks_endpoint_and_key)
+{
+    RUN(0, "init", "--node", "zhuyuan", "--name", "竹园");
+    FAILS_UNCHANGED(2, "--key: bad value 'nope'", "broker", "set", "tcp://127.0.0.1:7700",
+                    "--key", "nope");
+    FAILS_UNCHANGED(2, "ENDPOINT: bad value 'http://x'", "broker", "set", "http://x", "--key",
+                    "4Z<+GVHwBRc^wigw2oLZv*t05=27vGthn$N6SQ[I");
+    RUN(0, "broker", "set", "tcp://127.0.0.1:1", "--key", "4Z<+GVHwBRc^wigw2oLZv*t05=27vGthn$N6SQ[I");
+    cr_assert_eq(strlen(last.out), 41, "prints the node's new public key: %s", last.out);
+    RUN(0, "key");
+    RUN(0, "status", "--format", "csv");
+    OUT_HAS("tcp://127.0.0.1:1");
+}
+
+/* ------------------------------------------------------------- orgs ---- */
+
+Test(cli, org_add_lists_and_refuses_duplicates_and_bad_kinds)
+{
+    township();
+    RUN(0, "org", "list", "--format", "csv");
+    OUT_HAS("longtan");
+    OUT_HAS("龙潭村党支部");
+    FAILS_UNCHANGED(2, "org 'longtan' already exists", "org", "add", "longtan", "--name", "x",
+                    "--kind", "village");
+    FAILS_UNCHANGED(2, "--kind: bad value 'city' (expected township|village|community|mobile)",
+                    "org", "add", "x1", "--name", "x", "--kind", "city");
+    FAILS_UNCHANGED(2, "--parent: no org 'nowhere'", "org", "add", "x1", "--name", "x", "--kind",
+                    "village", "--parent", "nowhere");
+    FAILS_UNCHANGED(2, "ID: bad value 'Big Org'", "org", "add", "Big Org", "--name", "x",
+                    "--kind", "village");
+}
+
+/* ----------------------------------------------------------- members ---- */
+
+Test(cli, member_add_prints_the_new_id_and_list_shows_the_member)
+{
+    township();
+    const char *id = member("林术平", "龙潭村党支部", "1960-08-10");
+    char saved[64];
+    snprintf(saved, sizeof saved, "%s", id);
+    RUN(0, "member", "list", "--format", "csv");
+    OUT_HAS(saved);
+    OUT_HAS("林术平");
+    RUN(0, "member", "list");
+    OUT_HAS("林术平");
+    RUN(0, "member", "list", "--org", "tingzi", "--format", "csv");
+    OUT_LACKS("林术平");
+}
+
+Test(cli, member_add_refuses_impossible_dates_and_unknown_orgs)
+{
+    township();
+    member("林术平", "longtan", "1960-08-10");
+    FAILS_UNCHANGED(2, "--born: bad value '2023-02-30' (no such date)", "member", "add",
+                    "--name", "甲", "--org", "longtan", "--born", "2023-02-30");
+    FAILS_UNCHANGED(2, "--joined: bad value '1990/01/01'", "member", "add", "--name", "甲",
+                    "--org", "longtan", "--joined", "1990/01/01");
+    FAILS_UNCHANGED(2, "--org: no org 'atlantis'", "member", "add", "--name", "甲", "--org",
+                    "atlantis");
+    FAILS_UNCHANGED(2, "--gender: bad value 'x' (expected female|male)", "member", "add",
+                    "--name", "甲", "--org", "longtan", "--gender", "x");
+}
+
+Test(cli, member_add_refuses_a_duplicate_with_the_existing_id)
+{
+    township();
+    RUN(0, "member", "add", "--name", "林术平", "--org", "longtan", "--born", "1960-08-10",
+        "--id-number", "500236196008100173");
+    char id[64];
+    snprintf(id, sizeof id, "%.36s", last.out);
+    FAILS_UNCHANGED(2, id, "member", "add", "--name", "别人", "--org", "tingzi",
+                    "--id-number", "500236196008100173");
+    ERR_HAS("500236196008100173");
+    FAILS_UNCHANGED(2, id, "member", "add", "--name", "林术平", "--org", "longtan", "--born",
+                    "1960-08-10");
+    /* The same name elsewhere, or born another day, is another person. */
+    member("林术平", "tingzi", "1960-08-10");
+    member("林术平", "longtan", "1961-01-01");
+}
+
+Test(cli, members_named_ambiguously_must_be_named_by_id)
+{
+    township();
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%s", member("张三", "longtan", "1970-01-01"));
+    snprintf(b, sizeof b, "%s", member("张三", "tingzi", "1970-01-01"));
+    FAILS_UNCHANGED(2, "'张三' names 2 members", "member", "show", "张三");
+    ERR_HAS(a);
+    ERR_HAS(b);
+    RUN(0, "member", "show", a);
+    OUT_HAS("张三");
+}
+
+Test(cli, member_edit_changes_fields_and_refuses_bad_input)
+{
+    township();
+    char id[64];
+    snprintf(id, sizeof id, "%s", member("林术平", "longtan", "1960-08-10"));
+    RUN(0, "member", "edit", "林术平", "--phone", "13800000000");
+    cr_assert_str_eq(strtok(last.out, "\n"), id);
+    RUN(0, "member", "show", id, "--format", "csv");
+    OUT_HAS("13800000000");
+    FAILS_UNCHANGED(2, "MEMBER: no member '王五'", "member", "edit", "王五", "--phone", "1");
+    FAILS_UNCHANGED(2, "nothing to change", "member", "edit", id);
+    FAILS_UNCHANGED(2, "--born: bad value '1960-13-01'", "member", "edit", id, "--born",
+                    "1960-13-01");
+    FAILS_UNCHANGED(2, "--name: bad value ''", "member", "edit", id, "--name", "");
+}
+
+Test(cli, member_show_prints_the_member_and_everything_about_them)
+{
+    township();
+    char id[64];
+    snprintf(id, sizeof id, "%s", member("林术平", "longtan", "1960-08-10"));
+    RUN(0, "trip", "start", id, "--to", "dongguan", "--date", "2010-02-20", "--employer", "塑胶厂");
+    RUN(0, "activity", "add", id, "--date", "2010-03-01", "--kind", "dues", "--month", "2010-03",
+        "--amount", "12.5");
+    RUN(0, "assess", id, "--year", "2010", "--side", "inflow", "--grade", "excellent");
+    RUN(0, "approval", "add", id, "--date", "2010-02-01", "--to", "dongguan");
+    RUN(0, "care", "add", id, "--kind", "elderly", "--date", "2010-04-01");
+    RUN(0, "member", "show", id);
+    OUT_HAS("林术平");
+    OUT_HAS("塑胶厂");
+    OUT_HAS("12.50");
+    OUT_HAS("excellent");
+    OUT_HAS("pending");
+    OUT_HAS("elderly");
+    RUN(0, "member", "show", id, "--format", "json");
+    cr_assert_eq(last.out[0], '{');
+    OUT_HAS("\"trips\"");
+    OUT_HAS("\"cares\"");
+}
+
+Test(cli, member_import_writes_all_rows_or_none)
+{
+    township();
+    write_text("good.csv", "name,org,born,id-number\n甲,longtan,1970-01-01,500236197001010011\n"
+                           "\"乙, 二\",亭子村党支部,1971-02-03,500236197102030022\n");
+    RUN(0, "member", "import", "good.csv");
+    ERR_HAS("imported 2 members");
+    cr_assert_eq(count_rows("SELECT count(*) FROM members"), 2);
+    write_text("bad.csv", "name,org,born\n丙,longtan,1970-01-01\n丁,longtan,2023-02-30\n");
+    FAILS_UNCHANGED(2, "bad.csv:3: column born: bad value '2023-02-30'", "member", "import",
+                    "bad.csv");
+    write_text("missing.csv", "name,born\n丙,1970-01-01\n");
+    FAILS_UNCHANGED(2, "missing.csv:1: missing column 'org'", "member", "import", "missing.csv");
+    write_text("unknown.csv", "name,org,hobby\n丙,longtan,chess\n");
+    FAILS_UNCHANGED(2, "unknown.csv:1: unknown column 'hobby'", "member", "import", "unknown.csv");
+    write_text("latin1.csv", "name,org\n\xd6sten,longtan\n");
+    FAILS_UNCHANGED(2, "latin1.csv:2: column name: bad value '\\xd6sten' (not valid UTF-8",
+                    "member", "import", "latin1.csv");
+    write_text("dup.csv", "name,org,id-number\n戊,tingzi,500236197102030022\n");
+    FAILS_UNCHANGED(2, "dup.csv:2: column id-number: bad value '500236197102030022' (a duplicate: member", "member",
+                    "import", "dup.csv");
+    FAILS_UNCHANGED(2, "cannot open", "member", "import", "nonexistent.csv");
+    cr_assert_eq(count_rows("SELECT count(*) FROM members"), 2);
+}
+
+/* -------------------------------------------------------------- trips ---- */
+
+Test(cli, trips_start_report_in_and_end)
+{
+    township();
+    char id[64], trip[64];
+    snprintf(id, sizeof id, "%s", member("林术平", "longtan", "1960-08-10"));
+    RUN(0, "trip", "start", "林术平", "--to", "东莞流动党支部", "--date", "2010-02-20",
+        "--reason", "务工");
+    snprintf(trip, sizeof trip, "%.36s", last.out);
+    RUN(0, "member", "list", "--mobile", "--format", "csv");
+    OUT_HAS("林术平");
+    FAILS_UNCHANGED(2, "already away on trip", "trip", "start", id, "--to", "dongguan", "--date",
+                    "2010-03-01");
+    FAILS_UNCHANGED(2, "--date: bad value '2010-01-01' (before the trip's start 2010-02-20)",
+                    "trip", "report-in", id, "--date", "2010-01-01");
+    RUN(0, "trip", "report-in", id, "--date", "2010-03-01");
+    cr_assert_str_eq(strtok(last.out, "\n"), trip);
+    FAILS_UNCHANGED(2, "already reported in", "trip", "report-in", id, "--date", "2010-03-02");
+    FAILS_UNCHANGED(2, "--why: bad value 'bored' (expected returned|transferred|lost-contact)",
+                    "trip", "end", id, "--date", "2010-12-01", "--why", "bored");
+    RUN(0, "trip", "end", id, "--date", "2010-12-01", "--why", "returned");
+    RUN(0, "trip", "list", "--member", id, "--format", "csv");
+    OUT_HAS("returned");
+    OUT_HAS("2010-03-01");
+    RUN(0, "member", "list", "--mobile", "--format", "csv");
+    OUT_LACKS("林术平");
+    FAILS_UNCHANGED(2, "is not away on a trip", "trip", "end", id, "--date", "2010-12-02",
+                    "--why", "returned");
+}
+
+/* -------------------------------------------------------- agreements ---- */
+
+Test(cli, agreements_contacts_and_visits)
+{
+    township();
+    RUN(0, "agreement", "add", "--outflow", "longtan", "--inflow", "dongguan", "--signed",
+        "2009-12-10", "--terms", "共管");
+    char ag[64];
+    snprintf(ag, sizeof ag, "%.36s", last.out);
+    FAILS_UNCHANGED(2, "--until: bad value '2009-01-01' (before --signed)", "agreement", "add",
+                    "--outflow", "tingzi", "--inflow", "dongguan", "--signed", "2009-12-10",
+                    "--until", "2009-01-01");
+    FAILS_UNCHANGED(2, "the same org as --outflow", "agreement", "add", "--outflow", "tingzi",
+                    "--inflow", "亭子村党支部", "--signed", "2009-12-10");
+    RUN(0, "contact", "add", "龙潭村党支部/东莞流动党支部", "--date", "2010-03-01", "--note", "电话");
+    RUN(0, "contact", "add", ag, "--date", "2010-09-01", "--channel", "hotline");
+    FAILS_UNCHANGED(2, "--channel: bad value 'pigeon'", "contact", "add", ag, "--date",
+                    "2010-09-02", "--channel", "pigeon");
+    FAILS_UNCHANGED(2, "AGREEMENT: no agreement 'tingzi/dongguan'", "contact", "add",
+                    "tingzi/dongguan", "--date", "2010-09-02");
+    RUN(0, "visit", "add", ag, "--date", "2010-05-01", "--host", "dongguan");
+    FAILS_UNCHANGED(2, "--host: bad value 'tingzi' (not one of the agreement's two orgs)",
+                    "visit", "add", ag, "--date", "2010-05-01", "--host", "tingzi");
+    RUN(0, "agreement", "list", "--format", "csv");
+    OUT_HAS("龙潭村党支部");
+    OUT_HAS("2009-12-10");
+    RUN(0, "contact", "list", "--format", "json");
+    OUT_HAS("hotline");
+    OUT_HAS("phone");
+    RUN(0, "visit", "list");
+    OUT_HAS("2010-05-01");
+}
+
+/* --------------------------------------------------------- activities ---- */
+
+Test(cli, dues_need_a_month_and_a_non_negative_amount)
+{
+    township();
+    char id[64];
+    snprintf(id, sizeof id, "%s", member("林术平", "longtan", "1960-08-10"));
+    RUN(0, "activity", "add", id, "--date", "2010-03-05", "--kind", "dues", "--month", "2010-03",
+        "--amount", "0.5");
+    RUN(0, "activity", "add", id, "--date", "2010-03-06", "--kind", "theme-day", "--note", "学习");
+    FAILS_UNCHANGED(2, "--amount: bad value '-5' (must not be negative)", "activity", "add", id,
+                    "--date", "2010-03-05", "--kind", "dues", "--month", "2010-03", "--amount", "-5");
+    FAILS_UNCHANGED(2, "--amount: bad value '1.234'", "activity", "add", id, "--date",
+                    "2010-03-05", "--kind", "dues", "--month", "2010-03", "--amount", "1.234");
+    FAILS_UNCHANGED(2, "missing --month", "activity", "add", id, "--date", "2010-03-05", "--kind",
+                    "dues", "--amount", "5");
+    FAILS_UNCHANGED(2, "--month: bad value '2010-13'", "activity", "add", id, "--date",
+                    "2010-03-05", "--kind", "dues", "--month", "2010-13", "--amount", "5");
+    FAILS_UNCHANGED(2, "--kind: bad value 'party'", "activity", "add", id, "--date", "2010-03-05",
+                    "--kind", "party");
+    RUN(0, "activity", "list", "--member", "林术平", "--format", "csv");
+    OUT_HAS("0.50");
+    OUT_HAS("theme-day");
+}
+
+Test(cli, assessments_approvals_and_care_cases)
+{
+    township();
+    char id[64], first[64];
+    snprintf(id, sizeof id, "%s", member("林术平", "longtan", "1960-08-10"));
+    RUN(0, "assess", id, "--year", "2010", "--side", "outflow", "--grade", "competent");
+    snprintf(first, sizeof first, "%.36s", last.out);
+    RUN(0, "assess", id, "--year", "2010", "--side", "outflow", "--grade", "excellent");
+    cr_assert_str_eq(strtok(last.out, "\n"), first, "assessing again corrects the same record");
+    FAILS_UNCHANGED(2, "--grade: bad value 'great'", "assess", id, "--year", "2010", "--side",
+                    "inflow", "--grade", "great");
+    FAILS_UNCHANGED(2, "--year: bad value '10'", "assess", id, "--year", "10", "--side", "inflow",
+                    "--grade", "competent");
+    RUN(0, "approval", "add", id, "--date", "2010-01-15", "--decision", "approved");
+    FAILS_UNCHANGED(2, "--decision: bad value 'maybe'", "approval", "add", id, "--date",
+                    "2010-01-15", "--decision", "maybe");
+    RUN(0, "care", "add", id, "--kind", "land-transfer", "--date", "2010-04-01", "--status",
+        "closed");
+    FAILS_UNCHANGED(2, "--kind: bad value 'pets'", "care", "add", id, "--kind", "pets", "--date",
+                    "2010-04-01");
+    FAILS_UNCHANGED(2, "MEMBER: no member 'nobody'", "care", "add", "nobody", "--kind", "elderly",
+                    "--date", "2010-04-01");
+    cr_assert_eq(count_rows("SELECT count(*) FROM assessments"), 1);
+}
+
+/* ---------------------------------------------- export, history, report ---- */
+
+Test(cli, export_is_one_stable_json_document)
+{
+    township();
+    member("林术平", "longtan", "1960-08-10");
+    RUN(0, "export");
+    char *first = strdup(last.out);
+    cr_assert_eq(first[0], '{');
+    OUT_HAS("\"records\"");
+    OUT_HAS("\"org\": [");
+    OUT_HAS("\"member\": [");
+    OUT_HAS("\"care\": [");
+    OUT_HAS("\"name\": \"林术平\"");
+    OUT_HAS("\"hlc\": ");
+    OUT_HAS("\"origin\": \"zhuyuan\"");
+    RUN(0, "export");
+    cr_assert_str_eq(last.out, first, "two exports of the same store are identical");
+    free(first);
+}
+
+Test(cli, history_lists_every_change_of_a_record)
+{
+    township();
+    char id[64];
+    snprintf(id, sizeof id, "%s", member("林术平", "longtan", "1960-08-10"));
+    RUN(0, "member", "edit", id, "--phone", "13800000000");
+    RUN(0, "history", id, "--format", "csv");
+    OUT_HAS("zhuyuan");
+    OUT_HAS("phone");
+    OUT_HAS("13800000000");
+    OUT_HAS("1960-08-10");
+    RUN(0, "history", "林术平");
+    OUT_HAS("13800000000");
+    FAILS_UNCHANGED(2, "RECORD: no record 'nothing'", "history", "nothing");
+}
+
+Test(cli, conflicts_lists_the_conflict_log)
+{
+    township();
+    RUN(0, "conflicts", "--format", "csv");
+    OUT_HAS("record");
+}
+
+Test(cli, report_runs_and_refuses_a_bad_date)
+{
+    township();
+    RUN(0, "report", "--as-of", "2010-07-01");
+    RUN(0, "report", "--as-of", "2010-07-01", "--format", "html");
+    OUT_HAS("<");
+    FAILS_UNCHANGED(2, "--as-of: bad value '2010-02-30' (no such date)", "report", "--as-of",
+                    "2010-02-30");
+}
+
+/* ------------------------------------------------- status, sync, backup ---- */
+
+Test(cli, status_counts_records_and_says_an_unreachable_broker_is_unreachable)
+{
+    township();
+    member("林术平", "longtan", "1960-08-10");
+    RUN(0, "status", "--format", "csv");
+    OUT_HAS("records: members,1");
+    OUT_HAS("records: orgs,4");
+    OUT_HAS("never");
+    OUT_LACKS("broker reachable");
+    RUN(0, "broker", "set", "tcp://127.0.0.1:9", "--key", "4Z<+GVHwBRc^wigw2oLZv*t05=27vGthn$N6SQ[I");
+    RUN(0, "status", "--format", "csv");
+    OUT_HAS("broker reachable,no (");
+}
+
+Test(cli, sync_without_a_broker_or_with_an_unreachable_one_fails_in_one_line)
+{
+    township();
+    RUN(2, "sync");
+    ERR_HAS("no broker set");
+    FAILS_UNCHANGED(2, "--timeout: bad value 'soon'", "sync", "--timeout", "soon");
+    RUN(0, "broker", "set", "tcp://127.0.0.1:9", "--key", "4Z<+GVHwBRc^wigw2oLZv*t05=27vGthn$N6SQ[I");
+    RUN(1, "sync", "--timeout", "1");
+    ERR_HAS("unreachable");
+    FAILS_UNCHANGED(2, "--interval: bad value 'often'", "daemon", "--interval", "often");
+}
+
+Test(cli, backup_writes_a_consistent_copy)
+{
+    char copy[400];
+    township();
+    member("林术平", "longtan", "1960-08-10");
+    RUN(0, "backup", "copy.db");
+    snprintf(copy, sizeof copy, "%s/copy.db", dir);
+    RUN(0, "--db", copy, "member", "list", "--format", "csv");
+    OUT_HAS("林术平");
+    RUN(2, "backup", db);
+    ERR_HAS("the store itself");
+}
+
+/* -------------------------------------------------------------- config ---- */
+
+Test(cli, config_gives_the_db_and_flags_override_it)
+{
+    char conf[512], other[400];
+    snprintf(other, sizeof other, "%s/from-config.db", dir);
+    snprintf(conf, sizeof conf, "[node]\ndb = %s\n", other);
+    write_text("node.conf", conf);
+    unsetenv("LIANGDI_DB");
+    RUN(0, "--config", "node.conf", "init", "--node", "dongguan", "--name", "东莞");
+    cr_assert_eq(access(other, F_OK), 0, "the config's db was used");
+    RUN(0, "--config", "node.conf", "--db", db, "init", "--node", "zhuyuan", "--name", "竹园");
+    cr_assert_eq(access(db, F_OK), 0, "--db overrides the config");
+    setenv("LIANGDI_CONFIG", "node.conf", 1);
+    RUN(0, "status", "--format", "csv");
+    OUT_HAS("dongguan");
+}
+
+Test(cli, config_errors_name_file_and_line_with_exit_2)
+{
+    township();
+    write_text("bad.conf", "[node]\ntimeout = 5\ncolour = blue\n");
+    FAILS_UNCHANGED(2, "bad.conf:3: unknown key 'colour' in [node]", "--config", "bad.conf",
+                    "org", "list");
+    write_text("bad2.conf", "[node]\ninterval = often\n");
+    FAILS_UNCHANGED(2, "bad2.conf:2: bad value 'often' for interval", "org", "list", "--config",
+                    "bad2.conf");
+    FAILS_UNCHANGED(2, "--config: bad value 'absent.conf' (no such file)", "org", "list",
+                    "--config", "absent.conf");
+}
