@@ -1,0 +1,854 @@
+/* test_report.c: the compliance report on the seed township, checked against values
+ * computed by hand from the fixture's own lists; and each rule at its boundaries. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+#include "report.h"
+#include "rules.h"
+#include "seed_township.h"
+#include "text.h"
+
+/* ------------------------------------------------ a small JSON reader ---- */
+
+/* Enough JSON for the report's own document: objects, arrays, strings, null. */
+typedef enum { J_NULL, J_STR, J_ARR, J_OBJ } jtype_t;
+
+typedef struct jval {
+    jtype_t       type;
+    char         *str;      /* J_STR */
+    size_t        n;        /* J_ARR, J_OBJ: items */
+    char        **keys;     /* J_OBJ */
+    struct jval **items;
+} jval_t;
+
+static void jfree(jval_t *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->keys)
+            free(v->keys[i]);
+        jfree(v->items[i]);
+    }
+    free(v->keys);
+    free(v->items);
+    free(v->str);
+    free(v);
+}
+
+static void jskip(const char **p)
+{
+    while (**p == ' ' || **p == '\n' || **p == '\r' || **p == '\t')
+        (*p)++;
+}
+
+static char *jstring(const char **p)
+{
+    cr_assert_eq(**p, '"', "a JSON string expected at '%.20s'", *p);
+    (*p)++;
+    size_t cap = 64, n = 0;
+    char *out = malloc(cap);
+    while (**p != '"') {
+        cr_assert(**p != '\0', "unterminated JSON string");
+        if (n + 8 > cap)
+            out = realloc(out, cap *= 2);
+        if (**p == '\\') {
+            (*p)++;
+            char c = **p;
+            if (c == 'u') {
+                unsigned code = 0;
+                cr_assert_eq(sscanf(*p + 1, "%4x", &code), 1);
+                cr_assert(code < 0x80, "the report escapes only ASCII controls");
+                out[n++] = (char) code;
+                *p += 5;
+                continue;
+            }
+            cr_assert(c == '"' || c == '\\' || c == '/', "unexpected escape \\%c", c);
+            out[n++] = c;
+            (*p)++;
+        } else {
+            cr_assert((unsigned char) **p >= 0x20, "a raw control character in JSON");
+            out[n++] = *(*p)++;
+        }
+    }
+    (*p)++;
+    out[n] = '\0';
+    return out;
+}
+
+static jval_t *jparse(const char **p)
+{
+    jskip(p);
+    jval_t *v = calloc(1, sizeof *v);
+    if (**p == '"') {
+        v->type = J_STR;
+        v->str = jstring(p);
+    } else if (strncmp(*p, "null", 4) == 0) {
+        v->type = J_NULL;
+        *p += 4;
+    } else if (**p == '[' || **p == '{') {
+        bool obj = **p == '{';
+        char close = obj ? '}' : ']';
+        v->type = obj ? J_OBJ : J_ARR;
+        (*p)++;
+        jskip(p);
+        while (**p != close) {
+            v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
+            if (obj) {
+                v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
+                jskip(p);
+                v->keys[v->n] = jstring(p);
+                jskip(p);
+                cr_assert_eq(**p, ':');
+                (*p)++;
+            }
+            v->items[v->n++] = jparse(p);
+            jskip(p);
+            if (**p == ',') {
+                (*p)++;
+                jskip(p);
+                cr_assert(**p != close, "a trailing comma in JSON");
+            } else
+                cr_assert_eq(**p, close, "',' or '%c' expected at '%.20s'", close, *p);
+        }
+        (*p)++;
+    } else
+        cr_assert_fail("unexpected JSON at '%.20s'", *p);
+    return v;
+}
+
+static const jval_t *jget(const jval_t *obj, const char *key)
+{
+    cr_assert_eq(obj->type, J_OBJ);
+    for (size_t i = 0; i < obj->n; i++)
+        if (strcmp(obj->keys[i], key) == 0)
+            return obj->items[i];
+    cr_assert_fail("no key '%s'", key);
+    return NULL;
+}
+
+static const char *jstr(const jval_t *obj, const char *key)
+{
+    const jval_t *v = jget(obj, key);
+    cr_assert_eq(v->type, J_STR, "'%s' is not a string", key);
+    return v->str;
+}
+
+/* ----------------------------------------------------------- fixtures ---- */
+
+static seed_township_t *town;
+static jval_t *doc;
+static char *text;
+
+static void setup(void)
+{
+    town = calloc(1, sizeof *town);
+    cr_assert_not_null(town);
+}
+
+static void teardown(void)
+{
+    jfree(doc);
+    doc = NULL;
+    free(text);
+    text = NULL;
+    if (town)
+        seed_township_close(town);
+    free(town);
+    town = NULL;
+}
+
+TestSuite(report, .init = setup, .fini = teardown);
+TestSuite(rules);
+
+static int32_t day(const char *text_date)
+{
+    int32_t d;
+    cr_assert(ld_date_parse(text_date, &d), "bad date %s", text_date);
+    return d;
+}
+
+static void build_town(bool with_year)
+{
+    ld_error_t err = { 0 };
+    int rc = seed_township_open(town, &err);
+    cr_assert_eq(rc, 0, "seed township: %s", err.msg);
+    cr_assert_eq(town->nmembers, 151);
+    if (with_year) {
+        rc = seed_township_year(town, &err);
+        cr_assert_eq(rc, 0, "seed year: %s", err.msg);
+    }
+}
+
+/* The report as of `date` in `fmt`, kept in `text` (freed by teardown). */
+static const char *report_text(nd_store_t *store, const char *date, nd_format_t fmt)
+{
+    ld_error_t err = { 0 };
+    size_t len = 0;
+    free(text);
+    text = NULL;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_not_null(f);
+    int rc = nd_report_print(store, day(date), fmt, f, &err);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(rc, 0, "report: %s", err.msg);
+    return text;
+}
+
+/* The report as of `date`, parsed (kept in `doc`). */
+static const jval_t *report_json(nd_store_t *store, const char *date)
+{
+    const char *p = report_text(store, date, ND_FMT_JSON);
+    jfree(doc);
+    doc = jparse(&p);
+    jskip(&p);
+    cr_assert_eq(*p, '\0', "trailing bytes after the JSON document");
+    cr_assert_str_eq(jstr(doc, "as_of"), date);
+    const jval_t *tables = jget(doc, "tables");
+    cr_assert_eq(tables->type, J_ARR);
+    cr_assert_eq(tables->n, 6, "six tables: parameters, three sections, totals, counts");
+    return doc;
+}
+
+static const jval_t *table(int i)
+{
+    const jval_t *rows = jget(jget(doc, "tables")->items[i], "rows");
+    cr_assert_eq(rows->type, J_ARR);
+    return rows;
+}
+
+/* A list of names, to compare what the report says with what the test expects. */
+typedef struct names {
+    const char *v[SEED_MEMBERS_MAX * 2];
+    size_t      n;
+} names_t;
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* The `member` column of table t's rows with this duty and level. */
+static void found(int t, const char *duty, const char *level, names_t *out)
+{
+    const jval_t *rows = table(t);
+    out->n = 0;
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(jstr(rows->items[i], "duty"), duty) == 0 &&
+            strcmp(jstr(rows->items[i], "level"), level) == 0)
+            out->v[out->n++] = jstr(rows->items[i], "member");
+}
+
+static void same_names(names_t *got, names_t *want, const char *what)
+{
+    qsort(got->v, got->n, sizeof got->v[0], name_cmp);
+    qsort(want->v, want->n, sizeof want->v[0], name_cmp);
+    for (size_t i = 0; i < got->n && i < want->n; i++)
+        cr_assert_str_eq(got->v[i], want->v[i], "%s: the %zu-th name differs", what, i);
+    cr_assert_eq(got->n, want->n, "%s: %zu found, %zu expected", what, got->n, want->n);
+}
+
+/* The row of table t for this member and duty, or NULL. */
+static const jval_t *row_of(int t, const char *member, const char *duty)
+{
+    const jval_t *rows = table(t);
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(jstr(rows->items[i], "member"), member) == 0 &&
+            strcmp(jstr(rows->items[i], "duty"), duty) == 0)
+            return rows->items[i];
+    return NULL;
+}
+
+/* Whether seed member m is mobile (a current trip) on day d, by the fixture's rules:
+ * every trip started in early 2010; the lost ones ended on 2010-10-01. */
+static bool mobile_on(const seed_member_t *m, int32_t d)
+{
+    if (m->started > d)
+        return false;
+    return !seed_is_lost(m->index) || d < day("2010-10-01");
+}
+
+static const char *org_name(const char *id)
+{
+    const seed_org_t *o = seed_township_org(town, id);
+    cr_assert_not_null(o, "no org %s", id);
+    return o->name;
+}
+
+/* The count cell of the totals table for (group, org name). */
+static long total_of(const char *group, const char *org, const char *key)
+{
+    const jval_t *rows = table(4);
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(jstr(rows->items[i], "group"), group) == 0 &&
+            strcmp(jstr(rows->items[i], "org"), org) == 0)
+            return atol(jstr(rows->items[i], key));
+    cr_assert_fail("no totals row %s %s", group, org);
+    return -1;
+}
+
+/* --------------------------------------------- the seed township report ---- */
+
+Test(report, the_totals_count_151_mobile_members_13_women_as_the_seed_does)
+{
+    build_town(false);
+    report_json(town->store, "2010-05-31");
+    long dongguan = 0, shenzhen = 0, women = 0;
+    for (size_t i = 0; i < town->nmembers; i++) {
+        const seed_member_t *m = &town->members[i];
+        dongguan += strcmp(m->inflow, "dongguan") == 0;
+        shenzhen += strcmp(m->inflow, "shenzhen") == 0;
+        women += m->female;
+    }
+    cr_assert_eq(dongguan + shenzhen, 151);
+    cr_assert_eq(women, 13);
+    cr_assert_eq(total_of("全镇", "竹园镇党委", "mobile"), 151);
+    cr_assert_eq(total_of("全镇", "竹园镇党委", "women"), 13);
+    cr_assert_eq(total_of("流入地", org_name("dongguan"), "mobile"), dongguan);
+    cr_assert_eq(total_of("流入地", org_name("shenzhen"), "mobile"), shenzhen);
+    cr_assert_eq(total_of("流入地", "中共竹园镇外出创业群体广东东莞支部委员会", "mobile"), 123);
+    cr_assert_eq(total_of("流入地", "中共竹园镇外出创业群体广东深圳支部委员会", "mobile"), 28);
+
+    /* every outflow branch, by the fixture's member list */
+    size_t outflow_rows = 0;
+    for (size_t o = 0; o < town->norgs; o++) {
+        const seed_org_t *org = &town->orgs[o];
+        if (strcmp(org->kind, "village") && strcmp(org->kind, "community"))
+            continue;
+        long n = 0, w = 0;
+        for (size_t i = 0; i < town->nmembers; i++)
+            if (strcmp(town->members[i].org, org->id) == 0) {
+                n++;
+                w += town->members[i].female;
+            }
+        cr_assert_eq(total_of("流出地", org->name, "mobile"), n, "%s", org->name);
+        cr_assert_eq(total_of("流出地", org->name, "women"), w, "%s", org->name);
+        outflow_rows++;
+    }
+    cr_assert_eq(outflow_rows, 18, "15 villages and 3 communities");
+    cr_assert_eq(total_of("流出地", "龙潭村党支部", "mobile"), 12);
+}
+
+Test(report, in_mid_december_warnings_come_before_the_half_year_and_year_end)
+{
+    build_town(true);
+    int32_t d = day("2010-12-15");
+    report_json(town->store, "2010-12-15");
+    names_t got, want;
+
+    /* organisational life: 2010-06-10 is 6 months back (breach), 2010-07-10 five */
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++) {
+        const seed_member_t *m = &town->members[i];
+        if (mobile_on(m, d) && (seed_last_life_month(m->index) == 6 || seed_is_silent(m->index)))
+            want.v[want.n++] = m->name;
+    }
+    found(2, "组织生活", "超期", &got);
+    same_names(&got, &want, "life breaches");
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++) {
+        const seed_member_t *m = &town->members[i];
+        if (mobile_on(m, d) && seed_last_life_month(m->index) == 7)
+            want.v[want.n++] = m->name;
+    }
+    cr_assert(want.n > 0);
+    found(2, "组织生活", "预警", &got);
+    same_names(&got, &want, "life warnings");
+
+    /* dues: covered through June is six months; August on paid only in January (after
+     * the date) leaves July, five months; silent members never paid */
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++) {
+        const seed_member_t *m = &town->members[i];
+        if (mobile_on(m, d) && (seed_last_dues_month(m->index) == 6 || seed_is_silent(m->index)))
+            want.v[want.n++] = m->name;
+    }
+    found(2, "党费", "超期", &got);
+    same_names(&got, &want, "dues breaches");
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++) {
+        const seed_member_t *m = &town->members[i];
+        if (mobile_on(m, d) && seed_dues_paid_late(m->index))
+            want.v[want.n++] = m->name;
+    }
+    cr_assert(want.n > 0);
+    found(2, "党费", "预警", &got);
+    same_names(&got, &want, "dues warnings");
+
+    /* back-pay: January paid in August is 7 months (over 6); February is exactly 6 */
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++)
+        if (seed_backpay_month(town->members[i].index) == 1)
+            want.v[want.n++] = town->members[i].name;
+    found(2, "补缴党费", "超期", &got);
+    same_names(&got, &want, "back-pay");
+
+    /* a row a secretary can act on: names, branches, dates */
+    const seed_member_t *m3 = &town->members[3];
+    cr_assert_eq(seed_last_life_month(3), 6);
+    const jval_t *row = row_of(2, m3->name, "组织生活");
+    cr_assert_not_null(row);
+    cr_assert_str_eq(jstr(row, "level"), "超期");
+    cr_assert_str_eq(jstr(row, "org"), org_name(m3->org));
+    cr_assert_str_eq(jstr(row, "inflow"), org_name(m3->inflow));
+    cr_assert_str_eq(jstr(row, "date"), "2010-06-10");
+    cr_assert_str_eq(jstr(row, "elapsed"), "6个月");
+    const seed_member_t *m9 = &town->members[9];
+    cr_assert(seed_dues_paid_late(9));
+    row = row_of(2, m9->name, "党费");
+    cr_assert_not_null(row);
+    cr_assert_str_eq(jstr(row, "date"), "2010-07");
+    cr_assert_str_eq(jstr(row, "elapsed"), "5个月");
+
+    /* agreements: H1 ended without contact (breach, Dongguan only: the Shenzhen ones
+     * were signed in January, so their first half-year is H2); H2 and the year end
+     * within 30 and 60 days: warnings */
+    const jval_t *rows = table(1);
+    size_t want_rows = 0;
+    for (size_t j = 0; j < town->nagreements; j++) {
+        const seed_agreement_t *a = &town->agreements[j];
+        bool dg = strcmp(a->inflow, "dongguan") == 0;
+        want_rows += dg && !seed_agreement_contact(a->index, false);
+        want_rows += !seed_agreement_contact(a->index, true);
+        want_rows += dg && !seed_agreement_visit(a->index);
+    }
+    cr_assert_eq(rows->n, want_rows);
+    for (size_t j = 0; j < town->nagreements; j++) {
+        const seed_agreement_t *a = &town->agreements[j];
+        bool dg = strcmp(a->inflow, "dongguan") == 0;
+        size_t h1 = 0, h2 = 0, visit = 0;
+        for (size_t r = 0; r < rows->n; r++) {
+            const jval_t *x = rows->items[r];
+            if (strcmp(jstr(x, "outflow"), org_name(a->outflow)) ||
+                strcmp(jstr(x, "inflow"), org_name(a->inflow)))
+                continue;
+            if (strcmp(jstr(x, "period"), "2010年上半年") == 0) {
+                h1++;
+                cr_assert_str_eq(jstr(x, "level"), "超期");
+                cr_assert_str_eq(jstr(x, "due"), "2010-06-30");
+            } else if (strcmp(jstr(x, "period"), "2010年下半年") == 0) {
+                h2++;
+                cr_assert_str_eq(jstr(x, "level"), "预警");
+                cr_assert_str_eq(jstr(x, "duty"), "半年电联");
+            } else if (strcmp(jstr(x, "period"), "2010年") == 0) {
+                visit++;
+                cr_assert_str_eq(jstr(x, "level"), "预警");
+                cr_assert_str_eq(jstr(x, "duty"), "年度互访");
+            }
+        }
+        cr_assert_eq(h1, dg && !seed_agreement_contact(a->index, false), "agreement %zu H1", j);
+        cr_assert_eq(h2, !seed_agreement_contact(a->index, true), "agreement %zu H2", j);
+        cr_assert_eq(visit, dg && !seed_agreement_visit(a->index), "agreement %zu visit", j);
+    }
+
+    /* trips never reported in; lost members (by status and by silence) */
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++)
+        if (seed_never_reported(town->members[i].index))
+            want.v[want.n++] = town->members[i].name;
+    found(3, "外出报到", "超期", &got);
+    same_names(&got, &want, "not reported in");
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++)
+        if (seed_is_lost(town->members[i].index) || seed_is_silent(town->members[i].index))
+            want.v[want.n++] = town->members[i].name;
+    found(3, "失联", "超期", &got);
+    same_names(&got, &want, "out of contact");
+    found(3, "双边考核", "超期", &got);
+    cr_assert_eq(got.n, 0, "nobody was mobile during 2009");
+
+    /* totals: the three lost members are no longer counted */
+    cr_assert_eq(total_of("全镇", "竹园镇党委", "mobile"), 148);
+    cr_assert_eq(total_of("全镇", "竹园镇党委", "women"), 13);
+}
+
+Test(report, in_january_the_ended_periods_are_breaches_and_2010_assessments_are_due)
+{
+    build_town(true);
+    int32_t d = day("2011-01-20");
+    report_json(town->store, "2011-01-20");
+    names_t got, want;
+
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++) {
+        const seed_member_t *m = &town->members[i];
+        int last = seed_last_life_month(m->index);
+        if (mobile_on(m, d) && (last == 6 || last == 7 || last == 0))
+            want.v[want.n++] = m->name;
+    }
+    found(2, "组织生活", "超期", &got);
+    same_names(&got, &want, "life breaches");
+    found(2, "组织生活", "预警", &got);
+    cr_assert_eq(got.n, 0);
+
+    /* the dues paid on 2011-01-05 now cover December */
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++) {
+        const seed_member_t *m = &town->members[i];
+        int last = seed_last_dues_month(m->index);
+        if (mobile_on(m, d) && (last == 6 || last == 0))
+            want.v[want.n++] = m->name;
+    }
+    found(2, "党费", "超期", &got);
+    same_names(&got, &want, "dues breaches");
+    found(2, "党费", "预警", &got);
+    cr_assert_eq(got.n, 0);
+
+    /* assessments of 2010, for everyone mobile during 2010 (all 151) */
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++) {
+        int k = town->members[i].index;
+        if (!seed_has_assessment(k, true) || !seed_has_assessment(k, false))
+            want.v[want.n++] = town->members[i].name;
+    }
+    found(3, "双边考核", "超期", &got);
+    same_names(&got, &want, "assessments");
+    const jval_t *row = row_of(3, town->members[4].name, "双边考核");
+    cr_assert_not_null(row);
+    cr_assert_str_eq(jstr(row, "note"), "2010 年度缺流入地考核");
+    cr_assert_eq(58 % 9, 4);
+    cr_assert_eq(58 % 13, 6);
+    row = row_of(3, town->members[58].name, "双边考核");
+    cr_assert_not_null(row);
+    cr_assert_str_eq(jstr(row, "note"), "2010 年度缺流出地和流入地考核");
+
+    /* agreements: every missed period of 2010 is now a breach */
+    const jval_t *rows = table(1);
+    size_t want_rows = 0;
+    for (size_t j = 0; j < town->nagreements; j++) {
+        const seed_agreement_t *a = &town->agreements[j];
+        bool dg = strcmp(a->inflow, "dongguan") == 0;
+        want_rows += dg && !seed_agreement_contact(a->index, false);
+        want_rows += !seed_agreement_contact(a->index, true);
+        want_rows += dg && !seed_agreement_visit(a->index);
+    }
+    cr_assert_eq(rows->n, want_rows);
+    for (size_t r = 0; r < rows->n; r++)
+        cr_assert_str_eq(jstr(rows->items[r], "level"), "超期");
+
+    /* the counts table agrees with the sections */
+    const jval_t *counts = table(5);
+    long sum = 0;
+    for (size_t i = 0; i < counts->n; i++)
+        sum += atol(jstr(counts->items[i], "breaches")) + atol(jstr(counts->items[i], "warnings"));
+    cr_assert_eq((size_t) sum, table(1)->n + table(2)->n + table(3)->n);
+}
+
+Test(report, breaches_are_listed_before_warnings_and_each_format_holds_every_section)
+{
+    build_town(true);
+    report_json(town->store, "2010-12-15");
+    const jval_t *rows = table(2);
+    bool seen_warning = false;
+    for (size_t i = 0; i < rows->n; i++) {
+        bool warning = strcmp(jstr(rows->items[i], "level"), "预警") == 0;
+        cr_assert(!(seen_warning && !warning), "a breach after a warning at row %zu", i);
+        seen_warning |= warning;
+    }
+    cr_assert(seen_warning);
+
+    const char *csv = report_text(town->store, "2010-12-15", ND_FMT_CSV);
+    cr_assert(strncmp(csv, "\xef\xbb\xbf", 3) == 0);
+    cr_assert_null(strstr(csv + 3, "\xef\xbb\xbf"), "one BOM for the whole file");
+    cr_assert_not_null(strstr(csv, "\r\n一、共管协议：每半年电联一次、每年互访一次\r\n"
+                                   "level,outflow,inflow,duty,period,due,last,note\r\n"));
+    cr_assert_not_null(strstr(csv, "\r\n四、流动党员统计\r\ngroup,org,mobile,women\r\n"));
+
+    const char *html = report_text(town->store, "2010-12-15", ND_FMT_HTML);
+    cr_assert(strncmp(html, "<!doctype html>\n", 16) == 0);
+    size_t ntables = 0, ndoctypes = 0;
+    for (const char *p = html; (p = strstr(p, "<table>")); p++)
+        ntables++;
+    for (const char *p = html; (p = strstr(p, "<!doctype")); p++)
+        ndoctypes++;
+    cr_assert_eq(ntables, 6);
+    cr_assert_eq(ndoctypes, 1);
+    cr_assert_not_null(strstr(html, "<title>两地双管合规报告（截至 2010-12-15）</title>"));
+    cr_assert_not_null(strstr(html, "<h2>三、双边考核、外出报到与失联</h2>"));
+    size_t len = strlen(html);
+    cr_assert(strcmp(html + len - 16, "</body>\n</html>\n") == 0);
+
+    const char *tab = report_text(town->store, "2010-12-15", ND_FMT_TABLE);
+    cr_assert_not_null(strstr(tab, "二、流动党员：组织生活与党费\n级别"));
+    cr_assert_not_null(strstr(tab, "\n四、流动党员统计\n"));
+}
+
+/* ------------------------------------------- one member, rules at edges ---- */
+
+/* A store with the home village, the Dongguan branch, one member who left on
+ * `started` and one agreement signed on `signed_on`.  Ids into member_id, agreement_id. */
+static char member_id[LD_UUID_LEN + 1], trip_id[LD_UUID_LEN + 1], agreement_id[LD_UUID_LEN + 1];
+
+static void small_store(const char *started, const char *signed_on)
+{
+    ld_error_t err = { 0 };
+    const char *tmp = getenv("TMPDIR");
+    snprintf(town->dir, sizeof town->dir, "%s/liangdi-report-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(town->dir));
+    snprintf(town->db_path, sizeof town->db_path, "%s/t.db", town->dir);
+    town->store = nd_store_open(town->db_path, true, &err);
+    cr_assert_not_null(town->store, "%s", err.msg);
+    nd_store_t *s = town->store;
+    cr_assert_eq(nd_store_init_node(s, "zhuyuan", "竹园镇党委", &err), 0, "%s", err.msg);
+    cr_assert_eq(seed_write(s, LD_KIND_ORG, "zhuyuan", NULL, &err, "name", "竹园镇党委",
+                            "kind", "township", "node", "zhuyuan", NULL), 0, "%s", err.msg);
+    cr_assert_eq(seed_write(s, LD_KIND_ORG, "longtan", NULL, &err, "name", "龙潭村党支部",
+                            "kind", "village", "parent", "zhuyuan", "node", "zhuyuan", NULL), 0,
+                 "%s", err.msg);
+    cr_assert_eq(seed_write(s, LD_KIND_ORG, "dongguan", NULL, &err, "name", "东莞支部",
+                            "kind", "mobile", "parent", "zhuyuan", "node", "dongguan", NULL), 0,
+                 "%s", err.msg);
+    cr_assert_eq(seed_write(s, LD_KIND_MEMBER, "", member_id, &err, "name", "林术平",
+                            "org", "longtan", "gender", "male", NULL), 0, "%s", err.msg);
+    cr_assert_eq(seed_write(s, LD_KIND_TRIP, "", trip_id, &err, "member", member_id,
+                            "to", "dongguan", "started", started, "status", "registered",
+                            NULL), 0, "%s", err.msg);
+    cr_assert_eq(seed_write(s, LD_KIND_AGREEMENT, "", agreement_id, &err, "outflow", "longtan",
+                            "inflow", "dongguan", "signed", signed_on, NULL), 0, "%s", err.msg);
+}
+
+static void activity(const char *date, const char *kind, const char *month, char *id_out)
+{
+    ld_error_t err = { 0 };
+    cr_assert_eq(seed_write(town->store, LD_KIND_ACTIVITY, "", id_out, &err, "member", member_id,
+                            "date", date, "kind", kind, "month", month,
+                            "amount", month ? "100" : NULL, NULL), 0, "%s", err.msg);
+}
+
+/* The level of the single finding of `duty` in table t as of `date`: "" if none. */
+static const char *level_on(const char *date, int t, const char *duty)
+{
+    report_json(town->store, date);
+    const jval_t *rows = table(t);
+    const char *level = "";
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(jstr(rows->items[i], "duty"), duty) == 0) {
+            cr_assert_str_eq(level, "", "two %s findings", duty);
+            level = jstr(rows->items[i], "level");
+        }
+    return level;
+}
+
+/* The number of agreement findings for a period label. */
+static size_t period_rows(const char *date, const char *period, const char *duty,
+                          const char *level)
+{
+    report_json(town->store, date);
+    const jval_t *rows = table(1);
+    size_t n = 0;
+    for (size_t i = 0; i < rows->n; i++)
+        n += strcmp(jstr(rows->items[i], "period"), period) == 0 &&
+             strcmp(jstr(rows->items[i], "duty"), duty) == 0 &&
+             strcmp(jstr(rows->items[i], "level"), level) == 0;
+    return n;
+}
+
+Test(report, five_whole_months_without_life_warn_and_six_breach_across_a_leap_february)
+{
+    small_store("2011-03-01", "2011-01-01");
+    activity("2011-08-31", "meeting", NULL, NULL);
+    activity("2012-03-15", "study", NULL, NULL);     /* not organisational life */
+    cr_assert_str_eq(level_on("2012-01-30", 2, "组织生活"), "");
+    cr_assert_str_eq(level_on("2012-01-31", 2, "组织生活"), "预警");
+    cr_assert_str_eq(level_on("2012-02-28", 2, "组织生活"), "预警");
+    cr_assert_str_eq(level_on("2012-02-29", 2, "组织生活"), "超期");
+}
+
+Test(report, without_any_life_the_months_count_from_the_trip_start)
+{
+    small_store("2011-03-31", "2011-01-01");
+    cr_assert_str_eq(level_on("2011-08-30", 2, "组织生活"), "");
+    cr_assert_str_eq(level_on("2011-08-31", 2, "组织生活"), "预警");
+    cr_assert_str_eq(level_on("2011-09-30", 2, "组织生活"), "超期");
+}
+
+Test(report, dues_count_by_the_month_covered_and_only_once_paid)
+{
+    small_store("2011-01-10", "2011-01-01");
+    activity("2011-02-10", "dues", "2011-02", NULL);
+    activity("2011-09-05", "dues", "2011-03", NULL);    /* back-paid 6 months late: allowed */
+    cr_assert_str_eq(level_on("2011-07-31", 2, "党费"), "预警");     /* Feb -> Jul: 5 */
+    cr_assert_str_eq(level_on("2011-08-01", 2, "党费"), "超期");     /* Feb -> Aug: 6 */
+    cr_assert_str_eq(level_on("2011-09-05", 2, "党费"), "超期");     /* Mar -> Sep: 6 */
+    cr_assert_str_eq(level_on("2011-09-05", 2, "补缴党费"), "");
+    activity("2011-10-01", "dues", "2011-03", NULL);    /* 7 months late */
+    cr_assert_str_eq(level_on("2011-10-01", 2, "补缴党费"), "超期");
+    cr_assert_str_eq(level_on("2011-09-30", 2, "补缴党费"), "", "not yet paid then");
+    activity("2011-11-20", "dues", "2011-12", NULL);    /* in advance */
+    cr_assert_str_eq(level_on("2011-11-20", 2, "党费"), "");
+    cr_assert_str_eq(level_on("2011-11-19", 2, "党费"), "超期");
+}
+
+Test(report, the_half_year_contact_warns_in_its_last_30_days_and_breaches_after)
+{
+    small_store("2011-01-10", "2011-01-01");
+    cr_assert_eq(period_rows("2011-05-31", "2011年上半年", "半年电联", "预警"), 0);
+    cr_assert_eq(period_rows("2011-06-01", "2011年上半年", "半年电联", "预警"), 1);
+    cr_assert_eq(period_rows("2011-06-30", "2011年上半年", "半年电联", "预警"), 1);
+    cr_assert_eq(period_rows("2011-07-01", "2011年上半年", "半年电联", "超期"), 1);
+    ld_error_t err = { 0 };
+    cr_assert_eq(seed_write(town->store, LD_KIND_CONTACT, "", NULL, &err, "agreement",
+                            agreement_id, "date", "2011-06-30", "channel", "phone", NULL), 0,
+                 "%s", err.msg);
+    cr_assert_eq(period_rows("2011-07-01", "2011年上半年", "半年电联", "超期"), 0);
+    cr_assert_eq(period_rows("2011-06-29", "2011年上半年", "半年电联", "预警"), 1,
+                 "a contact after the report's date does not count");
+    cr_assert_eq(period_rows("2011-12-02", "2011年下半年", "半年电联", "预警"), 1);
+    cr_assert_eq(period_rows("2011-12-01", "2011年下半年", "半年电联", "预警"), 0);
+}
+
+Test(report, a_period_that_began_before_the_signing_is_not_owed)
+{
+    small_store("2011-01-10", "2011-01-02");
+    cr_assert_eq(period_rows("2011-07-01", "2011年上半年", "半年电联", "超期"), 0);
+    cr_assert_eq(period_rows("2012-01-01", "2011年", "年度互访", "超期"), 0);
+    cr_assert_eq(period_rows("2012-01-01", "2011年下半年", "半年电联", "超期"), 1);
+    cr_assert_eq(period_rows("2013-01-01", "2012年", "年度互访", "超期"), 1);
+}
+
+Test(report, the_yearly_visit_warns_in_the_last_60_days_of_a_leap_year)
+{
+    small_store("2012-01-10", "2012-01-01");
+    cr_assert_eq(period_rows("2012-11-01", "2012年", "年度互访", "预警"), 0);   /* 60 left */
+    cr_assert_eq(period_rows("2012-11-02", "2012年", "年度互访", "预警"), 1);   /* 59 left */
+    cr_assert_eq(period_rows("2013-01-01", "2012年", "年度互访", "超期"), 1);
+}
+
+Test(report, a_trip_must_be_reported_in_within_30_days)
+{
+    small_store("2011-01-10", "2011-01-01");
+    cr_assert_str_eq(level_on("2011-02-09", 3, "外出报到"), "");      /* day 30 */
+    cr_assert_str_eq(level_on("2011-02-10", 3, "外出报到"), "超期");  /* day 31 */
+    ld_error_t err = { 0 };
+    cr_assert_eq(seed_write(town->store, LD_KIND_TRIP, trip_id, NULL, &err, "reported_in",
+                            "2011-02-20", "status", "reported-in", NULL), 0, "%s", err.msg);
+    cr_assert_str_eq(level_on("2011-02-19", 3, "外出报到"), "超期");
+    cr_assert_str_eq(level_on("2011-02-20", 3, "外出报到"), "");
+}
+
+Test(report, six_months_without_any_activity_is_out_of_contact)
+{
+    small_store("2011-01-10", "2011-01-01");
+    activity("2011-03-15", "study", NULL, NULL);
+    cr_assert_str_eq(level_on("2011-09-14", 3, "失联"), "");
+    cr_assert_str_eq(level_on("2011-09-15", 3, "失联"), "超期");
+}
+
+Test(report, a_tombstoned_activity_no_longer_counts)
+{
+    small_store("2011-01-10", "2011-01-01");
+    char id[LD_UUID_LEN + 1];
+    activity("2011-06-15", "meeting", NULL, id);
+    cr_assert_str_eq(level_on("2011-07-10", 2, "组织生活"), "");
+    ld_change_t c;
+    ld_change_init(&c);
+    c.kind = LD_KIND_ACTIVITY;
+    snprintf(c.record_id, sizeof c.record_id, "%s", id);
+    c.deleted = true;
+    ld_error_t err = { 0 };
+    cr_assert_eq(nd_store_write(town->store, &c, &err), 0, "%s", err.msg);
+    ld_change_clear(&c);
+    cr_assert_str_eq(level_on("2011-07-10", 2, "组织生活"), "超期");  /* since 2011-01-10 */
+}
+
+Test(report, settings_override_the_thresholds_and_a_bad_one_is_named)
+{
+    small_store("2011-01-10", "2011-01-01");
+    ld_error_t err = { 0 };
+    cr_assert_str_eq(level_on("2011-03-10", 2, "组织生活"), "");
+    cr_assert_eq(nd_store_set_setting(town->store, "report.life_warn_months", "2", &err), 0);
+    cr_assert_eq(nd_store_set_setting(town->store, "report.life_breach_months", "3", &err), 0);
+    cr_assert_str_eq(level_on("2011-03-10", 2, "组织生活"), "预警");
+    cr_assert_str_eq(level_on("2011-04-10", 2, "组织生活"), "超期");
+    const jval_t *params = table(0);
+    bool shown = false;
+    for (size_t i = 0; i < params->n; i++)
+        shown |= strstr(jstr(params->items[i], "item"), "report.life_warn_months") &&
+                 strcmp(jstr(params->items[i], "value"), "2") == 0;
+    cr_assert(shown, "the parameters table shows the setting in force");
+
+    cr_assert_eq(nd_store_set_setting(town->store, "report.report_in_days", "30d", &err), 0);
+    FILE *f = fopen("/dev/null", "w");
+    cr_assert_not_null(f);
+    int rc = nd_report_print(town->store, day("2011-04-10"), ND_FMT_TABLE, f, &err);
+    fclose(f);
+    cr_assert_eq(rc, LD_EINVAL);
+    cr_assert_not_null(strstr(err.msg, "report.report_in_days"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "30d"), "%s", err.msg);
+}
+
+Test(report, the_query_plans_search_activities_by_index)
+{
+    small_store("2011-01-10", "2011-01-01");
+    char *plan = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&plan, &len);
+    ld_error_t err = { 0 };
+    cr_assert_eq(nd_report_explain(town->store, day("2011-06-01"), f, &err), 0, "%s", err.msg);
+    fclose(f);
+    cr_assert_not_null(strstr(plan, "mobile members and their latest activities:"));
+    cr_assert_not_null(strstr(plan, "SEARCH activities USING"), "%s", plan);
+    free(plan);
+}
+
+/* ------------------------------------------------------------- rules.c ---- */
+
+Test(rules, whole_months_clamp_to_the_end_of_shorter_months)
+{
+    cr_assert_eq(nd_add_months(day("2010-08-31"), 6), day("2011-02-28"));
+    cr_assert_eq(nd_add_months(day("2011-08-31"), 6), day("2012-02-29"));
+    cr_assert_eq(nd_add_months(day("2012-02-29"), 12), day("2013-02-28"));
+    cr_assert_eq(nd_add_months(day("2011-01-31"), -2), day("2010-11-30"));
+    cr_assert_eq(nd_add_months(day("2011-01-15"), -13), day("2009-12-15"));
+    cr_assert_eq(nd_months_between(day("2010-06-10"), day("2010-12-09")), 5);
+    cr_assert_eq(nd_months_between(day("2010-06-10"), day("2010-12-10")), 6);
+    cr_assert_eq(nd_months_between(day("2011-08-31"), day("2012-02-28")), 5);
+    cr_assert_eq(nd_months_between(day("2011-08-31"), day("2012-02-29")), 6);
+    cr_assert_eq(nd_months_between(day("2010-08-31"), day("2011-02-28")), 6);
+    cr_assert_eq(nd_months_between(day("2011-01-01"), day("2010-12-31")), 0);
+}
+
+Test(rules, five_months_warn_and_six_breach)
+{
+    cr_assert_eq(nd_months_level(4, 5, 6), ND_LEVEL_OK);
+    cr_assert_eq(nd_months_level(5, 5, 6), ND_LEVEL_WARNING);
+    cr_assert_eq(nd_months_level(6, 5, 6), ND_LEVEL_BREACH);
+    cr_assert_eq(nd_months_level(60, 5, 6), ND_LEVEL_BREACH);
+    cr_assert_str_eq(nd_level_name(ND_LEVEL_BREACH), "超期");
+    cr_assert_str_eq(nd_level_name(ND_LEVEL_WARNING), "预警");
+}
+
+Test(rules, half_years_split_at_the_end_of_june)
+{
+    nd_period_t p = nd_half_year_of(day("2010-06-30"));
+    cr_assert_eq(p.first, day("2010-01-01"));
+    cr_assert_eq(p.last, day("2010-06-30"));
+    p = nd_half_year_of(day("2010-07-01"));
+    cr_assert_eq(p.first, day("2010-07-01"));
+    cr_assert_eq(p.last, day("2010-12-31"));
+    p = nd_half_year_after(p);
+    cr_assert_eq(p.first, day("2011-01-01"));
+    char label[32];
+    nd_period_label(p, label);
+    cr_assert_str_eq(label, "2011年上半年");
+    nd_period_label(nd_half_year_of(day("2011-12-31")), label);
+    cr_assert_str_eq(label, "2011年下半年");
+    nd_period_label(nd_year_of(day("2012-02-29")), label);
+    cr_assert_str_eq(label, "2012年");
+    p = nd_year_of(day("2012-02-29"));
+    cr_assert_eq(p.last - p.first, 365, "2012 has 366 days");
+}
+
+Test(rules, a_period_warns_in_its_last_days_and_breaches_once_ended)
+{
+    nd_period_t h = nd_half_year_of(day("2011-03-01"));
+    cr_assert_eq(nd_period_level(h, day("2011-05-31"), false, 30), ND_LEVEL_OK);
+    cr_assert_eq(nd_period_level(h, day("2011-06-01"), false, 30), ND_LEVEL_WARNING);
+    cr_assert_eq(nd_period_level(h, day("2011-06-30"), false, 30), ND_LEVEL_WARNING);
+    cr_assert_eq(nd_period_level(h, day("2011-07-01"), false, 30), ND_LEVEL_BREACH);
+    cr_assert_eq(nd_period_level(h, day("2011-07-01"), true, 30), ND_LEVEL_OK);
+    cr_assert_eq(nd_period_level(h, day("2010-12-31"), false, 30), ND_LEVEL_OK);
+}
