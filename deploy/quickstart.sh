@@ -204,7 +204,7 @@ sync_all zhuyuan dongguan shenzhen
 #   member i with i % 17 == 5:  never reported in at the inflow branch;
 #   member i with i % 30 == 13: no assessment from the home side;
 #   member 40:                  eight months of dues back-paid at once;
-#   agreements 4 and 17:        no contact this half-year; agreements 9 and 22: no visit.
+#   agreements 4 and 13:        no contact this half-year; agreements 9 and 22: no visit.
 # rec NODE ARGS...: one write on NODE, echoed to the recorder's log and counted.
 recorded=0
 rec() {
@@ -277,7 +277,7 @@ record_branch() {
     done
     for i in "${!agreements[@]}"; do
         [ "${agreement_in[$i]}" = "$branch" ] || continue
-        if [ $((i % 2)) -eq 1 ] && [ "$i" -ne 17 ]; then
+        if [ $((i % 2)) -eq 1 ] && [ "$i" -ne 13 ]; then
             rec "$branch" contact add "${agreements[$i]}" --date "2010-05-$((10 + i % 15))" \
                 --channel hotline --note "流动党员热线 800-5-12371"
         fi
