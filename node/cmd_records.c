@@ -62,10 +62,12 @@ static int set_field(ld_change_t *c, const char *field, const char *value, ld_er
     return ld_change_set(c, field, value, err);
 }
 
-/* Writes c through the store's one write path and prints the record's id. */
-static int write_record(nd_store_t *store, ld_change_t *c, ld_error_t *err)
+/* Writes c through the store's one write path and prints the record's id.  A change
+ * without a record id, or `create`, must make a new record. */
+static int write_record(nd_store_t *store, ld_change_t *c, bool create, ld_error_t *err)
 {
-    int rc = nd_store_write(store, c, err);
+    int rc = create || c->record_id[0] == '\0' ? nd_store_create(store, c, err)
+                                                : nd_store_write(store, c, err);
     if (rc == 0)
         printf("%s\n", c->record_id);
     return rc;
@@ -142,7 +144,7 @@ int nd_cmd_org_add(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0 && !nd_cli_flag(cli, "node"))
         rc = set_field(&c, "node", nd_store_node_id(store), err);
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, true, err);
 out:
     free(existing);
     ld_change_clear(&c);
@@ -228,7 +230,7 @@ int nd_cmd_member_add(nd_cli_t *cli, ld_error_t *err)
                                     born ? born : "", number ? number : "", err);
     }
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
 }
@@ -269,7 +271,7 @@ int nd_cmd_member_edit(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = member_check_duplicate(store, id, merged[0], merged[1], merged[2], merged[3], err);
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
 out:
     for (int i = 0; i < 4; i++)
         free(current[i]);
@@ -492,7 +494,7 @@ int nd_cmd_trip_start(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = set_field(&c, "status", OPEN_TRIP_WORD(0), err);
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
 }
@@ -525,7 +527,7 @@ int nd_cmd_trip_report_in(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = set_field(&c, "status", OPEN_TRIP_WORD(1), err);
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
 }
@@ -567,7 +569,7 @@ int nd_cmd_trip_end(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = set_field(&c, "status", why, err);
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
 }
@@ -625,7 +627,7 @@ int nd_cmd_agreement_add(nd_cli_t *cli, ld_error_t *err)
     if (until && strcmp(until, ld_change_get(&c, "signed")) < 0)
         rc = nd_bad_value(err, "--until", until, "before --signed");
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
 }
@@ -668,7 +670,7 @@ int nd_cmd_contact_add(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0 && !ld_change_get(&c, "channel"))
         rc = set_field(&c, "channel", schema_word(LD_KIND_CONTACT, "channel", 0), err);
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
 }
@@ -712,7 +714,7 @@ int nd_cmd_visit_add(nd_cli_t *cli, ld_error_t *err)
         rc = nd_bad_value(err, "--host", nd_cli_flag(cli, "host"),
                           "not one of the agreement's two orgs");
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     free(party);
     ld_change_clear(&c);
     return rc;
@@ -764,7 +766,7 @@ int nd_cmd_activity_add(nd_cli_t *cli, ld_error_t *err)
                               "only dues have an amount");
     }
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
 }
@@ -826,7 +828,7 @@ int nd_cmd_assess(nd_cli_t *cli, ld_error_t *err)
     else if (rc == 0)
         rc = set_field(&c, "member", member, err);
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     free(existing);
     ld_change_clear(&c);
     return rc;
@@ -853,7 +855,7 @@ int nd_cmd_approval_add(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0 && !ld_change_get(&c, "decision"))
         rc = set_field(&c, "decision", schema_word(LD_KIND_APPROVAL, "decision", 0), err);
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
 }
@@ -879,7 +881,7 @@ int nd_cmd_care_add(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0 && !ld_change_get(&c, "status"))
         rc = set_field(&c, "status", schema_word(LD_KIND_CARE, "status", 0), err);
     if (rc == 0)
-        rc = write_record(store, &c, err);
+        rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
 }

@@ -13,6 +13,7 @@
 
 #include "change.h"
 #include "cli.h"
+#include "log.h"
 #include "schema.h"
 #include "text.h"
 
@@ -594,9 +595,31 @@ static int import_read(const char *path, char **buf, size_t *len, ld_error_t *er
     return 0;
 }
 
+/* The page cache of the store's connection, in KiB (negative, as PRAGMA cache_size
+ * takes it), so an import's one big transaction is not spilled to the WAL page by
+ * page before it commits.  Returns the previous value. */
+static int import_cache_kib(sqlite3 *db, int kib)
+{
+    sqlite3_stmt *st = NULL;
+    int previous = -2000;
+    char sql[64];
+    if (sqlite3_prepare_v2(db, "PRAGMA cache_size", -1, &st, NULL) == SQLITE_OK
+        && sqlite3_step(st) == SQLITE_ROW)
+        previous = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = %d", kib);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        ld_debug("import: cannot set the cache size: %s", sqlite3_errmsg(db));
+    return previous;
+}
+
 static int import_write(import_ctx_t *ctx, ld_error_t *err)
 {
     ld_change_t c;
+    sqlite3 *db = nd_store_db(ctx->store);
+    /* About 2 KiB of pages per row, up to 256 MiB. */
+    size_t want = ctx->nrows * 2 + 8192;
+    int previous = import_cache_kib(db, -(int) (want < 262144 ? want : 262144));
     int rc = nd_store_begin(ctx->store, err);
     if (rc != 0)
         return rc;
@@ -609,7 +632,7 @@ static int import_write(import_ctx_t *ctx, ld_error_t *err)
             if (row->values[k])
                 rc = ld_change_set(&c, import_fields[k], row->values[k], err);
         if (rc == 0)
-            rc = nd_store_write(ctx->store, &c, err);
+            rc = nd_store_create(ctx->store, &c, err);
         if (rc != 0) {
             ld_error_t inner = *err;
             ld_error_set(err, rc, "%s:%zu: %s", ctx->path, row->line, inner.msg);
@@ -620,6 +643,7 @@ static int import_write(import_ctx_t *ctx, ld_error_t *err)
         rc = nd_store_commit(ctx->store, err);
     else
         nd_store_rollback(ctx->store);
+    import_cache_kib(db, previous);
     return rc;
 }
 
