@@ -17,8 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "change.h"
 #include "keys.h"
 #include "schema.h"
+#include "store.h"
+#include "text.h"
 
 #define ARGS_MAX       64
 #define POLL_STEP_MS   10
@@ -50,6 +53,23 @@ bool hn_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
             return false;
         pause_ms(POLL_STEP_MS);
     }
+}
+
+/* Formats a path into out[size]; false (and an empty path) if it does not fit. */
+static bool path_fmt(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool path_fmt(char *out, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size) {
+        fprintf(stderr, "harness: path too long: %s...\n", out);
+        out[0] = '\0';
+        return false;
+    }
+    return true;
 }
 
 int hn_tmpdir_new(const char *tag, char out[HN_PATH_MAX])
@@ -425,7 +445,7 @@ int hn_broker_start(hn_world_t *w)
 {
     hn_broker_t *b = &w->broker;
     char log[HN_PATH_MAX];
-    snprintf(log, sizeof log, "%s/broker.log", w->dir);
+    path_fmt(log, sizeof log, "%s/broker.log", w->dir);
     size_t from = hn_file_size(log);
     const char *argv[] = { bin("LIANGDI_BROKER_BIN"), "run", "--bind", b->bind, "--db", b->db,
                            NULL };
@@ -459,7 +479,7 @@ int hn_world_init(hn_world_t *w, const char *tag)
     memset(w, 0, sizeof *w);
     if (hn_tmpdir_new(tag, w->dir) != 0)
         return -1;
-    snprintf(w->broker.db, sizeof w->broker.db, "%s/broker.db", w->dir);
+    path_fmt(w->broker.db, sizeof w->broker.db, "%s/broker.db", w->dir);
     snprintf(w->broker.bind, sizeof w->broker.bind, "tcp://127.0.0.1:*");
     hn_result_t r;
     if (hn_broker_cmd(w, &r, "init", NULL) != 0)
@@ -498,31 +518,67 @@ void hn_world_fini(hn_world_t *w)
         fprintf(stderr, "harness: kept %s\n", w->dir);
 }
 
-int hn_node_cmd(hn_node_t *n, hn_result_t *r, ...)
+static int node_cmd_va(hn_node_t *n, hn_result_t *r, va_list ap)
 {
     const char *argv[ARGS_MAX];
     size_t k = 0;
     argv[k++] = bin("LIANGDI_BIN");
-    va_list ap;
-    va_start(ap, r);
     k = collect(argv, k, ap);
-    va_end(ap);
     argv[k++] = "--db";
     argv[k++] = n->db;
     argv[k] = NULL;
     return hn_run(r, CMD_TIMEOUT_MS, argv);
 }
 
+int hn_node_cmd(hn_node_t *n, hn_result_t *r, ...)
+{
+    va_list ap;
+    va_start(ap, r);
+    int rc = node_cmd_va(n, r, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Runs a liangdi command that must succeed; its first printed word into id (may be
+ * NULL).  0 or -1, printing what went wrong. */
+static int node_ok(hn_node_t *n, char *id, size_t idsz, ...)
+{
+    hn_result_t r;
+    va_list ap;
+    va_start(ap, idsz);
+    int rc = node_cmd_va(n, &r, ap);
+    va_end(ap);
+    if (rc != 0)
+        return -1;
+    if (r.status != 0 || (id != NULL && hn_printed_id(&r, id, idsz) != 0)) {
+        char what[128];
+        snprintf(what, sizeof what, "a liangdi command on %s", n->id);
+        report_failure(what, &r);
+        rc = -1;
+    }
+    hn_result_free(&r);
+    return rc;
+}
+
 hn_node_t *hn_world_node(hn_world_t *w, const char *id, const char *name, bool registered)
+{
+    char file[128];
+    snprintf(file, sizeof file, "%s.db", id);
+    return hn_world_node_file(w, id, name, file, registered);
+}
+
+hn_node_t *hn_world_node_file(hn_world_t *w, const char *id, const char *name,
+                              const char *file, bool registered)
 {
     if (w->nnodes == HN_NODES_MAX)
         return NULL;
     hn_node_t *n = &w->nodes[w->nnodes];
     memset(n, 0, sizeof *n);
     snprintf(n->id, sizeof n->id, "%s", id);
-    snprintf(n->db, sizeof n->db, "%s/%s.db", w->dir, id);
-    snprintf(n->log, sizeof n->log, "%s/%s.daemon.log", w->dir, id);
-    snprintf(n->daemon.log, sizeof n->daemon.log, "%s", n->log);
+    if (!path_fmt(n->db, sizeof n->db, "%s/%s", w->dir, file)
+        || !path_fmt(n->log, sizeof n->log, "%s.daemon.log", n->db))
+        return NULL;
+    memcpy(n->daemon.log, n->log, sizeof n->daemon.log);
     snprintf(n->daemon.name, sizeof n->daemon.name, "liangdi daemon (%s)", id);
 
     hn_result_t r;
@@ -591,7 +647,7 @@ int hn_daemon_start(hn_world_t *w, hn_node_t *n, const char *interval)
     size_t from = hn_file_size(n->log);
     const char *argv[] = { bin("LIANGDI_BIN"), "daemon", "--interval", interval, "--db", n->db,
                            NULL };
-    char name[64];
+    char name[128];
     snprintf(name, sizeof name, "liangdi daemon (%s)", n->id);
     if (hn_proc_start(&n->daemon, name, n->log, argv) != 0)
         return -1;
@@ -614,8 +670,9 @@ hn_proc_t *hn_node_spawn(hn_world_t *w, hn_node_t *n, const char *tag, ...)
     argv[k++] = "--db";
     argv[k++] = n->db;
     argv[k] = NULL;
-    char log[HN_PATH_MAX], name[64];
-    snprintf(log, sizeof log, "%s.%s.log", n->db, tag);
+    char log[HN_PATH_MAX], name[128];
+    if (!path_fmt(log, sizeof log, "%s.%s.log", n->db, tag))
+        return NULL;
     snprintf(name, sizeof name, "liangdi %s (%s)", tag, n->id);
     hn_proc_t *p = &w->extra[w->nextra];
     if (hn_proc_start(p, name, log, argv) != 0)
@@ -637,6 +694,75 @@ int hn_printed_id(const hn_result_t *r, char *out, size_t outsz)
     memcpy(out, p, len);
     out[len] = '\0';
     return 0;
+}
+
+/* ---------------------------------------------------------- the branches ---- */
+
+int hn_branches(hn_world_t *w, hn_node_t **home, hn_node_t **dongguan)
+{
+    *home = hn_world_node(w, "home", "竹园镇党委", true);
+    *dongguan = hn_world_node(w, "dongguan", "中共竹园镇外出创业群体广东东莞支部委员会", true);
+    if (*home == NULL || *dongguan == NULL || hn_link(w, "home", "dongguan") != 0)
+        return -1;
+    if (node_ok(*home, NULL, 0, "org", "add", "zhuyuan", "--name", "竹园镇党委", "--kind",
+                "township", NULL) != 0
+        || node_ok(*home, NULL, 0, "org", "add", HN_HOME_ORG, "--name", "龙潭村支部", "--kind",
+                   "village", "--parent", "zhuyuan", NULL) != 0
+        || node_ok(*home, NULL, 0, "org", "add", HN_MOBILE_ORG, "--name",
+                   "中共竹园镇外出创业群体广东东莞支部委员会", "--kind", "mobile", "--parent",
+                   "zhuyuan", "--node", "dongguan", NULL) != 0)
+        return -1;
+    return 0;
+}
+
+int hn_mobile_member(hn_node_t *home, const char *name, const char *gender, const char *date,
+                     char id[37])
+{
+    if (node_ok(home, id, 37, "member", "add", "--name", name, "--org", HN_HOME_ORG, "--gender",
+                gender, NULL) != 0)
+        return -1;
+    return node_ok(home, NULL, 0, "trip", "start", id, "--to", HN_MOBILE_ORG, "--date", date,
+                   "--employer", "东莞市长安镇五金厂", "--reason", "务工", NULL);
+}
+
+int hn_bulk_activities(hn_node_t *n, const char *member, size_t count, const char *tag)
+{
+    ld_error_t err;
+    ld_error_clear(&err);
+    int rc = -1;
+    ld_change_t c;
+    ld_change_init(&c);
+    nd_store_t *store = nd_store_open(n->db, false, &err);
+    if (store == NULL)
+        goto out;
+    if (nd_store_begin(store, &err) != 0)
+        goto out;
+    int32_t first = ld_date_join(2010, 1, 1);
+    for (size_t i = 0; i < count; i++) {
+        char date[11], note[160];
+        ld_date_format(first + (int32_t)(i % 365), date);
+        snprintf(note, sizeof note, "%s 第%zu次：学习党章、参加东莞支部主题党日活动并记入党员活动证",
+                 tag, i + 1);
+        ld_change_clear(&c);
+        c.kind = LD_KIND_ACTIVITY;
+        if (ld_change_set(&c, "member", member, &err) != 0
+            || ld_change_set(&c, "date", date, &err) != 0
+            || ld_change_set(&c, "kind", "study", &err) != 0
+            || ld_change_set(&c, "note", note, &err) != 0
+            || nd_store_write(store, &c, &err) != 0) {
+            nd_store_rollback(store);
+            goto out;
+        }
+    }
+    if (nd_store_commit(store, &err) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        fprintf(stderr, "harness: writing %zu activities on %s: %s\n", count, n->id, err.msg);
+    ld_change_clear(&c);
+    nd_store_destroy(&store);
+    return rc;
 }
 
 /* --------------------------------------------------------------- stores ---- */
@@ -764,4 +890,71 @@ int hn_compare_stores(const char *db_a, const char *db_b, hn_diff_t *d)
     sqlite3_close(a);
     sqlite3_close(b);
     return rc;
+}
+
+int64_t hn_setting_int(const char *path, const char *key)
+{
+    sqlite3 *db = open_ro(path);
+    if (db == NULL)
+        return -1;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, "SELECT \"value\" FROM \"settings\" WHERE \"key\" = ?1", -1, &st,
+                           NULL) == SQLITE_OK
+        && sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+        else if (rc == SQLITE_DONE)
+            v = 0;
+    }
+    if (v < 0)
+        fprintf(stderr, "harness: setting %s of %s: %s\n", key, path, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Folds every column of every row of a query into an FNV-1a hash. */
+static void digest_query(sqlite3 *db, const char *sql, uint64_t *h)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "harness: %s: %s\n", sql, sqlite3_errmsg(db));
+        *h ^= 1;
+        return;
+    }
+    int ncols = sqlite3_column_count(st);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        for (int i = 0; i < ncols; i++) {
+            const unsigned char *p = sqlite3_column_text(st, i);
+            int len = sqlite3_column_bytes(st, i);
+            uint8_t type = (uint8_t)sqlite3_column_type(st, i);
+            *h = (*h ^ type) * 1099511628211u;
+            for (int j = 0; j < len && p != NULL; j++)
+                *h = (*h ^ p[j]) * 1099511628211u;
+        }
+        *h = (*h ^ 0xff) * 1099511628211u;
+    }
+    sqlite3_finalize(st);
+}
+
+uint64_t hn_store_digest(const char *path)
+{
+    uint64_t h = 14695981039346656037u;
+    sqlite3 *db = open_ro(path);
+    if (db == NULL)
+        return 0;
+    char sql[256];
+    for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT; k++) {
+        snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" ORDER BY \"id\"",
+                 ld_schema_kind((ld_kind_t)k)->table);
+        digest_query(db, sql, &h);
+    }
+    digest_query(db, "SELECT \"record_id\", \"kind\", \"field\", \"winner_value\", \"winner_hlc\","
+                     " \"winner_origin\", \"loser_value\", \"loser_hlc\", \"loser_origin\""
+                     " FROM \"conflicts\" ORDER BY 1, 3, 8, 9", &h);
+    digest_query(db, "SELECT \"origin\", \"seq\" FROM \"changelog\" ORDER BY 1, 2", &h);
+    sqlite3_close(db);
+    return h;
 }

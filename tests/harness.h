@@ -38,7 +38,7 @@ size_t hn_file_size(const char *path);
 typedef struct hn_proc {
     pid_t pid;                 /* also its process group; 0 when not running */
     int   status;              /* exit code, or 128 + signal, once reaped */
-    char  name[64];
+    char  name[128];
     char  log[HN_PATH_MAX];
 } hn_proc_t;
 
@@ -128,6 +128,10 @@ int hn_broker_cmd(hn_world_t *w, hn_result_t *r, ...);
  * `registered`, `liangdi-broker node add ID --key ITS_KEY`.  NULL on failure. */
 hn_node_t *hn_world_node(hn_world_t *w, const char *id, const char *name, bool registered);
 
+/* The same, with the store in `file` (under the world's dir) instead of "<id>.db". */
+hn_node_t *hn_world_node_file(hn_world_t *w, const char *id, const char *name,
+                              const char *file, bool registered);
+
 /* `liangdi-broker link add A B`; 0 or -1. */
 int hn_link(hn_world_t *w, const char *a, const char *b);
 
@@ -148,7 +152,33 @@ hn_proc_t *hn_node_spawn(hn_world_t *w, hn_node_t *n, const char *tag, ...);
  * into out; 0 or -1. */
 int hn_printed_id(const hn_result_t *r, char *out, size_t outsz);
 
+/* ---------------------------------------------------------- the branches ---- */
+
+/* The two branches of DOMAIN.md: node "home" (the Zhuyuan town committee, orgs
+ * "zhuyuan" township and "longtan" village) and node "dongguan" (org "dgb", the
+ * Dongguan mobile branch, created at home and kept by node dongguan), registered and
+ * linked.  0 or -1. */
+#define HN_HOME_ORG     "longtan"
+#define HN_MOBILE_ORG   "dgb"
+int hn_branches(hn_world_t *w, hn_node_t **home, hn_node_t **dongguan);
+
+/* At `home`: a member of HN_HOME_ORG (gender "female"/"male") on a trip to
+ * HN_MOBILE_ORG since `date`; the member's id into id[37].  0 or -1. */
+int hn_mobile_member(hn_node_t *home, const char *name, const char *gender, const char *date,
+                     char id[37]);
+
+/* Writes `count` activity entries (study, ~100 bytes each) for `member` through the
+ * node's own write path (nd_store_write) in one group: fast bulk data.  0 or -1. */
+int hn_bulk_activities(hn_node_t *n, const char *member, size_t count, const char *tag);
+
 /* --------------------------------------------------------------- stores ---- */
+
+/* A numeric setting of a store ("cursor", "pushed_upto"); 0 if unset, -1 on failure. */
+int64_t hn_setting_int(const char *db, const char *key);
+
+/* A digest of every record table, the conflict log and the change log's keys: equal
+ * digests mean the store's records did not change. */
+uint64_t hn_store_digest(const char *db);
 
 /* Runs a query returning one integer on a store opened read-only; -1 on failure. */
 int64_t hn_query_int(const char *db, const char *sql);
