@@ -1,0 +1,1012 @@
+/* test_broker_protocol.c: the real liangdi-broker binary, spoken to as a node would:
+ * a raw DEALER with CURVE and the ld_ codec, covering proto/PROTOCOL.md rule by rule. */
+#include <criterion/criterion.h>
+#include <criterion/hooks.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+#include "codec.h"
+#include "frame.h"
+#include "hlc.h"
+#include "keys.h"
+#include "schema.h"
+
+/* ------------------------------------------------------------ the harness -- */
+
+typedef struct broker {
+    char   dir[256];
+    char   db[320];
+    char   conf[320];
+    char   log[512];             /* outside dir: kept until the runner has seen the result */
+    char   endpoint[256];
+    char   public_key[LD_KEY_TEXT + 1];
+    pid_t  pid;
+} broker_t;
+
+static broker_t bk;
+static void *zctx;
+static ld_keypair_t key_home, key_dongguan, key_shenzhen, key_stranger;
+
+/* Deadlines stretch under valgrind (meson test --setup valgrind). */
+static int64_t scaled(int64_t ms)
+{
+    return getenv("LIANGDI_UNDER_VALGRIND") ? ms * 20 : ms;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap(void)
+{
+    struct timespec ts = { 0, 10 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+}
+
+static const char *tmpbase(void)
+{
+    const char *base = getenv("TMPDIR");
+    return base && *base ? base : "/tmp";
+}
+
+static const char *broker_bin(void)
+{
+    const char *bin = getenv("LIANGDI_BROKER_BIN");
+    cr_assert(bin && *bin, "LIANGDI_BROKER_BIN is not set (run through meson test)");
+    return bin;
+}
+
+/* The whole broker log, malloc'd (caller frees); "" if there is none. */
+static char *read_file(const char *path, size_t from)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    if (f && fseek(f, (long)from, SEEK_SET) == 0) {
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+            if (len + n + 1 > cap) {
+                cap = (len + n + 1) * 2;
+                char *grown = realloc(text, cap);
+                cr_assert_not_null(grown);
+                text = grown;
+            }
+            memcpy(text + len, chunk, n);
+            len += n;
+        }
+    }
+    if (f)
+        fclose(f);
+    if (!text)
+        return strdup("");
+    text[len] = '\0';
+    return text;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* Runs the broker CLI with `args` (NULL-terminated, after the program name), stdout
+ * into out[outsz], stderr appended to the log.  Returns its exit code. */
+static int cli(char *out, size_t outsz, const char *const *args)
+{
+    const char *argv[16] = { "liangdi-broker" };
+    size_t n = 1;
+    for (; args[n - 1]; n++) {
+        cr_assert_lt(n, 15);
+        argv[n] = args[n - 1];
+    }
+    argv[n] = NULL;
+    int pipefd[2];
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int logfd = open(bk.log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(pipefd[1], 1);
+        if (logfd >= 0)
+            dup2(logfd, 2);
+        close(pipefd[0]);
+        execv(broker_bin(), (char *const *)argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t len = 0;
+    char sink[256];
+    for (;;) {
+        char *dst = out && len + 1 < outsz ? out + len : sink;
+        size_t room = out && len + 1 < outsz ? outsz - len - 1 : sizeof sink;
+        ssize_t got = read(pipefd[0], dst, room);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        if (dst != sink)
+            len += (size_t)got;
+    }
+    close(pipefd[0]);
+    if (out && outsz)
+        out[len] = '\0';
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+#define CLI(out, outsz, ...) cli((out), (outsz), (const char *const[]){ __VA_ARGS__, NULL })
+
+/* Starts `liangdi-broker run` in its own process group and waits for its ready line. */
+static void broker_start(void)
+{
+    off_t from = file_size(bk.log);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        setpgid(0, 0);
+        int logfd = open(bk.log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (logfd >= 0) {
+            dup2(logfd, 1);
+            dup2(logfd, 2);
+        }
+        execl(broker_bin(), "liangdi-broker", "run", "--db", bk.db, "--config", bk.conf,
+              "--bind", "tcp://127.0.0.1:*", (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    bk.pid = pid;
+    int64_t deadline = now_ms() + scaled(15000);
+    for (;;) {
+        char *text = read_file(bk.log, (size_t)from);
+        const char *ready = strstr(text, "ready, listening on ");
+        if (ready) {
+            ready += strlen("ready, listening on ");
+            size_t n = strcspn(ready, " \r\n");
+            cr_assert_lt(n, sizeof bk.endpoint);
+            memcpy(bk.endpoint, ready, n);
+            bk.endpoint[n] = '\0';
+            free(text);
+            return;
+        }
+        free(text);
+        int status;
+        cr_assert_eq(waitpid(pid, &status, WNOHANG), 0, "the broker exited before it was ready");
+        cr_assert_lt(now_ms(), deadline, "no ready line within the deadline");
+        nap();
+    }
+}
+
+/* Sends `sig` to the broker's process group and waits for it to exit; returns its
+ * exit status (or -1 if it did not exit in time). */
+static int broker_stop(int sig)
+{
+    int status = 0;
+    if (bk.pid <= 0)
+        return -1;
+    kill(-bk.pid, sig);
+    int64_t deadline = now_ms() + scaled(10000);
+    for (;;) {
+        pid_t got = waitpid(bk.pid, &status, WNOHANG);
+        if (got == bk.pid) {
+            bk.pid = 0;
+            return status;
+        }
+        if (now_ms() > deadline)
+            return -1;
+        nap();
+    }
+}
+
+static void write_conf(const char *extra)
+{
+    FILE *f = fopen(bk.conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "[broker]\nlog_level = debug\n%s", extra ? extra : "");
+    fclose(f);
+}
+
+static void setup(void)
+{
+    ld_error_t err;
+    snprintf(bk.dir, sizeof bk.dir, "%s/test_broker.XXXXXX", tmpbase());
+    cr_assert_not_null(mkdtemp(bk.dir));
+    snprintf(bk.db, sizeof bk.db, "%s/broker.db", bk.dir);
+    snprintf(bk.conf, sizeof bk.conf, "%s/broker.conf", bk.dir);
+    snprintf(bk.log, sizeof bk.log, "%s/liangdi-broker-test.%s.%d.log", tmpbase(),
+             criterion_current_test->name, (int)getppid());
+    unlink(bk.log);
+    write_conf(NULL);
+    char out[256];
+    cr_assert_eq(CLI(out, sizeof out, "init", "--db", bk.db), 0);
+    cr_assert_eq(strlen(out), LD_KEY_TEXT + 1, "init prints the public key: %s", out);
+    memcpy(bk.public_key, out, LD_KEY_TEXT);
+    bk.public_key[LD_KEY_TEXT] = '\0';
+    cr_assert(ld_key_valid(bk.public_key));
+
+    cr_assert_eq(ld_keys_generate(&key_home, &err), 0);
+    cr_assert_eq(ld_keys_generate(&key_dongguan, &err), 0);
+    cr_assert_eq(ld_keys_generate(&key_shenzhen, &err), 0);
+    cr_assert_eq(ld_keys_generate(&key_stranger, &err), 0);
+    cr_assert_eq(CLI(NULL, 0, "node", "add", "home", "--key", key_home.public_key,
+                     "--name", "竹园镇党委", "--db", bk.db), 0);
+    cr_assert_eq(CLI(NULL, 0, "--db", bk.db, "node", "add", "dongguan", "--key",
+                     key_dongguan.public_key, "--name", "东莞流动党支部"), 0);
+    cr_assert_eq(CLI(NULL, 0, "node", "add", "shenzhen", "--name", "深圳流动党支部", "--key",
+                     key_shenzhen.public_key, "--db", bk.db), 0);
+    cr_assert_eq(CLI(NULL, 0, "link", "add", "home", "dongguan", "--db", bk.db), 0);
+    zctx = zmq_ctx_new();
+    cr_assert_not_null(zctx);
+}
+
+static void rm_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static void teardown(void)
+{
+    if (bk.pid > 0 && broker_stop(SIGTERM) < 0) {
+        kill(-bk.pid, SIGKILL);
+        waitpid(bk.pid, NULL, 0);
+        bk.pid = 0;
+    }
+    if (zctx) {
+        zmq_ctx_term(zctx);
+        zctx = NULL;
+    }
+    rm_dir(bk.dir);
+}
+
+/* In the runner: print the broker's log for a test that failed, then remove it. */
+ReportHook(POST_FINI)(struct criterion_test_stats *stats)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/liangdi-broker-test.%s.%d.log", tmpbase(),
+             stats->test->name, (int)getpid());
+    if (stats->test_status != CR_STATUS_PASSED || stats->crashed || stats->timed_out) {
+        char *text = read_file(path, 0);
+        fprintf(stderr, "---- liangdi-broker log for %s ----\n%s---- end of log ----\n",
+                stats->test->name, text);
+        free(text);
+    }
+    unlink(path);
+}
+
+/* ---------------------------------------------------------- a node, raw -- */
+
+typedef struct peer {
+    void *sock;
+    void *monitor;
+} peer_t;
+
+static peer_t peer_open(const ld_keypair_t *kp)
+{
+    peer_t p = { 0 };
+    int linger = 0;
+    p.sock = zmq_socket(zctx, ZMQ_DEALER);
+    cr_assert_not_null(p.sock);
+    cr_assert_eq(zmq_setsockopt(p.sock, ZMQ_LINGER, &linger, sizeof linger), 0);
+    cr_assert_eq(zmq_setsockopt(p.sock, ZMQ_CURVE_SERVERKEY, bk.public_key, LD_KEY_TEXT), 0);
+    cr_assert_eq(zmq_setsockopt(p.sock, ZMQ_CURVE_PUBLICKEY, kp->public_key, LD_KEY_TEXT), 0);
+    cr_assert_eq(zmq_setsockopt(p.sock, ZMQ_CURVE_SECRETKEY, kp->secret_key, LD_KEY_TEXT), 0);
+    return p;
+}
+
+static void peer_connect(peer_t *p)
+{
+    cr_assert_eq(zmq_connect(p->sock, bk.endpoint), 0, "connect %s", bk.endpoint);
+}
+
+static void peer_close(peer_t *p)
+{
+    if (p->monitor) {
+        zmq_socket_monitor(p->sock, NULL, 0);
+        zmq_close(p->monitor);
+    }
+    if (p->sock)
+        zmq_close(p->sock);
+    memset(p, 0, sizeof *p);
+}
+
+static void send_raw(peer_t *p, const void *header, size_t hlen, const void *body, size_t blen)
+{
+    cr_assert_eq(zmq_send(p->sock, header, hlen, ZMQ_SNDMORE), (int)hlen);
+    cr_assert_eq(zmq_send(p->sock, body, blen, 0), (int)blen);
+}
+
+static void send_msg(peer_t *p, const ld_msg_t *m)
+{
+    uint8_t header[LD_HEADER_SIZE], *body = NULL;
+    size_t len = 0;
+    ld_error_t err;
+    ld_frame_header(m->type, header);
+    cr_assert_eq(ld_msg_encode(m, &body, &len, &err), 0, "%s", err.msg);
+    send_raw(p, header, sizeof header, body, len);
+    free(body);
+}
+
+/* Waits up to timeout_ms for one message and decodes it into m.  Returns its type,
+ * or LD_MSG_NONE when nothing came. */
+static ld_msg_type_t recv_msg(peer_t *p, int timeout_ms, ld_msg_t *m)
+{
+    zmq_pollitem_t item = { .socket = p->sock, .events = ZMQ_POLLIN };
+    int64_t deadline = now_ms() + scaled(timeout_ms);
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return LD_MSG_NONE;
+        int rc = zmq_poll(&item, 1, (long)left);
+        if (rc < 0 && zmq_errno() == EINTR)
+            continue;
+        cr_assert_geq(rc, 0);
+        if (rc > 0)
+            break;
+    }
+    zmq_msg_t header, body;
+    int more = 0;
+    size_t more_len = sizeof more;
+    zmq_msg_init(&header);
+    zmq_msg_init(&body);
+    cr_assert_geq(zmq_msg_recv(&header, p->sock, 0), 0);
+    cr_assert_eq(zmq_getsockopt(p->sock, ZMQ_RCVMORE, &more, &more_len), 0);
+    cr_assert(more, "the broker sends a header frame and a body frame");
+    cr_assert_geq(zmq_msg_recv(&body, p->sock, 0), 0);
+    cr_assert_eq(zmq_getsockopt(p->sock, ZMQ_RCVMORE, &more, &more_len), 0);
+    cr_assert_not(more, "no third frame");
+    ld_msg_type_t type = LD_MSG_NONE;
+    unsigned version = 0;
+    ld_error_t err;
+    cr_assert_eq(ld_frame_parse(zmq_msg_data(&header), zmq_msg_size(&header), &type, &version,
+                                &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_msg_decode(type, zmq_msg_data(&body), zmq_msg_size(&body), m, &err), 0,
+                 "%s", err.msg);
+    zmq_msg_close(&header);
+    zmq_msg_close(&body);
+    return type;
+}
+
+/* Receives the next message, which must be of `type` within the default deadline. */
+static void expect(peer_t *p, ld_msg_type_t type, ld_msg_t *m)
+{
+    ld_msg_type_t got = recv_msg(p, 5000, m);
+    if (got == LD_MSG_ERROR && type != LD_MSG_ERROR)
+        cr_assert_fail("expected %s, got error %d: %s", ld_msg_type_name(type),
+                       (int)m->u.error.code, m->u.error.message);
+    cr_assert_eq(got, type, "expected %s, got %s", ld_msg_type_name(type),
+                 got == LD_MSG_NONE ? "nothing" : ld_msg_type_name(got));
+}
+
+static void expect_error(peer_t *p, ld_error_code_t code, ld_msg_t *m)
+{
+    expect(p, LD_MSG_ERROR, m);
+    cr_assert_eq(m->u.error.code, code, "error code %d, expected %d: %s",
+                 (int)m->u.error.code, (int)code, m->u.error.message);
+}
+
+static void send_hello(peer_t *p, const char *node_id)
+{
+    ld_msg_t m;
+    ld_msg_init(&m, LD_MSG_HELLO);
+    m.u.hello.protocol_version = LD_PROTOCOL_VERSION;
+    m.u.hello.schema_version = LD_SCHEMA_VERSION;
+    snprintf(m.u.hello.node_id, sizeof m.u.hello.node_id, "%s", node_id);
+    snprintf(m.u.hello.software, sizeof m.u.hello.software, "test_broker_protocol");
+    send_msg(p, &m);
+    ld_msg_clear(&m);
+}
+
+/* A connected node that has said Hello; *welcome (may be NULL) gets the Welcome. */
+static peer_t node_open(const char *id, const ld_keypair_t *kp, ld_msg_t *welcome)
+{
+    ld_msg_t m;
+    peer_t p = peer_open(kp);
+    peer_connect(&p);
+    send_hello(&p, id);
+    expect(&p, LD_MSG_WELCOME, &m);
+    cr_assert_str_eq(m.u.welcome.node_id, id);
+    if (welcome)
+        *welcome = m;
+    else
+        ld_msg_clear(&m);
+    return p;
+}
+
+/* An org change by `origin` with seq, addressed to the given nodes. */
+static void make_change(ld_change_t *c, const char *origin, uint64_t seq,
+                        const char *const *audience, size_t naudience)
+{
+    ld_error_t err;
+    ld_change_init(c);
+    c->kind = LD_KIND_ORG;
+    snprintf(c->record_id, sizeof c->record_id, "org-%s-%llu", origin, (unsigned long long)seq);
+    snprintf(c->origin, sizeof c->origin, "%s", origin);
+    c->seq = seq;
+    c->hlc = ld_hlc_make(ld_hlc_wall_now(), 0);
+    cr_assert_eq(ld_change_set(c, "name", "竹园镇龙潭村党支部", &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_change_set(c, "kind", "village", &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_change_set(c, "node", origin, &err), 0, "%s", err.msg);
+    for (size_t i = 0; i < naudience; i++)
+        cr_assert_eq(ld_change_add_audience(c, audience[i], &err), 0, "%s", err.msg);
+}
+
+static const char *const aud_home_dongguan[] = { "home", "dongguan" };
+
+/* A Push of seqs first..last by `origin` to `audience`; the caller clears it. */
+static void make_push(ld_msg_t *m, const char *origin, uint64_t first, uint64_t last,
+                      const char *const *audience, size_t naudience)
+{
+    ld_msg_init(m, LD_MSG_PUSH);
+    m->u.push.n = (size_t)(last - first + 1);
+    m->u.push.changes = calloc(m->u.push.n, sizeof *m->u.push.changes);
+    cr_assert_not_null(m->u.push.changes);
+    for (size_t i = 0; i < m->u.push.n; i++)
+        make_change(&m->u.push.changes[i], origin, first + i, audience, naudience);
+}
+
+/* Pushes and expects a PushAck up to `upto`. */
+static void push_ok(peer_t *p, const char *origin, uint64_t first, uint64_t last,
+                    uint64_t upto)
+{
+    ld_msg_t m, ack;
+    make_push(&m, origin, first, last, aud_home_dongguan, 2);
+    send_msg(p, &m);
+    ld_msg_clear(&m);
+    expect(p, LD_MSG_PUSH_ACK, &ack);
+    cr_assert_eq(ack.u.push_ack.upto, upto);
+    ld_msg_clear(&ack);
+}
+
+static void send_fetch(peer_t *p, uint64_t cursor, uint32_t credit)
+{
+    ld_msg_t m;
+    ld_msg_init(&m, LD_MSG_FETCH);
+    m.u.fetch.cursor = cursor;
+    m.u.fetch.credit = credit;
+    send_msg(p, &m);
+    ld_msg_clear(&m);
+}
+
+static void send_ack(peer_t *p, uint64_t upto)
+{
+    ld_msg_t m;
+    ld_msg_init(&m, LD_MSG_ACK);
+    m.u.ack.upto = upto;
+    send_msg(p, &m);
+    ld_msg_clear(&m);
+}
+
+/* The mailbox depth and own high-water mark a fresh Hello reports for `id`. */
+static void welcome_of(const char *id, const ld_keypair_t *kp, uint64_t *depth,
+                       uint64_t *pushed_upto)
+{
+    ld_msg_t w;
+    peer_t p = node_open(id, kp, &w);
+    if (depth)
+        *depth = w.u.welcome.mailbox_depth;
+    if (pushed_upto)
+        *pushed_upto = w.u.welcome.pushed_upto;
+    ld_msg_clear(&w);
+    peer_close(&p);
+}
+
+static uint64_t depth_of(const char *id, const ld_keypair_t *kp)
+{
+    uint64_t depth = 0;
+    welcome_of(id, kp, &depth, NULL);
+    return depth;
+}
+
+TestSuite(broker_protocol, .init = setup, .fini = teardown, .timeout = 120);
+
+/* --------------------------------------------------------------- tests -- */
+
+Test(broker_protocol, the_ready_line_names_the_port_the_system_chose)
+{
+    broker_start();
+    cr_assert(strncmp(bk.endpoint, "tcp://127.0.0.1:", 16) == 0, "%s", bk.endpoint);
+    int port = atoi(bk.endpoint + 16);
+    cr_assert_gt(port, 0, "a real port, not '*': %s", bk.endpoint);
+    char *log = read_file(bk.log, 0);
+    cr_assert_not_null(strstr(log, "unregistered key was refused"),
+                       "the start-up self-check ran before the ready line");
+    free(log);
+}
+
+Test(broker_protocol, hello_is_answered_with_welcome_naming_the_authenticated_node)
+{
+    ld_msg_t w;
+    broker_start();
+    peer_t p = node_open("home", &key_home, &w);
+    cr_assert_eq(w.u.welcome.protocol_version, LD_PROTOCOL_VERSION);
+    cr_assert_eq(w.u.welcome.schema_version, LD_SCHEMA_VERSION);
+    cr_assert_eq(w.u.welcome.pushed_upto, 0);
+    cr_assert_eq(w.u.welcome.mailbox_depth, 0);
+    ld_msg_clear(&w);
+    peer_close(&p);
+}
+
+Test(broker_protocol, a_push_is_acked_and_lands_in_the_other_audience_mailbox)
+{
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 1, 3, 3);
+    uint64_t pushed = 0, depth = 0;
+    welcome_of("home", &key_home, &depth, &pushed);
+    cr_assert_eq(pushed, 3, "Welcome tells the node where to resume");
+    cr_assert_eq(depth, 0, "the sender's own mailbox gets nothing");
+    cr_assert_eq(depth_of("dongguan", &key_dongguan), 3);
+    cr_assert_eq(depth_of("shenzhen", &key_shenzhen), 0, "outside the audience");
+    peer_close(&home);
+}
+
+Test(broker_protocol, a_duplicate_push_is_acked_again_and_stored_once)
+{
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 1, 3, 3);
+    push_ok(&home, "home", 1, 3, 3);
+    push_ok(&home, "home", 2, 4, 4);
+    cr_assert_eq(depth_of("dongguan", &key_dongguan), 4);
+    peer_close(&home);
+}
+
+Test(broker_protocol, fetch_returns_batches_by_cursor_never_deletes_and_ack_reclaims)
+{
+    ld_msg_t b;
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 1, 3, 3);
+    peer_t dg = node_open("dongguan", &key_dongguan, NULL);
+
+    send_fetch(&dg, 0, 2);
+    expect(&dg, LD_MSG_BATCH, &b);
+    cr_assert_eq(b.u.batch.n, 2);
+    cr_assert_eq(b.u.batch.positions[0], 1);
+    cr_assert_eq(b.u.batch.positions[1], 2);
+    cr_assert_eq(b.u.batch.remaining, 1);
+    cr_assert_str_eq(b.u.batch.changes[0].origin, "home");
+    cr_assert_eq(b.u.batch.changes[0].seq, 1);
+    cr_assert_str_eq(ld_change_get(&b.u.batch.changes[0], "name"), "竹园镇龙潭村党支部");
+    ld_msg_clear(&b);
+
+    send_fetch(&dg, 0, 2);
+    expect(&dg, LD_MSG_BATCH, &b);
+    cr_assert_eq(b.u.batch.n, 2, "a fetch never deletes");
+    ld_msg_clear(&b);
+
+    send_ack(&dg, 2);
+    send_fetch(&dg, 0, 100);
+    expect(&dg, LD_MSG_BATCH, &b);
+    cr_assert_eq(b.u.batch.n, 1, "the ack reclaimed positions 1 and 2");
+    cr_assert_eq(b.u.batch.positions[0], 3);
+    cr_assert_eq(b.u.batch.changes[0].seq, 3);
+    cr_assert_eq(b.u.batch.remaining, 0);
+    ld_msg_clear(&b);
+
+    send_ack(&dg, 3);
+    send_ack(&dg, 3);
+    send_ack(&dg, 1000);
+    send_fetch(&dg, 3, 100);
+    expect(&dg, LD_MSG_BATCH, &b);
+    cr_assert_eq(b.u.batch.n, 0, "acking twice or past the end is harmless");
+    ld_msg_clear(&b);
+    peer_close(&dg);
+    peer_close(&home);
+}
+
+Test(broker_protocol, a_credit_above_the_batch_limit_gets_at_most_the_limit)
+{
+    ld_msg_t b;
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 1, LD_BATCH_MAX, LD_BATCH_MAX);
+    push_ok(&home, "home", LD_BATCH_MAX + 1, LD_BATCH_MAX + 10, LD_BATCH_MAX + 10);
+    peer_t dg = node_open("dongguan", &key_dongguan, NULL);
+    send_fetch(&dg, 0, 1000000);
+    expect(&dg, LD_MSG_BATCH, &b);
+    cr_assert_eq(b.u.batch.n, LD_BATCH_MAX);
+    cr_assert_eq(b.u.batch.remaining, 10);
+    ld_msg_clear(&b);
+    peer_close(&dg);
+    peer_close(&home);
+}
+
+Test(broker_protocol, a_connected_node_is_notified_when_its_mailbox_grows)
+{
+    ld_msg_t n;
+    broker_start();
+    peer_t dg = node_open("dongguan", &key_dongguan, NULL);
+    peer_t home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 1, 2, 2);
+    expect(&dg, LD_MSG_NOTIFY, &n);
+    cr_assert_eq(n.u.notify.mailbox_depth, 2);
+    ld_msg_clear(&n);
+    peer_close(&home);
+    peer_close(&dg);
+}
+
+Test(broker_protocol, a_header_of_another_protocol_version_gets_a_version_error)
+{
+    ld_msg_t e, hello;
+    broker_start();
+    peer_t p = peer_open(&key_home);
+    peer_connect(&p);
+    uint8_t header[LD_HEADER_SIZE];
+    uint8_t *body = NULL;
+    size_t len = 0;
+    ld_error_t err;
+    ld_msg_init(&hello, LD_MSG_HELLO);
+    hello.u.hello.protocol_version = LD_PROTOCOL_VERSION + 1;
+    hello.u.hello.schema_version = LD_SCHEMA_VERSION;
+    snprintf(hello.u.hello.node_id, sizeof hello.u.hello.node_id, "home");
+    cr_assert_eq(ld_msg_encode(&hello, &body, &len, &err), 0);
+    ld_frame_header(LD_MSG_HELLO, header);
+    header[2] = LD_PROTOCOL_VERSION + 1;
+    send_raw(&p, header, sizeof header, body, len);
+    expect_error(&p, LD_ERR_VERSION, &e);
+    cr_assert_not_null(strstr(e.u.error.message, "broker must upgrade"), "%s", e.u.error.message);
+    char both[64];
+    snprintf(both, sizeof both, "version %d", LD_PROTOCOL_VERSION + 1);
+    cr_assert_not_null(strstr(e.u.error.message, both), "%s", e.u.error.message);
+    ld_msg_clear(&e);
+    free(body);
+    ld_msg_clear(&hello);
+    peer_close(&p);
+}
+
+Test(broker_protocol, a_hello_with_another_schema_version_gets_a_version_error)
+{
+    ld_msg_t e, hello;
+    broker_start();
+    peer_t p = peer_open(&key_home);
+    peer_connect(&p);
+    ld_msg_init(&hello, LD_MSG_HELLO);
+    hello.u.hello.protocol_version = LD_PROTOCOL_VERSION;
+    hello.u.hello.schema_version = LD_SCHEMA_VERSION + 7;
+    snprintf(hello.u.hello.node_id, sizeof hello.u.hello.node_id, "home");
+    send_msg(&p, &hello);
+    expect_error(&p, LD_ERR_VERSION, &e);
+    cr_assert_not_null(strstr(e.u.error.message, "broker must upgrade"), "%s", e.u.error.message);
+    ld_msg_clear(&e);
+    ld_msg_clear(&hello);
+    peer_close(&p);
+}
+
+Test(broker_protocol, an_unregistered_key_is_refused_at_the_handshake)
+{
+    broker_start();
+    peer_t p = peer_open(&key_stranger);
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://test-monitor-%d", (int)getpid());
+    cr_assert_eq(zmq_socket_monitor(p.sock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                                    | ZMQ_EVENT_HANDSHAKE_SUCCEEDED), 0);
+    p.monitor = zmq_socket(zctx, ZMQ_PAIR);
+    cr_assert_eq(zmq_connect(p.monitor, ep), 0);
+    peer_connect(&p);
+    send_hello(&p, "stranger");
+    zmq_pollitem_t item = { .socket = p.monitor, .events = ZMQ_POLLIN };
+    cr_assert_eq(zmq_poll(&item, 1, (long)scaled(5000)), 1, "a handshake event within 5 s");
+    zmq_msg_t frame;
+    uint16_t event = 0;
+    zmq_msg_init(&frame);
+    cr_assert_geq(zmq_msg_recv(&frame, p.monitor, 0), 6);
+    memcpy(&event, zmq_msg_data(&frame), sizeof event);
+    zmq_msg_close(&frame);
+    cr_assert_eq(event, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, "event 0x%x", event);
+    ld_msg_t m;
+    cr_assert_eq(recv_msg(&p, 300, &m), LD_MSG_NONE, "nothing is served to an unknown key");
+    peer_close(&p);
+}
+
+Test(broker_protocol, a_hello_with_another_nodes_id_is_refused)
+{
+    ld_msg_t e;
+    broker_start();
+    peer_t p = peer_open(&key_home);
+    peer_connect(&p);
+    send_hello(&p, "dongguan");
+    expect_error(&p, LD_ERR_AUTH, &e);
+    cr_assert_not_null(strstr(e.u.error.message, "home"), "%s", e.u.error.message);
+    ld_msg_clear(&e);
+    send_fetch(&p, 0, 10);
+    expect_error(&p, LD_ERR_BAD_MESSAGE, &e);   /* still no Hello that passed */
+    ld_msg_clear(&e);
+    peer_close(&p);
+}
+
+Test(broker_protocol, messages_before_hello_are_refused)
+{
+    ld_msg_t e, push;
+    broker_start();
+    peer_t p = peer_open(&key_home);
+    peer_connect(&p);
+    make_push(&push, "home", 1, 1, aud_home_dongguan, 2);
+    send_msg(&p, &push);
+    ld_msg_clear(&push);
+    expect_error(&p, LD_ERR_BAD_MESSAGE, &e);
+    cr_assert_not_null(strstr(e.u.error.message, "HELLO"), "%s", e.u.error.message);
+    ld_msg_clear(&e);
+    peer_close(&p);
+    cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
+}
+
+Test(broker_protocol, a_node_removed_while_connected_is_refused_on_its_open_connection)
+{
+    ld_msg_t m;
+    broker_start();
+    peer_t dg = node_open("dongguan", &key_dongguan, NULL);
+    peer_t home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 1, 1, 1);
+    expect(&dg, LD_MSG_NOTIFY, &m);
+    ld_msg_clear(&m);
+    cr_assert_eq(CLI(NULL, 0, "node", "remove", "dongguan", "--db", bk.db), 0);
+    send_fetch(&dg, 0, 10);
+    expect_error(&dg, LD_ERR_AUTH, &m);
+    cr_assert_not_null(strstr(m.u.error.message, "dongguan"), "%s", m.u.error.message);
+    ld_msg_clear(&m);
+    /* whatever else it sends, it gets refusals and no batch */
+    send_hello(&dg, "dongguan");
+    send_fetch(&dg, 0, 10);
+    int refusals = 0;
+    for (;;) {
+        ld_msg_type_t got = recv_msg(&dg, 500, &m);
+        if (got == LD_MSG_NONE)
+            break;
+        cr_assert_eq(got, LD_MSG_ERROR, "got %s", ld_msg_type_name(got));
+        cr_assert_eq(m.u.error.code, LD_ERR_AUTH);
+        ld_msg_clear(&m);
+        refusals++;
+    }
+    cr_assert_geq(refusals, 2, "the Hello and the Fetch were both refused");
+    /* and a new connection with its key fails the handshake */
+    peer_t again = peer_open(&key_dongguan);
+    peer_connect(&again);
+    send_hello(&again, "dongguan");
+    cr_assert_eq(recv_msg(&again, 1000, &m), LD_MSG_NONE);
+    peer_close(&again);
+    peer_close(&home);
+    peer_close(&dg);
+}
+
+Test(broker_protocol, a_push_with_a_spoofed_origin_is_refused_and_nothing_is_stored)
+{
+    ld_msg_t push, e;
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    make_push(&push, "home", 1, 2, aud_home_dongguan, 2);
+    /* the second change claims to come from dongguan */
+    ld_change_t *c = &push.u.push.changes[1];
+    snprintf(c->origin, sizeof c->origin, "dongguan");
+    c->seq = 1;
+    snprintf(c->record_id, sizeof c->record_id, "org-spoofed");
+    send_msg(&home, &push);
+    ld_msg_clear(&push);
+    expect_error(&home, LD_ERR_DENIED, &e);
+    cr_assert_str_eq(e.u.error.record_id, "org-spoofed");
+    cr_assert_eq(e.u.error.seq, 1);
+    cr_assert_not_null(strstr(e.u.error.message, "dongguan"), "%s", e.u.error.message);
+    ld_msg_clear(&e);
+    uint64_t pushed = 9;
+    welcome_of("home", &key_home, NULL, &pushed);
+    cr_assert_eq(pushed, 0, "the valid first change was not stored either");
+    cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
+    peer_close(&home);
+}
+
+Test(broker_protocol, a_push_addressed_to_an_unlinked_node_is_refused_and_nothing_is_stored)
+{
+    ld_msg_t push, e;
+    static const char *const aud_unlinked[] = { "home", "dongguan", "shenzhen" };
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    make_push(&push, "home", 1, 1, aud_home_dongguan, 2);
+    ld_msg_t bad;
+    make_push(&bad, "home", 2, 2, aud_unlinked, 3);
+    /* one push: seq 1 is fine, seq 2 names shenzhen, which home is not linked to */
+    ld_change_t *both = calloc(2, sizeof *both);
+    cr_assert_not_null(both);
+    both[0] = push.u.push.changes[0];
+    both[1] = bad.u.push.changes[0];
+    free(push.u.push.changes);
+    free(bad.u.push.changes);
+    push.u.push.changes = both;
+    push.u.push.n = 2;
+    send_msg(&home, &push);
+    ld_msg_clear(&push);
+    expect_error(&home, LD_ERR_DENIED, &e);
+    cr_assert_not_null(strstr(e.u.error.message, "shenzhen"), "%s", e.u.error.message);
+    cr_assert_eq(e.u.error.seq, 2);
+    ld_msg_clear(&e);
+    cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
+    cr_assert_eq(depth_of("shenzhen", &key_shenzhen), 0);
+    peer_close(&home);
+}
+
+Test(broker_protocol, a_change_stamped_far_in_the_future_is_refused)
+{
+    ld_msg_t push, e;
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    make_push(&push, "home", 1, 1, aud_home_dongguan, 2);
+    push.u.push.changes[0].hlc = ld_hlc_make(ld_hlc_wall_now() + 10u * 60u * 1000u, 0);
+    send_msg(&home, &push);
+    ld_msg_clear(&push);
+    expect_error(&home, LD_ERR_CLOCK, &e);
+    cr_assert_not_null(strstr(e.u.error.message, "ahead"), "%s", e.u.error.message);
+    ld_msg_clear(&e);
+    cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
+    peer_close(&home);
+}
+
+Test(broker_protocol, a_seq_that_skips_ahead_gets_a_sequence_error)
+{
+    ld_msg_t e;
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 1, 2, 2);
+    ld_msg_t push;
+    make_push(&push, "home", 4, 5, aud_home_dongguan, 2);
+    send_msg(&home, &push);
+    ld_msg_clear(&push);
+    expect_error(&home, LD_ERR_SEQUENCE, &e);
+    cr_assert_eq(e.u.error.seq, 4);
+    ld_msg_clear(&e);
+    cr_assert_eq(depth_of("dongguan", &key_dongguan), 2);
+    peer_close(&home);
+}
+
+Test(broker_protocol, status_shows_depth_and_counts_per_node_aligned)
+{
+    ld_msg_t b;
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 1, 5, 5);
+    peer_t dg = node_open("dongguan", &key_dongguan, NULL);
+    send_fetch(&dg, 0, 3);
+    expect(&dg, LD_MSG_BATCH, &b);
+    ld_msg_clear(&b);
+    send_ack(&dg, 3);
+    send_fetch(&dg, 3, 0);            /* a round trip: the ack ahead of it was served */
+    expect(&dg, LD_MSG_BATCH, &b);
+    cr_assert_eq(b.u.batch.remaining, 2);
+    ld_msg_clear(&b);
+    peer_close(&dg);
+    peer_close(&home);
+    cr_assert_eq(broker_stop(SIGTERM), 0, "SIGTERM exits 0");   /* writes the statistics */
+
+    char out[4096];
+    cr_assert_eq(CLI(out, sizeof out, "status", "--db", bk.db), 0);
+    const char *home_row = strstr(out, "\nhome ");
+    const char *dg_row = strstr(out, "\ndongguan ");
+    cr_assert(home_row && dg_row, "%s", out);
+    cr_assert_not_null(strstr(home_row, "竹园镇党委"), "%s", out);
+    cr_assert_not_null(strstr(home_row, " CST"), "last seen in China Standard Time: %s", out);
+    char cells[8][64];
+    cr_assert_eq(sscanf(dg_row + 1, "%63s %63s %63s %63s %63s %63s %63s %63s", cells[0],
+                        cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]), 8,
+                 "%s", out);
+    cr_assert_str_eq(cells[5], "2", "depth after acking 3 of 5: %s", out);
+    cr_assert_str_eq(cells[7], "3", "fetched: %s", out);
+    int home_push = 0;
+    cr_assert_eq(sscanf(home_row + 1, "%*s %*s %*s %*s %*s %*s %d", &home_push), 1, "%s", out);
+    cr_assert_eq(home_push, 5, "%s", out);
+    /* columns line up by display width: every "DEPTH" cell starts at the same column */
+    const char *head = strstr(out, "DEPTH");
+    cr_assert_not_null(head);
+    size_t col = 0;
+    for (const char *s = out; s < head; s++)
+        col = (*s == '\n') ? 0 : col + ((((unsigned char)*s) & 0xC0) != 0x80
+                                        ? ((unsigned char)*s >= 0xE0 ? 2 : 1) : 0);
+    size_t dcol = 0;
+    const char *cell = strstr(dg_row + 1, "CST") + 3;
+    while (*cell == ' ')
+        cell++;
+    for (const char *s = dg_row + 1; s < cell; s++)
+        dcol += (((unsigned char)*s) & 0xC0) != 0x80 ? ((unsigned char)*s >= 0xE0 ? 2 : 1) : 0;
+    cr_assert_eq(col, dcol, "DEPTH column at %zu, dongguan's depth at %zu:\n%s", col, dcol, out);
+}
+
+Test(broker_protocol, a_backup_taken_while_serving_is_a_consistent_store)
+{
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 1, 50, 50);
+    char copy[400];
+    snprintf(copy, sizeof copy, "%s/copy.db", bk.dir);
+    cr_assert_eq(CLI(NULL, 0, "backup", copy, "--db", bk.db), 0);
+    cr_assert_neq(CLI(NULL, 0, "backup", copy, "--db", bk.db), 0, "an existing file is kept");
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_open_v2(copy, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM \"mailbox\" WHERE \"node\" = ?1",
+                                    -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, "dongguan", -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(st, 0), 50);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    peer_close(&home);
+}
+
+Test(broker_protocol, a_key_file_others_can_read_is_refused)
+{
+    char key[400];
+    snprintf(key, sizeof key, "%s.key", bk.db);
+    cr_assert_eq(chmod(key, 0644), 0);
+    cr_assert_eq(CLI(NULL, 0, "run", "--db", bk.db, "--config", bk.conf, "--bind",
+                     "tcp://127.0.0.1:*"), 1);
+    char *log = read_file(bk.log, 0);
+    cr_assert_not_null(strstr(log, "broker.db.key"), "the message names the file:\n%s", log);
+    cr_assert_null(strstr(log, "ready, listening"));
+    free(log);
+}
+
+Test(broker_protocol, bad_arguments_exit_2_naming_the_argument_and_value)
+{
+    cr_assert_eq(CLI(NULL, 0, "node", "add", "Bad Id", "--key", key_home.public_key,
+                     "--db", bk.db), 2);
+    cr_assert_eq(CLI(NULL, 0, "node", "add", "ok", "--key", "short", "--db", bk.db), 2);
+    cr_assert_eq(CLI(NULL, 0, "link", "add", "home", "--db", bk.db), 2);
+    cr_assert_eq(CLI(NULL, 0, "frobnicate", "--db", bk.db), 2);
+    cr_assert_eq(CLI(NULL, 0, "status", "--colour", "red", "--db", bk.db), 2);
+    cr_assert_eq(CLI(NULL, 0, "status", "--db", bk.db, "--bind", "tcp://x:1"), 2);
+    char *log = read_file(bk.log, 0);
+    cr_assert_not_null(strstr(log, "'Bad Id'"), "%s", log);
+    cr_assert_not_null(strstr(log, "'short'"), "%s", log);
+    cr_assert_not_null(strstr(log, "'--colour'"), "%s", log);
+    free(log);
+    cr_assert_eq(CLI(NULL, 0, "link", "add", "home", "nowhere", "--db", bk.db), 1,
+                 "a runtime failure exits 1");
+}
+
+Test(broker_protocol, a_bad_config_line_names_file_line_and_key)
+{
+    write_conf("max_peers = 10\nmax_pears = 3\n");
+    cr_assert_eq(CLI(NULL, 0, "status", "--db", bk.db, "--config", bk.conf), 2);
+    char *log = read_file(bk.log, 0);
+    char where[400];
+    snprintf(where, sizeof where, "%s:4: max_pears", bk.conf);
+    cr_assert_not_null(strstr(log, where), "%s", log);
+    free(log);
+    write_conf("heartbeat_ivl_ms = soon\n");
+    cr_assert_eq(CLI(NULL, 0, "status", "--db", bk.db, "--config", bk.conf), 2);
+    log = read_file(bk.log, 0);
+    snprintf(where, sizeof where, "%s:3: heartbeat_ivl_ms: 'soon'", bk.conf);
+    cr_assert_not_null(strstr(log, where), "%s", log);
+    free(log);
+}
+
+Test(broker_protocol, the_db_may_come_from_the_environment_or_the_config)
+{
+    char out[4096];
+    setenv("LIANGDI_BROKER_DB", bk.db, 1);
+    cr_assert_eq(CLI(out, sizeof out, "node", "list"), 0);
+    cr_assert_not_null(strstr(out, "东莞流动党支部"), "%s", out);
+    unsetenv("LIANGDI_BROKER_DB");
+    char line[400];
+    snprintf(line, sizeof line, "db = %s\n", bk.db);
+    write_conf(line);
+    cr_assert_eq(CLI(out, sizeof out, "link", "list", "--config", bk.conf), 0);
+    cr_assert_not_null(strstr(out, "dongguan  home"), "%s", out);
+}
