@@ -1,0 +1,251 @@
+/* test_migrate.c: the store's schema: what migration 1 creates, the pragmas a store
+ * opens with, and the refusal of a store made by a newer liangdi. */
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migrate.h"
+#include "schema.h"
+#include "store.h"
+
+static char dir[PATH_MAX];
+static char db_path[PATH_MAX + 16];
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/ld-migrate-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(db_path, sizeof db_path, "%s/node.db", dir);
+}
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void teardown(void)
+{
+    nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(migrate, .init = setup, .fini = teardown);
+
+/* The first column of the first row of sql (an integer), or -1. */
+static long long query_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static bool has_object(sqlite3 *db, const char *type, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2",
+                                    -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* The declared type of table.column, or "" if there is no such column. */
+static void column_type(sqlite3 *db, const char *table, const char *column, char *out, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT type FROM pragma_table_info('%s') WHERE name = ?1", table);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC);
+    out[0] = '\0';
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+static void set_user_version(int v)
+{
+    sqlite3 *db = NULL;
+    char sql[64];
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+Test(migrate, a_new_store_is_at_this_binarys_schema_version)
+{
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, true, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(query_int(nd_store_db(s), "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION);
+    int v = -1;
+    cr_assert_eq(nd_migrate_version(nd_store_db(s), &v, &err), 0);
+    cr_assert_eq(v, ND_STORE_SCHEMA_VERSION);
+    nd_store_destroy(&s);
+    nd_store_destroy(&s);
+    cr_assert_null(s);
+}
+
+Test(migrate, a_store_opens_in_wal_mode_with_full_sync_foreign_keys_and_a_busy_timeout)
+{
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, true, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    sqlite3 *db = nd_store_db(s);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    cr_assert_eq(query_int(db, "PRAGMA synchronous"), 2);       /* FULL */
+    cr_assert_eq(query_int(db, "PRAGMA foreign_keys"), 1);
+    cr_assert_eq(query_int(db, "PRAGMA busy_timeout"), 5000);
+    nd_store_destroy(&s);
+}
+
+Test(migrate, migration_one_creates_a_table_per_record_kind_with_a_column_per_field)
+{
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, true, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    sqlite3 *db = nd_store_db(s);
+    char type[32];
+    for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT; k++) {
+        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t)k);
+        cr_assert(has_object(db, "table", def->table), "no table %s", def->table);
+        for (size_t i = 0; i < def->nfields; i++) {
+            const ld_field_def_t *f = &def->fields[i];
+            column_type(db, def->table, f->name, type, sizeof type);
+            const char *want = f->type == LD_T_MONEY || f->type == LD_T_YEAR ? "INTEGER" : "TEXT";
+            cr_assert_str_eq(type, want, "%s.%s is %s", def->table, f->name, type);
+        }
+        static const char *const extra[] = { "id", "deleted", "hlc", "origin", "stamps",
+                                             "created_by" };
+        for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+            column_type(db, def->table, extra[i], type, sizeof type);
+            cr_assert(type[0] != '\0', "%s has no %s column", def->table, extra[i]);
+        }
+    }
+    column_type(db, "trips", "to", type, sizeof type);
+    cr_assert_str_eq(type, "TEXT");
+    column_type(db, "agreements", "signed", type, sizeof type);
+    cr_assert_str_eq(type, "TEXT");
+    nd_store_destroy(&s);
+}
+
+Test(migrate, migration_one_creates_the_log_tables_and_the_report_indexes)
+{
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, true, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    sqlite3 *db = nd_store_db(s);
+    static const char *const tables[] = { "settings", "changelog", "conflicts", "org_sent" };
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        cr_assert(has_object(db, "table", tables[i]), "no table %s", tables[i]);
+    static const char *const indexes[] = {
+        "members_org", "trips_member_started", "trips_to", "activities_member_kind_date",
+        "activities_member_month", "activities_date", "contacts_agreement_date",
+        "visits_agreement_date", "assessments_member_year_side", "approvals_member",
+        "cares_member", "agreements_outflow", "agreements_inflow", "orgs_parent",
+        "changelog_record_id", "conflicts_loser",
+    };
+    for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++)
+        cr_assert(has_object(db, "index", indexes[i]), "no index %s", indexes[i]);
+
+    /* The report's per-member lookups use the indexes, not a scan. */
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT max(\"date\") FROM \"activities\" "
+                                    "WHERE \"member\" = ?1 AND \"kind\" = 'dues'", -1, &st, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    const char *plan = (const char *)sqlite3_column_text(st, 3);
+    cr_assert(strstr(plan, "activities_member_kind_date") != NULL, "plan: %s", plan);
+    sqlite3_finalize(st);
+    nd_store_destroy(&s);
+}
+
+Test(migrate, reopening_a_current_store_runs_no_migration_again)
+{
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, true, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(nd_store_init_node(s, "home", "竹园镇党委", &err), 0, "%s", err.msg);
+    nd_store_destroy(&s);
+    s = nd_store_open(db_path, false, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_str_eq(nd_store_node_id(s), "home");
+    cr_assert_eq(nd_migrate(nd_store_db(s), db_path, &err), 0, "%s", err.msg);
+    cr_assert_eq(query_int(nd_store_db(s), "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION);
+    nd_store_destroy(&s);
+}
+
+Test(migrate, a_store_made_by_a_newer_liangdi_is_refused_with_a_clear_message)
+{
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, true, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    nd_store_destroy(&s);
+    set_user_version(ND_STORE_SCHEMA_VERSION + 1);
+
+    s = nd_store_open(db_path, false, &err);
+    cr_assert_null(s);
+    cr_assert_eq(err.code, LD_ESCHEMA);
+    char want[PATH_MAX + 200];
+    snprintf(want, sizeof want,
+             "%s: store schema version %d is newer than this liangdi (%d); upgrade liangdi",
+             db_path, ND_STORE_SCHEMA_VERSION + 1, ND_STORE_SCHEMA_VERSION);
+    cr_assert_str_eq(err.msg, want);
+
+    /* The refusal changed nothing: the version is still the newer one. */
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    cr_assert_eq(query_int(db, "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION + 1);
+    sqlite3_close(db);
+}
+
+Test(migrate, an_empty_database_file_is_migrated_from_version_zero)
+{
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    cr_assert_eq(query_int(db, "PRAGMA user_version"), 0);
+    ld_error_t err;
+    cr_assert_eq(nd_migrate(db, db_path, &err), 0, "%s", err.msg);
+    cr_assert_eq(query_int(db, "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION);
+    cr_assert(has_object(db, "table", "members"));
+    sqlite3_close(db);
+}
+
+Test(migrate, a_failed_migration_leaves_the_store_at_its_old_version)
+{
+    /* A table in the way makes migration 1 fail half way: nothing of it may stay. */
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "CREATE TABLE \"changelog\" (x)", NULL, NULL, NULL), SQLITE_OK);
+    ld_error_t err;
+    cr_assert_eq(nd_migrate(db, db_path, &err), LD_EIO);
+    cr_assert(strstr(err.msg, "changelog") != NULL, "%s", err.msg);
+    cr_assert_eq(query_int(db, "PRAGMA user_version"), 0);
+    cr_assert_not(has_object(db, "table", "members"));
+    sqlite3_close(db);
+}
+
+Test(migrate, opening_a_missing_store_without_create_is_not_found_and_makes_no_file)
+{
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, false, &err);
+    cr_assert_null(s);
+    cr_assert_eq(err.code, LD_ENOTFOUND);
+    cr_assert(strstr(err.msg, db_path) != NULL, "%s", err.msg);
+    cr_assert_neq(access(db_path, F_OK), 0);
+}
