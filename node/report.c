@@ -508,7 +508,8 @@ static int load_mobile(report_t *r)
     }
     for (size_t i = 0; i < r->nmobile; i++)
         r->by_id[i] = &r->mobile[i];
-    qsort(r->by_id, r->nmobile, sizeof *r->by_id, by_id_cmp);
+    if (r->nmobile > 1)
+        qsort(r->by_id, r->nmobile, sizeof *r->by_id, by_id_cmp);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -518,6 +519,8 @@ static const mobile_t *find_mobile(const report_t *r, const char *id)
 {
     mobile_t key = { .id = (char *) id };
     const mobile_t *kp = &key;
+    if (r->nmobile == 0)
+        return NULL;
     mobile_t **hit = bsearch(&kp, r->by_id, r->nmobile, sizeof *r->by_id, by_id_cmp);
     return hit ? *hit : NULL;
 }
@@ -881,7 +884,8 @@ static nd_table_t *findings_table(report_t *r, int sect, const char *title)
         : nd_table_new(title, CELLS_MAX, finding_keys, finding_labels);
     if (!t)
         return NULL;
-    qsort(f->v, f->n, sizeof *f->v, finding_cmp);
+    if (f->n > 1)
+        qsort(f->v, f->n, sizeof *f->v, finding_cmp);
     for (size_t i = 0; i < f->n; i++)
         if (nd_table_add_row(t, (const char *const *) f->v[i].cells)) {
             nd_table_destroy(&t);
@@ -1002,7 +1006,8 @@ static nd_table_t *totals_table(report_t *r, const char *title)
         fail_nomem(r);
         goto out;
     }
-    qsort(rows, n, sizeof *rows, group_cmp);
+    if (n > 1)
+        qsort(rows, n, sizeof *rows, group_cmp);
     t = nd_table_new(title, 4, keys, labels);
     if (!t)
         goto nomem;
