@@ -333,8 +333,6 @@ static int show_part(nd_cli_t *cli, sqlite3 *db, const char *title, const char *
         printf("%s\"%s\": ", *first ? "{\n" : ",\n", title);
     else if (!*first)
         printf("\n");
-    if (fmt == ND_FMT_TABLE)
-        printf("== %s ==\n", title);
     rc = nd_table_print(table, fmt, stdout);
     if (rc != 0)
         ld_error_set(err, rc, "cannot write the output");

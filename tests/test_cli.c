@@ -12,6 +12,10 @@
 
 #include <sqlite3.h>
 
+#include "change.h"
+#include "hlc.h"
+#include "store.h"
+
 #define ARGS_MAX 40
 
 typedef struct run {
@@ -661,6 +665,36 @@ Test(cli, conflicts_lists_the_conflict_log)
     township();
     RUN(0, "conflicts", "--format", "csv");
     OUT_HAS("record");
+    OUT_LACKS("phone");
+}
+
+Test(cli, conflicts_shows_the_kept_and_the_lost_value_of_a_race)
+{
+    ld_error_t err;
+    ld_change_t c;
+    char id[64];
+    township();
+    snprintf(id, sizeof id, "%s", member("林术平", "longtan", "1960-08-10"));
+    RUN(0, "member", "edit", id, "--phone", "13800000001");
+    /* Dongguan changed the phone a second earlier, never having seen this node's write. */
+    nd_store_t *s = nd_store_open(db, false, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    ld_change_init(&c);
+    c.kind = LD_KIND_MEMBER;
+    snprintf(c.record_id, sizeof c.record_id, "%s", id);
+    snprintf(c.origin, sizeof c.origin, "dongguan");
+    c.seq = 1;
+    c.hlc = ld_hlc_make(ld_hlc_wall_now() - 1000, 0);
+    cr_assert_eq(ld_change_set(&c, "phone", "13900000002", &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_change_add_audience(&c, "zhuyuan", &err), 0, "%s", err.msg);
+    cr_assert_eq(nd_store_apply(s, &c, &err), 0, "%s", err.msg);
+    ld_change_clear(&c);
+    nd_store_destroy(&s);
+    RUN(0, "conflicts", "--format", "csv");
+    OUT_HAS("member");
+    OUT_HAS(id);
+    OUT_HAS("phone,13800000001,zhuyuan");
+    OUT_HAS("13900000002,dongguan");
 }
 
 Test(cli, report_runs_and_refuses_a_bad_date)
