@@ -322,4 +322,20 @@ node zhuyuan report --as-of 2010-07-01
 step "The Dongguan branch's view of its own members"
 node dongguan member list
 
+step "Stopping the broker"
+kill -TERM "$broker_pid"
+deadline=$((SECONDS + 20))
+while kill -0 "$broker_pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 0.05
+done
+kill -0 "$broker_pid" 2>/dev/null && kill -KILL "$broker_pid"
+status=0
+wait "$broker_pid" || status=$?
+broker_pid=
+if [ "$status" -ne 0 ]; then
+    tail -n 20 "$demo/broker/broker.log" >&2
+    die "the broker exited with status $status on SIGTERM"
+fi
+echo "    stopped cleanly; its log is $demo/broker/broker.log"
+
 step "Done in $((SECONDS - started)) s; the stores stay in $demo"
