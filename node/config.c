@@ -167,14 +167,18 @@ static bool config_count_valid(const char *value)
     return atol(value) <= 100000;
 }
 
-static bool config_key_name_valid(const char *name)
+/* The thresholds report.c reads (as "report.<key>" settings). */
+static const char *const config_report_keys[] = {
+    "contact_warn_days", "visit_warn_days", "life_warn_months", "life_breach_months",
+    "backpay_max_months", "report_in_days", "contact_lost_months", NULL,
+};
+
+static bool config_report_key_known(const char *name)
 {
-    if (!*name || strlen(name) > 64)
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
-            return false;
-    return true;
+    for (size_t i = 0; config_report_keys[i]; i++)
+        if (strcmp(name, config_report_keys[i]) == 0)
+            return true;
+    return false;
 }
 
 static int config_node_key(config_parse_t *ps, const char *name, const char *value)
@@ -221,7 +225,7 @@ static int config_node_key(config_parse_t *ps, const char *name, const char *val
 static int config_report_key(config_parse_t *ps, const char *name, const char *value)
 {
     nd_config_t *c = ps->config;
-    if (!config_key_name_valid(name))
+    if (!config_report_key_known(name))
         return config_fail(ps, "unknown key '%s' in [%s]", name, "report");
     if (!config_count_valid(value))
         return config_fail(ps, "bad value '%s' for %s (expected a whole number of days or months)",

@@ -766,6 +766,18 @@ Test(cli, config_gives_the_db_and_flags_override_it)
     OUT_HAS("dongguan");
 }
 
+Test(cli, config_report_thresholds_hold_for_the_report_without_being_stored)
+{
+    township();
+    write_text("r.conf", "[report]\nlife_warn_months = 2\n");
+    snapshot_t before = snap();
+    RUN(0, "report", "--config", "r.conf", "--as-of", "2010-07-01", "--format", "csv");
+    OUT_HAS("report.life_warn_months),2");
+    assert_unchanged(&before);
+    RUN(0, "report", "--as-of", "2010-07-01", "--format", "csv");
+    OUT_HAS("report.life_warn_months),5");
+}
+
 Test(cli, config_errors_name_file_and_line_with_exit_2)
 {
     township();

@@ -126,6 +126,13 @@ Test(config, names_file_line_and_value_of_a_bad_value)
     cr_assert(strstr(msg, ":2: bad value '-1' for life_warn_months"), "%s", msg);
 }
 
+Test(config, refuses_a_report_threshold_the_report_does_not_know)
+{
+    ld_error_t err;
+    const char *msg = load_fails("[report]\nlife_warn_months = 4\nmoon_phase_days = 3\n", &err);
+    cr_assert(strstr(msg, ":3: unknown key 'moon_phase_days' in [report]"), "%s", msg);
+}
+
 Test(config, refuses_an_unknown_section_and_keys_outside_sections)
 {
     ld_error_t err;
