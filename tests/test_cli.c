@@ -2,6 +2,7 @@
  * failure, exit codes (2 usage, 1 runtime), and a store left byte-for-byte unchanged. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -733,6 +734,53 @@ Test(cli, sync_without_a_broker_or_with_an_unreachable_one_fails_in_one_line)
     RUN(1, "sync", "--timeout", "1");
     ERR_HAS("unreachable");
     FAILS_UNCHANGED(2, "--interval: bad value 'often'", "daemon", "--interval", "often");
+}
+
+Test(cli, daemon_keeps_trying_an_unreachable_broker_and_stops_cleanly_on_sigterm)
+{
+    char err_path[320], conf[400];
+    township();
+    RUN(0, "broker", "set", "tcp://127.0.0.1:9", "--key", "4Z<+GVHwBRc^wigw2oLZv*t05=27vGthn$N6SQ[I");
+    write_text("d.conf", "[node]\ntimeout = 1\nlog_level = info\n");
+    snprintf(err_path, sizeof err_path, "%s/daemon.err", dir);
+    snprintf(conf, sizeof conf, "%s/d.conf", dir);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int o = open("/dev/null", O_WRONLY);
+        if (e < 0 || o < 0)
+            _exit(127);
+        dup2(o, 1);
+        dup2(e, 2);
+        execl(bin, bin, "daemon", "--interval", "1s", "--config", conf, (char *) NULL);
+        _exit(127);
+    }
+    /* Wait (up to 20 s) for the daemon to say the broker is unreachable. */
+    char *text = NULL;
+    for (int i = 0; i < 400; i++) {
+        free(text);
+        text = slurp(err_path, NULL);
+        if (strstr(text, "still trying"))
+            break;
+        usleep(50 * 1000);
+    }
+    cr_assert(strstr(text, "unreachable"), "daemon said: %s", text);
+    free(text);
+    kill(pid, SIGTERM);
+    int st = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 200 && done == 0; i++) {
+        done = waitpid(pid, &st, WNOHANG);
+        if (done == 0)
+            usleep(50 * 1000);
+    }
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        cr_assert_fail("the daemon did not stop within 10 s of SIGTERM");
+    }
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon exit status %d", st);
 }
 
 Test(cli, backup_writes_a_consistent_copy)
