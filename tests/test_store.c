@@ -510,6 +510,67 @@ Test(store, a_refused_write_leaves_the_store_file_byte_for_byte_unchanged)
     nd_store_destroy(&s);
 }
 
+static void exec_sql(nd_store_t *s, const char *sql)
+{
+    char *msg = NULL;
+    cr_assert_eq(sqlite3_exec(nd_store_db(s), sql, NULL, NULL, &msg), SQLITE_OK, "%s", msg);
+}
+
+Test(store, a_write_that_fails_after_its_row_leaves_neither_row_nor_change)
+{
+    ld_error_t err;
+    char member[37], m2[37], m3[37];
+    nd_store_t *s = open_store("a", "home");
+    world(s, member);
+    /* The change log refuses one record, as a full disk would. */
+    exec_sql(s, "CREATE TRIGGER \"boom\" BEFORE INSERT ON \"changelog\" "
+                "WHEN NEW.\"record_id\" = 'boom' BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    uint64_t before = store_hash(s, "a");
+    cr_assert_eq(put(s, LD_KIND_ORG, "boom", NULL, &err, "name", "x", "kind", "village",
+                     "node", "home", NULL), LD_EIO);
+    cr_assert(strstr(err.msg, "disk full") != NULL, "%s", err.msg);
+    cr_assert_not(nd_store_exists(s, LD_KIND_ORG, "boom"));
+    cr_assert_eq(store_hash(s, "a"), before);
+
+    /* Inside a group only the failed write is undone; the group goes on. */
+    cr_assert_eq(nd_store_begin(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(put(s, LD_KIND_MEMBER, NULL, m2, &err, "name", "李四", "org", "longtan", NULL), 0);
+    cr_assert_eq(put(s, LD_KIND_ORG, "boom", NULL, &err, "name", "x", "kind", "village",
+                     "node", "home", NULL), LD_EIO);
+    cr_assert_eq(put(s, LD_KIND_MEMBER, NULL, m3, &err, "name", "王五", "org", "longtan", NULL), 0);
+    cr_assert_eq(nd_store_commit(s, &err), 0, "%s", err.msg);
+    cr_assert(nd_store_exists(s, LD_KIND_MEMBER, m2));
+    cr_assert(nd_store_exists(s, LD_KIND_MEMBER, m3));
+    cr_assert_not(nd_store_exists(s, LD_KIND_ORG, "boom"));
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM orgs WHERE id = 'boom'", NULL), 0);
+    cr_assert_eq(query_int(s, "SELECT seq FROM changelog WHERE record_id = ?1", m3), 6);
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM changelog", NULL), 6);
+    nd_store_destroy(&s);
+}
+
+Test(store, a_trip_whose_change_fails_leaves_none_of_the_snapshots_before_it)
+{
+    ld_error_t err;
+    char member[37];
+    nd_store_t *s = open_store("a", "home");
+    world(s, member);
+    exec_sql(s, "CREATE TRIGGER \"boom\" BEFORE INSERT ON \"changelog\" "
+                "WHEN NEW.\"kind\" = 'trip' BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    uint64_t before = store_hash(s, "a");
+    cr_assert_eq(put(s, LD_KIND_TRIP, NULL, NULL, &err, "member", member, "to", "dongguan",
+                     "started", "2010-03-01", "status", "registered", NULL), LD_EIO);
+    cr_assert_eq(store_hash(s, "a"), before);
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM org_sent WHERE node = 'dg'", NULL), 1);
+    cr_assert_eq(nd_store_last_seq(s), 4);
+    exec_sql(s, "DROP TRIGGER \"boom\"");
+    cr_assert_eq(put(s, LD_KIND_TRIP, NULL, NULL, &err, "member", member, "to", "dongguan",
+                     "started", "2010-03-01", "status", "registered", NULL), 0, "%s", err.msg);
+    /* longtan, zhuyuan and the member went first, then the trip. */
+    cr_assert_eq(nd_store_last_seq(s), 8);
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM org_sent WHERE node = 'dg'", NULL), 3);
+    nd_store_destroy(&s);
+}
+
 Test(store, an_update_of_a_missing_record_is_not_found)
 {
     ld_error_t err;
