@@ -506,14 +506,12 @@ Test(deploy, units_are_hardened_and_run_as_the_liangdi_user)
     free(timer);
 }
 
-Test(deploy, installed_units_pass_systemd_analyze_verify)
+/* Copies the installed units into tmp_root/units with their PREFIX/bin paths pointed
+ * at the binaries under DESTDIR (systemd-analyze checks that ExecStart= exists), and
+ * puts their paths into argv[first..first+4); MANPATH is set so that Documentation=
+ * man: links resolve to the installed pages. */
+static void units_for_analysis(char *argv[], size_t first)
 {
-    if (!which("systemd-analyze"))
-        cr_skip_test("systemd-analyze is not installed here, so the units were not verified");
-    skip_under_valgrind("meson install runs Python");
-    install_to_destdir();
-    /* The installed units name PREFIX/bin; verify checks that the binaries exist, so
-     * point copies of them at the binaries under DESTDIR. */
     static const char *const units[] = {
         "liangdi-broker.service", "liangdi-node.service", "liangdi-sync.service",
         "liangdi-sync.timer",
@@ -522,7 +520,6 @@ Test(deploy, installed_units_pass_systemd_analyze_verify)
     cr_assert_eq(mkdir(unit_dir, 0755), 0);
     const char *from = str("%s/bin/", prefix);
     const char *to = str("%s%s/bin/", destdir, prefix);
-    char *argv[2 + 4 + 1] = { "systemd-analyze", "verify" };
     for (size_t i = 0; i < 4; i++) {
         const char *path = installed(str("lib/systemd/system/%s", units[i]));
         char *unit = slurp(path);
@@ -530,16 +527,43 @@ Test(deploy, installed_units_pass_systemd_analyze_verify)
         char *moved = replace_all(unit, from, to);
         const char *copy = str("%s/%s", unit_dir, units[i]);
         spew(copy, moved);
-        argv[2 + i] = (char *) copy;
+        argv[first + i] = (char *) copy;
         free(moved);
         free(unit);
     }
+    setenv("MANPATH", str("%s%s/share/man", destdir, prefix), 1);
+}
+
+Test(deploy, installed_units_pass_systemd_analyze_verify)
+{
+    if (!which("systemd-analyze"))
+        cr_skip_test("systemd-analyze is not installed here, so the units were not verified");
+    skip_under_valgrind("meson install runs Python");
+    install_to_destdir();
+    char *argv[2 + 4 + 1] = { "systemd-analyze", "verify" };
+    units_for_analysis(argv, 2);
     argv[6] = NULL;
-    setenv("MANPATH", str("%s%s/share/man", destdir, prefix), 1);   /* Documentation=man:... must resolve */
     char *out;
     int rc = run(argv, 120, &out);
     cr_expect_eq(rc, 0, "systemd-analyze verify failed (%d):\n%s", rc, tail(out, 4000));
     cr_expect_str_empty(out, "systemd-analyze verify complained:\n%s", tail(out, 4000));
+    free(out);
+}
+
+Test(deploy, installed_services_rate_under_2_0_on_systemd_analyze_security)
+{
+    if (!which("systemd-analyze"))
+        cr_skip_test("systemd-analyze is not installed here, so the units were not rated");
+    skip_under_valgrind("meson install runs Python");
+    install_to_destdir();
+    /* --threshold counts tenths: 20 is the "2.0" systemd-analyze prints. */
+    char *argv[4 + 4 + 1] = { "systemd-analyze", "security", "--offline=true",
+                              "--threshold=20" };
+    units_for_analysis(argv, 4);
+    argv[7] = NULL;   /* the services only, not the timer */
+    char *out;
+    int rc = run(argv, 120, &out);
+    cr_expect_eq(rc, 0, "a service's exposure is over 2.0 (%d):\n%s", rc, tail(out, 6000));
     free(out);
 }
 
