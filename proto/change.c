@@ -139,19 +139,26 @@ int ld_change_copy(ld_change_t *dst, const ld_change_t *src, ld_error_t *err)
     return 0;
 }
 
+/* LD_EINVAL with "field: "value" why", the value quoted safely (only on failure). */
+static int bad_value(const ld_field_def_t *def, const char *value, ld_error_t *err,
+                     const char *why)
+{
+    char q[QUOTE_MAX * 4 + 8];
+    quote_value(value, q, sizeof q);
+    return ld_error_set(err, LD_EINVAL, "%s: \"%s\" %s", def->name, q, why);
+}
+
 /* Text of one of the shapes the schema gives by field name: phone numbers and
  * resident id numbers; 0 or LD_EINVAL. */
-static int text_shape(const ld_field_def_t *def, const char *value, const char *q,
-                      ld_error_t *err)
+static int text_shape(const ld_field_def_t *def, const char *value, ld_error_t *err)
 {
     size_t len = strlen(value);
     if (strcmp(def->name, "phone") == 0) {
         for (size_t i = 0; i < len; i++) {
             char ch = value[i];
             if (!((ch >= '0' && ch <= '9') || ch == ' ' || ch == '+' || ch == '-'))
-                return ld_error_set(err, LD_EINVAL,
-                                    "%s: \"%s\" is not a phone number (digits, spaces, '+' and '-')",
-                                    def->name, q);
+                return bad_value(def, value, err,
+                                 "is not a phone number (digits, spaces, '+' and '-')");
         }
         return 0;
     }
@@ -161,44 +168,39 @@ static int text_shape(const ld_field_def_t *def, const char *value, const char *
             ok = value[i] >= '0' && value[i] <= '9';
         ok = ok && ((value[17] >= '0' && value[17] <= '9') || value[17] == 'X');
         if (!ok)
-            return ld_error_set(err, LD_EINVAL,
-                                "%s: \"%s\" is not an id number (17 digits, then a digit or X)",
-                                def->name, q);
+            return bad_value(def, value, err,
+                             "is not an id number (17 digits, then a digit or X)");
         return 0;
     }
     return 0;
 }
 
-static int validate_text(const ld_field_def_t *def, const char *value, const char *q,
-                         ld_error_t *err)
+static int validate_text(const ld_field_def_t *def, const char *value, ld_error_t *err)
 {
     size_t len = strlen(value);
     if (len > def->max_len)
         return ld_error_set(err, LD_EINVAL, "%s: %zu bytes is longer than the %zu allowed",
                             def->name, len, def->max_len);
     if (!ld_utf8_valid(value, len))
-        return ld_error_set(err, LD_EINVAL, "%s: \"%s\" is not valid UTF-8 text", def->name, q);
+        return bad_value(def, value, err, "is not valid UTF-8 text");
     if (def->max_len <= 64 && strpbrk(value, "\t\r\n") != NULL)
-        return ld_error_set(err, LD_EINVAL, "%s: \"%s\" must be one line", def->name, q);
-    return text_shape(def, value, q, err);
+        return bad_value(def, value, err, "must be one line");
+    return text_shape(def, value, err);
 }
 
-static int validate_money(const ld_field_def_t *def, const char *value, const char *q,
-                          ld_error_t *err)
+static int validate_money(const ld_field_def_t *def, const char *value, ld_error_t *err)
 {
     size_t len = strlen(value);
     bool ok = len >= 1 && len <= MONEY_FEN_DIGITS_MAX && !(len > 1 && value[0] == '0');
     for (size_t i = 0; ok && i < len; i++)
         ok = value[i] >= '0' && value[i] <= '9';
     if (!ok)
-        return ld_error_set(err, LD_EINVAL,
-                            "%s: \"%s\" is not an amount in fen (0 to 99999999999, digits only)",
-                            def->name, q);
+        return bad_value(def, value, err,
+                         "is not an amount in fen (0 to 99999999999, digits only)");
     return 0;
 }
 
-static int validate_year(const ld_field_def_t *def, const char *value, const char *q,
-                         ld_error_t *err)
+static int validate_year(const ld_field_def_t *def, const char *value, ld_error_t *err)
 {
     bool ok = strlen(value) == 4;
     int y = 0;
@@ -207,25 +209,23 @@ static int validate_year(const ld_field_def_t *def, const char *value, const cha
         y = y * 10 + (value[i] - '0');
     }
     if (!ok || y < 1900 || y > 2199)
-        return ld_error_set(err, LD_EINVAL, "%s: \"%s\" is not a year from 1900 to 2199",
-                            def->name, q);
+        return bad_value(def, value, err, "is not a year from 1900 to 2199");
     return 0;
 }
 
-static int validate_ref(const ld_field_def_t *def, const char *value, const char *q,
-                        ld_error_t *err)
+static int validate_ref(const ld_field_def_t *def, const char *value, ld_error_t *err)
 {
     if (def->ref == LD_KIND_ORG) {
         if (!ld_id_valid(value))
-            return ld_error_set(err, LD_EINVAL,
-                                "%s: \"%s\" is not an org id ([a-z0-9._-], up to 64)",
-                                def->name, q);
+            return bad_value(def, value, err, "is not an org id ([a-z0-9._-], up to 64)");
         return 0;
     }
     if (!ld_uuid_valid(value)) {
         const ld_kind_def_t *k = ld_schema_kind(def->ref);
-        return ld_error_set(err, LD_EINVAL, "%s: \"%s\" is not a %s id (a lowercase UUID)",
-                            def->name, q, k != NULL ? k->name : "record");
+        char why[64];
+        snprintf(why, sizeof why, "is not a %s id (a lowercase UUID)",
+                 k != NULL ? k->name : "record");
+        return bad_value(def, value, err, why);
     }
     return 0;
 }
@@ -241,27 +241,22 @@ int ld_field_validate(const ld_field_def_t *def, const char *value, ld_error_t *
             return ld_error_set(err, LD_EINVAL, "%s is required and cannot be empty", def->name);
         return 0;
     }
-    char q[QUOTE_MAX * 4 + 8];
-    quote_value(value, q, sizeof q);
     switch (def->type) {
     case LD_T_TEXT:
-        return validate_text(def, value, q, err);
+        return validate_text(def, value, err);
     case LD_T_DATE:
         if (!ld_date_parse(value, NULL))
-            return ld_error_set(err, LD_EINVAL,
-                                "%s: \"%s\" is not a date (YYYY-MM-DD, a real day, 1900 to 2199)",
-                                def->name, q);
+            return bad_value(def, value, err,
+                             "is not a date (YYYY-MM-DD, a real day, 1900 to 2199)");
         return 0;
     case LD_T_MONTH:
         if (!ld_month_parse(value, NULL))
-            return ld_error_set(err, LD_EINVAL,
-                                "%s: \"%s\" is not a month (YYYY-MM, 1900 to 2199)",
-                                def->name, q);
+            return bad_value(def, value, err, "is not a month (YYYY-MM, 1900 to 2199)");
         return 0;
     case LD_T_ENUM:
         if (ld_schema_word_index(def, value) < 0) {
-            char words[256] = "";
-            size_t o = 0;
+            char words[256] = "is not one of: ";
+            size_t o = strlen(words);
             for (size_t i = 0; def->words != NULL && def->words[i] != NULL; i++) {
                 int n = snprintf(words + o, sizeof words - o, "%s%s", i ? ", " : "",
                                  def->words[i]);
@@ -269,22 +264,19 @@ int ld_field_validate(const ld_field_def_t *def, const char *value, ld_error_t *
                     break;
                 o += (size_t)n;
             }
-            return ld_error_set(err, LD_EINVAL, "%s: \"%s\" is not one of: %s", def->name, q,
-                                words);
+            return bad_value(def, value, err, words);
         }
         return 0;
     case LD_T_REF:
-        return validate_ref(def, value, q, err);
+        return validate_ref(def, value, err);
     case LD_T_NODE:
         if (!ld_id_valid(value))
-            return ld_error_set(err, LD_EINVAL,
-                                "%s: \"%s\" is not a node id ([a-z0-9._-], up to 64)",
-                                def->name, q);
+            return bad_value(def, value, err, "is not a node id ([a-z0-9._-], up to 64)");
         return 0;
     case LD_T_MONEY:
-        return validate_money(def, value, q, err);
+        return validate_money(def, value, err);
     case LD_T_YEAR:
-        return validate_year(def, value, q, err);
+        return validate_year(def, value, err);
     }
     return ld_error_set(err, LD_EINVAL, "%s: unknown field type %d", def->name, (int)def->type);
 }

@@ -716,6 +716,9 @@ int ld_msg_encode(const ld_msg_t *m, uint8_t **out, size_t *len, ld_error_t *err
     *len = 0;
     switch (m->type) {
     case LD_MSG_HELLO: {
+        if (!memchr(m->u.hello.node_id, '\0', sizeof m->u.hello.node_id) ||
+            !memchr(m->u.hello.software, '\0', sizeof m->u.hello.software))
+            return ld_error_set(err, LD_EINVAL, "hello node id or software not terminated");
         if ((rc = check_node_id(m->u.hello.node_id, "hello node id", err)) != 0 ||
             (rc = check_text(m->u.hello.software, SOFTWARE_MAX, "hello software", err)) != 0)
             return rc;
@@ -727,6 +730,8 @@ int ld_msg_encode(const ld_msg_t *m, uint8_t **out, size_t *len, ld_error_t *err
         return pack_message(&msg.base, out, len, err);
     }
     case LD_MSG_WELCOME: {
+        if (!memchr(m->u.welcome.node_id, '\0', sizeof m->u.welcome.node_id))
+            return ld_error_set(err, LD_EINVAL, "welcome node id not terminated");
         if ((rc = check_node_id(m->u.welcome.node_id, "welcome node id", err)) != 0)
             return rc;
         Liangdi__Welcome msg = LIANGDI__WELCOME__INIT;

@@ -93,7 +93,7 @@ int ld_keys_load(ld_keypair_t *kp, const char *path, ld_error_t *err)
     int rc = 0;
     char buf[KEYFILE_MAX + 1];
     size_t len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
             return ld_error_set(err, LD_ENOTFOUND, "key file %s does not exist", path);
