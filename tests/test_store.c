@@ -210,13 +210,11 @@ static size_t deliver(nd_store_t *from, nd_store_t *to)
     return n;
 }
 
-/* Appends every row of `sql` to buf, cells separated by '|', rows by '\n'. */
-static void dump_rows(sqlite3 *db, const char *sql, char **buf, size_t *len)
+/* Writes every row of `sql` to f, cells separated by '|', rows by '\n'. */
+static void dump_rows(sqlite3 *db, const char *sql, FILE *f)
 {
     sqlite3_stmt *st = NULL;
     cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    FILE *f = open_memstream(buf, len);
-    fseek(f, 0, SEEK_END);
     fprintf(f, "== %s\n", sql);
     while (sqlite3_step(st) == SQLITE_ROW) {
         for (int i = 0; i < sqlite3_column_count(st); i++) {
@@ -225,7 +223,6 @@ static void dump_rows(sqlite3 *db, const char *sql, char **buf, size_t *len)
         }
         fputc('\n', f);
     }
-    fclose(f);
     sqlite3_finalize(st);
 }
 
@@ -237,19 +234,20 @@ static char *dump(nd_store_t *s)
     size_t len = 0;
     sqlite3 *db = nd_store_db(s);
     FILE *f = open_memstream(&buf, &len);
-    fclose(f);
+    cr_assert_not_null(f);
     for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT; k++) {
         snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" ORDER BY \"id\"",
                  ld_schema_kind((ld_kind_t)k)->table);
-        dump_rows(db, sql, &buf, &len);
+        dump_rows(db, sql, f);
     }
     dump_rows(db, "SELECT \"record_id\", \"kind\", \"field\", \"winner_value\", \"winner_hlc\", "
                   "\"winner_origin\", \"loser_value\", \"loser_hlc\", \"loser_origin\" FROM "
                   "\"conflicts\" ORDER BY \"record_id\", \"field\", \"loser_hlc\", \"loser_origin\"",
-              &buf, &len);
+              f);
     dump_rows(db, "SELECT \"origin\", \"seq\", \"record_id\", \"kind\", \"hlc\", \"deleted\", "
-                  "hex(\"body\") FROM \"changelog\" ORDER BY \"origin\", \"seq\"", &buf, &len);
-    dump_rows(db, "SELECT * FROM \"org_sent\" ORDER BY \"org\", \"node\"", &buf, &len);
+                  "hex(\"body\") FROM \"changelog\" ORDER BY \"origin\", \"seq\"", f);
+    dump_rows(db, "SELECT * FROM \"org_sent\" ORDER BY \"org\", \"node\"", f);
+    fclose(f);
     return buf;
 }
 
