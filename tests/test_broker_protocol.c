@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,25 @@ typedef struct broker {
 static broker_t bk;
 static void *zctx;
 static ld_keypair_t key_home, key_dongguan, key_shenzhen, key_stranger;
+
+/* Sockets still open, closed by teardown when a failed assertion skipped peer_close
+ * (zmq_ctx_term waits for every socket). */
+static void *open_socks[64];
+
+static void track(void *sock, bool open)
+{
+    for (size_t i = 0; i < sizeof open_socks / sizeof open_socks[0]; i++) {
+        if (open && !open_socks[i]) {
+            open_socks[i] = sock;
+            return;
+        }
+        if (!open && open_socks[i] == sock) {
+            open_socks[i] = NULL;
+            return;
+        }
+    }
+    cr_assert_not(open, "too many sockets open at once");
+}
 
 /* Deadlines stretch under valgrind (meson test --setup valgrind). */
 static int64_t scaled(int64_t ms)
@@ -267,6 +287,11 @@ static void teardown(void)
         waitpid(bk.pid, NULL, 0);
         bk.pid = 0;
     }
+    for (size_t i = 0; i < sizeof open_socks / sizeof open_socks[0]; i++) {
+        if (open_socks[i])
+            zmq_close(open_socks[i]);
+        open_socks[i] = NULL;
+    }
     if (zctx) {
         zmq_ctx_term(zctx);
         zctx = NULL;
@@ -302,6 +327,7 @@ static peer_t peer_open(const ld_keypair_t *kp)
     int linger = 0;
     p.sock = zmq_socket(zctx, ZMQ_DEALER);
     cr_assert_not_null(p.sock);
+    track(p.sock, true);
     cr_assert_eq(zmq_setsockopt(p.sock, ZMQ_LINGER, &linger, sizeof linger), 0);
     cr_assert_eq(zmq_setsockopt(p.sock, ZMQ_CURVE_SERVERKEY, bk.public_key, LD_KEY_TEXT), 0);
     cr_assert_eq(zmq_setsockopt(p.sock, ZMQ_CURVE_PUBLICKEY, kp->public_key, LD_KEY_TEXT), 0);
@@ -318,10 +344,13 @@ static void peer_close(peer_t *p)
 {
     if (p->monitor) {
         zmq_socket_monitor(p->sock, NULL, 0);
+        track(p->monitor, false);
         zmq_close(p->monitor);
     }
-    if (p->sock)
+    if (p->sock) {
+        track(p->sock, false);
         zmq_close(p->sock);
+    }
     memset(p, 0, sizeof *p);
 }
 
@@ -698,6 +727,8 @@ Test(broker_protocol, an_unregistered_key_is_refused_at_the_handshake)
     cr_assert_eq(zmq_socket_monitor(p.sock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                                     | ZMQ_EVENT_HANDSHAKE_SUCCEEDED), 0);
     p.monitor = zmq_socket(zctx, ZMQ_PAIR);
+    cr_assert_not_null(p.monitor);
+    track(p.monitor, true);
     cr_assert_eq(zmq_connect(p.monitor, ep), 0);
     peer_connect(&p);
     send_hello(&p, "stranger");
