@@ -56,7 +56,7 @@ static void consumer_config(jsConsumerConfig *cc)
     cc->AckPolicy = js_AckAll;          /* one ack covers the batch before it */
     cc->DeliverPolicy = js_DeliverAll;
     cc->FilterSubject = SUBJECT;
-    cc->MaxAckPending = -1;
+    cc->MaxAckPending = 4 * FETCH_BATCH;  /* the default, 1,000, would stall a batch */
 }
 
 /* The stream (file storage, one replica) and the receiver's durable consumer, made before

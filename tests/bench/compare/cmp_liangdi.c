@@ -1,0 +1,195 @@
+/* cmp_liangdi.c: the liangdi contestant's two helpers: fill a sender's outbox with N
+ * activity records through the store's one write path, and wait for a receiver to hold N. */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "change.h"
+#include "cmp_common.h"
+#include "error.h"
+#include "schema.h"
+#include "store.h"
+
+#define PROG       "cmp_liangdi"
+#define GROUP      4096          /* records per store transaction while filling */
+#define NOTE_TEXT  "参加支部主题党日，学习党章党规，缴纳党费。"
+#define POLL_NS    (10 * 1000 * 1000)
+
+/* Writes into note[0..size) + NUL a note of exactly `size` bytes of UTF-8: the record's
+ * number, Chinese text cut at a character boundary, and '.' to make up the length. */
+static void make_note(char *note, size_t size, uint64_t seq)
+{
+    static const char text[] = NOTE_TEXT;
+    size_t len = (size_t)snprintf(note, size + 1, "第%" PRIu64 "条 ", seq);
+    size_t t = 0;
+
+    if (len > size)
+        len = size;
+    while (len < size) {
+        unsigned char ch = (unsigned char)text[t];
+        size_t clen = ch < 0x80 ? 1 : ch < 0xE0 ? 2 : ch < 0xF0 ? 3 : 4;
+
+        if (len + clen > size)
+            break;
+        memcpy(note + len, text + t, clen);
+        len += clen;
+        t += clen;
+        if (text[t] == '\0')
+            t = 0;
+    }
+    while (len < size)
+        note[len++] = '.';
+    note[len] = '\0';
+}
+
+/* Writes n study activities for `member`, each with a note of `size` bytes, in groups of
+ * GROUP per transaction.  0, or a negative LD_E* code with err set. */
+static int fill(const char *db, const char *member, uint64_t n, size_t size, ld_error_t *err)
+{
+    nd_store_t *store = nd_store_open(db, false, err);
+    char *note = malloc(size + 1);
+    ld_change_t c;
+    bool open_group = false;
+    int rc = LD_ENOMEM;
+
+    ld_change_init(&c);
+    if (store == NULL) {
+        rc = err->code;
+        goto out;
+    }
+    if (note == NULL) {
+        ld_error_set(err, LD_ENOMEM, "out of memory for a note of %zu bytes", size);
+        goto out;
+    }
+    for (uint64_t seq = 0; seq < n; seq++) {
+        if (!open_group) {
+            rc = nd_store_begin(store, err);
+            if (rc != 0)
+                goto out;
+            open_group = true;
+        }
+        ld_change_clear(&c);
+        c.kind = LD_KIND_ACTIVITY;
+        make_note(note, size, seq);
+        rc = ld_change_set(&c, "member", member, err);
+        if (rc == 0)
+            rc = ld_change_set(&c, "date", "2010-05-04", err);
+        if (rc == 0)
+            rc = ld_change_set(&c, "kind", "study", err);
+        if (rc == 0)
+            rc = ld_change_set(&c, "note", note, err);
+        if (rc == 0)
+            rc = nd_store_create(store, &c, err);
+        if (rc != 0)
+            goto out;
+        if ((seq + 1) % GROUP == 0 || seq + 1 == n) {
+            rc = nd_store_commit(store, err);
+            open_group = false;
+            if (rc != 0)
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (open_group)
+        nd_store_rollback(store);
+    ld_change_clear(&c);
+    nd_store_destroy(&store);
+    free(note);
+    return rc;
+}
+
+/* The number of live activities in the store at `db` (read-only), or -1 with the reason
+ * printed. */
+static int64_t count_activities(sqlite3 *db)
+{
+    const ld_kind_def_t *def = ld_schema_kind(LD_KIND_ACTIVITY);
+    sqlite3_stmt *st = NULL;
+    char sql[160];
+    int64_t count = -1;
+    int rc;
+
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\" WHERE coalesce(\"deleted\", 0) = 0",
+             def->table);
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        count = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_BUSY)   /* the daemon holds a lock: ask again */
+        fprintf(stderr, PROG ": counting %s: %s\n", def->table, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_BUSY ? 0 : count;
+}
+
+/* Waits until the receiver's store at `path` holds n activities, polling every 10 ms for
+ * up to timeout_s.  0, or -1 with what was there printed. */
+static int wait_count(const char *path, uint64_t n, uint64_t timeout_s)
+{
+    sqlite3 *db = NULL;
+    double deadline = cmp_now() + (double)timeout_s;
+    struct timespec pause = { 0, POLL_NS };
+    int64_t count = 0;
+    int rc;
+
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, PROG ": open %s: %s\n", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 1000);
+    for (;;) {
+        count = count_activities(db);
+        if (count < 0 || (uint64_t)count >= n || cmp_now() >= deadline)
+            break;
+        nanosleep(&pause, NULL);
+    }
+    sqlite3_close(db);
+    if (count >= 0 && (uint64_t)count >= n)
+        return 0;
+    if (count >= 0)
+        fprintf(stderr, PROG ": %s holds %" PRId64 " of %" PRIu64 " activities after %" PRIu64
+                " s\n", path, count, n, timeout_s);
+    return -1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: " PROG " fill DB MEMBER_ID N SIZE     (N study activities, notes of SIZE bytes)\n"
+            "       " PROG " wait DB N TIMEOUT_S          (until DB holds N activities)\n");
+}
+
+int main(int argc, char **argv)
+{
+    ld_error_t err;
+    uint64_t n = 0, size = 0, timeout_s = 0;
+
+    ld_error_clear(&err);
+    if (argc == 6 && strcmp(argv[1], "fill") == 0) {
+        if (cmp_parse_count(argv[4], "N", UINT32_MAX, &n) < 0 ||
+            cmp_parse_count(argv[5], "SIZE", 2000, &size) < 0)
+            return 2;
+        if (size < 16) {
+            fprintf(stderr, PROG ": SIZE must be at least 16, got %" PRIu64 "\n", size);
+            return 2;
+        }
+        if (fill(argv[2], argv[3], n, (size_t)size, &err) != 0) {
+            fprintf(stderr, PROG ": fill %s: %s\n", argv[2], err.msg);
+            return 1;
+        }
+        return 0;
+    }
+    if (argc == 5 && strcmp(argv[1], "wait") == 0) {
+        if (cmp_parse_count(argv[3], "N", UINT32_MAX, &n) < 0 ||
+            cmp_parse_count(argv[4], "TIMEOUT_S", 3600, &timeout_s) < 0)
+            return 2;
+        return wait_count(argv[2], n, timeout_s) == 0 ? 0 : 1;
+    }
+    usage();
+    return 2;
+}
