@@ -567,6 +567,25 @@ Test(deploy, installed_services_rate_under_2_0_on_systemd_analyze_security)
     free(out);
 }
 
+Test(deploy, installed_sysusers_file_creates_the_liangdi_user)
+{
+    if (!which("systemd-sysusers"))
+        cr_skip_test("systemd-sysusers is not installed here, so the user file was not tried");
+    skip_under_valgrind("meson install runs Python");
+    install_to_destdir();
+    const char *root = str("%s/sysroot", tmp_root);
+    cr_assert_eq(mkdir(root, 0755), 0);
+    cr_assert_eq(mkdir(str("%s/etc", root), 0755), 0);
+    char *argv[] = { "systemd-sysusers", "--dry-run", "--root", (char *) root,
+                     (char *) installed("lib/sysusers.d/liangdi.conf"), NULL };
+    char *out;
+    int rc = run(argv, 60, &out);
+    cr_expect_eq(rc, 0, "systemd-sysusers refused the file (%d):\n%s", rc, tail(out, 2000));
+    cr_expect_not_null(strstr(out, "Creating user 'liangdi'"),
+                       "systemd-sysusers would not create the user liangdi:\n%s", tail(out, 2000));
+    free(out);
+}
+
 Test(deploy, example_configs_with_every_default_switched_on_are_accepted)
 {
     const char *liangdi = getenv("LIANGDI_BIN");
