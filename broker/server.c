@@ -691,16 +691,21 @@ static void sv_tick(bk_server_t *self)
  * loopback.  *ipv6 says whether the client must enable IPv6. */
 static void sv_local_endpoint(const char *bound, char *out, size_t size, bool *ipv6)
 {
-    *ipv6 = false;
+    const char *prefix = "", *rest = bound;
+    *ipv6 = strncmp(bound, "tcp://[", 7) == 0;
     if (strncmp(bound, "tcp://0.0.0.0:", 14) == 0) {
-        snprintf(out, size, "tcp://127.0.0.1:%s", bound + 14);
+        prefix = "tcp://127.0.0.1:";
+        rest = bound + 14;
     } else if (strncmp(bound, "tcp://[::]:", 11) == 0) {
-        snprintf(out, size, "tcp://[::1]:%s", bound + 11);
-        *ipv6 = true;
-    } else {
-        snprintf(out, size, "%s", bound);
-        *ipv6 = strncmp(bound, "tcp://[", 7) == 0;
+        prefix = "tcp://[::1]:";
+        rest = bound + 11;
     }
+    size_t plen = strlen(prefix), rlen = strlen(rest);
+    if (plen + rlen >= size)
+        rlen = size - plen - 1;
+    memcpy(out, prefix, plen);
+    memcpy(out + plen, rest, rlen);
+    out[plen + rlen] = '\0';
 }
 
 /* Proves that a client with an unregistered key is refused: a DEALER with a fresh key
@@ -711,6 +716,8 @@ static int sv_self_check(bk_server_t *self, ld_error_t *err)
     bool ipv6 = false;
     int linger = 0, on = 1, rc = LD_EIO;
     void *dealer = NULL, *monitor = NULL;
+    if (!self->endpoint)
+        return ld_error_set(err, LD_EIO, "self-check: the ROUTER is not bound");
     if (zmq_curve_keypair(pub, sec) != 0)
         return ld_error_set(err, LD_EIO, "self-check: cannot make a key: %s",
                             zmq_strerror(zmq_errno()));

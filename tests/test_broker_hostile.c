@@ -236,6 +236,17 @@ static int broker_stop(int sig)
     }
 }
 
+/* Ends a test: SIGTERM, and the broker must exit 0 (a sanitizer report at exit, or a
+ * leak, would make it fail; the report is in the log printed on failure). */
+static void assert_clean_stop(void)
+{
+    if (bk.pid <= 0)
+        return;
+    int status = broker_stop(SIGTERM);
+    cr_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "on SIGTERM the broker exits 0 (status 0x%x)", (unsigned)status);
+}
+
 static void write_conf(const char *extra)
 {
     FILE *f = fopen(bk.conf, "w");
@@ -656,6 +667,7 @@ Test(broker_hostile, random_frames_from_an_authenticated_peer_get_bad_message_an
     char *log = read_file(bk.log, 0);
     cr_assert_not_null(strstr(log, "bad header"), "each refusal is logged");
     free(log);
+    assert_clean_stop();
 }
 
 Test(broker_hostile, truncated_protobufs_are_refused_and_store_nothing)
@@ -694,6 +706,7 @@ Test(broker_hostile, truncated_protobufs_are_refused_and_store_nothing)
     peer_close(&p);
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
     assert_still_serves();
+    assert_clean_stop();
 }
 
 Test(broker_hostile, an_oversized_frame_drops_that_connection_only)
@@ -713,6 +726,7 @@ Test(broker_hostile, an_oversized_frame_drops_that_connection_only)
     peer_close(&p);
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
     assert_still_serves();
+    assert_clean_stop();
 }
 
 Test(broker_hostile, a_ten_thousand_part_message_is_drained_and_refused)
@@ -737,6 +751,7 @@ Test(broker_hostile, a_ten_thousand_part_message_is_drained_and_refused)
     cr_assert_not_null(strstr(log, "10001 frames"), "the drop is logged:\n%s", log);
     free(log);
     assert_still_serves();
+    assert_clean_stop();
 }
 
 Test(broker_hostile, a_replayed_hello_is_answered_again_and_changes_nothing)
@@ -755,6 +770,7 @@ Test(broker_hostile, a_replayed_hello_is_answered_again_and_changes_nothing)
     peer_close(&p);
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 3);
     assert_still_serves();
+    assert_clean_stop();
 }
 
 Test(broker_hostile, message_types_a_node_does_not_send_are_refused)
@@ -774,6 +790,7 @@ Test(broker_hostile, message_types_a_node_does_not_send_are_refused)
     }
     peer_close(&p);
     assert_still_serves();
+    assert_clean_stop();
 }
 
 Test(broker_hostile, unauthenticated_tcp_clients_do_not_stop_the_broker)
@@ -796,6 +813,7 @@ Test(broker_hostile, unauthenticated_tcp_clients_do_not_stop_the_broker)
     close(noisy);
     close(half);
     assert_still_serves();
+    assert_clean_stop();
 }
 
 Test(broker_hostile, the_peer_table_is_bounded_and_forgets_the_longest_silent)
@@ -817,6 +835,7 @@ Test(broker_hostile, the_peer_table_is_bounded_and_forgets_the_longest_silent)
     peer_close(&second);
     peer_close(&third);
     assert_still_serves();
+    assert_clean_stop();
 }
 
 Test(broker_hostile, sigterm_exits_zero_and_a_restart_keeps_every_mailbox)
@@ -842,6 +861,7 @@ Test(broker_hostile, sigterm_exits_zero_and_a_restart_keeps_every_mailbox)
     ld_msg_clear(&b);
     peer_close(&dg);
     assert_still_serves();
+    assert_clean_stop();
 }
 
 Test(broker_hostile, a_sigterm_during_a_push_stores_all_of_it_or_none)
@@ -862,4 +882,5 @@ Test(broker_hostile, a_sigterm_during_a_push_stores_all_of_it_or_none)
     cr_assert(pushed == 0 || pushed == LD_BATCH_MAX, "pushed_upto %llu", (unsigned long long)pushed);
     cr_assert_eq(depth, pushed, "the mailbox holds exactly what the mark says");
     assert_still_serves();
+    assert_clean_stop();
 }

@@ -232,6 +232,17 @@ static int broker_stop(int sig)
     }
 }
 
+/* Ends a test: SIGTERM, and the broker must exit 0 (a sanitizer report at exit, or a
+ * leak, would make it fail; the report is in the log printed on failure). */
+static void assert_clean_stop(void)
+{
+    if (bk.pid <= 0)
+        return;
+    int status = broker_stop(SIGTERM);
+    cr_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "on SIGTERM the broker exits 0 (status 0x%x)", (unsigned)status);
+}
+
 static void write_conf(const char *extra)
 {
     FILE *f = fopen(bk.conf, "w");
@@ -556,6 +567,7 @@ Test(broker_protocol, the_ready_line_names_the_port_the_system_chose)
     cr_assert_not_null(strstr(log, "unregistered key was refused"),
                        "the start-up self-check ran before the ready line");
     free(log);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, hello_is_answered_with_welcome_naming_the_authenticated_node)
@@ -569,6 +581,7 @@ Test(broker_protocol, hello_is_answered_with_welcome_naming_the_authenticated_no
     cr_assert_eq(w.u.welcome.mailbox_depth, 0);
     ld_msg_clear(&w);
     peer_close(&p);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_push_is_acked_and_lands_in_the_other_audience_mailbox)
@@ -583,6 +596,7 @@ Test(broker_protocol, a_push_is_acked_and_lands_in_the_other_audience_mailbox)
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 3);
     cr_assert_eq(depth_of("shenzhen", &key_shenzhen), 0, "outside the audience");
     peer_close(&home);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_duplicate_push_is_acked_again_and_stored_once)
@@ -594,6 +608,7 @@ Test(broker_protocol, a_duplicate_push_is_acked_again_and_stored_once)
     push_ok(&home, "home", 2, 4, 4);
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 4);
     peer_close(&home);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, fetch_returns_batches_by_cursor_never_deletes_and_ack_reclaims)
@@ -638,6 +653,7 @@ Test(broker_protocol, fetch_returns_batches_by_cursor_never_deletes_and_ack_recl
     ld_msg_clear(&b);
     peer_close(&dg);
     peer_close(&home);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_credit_above_the_batch_limit_gets_at_most_the_limit)
@@ -655,6 +671,7 @@ Test(broker_protocol, a_credit_above_the_batch_limit_gets_at_most_the_limit)
     ld_msg_clear(&b);
     peer_close(&dg);
     peer_close(&home);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_connected_node_is_notified_when_its_mailbox_grows)
@@ -669,6 +686,7 @@ Test(broker_protocol, a_connected_node_is_notified_when_its_mailbox_grows)
     ld_msg_clear(&n);
     peer_close(&home);
     peer_close(&dg);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_header_of_another_protocol_version_gets_a_version_error)
@@ -698,6 +716,7 @@ Test(broker_protocol, a_header_of_another_protocol_version_gets_a_version_error)
     free(body);
     ld_msg_clear(&hello);
     peer_close(&p);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_hello_with_another_schema_version_gets_a_version_error)
@@ -716,6 +735,7 @@ Test(broker_protocol, a_hello_with_another_schema_version_gets_a_version_error)
     ld_msg_clear(&e);
     ld_msg_clear(&hello);
     peer_close(&p);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, an_unregistered_key_is_refused_at_the_handshake)
@@ -744,6 +764,7 @@ Test(broker_protocol, an_unregistered_key_is_refused_at_the_handshake)
     ld_msg_t m;
     cr_assert_eq(recv_msg(&p, 300, &m), LD_MSG_NONE, "nothing is served to an unknown key");
     peer_close(&p);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_hello_with_another_nodes_id_is_refused)
@@ -760,6 +781,7 @@ Test(broker_protocol, a_hello_with_another_nodes_id_is_refused)
     expect_error(&p, LD_ERR_BAD_MESSAGE, &e);   /* still no Hello that passed */
     ld_msg_clear(&e);
     peer_close(&p);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, messages_before_hello_are_refused)
@@ -776,6 +798,7 @@ Test(broker_protocol, messages_before_hello_are_refused)
     ld_msg_clear(&e);
     peer_close(&p);
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_node_removed_while_connected_is_refused_on_its_open_connection)
@@ -814,6 +837,7 @@ Test(broker_protocol, a_node_removed_while_connected_is_refused_on_its_open_conn
     peer_close(&again);
     peer_close(&home);
     peer_close(&dg);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_push_with_a_spoofed_origin_is_refused_and_nothing_is_stored)
@@ -839,6 +863,7 @@ Test(broker_protocol, a_push_with_a_spoofed_origin_is_refused_and_nothing_is_sto
     cr_assert_eq(pushed, 0, "the valid first change was not stored either");
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
     peer_close(&home);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_push_addressed_to_an_unlinked_node_is_refused_and_nothing_is_stored)
@@ -868,6 +893,7 @@ Test(broker_protocol, a_push_addressed_to_an_unlinked_node_is_refused_and_nothin
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
     cr_assert_eq(depth_of("shenzhen", &key_shenzhen), 0);
     peer_close(&home);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_change_stamped_far_in_the_future_is_refused)
@@ -884,6 +910,7 @@ Test(broker_protocol, a_change_stamped_far_in_the_future_is_refused)
     ld_msg_clear(&e);
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
     peer_close(&home);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_seq_that_skips_ahead_gets_a_sequence_error)
@@ -901,6 +928,7 @@ Test(broker_protocol, a_seq_that_skips_ahead_gets_a_sequence_error)
     ld_msg_clear(&e);
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 2);
     peer_close(&home);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, status_shows_depth_and_counts_per_node_aligned)
@@ -952,6 +980,7 @@ Test(broker_protocol, status_shows_depth_and_counts_per_node_aligned)
     for (const char *s = dg_row + 1; s < cell; s++)
         dcol += (((unsigned char)*s) & 0xC0) != 0x80 ? ((unsigned char)*s >= 0xE0 ? 2 : 1) : 0;
     cr_assert_eq(col, dcol, "DEPTH column at %zu, dongguan's depth at %zu:\n%s", col, dcol, out);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_backup_taken_while_serving_is_a_consistent_store)
@@ -978,6 +1007,7 @@ Test(broker_protocol, a_backup_taken_while_serving_is_a_consistent_store)
     sqlite3_finalize(st);
     sqlite3_close(db);
     peer_close(&home);
+    assert_clean_stop();
 }
 
 Test(broker_protocol, a_key_file_others_can_read_is_refused)
