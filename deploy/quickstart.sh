@@ -12,8 +12,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seed=$root/deploy/seed
 demo=${1:-${LIANGDI_DEMO_DIR:-./liangdi-demo}}
-unset LIANGDI_DB LIANGDI_CONFIG
-started=$SECONDS
+unset LIANGDI_DB LIANGDI_CONFIG LIANGDI_BROKER_DB LIANGDI_BROKER_CONFIG
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'quickstart: %s\n' "$*" >&2; exit 1; }
@@ -34,6 +33,7 @@ else
 fi
 [ -x "$liangdi" ] || die "no liangdi binary at $liangdi"
 [ -x "$broker" ] || die "no liangdi-broker binary at $broker"
+started=$SECONDS
 
 # ---- 2. the demo folder, wiped and made again ----
 if [ -e "$demo" ]; then
@@ -338,4 +338,4 @@ if [ "$status" -ne 0 ]; then
 fi
 echo "    stopped cleanly; its log is $demo/broker/broker.log"
 
-step "Done in $((SECONDS - started)) s; the stores stay in $demo"
+step "Done in $((SECONDS - started)) s after the build; the stores stay in $demo"
