@@ -47,6 +47,7 @@ struct nd_conn {
     bool         ever_connected;        /* a TCP connection was made */
     bool         ever_handshaken;
     bool         handshake_failed;      /* a protocol failure in the handshake */
+    bool         lost_pending;          /* a drop not yet reported by nd_conn_step */
     int64_t      last_heard;
 
     /* the session */
@@ -493,29 +494,28 @@ static int send_push(nd_conn_t *self, ld_error_t *err)
     return 1;
 }
 
+static int drain_monitor(nd_conn_t *self, ld_error_t *err);
+
 /* Sends whatever the session wants sent and can send now. */
 static int pump(nd_conn_t *self, ld_error_t *err)
 {
+    int rc = drain_monitor(self, err);
+    if (rc < 0)
+        return rc;
     if (!self->welcomed) {
-        if (self->link_up && !self->hello_sent) {
-            int rc = send_hello(self, err);
-            if (rc < 0)
-                return rc;
-        }
+        if (self->link_up && !self->hello_sent)
+            return send_hello(self, err);
         return 0;
     }
     while (self->want_push && self->push_inflight < PUSH_WINDOW) {
-        int rc = send_push(self, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 0)
+        rc = send_push(self, err);
+        if (rc <= 0)
             break;
     }
-    if (self->want_fetch && self->fetch_inflight == 0) {
-        int rc = send_fetch(self, nd_store_cursor(self->store), err);
-        if (rc < 0)
-            return rc;
-    }
+    if (rc < 0)
+        return rc;
+    if (self->want_fetch && self->fetch_inflight == 0)
+        return send_fetch(self, nd_store_cursor(self->store), err);
     return 0;
 }
 
@@ -534,7 +534,8 @@ static void reset_session(nd_conn_t *self)
     self->fetch_inflight = 0;
 }
 
-static int handle_monitor(nd_conn_t *self, nd_conn_event_t *ev, ld_error_t *err)
+/* Reads one monitor event: 1 handled, 0 none waiting, or < 0 (authentication refused). */
+static int handle_monitor(nd_conn_t *self, ld_error_t *err)
 {
     zmq_msg_t frame;
     uint16_t event = 0;
@@ -542,22 +543,24 @@ static int handle_monitor(nd_conn_t *self, nd_conn_event_t *ev, ld_error_t *err)
     bool got = false;
 
     zmq_msg_init(&frame);
-    if (zmq_msg_recv(&frame, self->mon, ZMQ_DONTWAIT) >= 0) {
-        if (zmq_msg_size(&frame) >= 6) {
-            const uint8_t *data = zmq_msg_data(&frame);
-            memcpy(&event, data, sizeof event);
-            memcpy(&value, data + 2, sizeof value);
-            got = true;
-        }
-        /* The second frame (the endpoint) is not needed: we have one. */
-        while (zmq_msg_more(&frame)) {
-            if (zmq_msg_recv(&frame, self->mon, ZMQ_DONTWAIT) < 0)
-                break;
-        }
+    if (zmq_msg_recv(&frame, self->mon, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&frame);
+        return 0;
+    }
+    if (zmq_msg_size(&frame) >= 6) {
+        const uint8_t *data = zmq_msg_data(&frame);
+        memcpy(&event, data, sizeof event);
+        memcpy(&value, data + 2, sizeof value);
+        got = true;
+    }
+    /* The second frame (the endpoint) is not needed: we have one. */
+    while (zmq_msg_more(&frame)) {
+        if (zmq_msg_recv(&frame, self->mon, ZMQ_DONTWAIT) < 0)
+            break;
     }
     zmq_msg_close(&frame);
     if (!got)
-        return 0;
+        return 1;
 
     switch (event) {
     case ZMQ_EVENT_CONNECTED:
@@ -573,7 +576,7 @@ static int handle_monitor(nd_conn_t *self, nd_conn_event_t *ev, ld_error_t *err)
     case ZMQ_EVENT_DISCONNECTED:
         if (self->link_up || self->hello_sent) {
             ld_debug("link to %s lost", self->endpoint);
-            *ev = ND_CONN_LOST;
+            self->lost_pending = true;
         }
         self->link_up = false;
         reset_session(self);
@@ -592,7 +595,18 @@ static int handle_monitor(nd_conn_t *self, nd_conn_event_t *ev, ld_error_t *err)
     default:
         break;
     }
-    return 0;
+    return 1;
+}
+
+/* Handles every monitor event already queued.  Called before anything is sent, so
+ * that nothing of an old session (an Ack, a Fetch) goes out on a new link ahead of
+ * its Hello: a drop is always queued before the next link's handshake completes. */
+static int drain_monitor(nd_conn_t *self, ld_error_t *err)
+{
+    int rc;
+    while ((rc = handle_monitor(self, err)) == 1)
+        ;
+    return rc;
 }
 
 static int broker_error(nd_conn_t *self, const ld_msg_t *m, ld_error_t *err)
@@ -705,8 +719,11 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *ev,
         uint64_t last = m->u.batch.positions[n - 1];
         /* The next Fetch goes out before this batch is applied: the broker reads
          * while we write. */
-        if (remaining > 0 && self->fetch_inflight == 0) {
-            int rc = send_fetch(self, last, err);
+        int rc = drain_monitor(self, err);
+        if (rc < 0)
+            return rc;
+        if (remaining > 0 && self->fetch_inflight == 0 && self->welcomed) {
+            rc = send_fetch(self, last, err);
             if (rc < 0)
                 return rc;
         }
@@ -717,15 +734,21 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *ev,
         if (skip < n) {
             ld_error_t aerr;
             ld_error_clear(&aerr);
-            int rc = nd_store_apply_batch(self->store, m->u.batch.changes + skip, n - skip,
-                                          last, &aerr);
+            rc = nd_store_apply_batch(self->store, m->u.batch.changes + skip, n - skip,
+                                      last, &aerr);
             if (rc != 0)
                 return ld_error_set(err, rc, "applying a batch from the broker: %s", aerr.msg);
             self->stats.fetched += n - skip;
         }
-        int rc = send_ack(self, last, err);
+        /* Applying took a while: the link may have changed meanwhile. */
+        rc = drain_monitor(self, err);
         if (rc < 0)
             return rc;
+        if (self->welcomed) {
+            rc = send_ack(self, last, err);
+            if (rc < 0)
+                return rc;
+        }
     }
     self->stats.remaining = remaining;
     if ((remaining == 0 || n == 0) && self->fetch_inflight == 0) {
@@ -859,10 +882,15 @@ int nd_conn_step(nd_conn_t *self, int64_t deadline_ms, nd_conn_event_t *ev, ld_e
     }
     /* Link events first: a message read after them belongs to the link they describe. */
     if (items[0].revents & ZMQ_POLLIN)
-        rc = handle_monitor(self, ev, err);
+        rc = drain_monitor(self, err);
     else if (items[1].revents & ZMQ_POLLIN)
         rc = handle_message(self, ev, err);
     if (rc < 0)
         return rc;
-    return pump(self, err);
+    rc = pump(self, err);
+    if (self->lost_pending && (*ev == ND_CONN_NOTHING || !self->welcomed)) {
+        self->lost_pending = false;
+        *ev = ND_CONN_LOST;
+    }
+    return rc;
 }

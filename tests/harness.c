@@ -43,6 +43,11 @@ static void pause_ms(int ms)
         ;
 }
 
+void hn_poll_pause(int ms)
+{
+    pause_ms(ms);
+}
+
 bool hn_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
 {
     int64_t deadline = hn_now_ms() + timeout_ms;
@@ -53,6 +58,29 @@ bool hn_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms)
             return false;
         pause_ms(POLL_STEP_MS);
     }
+}
+
+uint64_t hn_seed(uint64_t fallback)
+{
+    const char *text = getenv("LIANGDI_TEST_SEED");
+    uint64_t seed = fallback;
+    if (text != NULL && text[0] != '\0')
+        seed = strtoull(text, NULL, 0);
+    if (seed == 0)
+        seed = 1;
+    fprintf(stderr, "harness: seed %llu (set LIANGDI_TEST_SEED to repeat)\n",
+            (unsigned long long)seed);
+    return seed;
+}
+
+uint64_t hn_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 2685821657736338717u;
 }
 
 /* Formats a path into out[size]; false (and an empty path) if it does not fit. */
@@ -235,6 +263,21 @@ void hn_proc_signal(hn_proc_t *p, int sig)
             p->status = status_code(wstatus);
         p->pid = 0;
     }
+}
+
+int hn_proc_wait(hn_proc_t *p, int timeout_ms)
+{
+    int64_t deadline = hn_now_ms() + timeout_ms;
+    while (hn_proc_running(p)) {
+        if (hn_now_ms() >= deadline) {
+            fprintf(stderr, "harness: %s still running after %d ms; killing it\n", p->name,
+                    timeout_ms);
+            hn_proc_signal(p, SIGKILL);
+            break;
+        }
+        pause_ms(POLL_STEP_MS);
+    }
+    return p->status;
 }
 
 int hn_proc_stop(hn_proc_t *p, int timeout_ms)
@@ -628,10 +671,23 @@ int hn_link(hn_world_t *w, const char *a, const char *b)
 
 int hn_sync(hn_node_t *n)
 {
+    int64_t pushed, fetched;
+    return hn_sync_counts(n, &pushed, &fetched);
+}
+
+int hn_sync_counts(hn_node_t *n, int64_t *pushed, int64_t *fetched)
+{
     hn_result_t r;
+    *pushed = *fetched = -1;
     if (hn_node_cmd(n, &r, "sync", "--timeout", "20", NULL) != 0)
         return -1;
     int status = r.status;
+    const char *line = strstr(r.out, "synced: ");
+    long long p = -1, f = -1;
+    if (line != NULL && sscanf(line, "synced: %lld pushed, %lld fetched", &p, &f) == 2) {
+        *pushed = p;
+        *fetched = f;
+    }
     if (status != 0) {
         char what[128];
         snprintf(what, sizeof what, "liangdi sync on %s", n->id);
@@ -658,8 +714,6 @@ int hn_daemon_start(hn_world_t *w, hn_node_t *n, const char *interval)
 
 hn_proc_t *hn_node_spawn(hn_world_t *w, hn_node_t *n, const char *tag, ...)
 {
-    if (w->nextra == HN_NODES_MAX)
-        return NULL;
     const char *argv[ARGS_MAX];
     size_t k = 0;
     argv[k++] = bin("LIANGDI_BIN");
@@ -674,10 +728,18 @@ hn_proc_t *hn_node_spawn(hn_world_t *w, hn_node_t *n, const char *tag, ...)
     if (!path_fmt(log, sizeof log, "%s.%s.log", n->db, tag))
         return NULL;
     snprintf(name, sizeof name, "liangdi %s (%s)", tag, n->id);
-    hn_proc_t *p = &w->extra[w->nextra];
+    hn_proc_t *p = NULL;
+    for (size_t i = 0; i < w->nextra && p == NULL; i++) {
+        if (strcmp(w->extra[i].log, log) == 0 && !hn_proc_running(&w->extra[i]))
+            p = &w->extra[i];
+    }
+    if (p == NULL) {
+        if (w->nextra == HN_NODES_MAX)
+            return NULL;
+        p = &w->extra[w->nextra++];
+    }
     if (hn_proc_start(p, name, log, argv) != 0)
         return NULL;
-    w->nextra++;
     return p;
 }
 

@@ -32,6 +32,12 @@ void hn_tmpdir_remove(const char *dir);
 /* The size of a file, 0 if it does not exist. */
 size_t hn_file_size(const char *path);
 
+/* The seed of a test's PRNG: $LIANGDI_TEST_SEED, else `fallback`; printed so that a
+ * failing run can be repeated. */
+uint64_t hn_seed(uint64_t fallback);
+/* The next number of a xorshift64* sequence (state must not be 0). */
+uint64_t hn_rand(uint64_t *state);
+
 /* ------------------------------------------------------------ processes ---- */
 
 /* A process started in its own process group, stdout and stderr appended to `log`. */
@@ -55,6 +61,10 @@ bool hn_proc_wait_log(hn_proc_t *p, const char *needle, size_t from, int timeout
 
 /* Sends `sig` to the whole process group; for SIGKILL also reaps the process. */
 void hn_proc_signal(hn_proc_t *p, int sig);
+
+/* Waits up to timeout_ms for the process to exit by itself (SIGKILL after that).
+ * Returns its status (128 + signal if killed); the status it had if already reaped. */
+int hn_proc_wait(hn_proc_t *p, int timeout_ms);
 
 /* SIGTERM, then waits up to timeout_ms for the exit (SIGKILL after it).  Returns the
  * exit status (128 + signal if killed), or -1 if nothing was running. */
@@ -142,10 +152,15 @@ int hn_node_cmd(hn_node_t *n, hn_result_t *r, ...);
  * stderr when that is not 0. */
 int hn_sync(hn_node_t *n);
 
+/* The same, also reading "synced: P pushed, F fetched, ..." from its output into
+ * *pushed and *fetched (-1 when not printed). */
+int hn_sync_counts(hn_node_t *n, int64_t *pushed, int64_t *fetched);
+
 /* Starts `liangdi daemon` on the node and waits for "ready, synced with"; 0 or -1. */
 int hn_daemon_start(hn_world_t *w, hn_node_t *n, const char *interval);
 
-/* Starts `liangdi ARGS... --db NODE_DB` in the background (log: <db>.<tag>.log). */
+/* Starts `liangdi ARGS... --db NODE_DB` in the background (log: <db>.<tag>.log); the
+ * world keeps it (a finished one's slot of the same tag is reused).  NULL on failure. */
 hn_proc_t *hn_node_spawn(hn_world_t *w, hn_node_t *n, const char *tag, ...);
 
 /* The first record id a command printed (the first line of its stdout, trimmed)
@@ -194,6 +209,9 @@ typedef struct hn_diff {
 /* Compares every record table of two stores: for each record id both hold, every
  * column (fields, tombstone, stamps, origin).  0, or -1 if a store cannot be read. */
 int hn_compare_stores(const char *db_a, const char *db_b, hn_diff_t *d);
+
+/* The pause between two looks of a polling loop (that has its own deadline). */
+void hn_poll_pause(int ms);
 
 /* Waits until `cond(ctx)` is true, polling every 10 ms; false at the deadline. */
 bool hn_wait_until(bool (*cond)(void *ctx), void *ctx, int timeout_ms);

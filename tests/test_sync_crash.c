@@ -1,0 +1,196 @@
+/* test_sync_crash.c: kill -9 of the broker at random moments of a sync, over and over,
+ * and of a node while it applies a batch: nothing is lost and nothing applied twice.
+ *
+ * The moments are random (a seeded PRNG, $LIANGDI_TEST_SEED to repeat a run) and
+ * timed by progress, never by sleeps: a kill happens when the changes pushed by home
+ * plus the changes applied at Dongguan pass the next random threshold. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "harness.h"
+
+#define ROUND_CHANGES   10000
+#define KILLS_MIN       20
+#define KILLS_PER_ROUND 7
+#define ROUNDS_MAX      8
+#define ROUND_DEADLINE  180000
+#define BATCH           4096     /* the most a Fetch asks for (LD_BATCH_MAX) */
+
+static hn_world_t world;
+static hn_node_t *home;
+static hn_node_t *dongguan;
+static char member[37];
+
+static void setup(void)
+{
+    cr_assert_eq(hn_world_init(&world, "crash"), 0, "the broker did not start");
+    cr_assert_eq(hn_branches(&world, &home, &dongguan), 0, "the two branches were not set up");
+    cr_assert_eq(hn_mobile_member(home, "张三", "male", "2010-03-01", member), 0);
+    cr_assert_eq(hn_sync(home), 0);
+    cr_assert_eq(hn_sync(dongguan), 0);
+}
+
+static void teardown(void)
+{
+    hn_world_fini(&world);
+}
+
+TestSuite(sync_crash, .init = setup, .fini = teardown, .timeout = 900);
+
+static const char *const home_applied_sql =
+    "SELECT count(*) FROM \"changelog\" WHERE \"origin\" = 'home' AND \"kind\" = 'activity'";
+
+static int64_t home_last_seq(void)
+{
+    return hn_query_int(home->db, "SELECT max(\"seq\") FROM \"changelog\" WHERE \"origin\" = 'home'");
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void assert_converged(int64_t activities)
+{
+    hn_diff_t d;
+    cr_assert_eq(hn_compare_stores(home->db, dongguan->db, &d), 0);
+    cr_assert_eq(d.differ, 0, "%zu of %zu shared records differ; first: %s", d.differ, d.shared,
+                 d.first);
+    cr_assert_geq((int64_t)d.shared, activities);
+    /* Every change exactly once: one record and one log entry each, at both ends. */
+    cr_assert_eq(hn_query_int(home->db, "SELECT count(*) FROM \"activities\""), activities);
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"activities\""), activities);
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(DISTINCT \"note\") FROM \"activities\""),
+                 activities);
+    cr_assert_eq(hn_query_int(dongguan->db, home_applied_sql), activities);
+}
+
+Test(sync_crash, the_broker_killed_twenty_times_mid_sync_loses_nothing_and_applies_nothing_twice)
+{
+    uint64_t rng = hn_seed(20100512);
+    int kills = 0, rounds = 0, failed_syncs = 0;
+    int64_t activities = 0;
+
+    while (kills < KILLS_MIN && rounds < ROUNDS_MAX) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "第%d轮", ++rounds);
+        cr_assert_eq(hn_bulk_activities(home, member, ROUND_CHANGES, tag), 0);
+        activities += ROUND_CHANGES;
+
+        int64_t last = home_last_seq();
+        int64_t pushed0 = hn_setting_int(home->db, "pushed_upto");
+        int64_t applied0 = hn_query_int(dongguan->db, home_applied_sql);
+        int64_t total = (last - pushed0) + ROUND_CHANGES;
+        int64_t thresholds[KILLS_PER_ROUND];
+        for (int i = 0; i < KILLS_PER_ROUND; i++)
+            thresholds[i] = 1 + (int64_t)(hn_rand(&rng) % (uint64_t)(total - 1));
+        qsort(thresholds, KILLS_PER_ROUND, sizeof thresholds[0], cmp_i64);
+
+        hn_proc_t *home_sync = NULL, *dg_sync = NULL;
+        int64_t dg_started_at = -1;
+        int next = 0;
+        int64_t deadline = hn_now_ms() + ROUND_DEADLINE;
+        for (;;) {
+            int64_t pushed = hn_setting_int(home->db, "pushed_upto") - pushed0;
+            int64_t applied = hn_query_int(dongguan->db, home_applied_sql) - applied0;
+            int64_t progress = pushed + applied;
+            if (progress >= total)
+                break;
+            cr_assert_lt(hn_now_ms(), deadline, "round %d stuck at %lld of %lld", rounds,
+                         (long long)progress, (long long)total);
+
+            /* Keep a sync running on each side until its part is done. */
+            if (pushed < last - pushed0 && (home_sync == NULL || !hn_proc_running(home_sync))) {
+                if (home_sync != NULL && home_sync->status != 0)
+                    failed_syncs++;
+                home_sync = hn_node_spawn(&world, home, "sync", "sync", "--timeout", "30", NULL);
+                cr_assert_not_null(home_sync);
+            }
+            if ((dg_sync == NULL || !hn_proc_running(dg_sync)) && pushed > dg_started_at) {
+                if (dg_sync != NULL && dg_sync->status != 0)
+                    failed_syncs++;
+                dg_started_at = pushed;
+                dg_sync = hn_node_spawn(&world, dongguan, "sync", "sync", "--timeout", "30", NULL);
+                cr_assert_not_null(dg_sync);
+            }
+
+            if (next < KILLS_PER_ROUND && progress >= thresholds[next]) {
+                hn_broker_kill(&world);
+                kills++;
+                fprintf(stderr, "kill %d: round %d, %lld pushed, %lld applied of %lld\n", kills,
+                        rounds, (long long)pushed, (long long)applied, (long long)ROUND_CHANGES);
+                cr_assert_eq(hn_broker_start(&world), 0, "the broker did not restart after kill %d",
+                             kills);
+                while (next < KILLS_PER_ROUND && progress >= thresholds[next])
+                    next++;
+            }
+            hn_poll_pause(2);
+        }
+        /* Let this round's syncs finish before the next round writes. */
+        if (home_sync != NULL && hn_proc_wait(home_sync, 30000) != 0)
+            failed_syncs++;
+        if (dg_sync != NULL && hn_proc_wait(dg_sync, 30000) != 0)
+            failed_syncs++;
+    }
+    fprintf(stderr, "%d kills over %d rounds of %d changes; %d syncs gave up\n",
+            kills, rounds, ROUND_CHANGES, failed_syncs);
+    cr_assert_geq(kills, KILLS_MIN, "only %d kills landed inside a sync", kills);
+    /* A sync rides out a broker restart: it reconnects, says Hello again, resumes. */
+    cr_assert_eq(failed_syncs, 0, "%d syncs gave up instead of resuming", failed_syncs);
+
+    /* A clean sync after the storm. */
+    cr_assert_eq(hn_sync(home), 0);
+    cr_assert_eq(hn_sync(dongguan), 0);
+    cr_assert_eq(hn_sync(home), 0);
+    assert_converged(activities);
+    hn_world_passed(&world);
+}
+
+Test(sync_crash, a_node_killed_while_applying_a_batch_resumes_from_its_cursor)
+{
+    const int64_t total = 2 * ROUND_CHANGES;
+    uint64_t rng = hn_seed(20101001);
+    cr_assert_eq(hn_bulk_activities(home, member, (size_t)total, "竹园镇"), 0);
+    cr_assert_eq(hn_sync(home), 0);
+
+    int mid_kills = 0;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        /* Kill after a batch commits while at least one more batch is to come. */
+        int64_t before = hn_query_int(dongguan->db, home_applied_sql);
+        if (before >= total - BATCH)
+            break;
+        int64_t target = before + 1 + (int64_t)(hn_rand(&rng) % (uint64_t)(total - BATCH - before));
+        hn_proc_t *sync = hn_node_spawn(&world, dongguan, "sync", "sync", "--timeout", "30", NULL);
+        cr_assert_not_null(sync);
+        int64_t deadline = hn_now_ms() + 60000;
+        while (hn_proc_running(sync) && hn_query_int(dongguan->db, home_applied_sql) < target) {
+            cr_assert_lt(hn_now_ms(), deadline, "dongguan's sync made no progress");
+            hn_poll_pause(1);
+        }
+        if (!hn_proc_running(sync))
+            break;
+        hn_proc_signal(sync, SIGKILL);
+        int64_t applied = hn_query_int(dongguan->db, home_applied_sql);
+        int64_t cursor = hn_setting_int(dongguan->db, "cursor");
+        fprintf(stderr, "node killed with %lld of %lld applied, cursor %lld\n", (long long)applied,
+                (long long)total, (long long)cursor);
+        if (applied < total)
+            mid_kills++;
+        /* A batch and its cursor commit together: never a record without its log entry. */
+        cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"activities\""), applied);
+        cr_assert(applied == before || cursor > 0, "changes applied but the cursor did not move");
+    }
+    cr_assert_geq(mid_kills, 1, "no kill landed while dongguan was applying");
+
+    int64_t before = hn_query_int(dongguan->db, home_applied_sql);
+    int64_t pushed = 0, fetched = 0;
+    cr_assert_eq(hn_sync_counts(dongguan, &pushed, &fetched), 0);
+    /* It resumed from its cursor: only what was not applied yet came again. */
+    cr_assert_eq(fetched, total - before, "fetched %lld after a kill at %lld of %lld",
+                 (long long)fetched, (long long)before, (long long)total);
+    assert_converged(total);
+    hn_world_passed(&world);
+}

@@ -1,0 +1,91 @@
+/* test_sync_offline.c: a branch that stayed offline while the broker kept 10,000
+ * changes for it catches up in one sync, and what it wrote offline gets through. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "harness.h"
+
+#define BACKLOG 10000
+
+static hn_world_t world;
+static hn_node_t *home;
+static hn_node_t *dongguan;
+
+static void setup(void)
+{
+    cr_assert_eq(hn_world_init(&world, "offline"), 0, "the broker did not start");
+    cr_assert_eq(hn_branches(&world, &home, &dongguan), 0, "the two branches were not set up");
+}
+
+static void teardown(void)
+{
+    hn_world_fini(&world);
+}
+
+TestSuite(sync_offline, .init = setup, .fini = teardown, .timeout = 300);
+
+static void assert_converged(void)
+{
+    hn_diff_t d;
+    cr_assert_eq(hn_compare_stores(home->db, dongguan->db, &d), 0);
+    cr_assert_eq(d.differ, 0, "%zu of %zu shared records differ; first: %s", d.differ, d.shared,
+                 d.first);
+    cr_assert_gt(d.shared, BACKLOG, "only %zu records shared", d.shared);
+}
+
+Test(sync_offline, a_node_offline_while_the_broker_holds_ten_thousand_changes_catches_up_in_one_sync)
+{
+    char member[37];
+    cr_assert_eq(hn_mobile_member(home, "张小平", "male", "2010-02-20", member), 0);
+    /* Dongguan has never synced: everything home writes waits at the broker. */
+    cr_assert_eq(hn_bulk_activities(home, member, BACKLOG, "亭子村"), 0);
+    int64_t pushed = 0, fetched = 0;
+    cr_assert_eq(hn_sync_counts(home, &pushed, &fetched), 0);
+    cr_assert_geq(pushed, BACKLOG, "home pushed only %lld changes", (long long)pushed);
+    cr_assert_eq(hn_setting_int(home->db, "pushed_upto"),
+                 hn_query_int(home->db, "SELECT max(\"seq\") FROM \"changelog\" WHERE \"origin\" = 'home'"),
+                 "home's outbox was not pushed to the end");
+
+    int64_t t0 = hn_now_ms();
+    cr_assert_eq(hn_sync_counts(dongguan, &pushed, &fetched), 0, "dongguan's catch-up sync failed");
+    int64_t dt = hn_now_ms() - t0;
+    fprintf(stderr, "offline catch-up: %lld changes in %lld ms\n", (long long)fetched, (long long)dt);
+
+    cr_assert_geq(fetched, BACKLOG + 2, "dongguan fetched only %lld changes", (long long)fetched);
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"activities\""), BACKLOG);
+    cr_assert_eq(hn_query_int(dongguan->db,
+                              "SELECT count(*) FROM \"changelog\" WHERE \"origin\" = 'home'"),
+                 fetched, "every fetched change is in the change log once");
+    assert_converged();
+
+    /* Nothing is left: a second sync fetches nothing. */
+    cr_assert_eq(hn_sync_counts(dongguan, &pushed, &fetched), 0);
+    cr_assert_eq(fetched, 0, "a second sync fetched %lld changes", (long long)fetched);
+    hn_world_passed(&world);
+}
+
+Test(sync_offline, what_both_branches_wrote_while_apart_meets_in_one_round_each)
+{
+    char member[37];
+    cr_assert_eq(hn_mobile_member(home, "林术平", "male", "2010-01-10", member), 0);
+    cr_assert_eq(hn_sync(home), 0);
+    cr_assert_eq(hn_sync(dongguan), 0);
+
+    /* Apart for a long time: both write, neither syncs. */
+    cr_assert_eq(hn_bulk_activities(home, member, BACKLOG, "龙潭村"), 0);
+    cr_assert_eq(hn_bulk_activities(dongguan, member, 2000, "东莞支部"), 0);
+
+    int64_t pushed = 0, fetched = 0;
+    cr_assert_eq(hn_sync_counts(home, &pushed, &fetched), 0);
+    cr_assert_eq(pushed, BACKLOG);
+    cr_assert_eq(fetched, 0);
+    cr_assert_eq(hn_sync_counts(dongguan, &pushed, &fetched), 0);
+    cr_assert_eq(pushed, 2000);
+    cr_assert_eq(fetched, BACKLOG);
+    cr_assert_eq(hn_sync_counts(home, &pushed, &fetched), 0);
+    cr_assert_eq(fetched, 2000);
+
+    cr_assert_eq(hn_query_int(home->db, "SELECT count(*) FROM \"activities\""), BACKLOG + 2000);
+    assert_converged();
+    hn_world_passed(&world);
+}
