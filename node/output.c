@@ -165,6 +165,19 @@ static size_t utf8_seq_len(const unsigned char *s)
 
 /* ---------------------------------------------------------------- table ---- */
 
+/* True if s shows on one terminal line as it is: valid UTF-8, no C0 control, no DEL. */
+static bool terminal_clean(const char *s)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
 /* A copy of s fit for one terminal line: C0 controls and DEL become spaces, invalid
  * UTF-8 bytes '?'.  Caller frees; NULL on allocation failure. */
 static char *terminal_text(const char *s)
@@ -193,13 +206,12 @@ static char *terminal_text(const char *s)
     return out;
 }
 
-static int put_padded(FILE *out, const char *text, size_t width, bool last)
+static int put_padded(FILE *out, const char *text, size_t w, size_t width, bool last)
 {
     if (fputs(text, out) == EOF)
         return LD_EIO;
     if (last)
         return 0;
-    size_t w = ld_display_width(text);
     for (; w < width + 2; w++)
         if (putc(' ', out) == EOF)
             return LD_EIO;
@@ -209,23 +221,24 @@ static int put_padded(FILE *out, const char *text, size_t width, bool last)
 static int print_terminal(const nd_table_t *self, FILE *out)
 {
     int rc = LD_ENOMEM;
-    size_t ncells = self->nrows * self->ncols;
-    char **shown = calloc(ncells + self->ncols + 1, sizeof *shown);
+    size_t ncells = self->nrows * self->ncols, nall = ncells + self->ncols;
+    /* shown[0..ncols) are the labels, then the cells row by row; copies only of the
+     * few that need cleaning (owned[i] set) */
+    const char **shown = calloc(nall + 1, sizeof *shown);
+    char **owned = calloc(nall + 1, sizeof *owned);
+    size_t *cw = calloc(nall + 1, sizeof *cw);
     size_t *width = calloc(self->ncols + 1, sizeof *width);
-    if (!shown || !width)
+    if (!shown || !owned || !cw || !width)
         goto out;
-    /* shown[0..ncols) are the labels, then the cells row by row */
-    for (size_t i = 0; i < self->ncols; i++)
-        if (!(shown[i] = terminal_text(self->labels[i])))
+    for (size_t i = 0; i < nall; i++) {
+        const char *text = i < self->ncols ? self->labels[i] : self->cells[i - self->ncols];
+        if (!terminal_clean(text) && !(text = owned[i] = terminal_text(text)))
             goto out;
-    for (size_t i = 0; i < ncells; i++)
-        if (!(shown[self->ncols + i] = terminal_text(self->cells[i])))
-            goto out;
-    for (size_t i = 0; i < ncells + self->ncols; i++) {
-        size_t w = ld_display_width(shown[i]);
-        size_t col = i % (self->ncols ? self->ncols : 1);
-        if (w > width[col])
-            width[col] = w;
+        shown[i] = text;
+        cw[i] = ld_display_width(text);
+        size_t col = i % self->ncols;
+        if (cw[i] > width[col])
+            width[col] = cw[i];
     }
     rc = LD_EIO;
     if (self->title) {
@@ -240,12 +253,12 @@ static int print_terminal(const nd_table_t *self, FILE *out)
             goto out;
     }
     for (size_t r = 0; r <= self->nrows; r++) {
-        char **line = shown + r * self->ncols;
+        size_t first = r * self->ncols;
         size_t used = self->ncols;        /* trailing empty cells get no padding */
-        while (used > 0 && line[used - 1][0] == '\0')
+        while (used > 0 && shown[first + used - 1][0] == '\0')
             used--;
         for (size_t c = 0; c < used; c++)
-            if (put_padded(out, line[c], width[c], c + 1 == used))
+            if (put_padded(out, shown[first + c], cw[first + c], width[c], c + 1 == used))
                 goto out;
         if (putc('\n', out) == EOF)
             goto out;
@@ -264,10 +277,12 @@ static int print_terminal(const nd_table_t *self, FILE *out)
     }
     rc = 0;
 out:
-    if (shown)
-        for (size_t i = 0; i < ncells + self->ncols; i++)
-            free(shown[i]);
+    if (owned)
+        for (size_t i = 0; i < nall; i++)
+            free(owned[i]);
+    free(owned);
     free(shown);
+    free(cw);
     free(width);
     return rc;
 }

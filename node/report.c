@@ -1,21 +1,23 @@
 /* report.c: the compliance report: what is overdue as of a date, by DOMAIN.md's rules,
  * as tables a branch secretary can act on (names, branches, dates).
  *
- * How it is computed.  A handful of set-based queries, none of them run per member:
+ * How it is computed: one pass over each table, never a query per member.
  *
- *   mobile      members with a current trip (registered or reported in, started by the
- *               date; or any trip that ended after the date), each with the latest date
- *               of organisational life, the latest dues month paid by the date and the
- *               latest activity of any kind: correlated MAX() subqueries that SQLite
- *               answers from the index activities(member, kind, date) and
- *               activities(member, month), one index search per member;
- *   agreements  each agreement signed by the date, and all contacts and visits up to the
- *               date (few rows), matched per half-year and per year in C;
- *   backpay     dues paid in the twelve months up to the date more than
- *               report.backpay_max_months after the month they cover;
- *   assessments members mobile during the last full year, with EXISTS per side;
- *   trips       registered but not reported in after report.report_in_days, and members
- *               whose latest trip is marked lost-contact.
+ *   trips       every trip started by the date with its member and org names, in
+ *               (member, started) order from the index trips(member, started): each
+ *               member's latest trip tells whether they are mobile (registered or
+ *               reported in; or ended after the date), not yet reported in, or marked
+ *               lost-contact; any trip that overlaps the last full year makes them owe
+ *               that year's assessments;
+ *   activities  one sequential scan of the live rows (a million rows take a fraction of a
+ *               second; the per-member index searches it replaces each cost a row
+ *               lookup, since `deleted` is in no index); rows up to the date are folded
+ *               into the members found above through a hash table: latest
+ *               organisational life, latest dues month paid, latest activity of any
+ *               kind, and dues paid late within the last twelve months;
+ *   assessments one scan of the last full year's rows, marking each side;
+ *   agreements  each agreement signed by the date, with all contacts and visits up to
+ *               the date (few rows), matched per half-year and per year.
  *
  * The rules (thresholds from settings "report.*", defaults in rules.c):
  *   - an agreement owes one contact per half-year and one visit per calendar year, for
@@ -28,7 +30,10 @@
  *     is a breach;
  *   - dues: the member is covered through the latest month paid for by the date; months
  *     uncovered = this month - that month (or - the month the trip started) against the
- *     same two thresholds;
+ *     same two thresholds; a payment made in the twelve months up to the date more than
+ *     backpay_max_months after the month it covers is a breach;
+ *   - assessments: a member mobile during the last full year needs both sides' for it;
+ *   - a trip still not reported in more than report_in_days after it started;
  *   - out of contact: the latest trip marked lost-contact, or a mobile member with no
  *     activity of any kind for contact_lost_months whole months.
  * Every finding row holds a level ("超期" breach, "预警" warning); rows are sorted
@@ -83,15 +88,29 @@ static void findings_free(findings_t *f)
 
 /* ------------------------------------------------------------- the data ---- */
 
-/* A member with a current trip, and what the activity certificate says of them. */
-typedef struct mobile {
-    char   *id, *name, *org, *org_name, *inflow, *inflow_name;
+/* A member with a trip started by the date: that latest trip, and what the activity
+ * certificate says of them.  Dates are day numbers, NO_DAY when absent. */
+typedef struct person {
+    char        id[LD_RECORD_ID_MAX + 1];
+    char        org[LD_ID_MAX + 1];         /* home branch */
+    char        inflow[LD_ID_MAX + 1];      /* where the latest trip goes */
+    char       *name;                       /* owned */
+    const char *org_name, *inflow_name;     /* borrowed from the orgs, or the ids above */
     bool    female;
-    int32_t started;       /* the current trip's start */
-    int32_t last_life;     /* NO_DAY: none */
-    int32_t covered;       /* dues month index paid through; INT32_MIN: none */
-    int32_t last_any;      /* NO_DAY: none */
-} mobile_t;
+    char    status[16];        /* of the latest trip */
+    int32_t started, reported_in, ended;
+    bool    mobile;            /* the latest trip is current on the date */
+    bool    out_last_year;     /* some trip overlapped the last full year */
+    bool    assessed[2];       /* last year's assessment: [0] outflow, [1] inflow side */
+    char    last_life[11];     /* "" or the latest organisational life up to the date */
+    char    last_any[11];      /* "" or the latest activity of any kind */
+    char    covered[8];        /* "" or the latest dues month paid by the date */
+} person_t;
+
+/* An organisation: its name and kind, by id. */
+typedef struct org {
+    char *id, *name, *kind;
+} org_t;
 
 /* A dated reference (a contact or a visit of an agreement). */
 typedef struct dated {
@@ -100,9 +119,9 @@ typedef struct dated {
 } dated_t;
 
 typedef struct group_row {
-    int   group;            /* 0 township, 1 inflow, 2 outflow */
-    char *id, *name;
-    long  mobile, women;
+    int         group;      /* 0 township, 1 inflow, 2 outflow */
+    const char *id, *name;  /* borrowed */
+    long        mobile, women;
 } group_row_t;
 
 typedef struct report {
@@ -112,9 +131,12 @@ typedef struct report {
     int32_t      as_of;
     char         as_of_text[11];
     nd_rules_t   rules;
-    mobile_t    *mobile;
-    size_t       nmobile, mobile_cap;
-    mobile_t   **by_id;          /* mobile sorted by member id */
+    org_t       *orgs;           /* sorted by id */
+    size_t       norgs, orgs_cap;
+    person_t    *people;
+    size_t       npeople, people_cap;
+    size_t      *slots;          /* open-addressing hash of people by id: index + 1, 0 free */
+    size_t       nslots;         /* a power of two */
     findings_t   sect[3];        /* agreements; members' life and dues; the rest */
     long         counts[DUTY_COUNT][3];
 } report_t;
@@ -169,12 +191,6 @@ static int32_t col_day(sqlite3_stmt *st, int i)
 {
     int32_t day;
     return ld_date_parse(col_text(st, i), &day) ? day : NO_DAY;
-}
-
-static int32_t col_month(sqlite3_stmt *st, int i)
-{
-    int32_t m;
-    return ld_month_parse(col_text(st, i), &m) ? m : INT32_MIN;
 }
 
 static void fmt_day(int32_t day, char out[11])
@@ -275,31 +291,31 @@ static int load_rules(report_t *r)
 
 /* ---------------------------------------------------------- the queries ---- */
 
-/* Life kinds: organisational life in DOMAIN.md's sense. */
-#define LIFE_KINDS "'meeting', 'committee', 'group', 'theme-day', 'lecture', " \
-                   "'life-meeting', 'appraisal'"
+/* Organisational life in DOMAIN.md's sense. */
+static const char *const life_kinds[] = {
+    "meeting", "committee", "group", "theme-day", "lecture", "life-meeting", "appraisal",
+};
 
-static const char sql_mobile[] =
-    "WITH \"cur\" AS ("
-    " SELECT \"member\", \"to\", \"started\", ROW_NUMBER() OVER ("
-    "  PARTITION BY \"member\" ORDER BY \"started\" DESC, \"id\" DESC) AS \"rn\""
-    " FROM \"trips\""
-    " WHERE \"deleted\" = 0 AND \"started\" <= ?1"
-    "  AND (\"status\" IN ('registered', 'reported-in') OR COALESCE(\"ended\", '') > ?1))"
-    " SELECT m.\"id\", m.\"name\", m.\"org\", COALESCE(o.\"name\", m.\"org\"),"
-    "  c.\"to\", COALESCE(i.\"name\", c.\"to\"), m.\"gender\" = 'female', c.\"started\","
-    "  (SELECT MAX(\"date\") FROM \"activities\" WHERE \"member\" = m.\"id\""
-    "    AND \"kind\" IN (" LIFE_KINDS ") AND \"date\" <= ?1 AND \"deleted\" = 0),"
-    "  (SELECT MAX(\"month\") FROM \"activities\" WHERE \"member\" = m.\"id\""
-    "    AND \"kind\" = 'dues' AND \"date\" <= ?1 AND \"deleted\" = 0),"
-    "  (SELECT MAX(\"date\") FROM \"activities\" WHERE \"member\" = m.\"id\""
-    "    AND \"date\" <= ?1 AND \"deleted\" = 0)"
-    " FROM \"cur\" AS c"
-    " JOIN \"members\" AS m ON m.\"id\" = c.\"member\" AND m.\"deleted\" = 0"
-    " LEFT JOIN \"orgs\" AS o ON o.\"id\" = m.\"org\""
-    " LEFT JOIN \"orgs\" AS i ON i.\"id\" = c.\"to\""
-    " WHERE c.\"rn\" = 1"
-    " ORDER BY m.\"org\", m.\"name\", m.\"id\"";
+/* ?1 the date. */
+/* ?1 the date.  In the order of the index trips(member, started): no sorting. */
+static const char sql_trips[] =
+    "SELECT t.\"member\", t.\"to\", t.\"started\", t.\"reported_in\", t.\"ended\","
+    " t.\"status\", m.\"name\", m.\"org\", m.\"gender\" = 'female'"
+    " FROM \"trips\" AS t"
+    " JOIN \"members\" AS m ON m.\"id\" = t.\"member\" AND m.\"deleted\" = 0"
+    " WHERE t.\"deleted\" = 0 AND t.\"started\" <= ?1"
+    " ORDER BY t.\"member\", t.\"started\"";
+
+/* Every live row, in table order; the date is compared in C so that SQLite reads the
+ * table straight through instead of looking rows up from the date index. */
+static const char sql_activities[] =
+    "SELECT \"member\", \"kind\", \"date\", \"month\" FROM \"activities\""
+    " WHERE \"deleted\" = 0";
+
+/* ?1 the year. */
+static const char sql_assess[] =
+    "SELECT \"member\", \"side\" FROM \"assessments\""
+    " WHERE \"deleted\" = 0 AND \"year\" = ?1";
 
 static const char sql_agreements[] =
     "SELECT a.\"id\", a.\"outflow\", COALESCE(o.\"name\", a.\"outflow\"),"
@@ -318,91 +334,29 @@ static const char sql_visits[] =
     "SELECT \"agreement\", \"date\" FROM \"visits\""
     " WHERE \"deleted\" = 0 AND \"date\" <= ?1 ORDER BY \"agreement\", \"date\"";
 
-/* ?1 as of, ?2 paid after this day (twelve months back), ?3 months allowed. */
-static const char sql_backpay[] =
-    "SELECT a.\"member\", m.\"name\", m.\"org\", COALESCE(o.\"name\", m.\"org\"),"
-    " a.\"month\", a.\"date\""
-    " FROM \"activities\" AS a"
-    " JOIN \"members\" AS m ON m.\"id\" = a.\"member\" AND m.\"deleted\" = 0"
-    " LEFT JOIN \"orgs\" AS o ON o.\"id\" = m.\"org\""
-    " WHERE a.\"kind\" = 'dues' AND a.\"deleted\" = 0"
-    "  AND a.\"date\" <= ?1 AND a.\"date\" > ?2 AND length(a.\"month\") = 7"
-    "  AND (CAST(substr(a.\"date\", 1, 4) AS INTEGER) * 12 + CAST(substr(a.\"date\", 6, 2) AS INTEGER))"
-    "    - (CAST(substr(a.\"month\", 1, 4) AS INTEGER) * 12 + CAST(substr(a.\"month\", 6, 2) AS INTEGER))"
-    "    > ?3";
-
-/* ?1 last day of the year, ?2 its first day, ?3 the year. */
-static const char sql_assess[] =
-    "WITH \"y\" AS ("
-    " SELECT \"member\", \"to\", ROW_NUMBER() OVER ("
-    "  PARTITION BY \"member\" ORDER BY \"started\" DESC, \"id\" DESC) AS \"rn\""
-    " FROM \"trips\""
-    " WHERE \"deleted\" = 0 AND \"started\" <= ?1"
-    "  AND (COALESCE(\"ended\", '') = '' OR \"ended\" >= ?2))"
-    " SELECT m.\"id\", m.\"name\", m.\"org\", COALESCE(o.\"name\", m.\"org\"),"
-    "  COALESCE(i.\"name\", y.\"to\"),"
-    "  EXISTS (SELECT 1 FROM \"assessments\" AS s WHERE s.\"member\" = m.\"id\""
-    "   AND s.\"year\" = ?3 AND s.\"side\" = 'outflow' AND s.\"deleted\" = 0),"
-    "  EXISTS (SELECT 1 FROM \"assessments\" AS s WHERE s.\"member\" = m.\"id\""
-    "   AND s.\"year\" = ?3 AND s.\"side\" = 'inflow' AND s.\"deleted\" = 0)"
-    " FROM \"y\""
-    " JOIN \"members\" AS m ON m.\"id\" = y.\"member\" AND m.\"deleted\" = 0"
-    " LEFT JOIN \"orgs\" AS o ON o.\"id\" = m.\"org\""
-    " LEFT JOIN \"orgs\" AS i ON i.\"id\" = y.\"to\""
-    " WHERE y.\"rn\" = 1";
-
-/* ?1 as of, ?2 started before this day is late. */
-static const char sql_report_in[] =
-    "SELECT m.\"id\", m.\"name\", m.\"org\", COALESCE(o.\"name\", m.\"org\"),"
-    " COALESCE(i.\"name\", t.\"to\"), t.\"started\""
-    " FROM \"trips\" AS t"
-    " JOIN \"members\" AS m ON m.\"id\" = t.\"member\" AND m.\"deleted\" = 0"
-    " LEFT JOIN \"orgs\" AS o ON o.\"id\" = m.\"org\""
-    " LEFT JOIN \"orgs\" AS i ON i.\"id\" = t.\"to\""
-    " WHERE t.\"deleted\" = 0 AND t.\"status\" IN ('registered', 'reported-in')"
-    "  AND t.\"started\" < ?2"
-    "  AND (COALESCE(t.\"reported_in\", '') = '' OR t.\"reported_in\" > ?1)";
-
-static const char sql_lost[] =
-    "WITH \"last\" AS ("
-    " SELECT \"member\", \"to\", \"status\", \"started\", \"ended\", ROW_NUMBER() OVER ("
-    "  PARTITION BY \"member\" ORDER BY \"started\" DESC, \"id\" DESC) AS \"rn\""
-    " FROM \"trips\" WHERE \"deleted\" = 0 AND \"started\" <= ?1)"
-    " SELECT m.\"id\", m.\"name\", m.\"org\", COALESCE(o.\"name\", m.\"org\"),"
-    "  COALESCE(i.\"name\", l.\"to\"), l.\"started\", COALESCE(l.\"ended\", '')"
-    " FROM \"last\" AS l"
-    " JOIN \"members\" AS m ON m.\"id\" = l.\"member\" AND m.\"deleted\" = 0"
-    " LEFT JOIN \"orgs\" AS o ON o.\"id\" = m.\"org\""
-    " LEFT JOIN \"orgs\" AS i ON i.\"id\" = l.\"to\""
-    " WHERE l.\"rn\" = 1 AND l.\"status\" = 'lost-contact' AND COALESCE(l.\"ended\", '') <= ?1";
-
 static const char sql_orgs[] =
-    "SELECT \"id\", \"name\", \"kind\" FROM \"orgs\""
-    " WHERE \"deleted\" = 0 AND \"kind\" IN ('township', 'village', 'community', 'mobile')"
-    " ORDER BY \"id\"";
+    "SELECT \"id\", COALESCE(\"name\", \"id\"), COALESCE(\"kind\", ''), \"deleted\""
+    " FROM \"orgs\" ORDER BY \"id\"";
 
 /* The statements with their bindings, shared by the report and nd_report_explain. */
 typedef enum query {
-    Q_MOBILE = 0, Q_AGREEMENTS, Q_CONTACTS, Q_VISITS, Q_BACKPAY, Q_ASSESS, Q_REPORT_IN,
-    Q_LOST, Q_ORGS, Q_COUNT
+    Q_TRIPS = 0, Q_ACTIVITIES, Q_ASSESS, Q_AGREEMENTS, Q_CONTACTS, Q_VISITS, Q_ORGS, Q_COUNT
 } query_t;
 
 static const struct {
     const char *name;
     const char *sql;
 } queries[Q_COUNT] = {
-    [Q_MOBILE]     = { "mobile members and their latest activities", sql_mobile },
+    [Q_TRIPS]      = { "trips and their members", sql_trips },
+    [Q_ACTIVITIES] = { "activities", sql_activities },
+    [Q_ASSESS]     = { "assessments of the last year", sql_assess },
     [Q_AGREEMENTS] = { "agreements", sql_agreements },
     [Q_CONTACTS]   = { "contacts", sql_contacts },
     [Q_VISITS]     = { "visits", sql_visits },
-    [Q_BACKPAY]    = { "dues paid late", sql_backpay },
-    [Q_ASSESS]     = { "assessments of the last year", sql_assess },
-    [Q_REPORT_IN]  = { "trips not reported in", sql_report_in },
-    [Q_LOST]       = { "members marked lost-contact", sql_lost },
     [Q_ORGS]       = { "organisations", sql_orgs },
 };
 
-/* Prepares query q with its parameters bound for the report's date and rules. */
+/* Prepares query q with its parameters bound for the report's date. */
 static int prepare_query(report_t *r, query_t q, sqlite3_stmt **st)
 {
     int rc = prepare(r, queries[q].name, queries[q].sql, st);
@@ -410,31 +364,11 @@ static int prepare_query(report_t *r, query_t q, sqlite3_stmt **st)
         return rc;
     int y, m, d;
     ld_date_split(r->as_of, &y, &m, &d);
-    switch (q) {
-    case Q_ORGS:
-        break;
-    case Q_BACKPAY:
-        rc = bind_day(r, *st, 1, r->as_of);
-        if (!rc)
-            rc = bind_day(r, *st, 2, nd_add_months(r->as_of, -12));
-        if (!rc && sqlite3_bind_int(*st, 3, r->rules.backpay_max_months) != SQLITE_OK)
+    if (q == Q_ASSESS) {
+        if (sqlite3_bind_int(*st, 1, y - 1) != SQLITE_OK)
             rc = fail_sql(r, "binding a value");
-        break;
-    case Q_ASSESS:
-        rc = bind_day(r, *st, 1, ld_date_join(y - 1, 12, 31));
-        if (!rc)
-            rc = bind_day(r, *st, 2, ld_date_join(y - 1, 1, 1));
-        if (!rc && sqlite3_bind_int(*st, 3, y - 1) != SQLITE_OK)
-            rc = fail_sql(r, "binding a value");
-        break;
-    case Q_REPORT_IN:
+    } else if (q != Q_ACTIVITIES && q != Q_ORGS) {
         rc = bind_day(r, *st, 1, r->as_of);
-        if (!rc)
-            rc = bind_day(r, *st, 2, r->as_of - r->rules.report_in_days);
-        break;
-    default:
-        rc = bind_day(r, *st, 1, r->as_of);
-        break;
     }
     if (rc) {
         sqlite3_finalize(*st);
@@ -443,165 +377,364 @@ static int prepare_query(report_t *r, query_t q, sqlite3_stmt **st)
     return rc;
 }
 
-/* ------------------------------------------------------- mobile members ---- */
+/* --------------------------------------------------------------- people ---- */
 
-static void mobile_free(mobile_t *m)
-{
-    free(m->id);
-    free(m->name);
-    free(m->org);
-    free(m->org_name);
-    free(m->inflow);
-    free(m->inflow_name);
-}
-
-static int by_id_cmp(const void *a, const void *b)
-{
-    const mobile_t *const *x = a, *const *y = b;
-    return strcmp((*x)->id, (*y)->id);
-}
-
-static int load_mobile(report_t *r)
+/* The orgs pass: every org (deleted ones too, for their names), sorted by id. */
+static int load_orgs(report_t *r)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, Q_MOBILE, &st);
+    int rc = prepare_query(r, Q_ORGS, &st);
     if (rc)
         return rc;
     int step = SQLITE_DONE;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (r->nmobile == r->mobile_cap) {
-            size_t cap = r->mobile_cap ? r->mobile_cap * 2 : 256;
-            mobile_t *grown = realloc(r->mobile, cap * sizeof *grown);
+        if (r->norgs == r->orgs_cap) {
+            size_t cap = r->orgs_cap ? r->orgs_cap * 2 : 64;
+            org_t *grown = realloc(r->orgs, cap * sizeof *grown);
             if (!grown) {
                 rc = fail_nomem(r);
                 goto out;
             }
-            r->mobile = grown;
-            r->mobile_cap = cap;
+            r->orgs = grown;
+            r->orgs_cap = cap;
         }
-        mobile_t *m = &r->mobile[r->nmobile++];
-        memset(m, 0, sizeof *m);
-        m->id = col_dup(st, 0);
-        m->name = col_dup(st, 1);
-        m->org = col_dup(st, 2);
-        m->org_name = col_dup(st, 3);
-        m->inflow = col_dup(st, 4);
-        m->inflow_name = col_dup(st, 5);
-        if (!m->id || !m->name || !m->org || !m->org_name || !m->inflow || !m->inflow_name) {
+        org_t *o = &r->orgs[r->norgs++];
+        o->id = col_dup(st, 0);
+        o->name = col_dup(st, 1);
+        /* a deleted org keeps its name here but counts as no kind of branch */
+        o->kind = sqlite3_column_int(st, 3) ? strdup("") : col_dup(st, 2);
+        if (!o->id || !o->name || !o->kind) {
             rc = fail_nomem(r);
             goto out;
         }
-        m->female = sqlite3_column_int(st, 6) != 0;
-        m->started = col_day(st, 7);
-        m->last_life = col_day(st, 8);
-        m->covered = col_month(st, 9);
-        m->last_any = col_day(st, 10);
     }
-    if (step != SQLITE_DONE) {
-        rc = fail_sql(r, queries[Q_MOBILE].name);
-        goto out;
-    }
-    r->by_id = malloc((r->nmobile ? r->nmobile : 1) * sizeof *r->by_id);
-    if (!r->by_id) {
-        rc = fail_nomem(r);
-        goto out;
-    }
-    for (size_t i = 0; i < r->nmobile; i++)
-        r->by_id[i] = &r->mobile[i];
-    if (r->nmobile > 1)
-        qsort(r->by_id, r->nmobile, sizeof *r->by_id, by_id_cmp);
+    if (step != SQLITE_DONE)
+        rc = fail_sql(r, queries[Q_ORGS].name);
 out:
     sqlite3_finalize(st);
     return rc;
 }
 
-static const mobile_t *find_mobile(const report_t *r, const char *id)
+static int org_cmp(const void *key, const void *elem)
 {
-    mobile_t key = { .id = (char *) id };
-    const mobile_t *kp = &key;
-    if (r->nmobile == 0)
+    return strcmp(key, ((const org_t *) elem)->id);
+}
+
+/* The name of org `id`, or `id` itself when the store does not hold it. */
+static const char *org_name(const report_t *r, const char *id)
+{
+    const org_t *o = r->norgs ? bsearch(id, r->orgs, r->norgs, sizeof *r->orgs, org_cmp) : NULL;
+    return o ? o->name : id;
+}
+
+/* FNV-1a. */
+static size_t hash_text(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char) *s;
+        h *= 1099511628211ull;
+    }
+    return (size_t) h;
+}
+
+static int index_people(report_t *r)
+{
+    size_t n = 16;
+    while (n < r->npeople * 2)
+        n *= 2;
+    r->slots = calloc(n, sizeof *r->slots);
+    if (!r->slots)
+        return fail_nomem(r);
+    r->nslots = n;
+    for (size_t i = 0; i < r->npeople; i++) {
+        size_t h = hash_text(r->people[i].id) & (n - 1);
+        while (r->slots[h])
+            h = (h + 1) & (n - 1);
+        r->slots[h] = i + 1;
+    }
+    return 0;
+}
+
+static person_t *find_person(const report_t *r, const char *id)
+{
+    if (!r->nslots)
         return NULL;
-    mobile_t **hit = bsearch(&kp, r->by_id, r->nmobile, sizeof *r->by_id, by_id_cmp);
-    return hit ? *hit : NULL;
+    size_t h = hash_text(id) & (r->nslots - 1);
+    while (r->slots[h]) {
+        person_t *p = &r->people[r->slots[h] - 1];
+        if (strcmp(p->id, id) == 0)
+            return p;
+        h = (h + 1) & (r->nslots - 1);
+    }
+    return NULL;
+}
+
+/* The trips pass: people, their latest trip, and whether they were out last year. */
+static int load_trips(report_t *r)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_query(r, Q_TRIPS, &st);
+    if (rc)
+        return rc;
+    int y, m, d;
+    ld_date_split(r->as_of, &y, &m, &d);
+    int32_t year_first = ld_date_join(y - 1, 1, 1), year_last = ld_date_join(y - 1, 12, 31);
+    person_t *p = NULL;
+    int step = SQLITE_DONE;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *member = col_text(st, 0);
+        if (!p || strcmp(p->id, member) != 0) {
+            if (r->npeople == r->people_cap) {
+                size_t cap = r->people_cap ? r->people_cap * 2 : 256;
+                person_t *grown = realloc(r->people, cap * sizeof *grown);
+                if (!grown) {
+                    rc = fail_nomem(r);
+                    goto out;
+                }
+                r->people = grown;
+                r->people_cap = cap;
+            }
+            p = &r->people[r->npeople++];
+            memset(p, 0, sizeof *p);
+            snprintf(p->id, sizeof p->id, "%s", member);
+            snprintf(p->org, sizeof p->org, "%s", col_text(st, 7));
+            p->female = sqlite3_column_int(st, 8) != 0;
+            if (!(p->name = col_dup(st, 6))) {
+                rc = fail_nomem(r);
+                goto out;
+            }
+        }
+        /* rows come in start order: the last one of a member is the latest trip */
+        snprintf(p->inflow, sizeof p->inflow, "%s", col_text(st, 1));
+        p->started = col_day(st, 2);
+        p->reported_in = col_day(st, 3);
+        p->ended = col_day(st, 4);
+        snprintf(p->status, sizeof p->status, "%s", col_text(st, 5));
+        bool current = strcmp(p->status, "registered") == 0 ||
+                       strcmp(p->status, "reported-in") == 0;
+        p->mobile = p->started != NO_DAY &&
+                    (current || (p->ended != NO_DAY && p->ended > r->as_of));
+        if (p->started != NO_DAY && p->started <= year_last &&
+            (p->ended == NO_DAY || p->ended >= year_first))
+            p->out_last_year = true;
+    }
+    if (step != SQLITE_DONE) {
+        rc = fail_sql(r, queries[Q_TRIPS].name);
+        goto out;
+    }
+    /* names last: the people array no longer moves */
+    for (size_t i = 0; i < r->npeople; i++) {
+        r->people[i].org_name = org_name(r, r->people[i].org);
+        r->people[i].inflow_name = org_name(r, r->people[i].inflow);
+    }
+    rc = index_people(r);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static bool is_life(const char *kind)
+{
+    for (size_t i = 0; i < sizeof life_kinds / sizeof life_kinds[0]; i++)
+        if (strcmp(kind, life_kinds[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Months since year 0 of the "YYYY-MM" at the start of text, or -1. */
+static int32_t month_index(const char *text)
+{
+    int32_t m;
+    char month[8];
+    if (strlen(text) < 7)
+        return -1;
+    memcpy(month, text, 7);
+    month[7] = '\0';
+    return ld_month_parse(month, &m) ? m : -1;
+}
+
+/* One dues entry paid too late, found during the activities pass. */
+static int late_dues(report_t *r, const person_t *p, const char *month, const char *paid)
+{
+    int32_t covers = month_index(month), when = month_index(paid);
+    if (covers < 0 || when < 0 || when - covers <= r->rules.backpay_max_months)
+        return 0;
+    int late = (int) (when - covers);
+    char elapsed[32], note[160], key[512];
+    snprintf(elapsed, sizeof elapsed, "%d个月", late);
+    snprintf(note, sizeof note, "%s 的党费于 %s 补缴，迟 %d 个月（限 %d 个月）", month, paid,
+             late, r->rules.backpay_max_months);
+    const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), p->name, p->org_name,
+                                     p->inflow_name, duty_names[DUTY_BACKPAY], paid, elapsed,
+                                     note };
+    member_key(key, sizeof key, p->org, p->name, p->id);
+    return add_finding(r, 1, ND_LEVEL_BREACH, DUTY_BACKPAY, cells, key);
+}
+
+/* The activities pass: each live entry up to the date, folded into its member. */
+static int load_activities(report_t *r)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_query(r, Q_ACTIVITIES, &st);
+    if (rc)
+        return rc;
+    char window[11];   /* back-pay: paid after this day */
+    ld_date_format(nd_add_months(r->as_of, -12), window);
+    int step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *date = col_text(st, 2);
+        if (strlen(date) != 10 || strcmp(date, r->as_of_text) > 0)
+            continue;
+        person_t *p = find_person(r, col_text(st, 0));
+        if (!p)
+            continue;
+        const char *kind = col_text(st, 1);
+        if (strcmp(date, p->last_any) > 0)
+            memcpy(p->last_any, date, 11);
+        if (strcmp(kind, "dues") == 0) {
+            const char *month = col_text(st, 3);
+            if (strlen(month) != 7)
+                continue;
+            if (strcmp(month, p->covered) > 0)
+                memcpy(p->covered, month, 8);
+            if (p->mobile && strcmp(date, window) > 0)
+                rc = late_dues(r, p, month, date);
+        } else if (is_life(kind) && strcmp(date, p->last_life) > 0) {
+            memcpy(p->last_life, date, 11);
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = fail_sql(r, queries[Q_ACTIVITIES].name);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The assessments pass: which sides assessed whom for the last full year. */
+static int load_assessments(report_t *r)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_query(r, Q_ASSESS, &st);
+    if (rc)
+        return rc;
+    int step = SQLITE_DONE;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        person_t *p = find_person(r, col_text(st, 0));
+        const char *side = col_text(st, 1);
+        if (p && strcmp(side, "outflow") == 0)
+            p->assessed[0] = true;
+        else if (p && strcmp(side, "inflow") == 0)
+            p->assessed[1] = true;
+    }
+    if (step != SQLITE_DONE)
+        rc = fail_sql(r, queries[Q_ASSESS].name);
+    sqlite3_finalize(st);
+    return rc;
 }
 
 /* One finding about a member, in section `sect`. */
 static int member_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
-                          const char *id, const char *name, const char *org,
-                          const char *org_name, const char *inflow_name, const char *date,
-                          const char *elapsed, const char *note)
+                          const person_t *p, const char *date, const char *elapsed,
+                          const char *note)
 {
-    const char *cells[CELLS_MAX] = { nd_level_name(level), name, org_name, inflow_name,
-                                     duty_names[duty], date, elapsed, note };
+    const char *cells[CELLS_MAX] = { nd_level_name(level), p->name, p->org_name,
+                                     p->inflow_name, duty_names[duty], date, elapsed, note };
     char key[512];
-    member_key(key, sizeof key, org, name, id);
+    member_key(key, sizeof key, p->org, p->name, p->id);
     return add_finding(r, sect, level, duty, cells, key);
 }
 
-static int check_mobile(report_t *r)
+/* Organisational life, dues, and silence of a mobile member. */
+static int check_mobile(report_t *r, const person_t *p)
 {
     const nd_rules_t *k = &r->rules;
-    int32_t this_month = nd_month_of(r->as_of);
-    for (size_t i = 0; i < r->nmobile; i++) {
-        const mobile_t *m = &r->mobile[i];
-        char date[16], elapsed[32], note[160], since[11];
-        int rc = 0;
-        fmt_day(m->started, since);
+    char elapsed[32], note[160], since[11];
+    int rc = 0;
+    fmt_day(p->started, since);
 
-        /* organisational life */
-        int32_t from = m->last_life != NO_DAY ? m->last_life : m->started;
-        int months = from == NO_DAY ? 0 : nd_months_between(from, r->as_of);
-        nd_level_t level = nd_months_level(months, k->life_warn_months, k->life_breach_months);
-        if (level != ND_LEVEL_OK) {
-            fmt_day(m->last_life, date);
-            snprintf(elapsed, sizeof elapsed, "%d个月", months);
-            if (m->last_life != NO_DAY)
-                snprintf(note, sizeof note, "最近一次组织生活 %s，已 %d 个月", date, months);
-            else
-                snprintf(note, sizeof note, "外出（%s）以来无组织生活记录，已 %d 个月",
-                         since, months);
-            rc = member_finding(r, 1, level, DUTY_LIFE, m->id, m->name, m->org, m->org_name,
-                                m->inflow_name, date, elapsed, note);
-        }
-
-        /* dues */
-        int32_t paid_to = m->covered != INT32_MIN ? m->covered
-                        : m->started != NO_DAY ? nd_month_of(m->started) : this_month;
-        months = this_month > paid_to ? (int) (this_month - paid_to) : 0;
-        level = nd_months_level(months, k->life_warn_months, k->life_breach_months);
-        if (rc == 0 && level != ND_LEVEL_OK) {
-            char month[8] = "";
-            if (m->covered != INT32_MIN)
-                ld_month_format(m->covered, month);
-            snprintf(elapsed, sizeof elapsed, "%d个月", months);
-            if (m->covered != INT32_MIN)
-                snprintf(note, sizeof note, "党费交至 %s，已 %d 个月未交", month, months);
-            else
-                snprintf(note, sizeof note, "外出（%s）以来无党费记录，已 %d 个月",
-                         since, months);
-            rc = member_finding(r, 1, level, DUTY_DUES, m->id, m->name, m->org, m->org_name,
-                                m->inflow_name, month, elapsed, note);
-        }
-
-        /* out of contact: no activity of any kind */
-        from = m->last_any != NO_DAY ? m->last_any : m->started;
-        months = from == NO_DAY ? 0 : nd_months_between(from, r->as_of);
-        if (rc == 0 && months >= k->contact_lost_months) {
-            fmt_day(m->last_any, date);
-            snprintf(elapsed, sizeof elapsed, "%d个月", months);
-            if (m->last_any != NO_DAY)
-                snprintf(note, sizeof note, "最近一次活动记录 %s，%d 个月无任何活动记录",
-                         date, months);
-            else
-                snprintf(note, sizeof note, "外出（%s）以来无任何活动记录，已 %d 个月",
-                         since, months);
-            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_LOST, m->id, m->name, m->org,
-                                m->org_name, m->inflow_name, date, elapsed, note);
-        }
-        if (rc)
-            return rc;
+    int32_t last = NO_DAY;
+    ld_date_parse(p->last_life, &last);
+    int32_t from = last != NO_DAY ? last : p->started;
+    int months = nd_months_between(from, r->as_of);
+    nd_level_t level = nd_months_level(months, k->life_warn_months, k->life_breach_months);
+    if (level != ND_LEVEL_OK) {
+        snprintf(elapsed, sizeof elapsed, "%d个月", months);
+        if (last != NO_DAY)
+            snprintf(note, sizeof note, "最近一次组织生活 %s，已 %d 个月", p->last_life, months);
+        else
+            snprintf(note, sizeof note, "外出（%s）以来无组织生活记录，已 %d 个月", since, months);
+        rc = member_finding(r, 1, level, DUTY_LIFE, p, p->last_life, elapsed, note);
     }
-    return 0;
+
+    int32_t this_month = nd_month_of(r->as_of), covered = month_index(p->covered);
+    int32_t paid_to = covered >= 0 ? covered : nd_month_of(p->started);
+    months = this_month > paid_to ? (int) (this_month - paid_to) : 0;
+    level = nd_months_level(months, k->life_warn_months, k->life_breach_months);
+    if (rc == 0 && level != ND_LEVEL_OK) {
+        snprintf(elapsed, sizeof elapsed, "%d个月", months);
+        if (covered >= 0)
+            snprintf(note, sizeof note, "党费交至 %s，已 %d 个月未交", p->covered, months);
+        else
+            snprintf(note, sizeof note, "外出（%s）以来无党费记录，已 %d 个月", since, months);
+        rc = member_finding(r, 1, level, DUTY_DUES, p, p->covered, elapsed, note);
+    }
+
+    last = NO_DAY;
+    ld_date_parse(p->last_any, &last);
+    from = last != NO_DAY ? last : p->started;
+    months = nd_months_between(from, r->as_of);
+    if (rc == 0 && months >= k->contact_lost_months) {
+        snprintf(elapsed, sizeof elapsed, "%d个月", months);
+        if (last != NO_DAY)
+            snprintf(note, sizeof note, "最近一次活动记录 %s，%d 个月无任何活动记录",
+                     p->last_any, months);
+        else
+            snprintf(note, sizeof note, "外出（%s）以来无任何活动记录，已 %d 个月", since, months);
+        rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_LOST, p, p->last_any, elapsed, note);
+    }
+    return rc;
+}
+
+/* Every rule about members, over the people the passes above gathered. */
+static int check_people(report_t *r)
+{
+    int y, m, d;
+    ld_date_split(r->as_of, &y, &m, &d);
+    char year[16];
+    snprintf(year, sizeof year, "%d", y - 1);
+    int rc = 0;
+    for (size_t i = 0; i < r->npeople && rc == 0; i++) {
+        const person_t *p = &r->people[i];
+        char date[11], elapsed[32], note[160];
+        if (p->mobile)
+            rc = check_mobile(r, p);
+
+        if (rc == 0 && p->out_last_year && !(p->assessed[0] && p->assessed[1])) {
+            const char *missing = !p->assessed[0] && !p->assessed[1] ? "流出地和流入地"
+                                : !p->assessed[0] ? "流出地" : "流入地";
+            snprintf(note, sizeof note, "%d 年度缺%s考核", y - 1, missing);
+            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_ASSESS, p, year, "", note);
+        }
+
+        bool waiting = strcmp(p->status, "registered") == 0 ||
+                       strcmp(p->status, "reported-in") == 0;
+        if (rc == 0 && waiting && p->started != NO_DAY &&
+            r->as_of - p->started > r->rules.report_in_days &&
+            (p->reported_in == NO_DAY || p->reported_in > r->as_of)) {
+            fmt_day(p->started, date);
+            snprintf(elapsed, sizeof elapsed, "%" PRId32 "天", r->as_of - p->started);
+            snprintf(note, sizeof note, "外出登记 %" PRId32 " 天仍未到流入地党支部报到（限 %d 天）",
+                     r->as_of - p->started, r->rules.report_in_days);
+            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_REPORT_IN, p, date, elapsed, note);
+        }
+
+        if (rc == 0 && strcmp(p->status, "lost-contact") == 0 &&
+            (p->ended == NO_DAY || p->ended <= r->as_of)) {
+            fmt_day(p->ended != NO_DAY ? p->ended : p->started, date);
+            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_LOST, p, date, "", "外出登记状态为失联");
+        }
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------- agreements ---- */
@@ -753,114 +886,6 @@ out:
     return rc;
 }
 
-/* ------------------------------------------------- the other member rules ---- */
-
-static const char *inflow_of(const report_t *r, const char *member_id)
-{
-    const mobile_t *m = find_mobile(r, member_id);
-    return m ? m->inflow_name : "";
-}
-
-static int check_backpay(report_t *r)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, Q_BACKPAY, &st);
-    if (rc)
-        return rc;
-    int step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        int32_t month = col_month(st, 4), paid = col_day(st, 5);
-        if (month == INT32_MIN || paid == NO_DAY)
-            continue;
-        int late = (int) (nd_month_of(paid) - month);
-        char elapsed[32], note[160];
-        snprintf(elapsed, sizeof elapsed, "%d个月", late);
-        snprintf(note, sizeof note, "%s 的党费于 %s 补缴，迟 %d 个月（限 %d 个月）",
-                 col_text(st, 4), col_text(st, 5), late, r->rules.backpay_max_months);
-        const char *id = col_text(st, 0);
-        rc = member_finding(r, 1, ND_LEVEL_BREACH, DUTY_BACKPAY, id, col_text(st, 1),
-                            col_text(st, 2), col_text(st, 3), inflow_of(r, id),
-                            col_text(st, 5), elapsed, note);
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = fail_sql(r, queries[Q_BACKPAY].name);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int check_assessments(report_t *r)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, Q_ASSESS, &st);
-    if (rc)
-        return rc;
-    int y, m, d;
-    ld_date_split(r->as_of, &y, &m, &d);
-    char year[16];
-    snprintf(year, sizeof year, "%d", y - 1);
-    int step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        bool outflow = sqlite3_column_int(st, 5) != 0, inflow = sqlite3_column_int(st, 6) != 0;
-        if (outflow && inflow)
-            continue;
-        const char *missing = !outflow && !inflow ? "流出地和流入地" : !outflow ? "流出地" : "流入地";
-        char note[160];
-        snprintf(note, sizeof note, "%d 年度缺%s考核", y - 1, missing);
-        rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_ASSESS, col_text(st, 0),
-                            col_text(st, 1), col_text(st, 2), col_text(st, 3), col_text(st, 4),
-                            year, "", note);
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = fail_sql(r, queries[Q_ASSESS].name);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int check_report_in(report_t *r)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, Q_REPORT_IN, &st);
-    if (rc)
-        return rc;
-    int step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        int32_t started = col_day(st, 5);
-        if (started == NO_DAY)
-            continue;
-        char elapsed[32], note[160];
-        snprintf(elapsed, sizeof elapsed, "%" PRId32 "天", r->as_of - started);
-        snprintf(note, sizeof note, "外出登记 %" PRId32 " 天仍未到流入地党支部报到（限 %d 天）",
-                 r->as_of - started, r->rules.report_in_days);
-        rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_REPORT_IN, col_text(st, 0),
-                            col_text(st, 1), col_text(st, 2), col_text(st, 3), col_text(st, 4),
-                            col_text(st, 5), elapsed, note);
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = fail_sql(r, queries[Q_REPORT_IN].name);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int check_lost(report_t *r)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, Q_LOST, &st);
-    if (rc)
-        return rc;
-    int step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *ended = col_text(st, 6);
-        const char *date = ended[0] ? ended : col_text(st, 5);
-        rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_LOST, col_text(st, 0),
-                            col_text(st, 1), col_text(st, 2), col_text(st, 3), col_text(st, 4),
-                            date, "", "外出登记状态为失联");
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = fail_sql(r, queries[Q_LOST].name);
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- tables ---- */
 
 static const char *const finding_keys[CELLS_MAX] = {
@@ -929,7 +954,7 @@ static int group_cmp(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-/* The index of the row of `group` for org `id`, added (named `name`, or the id) if
+/* The index of the row of `group` for org `id` (and `name`: both borrowed), added if
  * missing; -1 when memory runs out. */
 static long group_find(group_row_t **rows, size_t *n, size_t *cap, int group,
                        const char *id, const char *name)
@@ -948,14 +973,13 @@ static long group_find(group_row_t **rows, size_t *n, size_t *cap, int group,
     group_row_t *g = &(*rows)[*n];
     memset(g, 0, sizeof *g);
     g->group = group;
-    g->id = strdup(id);
-    g->name = strdup(name && name[0] ? name : id);
-    (*n)++;
-    if (!g->id || !g->name)
-        return -1;
-    return (long) (*n - 1);
+    g->id = id;
+    g->name = name;
+    return (long) (*n)++;
 }
 
+/* Mobile members and women among them: the township, each inflow branch, each home
+ * branch (every branch the store holds, with none too). */
 static nd_table_t *totals_table(report_t *r, const char *title)
 {
     static const char *const keys[] = { "group", "org", "mobile", "women" };
@@ -964,30 +988,22 @@ static nd_table_t *totals_table(report_t *r, const char *title)
     group_row_t *rows = NULL;
     size_t n = 0, cap = 0;
     nd_table_t *t = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, Q_ORGS, &st);
-    if (rc)
-        return NULL;
-    int step = SQLITE_DONE;
     bool ok = true;
-    char township[256] = "";
-    while (ok && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *kind = col_text(st, 2);
-        if (strcmp(kind, "township") == 0) {
-            if (!township[0])
-                snprintf(township, sizeof township, "%s", col_text(st, 1));
-            continue;
-        }
-        int group = strcmp(kind, "mobile") == 0 ? 1 : 2;
-        ok = group_find(&rows, &n, &cap, group, col_text(st, 0), col_text(st, 1)) >= 0;
-    }
-    if (ok && step != SQLITE_DONE) {
-        fail_sql(r, queries[Q_ORGS].name);
-        goto out;
+    const char *township = NULL;
+    for (size_t i = 0; i < r->norgs && ok; i++) {
+        const org_t *o = &r->orgs[i];
+        if (strcmp(o->kind, "township") == 0 && !township)
+            township = o->name;
+        else if (strcmp(o->kind, "mobile") == 0)
+            ok = group_find(&rows, &n, &cap, 1, o->id, o->name) >= 0;
+        else if (strcmp(o->kind, "village") == 0 || strcmp(o->kind, "community") == 0)
+            ok = group_find(&rows, &n, &cap, 2, o->id, o->name) >= 0;
     }
     long total = 0, women = 0;
-    for (size_t i = 0; i < r->nmobile && ok; i++) {
-        const mobile_t *m = &r->mobile[i];
+    for (size_t i = 0; i < r->npeople && ok; i++) {
+        const person_t *m = &r->people[i];
+        if (!m->mobile)
+            continue;
         long in = group_find(&rows, &n, &cap, 1, m->inflow, m->inflow_name);
         long home = in >= 0 ? group_find(&rows, &n, &cap, 2, m->org, m->org_name) : -1;
         ok = in >= 0 && home >= 0;
@@ -1002,10 +1018,8 @@ static nd_table_t *totals_table(report_t *r, const char *title)
             women++;
         }
     }
-    if (!ok) {
-        fail_nomem(r);
-        goto out;
-    }
+    if (!ok)
+        goto nomem;
     if (n > 1)
         qsort(rows, n, sizeof *rows, group_cmp);
     t = nd_table_new(title, 4, keys, labels);
@@ -1014,7 +1028,7 @@ static nd_table_t *totals_table(report_t *r, const char *title)
     char a[24], b[24];
     snprintf(a, sizeof a, "%ld", total);
     snprintf(b, sizeof b, "%ld", women);
-    const char *row0[] = { group_names[0], township[0] ? township : nd_store_node_name(r->store),
+    const char *row0[] = { group_names[0], township ? township : nd_store_node_name(r->store),
                            a, b };
     if (nd_table_add_row(t, row0))
         goto nomem;
@@ -1030,11 +1044,6 @@ nomem:
     fail_nomem(r);
     nd_table_destroy(&t);
 out:
-    sqlite3_finalize(st);
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].id);
-        free(rows[i].name);
-    }
     free(rows);
     return t;
 }
@@ -1185,10 +1194,16 @@ out:
 
 static void report_clear(report_t *r)
 {
-    for (size_t i = 0; i < r->nmobile; i++)
-        mobile_free(&r->mobile[i]);
-    free(r->mobile);
-    free(r->by_id);
+    for (size_t i = 0; i < r->npeople; i++)
+        free(r->people[i].name);
+    free(r->people);
+    free(r->slots);
+    for (size_t i = 0; i < r->norgs; i++) {
+        free(r->orgs[i].id);
+        free(r->orgs[i].name);
+        free(r->orgs[i].kind);
+    }
+    free(r->orgs);
     for (int s = 0; s < 3; s++)
         findings_free(&r->sect[s]);
 }
@@ -1229,19 +1244,17 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
         rc = fail_sql(&r, "starting a read transaction");
         goto out;
     }
-    rc = load_mobile(&r);
+    rc = load_orgs(&r);
+    if (!rc)
+        rc = load_trips(&r);
+    if (!rc)
+        rc = load_activities(&r);
+    if (!rc)
+        rc = load_assessments(&r);
+    if (!rc)
+        rc = check_people(&r);
     if (!rc)
         rc = check_agreements(&r);
-    if (!rc)
-        rc = check_mobile(&r);
-    if (!rc)
-        rc = check_backpay(&r);
-    if (!rc)
-        rc = check_assessments(&r);
-    if (!rc)
-        rc = check_report_in(&r);
-    if (!rc)
-        rc = check_lost(&r);
     char title0[96];
     snprintf(title0, sizeof title0, "两地双管合规报告（截至 %s）", r.as_of_text);
     const char *titles[NTABLES] = {
