@@ -22,6 +22,14 @@ struct nd_audience {
 
 /* ------------------------------------------------------------------ nd_nodes ---- */
 
+/* Copies src (NULL = "") into dst[size], cut short if it does not fit. */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+    size_t n = src != NULL ? strnlen(src, size - 1) : 0;
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
+}
+
 void nd_nodes_init(nd_nodes_t *l)
 {
     memset(l, 0, sizeof *l);
@@ -58,7 +66,7 @@ int nd_nodes_add(nd_nodes_t *l, const char *id, const char *skip, ld_error_t *er
         l->ids = nids;
         l->cap = ncap;
     }
-    snprintf(l->ids[l->n++], LD_ID_MAX + 1, "%s", id);
+    copy_text(l->ids[l->n++], LD_ID_MAX + 1, id);
     return 0;
 }
 
@@ -86,8 +94,7 @@ static int bind_text(sqlite3_stmt *st, int i, const char *text)
 /* Copies column col of the current row into out[size] ("" for NULL). */
 static void column_copy(sqlite3_stmt *st, int col, char *out, size_t size)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(out, size, "%s", t != NULL ? (const char *)t : "");
+    copy_text(out, size, (const char *)sqlite3_column_text(st, col));
 }
 
 /* The field index of a reference named `name` to kind `ref` in def, or -1. */

@@ -10,7 +10,6 @@
  */
 #include "merge.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +25,19 @@ int nd_stamp_cmp(const nd_stamp_t *a, const nd_stamp_t *b)
     return c < 0 ? -1 : c > 0 ? 1 : 0;
 }
 
+/* Copies src (NULL = "") into dst[size], cut short if it does not fit.  The hot
+ * paths copy ids and origins a lot; this spares them printf. */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+    size_t n = src != NULL ? strnlen(src, size - 1) : 0;
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
+}
+
 static void stamp_set(nd_stamp_t *s, uint64_t hlc, const char *origin)
 {
     s->hlc = hlc;
-    snprintf(s->origin, sizeof s->origin, "%s", origin != NULL ? origin : "");
+    copy_text(s->origin, sizeof s->origin, origin);
 }
 
 static bool values_equal(const char *a, const char *b)
@@ -43,7 +51,7 @@ void nd_record_init(nd_record_t *r, const ld_kind_def_t *def, const char *id)
 {
     memset(r, 0, sizeof *r);
     r->def = def;
-    snprintf(r->id, sizeof r->id, "%s", id != NULL ? id : "");
+    copy_text(r->id, sizeof r->id, id);
 }
 
 void nd_record_clear(nd_record_t *r)
@@ -82,6 +90,27 @@ nd_stamp_t nd_record_latest(const nd_record_t *r)
     return best;
 }
 
+/* Appends text to out at *o. */
+static void put_text(char *out, size_t *o, const char *text)
+{
+    size_t n = strlen(text);
+    memcpy(out + *o, text, n);
+    *o += n;
+}
+
+/* Appends the decimal digits of v to out at *o. */
+static void put_u64(char *out, size_t *o, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        out[(*o)++] = digits[--n];
+}
+
 /* Appends one stamps line to buf (grown as needed); 0 or -1 out of memory. */
 static int put_line(char **buf, size_t *len, size_t *cap, const char *name,
                     const nd_stamp_t *stamp, const nd_stamp_t *base)
@@ -95,12 +124,20 @@ static int put_line(char **buf, size_t *len, size_t *cap, const char *name,
         *buf = nbuf;
         *cap = ncap;
     }
-    int n = snprintf(*buf + *len, *cap - *len, "%s %" PRIu64 " %s %" PRIu64 " %s\n", name,
-                     stamp->hlc, stamp->origin[0] != '\0' ? stamp->origin : "-",
-                     base->hlc, base->origin[0] != '\0' ? base->origin : "-");
-    if (n < 0)
-        return -1;
-    *len += (size_t)n;
+    char *out = *buf;
+    size_t o = *len;
+    put_text(out, &o, name);
+    out[o++] = ' ';
+    put_u64(out, &o, stamp->hlc);
+    out[o++] = ' ';
+    put_text(out, &o, stamp->origin[0] != '\0' ? stamp->origin : "-");
+    out[o++] = ' ';
+    put_u64(out, &o, base->hlc);
+    out[o++] = ' ';
+    put_text(out, &o, base->origin[0] != '\0' ? base->origin : "-");
+    out[o++] = '\n';
+    out[o] = '\0';
+    *len = o;
     return 0;
 }
 

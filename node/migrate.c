@@ -3,6 +3,8 @@
  *
  * A migration runs in one IMMEDIATE transaction that ends by setting user_version,
  * so a crash leaves the store at the old version or the new one, never between.
+ * Record tables keep their rowid: clustering them on random UUIDs (WITHOUT ROWID)
+ * measured about 40% slower to apply changes to, as whole rows move on page splits.
  * Migration 1 reads today's field lists; when a later schema version adds a field,
  * its migration adds the column, and migration 1 must keep creating only the
  * version-1 columns (freeze its field list at that point).
@@ -23,7 +25,9 @@ static const struct {
     const char *columns;     /* already quoted */
 } record_indexes[] = {
     { "members_org",               "members",     "\"org\"" },
-    { "trips_member_started",      "trips",       "\"member\", \"started\"" },
+    /* (member, started) for the report; the id makes "the member's latest trip"
+     * (audience.c) an index walk with no sort. */
+    { "trips_member_started",      "trips",       "\"member\", \"started\", \"id\"" },
     { "trips_to",                  "trips",       "\"to\"" },
     { "activities_member_kind_date", "activities", "\"member\", \"kind\", \"date\"" },
     { "activities_member_month",   "activities",  "\"member\", \"month\"" },

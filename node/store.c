@@ -100,6 +100,14 @@ struct nd_store {
 
 /* ------------------------------------------------------------------ helpers ---- */
 
+/* Copies src (NULL = "") into dst[size], cut short if it does not fit. */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+    size_t n = src != NULL ? strnlen(src, size - 1) : 0;
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
+}
+
 static int db_error(nd_store_t *self, const char *what, ld_error_t *err)
 {
     return ld_error_set(err, LD_EIO, "%s: %s: %s", self->path, what, sqlite3_errmsg(self->db));
@@ -128,7 +136,7 @@ static int run_text(nd_store_t *self, const char *sql, char *row, size_t row_siz
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && row != NULL) {
         const unsigned char *t = sqlite3_column_text(st, 0);
-        snprintf(row, row_size, "%s", t != NULL ? (const char *)t : "");
+        copy_text(row, row_size, (const char *)t);
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         ret = db_error(self, sql, err);
@@ -619,8 +627,8 @@ static int snapshot(nd_store_t *self, ld_kind_t kind, const char *id, const char
     if (rc != 0)
         goto out;
     c.kind = kind;
-    snprintf(c.record_id, sizeof c.record_id, "%s", r.id);
-    snprintf(c.origin, sizeof c.origin, "%s", self->node_id);
+    copy_text(c.record_id, sizeof c.record_id, r.id);
+    copy_text(c.origin, sizeof c.origin, self->node_id);
     c.hlc = nd_record_latest(&r).hlc;
     for (size_t i = 0; i < def->nfields && rc == 0; i++) {
         const nd_slot_t *s = &r.fields[i];
@@ -631,17 +639,17 @@ static int snapshot(nd_store_t *self, ld_kind_t kind, const char *id, const char
             break;
         ld_field_t *f = &c.fields[c.nfields - 1];
         f->hlc = s->stamp.hlc;
-        snprintf(f->origin, sizeof f->origin, "%s", s->stamp.origin);
+        copy_text(f->origin, sizeof f->origin, s->stamp.origin);
         f->base_hlc = s->base.hlc;
-        snprintf(f->base_origin, sizeof f->base_origin, "%s", s->base.origin);
+        copy_text(f->base_origin, sizeof f->base_origin, s->base.origin);
     }
     if (rc == 0 && c.nfields > 0)
         rc = emit(self, &c, &to, err);
     if (rc == 0 && nd_record_deleted(&r)) {
         ld_change_clear(&c);
         c.kind = kind;
-        snprintf(c.record_id, sizeof c.record_id, "%s", r.id);
-        snprintf(c.origin, sizeof c.origin, "%s", self->node_id);
+        copy_text(c.record_id, sizeof c.record_id, r.id);
+        copy_text(c.origin, sizeof c.origin, self->node_id);
         c.hlc = r.deleted.stamp.hlc;
         c.deleted = true;
         rc = emit(self, &c, &to, err);
@@ -694,7 +702,7 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
             goto err;
         }
     }
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path, &self->db, flags, NULL) != SQLITE_OK) {
         ld_error_set(err, LD_EIO, "%s: cannot open the store: %s", path,
                      self->db != NULL ? sqlite3_errmsg(self->db) : "out of memory");
@@ -710,7 +718,8 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
         goto err;
     }
     if (run_text(self, "PRAGMA synchronous = FULL", NULL, 0, err) != 0 ||
-        run_text(self, "PRAGMA foreign_keys = ON", NULL, 0, err) != 0)
+        run_text(self, "PRAGMA foreign_keys = ON", NULL, 0, err) != 0 ||
+        run_text(self, "PRAGMA cache_size = -32768", NULL, 0, err) != 0)   /* 32 MiB */
         goto err;
     if (nd_migrate(self->db, path, err) != 0 || prepare_all(self, err) != 0)
         goto err;
@@ -722,7 +731,7 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
         free(name);
         goto err;
     }
-    snprintf(self->node_id, sizeof self->node_id, "%s", id != NULL ? id : "");
+    copy_text(self->node_id, sizeof self->node_id, id);
     if (name != NULL) {
         free(self->node_name);
         self->node_name = name;
@@ -807,7 +816,7 @@ int nd_store_init_node(nd_store_t *self, const char *node_id, const char *name, 
         free(copy);
         return rc;
     }
-    snprintf(self->node_id, sizeof self->node_id, "%s", node_id);
+    copy_text(self->node_id, sizeof self->node_id, node_id);
     free(self->node_name);
     self->node_name = copy;
     return 0;
@@ -1001,14 +1010,14 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
 
     /* Stamp: one clock stamp for the change, each field's base is what it overwrote. */
     c->hlc = ld_hlc_now(&self->clock);
-    snprintf(c->origin, sizeof c->origin, "%s", self->node_id);
+    copy_text(c->origin, sizeof c->origin, self->node_id);
     for (size_t i = 0; i < c->nfields; i++) {
         ld_field_t *f = &c->fields[i];
         const nd_slot_t *s = &r.fields[ld_schema_field_index(def, f->name)];
         f->hlc = 0;
         f->origin[0] = '\0';
         f->base_hlc = s->stamp.hlc;
-        snprintf(f->base_origin, sizeof f->base_origin, "%s", s->stamp.origin);
+        copy_text(f->base_origin, sizeof f->base_origin, s->stamp.origin);
     }
     rc = nd_merge_apply(&r, c, &res, err);
     if (rc != 0)
@@ -1020,7 +1029,7 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
     if ((def->kind == LD_KIND_TRIP || (def->kind == LD_KIND_MEMBER && !create)) &&
         nd_audience_member_of(&r) != NULL) {
         track = true;
-        snprintf(member, sizeof member, "%s", nd_audience_member_of(&r));
+        copy_text(member, sizeof member, nd_audience_member_of(&r));
         rc = nd_audience_member(self->aud, self->node_id, member, &before, err);
         if (rc != 0)
             goto out;
@@ -1259,10 +1268,10 @@ int nd_store_get(nd_store_t *self, ld_kind_t kind, const char *record_id, ld_cha
         goto out;
     }
     out->kind = kind;
-    snprintf(out->record_id, sizeof out->record_id, "%s", record_id);
+    copy_text(out->record_id, sizeof out->record_id, record_id);
     nd_stamp_t latest = nd_record_latest(&r);
     out->hlc = latest.hlc;
-    snprintf(out->origin, sizeof out->origin, "%s", latest.origin);
+    copy_text(out->origin, sizeof out->origin, latest.origin);
     out->deleted = nd_record_deleted(&r);
     for (size_t i = 0; i < def->nfields && rc == 0; i++) {
         const nd_slot_t *s = &r.fields[i];
@@ -1272,7 +1281,7 @@ int nd_store_get(nd_store_t *self, ld_kind_t kind, const char *record_id, ld_cha
         if (rc == 0) {
             ld_field_t *f = &out->fields[out->nfields - 1];
             f->hlc = s->stamp.hlc;
-            snprintf(f->origin, sizeof f->origin, "%s", s->stamp.origin);
+            copy_text(f->origin, sizeof f->origin, s->stamp.origin);
         }
     }
     if (rc != 0)

@@ -1,7 +1,9 @@
 /* store.h: a branch's SQLite store.  Opens and migrates it, and owns the one write
  * path: every local change stamps the HLC, writes the row and appends the change to
  * the change log (whose own-origin tail is the outbox) in one transaction.
- * Ownership: the store owns its sqlite3 handle; nd_store_db lends it. */
+ * Ownership: the store owns its sqlite3 handle; nd_store_db lends it.  A store is
+ * used from one thread at a time (its handle is opened without SQLite's mutexes);
+ * several processes may open the same file. */
 #ifndef ND_STORE_H
 #define ND_STORE_H
 
