@@ -1,0 +1,208 @@
+/* test_sync_auth.c: who may sync: an unregistered key is refused and the node says so,
+ * a registered node cannot speak as another, and a node that cannot reach, cannot
+ * authenticate or cannot understand its broker says which, within its timeout. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "frame.h"
+#include "harness.h"
+#include "keys.h"
+#include "schema.h"
+
+static hn_world_t world;
+static hn_node_t *home;
+static hn_node_t *dongguan;
+
+static void setup(void)
+{
+    cr_assert_eq(hn_world_init(&world, "auth"), 0, "the broker did not start");
+    cr_assert_eq(hn_branches(&world, &home, &dongguan), 0, "the two branches were not set up");
+}
+
+static void teardown(void)
+{
+    hn_world_fini(&world);
+}
+
+TestSuite(sync_auth, .init = setup, .fini = teardown, .timeout = 300);
+
+/* Runs `liangdi sync --timeout SECONDS` on n; its stderr is left in r, the time in *ms. */
+static void sync_fails(hn_node_t *n, const char *seconds, hn_result_t *r, int64_t *ms)
+{
+    int64_t t0 = hn_now_ms();
+    cr_assert_eq(hn_node_cmd(n, r, "sync", "--timeout", seconds, NULL), 0);
+    *ms = hn_now_ms() - t0;
+    cr_assert_neq(r->status, 0, "sync on %s succeeded: %s", n->id, r->out);
+    cr_assert_neq(r->status, -1, "sync on %s ran past its own timeout", n->id);
+    fprintf(stderr, "%s (%lld ms): %s", n->id, (long long)*ms, r->err);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    char buf[4096];
+    int in = open(from, O_RDONLY);
+    cr_assert_geq(in, 0, "open %s", from);
+    unlink(to);
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    cr_assert_geq(out, 0, "create %s", to);
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        cr_assert_eq(write(out, buf, (size_t)n), n);
+    close(in);
+    close(out);
+}
+
+Test(sync_auth, an_unregistered_key_is_refused_and_the_node_says_so)
+{
+    hn_node_t *stranger = hn_world_node(&world, "stranger", "陌生支部", false);
+    cr_assert_not_null(stranger);
+    hn_result_t r;
+    int64_t ms;
+    sync_fails(stranger, "10", &r, &ms);
+    cr_assert_not_null(strstr(r.err, "authentication refused"), "stderr: %s", r.err);
+    cr_assert_not_null(strstr(r.err, stranger->key), "the message does not name the key");
+    /* Refused at the handshake, not after waiting out the timeout. */
+    cr_assert_lt(ms, 5000, "the refusal took %lld ms", (long long)ms);
+    hn_result_free(&r);
+    hn_world_passed(&world);
+}
+
+Test(sync_auth, a_registered_node_cannot_pass_itself_off_as_another)
+{
+    /* A store that claims to be node "home" but holds Dongguan's (registered) keys. */
+    hn_node_t *impostor = hn_world_node_file(&world, "home", "冒充的镇党委", "impostor.db", false);
+    cr_assert_not_null(impostor);
+    char from[HN_PATH_MAX + 8], to[HN_PATH_MAX + 8];
+    snprintf(from, sizeof from, "%s.key", dongguan->db);
+    snprintf(to, sizeof to, "%s.key", impostor->db);
+    copy_file(from, to);
+
+    /* What it would slip in: a member on a trip to a branch Dongguan keeps. */
+    hn_result_t r;
+    cr_assert_eq(hn_node_cmd(impostor, &r, "org", "add", "fakevillage", "--name", "假村", "--kind",
+                             "village", NULL), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    hn_result_free(&r);
+    cr_assert_eq(hn_node_cmd(impostor, &r, "org", "add", "fake", "--name", "假支部", "--kind",
+                             "mobile", "--node", "dongguan", NULL), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    hn_result_free(&r);
+    char fake[37];
+    cr_assert_eq(hn_node_cmd(impostor, &r, "member", "add", "--name", "冒充者", "--org",
+                             "fakevillage", NULL), 0);
+    cr_assert_eq(hn_printed_id(&r, fake, sizeof fake), 0, "%s", r.err);
+    hn_result_free(&r);
+    cr_assert_eq(hn_node_cmd(impostor, &r, "trip", "start", fake, "--to", "fake", "--date",
+                             "2010-05-01", NULL), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    hn_result_free(&r);
+
+    int64_t ms;
+    sync_fails(impostor, "10", &r, &ms);
+    cr_assert_not_null(strstr(r.err, "authentication refused"), "stderr: %s", r.err);
+    hn_result_free(&r);
+
+    /* Nothing of it was stored: the real home syncs on from seq 1, Dongguan sees no impostor. */
+    char id[37];
+    cr_assert_eq(hn_mobile_member(home, "王芳", "female", "2010-04-01", id), 0);
+    cr_assert_eq(hn_sync(home), 0);
+    cr_assert_eq(hn_sync(dongguan), 0);
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"members\" WHERE \"name\" = '冒充者'"), 0);
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"members\" WHERE \"name\" = '王芳'"), 1);
+    hn_world_passed(&world);
+}
+
+Test(sync_auth, a_node_with_the_wrong_broker_key_says_the_handshake_failed)
+{
+    hn_result_t r;
+    /* Any valid key that is not the broker's: Dongguan's own. */
+    cr_assert_eq(hn_node_cmd(home, &r, "broker", "set", world.broker.endpoint, "--key",
+                             dongguan->key, NULL), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    hn_result_free(&r);
+    int64_t ms;
+    sync_fails(home, "2", &r, &ms);
+    cr_assert_not_null(strstr(r.err, "CURVE handshake"), "stderr: %s", r.err);
+    cr_assert_not_null(strstr(r.err, world.broker.endpoint), "the message does not name the broker");
+    hn_result_free(&r);
+    hn_world_passed(&world);
+}
+
+Test(sync_auth, an_unreachable_broker_is_reported_within_the_timeout)
+{
+    cr_assert_eq(hn_proc_stop(&world.broker.proc, 5000), 0, "the broker did not stop cleanly");
+    hn_result_t r;
+    int64_t ms;
+    sync_fails(home, "2", &r, &ms);
+    cr_assert_not_null(strstr(r.err, "broker unreachable at"), "stderr: %s", r.err);
+    cr_assert_not_null(strstr(r.err, world.broker.endpoint), "the message does not name the broker");
+    cr_assert_geq(ms, 1900);
+    cr_assert_lt(ms, 5000, "it took %lld ms to give up after a 2 s timeout", (long long)ms);
+    hn_result_free(&r);
+
+    /* `liangdi status` says the same and keeps the last error. */
+    cr_assert_eq(hn_query_int(home->db, "SELECT count(*) FROM \"settings\" WHERE \"key\" = "
+                                        "'sync.last_error' AND \"value\" LIKE 'broker unreachable%'"), 1);
+    hn_world_passed(&world);
+}
+
+/* A stand-in broker that answers every Hello with a header of protocol version 2. */
+Test(sync_auth, a_broker_speaking_a_newer_protocol_gets_a_clear_upgrade_message)
+{
+    ld_keypair_t server;
+    ld_error_t err;
+    cr_assert_eq(ld_keys_generate(&server, &err), 0, "%s", err.msg);
+    void *ctx = zmq_ctx_new();
+    void *router = zmq_socket(ctx, ZMQ_ROUTER);
+    int one = 1, zero = 0;
+    cr_assert_eq(zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof one), 0);
+    cr_assert_eq(zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, server.secret_key, LD_KEY_TEXT + 1), 0);
+    cr_assert_eq(zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof zero), 0);
+    cr_assert_eq(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
+    char endpoint[128];
+    size_t len = sizeof endpoint;
+    cr_assert_eq(zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &len), 0);
+
+    hn_result_t r;
+    cr_assert_eq(hn_node_cmd(home, &r, "broker", "set", endpoint, "--key", server.public_key, NULL), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    hn_result_free(&r);
+    hn_proc_t *sync = hn_node_spawn(&world, home, "sync", "sync", "--timeout", "10", NULL);
+    cr_assert_not_null(sync);
+
+    /* routing id, header, body */
+    zmq_pollitem_t item = { .socket = router, .events = ZMQ_POLLIN };
+    cr_assert_eq(zmq_poll(&item, 1, 10000), 1, "no Hello came");
+    zmq_msg_t rid;
+    zmq_msg_init(&rid);
+    cr_assert_geq(zmq_msg_recv(&rid, router, 0), 0);
+    int more = 1;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        cr_assert_geq(zmq_msg_recv(&part, router, 0), 0);
+        more = zmq_msg_more(&part);
+        zmq_msg_close(&part);
+    }
+    uint8_t header[LD_HEADER_SIZE];
+    ld_frame_header(LD_MSG_WELCOME, header);
+    header[2] = LD_PROTOCOL_VERSION + 1;
+    cr_assert_geq(zmq_msg_send(&rid, router, ZMQ_SNDMORE), 0);
+    cr_assert_eq(zmq_send(router, header, sizeof header, ZMQ_SNDMORE), (int)sizeof header);
+    cr_assert_eq(zmq_send(router, "", 0, 0), 0);
+
+    int status = hn_proc_wait(sync, 15000);
+    zmq_close(router);
+    zmq_ctx_term(ctx);
+    cr_assert_neq(status, 0);
+    char line[1024];
+    cr_assert(hn_proc_wait_log(sync, "protocol version mismatch", 0, 1000, line, sizeof line),
+              "no version mismatch reported");
+    cr_assert_not_null(strstr(line, "upgrade this node"), "%s", line);
+    hn_world_passed(&world);
+}
