@@ -41,7 +41,6 @@
 #include "report.h"
 
 #include <inttypes.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,7 +200,8 @@ static void fmt_day(int32_t day, char out[11])
         ld_date_format(day, out);
 }
 
-/* Appends a finding; cells are copied (NULL = empty); the key is printf-formatted. */
+/* Appends a finding to section `sect`; cells and key are copied (a NULL cell is empty).
+ * The key orders findings of one level; equal keys must not occur. */
 static int add_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
                        const char *const cells[CELLS_MAX], const char *key)
 {
@@ -296,7 +296,6 @@ static const char *const life_kinds[] = {
     "meeting", "committee", "group", "theme-day", "lecture", "life-meeting", "appraisal",
 };
 
-/* ?1 the date. */
 /* ?1 the date.  In the order of the index trips(member, started): no sorting. */
 static const char sql_trips[] =
     "SELECT t.\"member\", t.\"to\", t.\"started\", t.\"reported_in\", t.\"ended\","
@@ -568,7 +567,10 @@ static int late_dues(report_t *r, const person_t *p, const char *month, const ch
     const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), p->name, p->org_name,
                                      p->inflow_name, duty_names[DUTY_BACKPAY], paid, elapsed,
                                      note };
-    member_key(key, sizeof key, p->org, p->name, p->id);
+    /* a member may have several: after the member, by payment and month */
+    int n = member_key(key, sizeof key, p->org, p->name, p->id);
+    if (n > 0 && (size_t) n < sizeof key)
+        snprintf(key + n, sizeof key - (size_t) n, "\x1f%s\x1f%s", paid, month);
     return add_finding(r, 1, ND_LEVEL_BREACH, DUTY_BACKPAY, cells, key);
 }
 
