@@ -16,7 +16,8 @@ struct nd_audience {
     sqlite3_stmt *sent_has;            /* ?1 org, ?2 node */
     sqlite3_stmt *sent_add;            /* ?1 org, ?2 node */
     sqlite3_stmt *left_on;             /* ?1 member, ?2 node -> ended */
-    sqlite3_stmt *records[LD_KIND_COUNT];  /* member-scoped kinds: ?1 member -> id... */
+    sqlite3_stmt *by_member[LD_KIND_COUNT];     /* ?1 member -> id... */
+    sqlite3_stmt *by_agreement[LD_KIND_COUNT];  /* ?1 agreement -> id... */
     const char   *live_status[2];      /* trip statuses of a current trip */
 };
 
@@ -153,13 +154,19 @@ nd_audience_t *nd_audience_new(sqlite3 *db, ld_error_t *err)
 
     for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT; k++) {
         const ld_kind_def_t *def = ld_schema_kind((ld_kind_t)k);
-        if (k == LD_KIND_MEMBER || ref_field(def, "member", LD_KIND_MEMBER) < 0)
-            continue;
         char sql[256];
-        snprintf(sql, sizeof sql,
-                 "SELECT \"id\" FROM \"%s\" WHERE \"member\" = ?1 ORDER BY \"id\"", def->table);
-        if (prepare(self, &self->records[k], sql, err) != 0)
-            goto err;
+        if (k != LD_KIND_MEMBER && ref_field(def, "member", LD_KIND_MEMBER) >= 0) {
+            snprintf(sql, sizeof sql, "SELECT \"id\" FROM \"%s\" WHERE \"member\" = ?1 "
+                     "ORDER BY \"id\"", def->table);
+            if (prepare(self, &self->by_member[k], sql, err) != 0)
+                goto err;
+        }
+        if (k != LD_KIND_AGREEMENT && ref_field(def, "agreement", LD_KIND_AGREEMENT) >= 0) {
+            snprintf(sql, sizeof sql, "SELECT \"id\" FROM \"%s\" WHERE \"agreement\" = ?1 "
+                     "ORDER BY \"id\"", def->table);
+            if (prepare(self, &self->by_agreement[k], sql, err) != 0)
+                goto err;
+        }
     }
     return self;
 err:
@@ -180,8 +187,10 @@ void nd_audience_destroy(nd_audience_t **self_p)
     sqlite3_finalize(self->sent_has);
     sqlite3_finalize(self->sent_add);
     sqlite3_finalize(self->left_on);
-    for (int k = 0; k < LD_KIND_COUNT; k++)
-        sqlite3_finalize(self->records[k]);
+    for (int k = 0; k < LD_KIND_COUNT; k++) {
+        sqlite3_finalize(self->by_member[k]);
+        sqlite3_finalize(self->by_agreement[k]);
+    }
     free(self);
     *self_p = NULL;
 }
@@ -338,6 +347,31 @@ int nd_audience_member(nd_audience_t *self, const char *self_node, const char *m
     return member_nodes(self, self_node, member_id, NULL, out, err);
 }
 
+/* Nodes of an agreement between orgs outflow and inflow. */
+static int agreement_nodes(nd_audience_t *self, const char *self_node, const char *outflow,
+                           const char *inflow, nd_nodes_t *out, ld_error_t *err)
+{
+    char node[LD_ID_MAX + 1];
+    int rc = org_node(self, outflow, node, err);
+    if (rc == 0)
+        rc = nd_nodes_add(out, node, self_node, err);
+    if (rc == 0)
+        rc = org_node(self, inflow, node, err);
+    if (rc == 0)
+        rc = nd_nodes_add(out, node, self_node, err);
+    return rc;
+}
+
+int nd_audience_agreement(nd_audience_t *self, const char *self_node, const char *agreement_id,
+                          nd_nodes_t *out, ld_error_t *err)
+{
+    char outflow[LD_ID_MAX + 1], inflow[LD_ID_MAX + 1];
+    int rc = agreement_orgs(self, agreement_id, outflow, inflow, err);
+    if (rc == 0)
+        rc = agreement_nodes(self, self_node, outflow, inflow, out, err);
+    return rc;
+}
+
 /* Nodes an org goes to: its own node and every node it was sent to. */
 static int org_nodes(nd_audience_t *self, const char *self_node, const nd_record_t *r,
                      nd_nodes_t *out, ld_error_t *err)
@@ -383,13 +417,7 @@ int nd_audience_of(nd_audience_t *self, const char *self_node, const nd_record_t
         char outflow[LD_ID_MAX + 1], inflow[LD_ID_MAX + 1];
         rc = record_agreement_orgs(self, r, outflow, inflow, err);
         if (rc == 0)
-            rc = org_node(self, outflow, node, err);
-        if (rc == 0)
-            rc = nd_nodes_add(out, node, self_node, err);
-        if (rc == 0)
-            rc = org_node(self, inflow, node, err);
-        if (rc == 0)
-            rc = nd_nodes_add(out, node, self_node, err);
+            rc = agreement_nodes(self, self_node, outflow, inflow, out, err);
         return rc;
     }
     return 0;
@@ -520,24 +548,27 @@ int nd_audience_mark_sent(nd_audience_t *self, const char *org, const char *node
     return ret;
 }
 
-int nd_audience_member_records(nd_audience_t *self, const char *member_id,
-                               nd_record_ref_t **out, size_t *n, ld_error_t *err)
+int nd_audience_records_of(nd_audience_t *self, ld_kind_t owner, const char *owner_id,
+                           nd_record_ref_t **out, size_t *n, ld_error_t *err)
 {
+    sqlite3_stmt *const *by = owner == LD_KIND_MEMBER ? self->by_member
+                            : owner == LD_KIND_AGREEMENT ? self->by_agreement : NULL;
     nd_record_ref_t *list = NULL;
     size_t len = 0, cap = 0;
     int ret = 0;
     for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT && ret == 0; k++) {
-        sqlite3_stmt *st = self->records[k];
+        sqlite3_stmt *st = by != NULL ? by[k] : NULL;
         if (st == NULL)
             continue;
-        bind_text(st, 1, member_id);
+        bind_text(st, 1, owner_id);
         int rc = SQLITE_DONE;
         while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
             if (len == cap) {
                 size_t ncap = cap == 0 ? 16 : cap * 2;
                 nd_record_ref_t *nl = realloc(list, ncap * sizeof *nl);
                 if (nl == NULL) {
-                    ret = ld_error_set(err, LD_ENOMEM, "out of memory listing a member's records");
+                    ret = ld_error_set(err, LD_ENOMEM, "out of memory listing records of %s",
+                                       owner_id);
                     break;
                 }
                 list = nl;
@@ -548,7 +579,7 @@ int nd_audience_member_records(nd_audience_t *self, const char *member_id,
             len++;
         }
         if (ret == 0 && rc != SQLITE_DONE)
-            ret = db_error(self, "listing a member's records", err);
+            ret = db_error(self, "listing the records of a member or agreement", err);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
     }

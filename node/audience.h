@@ -81,9 +81,15 @@ int nd_audience_org_sent(nd_audience_t *self, const char *org, const char *node,
 int nd_audience_mark_sent(nd_audience_t *self, const char *org, const char *node,
                           ld_error_t *err);
 
-/* Every record of a member, tombstones included, by kind then id (not the member
- * itself).  *out is malloc'd (caller frees, may be NULL when *n is 0). */
-int nd_audience_member_records(nd_audience_t *self, const char *member_id,
-                               nd_record_ref_t **out, size_t *n, ld_error_t *err);
+/* Appends the nodes of an agreement's two orgs as the store has them now. */
+int nd_audience_agreement(nd_audience_t *self, const char *self_node, const char *agreement_id,
+                          nd_nodes_t *out, ld_error_t *err);
+
+/* Every record that belongs to a member (owner LD_KIND_MEMBER: trips, activities,
+ * ...) or an agreement (LD_KIND_AGREEMENT: contacts, visits), tombstones included, by
+ * kind then id, not the owner itself; none for other kinds.  *out is malloc'd
+ * (caller frees, may be NULL when *n is 0). */
+int nd_audience_records_of(nd_audience_t *self, ld_kind_t owner, const char *owner_id,
+                           nd_record_ref_t **out, size_t *n, ld_error_t *err);
 
 #endif

@@ -661,16 +661,26 @@ out:
     return rc;
 }
 
-/* A member's whole history for a node the member has just moved to: the member and
- * every record of it (tombstones too), except `skip` (the record being created). */
-static int snapshot_member(nd_store_t *self, const char *member, const char *node,
-                           const char *skip, ld_error_t *err)
+/* The nodes a member or an agreement goes to now. */
+static int owner_nodes(nd_store_t *self, ld_kind_t owner, const char *id, nd_nodes_t *out,
+                       ld_error_t *err)
+{
+    if (owner == LD_KIND_MEMBER)
+        return nd_audience_member(self->aud, self->node_id, id, out, err);
+    return nd_audience_agreement(self->aud, self->node_id, id, out, err);
+}
+
+/* The whole history for a node that has just become a receiver of a member (the
+ * member moved to its branch) or of an agreement (one of its orgs changed): the owner
+ * and every record of it, tombstones too, except `skip` (the record being created). */
+static int snapshot_owner(nd_store_t *self, ld_kind_t owner, const char *id, const char *node,
+                          const char *skip, ld_error_t *err)
 {
     nd_record_ref_t *refs = NULL;
     size_t n = 0;
-    int rc = snapshot(self, LD_KIND_MEMBER, member, node, err);
+    int rc = snapshot(self, owner, id, node, err);
     if (rc == 0)
-        rc = nd_audience_member_records(self->aud, member, &refs, &n, err);
+        rc = nd_audience_records_of(self->aud, owner, id, &refs, &n, err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (skip == NULL || strcmp(refs[i].id, skip) != 0)
             rc = snapshot(self, refs[i].kind, refs[i].id, node, err);
@@ -962,9 +972,9 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
     nd_record_t r;
     nd_merge_result_t res;
     nd_nodes_t before, after, audience;
-    char member[LD_RECORD_ID_MAX + 1] = "";
+    char owner_id[LD_RECORD_ID_MAX + 1] = "";
+    ld_kind_t owner = LD_KIND_NONE;
     bool create = mode == WRITE_CREATE || c->record_id[0] == '\0';
-    bool track = false;
     int rc;
 
     nd_record_init(&r, def, "");
@@ -1025,31 +1035,48 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
     if (create && (rc = nd_audience_check_writable(self->aud, self->node_id, &r, err)) != 0)
         goto out;
 
-    /* A trip or member write may give the member a new branch: note who had it. */
+    /* A trip or member write may move the member to a new branch, an agreement
+     * update may change one of its parties: note who had it before. */
     if ((def->kind == LD_KIND_TRIP || (def->kind == LD_KIND_MEMBER && !create)) &&
         nd_audience_member_of(&r) != NULL) {
-        track = true;
-        copy_text(member, sizeof member, nd_audience_member_of(&r));
-        rc = nd_audience_member(self->aud, self->node_id, member, &before, err);
-        if (rc != 0)
-            goto out;
+        owner = LD_KIND_MEMBER;
+        copy_text(owner_id, sizeof owner_id, nd_audience_member_of(&r));
+    } else if (def->kind == LD_KIND_AGREEMENT && !create) {
+        owner = LD_KIND_AGREEMENT;
+        copy_text(owner_id, sizeof owner_id, r.id);
     }
+    if (owner != LD_KIND_NONE && (rc = owner_nodes(self, owner, owner_id, &before, err)) != 0)
+        goto out;
 
     rc = row_save(self, &r, err);
     if (rc == 0)
         rc = conflicts_follow(self, &r, &res, err);
-    if (rc == 0 && track)
-        rc = nd_audience_member(self->aud, self->node_id, member, &after, err);
+    if (rc == 0 && owner != LD_KIND_NONE)
+        rc = owner_nodes(self, owner, owner_id, &after, err);
     for (size_t i = 0; i < after.n && rc == 0; i++) {
         if (!nd_nodes_has(&before, after.ids[i]))
-            rc = snapshot_member(self, member, after.ids[i], create ? c->record_id : NULL, err);
+            rc = snapshot_owner(self, owner, owner_id, after.ids[i],
+                                create ? c->record_id : NULL, err);
     }
     if (rc == 0)
         rc = nd_audience_of(self->aud, self->node_id, &r, &audience, err);
+    /* A party an agreement update leaves is told so (as a trip's end is). */
+    for (size_t i = 0; i < before.n && rc == 0 && owner == LD_KIND_AGREEMENT; i++)
+        rc = nd_nodes_add(&audience, before.ids[i], self->node_id, err);
     for (size_t i = 0; i < audience.n && rc == 0; i++) {
-        rc = send_orgs(self, &r, audience.ids[i], err);
-        if (rc == 0 && def->kind == LD_KIND_ORG)
-            rc = nd_audience_mark_sent(self->aud, r.id, audience.ids[i], err);
+        const char *node = audience.ids[i];
+        if (def->kind == LD_KIND_ORG) {
+            /* An update reaching a node that never had the org: the whole org first. */
+            bool sent = create;
+            if (!create)
+                rc = nd_audience_org_sent(self->aud, r.id, node, &sent, err);
+            if (rc == 0)
+                rc = nd_audience_mark_sent(self->aud, r.id, node, err);
+            if (rc == 0 && !sent)
+                rc = snapshot(self, LD_KIND_ORG, r.id, node, err);
+        }
+        if (rc == 0)
+            rc = send_orgs(self, &r, node, err);
     }
     if (rc == 0)
         rc = emit(self, c, &audience, err);

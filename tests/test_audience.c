@@ -459,6 +459,68 @@ Test(audience, an_org_change_goes_to_every_node_it_was_sent_to)
     nd_store_destroy(&dg);
 }
 
+Test(audience, an_org_handed_to_another_node_reaches_it_whole)
+{
+    char member[37], aud[256];
+    nd_store_t *home = open_node("home"), *sz = open_node("sz");
+    township(home, member);
+    must_put(home, LD_KIND_ORG, "huizhou", NULL, "name", "惠州支部", "kind", "mobile",
+             "parent", "zhuyuan", "node", "home", NULL);
+    cr_assert_str_eq(last_audience(home, aud), "");
+    uint64_t before = nd_store_last_seq(home);
+    must_put(home, LD_KIND_ORG, "huizhou", NULL, "node", "sz", NULL);
+    collect_t col;
+    outbox(home, before, &col);
+    /* zhuyuan (its parent), the whole of huizhou, then the change. */
+    cr_assert_eq(col.n, 3);
+    cr_assert_str_eq(col.changes[0].record_id, "zhuyuan");
+    cr_assert_str_eq(col.changes[1].record_id, "huizhou");
+    cr_assert_not_null(ld_change_get(&col.changes[1], "name"));
+    cr_assert_eq(col.changes[2].nfields, 1);
+    for (size_t i = 0; i < col.n; i++)
+        cr_assert_str_eq(audience_text(&col.changes[i], aud), "sz");
+    free_changes(&col);
+    deliver(home, sz);
+    assert_same_row(home, sz, "orgs", "huizhou");
+    assert_same_row(home, sz, "orgs", "zhuyuan");
+    nd_store_destroy(&home);
+    nd_store_destroy(&sz);
+}
+
+Test(audience, an_agreement_that_changes_party_goes_whole_to_the_new_one_and_tells_the_old)
+{
+    char member[37], agreement[37], contact[37], visit[37], aud[256];
+    nd_store_t *home = open_node("home"), *dg = open_node("dg"), *sz = open_node("sz");
+    township(home, member);
+    must_put(home, LD_KIND_AGREEMENT, NULL, agreement, "outflow", "longtan", "inflow", "dongguan",
+             "signed", "2010-01-15", NULL);
+    must_put(home, LD_KIND_CONTACT, NULL, contact, "agreement", agreement, "date", "2010-04-01",
+             "channel", "phone", NULL);
+    must_put(home, LD_KIND_VISIT, NULL, visit, "agreement", agreement, "date", "2010-05-01",
+             "host", "dongguan", NULL);
+    deliver(home, dg);
+    deliver(home, sz);
+    cr_assert_eq(count(sz, "SELECT count(*) FROM agreements", NULL), 0);
+
+    must_put(home, LD_KIND_AGREEMENT, agreement, NULL, "inflow", "shenzhen", NULL);
+    cr_assert_str_eq(last_audience(home, aud), "dg,sz");
+    deliver(home, dg);
+    deliver(home, sz);
+    assert_same_row(home, sz, "agreements", agreement);
+    assert_same_row(home, sz, "contacts", contact);
+    assert_same_row(home, sz, "visits", visit);
+    assert_same_row(home, dg, "agreements", agreement);
+    /* From now on its records go to Shenzhen, and Dongguan may only read them. */
+    must_put(home, LD_KIND_CONTACT, NULL, NULL, "agreement", agreement, "date", "2010-10-01",
+             "channel", "video", NULL);
+    cr_assert_str_eq(last_audience(home, aud), "sz");
+    cr_assert_not(nd_store_is_mine(dg, LD_KIND_AGREEMENT, agreement));
+    cr_assert(nd_store_is_mine(sz, LD_KIND_CONTACT, contact));
+    nd_store_destroy(&home);
+    nd_store_destroy(&dg);
+    nd_store_destroy(&sz);
+}
+
 Test(audience, an_org_known_to_more_nodes_than_one_change_may_name_is_sent_in_parts)
 {
     ld_error_t err;
