@@ -296,14 +296,14 @@ static const char *const life_kinds[] = {
     "meeting", "committee", "group", "theme-day", "lecture", "life-meeting", "appraisal",
 };
 
-/* ?1 the date.  In the order of the index trips(member, started): no sorting. */
+/* ?1 the date.  In the order of the index trips(member, started, id): no sorting. */
 static const char sql_trips[] =
     "SELECT t.\"member\", t.\"to\", t.\"started\", t.\"reported_in\", t.\"ended\","
     " t.\"status\", m.\"name\", m.\"org\", m.\"gender\" = 'female'"
     " FROM \"trips\" AS t"
     " JOIN \"members\" AS m ON m.\"id\" = t.\"member\" AND m.\"deleted\" = 0"
     " WHERE t.\"deleted\" = 0 AND t.\"started\" <= ?1"
-    " ORDER BY t.\"member\", t.\"started\"";
+    " ORDER BY t.\"member\", t.\"started\", t.\"id\"";
 
 /* Every live row, in table order; the date is compared in C so that SQLite reads the
  * table straight through instead of looking rows up from the date index. */
