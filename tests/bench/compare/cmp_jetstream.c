@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmp_common.h"
 
@@ -111,6 +112,8 @@ static int run_store(natsConnection *nc, uint64_t n, size_t size)
     jsPubOptions po;
     pub_tally_t tally;
     uint8_t *buf = malloc(size);
+    struct timespec pause = { 0, 1000 * 1000 };
+    double deadline;
     natsStatus s;
     int rc = -1;
 
@@ -143,6 +146,10 @@ static int run_store(natsConnection *nc, uint64_t n, size_t size)
         fail("waiting for publish acks", s, 0);
         goto out;
     }
+    /* The library counts an ack before it calls the handler: wait for the handlers too. */
+    deadline = cmp_now() + DEADLINE_MS / 1000.0;
+    while (atomic_load(&tally.ok) + atomic_load(&tally.failed) < n && cmp_now() < deadline)
+        nanosleep(&pause, NULL);
     if (atomic_load(&tally.ok) != n) {
         fprintf(stderr, PROG ": %" PRIu64 " of %" PRIu64 " publishes acked, %" PRIu64
                 " refused\n", (uint64_t)atomic_load(&tally.ok), n,
@@ -260,6 +267,6 @@ out:
         natsConnection_Flush(nc);
         natsConnection_Destroy(nc);
     }
-    nats_Close();
+    nats_CloseAndWait(5000);   /* lets the library's threads finish and free */
     return rc;
 }

@@ -108,6 +108,7 @@ def main():
     ap.add_argument("--commit", default="")
     ap.add_argument("--n", required=True, help="records of 100 and of 1,000 bytes: A,B")
     ap.add_argument("--reps", required=True)
+    ap.add_argument("--load", default="", help="the machine's load averages during the run")
     ap.add_argument("--note", action="append", default=[])
     a = ap.parse_args()
 
@@ -148,6 +149,10 @@ def main():
     lines.append(f"N = {n_small:,} records of 100 bytes and {n_large:,} of 1,000 bytes; "
                  f"records/s is the median of {a.reps} runs; peak RSS is the relay's "
                  "(the broker's for liangdi) VmHWM.")
+    if a.load:
+        lines.append("")
+        lines.append(f"Load average (1, 5, 15 min): {a.load}; every process of every system "
+                     "shares these cores, so figures taken under other load are lower.")
     lines.append("")
     lines.append("| system | phase | payload | records/s | MB/s | peak RSS | liangdi ÷ peer "
                  "| liangdi ÷ limit |")
