@@ -511,6 +511,28 @@ Test(cli, member_import_writes_all_rows_or_none)
     cr_assert_eq(query_int("SELECT count(*) FROM members"), 2);
 }
 
+Test(cli, lists_refuse_unknown_filters_and_formats)
+{
+    township();
+    FAILS_UNCHANGED(2, "--org: no org 'nowhere'", "member", "list", "--org", "nowhere");
+    FAILS_UNCHANGED(2, "--member: no member 'nobody'", "trip", "list", "--member", "nobody");
+    FAILS_UNCHANGED(2, "--member: no member 'nobody'", "activity", "list", "--member", "nobody");
+    FAILS_UNCHANGED(2, "--format: bad value 'xml'", "conflicts", "--format", "xml");
+    FAILS_UNCHANGED(2, "--format: bad value 'html'", "history", "x", "--format", "html");
+    FAILS_UNCHANGED(2, "unknown flag '--mobile' for 'trip list'", "trip", "list", "--mobile");
+    FAILS_UNCHANGED(2, "--mobile takes no value", "member", "list", "--mobile=yes");
+}
+
+Test(cli, commands_on_a_missing_store_fail_at_runtime)
+{
+    RUN(1, "export");
+    ERR_HAS("no store at");
+    RUN(1, "member", "add", "--name", "甲", "--org", "longtan");
+    ERR_HAS("no store at");
+    RUN(1, "backup", "copy.db");
+    cr_assert_neq(access(db, F_OK), 0, "no store was made");
+}
+
 /* -------------------------------------------------------------- trips ---- */
 
 Test(cli, trips_start_report_in_and_end)
