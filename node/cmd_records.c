@@ -279,8 +279,11 @@ out:
     return rc;
 }
 
-/* The trip status words that mean "away": registered and reported in. */
-#define OPEN_TRIP_WORD(i) schema_word(LD_KIND_TRIP, "status", (i))
+/* The trip status words: 0 registered and 1 reported in mean "away"; 2.. ended. */
+static const char *trip_word(size_t i)
+{
+    return schema_word(LD_KIND_TRIP, "status", i);
+}
 
 int nd_cmd_member_list(nd_cli_t *cli, ld_error_t *err)
 {
@@ -301,7 +304,7 @@ int nd_cmd_member_list(nd_cli_t *cli, ld_error_t *err)
         if (rc != 0)
             return rc;
     }
-    const char *binds[] = { org_flag ? org : NULL, OPEN_TRIP_WORD(0), OPEN_TRIP_WORD(1),
+    const char *binds[] = { org_flag ? org : NULL, trip_word(0), trip_word(1),
                             nd_cli_has(cli, "mobile") ? "1" : NULL };
     return nd_cli_list(cli, "members",
         "SELECT m.\"id\", m.\"name\", coalesce(o.\"name\", m.\"org\"), m.\"gender\", m.\"born\","
@@ -430,9 +433,9 @@ static int open_trip(sqlite3 *db, const char *member, char id[LD_RECORD_ID_MAX +
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_text(st, 1, member, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 2, OPEN_TRIP_WORD(0), -1, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, 2, trip_word(0), -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 3, OPEN_TRIP_WORD(1), -1, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, 3, trip_word(1), -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -490,7 +493,7 @@ int nd_cmd_trip_start(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = set_flags(cli, store, &c, flags, true, err);
     if (rc == 0)
-        rc = set_field(&c, "status", OPEN_TRIP_WORD(0), err);
+        rc = set_field(&c, "status", trip_word(0), err);
     if (rc == 0)
         rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
@@ -513,7 +516,7 @@ int nd_cmd_trip_report_in(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0 && !found)
         rc = ld_error_set(err, LD_EINVAL, "MEMBER: '%s' is not away on a trip"
                           " (start one with 'liangdi trip start')", nd_cli_arg(cli, 0));
-    if (rc == 0 && strcmp(status, OPEN_TRIP_WORD(0)) != 0)
+    if (rc == 0 && strcmp(status, trip_word(0)) != 0)
         rc = ld_error_set(err, LD_EINVAL, "MEMBER: '%s' has already reported in on trip %s",
                           nd_cli_arg(cli, 0), trip);
     if (rc == 0)
@@ -523,7 +526,7 @@ int nd_cmd_trip_report_in(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = set_field(&c, "reported_in", date, err);
     if (rc == 0)
-        rc = set_field(&c, "status", OPEN_TRIP_WORD(1), err);
+        rc = set_field(&c, "status", trip_word(1), err);
     if (rc == 0)
         rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
