@@ -536,9 +536,46 @@ int hn_world_init(hn_world_t *w, const char *tag)
     return hn_broker_start(w);
 }
 
-void hn_world_passed(hn_world_t *w)
+/* True if the log holds a report of AddressSanitizer, LeakSanitizer or UBSan. */
+static bool log_has_sanitizer_report(const hn_proc_t *p)
 {
-    w->passed = true;
+    static const char *const marks[] = { "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                         "runtime error:" };
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        if (p->log[0] != '\0' && log_has(p->log, marks[i], 0, NULL, 0)) {
+            fprintf(stderr, "harness: %s logged '%s'\n", p->name, marks[i]);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Stops p if it runs; false if it exited other than 0 or its log has a report. */
+static bool stopped_clean(hn_proc_t *p)
+{
+    bool ok = true;
+    if (p->pid > 0) {
+        int status = hn_proc_stop(p, 10000);
+        if (status != 0) {
+            fprintf(stderr, "harness: %s exited with status %d on SIGTERM\n", p->name, status);
+            ok = false;
+        }
+    }
+    if (log_has_sanitizer_report(p))
+        ok = false;
+    return ok;
+}
+
+bool hn_world_finish(hn_world_t *w)
+{
+    bool ok = true;
+    for (size_t i = 0; i < w->nnodes; i++)
+        ok = stopped_clean(&w->nodes[i].daemon) && ok;
+    for (size_t i = 0; i < w->nextra; i++)
+        ok = stopped_clean(&w->extra[i]) && ok;
+    ok = stopped_clean(&w->broker.proc) && ok;
+    w->passed = ok;
+    return ok;
 }
 
 void hn_world_fini(hn_world_t *w)

@@ -5,7 +5,7 @@
  *
  * A test keeps one hn_world_t: hn_world_init makes the temp dir and starts a broker,
  * hn_world_node adds a registered node, hn_world_fini kills every process group,
- * prints every log unless hn_world_passed was called, and removes the temp dir.
+ * prints every log unless hn_world_finish said all was well, and removes the temp dir.
  * The binaries come from $LIANGDI_BIN and $LIANGDI_BROKER_BIN (set by meson). */
 #ifndef HN_HARNESS_H
 #define HN_HARNESS_H
@@ -120,8 +120,10 @@ typedef struct hn_world {
  * tcp://127.0.0.1:* (its port read from the ready line).  0 or -1 (printed). */
 int hn_world_init(hn_world_t *w, const char *tag);
 
-/* Marks the test as passed: hn_world_fini then keeps the logs to itself. */
-void hn_world_passed(hn_world_t *w);
+/* Ends a test that got this far: stops the daemons and the broker with SIGTERM and
+ * checks that each exited 0 and that no log holds a sanitizer report.  If so, marks
+ * the test passed (hn_world_fini then keeps the logs to itself) and returns true. */
+bool hn_world_finish(hn_world_t *w);
 
 /* Stops every process, prints the logs of a test that did not pass, removes the dir. */
 void hn_world_fini(hn_world_t *w);

@@ -69,7 +69,7 @@ Test(sync_auth, an_unregistered_key_is_refused_and_the_node_says_so)
     /* Refused at the handshake, not after waiting out the timeout. */
     cr_assert_lt(ms, 5000, "the refusal took %lld ms", (long long)ms);
     hn_result_free(&r);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 Test(sync_auth, a_registered_node_cannot_pass_itself_off_as_another)
@@ -114,7 +114,7 @@ Test(sync_auth, a_registered_node_cannot_pass_itself_off_as_another)
     cr_assert_eq(hn_sync(dongguan), 0);
     cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"members\" WHERE \"name\" = '冒充者'"), 0);
     cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"members\" WHERE \"name\" = '王芳'"), 1);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 Test(sync_auth, a_node_with_the_wrong_broker_key_says_the_handshake_failed)
@@ -130,7 +130,7 @@ Test(sync_auth, a_node_with_the_wrong_broker_key_says_the_handshake_failed)
     cr_assert_not_null(strstr(r.err, "CURVE handshake"), "stderr: %s", r.err);
     cr_assert_not_null(strstr(r.err, world.broker.endpoint), "the message does not name the broker");
     hn_result_free(&r);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 Test(sync_auth, an_unreachable_broker_is_reported_within_the_timeout)
@@ -148,7 +148,7 @@ Test(sync_auth, an_unreachable_broker_is_reported_within_the_timeout)
     /* `liangdi status` says the same and keeps the last error. */
     cr_assert_eq(hn_query_int(home->db, "SELECT count(*) FROM \"settings\" WHERE \"key\" = "
                                         "'sync.last_error' AND \"value\" LIKE 'broker unreachable%'"), 1);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 /* A stand-in broker that answers every Hello with a header of protocol version 2. */
@@ -204,5 +204,5 @@ Test(sync_auth, a_broker_speaking_a_newer_protocol_gets_a_clear_upgrade_message)
     cr_assert(hn_proc_wait_log(sync, "protocol version mismatch", 0, 1000, line, sizeof line),
               "no version mismatch reported");
     cr_assert_not_null(strstr(line, "upgrade this node"), "%s", line);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }

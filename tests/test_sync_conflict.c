@@ -93,7 +93,7 @@ Test(sync_conflict, concurrent_edits_of_different_fields_of_one_member_both_surv
                      "different fields are no conflict (at %s)", n->id);
     }
     assert_converged();
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 Test(sync_conflict, concurrent_edits_of_the_same_field_pick_one_winner_everywhere_and_log_the_loser)
@@ -121,7 +121,7 @@ Test(sync_conflict, concurrent_edits_of_the_same_field_pick_one_winner_everywher
     free(at_home);
     free(at_dg);
     assert_converged();
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 /* ------------------------------------------------- duplicates and reordering ---- */
@@ -260,7 +260,7 @@ Test(sync_conflict, duplicate_and_reordered_delivery_change_nothing)
         ld_change_clear(&changes[i]);
     free(changes);
     free(order);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 Test(sync_conflict, a_node_that_forgets_its_cursor_fetches_again_without_changing_anything)
@@ -281,7 +281,7 @@ Test(sync_conflict, a_node_that_forgets_its_cursor_fetches_again_without_changin
     cr_assert_eq(hn_sync(dongguan), 0);
     cr_assert_eq(hn_store_digest(dongguan->db), before, "fetching again altered the store");
     assert_converged();
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 /* -------------------------------------------------------------- clock drift ---- */
@@ -321,5 +321,5 @@ Test(sync_conflict, a_change_stamped_far_in_the_future_is_refused_with_the_broke
     free(phone);
     cr_assert_eq(hn_query_int(home->db, "SELECT count(*) FROM \"settings\" WHERE \"key\" = "
                                         "'sync.last_error' AND \"value\" LIKE '%ahead%'"), 1);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }

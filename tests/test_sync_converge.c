@@ -114,7 +114,7 @@ Test(sync_converge, records_written_at_both_branches_converge_when_dongguan_sync
     cr_assert_eq(count(home, "SELECT count(*) FROM \"activities\""), 2);
     /* Need to know: the member who stayed at home never reaches Dongguan. */
     cr_assert_eq(count(dongguan, "SELECT count(*) FROM \"members\""), 2);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 Test(sync_converge, records_written_at_both_branches_converge_when_home_syncs_first)
@@ -144,7 +144,7 @@ Test(sync_converge, records_written_at_both_branches_converge_when_home_syncs_fi
     assert_converged(11);
     cr_assert_eq(count(home, "SELECT count(*) FROM \"visits\""), 1);
     cr_assert_eq(count(dongguan, "SELECT count(*) FROM \"members\" WHERE \"phone\" = '13800000000'"), 1);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 /* Deletes a record through the node's own write path: a tombstone. */
@@ -188,7 +188,7 @@ Test(sync_converge, an_ended_trip_and_a_deleted_entry_reach_the_other_branch)
     assert_converged(5);
     cr_assert_eq(count(home, "SELECT count(*) FROM \"activities\" WHERE \"deleted\" = 1"), 1);
     cr_assert_eq(count(dongguan, "SELECT count(*) FROM \"trips\" WHERE \"status\" = 'returned'"), 1);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 /* ---------------------------------------------------------------- daemons ---- */
@@ -249,5 +249,5 @@ Test(sync_converge, two_online_daemons_see_each_others_writes_within_a_second)
     cr_assert_eq(hn_proc_stop(&home->daemon, 5000), 0);
     cr_assert_eq(hn_proc_stop(&dongguan->daemon, 5000), 0);
     assert_converged(8);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }

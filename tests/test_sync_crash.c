@@ -146,7 +146,7 @@ Test(sync_crash, the_broker_killed_twenty_times_mid_sync_loses_nothing_and_appli
     cr_assert_eq(hn_sync(dongguan), 0);
     cr_assert_eq(hn_sync(home), 0);
     assert_converged(activities);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 Test(sync_crash, a_node_killed_while_applying_a_batch_resumes_from_its_cursor)
@@ -192,5 +192,5 @@ Test(sync_crash, a_node_killed_while_applying_a_batch_resumes_from_its_cursor)
     cr_assert_eq(fetched, total - before, "fetched %lld after a kill at %lld of %lld",
                  (long long)fetched, (long long)before, (long long)total);
     assert_converged(total);
-    hn_world_passed(&world);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
