@@ -108,9 +108,12 @@ static void copy_text(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
+/* The error for a failed SQLite call: LD_EBUSY when another process held the store
+ * past the busy timeout, LD_EIO otherwise, with SQLite's own message. */
 static int db_error(nd_store_t *self, const char *what, ld_error_t *err)
 {
-    return ld_error_set(err, LD_EIO, "%s: %s: %s", self->path, what, sqlite3_errmsg(self->db));
+    int code = (sqlite3_errcode(self->db) & 0xff) == SQLITE_BUSY ? LD_EBUSY : LD_EIO;
+    return ld_error_set(err, code, "%s: %s: %s", self->path, what, sqlite3_errmsg(self->db));
 }
 
 /* Runs a fixed statement that takes no arguments and returns no rows. */

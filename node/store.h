@@ -17,7 +17,10 @@ typedef struct nd_store nd_store_t;
 
 /* Opens the store at `path` (WAL, foreign keys on, busy_timeout), creating the file
  * only if `create`, and migrates it forward.  A store of a newer schema is refused
- * (LD_ESCHEMA, "made by a newer liangdi ...").  NULL on failure, with err set. */
+ * (LD_ESCHEMA, "<path>: store schema version N is newer than this liangdi (M);
+ * upgrade liangdi"); a missing file without `create` is LD_ENOTFOUND.  NULL on
+ * failure, with err set.  A database held by another process for longer than the
+ * busy timeout (5 s) makes calls fail with LD_EBUSY. */
 nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err);
 
 /* Closes the store and NULLs *self_p; safe on NULL and twice. */

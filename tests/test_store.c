@@ -761,6 +761,25 @@ Test(store, two_handles_on_one_file_share_the_sequence)
     nd_store_destroy(&b);
 }
 
+Test(store, a_store_held_by_another_writer_past_the_busy_timeout_is_busy)
+{
+    ld_error_t err;
+    char member[37];
+    nd_store_t *a = open_store("a", "home");
+    world(a, member);
+    nd_store_t *b = open_store("a", NULL);
+    sqlite3_busy_timeout(nd_store_db(b), 50);          /* the test need not wait 5 s */
+    cr_assert_eq(nd_store_begin(a, &err), 0, "%s", err.msg);
+    cr_assert_eq(put(a, LD_KIND_MEMBER, member, NULL, &err, "phone", "1", NULL), 0);
+    cr_assert_eq(put(b, LD_KIND_MEMBER, member, NULL, &err, "phone", "2", NULL), LD_EBUSY);
+    cr_assert(strstr(err.msg, "a.db") != NULL, "%s", err.msg);
+    cr_assert_eq(nd_store_commit(a, &err), 0, "%s", err.msg);
+    cr_assert_eq(put(b, LD_KIND_MEMBER, member, NULL, &err, "phone", "2", NULL), 0, "%s", err.msg);
+    cr_assert_eq(nd_store_last_seq(a), 6);
+    nd_store_destroy(&a);
+    nd_store_destroy(&b);
+}
+
 /* ----------------------------------------------------------------- groups ---- */
 
 Test(store, a_group_commits_all_its_writes_or_none)
