@@ -249,3 +249,16 @@ Test(migrate, opening_a_missing_store_without_create_is_not_found_and_makes_no_f
     cr_assert(strstr(err.msg, db_path) != NULL, "%s", err.msg);
     cr_assert_neq(access(db_path, F_OK), 0);
 }
+
+Test(migrate, a_file_that_is_not_a_store_is_refused_naming_it)
+{
+    FILE *f = fopen(db_path, "w");
+    cr_assert_not_null(f);
+    fputs("name,org\n张三,longtan\n", f);
+    fclose(f);
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, false, &err);
+    cr_assert_null(s);
+    cr_assert_eq(err.code, LD_EIO);
+    cr_assert(strstr(err.msg, db_path) != NULL, "%s", err.msg);
+}
