@@ -450,16 +450,16 @@ static int check_member(nd_audience_t *self, const char *self_node, const nd_rec
     char org[LD_ID_MAX + 1], name[256], node[LD_ID_MAX + 1], to[LD_ID_MAX + 1];
     if (member == NULL)
         return 0;
-    int rc = member_row(self, member, org, name, sizeof name, err);
-    if (rc != 0)
-        return rc;
+    int rc = 0;
     if (r->def->kind == LD_KIND_MEMBER) {
         /* The record itself: a new member is not in the store yet. */
-        const char *o = nd_record_get(r, "org"), *n = nd_record_get(r, "name");
-        snprintf(org, sizeof org, "%s", o != NULL ? o : "");
-        snprintf(name, sizeof name, "%s", n != NULL ? n : "");
+        copy_text(org, sizeof org, nd_record_get(r, "org"));
+        copy_text(name, sizeof name, nd_record_get(r, "name"));
+    } else {
+        rc = member_row(self, member, org, name, sizeof name, err);
     }
-    rc = org_node(self, org, node, err);
+    if (rc == 0)
+        rc = org_node(self, org, node, err);
     if (rc != 0 || strcmp(node, self_node) == 0)
         return rc;
     rc = current_trip_to(self, member, to, err);

@@ -990,14 +990,17 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
     nd_nodes_init(&after);
     nd_nodes_init(&audience);
 
-    if (create || c->record_id[0] == '\0') {
+    bool fresh = c->record_id[0] == '\0';       /* a UUID made here: no row can exist */
+    if (create) {
         rc = choose_id(def, c, err);
         if (rc != 0)
             goto out;
     }
-    rc = row_load(self, def, c->record_id, &r, err);
-    if (rc != 0)
+    if (fresh)
+        nd_record_init(&r, def, c->record_id);
+    else if ((rc = row_load(self, def, c->record_id, &r, err)) != 0)
         goto out;
+    bool existed = r.exists;
     if (!create && !r.exists && def->kind == LD_KIND_ORG) {
         create = true;                   /* an org's id is chosen by its creator */
         rc = choose_id(def, c, err);
@@ -1056,7 +1059,7 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
         goto out;
 
     rc = row_save(self, &r, err);
-    if (rc == 0)
+    if (rc == 0 && existed)
         rc = conflicts_follow(self, &r, &res, err);
     if (rc == 0 && owner != LD_KIND_NONE)
         rc = owner_nodes(self, owner, owner_id, &after, err);
