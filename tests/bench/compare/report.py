@@ -143,7 +143,7 @@ def main():
                         "" if r["liangdi_over_limit"] is None else f"{r['liangdi_over_limit']:.3f}"])
 
     lines = []
-    lines.append(f"Run of {a.date} (China Standard Time) on {a.machine}; liangdi {a.commit}; "
+    lines.append(f"Run of {a.date} (China Standard Time) on {a.machine}; liangdi built from {a.commit}; "
                  f"{a.versions}.")
     lines.append("")
     lines.append(f"N = {n_small:,} records of 100 bytes and {n_large:,} of 1,000 bytes; "
