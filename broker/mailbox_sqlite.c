@@ -46,6 +46,13 @@ typedef struct mb_touched {
     uint64_t    last, acked;
 } mb_touched_t;
 
+/* The mailboxes a push touches, by node: an open-addressing table (a push of 4,096
+ * changes may reach a thousand mailboxes; a list would cost a scan per insert). */
+typedef struct mb_touch_set {
+    mb_touched_t *slots;      /* cap entries; node NULL = free */
+    size_t        cap, n;     /* cap is 0 or a power of two */
+} mb_touch_set_t;
+
 static void mb_close(void **store_p)
 {
     if (!store_p || !*store_p)
@@ -205,28 +212,53 @@ static int mb_state_set(mb_store_t *self, const char *node, uint64_t last, uint6
     return mb_run(self, self->state_set, "updating a mailbox", err);
 }
 
-/* The touched entry for `node`, loading it on first use.  NULL with err set. */
-static mb_touched_t *mb_touch(mb_store_t *self, mb_touched_t **touched, size_t *ntouched,
-                              size_t *cap, const char *node, ld_error_t *err)
+static uint64_t mb_hash(const char *text)
 {
-    for (size_t i = 0; i < *ntouched; i++)
-        if (strcmp((*touched)[i].node, node) == 0)
-            return &(*touched)[i];
-    if (*ntouched == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 8;
-        mb_touched_t *grown = realloc(*touched, ncap * sizeof *grown);
-        if (!grown) {
+    uint64_t h = 1469598103934665603u;      /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211u;
+    }
+    return h;
+}
+
+/* The free or matching slot for `node` in a table of `cap` slots. */
+static mb_touched_t *mb_slot(mb_touched_t *slots, size_t cap, const char *node)
+{
+    size_t i = (size_t)mb_hash(node) & (cap - 1);
+    while (slots[i].node && strcmp(slots[i].node, node) != 0)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+/* The touched entry for `node`, loading it on first use.  NULL with err set. */
+static mb_touched_t *mb_touch(mb_store_t *self, mb_touch_set_t *set, const char *node,
+                              ld_error_t *err)
+{
+    if (set->cap > 0) {
+        mb_touched_t *t = mb_slot(set->slots, set->cap, node);
+        if (t->node)
+            return t;
+    }
+    if ((set->n + 1) * 2 > set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 16;
+        mb_touched_t *slots = calloc(cap, sizeof *slots);
+        if (!slots) {
             ld_error_set(err, LD_ENOMEM, "out of memory storing a push");
             return NULL;
         }
-        *touched = grown;
-        *cap = ncap;
+        for (size_t i = 0; i < set->cap; i++)
+            if (set->slots[i].node)
+                *mb_slot(slots, cap, set->slots[i].node) = set->slots[i];
+        free(set->slots);
+        set->slots = slots;
+        set->cap = cap;
     }
-    mb_touched_t *t = &(*touched)[*ntouched];
-    t->node = node;
+    mb_touched_t *t = mb_slot(set->slots, set->cap, node);
     if (mb_state_get(self, node, &t->last, &t->acked, err) < 0)
         return NULL;
-    (*ntouched)++;
+    t->node = node;
+    set->n++;
     return t;
 }
 
@@ -251,8 +283,8 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
                          size_t n, uint64_t *upto, size_t *stored, ld_error_t *err)
 {
     mb_store_t *self = store;
-    mb_touched_t *touched = NULL;
-    size_t ntouched = 0, cap = 0, nstored = 0;
+    mb_touch_set_t touched = { 0 };
+    size_t nstored = 0;
     uint64_t hw = 0;
     int rc = mb_run(self, self->begin_write, "BEGIN IMMEDIATE", err);
     if (rc < 0)
@@ -270,7 +302,7 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
             goto err;
         }
         for (size_t j = 0; j < it->nto; j++) {
-            mb_touched_t *t = mb_touch(self, &touched, &ntouched, &cap, it->to[j], err);
+            mb_touched_t *t = mb_touch(self, &touched, it->to[j], err);
             if (!t) {
                 rc = err ? err->code : LD_EIO;
                 goto err;
@@ -283,8 +315,11 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
         hw = it->seq;
         nstored++;
     }
-    for (size_t i = 0; i < ntouched; i++) {
-        rc = mb_state_set(self, touched[i].node, touched[i].last, touched[i].acked, err);
+    for (size_t i = 0; i < touched.cap; i++) {
+        const mb_touched_t *t = &touched.slots[i];
+        if (!t->node)
+            continue;
+        rc = mb_state_set(self, t->node, t->last, t->acked, err);
         if (rc < 0)
             goto err;
     }
@@ -300,7 +335,7 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
     rc = mb_run(self, self->commit, "COMMIT", err);
     if (rc < 0)
         goto err;
-    free(touched);
+    free(touched.slots);
     *upto = hw;
     *stored = nstored;
     return 0;
@@ -308,7 +343,7 @@ err:
     sqlite3_reset(self->hw_set);
     sqlite3_clear_bindings(self->hw_set);
     bk_db_rollback(self->db);
-    free(touched);
+    free(touched.slots);
     return rc;
 }
 

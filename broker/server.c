@@ -300,32 +300,36 @@ static void sv_hello(bk_server_t *self, const uint8_t *rid, size_t rid_len, cons
     sv_welcome(self, rid, rid_len, node);
 }
 
-/* Tells every connection of `node` that its mailbox grew. */
-static void sv_notify(bk_server_t *self, const char *node)
+static int sv_cmp_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Tells every connection whose node is in `nodes` (sorted, distinct) that its mailbox
+ * grew: one pass over the peer table, one depth read per connection told. */
+static void sv_notify(bk_server_t *self, const char *const *nodes, size_t nnodes)
 {
     uint64_t depth = 0;
     ld_error_t err;
-    bool any = false;
-    for (size_t i = 0; i < self->npeers; i++)
-        any = any || strcmp(self->peers[i].node, node) == 0;
-    if (!any)
-        return;
-    if (bk_mailbox_depth(self->mailbox, node, &depth, &err) < 0) {
-        ld_err("notify %s: %s", node, err.msg);
-        return;
-    }
-    ld_msg_t m;
-    ld_msg_init(&m, LD_MSG_NOTIFY);
-    m.u.notify.mailbox_depth = depth;
-    for (size_t i = 0; i < self->npeers; ) {
+    for (size_t i = 0; nnodes > 0 && i < self->npeers; ) {
         sv_peer_t *peer = &self->peers[i];
         size_t before = self->npeers;
-        if (strcmp(peer->node, node) == 0)
+        const char *key = peer->node;
+        if (bsearch(&key, nodes, nnodes, sizeof *nodes, sv_cmp_text)) {
+            if (bk_mailbox_depth(self->mailbox, peer->node, &depth, &err) < 0) {
+                ld_err("notify %s: %s", peer->node, err.msg);
+                i++;
+                continue;
+            }
+            ld_msg_t m;
+            ld_msg_init(&m, LD_MSG_NOTIFY);
+            m.u.notify.mailbox_depth = depth;
             sv_send_msg(self, peer->rid, peer->rid_len, &m);
+            ld_msg_clear(&m);
+        }
         if (self->npeers == before)   /* a peer found gone was dropped in its place */
             i++;
     }
-    ld_msg_clear(&m);
 }
 
 /* A push's working set: the packed change, and where it goes, for each change. */
@@ -333,7 +337,7 @@ typedef struct sv_push {
     bk_push_item_t *items;
     uint8_t       **bodies;
     const char    **to;          /* n * LD_AUDIENCE_MAX slots */
-    const char    **notify;      /* distinct recipients, up to n * LD_AUDIENCE_MAX */
+    const char    **notify;      /* recipients, then sorted and distinct */
     size_t          n, nnotify;
 } sv_push_t;
 
@@ -450,12 +454,17 @@ static void sv_push(bk_server_t *self, const uint8_t *rid, size_t rid_len, const
             if (seen)
                 continue;
             to[it->nto++] = dest;
-            bool listed = false;
-            for (size_t k = 0; !listed && k < p.nnotify; k++)
-                listed = strcmp(p.notify[k], dest) == 0;
-            if (!listed)
-                p.notify[p.nnotify++] = dest;
+            p.notify[p.nnotify++] = dest;
         }
+    }
+    /* the mailboxes to notify: sorted, each once */
+    if (p.nnotify > 1) {
+        qsort(p.notify, p.nnotify, sizeof *p.notify, sv_cmp_text);
+        size_t distinct = 1;
+        for (size_t k = 1; k < p.nnotify; k++)
+            if (strcmp(p.notify[k], p.notify[distinct - 1]) != 0)
+                p.notify[distinct++] = p.notify[k];
+        p.nnotify = distinct;
     }
 
     if (bk_mailbox_push(self->mailbox, node, p.items, n, &upto, &stored, &err) < 0) {
@@ -476,8 +485,8 @@ static void sv_push(bk_server_t *self, const uint8_t *rid, size_t rid_len, const
     sv_send_msg(self, rid, rid_len, &ack);
     ld_msg_clear(&ack);
 
-    for (size_t k = 0; stored > 0 && k < p.nnotify; k++)
-        sv_notify(self, p.notify[k]);
+    if (stored > 0)
+        sv_notify(self, p.notify, p.nnotify);
     sv_push_free(&p);
 }
 

@@ -283,3 +283,31 @@ Test(mailbox, a_large_push_is_one_transaction)
     cr_assert_eq(depth_of("dongguan"), N);
     cr_assert_eq(depth_of("shenzhen"), N);
 }
+
+Test(mailbox, one_push_reaching_many_mailboxes_gives_each_its_own_positions)
+{
+    enum { NODES = 600, CHANGES = 1800 };
+    static char names[NODES][16];
+    static const char *to[NODES];
+    bk_push_item_t *items = calloc(CHANGES, sizeof *items);
+    cr_assert_not_null(items);
+    for (size_t i = 0; i < NODES; i++) {
+        snprintf(names[i], sizeof names[i], "n%04zu", i);
+        to[i] = names[i];
+    }
+    for (size_t i = 0; i < CHANGES; i++)
+        items[i] = (bk_push_item_t){ .seq = i + 1, .body = (const uint8_t *)"x", .len = 1,
+                                     .to = &to[i % NODES], .nto = 1 };
+    ld_error_t err;
+    uint64_t upto = 0;
+    size_t stored = 0;
+    cr_assert_eq(bk_mailbox_push(mb, "home", items, CHANGES, &upto, &stored, &err), 0, "%s", err.msg);
+    free(items);
+    cr_assert_eq(stored, CHANGES);
+    for (size_t i = 0; i < NODES; i += 97)
+        cr_assert_eq(depth_of(names[i]), CHANGES / NODES, "%s", names[i]);
+    seen_t s = { 0 };
+    uint64_t remaining = 0;
+    cr_assert_eq(fetch("n0599", 0, 10, &s, &remaining), 3);
+    cr_assert_eq(s.positions[2], 3, "positions count per mailbox, not per push");
+}
