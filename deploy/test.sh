@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # test.sh: the README's test command.  On a fresh Debian 12 machine it installs what is
 # missing, builds liangdi twice (plain, and with AddressSanitizer + UBSan), runs every test
-# in both builds, and ends with one line: "N passed, N failed".
+# in both builds, runs each libFuzzer target for a bounded time (deploy/fuzz.sh), and ends
+# with one line: "N passed, N failed".
 #
 # Environment: LIANGDI_TEST_SANITIZE=0 skips the sanitizer build;
+#              LIANGDI_FUZZ_SECONDS=N runs each fuzz target N seconds (default 30; 0 skips);
 #              LIANGDI_TEST_ARGS passes extra arguments to `meson test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,12 @@ if [ "${LIANGDI_TEST_SANITIZE:-1}" != 0 ]; then
     ld_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs ${LIANGDI_TEST_ARGS:-} || status=1
+fi
+
+fuzz_seconds=${LIANGDI_FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" != 0 ]; then
+    dirs+=(build-fuzz)
+    LIANGDI_FUZZ_SECONDS=$fuzz_seconds bash deploy/fuzz.sh || status=1
 fi
 
 echo
