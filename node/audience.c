@@ -1,10 +1,39 @@
 /* audience.c: who must receive a change and whether this node may write a record,
- * from the store's orgs, members, trips, agreements and org_sent tables. */
+ * from the store's orgs, members, trips, agreements and org_sent tables.
+ *
+ * Caches.  Every member-scoped write asks which node keeps the member's org and the org
+ * of its current trip, two or three times over (may it write, who receives it); an
+ * import or a batch of activities asks the same of the same few orgs and members
+ * thousands of times.  The answers are kept in two small direct-mapped tables (an org's
+ * node; a member's org and current trip) that only ever hold what the store held when
+ * they were read.  The store keeps them true: it calls nd_audience_forget when a
+ * transaction begins (another process may have written in between), when one rolls
+ * back, and whenever it writes an org, member or trip row. */
 #include "audience.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define ORG_SLOTS    256           /* org -> node, direct-mapped by hash */
+#define MEMBER_SLOTS 64            /* member -> org, current trip's org */
+
+/* A slot holds an answer only while its generation is its table's: forgetting a whole
+ * table is one increment. */
+typedef struct org_slot {
+    uint64_t gen;
+    char org[LD_ID_MAX + 1];
+    char node[LD_ID_MAX + 1];      /* "" if the org is not here */
+} org_slot_t;
+
+typedef struct member_slot {
+    uint64_t gen;
+    char id[LD_RECORD_ID_MAX + 1];
+    bool has_org, has_trip;        /* which of the two below are known */
+    char org[LD_ID_MAX + 1];       /* "" if the member is not here */
+    char trip_to[LD_ID_MAX + 1];   /* "" if no current trip */
+} member_slot_t;
 
 struct nd_audience {
     sqlite3      *db;                  /* borrowed */
@@ -19,6 +48,9 @@ struct nd_audience {
     sqlite3_stmt *by_member[LD_KIND_COUNT];     /* ?1 member -> id... */
     sqlite3_stmt *by_agreement[LD_KIND_COUNT];  /* ?1 agreement -> id... */
     const char   *live_status[2];      /* trip statuses of a current trip */
+    uint64_t      org_gen, member_gen; /* the generation of each table's live slots */
+    org_slot_t    orgs[ORG_SLOTS];
+    member_slot_t members[MEMBER_SLOTS];
 };
 
 /* ------------------------------------------------------------------ nd_nodes ---- */
@@ -115,6 +147,7 @@ nd_audience_t *nd_audience_new(sqlite3 *db, ld_error_t *err)
         return NULL;
     }
     self->db = db;
+    self->org_gen = self->member_gen = 1;    /* calloc'd slots (generation 0) are empty */
     const ld_kind_def_t *trip = ld_schema_kind(LD_KIND_TRIP);
     int status = ld_schema_field_index(trip, "status");
     if (status < 0 || trip->fields[status].words == NULL ||
@@ -197,12 +230,63 @@ void nd_audience_destroy(nd_audience_t **self_p)
 
 /* ----------------------------------------------------------------- lookups ---- */
 
+/* FNV-1a of an id, for the cache slots. */
+static size_t slot_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id != '\0'; id++) {
+        h ^= (unsigned char)*id;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+void nd_audience_forget(nd_audience_t *self, ld_kind_t kind)
+{
+    if (self == NULL)
+        return;
+    if (kind == LD_KIND_NONE || kind == LD_KIND_ORG)
+        self->org_gen++;
+    if (kind == LD_KIND_NONE || kind == LD_KIND_MEMBER || kind == LD_KIND_TRIP)
+        self->member_gen++;
+}
+
+/* The cache slot of member (emptied and claimed for it if it held another). */
+static member_slot_t *member_slot(nd_audience_t *self, const char *member)
+{
+    member_slot_t *m = &self->members[slot_hash(member) % MEMBER_SLOTS];
+    if (m->gen != self->member_gen || strcmp(m->id, member) != 0) {
+        m->gen = self->member_gen;
+        m->has_org = m->has_trip = false;
+        copy_text(m->id, sizeof m->id, member);
+    }
+    return m;
+}
+
+void nd_audience_new_member(nd_audience_t *self, const char *member_id, const char *org)
+{
+    if (self == NULL || member_id == NULL || member_id[0] == '\0' ||
+        strlen(member_id) > LD_RECORD_ID_MAX)
+        return;
+    member_slot_t *m = member_slot(self, member_id);
+    m->has_org = true;
+    copy_text(m->org, sizeof m->org, org);
+    m->has_trip = true;
+    m->trip_to[0] = '\0';
+}
+
 /* The node keeping org into out[LD_ID_MAX + 1] ("" if unknown); 0 or LD_EIO. */
 static int org_node(nd_audience_t *self, const char *org, char *out, ld_error_t *err)
 {
     out[0] = '\0';
     if (org == NULL || org[0] == '\0')
         return 0;
+    bool cacheable = strlen(org) <= LD_ID_MAX;
+    org_slot_t *slot = &self->orgs[slot_hash(org) % ORG_SLOTS];
+    if (cacheable && slot->gen == self->org_gen && strcmp(slot->org, org) == 0) {
+        memcpy(out, slot->node, sizeof slot->node);
+        return 0;
+    }
     sqlite3_stmt *st = self->org_node;
     int ret = 0;
     bind_text(st, 1, org);
@@ -213,16 +297,27 @@ static int org_node(nd_audience_t *self, const char *org, char *out, ld_error_t 
         ret = db_error(self, "reading an org's node", err);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (ret == 0 && cacheable) {
+        slot->gen = self->org_gen;
+        copy_text(slot->org, sizeof slot->org, org);
+        memcpy(slot->node, out, sizeof slot->node);
+    }
     return ret;
 }
 
-/* The member's org and name (each "" if unknown); 0 or LD_EIO. */
+/* The member's org and name (each "" if unknown; name may be NULL); 0 or LD_EIO. */
 static int member_row(nd_audience_t *self, const char *member, char org[LD_ID_MAX + 1],
                       char *name, size_t name_size, ld_error_t *err)
 {
     org[0] = '\0';
     if (name != NULL)
         name[0] = '\0';
+    bool cacheable = strlen(member) <= LD_RECORD_ID_MAX;
+    member_slot_t *m = cacheable ? member_slot(self, member) : NULL;
+    if (m != NULL && m->has_org && name == NULL) {
+        memcpy(org, m->org, sizeof m->org);
+        return 0;
+    }
     sqlite3_stmt *st = self->member_row;
     int ret = 0;
     bind_text(st, 1, member);
@@ -236,6 +331,10 @@ static int member_row(nd_audience_t *self, const char *member, char org[LD_ID_MA
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (ret == 0 && m != NULL) {
+        m->has_org = true;
+        memcpy(m->org, org, sizeof m->org);
+    }
     return ret;
 }
 
@@ -244,6 +343,12 @@ static int current_trip_to(nd_audience_t *self, const char *member, char to[LD_I
                            ld_error_t *err)
 {
     to[0] = '\0';
+    bool cacheable = strlen(member) <= LD_RECORD_ID_MAX;
+    member_slot_t *m = cacheable ? member_slot(self, member) : NULL;
+    if (m != NULL && m->has_trip) {
+        memcpy(to, m->trip_to, sizeof m->trip_to);
+        return 0;
+    }
     sqlite3_stmt *st = self->current_trip_to;
     int ret = 0;
     bind_text(st, 1, member);
@@ -256,6 +361,10 @@ static int current_trip_to(nd_audience_t *self, const char *member, char to[LD_I
         ret = db_error(self, "reading a member's current trip", err);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (ret == 0 && m != NULL) {
+        m->has_trip = true;
+        memcpy(m->trip_to, to, sizeof m->trip_to);
+    }
     return ret;
 }
 
@@ -456,7 +565,8 @@ static int check_member(nd_audience_t *self, const char *self_node, const nd_rec
         copy_text(org, sizeof org, nd_record_get(r, "org"));
         copy_text(name, sizeof name, nd_record_get(r, "name"));
     } else {
-        rc = member_row(self, member, org, name, sizeof name, err);
+        rc = member_row(self, member, org, NULL, 0, err);
+        name[0] = '\0';
     }
     if (rc == 0)
         rc = org_node(self, org, node, err);
@@ -469,6 +579,8 @@ static int check_member(nd_audience_t *self, const char *self_node, const nd_rec
         return rc;
     char date[11];
     rc = left_on(self, self_node, member, date, err);
+    if (rc == 0 && r->def->kind != LD_KIND_MEMBER)
+        rc = member_row(self, member, org, name, sizeof name, err);   /* for the message */
     if (rc != 0)
         return rc;
     const char *who = name[0] != '\0' ? name : member;

@@ -38,6 +38,16 @@ int nd_nodes_add(nd_nodes_t *l, const char *id, const char *skip, ld_error_t *er
 nd_audience_t *nd_audience_new(sqlite3 *db, ld_error_t *err);
 void nd_audience_destroy(nd_audience_t **self_p);
 
+/* Forgets what the audience remembers of the store's rows (which node keeps an org; a
+ * member's org and current trip) for records of `kind`: LD_KIND_ORG, LD_KIND_MEMBER or
+ * LD_KIND_TRIP (both: a member's), or LD_KIND_NONE for all of it.  The store calls it
+ * when a transaction begins or rolls back and after it writes such a row. */
+void nd_audience_forget(nd_audience_t *self, ld_kind_t kind);
+
+/* Notes a member the store has just written under an id made here: its org, and that
+ * no trip can name it yet, so neither is looked up for the writes that follow. */
+void nd_audience_new_member(nd_audience_t *self, const char *member_id, const char *org);
+
 /* True for member and the kinds that belong to a member (trip, activity, ...). */
 bool nd_audience_member_scoped(const ld_kind_def_t *def);
 /* True for agreement and the kinds that belong to one (contact, visit). */

@@ -263,6 +263,7 @@ static int tx_begin(nd_store_t *self, ld_error_t *err)
         return rc;
     self->depth++;
     if (self->depth == 1) {
+        nd_audience_forget(self->aud, LD_KIND_NONE);   /* others may have written since */
         rc = refresh(self, err);
         if (rc != 0) {
             run(self, ST_ROLLBACK, NULL);
@@ -286,6 +287,7 @@ static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *er
             return run(self, ST_RELEASE, err);
         run(self, ST_ROLLBACK_TO, NULL);
         run(self, ST_RELEASE, NULL);
+        nd_audience_forget(self->aud, LD_KIND_NONE);
         self->last_seq = seq_before;
         return -1;
     }
@@ -302,6 +304,7 @@ static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *er
     }
     if (rc != 0)
         self->last_seq = seq_before;
+    nd_audience_forget(self->aud, LD_KIND_NONE);
     self->depth = 0;
     self->group = false;
     return rc;
@@ -448,6 +451,7 @@ static int row_save(nd_store_t *self, const nd_record_t *r, ld_error_t *err)
     int rc = sqlite3_step(st);
     finish(st);
     free(stamps);
+    nd_audience_forget(self->aud, def->kind);
     if (rc != SQLITE_DONE)
         return db_error(self, "writing a record", err);
     return 0;
@@ -1114,6 +1118,8 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
         goto out;
 
     rc = row_save(self, &r, err);
+    if (rc == 0 && fresh && def->kind == LD_KIND_MEMBER)
+        nd_audience_new_member(self->aud, r.id, nd_record_get(&r, "org"));
     if (rc == 0 && existed)
         rc = conflicts_follow(self, &r, &res, err);
     if (rc == 0 && owner != LD_KIND_NONE)
@@ -1402,6 +1408,8 @@ bool nd_store_is_mine(nd_store_t *self, ld_kind_t kind, const char *record_id)
     nd_record_t r;
     if (row_load(self, def, record_id, &r, NULL) != 0)
         return false;
+    if (self->depth == 0)
+        nd_audience_forget(self->aud, LD_KIND_NONE);   /* others may have written since */
     bool mine = r.exists && nd_audience_check_writable(self->aud, self->node_id, &r, NULL) == 0;
     nd_record_clear(&r);
     return mine;

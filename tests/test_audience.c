@@ -649,3 +649,50 @@ Test(audience, a_branch_may_not_write_a_member_it_never_had)
     nd_store_destroy(&home);
     nd_store_destroy(&dg);
 }
+
+Test(audience, audiences_follow_trips_and_org_moves_within_a_group_and_writes_by_another_handle)
+{
+    ld_error_t err;
+    char member[37], fresh[37], trip[37], aud[256];
+    nd_store_t *home = open_node("home");
+    township(home, member);
+
+    cr_assert_eq(nd_store_begin(home, &err), 0, "%s", err.msg);
+    must_put(home, LD_KIND_ACTIVITY, NULL, NULL, "member", member, "date", "2010-03-01",
+             "kind", "meeting", NULL);
+    cr_assert_str_eq(last_audience(home, aud), "");
+    must_put(home, LD_KIND_TRIP, NULL, trip, "member", member, "to", "dongguan",
+             "started", "2010-03-02", "status", "registered", NULL);
+    must_put(home, LD_KIND_ACTIVITY, NULL, NULL, "member", member, "date", "2010-03-03",
+             "kind", "dues", "month", "2010-03", "amount", "200", NULL);
+    cr_assert_str_eq(last_audience(home, aud), "dg");
+    /* A member made in the group, then sent away in it. */
+    must_put(home, LD_KIND_MEMBER, NULL, fresh, "name", "李四", "org", "longtan", NULL);
+    cr_assert_str_eq(last_audience(home, aud), "");
+    must_put(home, LD_KIND_ACTIVITY, NULL, NULL, "member", fresh, "date", "2010-03-04",
+             "kind", "study", NULL);
+    cr_assert_str_eq(last_audience(home, aud), "");
+    must_put(home, LD_KIND_TRIP, NULL, NULL, "member", fresh, "to", "shenzhen",
+             "started", "2010-03-05", "status", "registered", NULL);
+    must_put(home, LD_KIND_ACTIVITY, NULL, NULL, "member", fresh, "date", "2010-03-06",
+             "kind", "study", NULL);
+    cr_assert_str_eq(last_audience(home, aud), "sz");
+    /* The Dongguan branch handed to the Shenzhen node. */
+    must_put(home, LD_KIND_ORG, "dongguan", NULL, "node", "sz", NULL);
+    must_put(home, LD_KIND_ACTIVITY, NULL, NULL, "member", member, "date", "2010-03-07",
+             "kind", "study", NULL);
+    cr_assert_str_eq(last_audience(home, aud), "sz");
+    cr_assert_eq(nd_store_commit(home, &err), 0, "%s", err.msg);
+
+    /* Another handle on the file (the CLI beside the daemon) ends the trip. */
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/home.db", dir);
+    nd_store_t *cli = nd_store_open(path, false, &err);
+    cr_assert_not_null(cli, "%s", err.msg);
+    must_put(cli, LD_KIND_TRIP, trip, NULL, "status", "returned", "ended", "2010-04-01", NULL);
+    nd_store_destroy(&cli);
+    must_put(home, LD_KIND_ACTIVITY, NULL, NULL, "member", member, "date", "2010-04-02",
+             "kind", "study", NULL);
+    cr_assert_str_eq(last_audience(home, aud), "");
+    nd_store_destroy(&home);
+}
