@@ -26,6 +26,7 @@
 #define ARGS_MAX       64
 #define POLL_STEP_MS   10
 #define CMD_TIMEOUT_MS 60000
+#define SYNC_RUN_MAX_MS 900000
 
 /* ------------------------------------------------------------- basics ---- */
 
@@ -716,7 +717,9 @@ int hn_sync_counts(hn_node_t *n, int64_t *pushed, int64_t *fetched)
 {
     hn_result_t r;
     *pushed = *fetched = -1;
-    if (hn_node_cmd(n, &r, "sync", "--timeout", "20", NULL) != 0)
+    /* The sync's own 20 s silence limit catches a hang; a long bootstrap may take minutes. */
+    const char *argv[] = { bin("LIANGDI_BIN"), "sync", "--timeout", "20", "--db", n->db, NULL };
+    if (hn_run(&r, SYNC_RUN_MAX_MS, argv) != 0)
         return -1;
     int status = r.status;
     const char *line = strstr(r.out, "synced: ");

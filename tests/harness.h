@@ -150,8 +150,8 @@ int hn_link(hn_world_t *w, const char *a, const char *b);
 /* Runs `liangdi ARGS... --db NODE_DB` (NULL-terminated), 60 s at most. */
 int hn_node_cmd(hn_node_t *n, hn_result_t *r, ...);
 
-/* `liangdi sync --timeout 20` on the node; returns its exit status, and prints its
- * stderr when that is not 0. */
+/* `liangdi sync --timeout 20` on the node (a silence limit: a long sync may run for
+ * minutes); returns its exit status, and prints its stderr when that is not 0. */
 int hn_sync(hn_node_t *n);
 
 /* The same, also reading "synced: P pushed, F fetched, ..." from its output into
