@@ -147,55 +147,10 @@ struct nd_cli {
 
 /* ---------------------------------------------------------------- helpers ---- */
 
-void nd_quote(const char *s, char *out, size_t outsz)
-{
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *) s;
-    size_t chars = 0;
-    if (outsz == 0)
-        return;
-    while (*p) {
-        size_t n = 1;
-        if (*p >= 0xc0 && *p < 0xe0)
-            n = 2;
-        else if (*p >= 0xe0 && *p < 0xf0)
-            n = 3;
-        else if (*p >= 0xf0 && *p < 0xf8)
-            n = 4;
-        char piece[16];
-        size_t plen;
-        bool ok = *p >= 0x20 && *p != 0x7f && (*p < 0x80 || n > 1);
-        if (ok && n > 1) {
-            size_t avail = strnlen((const char *) p, n);
-            ok = avail == n && ld_utf8_valid((const char *) p, n);
-        }
-        if (ok) {
-            memcpy(piece, p, n);
-            plen = n;
-        } else {
-            snprintf(piece, sizeof piece, "\\x%02x", *p);
-            plen = 4;
-            n = 1;
-        }
-        if (chars >= 120 || o + plen + 4 > outsz) {
-            if (o + 4 <= outsz) {
-                memcpy(out + o, "...", 3);
-                o += 3;
-            }
-            break;
-        }
-        memcpy(out + o, piece, plen);
-        o += plen;
-        p += n;
-        chars++;
-    }
-    out[o < outsz ? o : outsz - 1] = '\0';
-}
-
 int nd_bad_value(ld_error_t *err, const char *what, const char *value, const char *why)
 {
     char quoted[512];
-    nd_quote(value, quoted, sizeof quoted);
+    ld_quote(value, LD_QUOTE_MAX, quoted, sizeof quoted);
     return ld_error_set(err, LD_EINVAL, "%s: bad value '%s' (%s)", what, quoted, why);
 }
 
@@ -534,14 +489,14 @@ static int cli_tokenize(nd_cli_t *cli, int argc, char **argv, const char **pos, 
             tok = "--help";
         if (only_positionals || tok[0] != '-' || strcmp(tok, "-") == 0) {
             if (*npos >= CLI_ARGS_MAX + 4) {
-                nd_quote(tok, quoted, sizeof quoted);
+                ld_quote(tok, LD_QUOTE_MAX, quoted, sizeof quoted);
                 return ld_error_set(err, LD_EINVAL, "unexpected argument '%s'", quoted);
             }
             pos[(*npos)++] = tok;
             continue;
         }
         if (tok[1] != '-' || tok[2] == '\0') {
-            nd_quote(tok, quoted, sizeof quoted);
+            ld_quote(tok, LD_QUOTE_MAX, quoted, sizeof quoted);
             return ld_error_set(err, LD_EINVAL, "unknown flag '%s' (flags are spelt --name)",
                                 quoted);
         }
@@ -550,7 +505,7 @@ static int cli_tokenize(nd_cli_t *cli, int argc, char **argv, const char **pos, 
         size_t len = eq ? (size_t) (eq - name) : strlen(name);
         const char *value = NULL;
         if (!ld_utf8_valid(name, len)) {
-            nd_quote(tok, quoted, sizeof quoted);
+            ld_quote(tok, LD_QUOTE_MAX, quoted, sizeof quoted);
             return ld_error_set(err, LD_EINVAL, "unknown flag '%s'", quoted);
         }
         if (flag_takes_no_value(name, len)) {
@@ -630,7 +585,7 @@ static int cli_check(nd_cli_t *cli, const char **pos, size_t npos, ld_error_t *e
         if (!ok) {
             char flag[128];
             snprintf(flag, sizeof flag, "--%.*s", (int) len, name);
-            nd_quote(flag, quoted, sizeof quoted);
+            ld_quote(flag, LD_QUOTE_MAX, quoted, sizeof quoted);
             return ld_error_set(err, LD_EINVAL, "unknown flag '%s' for '%s' (usage: liangdi %s %s)",
                                 quoted, c->words, c->words, c->usage);
         }
@@ -639,7 +594,7 @@ static int cli_check(nd_cli_t *cli, const char **pos, size_t npos, ld_error_t *e
     }
     size_t want = count_words(c->args);
     if (npos > want) {
-        nd_quote(pos[want], quoted, sizeof quoted);
+        ld_quote(pos[want], LD_QUOTE_MAX, quoted, sizeof quoted);
         return ld_error_set(err, LD_EINVAL, "unexpected argument '%s' (usage: liangdi %s %s)",
                             quoted, c->words, c->usage);
     }
@@ -780,12 +735,12 @@ int nd_cli_main(int argc, char **argv)
                 rc = ld_error_set(&err, LD_EINVAL, "'%s' needs a command word", pos[0]);
                 goto out;
             }
-            nd_quote(pos[1], quoted, sizeof quoted);
+            ld_quote(pos[1], LD_QUOTE_MAX, quoted, sizeof quoted);
             rc = ld_error_set(&err, LD_EINVAL, "unknown command '%s %s' (see 'liangdi %s --help')",
                               pos[0], quoted, pos[0]);
             goto out;
         }
-        nd_quote(pos[0], quoted, sizeof quoted);
+        ld_quote(pos[0], LD_QUOTE_MAX, quoted, sizeof quoted);
         rc = ld_error_set(&err, LD_EINVAL, "unknown command '%s' (see 'liangdi --help')", quoted);
         goto out;
     }

@@ -39,11 +39,7 @@ const char *nd_cli_keyfile(const nd_cli_t *cli);
  * `liangdi init` when there is none).  The store stays the cli's. */
 nd_store_t *nd_cli_store(nd_cli_t *cli, ld_error_t *err);
 
-/* Writes s into out (size outsz) for an error message: bytes that are not valid UTF-8,
- * and control characters, as \xNN; cut with "..." past about 120 characters. */
-void nd_quote(const char *s, char *out, size_t outsz);
-
-/* LD_EINVAL with "WHAT: bad value 'VALUE' (WHY)", VALUE quoted with nd_quote. */
+/* LD_EINVAL with "WHAT: bad value 'VALUE' (WHY)", VALUE quoted with ld_quote. */
 int nd_bad_value(ld_error_t *err, const char *what, const char *value, const char *why);
 
 /* Checks `value` given for `what` (a flag, "--born") against a field of the schema and

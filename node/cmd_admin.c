@@ -601,7 +601,7 @@ int nd_cmd_history(nd_cli_t *cli, ld_error_t *err)
             rc = nd_resolve(store, named[i], text, "RECORD", id, err);
         if (rc == LD_ENOTFOUND) {
             char quoted[256];
-            nd_quote(text, quoted, sizeof quoted);
+            ld_quote(text, LD_QUOTE_MAX, quoted, sizeof quoted);
             return ld_error_set(err, LD_ENOTFOUND, "RECORD: no record '%s' (by id, or a member,"
                                 " org or agreement by name)", quoted);
         }

@@ -193,11 +193,11 @@ static int member_check_duplicate(nd_store_t *store, const char *self, const cha
         char quoted[256];
         bool same_number = sqlite3_column_int(st, 1) != 0;
         if (same_number) {
-            nd_quote(id_number, quoted, sizeof quoted);
+            ld_quote(id_number, LD_QUOTE_MAX, quoted, sizeof quoted);
             rc = ld_error_set(err, LD_EEXIST, "--id-number: member %s already has id number '%s'",
                               (const char *) sqlite3_column_text(st, 0), quoted);
         } else {
-            nd_quote(name, quoted, sizeof quoted);
+            ld_quote(name, LD_QUOTE_MAX, quoted, sizeof quoted);
             rc = ld_error_set(err, LD_EEXIST, "--name: member %s already is '%s' of this org"
                               " born '%s'", (const char *) sqlite3_column_text(st, 0), quoted,
                               born);

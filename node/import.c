@@ -419,7 +419,7 @@ static int import_header(import_ctx_t *ctx, size_t line, size_t ncells, const ch
     for (size_t i = 0; i < ncells; i++) {
         const char *name = cells[i];
         if (lens[i] != strlen(name) || !ld_utf8_valid(name, lens[i])) {
-            nd_quote(name, quoted, sizeof quoted);
+            ld_quote(name, LD_QUOTE_MAX, quoted, sizeof quoted);
             return ld_error_set(err, LD_EINVAL, "%s:%zu: column %zu: bad column name '%s'"
                                 " (not valid UTF-8)", ctx->path, line, i + 1, quoted);
         }
@@ -428,7 +428,7 @@ static int import_header(import_ctx_t *ctx, size_t line, size_t ncells, const ch
             if (strcmp(name, import_columns[k]) == 0 || strcmp(name, import_fields[k]) == 0)
                 col = k;
         if (col < 0) {
-            nd_quote(name, quoted, sizeof quoted);
+            ld_quote(name, LD_QUOTE_MAX, quoted, sizeof quoted);
             return ld_error_set(err, LD_EINVAL, "%s:%zu: unknown column '%s' (columns: name,org,"
                                 "gender,born,joined,phone,id-number)", ctx->path, line, quoted);
         }
@@ -472,7 +472,7 @@ static int import_cell(import_ctx_t *ctx, size_t line, int col, const char *cell
         if (!*cell)
             return nd_bad_value(e, what, cell, "an org id or name is needed");
         if (!id) {
-            nd_quote(cell, quoted, sizeof quoted);
+            ld_quote(cell, LD_QUOTE_MAX, quoted, sizeof quoted);
             return ld_error_set(e, LD_EINVAL, "%s: bad value '%s' (no such org, by id or name)",
                                 what, quoted);
         }
@@ -593,7 +593,7 @@ static int import_read(const char *path, char **buf, size_t *len, ld_error_t *er
     char quoted[256];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     *buf = NULL;
-    nd_quote(path, quoted, sizeof quoted);
+    ld_quote(path, LD_QUOTE_MAX, quoted, sizeof quoted);
     if (fd < 0)
         return ld_error_set(err, errno == ENOENT ? LD_EINVAL : LD_EIO, "FILE: cannot open '%s': %s",
                             quoted, strerror(errno));

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "text.h"
 
 #define RESOLVE_CANDIDATES_MAX 8
 
@@ -45,7 +45,7 @@ static int resolve_ambiguous(const char *what, const char *kind, const char *tex
     char quoted[256];
     char list[LD_ERROR_MSG_MAX / 2] = "";
     size_t used = 0;
-    nd_quote(text, quoted, sizeof quoted);
+    ld_quote(text, LD_QUOTE_MAX, quoted, sizeof quoted);
     for (int i = 0; i < n && i < RESOLVE_CANDIDATES_MAX; i++) {
         int w = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", ids[i]);
         if (w < 0 || (size_t) w >= sizeof list - used)
@@ -62,7 +62,7 @@ static int resolve_not_found(const char *what, const char *kind, const char *tex
                              const char *how, ld_error_t *err)
 {
     char quoted[256];
-    nd_quote(text, quoted, sizeof quoted);
+    ld_quote(text, LD_QUOTE_MAX, quoted, sizeof quoted);
     return ld_error_set(err, LD_ENOTFOUND, "%s: no %s '%s' (%s)", what, kind, quoted, how);
 }
 

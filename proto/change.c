@@ -10,36 +10,10 @@
 #define MONEY_FEN_DIGITS_MAX 11     /* < 10^9 yuan = 10^11 fen */
 #define QUOTE_MAX 48                /* bytes of a bad value quoted in a message */
 
-/* Writes a printable, shortened form of an untrusted value into out[QUOTE_MAX * 4 + 8]:
- * printable ASCII and well-formed multibyte text kept, other bytes as \xNN. */
+/* Writes a printable, shortened form of an untrusted value into out[QUOTE_MAX * 4 + 8]. */
 static void quote_value(const char *value, char *out, size_t outlen)
 {
-    size_t o = 0, i = 0;
-    size_t len = strlen(value);
-    while (i < len && i < QUOTE_MAX && o + 8 < outlen) {
-        unsigned char ch = (unsigned char)value[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
-            out[o++] = (char)ch;
-            i++;
-            continue;
-        }
-        if (ch >= 0x80) {
-            size_t n = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : ch >= 0xc0 ? 2 : 1;
-            if (n > 1 && i + n <= len && ld_utf8_valid(value + i, n)) {
-                memcpy(out + o, value + i, n);
-                o += n;
-                i += n;
-                continue;
-            }
-        }
-        o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
-        i++;
-    }
-    if (i < len && o + 4 < outlen) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
+    ld_quote(value, QUOTE_MAX, out, outlen);
 }
 
 /* True if the fixed-size buffer holds a NUL, i.e. is a C string. */

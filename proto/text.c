@@ -304,3 +304,38 @@ void ld_money_format(int64_t fen, char out[24])
     snprintf(out, 24, "%s%llu.%02llu", sign, (unsigned long long)(v / 100),
              (unsigned long long)(v % 100));
 }
+
+void ld_quote(const char *s, size_t max_in, char *out, size_t outsz)
+{
+    size_t o = 0, i = 0;
+    size_t len = strlen(s);
+    if (outsz == 0)
+        return;
+    while (i < len && i < max_in) {
+        unsigned char ch = (unsigned char)s[i];
+        size_t n = 1;
+        bool keep = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' && ch != '\'';
+        if (ch >= 0xc0) {
+            n = ch >= 0xf0 ? 4 : ch >= 0xe0 ? 3 : 2;
+            keep = i + n <= len && ld_utf8_valid(s + i, n);
+            if (!keep)
+                n = 1;
+        }
+        size_t need = keep ? n : 4;
+        if (o + need + 4 > outsz)
+            break;
+        if (keep) {
+            memcpy(out + o, s + i, n);
+            o += n;
+        } else {
+            snprintf(out + o, outsz - o, "\\x%02x", ch);
+            o += 4;
+        }
+        i += n;
+    }
+    if (i < len && o + 4 <= outsz) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}

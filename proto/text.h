@@ -45,4 +45,12 @@ bool ld_money_parse(const char *text, int64_t *fen);
 /* Writes "123.45" and NUL into out[24]. */
 void ld_money_format(int64_t fen, char out[24]);
 
+/* Writes a printable, shortened copy of untrusted text into out[outsz] for an error
+ * message: printable ASCII and well-formed multibyte characters kept, quotes, backslashes
+ * and every other byte as \xNN, at most `max_in` input bytes, then "..." if cut.
+ * Always NUL-terminates (outsz > 0). */
+void ld_quote(const char *s, size_t max_in, char *out, size_t outsz);
+
+#define LD_QUOTE_MAX 200   /* input bytes an error message quotes by default */
+
 #endif
