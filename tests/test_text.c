@@ -205,3 +205,28 @@ Test(text, money_formats_as_yuan_with_two_decimals)
     ld_money_format(INT64_MIN, out);
     cr_assert_str_eq(out, "-92233720368547758.08");
 }
+
+Test(text, quoting_keeps_chinese_and_escapes_bad_bytes_quotes_and_controls)
+{
+    char out[64];
+    ld_quote("林术平", LD_QUOTE_MAX, out, sizeof out);
+    cr_assert_str_eq(out, "林术平");
+    ld_quote("a\xff" "b\n'\"", LD_QUOTE_MAX, out, sizeof out);
+    cr_assert_str_eq(out, "a\\xffb\\x0a\\x27\\x22");
+    /* A truncated multibyte character is escaped byte by byte, never copied half. */
+    ld_quote("\xe6\x9e", LD_QUOTE_MAX, out, sizeof out);
+    cr_assert_str_eq(out, "\\xe6\\x9e");
+}
+
+Test(text, quoting_cuts_long_text_with_an_ellipsis_and_always_terminates)
+{
+    char out[16];
+    ld_quote("abcdefghijklmnopqrstuvwxyz", LD_QUOTE_MAX, out, sizeof out);
+    cr_assert_eq(strlen(out), 15);
+    cr_assert_str_eq(out, "abcdefghijkl...");
+    ld_quote("abcdef", 3, out, sizeof out);
+    cr_assert_str_eq(out, "abc...");
+    char tiny[1];
+    ld_quote("abc", LD_QUOTE_MAX, tiny, sizeof tiny);
+    cr_assert_str_eq(tiny, "");
+}
