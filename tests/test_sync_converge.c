@@ -251,3 +251,24 @@ Test(sync_converge, two_online_daemons_see_each_others_writes_within_a_second)
     assert_converged(8);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
+
+Test(sync_converge, daemons_carry_on_after_the_broker_is_killed_and_restarted)
+{
+    people_t p;
+    home_writes_members(&p);
+    cr_assert_eq(hn_daemon_start(&world, home, "1h"), 0, "home's daemon did not get ready");
+    cr_assert_eq(hn_daemon_start(&world, dongguan, "1h"), 0, "dongguan's daemon did not get ready");
+
+    size_t home_log = hn_file_size(home->log), dg_log = hn_file_size(dongguan->log);
+    hn_broker_kill(&world);
+    /* Written while the broker is down: it waits in home's outbox. */
+    ok(home, NULL, 0, (const char *const[]){ "member", "edit", p.zhang, "--phone", "13611112222", NULL });
+    cr_assert_eq(hn_broker_start(&world), 0, "the broker did not restart");
+    cr_assert(hn_proc_wait_log(&home->daemon, "up again", home_log, 10000, NULL, 0));
+    cr_assert(hn_proc_wait_log(&dongguan->daemon, "up again", dg_log, 10000, NULL, 0));
+
+    expect_t e = { dongguan, "SELECT count(*) FROM \"members\" WHERE \"phone\" = '13611112222'", 1 };
+    cr_assert(hn_wait_until(holds, &e, 5000), "the write made while the broker was down never arrived");
+    assert_converged(6);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
