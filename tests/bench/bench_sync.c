@@ -42,9 +42,14 @@ static double seconds_since(int64_t t0)
     return (double)(hn_now_ms() - t0) / 1000.0;
 }
 
+/* The world being measured, stopped and removed if the bench dies. */
+static hn_world_t *current_world;
+
 static void die(const char *what)
 {
     fprintf(stderr, "bench_sync: %s\n", what);
+    if (current_world != NULL)
+        hn_world_fini(current_world);
     exit(1);
 }
 
@@ -268,6 +273,7 @@ static bool reached(void *ctx)
 static void bootstrap_and_e2e(const bench_opts_t *o, double relay, double sqlite_rate)
 {
     hn_world_t w;
+    current_world = &w;
     if (hn_world_init(&w, "bench") != 0)
         die("starting the broker");
     hn_node_t *a = hn_world_node(&w, "a", "竹园镇党委", true);
@@ -337,6 +343,7 @@ static void bootstrap_and_e2e(const bench_opts_t *o, double relay, double sqlite
            e2e >= 100000.0 ? "met" : "MISSED");
     hn_world_finish(&w);
     hn_world_fini(&w);
+    current_world = NULL;
 }
 
 /* ------------------------------------------------------------ broker memory ---- */
@@ -344,6 +351,7 @@ static void bootstrap_and_e2e(const bench_opts_t *o, double relay, double sqlite
 static void broker_memory(const bench_opts_t *o)
 {
     hn_world_t w;
+    current_world = &w;
     if (hn_world_init(&w, "bench-rss") != 0)
         die("starting the broker");
     hn_node_t *a = hn_world_node(&w, "a", "竹园镇党委", true);
@@ -425,6 +433,7 @@ static void broker_memory(const bench_opts_t *o)
     free(members);
     hn_world_finish(&w);
     hn_world_fini(&w);
+    current_world = NULL;
 }
 
 static size_t size_arg(const char *text)
