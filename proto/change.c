@@ -3,6 +3,7 @@
 #include "change.h"
 #include "uuid.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,20 @@
 static void quote_value(const char *value, char *out, size_t outlen)
 {
     ld_quote(value, QUOTE_MAX, out, outlen);
+}
+
+_Static_assert(LD_FIELDS_MAX <= 32, "ld_change_validate keeps the fields it saw in 32 bits");
+
+/* The index of field `name` in def, or -1.  A change's field names are the schema's
+ * own strings (ld_change_set and the codec store those), so they are found by address
+ * first, and by text only if that fails. */
+static int field_index(const ld_kind_def_t *def, const char *name)
+{
+    for (size_t i = 0; i < def->nfields; i++) {
+        if (def->fields[i].name == name)
+            return (int)i;
+    }
+    return ld_schema_field_index(def, name);
 }
 
 /* True if the fixed-size buffer holds a NUL, i.e. is a C string. */
@@ -312,19 +327,19 @@ int ld_change_validate(const ld_change_t *c, ld_error_t *err)
         return ld_error_set(err, LD_EINVAL, "%s %s: a deletion sets no fields", def->name,
                             c->record_id);
 
+    uint32_t seen = 0;                  /* bit i: def->fields[i] is set (LD_FIELDS_MAX <= 32) */
     for (size_t i = 0; i < c->nfields; i++) {
         const ld_field_t *f = &c->fields[i];
-        int idx = f->name != NULL ? ld_schema_field_index(def, f->name) : -1;
+        int idx = f->name != NULL ? field_index(def, f->name) : -1;
         if (idx < 0) {
             quote_value(f->name != NULL ? f->name : "", q, sizeof q);
             return ld_error_set(err, LD_EINVAL, "%s %s: no field \"%s\" in %s", def->name,
                                 c->record_id, q, def->name);
         }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(c->fields[j].name, f->name) == 0)
-                return ld_error_set(err, LD_EINVAL, "%s %s: field %s set twice", def->name,
-                                    c->record_id, f->name);
-        }
+        if (seen & (UINT32_C(1) << idx))
+            return ld_error_set(err, LD_EINVAL, "%s %s: field %s set twice", def->name,
+                                c->record_id, def->fields[idx].name);
+        seen |= UINT32_C(1) << idx;
         ld_error_t inner;
         int rc = ld_field_validate(&def->fields[idx], f->value, &inner);
         if (rc == 0)

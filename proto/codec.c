@@ -227,10 +227,23 @@ static void wire_change_free(wire_change_t *w)
     w->record = NULL;
 }
 
-/* Builds w over c, which must be valid (ld_change_validate). */
+/* The index of field `name` in def, or -1: by address first (a change's field names
+ * are the schema's own strings), then by text. */
+static int field_index(const ld_kind_def_t *def, const char *name)
+{
+    for (size_t i = 0; i < def->nfields; i++) {
+        if (def->fields[i].name == name)
+            return (int)i;
+    }
+    return ld_schema_field_index(def, name);
+}
+
+/* Builds w over c, which must be valid (ld_change_validate).  Only the message and the
+ * entries it counts are written: zeroing the whole of w (two kilobytes of stamp slots)
+ * cost more than the rest of the build. */
 static int wire_change_build(wire_change_t *w, const ld_change_t *c, ld_error_t *err)
 {
-    memset(w, 0, sizeof *w);
+    w->record = NULL;
     liangdi__change__init(&w->msg);
 
     const ld_kind_def_t *def = ld_schema_kind(c->kind);
@@ -253,7 +266,7 @@ static int wire_change_build(wire_change_t *w, const ld_change_t *c, ld_error_t 
 
     for (size_t i = 0; i < c->nfields; i++) {
         const ld_field_t *f = &c->fields[i];
-        int idx = ld_schema_field_index(def, f->name);
+        int idx = field_index(def, f->name);
         if (idx < 0)
             return ld_error_set(err, LD_EINVAL, "%s has no field %s", def->name, f->name);
         int rc = field_to_wire(w->record, &def->fields[idx], f->value, err);
@@ -411,14 +424,18 @@ int ld_change_pack(const ld_change_t *c, uint8_t **out, size_t *len, ld_error_t 
     int rc = ld_change_validate(c, err);
     if (rc != 0)
         return rc;
-    wire_change_t *w = malloc(sizeof *w);
-    if (w == NULL)
-        return ld_error_set(err, LD_ENOMEM, "out of memory packing a change");
-    rc = wire_change_build(w, c, err);
+    return ld_change_pack_valid(c, out, len, err);
+}
+
+int ld_change_pack_valid(const ld_change_t *c, uint8_t **out, size_t *len, ld_error_t *err)
+{
+    if (c->nfields > LD_FIELDS_MAX || c->naudience > LD_AUDIENCE_MAX)
+        return ld_error_set(err, LD_EINVAL, "change to pack has too many fields or nodes");
+    wire_change_t w;
+    int rc = wire_change_build(&w, c, err);
     if (rc == 0)
-        rc = pack_message(&w->msg.base, out, len, err);
-    wire_change_free(w);
-    free(w);
+        rc = pack_message(&w.msg.base, out, len, err);
+    wire_change_free(&w);
     return rc;
 }
 

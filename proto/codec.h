@@ -60,6 +60,10 @@ int ld_msg_decode(ld_msg_type_t type, const uint8_t *body, size_t len, ld_msg_t 
 
 /* One change alone, as stored in outboxes and mailboxes. *out is malloc'd. */
 int ld_change_pack(const ld_change_t *c, uint8_t **out, size_t *len, ld_error_t *err);
+/* The same for a change already known valid: one that ld_change_validate passed, or a
+ * decode returned, and that has not changed since (the node's store packs every change
+ * it writes or applies this way, after checking it).  It is not validated again. */
+int ld_change_pack_valid(const ld_change_t *c, uint8_t **out, size_t *len, ld_error_t *err);
 /* Unpacks and validates; c is initialised by this call and owns its strings. */
 int ld_change_unpack(const uint8_t *data, size_t len, ld_change_t *c, ld_error_t *err);
 
