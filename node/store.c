@@ -48,7 +48,7 @@
 enum {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
     ST_SETTING_GET, ST_SETTING_SET, ST_SETTING_DEL,
-    ST_LOG_HAS, ST_LOG_ADD, ST_LOG_LAST, ST_OUTBOX,
+    ST_LOG_ADD, ST_LOG_APPLY, ST_LOG_LAST, ST_OUTBOX,
     ST_CONFLICT_ADD, ST_CONFLICT_ANY, ST_CONFLICT_WINNER, ST_CONFLICT_COUNT,
     ST_COUNT
 };
@@ -64,10 +64,14 @@ static const char *const fixed_sql[ST_COUNT] = {
     [ST_SETTING_SET]  = "INSERT INTO \"settings\" (\"key\", \"value\") VALUES (?1, ?2) "
                         "ON CONFLICT (\"key\") DO UPDATE SET \"value\" = excluded.\"value\"",
     [ST_SETTING_DEL]  = "DELETE FROM \"settings\" WHERE \"key\" = ?1",
-    [ST_LOG_HAS]      = "SELECT 1 FROM \"changelog\" WHERE \"origin\" = ?1 AND \"seq\" = ?2",
     [ST_LOG_ADD]      = "INSERT INTO \"changelog\" (\"origin\", \"seq\", \"record_id\", \"kind\", "
                         "\"hlc\", \"deleted\", \"body\", \"at\") "
                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    /* An applied change: one already in the log (known by origin and seq) is left be. */
+    [ST_LOG_APPLY]    = "INSERT INTO \"changelog\" (\"origin\", \"seq\", \"record_id\", \"kind\", "
+                        "\"hlc\", \"deleted\", \"body\", \"at\") "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                        "ON CONFLICT (\"origin\", \"seq\") DO NOTHING",
     [ST_LOG_LAST]     = "SELECT \"seq\", \"hlc\" FROM \"changelog\" WHERE \"origin\" = ?1 "
                         "ORDER BY \"seq\" DESC LIMIT 1",
     [ST_OUTBOX]       = "SELECT \"seq\", \"body\" FROM \"changelog\" WHERE \"origin\" = ?1 "
@@ -102,6 +106,17 @@ struct nd_store {
 };
 
 /* ------------------------------------------------------------------ helpers ---- */
+
+/* The index of field `name` in def, or -1: by address first (a change's field names
+ * are the schema's own strings), then by text. */
+static int field_index(const ld_kind_def_t *def, const char *name)
+{
+    for (size_t i = 0; i < def->nfields; i++) {
+        if (def->fields[i].name == name)
+            return (int)i;
+    }
+    return ld_schema_field_index(def, name);
+}
 
 /* Copies src (NULL = "") into dst[size], cut short if it does not fit. */
 static void copy_text(char *dst, size_t size, const char *src)
@@ -473,16 +488,22 @@ static int row_live(nd_store_t *self, const ld_kind_def_t *def, const char *id, 
 
 /* -------------------------------------------------------------- change log ---- */
 
-/* Appends change c to the change log. */
-static int log_add(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
+/* Appends change c to the change log with statement `which`: ST_LOG_ADD for this
+ * node's own changes (validated whole as they are packed), ST_LOG_APPLY for a change
+ * from elsewhere, already validated when it was decoded or handed to the apply path.
+ * *added (may be NULL) tells whether a row went in: ST_LOG_APPLY leaves a change
+ * that is already there alone. */
+static int log_add(nd_store_t *self, const ld_change_t *c, int which, bool *added,
+                   ld_error_t *err)
 {
     uint8_t *body = NULL;
     size_t len = 0;
-    int rc = ld_change_pack(c, &body, &len, err);
+    int rc = which == ST_LOG_APPLY ? ld_change_pack_valid(c, &body, &len, err)
+                                   : ld_change_pack(c, &body, &len, err);
     if (rc != 0)
         return rc;
     const ld_kind_def_t *def = ld_schema_kind(c->kind);
-    sqlite3_stmt *st = self->st[ST_LOG_ADD];
+    sqlite3_stmt *st = self->st[which];
     bind_text(st, 1, c->origin);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)c->seq);
     bind_text(st, 3, c->record_id);
@@ -496,20 +517,8 @@ static int log_add(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
     free(body);
     if (step != SQLITE_DONE)
         return db_error(self, "appending to the change log", err);
-    return 0;
-}
-
-static int log_has(nd_store_t *self, const char *origin, uint64_t seq, bool *has,
-                   ld_error_t *err)
-{
-    sqlite3_stmt *st = self->st[ST_LOG_HAS];
-    bind_text(st, 1, origin);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-    int rc = sqlite3_step(st);
-    *has = rc == SQLITE_ROW;
-    finish(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_error(self, "reading the change log", err);
+    if (added != NULL)
+        *added = sqlite3_changes(self->db) > 0;
     return 0;
 }
 
@@ -526,7 +535,7 @@ static int emit(nd_store_t *self, ld_change_t *c, const nd_nodes_t *to, ld_error
         if (rc != 0)
             return rc;
         c->seq = ++self->last_seq;
-        rc = log_add(self, c, err);
+        rc = log_add(self, c, ST_LOG_ADD, NULL, err);
     } while (rc == 0 && next < to->n);
     return rc;
 }
@@ -909,7 +918,7 @@ static int check_change(nd_store_t *self, const ld_kind_def_t *def, ld_change_t 
         return ld_error_set(err, LD_EINVAL, "%s: malformed change", def->name);
     for (size_t i = 0; i < c->nfields; i++) {
         ld_field_t *f = &c->fields[i];
-        int idx = ld_schema_field_index(def, f->name);
+        int idx = field_index(def, f->name);
         if (idx < 0)
             return ld_error_set(err, LD_EINVAL, "%s has no field \"%s\"", def->name,
                                 f->name != NULL ? f->name : "");
@@ -944,7 +953,7 @@ static int check_refs(nd_store_t *self, const ld_kind_def_t *def, const ld_chang
                       ld_error_t *err)
 {
     for (size_t i = 0; i < c->nfields; i++) {
-        const ld_field_def_t *fd = &def->fields[ld_schema_field_index(def, c->fields[i].name)];
+        const ld_field_def_t *fd = &def->fields[field_index(def, c->fields[i].name)];
         const char *v = c->fields[i].value;
         if (fd->type != LD_T_REF || v == NULL || v[0] == '\0')
             continue;
@@ -1092,7 +1101,7 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
     copy_text(c->origin, sizeof c->origin, self->node_id);
     for (size_t i = 0; i < c->nfields; i++) {
         ld_field_t *f = &c->fields[i];
-        const nd_slot_t *s = &r.fields[ld_schema_field_index(def, f->name)];
+        const nd_slot_t *s = &r.fields[field_index(def, f->name)];
         f->hlc = 0;
         f->origin[0] = '\0';
         f->base_hlc = s->stamp.hlc;
@@ -1202,13 +1211,16 @@ int nd_store_create(nd_store_t *self, ld_change_t *c, ld_error_t *err)
 
 /* -------------------------------------------------------------- apply path ---- */
 
-/* Applies one validated change inside a transaction level. */
+/* Applies one validated change inside a transaction level.  The change log comes
+ * first: a change it already holds (known by origin and seq) was applied before and is
+ * skipped, and the one statement both asks and appends.  Whatever fails after it takes
+ * the log row with it, as the caller rolls the level back. */
 static int apply_in_tx(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
 {
     const ld_kind_def_t *def = ld_schema_kind(c->kind);
-    bool has = false;
-    int rc = log_has(self, c->origin, c->seq, &has, err);
-    if (rc != 0 || has)
+    bool added = false;
+    int rc = log_add(self, c, ST_LOG_APPLY, &added, err);
+    if (rc != 0 || !added)
         return rc;
 
     uint64_t newest = c->hlc;
@@ -1227,17 +1239,17 @@ static int apply_in_tx(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
     rc = row_load(self, def, c->record_id, &r, err);
     if (rc != 0)
         return rc;
+    bool existed = r.exists;
     rc = nd_merge_apply(&r, c, &res, err);
     if (rc == 0 && res.changed)
         rc = row_save(self, &r, err);
     if (rc == 0)
         rc = conflicts_log(self, &r, &res, err);
-    if (rc == 0)
+    /* A record new here has no conflicts logged to follow. */
+    if (rc == 0 && existed)
         rc = conflicts_follow(self, &r, &res, err);
     if (rc == 0 && def->kind == LD_KIND_ORG && strcmp(c->origin, self->node_id) != 0)
         rc = nd_audience_mark_sent(self->aud, c->record_id, c->origin, err);
-    if (rc == 0)
-        rc = log_add(self, c, err);
     if (rc == 0 && strcmp(c->origin, self->node_id) == 0 && c->seq > self->last_seq)
         self->last_seq = c->seq;
     nd_merge_result_clear(&res);
@@ -1264,8 +1276,29 @@ int nd_store_apply(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
     return rc;
 }
 
-int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
-                         uint64_t cursor, ld_error_t *err)
+/* The shape of a change that was validated before it reached the store: what the
+ * apply path itself relies on to stay within its buffers. */
+static int check_shape(const ld_change_t *c, ld_error_t *err)
+{
+    bool ok = ld_schema_kind(c->kind) != NULL && c->nfields <= LD_FIELDS_MAX &&
+              c->naudience <= LD_AUDIENCE_MAX &&
+              memchr(c->record_id, '\0', sizeof c->record_id) != NULL &&
+              memchr(c->origin, '\0', sizeof c->origin) != NULL;
+    for (size_t i = 0; ok && i < c->nfields; i++) {
+        const ld_field_t *f = &c->fields[i];
+        ok = f->name != NULL && f->value != NULL &&
+             memchr(f->origin, '\0', sizeof f->origin) != NULL &&
+             memchr(f->base_origin, '\0', sizeof f->base_origin) != NULL;
+    }
+    if (!ok)
+        return ld_error_set(err, LD_EINVAL, "apply: a malformed change (seq %" PRIu64 ")", c->seq);
+    return 0;
+}
+
+/* Applies changes[0..n) and moves the cursor, in one transaction; each change is
+ * validated first unless `decoded` (then its shape is checked). */
+static int apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n, uint64_t cursor,
+                       bool decoded, ld_error_t *err)
 {
     if (changes == NULL && n > 0)
         return ld_error_set(err, LD_EINVAL, "apply: no changes given");
@@ -1276,7 +1309,7 @@ int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
     if (self->depth == 1)
         seq = self->last_seq;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = ld_change_validate(&changes[i], err);
+        rc = decoded ? check_shape(&changes[i], err) : ld_change_validate(&changes[i], err);
         if (rc == 0)
             rc = apply_in_tx(self, &changes[i], err);
     }
@@ -1285,6 +1318,18 @@ int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
     if (tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
         rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
     return rc;
+}
+
+int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
+                         uint64_t cursor, ld_error_t *err)
+{
+    return apply_batch(self, changes, n, cursor, false, err);
+}
+
+int nd_store_apply_decoded(nd_store_t *self, const ld_change_t *changes, size_t n,
+                           uint64_t cursor, ld_error_t *err)
+{
+    return apply_batch(self, changes, n, cursor, true, err);
 }
 
 /* ------------------------------------------------------------------ reads ---- */

@@ -108,5 +108,10 @@ uint64_t nd_store_cursor(nd_store_t *self);
 /* Applies a batch of changes and moves the cursor to `cursor` in one transaction. */
 int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
                          uint64_t cursor, ld_error_t *err);
+/* The same for changes exactly as ld_msg_decode returned them (a Batch from the
+ * broker): decoding validated every one, so they are not validated again, only their
+ * shape checked (kind, counts, terminated strings).  Never for changes from elsewhere. */
+int nd_store_apply_decoded(nd_store_t *self, const ld_change_t *changes, size_t n,
+                           uint64_t cursor, ld_error_t *err);
 
 #endif

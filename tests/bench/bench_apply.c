@@ -4,10 +4,11 @@
  * Store A (the home township) writes N study activities of one mobile member through
  * nd_store_write, in groups of 4,096 writes per transaction.  Its outbox is then framed
  * into Batch bodies of 4,096 entries, as the broker sends them, and store B (the Dongguan
- * branch) decodes each body with ld_msg_decode and applies it with nd_store_apply_batch,
- * one transaction per batch.  Both stores run with synchronous=FULL (the store's own
- * setting), so every transaction ends in an fsync.  Beside them: SQLite alone inserting
- * the same packed bodies into one table in transactions of 4,096, synchronous=FULL.
+ * branch) decodes each body with ld_msg_decode and applies it with nd_store_apply_decoded
+ * (nd_store_apply_batch for changes the decode validated), one transaction per batch.
+ * Both stores run with synchronous=FULL (the store's own setting), so every transaction
+ * ends in an fsync.  Beside them: SQLite alone inserting the same packed bodies into one
+ * table in transactions of 4,096, synchronous=FULL.
  * Usage: bench_apply [changes]. */
 #include <dirent.h>
 #include <inttypes.h>
@@ -248,7 +249,7 @@ int main(int argc, char **argv)
             die("decoding a batch", err.msg);
         double t1 = now_s();
         cursor = m.u.batch.positions[m.u.batch.n - 1];
-        if (nd_store_apply_batch(b, m.u.batch.changes, m.u.batch.n, cursor, &err) != 0)
+        if (nd_store_apply_decoded(b, m.u.batch.changes, m.u.batch.n, cursor, &err) != 0)
             die("applying a batch", err.msg);
         t_apply += now_s() - t1;
         t_decode += t1 - t0;
