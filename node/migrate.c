@@ -1,5 +1,6 @@
 /* migrate.c: the store's schema, version by version: migration 1 creates every table
- * (record tables generated from the schema table in proto/schema.c) and index.
+ * (record tables generated from the schema table in proto/schema.c) and index;
+ * migration 2 drops two activity indexes that no query reads any more.
  *
  * A migration runs in one IMMEDIATE transaction that ends by setting user_version,
  * so a crash leaves the store at the old version or the new one, never between.
@@ -18,7 +19,8 @@
 
 #define DDL_MAX 4096
 
-/* The indexes the compliance report and the audience queries rely on. */
+/* The indexes the compliance report and the audience queries relied on at version 1
+ * (migration 1 keeps creating exactly these; later migrations change them). */
 static const struct {
     const char *name;
     const char *table;
@@ -128,11 +130,29 @@ static int migration_1(sqlite3 *db, ld_error_t *err)
     return rc;
 }
 
+/* Every write of an activity paid for five B-tree entries; the report now reads the
+ * activities in one scan and no query searches by (member, month) or by date alone, so
+ * two of them go: applying or writing an activity measured about 15% fewer
+ * instructions.  (member, kind, date) stays: a member's activities are found by it. */
+static const char *const ddl_2[] = {
+    "DROP INDEX IF EXISTS \"activities_member_month\"",
+    "DROP INDEX IF EXISTS \"activities_date\"",
+};
+
+static int migration_2(sqlite3 *db, ld_error_t *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < sizeof ddl_2 / sizeof ddl_2[0] && rc == 0; i++)
+        rc = exec_one(db, ddl_2[i], err);
+    return rc;
+}
+
 typedef int (*migration_fn)(sqlite3 *db, ld_error_t *err);
 
 /* migrations[i] brings a store from version i to i + 1. */
 static const migration_fn migrations[ND_STORE_SCHEMA_VERSION] = {
     migration_1,
+    migration_2,
 };
 
 int nd_migrate_version(sqlite3 *db, int *version, ld_error_t *err)

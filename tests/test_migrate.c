@@ -1,5 +1,5 @@
-/* test_migrate.c: the store's schema: what migration 1 creates, the pragmas a store
- * opens with, and the refusal of a store made by a newer liangdi. */
+/* test_migrate.c: the store's schema: what migrations 1 and 2 make, the pragmas a
+ * store opens with, and the refusal of a store made by a newer liangdi. */
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <limits.h>
@@ -155,13 +155,16 @@ Test(migrate, migration_one_creates_the_log_tables_and_the_report_indexes)
         cr_assert(has_object(db, "table", tables[i]), "no table %s", tables[i]);
     static const char *const indexes[] = {
         "members_org", "trips_member_started", "trips_to", "activities_member_kind_date",
-        "activities_member_month", "activities_date", "contacts_agreement_date",
+        "contacts_agreement_date",
         "visits_agreement_date", "assessments_member_year_side", "approvals_member",
         "cares_member", "agreements_outflow", "agreements_inflow", "orgs_parent",
         "changelog_record_id", "conflicts_loser",
     };
     for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++)
         cr_assert(has_object(db, "index", indexes[i]), "no index %s", indexes[i]);
+    /* Migration 2 dropped these: nothing reads them. */
+    cr_assert_not(has_object(db, "index", "activities_member_month"));
+    cr_assert_not(has_object(db, "index", "activities_date"));
 
     /* The report's per-member lookups use the indexes, not a scan. */
     sqlite3_stmt *st = NULL;
@@ -172,6 +175,33 @@ Test(migrate, migration_one_creates_the_log_tables_and_the_report_indexes)
     const char *plan = (const char *)sqlite3_column_text(st, 3);
     cr_assert(strstr(plan, "activities_member_kind_date") != NULL, "plan: %s", plan);
     sqlite3_finalize(st);
+    nd_store_destroy(&s);
+}
+
+Test(migrate, a_version_one_store_keeps_its_records_and_loses_the_two_unread_activity_indexes)
+{
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, true, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(nd_store_init_node(s, "home", "竹园镇党委", &err), 0, "%s", err.msg);
+    nd_store_destroy(&s);
+    /* Back to what migration 1 left: its two activity indexes, version 1. */
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "CREATE INDEX \"activities_member_month\" ON \"activities\" "
+                              "(\"member\", \"month\"); CREATE INDEX \"activities_date\" ON "
+                              "\"activities\" (\"date\"); PRAGMA user_version = 1",
+                              NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    s = nd_store_open(db_path, false, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    db = nd_store_db(s);
+    cr_assert_eq(query_int(db, "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION);
+    cr_assert_str_eq(nd_store_node_id(s), "home");
+    cr_assert_not(has_object(db, "index", "activities_member_month"));
+    cr_assert_not(has_object(db, "index", "activities_date"));
+    cr_assert(has_object(db, "index", "activities_member_kind_date"));
     nd_store_destroy(&s);
 }
 
