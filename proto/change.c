@@ -92,7 +92,8 @@ int ld_change_add_audience(ld_change_t *c, const char *node, ld_error_t *err)
     if (c->naudience >= LD_AUDIENCE_MAX)
         return ld_error_set(err, LD_ETOOBIG, "more than %d nodes in one audience",
                             LD_AUDIENCE_MAX);
-    snprintf(c->audience[c->naudience++], LD_ID_MAX + 1, "%s", node);
+    size_t len = strlen(node);             /* <= LD_ID_MAX: ld_id_valid checked it */
+    memcpy(c->audience[c->naudience++], node, len + 1);
     return 0;
 }
 
