@@ -90,82 +90,91 @@ nd_stamp_t nd_record_latest(const nd_record_t *r)
     return best;
 }
 
-/* Appends text to out at *o. */
-static void put_text(char *out, size_t *o, const char *text)
+/* Appends n bytes of text to out at *o. */
+static void put_bytes(char *out, size_t *o, const char *text, size_t n)
 {
-    size_t n = strlen(text);
     memcpy(out + *o, text, n);
     *o += n;
 }
 
-/* Appends the decimal digits of v to out at *o. */
+/* Appends the decimal digits of v to out at *o, two at a time (the stamps column is
+ * written for every row saved, and its 13-to-17-digit stamps were most of its cost). */
 static void put_u64(char *out, size_t *o, uint64_t v)
 {
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
     char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        out[(*o)++] = digits[--n];
+    size_t n = sizeof digits;
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        digits[--n] = pairs[d + 1];
+        digits[--n] = pairs[d];
+    }
+    if (v >= 10) {
+        digits[--n] = pairs[v * 2 + 1];
+        digits[--n] = pairs[v * 2];
+    } else {
+        digits[--n] = (char)('0' + v);
+    }
+    put_bytes(out, o, digits + n, sizeof digits - n);
 }
 
-/* Appends one stamps line to buf (grown as needed); 0 or -1 out of memory. */
-static int put_line(char **buf, size_t *len, size_t *cap, const char *name,
-                    const nd_stamp_t *stamp, const nd_stamp_t *base)
+/* The most one stamps line takes: its name, two stamps ("hlc origin" each, the origin
+ * at most LD_ID_MAX bytes or "-"), three spaces and the line end. */
+static size_t line_max(const char *name)
 {
-    size_t need = strlen(name) + 2 * (20 + LD_ID_MAX + 2) + 8;
-    if (*len + need > *cap) {
-        size_t ncap = (*cap + need) * 2;
-        char *nbuf = realloc(*buf, ncap);
-        if (nbuf == NULL)
-            return -1;
-        *buf = nbuf;
-        *cap = ncap;
-    }
-    char *out = *buf;
-    size_t o = *len;
-    put_text(out, &o, name);
-    out[o++] = ' ';
-    put_u64(out, &o, stamp->hlc);
-    out[o++] = ' ';
-    put_text(out, &o, stamp->origin[0] != '\0' ? stamp->origin : "-");
-    out[o++] = ' ';
-    put_u64(out, &o, base->hlc);
-    out[o++] = ' ';
-    put_text(out, &o, base->origin[0] != '\0' ? base->origin : "-");
-    out[o++] = '\n';
-    out[o] = '\0';
-    *len = o;
-    return 0;
+    return strlen(name) + 2 * (20 + 1 + LD_ID_MAX) + 3 + 1;
+}
+
+/* Appends one stamps line to out at *o, which has room for line_max(name) bytes. */
+static void put_line(char *out, size_t *o, const char *name, const nd_stamp_t *stamp,
+                     const nd_stamp_t *base)
+{
+    put_bytes(out, o, name, strlen(name));
+    out[(*o)++] = ' ';
+    put_u64(out, o, stamp->hlc);
+    out[(*o)++] = ' ';
+    if (stamp->origin[0] != '\0')
+        put_bytes(out, o, stamp->origin, strnlen(stamp->origin, LD_ID_MAX));
+    else
+        out[(*o)++] = '-';
+    out[(*o)++] = ' ';
+    put_u64(out, o, base->hlc);
+    out[(*o)++] = ' ';
+    if (base->origin[0] != '\0')
+        put_bytes(out, o, base->origin, strnlen(base->origin, LD_ID_MAX));
+    else
+        out[(*o)++] = '-';
+    out[(*o)++] = '\n';
 }
 
 char *nd_stamps_encode(const nd_record_t *r)
 {
     static const nd_stamp_t none;
-    size_t len = 0, cap = 256;
+    size_t cap = 1;                      /* sized once: no growing line by line */
+    for (size_t i = 0; i < r->def->nfields; i++) {
+        if (r->fields[i].stamp.hlc != 0)
+            cap += line_max(r->def->fields[i].name);
+    }
+    cap += line_max(DELETED_NAME) + line_max(CREATED_NAME);
     char *buf = malloc(cap);
     if (buf == NULL)
         return NULL;
-    buf[0] = '\0';
+    size_t len = 0;
     for (size_t i = 0; i < r->def->nfields; i++) {
         const nd_slot_t *s = &r->fields[i];
-        if (s->stamp.hlc == 0)
-            continue;
-        if (put_line(&buf, &len, &cap, r->def->fields[i].name, &s->stamp, &s->base) != 0)
-            goto err;
+        if (s->stamp.hlc != 0)
+            put_line(buf, &len, r->def->fields[i].name, &s->stamp, &s->base);
     }
-    if (r->deleted.stamp.hlc != 0 &&
-        put_line(&buf, &len, &cap, DELETED_NAME, &r->deleted.stamp, &r->deleted.base) != 0)
-        goto err;
-    if (r->created.hlc != 0 &&
-        put_line(&buf, &len, &cap, CREATED_NAME, &r->created, &none) != 0)
-        goto err;
+    if (r->deleted.stamp.hlc != 0)
+        put_line(buf, &len, DELETED_NAME, &r->deleted.stamp, &r->deleted.base);
+    if (r->created.hlc != 0)
+        put_line(buf, &len, CREATED_NAME, &r->created, &none);
+    buf[len] = '\0';
     return buf;
-err:
-    free(buf);
-    return NULL;
 }
 
 /* Parses "hlc origin" at *p into s, advancing *p past the origin; false if malformed. */
