@@ -574,14 +574,128 @@ static ld_kind_t record_kind(sqlite3 *db, const char *id, ld_error_t *err, int *
     return LD_KIND_NONE;
 }
 
+/* One line of a record's history: a field's value as its author wrote it. */
+typedef struct history_line {
+    uint64_t hlc;                         /* the author's stamp */
+    char     author[LD_ID_MAX + 1];
+    uint64_t seq;                         /* 0: known only from a copy */
+    char     via[LD_ID_MAX + 1];          /* the node that sent a copy, or "" */
+    char     field[32];
+    char    *value;                       /* owned */
+} history_line_t;
+
+typedef struct history {
+    history_line_t *lines;
+    size_t          n, cap;
+} history_t;
+
+static void history_free(history_t *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->lines[i].value);
+    free(h->lines);
+    memset(h, 0, sizeof *h);
+}
+
+/* Adds a line unless the same write (field, stamp, author) is already there: a record
+ * re-sent whole to another branch carries its fields' original stamps, and those are
+ * the same writes, not new ones.  A line known from its own change beats one known
+ * only from a copy.  0 or LD_ENOMEM. */
+static int history_add(history_t *h, const char *field, const char *value, uint64_t hlc,
+                       const char *author, uint64_t seq, const char *via)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        history_line_t *l = &h->lines[i];
+        if (l->hlc == hlc && strcmp(l->author, author) == 0 && strcmp(l->field, field) == 0) {
+            if (l->seq == 0 && seq != 0) {
+                l->seq = seq;
+                l->via[0] = '\0';
+            }
+            return 0;
+        }
+    }
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 32;
+        history_line_t *grown = realloc(h->lines, cap * sizeof *grown);
+        if (!grown)
+            return LD_ENOMEM;
+        h->lines = grown;
+        h->cap = cap;
+    }
+    history_line_t *l = &h->lines[h->n];
+    memset(l, 0, sizeof *l);
+    l->value = strdup(value);
+    if (!l->value)
+        return LD_ENOMEM;
+    l->hlc = hlc;
+    l->seq = seq;
+    snprintf(l->author, sizeof l->author, "%s", author);
+    snprintf(l->via, sizeof l->via, "%s", via);
+    snprintf(l->field, sizeof l->field, "%s", field);
+    h->n++;
+    return 0;
+}
+
+static int history_order(const void *a, const void *b)
+{
+    const history_line_t *x = a, *y = b;
+    if (x->hlc != y->hlc)
+        return x->hlc < y->hlc ? -1 : 1;
+    return strcmp(x->author, y->author);
+}
+
+/* Reads the record's changes from the change log into h, one line per field written. */
+static int history_read(sqlite3 *db, const char *id, history_t *h, ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT \"origin\", \"seq\", \"hlc\", \"deleted\", \"body\""
+                                " FROM \"changelog\" WHERE \"record_id\" = ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int out = 0;
+    while (rc == SQLITE_OK && out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        const char *origin = (const char *) sqlite3_column_text(st, 0);
+        uint64_t seq = (uint64_t) sqlite3_column_int64(st, 1);
+        uint64_t hlc = (uint64_t) sqlite3_column_int64(st, 2);
+        ld_change_t c;
+        ld_error_t uerr;
+        const void *body = sqlite3_column_blob(st, 4);
+        int len = sqlite3_column_bytes(st, 4);
+        if (ld_change_unpack(body, (size_t) len, &c, &uerr) != 0) {
+            out = history_add(h, "(unreadable)", uerr.msg, hlc, origin, seq, "");
+            continue;
+        }
+        if (c.deleted)
+            out = history_add(h, "(deleted)", "", hlc, origin, seq, "");
+        for (size_t i = 0; i < c.nfields && out == 0; i++) {
+            const ld_field_t *f = &c.fields[i];
+            bool copy = f->hlc != 0 && (f->hlc != hlc || (f->origin[0] && strcmp(f->origin, origin)));
+            const char *author = f->origin[0] ? f->origin : origin;
+            out = copy ? history_add(h, f->name, f->value, f->hlc, author, 0, origin)
+                       : history_add(h, f->name, f->value, hlc, origin, seq, "");
+        }
+        ld_change_clear(&c);
+    }
+    if (out != 0)
+        rc = ld_error_set(err, LD_ENOMEM, "out of memory");
+    else if (rc != SQLITE_DONE)
+        rc = ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
+    else
+        rc = 0;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int nd_cmd_history(nd_cli_t *cli, ld_error_t *err)
 {
-    static const char *const keys[] = { "when", "node", "seq", "field", "value" };
-    static const char *const labels[] = { "when (CST)", "node", "seq", "field", "value" };
+    static const char *const keys[] = { "when", "node", "seq", "field", "value", "via" };
+    static const char *const labels[] = { "when (CST)", "node", "seq", "field", "value",
+                                          "copy sent by" };
     char id[LD_RECORD_ID_MAX + 1];
     const char *text = nd_cli_arg(cli, 0);
     nd_table_t *t = NULL;
-    sqlite3_stmt *st = NULL;
+    history_t h = { 0 };
     int rc = 0;
     nd_store_t *store = nd_cli_store(cli, err);
     if (!store)
@@ -608,55 +722,35 @@ int nd_cmd_history(nd_cli_t *cli, ld_error_t *err)
         if (rc != 0)
             return rc;
     }
-    t = nd_table_new("history", 5, keys, labels);
-    if (!t)
-        return ld_error_set(err, LD_ENOMEM, "out of memory");
-    rc = sqlite3_prepare_v2(db, "SELECT \"origin\", \"seq\", \"hlc\", \"deleted\", \"body\""
-                            " FROM \"changelog\" WHERE \"record_id\" = ?1"
-                            " ORDER BY \"hlc\", \"origin\", \"seq\"", -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        char when[32], seq[24];
-        const char *origin = (const char *) sqlite3_column_text(st, 0);
-        uint64_t hlc = (uint64_t) sqlite3_column_int64(st, 2);
-        format_cst(ld_hlc_ms(hlc), when);
-        snprintf(seq, sizeof seq, "%lld", (long long) sqlite3_column_int64(st, 1));
-        rc = SQLITE_OK;
-        if (sqlite3_column_int(st, 3)) {
-            const char *cells[5] = { when, origin, seq, "(deleted)", "" };
-            if (nd_table_add_row(t, cells) != 0)
-                rc = SQLITE_NOMEM;
-            continue;
-        }
-        ld_change_t c;
-        ld_error_t uerr;
-        const void *body = sqlite3_column_blob(st, 4);
-        int len = sqlite3_column_bytes(st, 4);
-        if (ld_change_unpack(body, (size_t) len, &c, &uerr) != 0) {
-            const char *cells[5] = { when, origin, seq, "(unreadable)", uerr.msg };
-            if (nd_table_add_row(t, cells) != 0)
-                rc = SQLITE_NOMEM;
-            continue;
-        }
-        for (size_t i = 0; i < c.nfields && rc == SQLITE_OK; i++) {
-            const char *cells[5] = { when, origin, seq, c.fields[i].name, c.fields[i].value };
-            if (nd_table_add_row(t, cells) != 0)
-                rc = SQLITE_NOMEM;
-        }
-        ld_change_clear(&c);
-    }
-    if (rc == SQLITE_NOMEM) {
+    rc = history_read(db, id, &h, err);
+    if (rc != 0)
+        goto out;
+    qsort(h.lines, h.n, sizeof *h.lines, history_order);
+    t = nd_table_new("history", 6, keys, labels);
+    if (!t) {
         rc = ld_error_set(err, LD_ENOMEM, "out of memory");
-    } else if (rc != SQLITE_DONE) {
-        rc = ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
-    } else {
-        rc = nd_table_print(t, nd_cli_format(cli), stdout);
-        if (rc != 0)
-            ld_error_set(err, rc, "cannot write the history");
+        goto out;
     }
-    sqlite3_finalize(st);
+    for (size_t i = 0; i < h.n; i++) {
+        history_line_t *l = &h.lines[i];
+        char when[32], seq[24];
+        format_cst(ld_hlc_ms(l->hlc), when);
+        if (l->seq)
+            snprintf(seq, sizeof seq, "%llu", (unsigned long long) l->seq);
+        else
+            seq[0] = '\0';
+        const char *cells[6] = { when, l->author, seq, l->field, l->value, l->via };
+        if (nd_table_add_row(t, cells) != 0) {
+            rc = ld_error_set(err, LD_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    rc = nd_table_print(t, nd_cli_format(cli), stdout);
+    if (rc != 0)
+        ld_error_set(err, rc, "cannot write the history");
+out:
     nd_table_destroy(&t);
+    history_free(&h);
     return rc;
 }
 

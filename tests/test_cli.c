@@ -684,6 +684,21 @@ Test(cli, history_lists_every_change_of_a_record)
     FAILS_UNCHANGED(2, "RECORD: no record 'nothing'", "history", "nothing");
 }
 
+/* A member re-sent whole to the branch of a new trip carries its fields' original stamps:
+ * history lists each write once, by its author, not again as the copy's. */
+Test(cli, history_lists_a_record_re_sent_to_a_branch_once)
+{
+    township();
+    char id[64];
+    snprintf(id, sizeof id, "%s", member("张小平", "tingzi", "1968-11-02"));
+    RUN(0, "trip", "start", id, "--to", "dongguan", "--date", "2010-03-01");
+    RUN(0, "history", id, "--format", "csv");
+    const char *first = strstr(last.out, "1968-11-02");
+    cr_assert(first != NULL, "history lacks the birth date:\n%s", last.out);
+    cr_assert_null(strstr(first + 1, "1968-11-02"),
+                   "the birth date is listed twice:\n%s", last.out);
+}
+
 Test(cli, conflicts_lists_the_conflict_log)
 {
     township();
