@@ -749,6 +749,11 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
     if (run_text(self, "PRAGMA synchronous = FULL", NULL, 0, err) != 0 ||
         run_text(self, "PRAGMA foreign_keys = ON", NULL, 0, err) != 0 ||
         run_text(self, "PRAGMA cache_size = -32768", NULL, 0, err) != 0 ||  /* 32 MiB */
+        /* A write inside a group runs in a savepoint, whose undo copies every page the
+         * write touches into a sub-journal.  Once one write spilled that past 64 KiB,
+         * SQLite moved it to a temp file for the rest of the transaction: an import
+         * then made twelve pwrite calls a row.  In memory it is emptied at each release. */
+        run_text(self, "PRAGMA temp_store = MEMORY", NULL, 0, err) != 0 ||
         /* Checkpoint every 8192 pages rather than 1000: applying batches of thousands
          * of changes measured about 15% faster; the WAL file is kept under 64 MiB. */
         run_text(self, "PRAGMA wal_autocheckpoint = 8192", NULL, 0, err) != 0 ||
