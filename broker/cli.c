@@ -20,6 +20,7 @@
 #include "registry.h"
 #include "server.h"
 #include "status.h"
+#include "store.h"
 #include "text.h"
 
 #define CLI_EXIT_OK      0
@@ -30,27 +31,34 @@
 /* The options a command line may carry; NULL when not given. */
 typedef struct cli_args {
     const char *db;
+    const char *store;
     const char *config;
     const char *key;
+    const char *key_file;
     const char *name;
     const char *bind;
     const char *log_level;
+    const char *from;
+    const char *to;
     const char *words[CLI_WORDS_MAX];
     size_t      nwords;
 } cli_args_t;
 
-/* What a command accepts besides --db and --config. */
+/* What a command accepts besides --db, --store and --config. */
 enum {
     CLI_OPT_KEY       = 1 << 0,
     CLI_OPT_NAME      = 1 << 1,
     CLI_OPT_BIND      = 1 << 2,
     CLI_OPT_LOG_LEVEL = 1 << 3,
+    CLI_OPT_KEY_FILE  = 1 << 4,
+    CLI_OPT_FROM_TO   = 1 << 5,
 };
 
 typedef struct cli_ctx {
-    cli_args_t  args;
-    bk_config_t cfg;
-    char       *db_path;       /* owned */
+    cli_args_t      args;
+    bk_config_t     cfg;
+    bk_store_spec_t store;     /* where registry and mailboxes are */
+    const char     *db_path;   /* store.where: the SQLite path or the NATS URL list */
 } cli_ctx_t;
 
 typedef int (*cli_cmd_fn)(cli_ctx_t *ctx);
@@ -102,7 +110,55 @@ static char *cli_key_path(const char *db)
     return path;
 }
 
+/* The broker's keypair file: --key-file, else the config's key_file, else (SQLite
+ * store) "<db>.key".  malloc'd, caller frees; NULL with *code set when there is none
+ * (a JetStream store keeps no file of its own to put it beside); with `command`
+ * NULL, nothing is printed then. */
+static char *cli_key_file(cli_ctx_t *ctx, const char *command, int *code)
+{
+    const char *given = ctx->args.key_file ? ctx->args.key_file : ctx->cfg.key_file;
+    char *path = given ? strdup(given)
+               : ctx->store.kind == BK_STORE_SQLITE ? cli_key_path(ctx->db_path) : NULL;
+    if (path || !command)
+        return path;
+    if (given || ctx->store.kind == BK_STORE_SQLITE)
+        *code = cli_fail(CLI_EXIT_RUNTIME, "out of memory");
+    else
+        *code = cli_fail(CLI_EXIT_USAGE, "%s: --key-file FILE is needed with a jetstream store "
+                         "(the broker's keypair, shared by every front-end; or key_file in "
+                         "the config)", command);
+    return NULL;
+}
+
+/* Opens the mailboxes of the store. */
+static bk_mailbox_t *cli_mailbox(cli_ctx_t *ctx, bool create, ld_error_t *err)
+{
+    return bk_mailbox_new(ctx->store.mailbox, ctx->db_path, create, err);
+}
+
 /* ---- the commands ---- */
+
+/* Makes the keypair for init: read from `from` (an import) when given, else new.
+ * Written to `path` unless it is the file read.  *written says whether a file was
+ * made (to remove if init fails). */
+static int cli_init_keys(ld_keypair_t *kp, const char *from, const char *path, bool *written)
+{
+    ld_error_t err;
+    *written = false;
+    if (from) {
+        if (ld_keys_load(kp, from, &err) < 0)
+            return cli_fail(err.code == LD_EINVAL || err.code == LD_ENOTFOUND
+                            ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME, "init: --key-file: %s", err.msg);
+        if (strcmp(from, path) == 0)
+            return CLI_EXIT_OK;
+    } else if (ld_keys_generate(kp, &err) < 0) {
+        return cli_error(&err);
+    }
+    if (ld_keys_save(kp, path, &err) < 0)
+        return cli_error(&err);
+    *written = true;
+    return CLI_EXIT_OK;
+}
 
 static int cli_init(cli_ctx_t *ctx)
 {
@@ -111,40 +167,59 @@ static int cli_init(cli_ctx_t *ctx)
     bk_registry_t *registry = NULL;
     bk_mailbox_t *mailbox = NULL;
     int code = CLI_EXIT_RUNTIME;
-    bool key_written = false;
-    char *key_path = cli_key_path(ctx->db_path);
-    if (!key_path)
-        return cli_fail(CLI_EXIT_RUNTIME, "out of memory");
-    if (access(ctx->db_path, F_OK) == 0) {
-        cli_fail(CLI_EXIT_RUNTIME, "%s already exists; init makes a new store only", ctx->db_path);
-        goto out;
+    bool key_written = false, sqlite = ctx->store.kind == BK_STORE_SQLITE;
+    const char *import = ctx->args.key_file ? ctx->args.key_file : ctx->cfg.key_file;
+    char *key_path = NULL;
+    memset(&kp, 0, sizeof kp);
+    if (sqlite) {
+        /* the SQLite store's keypair lives beside it; --key-file names one to import */
+        key_path = cli_key_path(ctx->db_path);
+        if (!key_path)
+            return cli_fail(CLI_EXIT_RUNTIME, "out of memory");
+        if (access(ctx->db_path, F_OK) == 0) {
+            cli_fail(CLI_EXIT_RUNTIME, "%s already exists; init makes a new store only",
+                     ctx->db_path);
+            goto out;
+        }
+        if (access(key_path, F_OK) == 0) {
+            cli_fail(CLI_EXIT_RUNTIME, "%s already exists; init will not replace a key", key_path);
+            goto out;
+        }
+    } else {
+        /* every front-end shares one keypair: an existing --key-file is imported */
+        key_path = cli_key_file(ctx, "init", &code);
+        if (!key_path)
+            goto out;
+        import = access(key_path, F_OK) == 0 ? key_path : NULL;
     }
-    if (access(key_path, F_OK) == 0) {
-        cli_fail(CLI_EXIT_RUNTIME, "%s already exists; init will not replace a key", key_path);
+    code = cli_init_keys(&kp, import, key_path, &key_written);
+    if (code != CLI_EXIT_OK)
         goto out;
-    }
-    if (ld_keys_generate(&kp, &err) < 0 || ld_keys_save(&kp, key_path, &err) < 0) {
-        cli_error(&err);
-        goto out;
-    }
-    key_written = true;
-    registry = bk_registry_new(ctx->db_path, true, &err);
+    code = CLI_EXIT_RUNTIME;
+    registry = bk_registry_open(ctx->store.registry, ctx->db_path, true, &err);
     if (registry)
-        mailbox = bk_mailbox_new(NULL, ctx->db_path, true, &err);
+        mailbox = cli_mailbox(ctx, true, &err);
     if (!registry || !mailbox) {
         cli_error(&err);
         goto out;
     }
     printf("%s\n", kp.public_key);
-    fprintf(stderr, "liangdi-broker: new store %s; its keypair is in %s (mode 0600). "
-            "Give nodes the public key above.\n", ctx->db_path, key_path);
+    if (sqlite)
+        fprintf(stderr, "liangdi-broker: new store %s; its keypair is in %s (mode 0600%s%s). "
+                "Give nodes the public key above.\n", ctx->db_path, key_path,
+                import ? ", imported from " : "", import ? import : "");
+    else
+        fprintf(stderr, "liangdi-broker: JetStream store ready on %s; the keypair %s %s "
+                "(mode 0600): copy it to every front-end. Give nodes the public key above.\n",
+                ctx->db_path, key_path, import ? "was imported" : "is new");
     code = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 out:
     bk_mailbox_destroy(&mailbox);
     bk_registry_destroy(&registry);
     if (code != CLI_EXIT_OK && key_written) {
         unlink(key_path);
-        unlink(ctx->db_path);
+        if (sqlite)
+            unlink(ctx->db_path);
     }
     memset(&kp, 0, sizeof kp);
     free(key_path);
@@ -155,7 +230,7 @@ out:
 static bk_registry_t *cli_registry(cli_ctx_t *ctx, int *code)
 {
     ld_error_t err;
-    bk_registry_t *registry = bk_registry_new(ctx->db_path, false, &err);
+    bk_registry_t *registry = bk_registry_open(ctx->store.registry, ctx->db_path, false, &err);
     if (!registry)
         *code = cli_error(&err);
     return registry;
@@ -179,7 +254,8 @@ static int cli_node_add(cli_ctx_t *ctx)
                            || !ld_utf8_valid(ctx->args.name, strlen(ctx->args.name))))
         return cli_fail(CLI_EXIT_USAGE, "node add: --name is not UTF-8 text of at most %d bytes",
                         BK_NAME_MAX);
-    char *key_path = cli_key_path(ctx->db_path);
+    /* without a keypair file there is no own key to compare with */
+    char *key_path = cli_key_file(ctx, NULL, &code);
     if (key_path && ld_keys_load(&own, key_path, NULL) == 0
         && strcmp(own.public_key, ctx->args.key) == 0) {
         memset(&own, 0, sizeof own);
@@ -299,7 +375,7 @@ static int cli_status(cli_ctx_t *ctx)
     bk_registry_t *registry = cli_registry(ctx, &code);
     if (!registry)
         return code;
-    mailbox = bk_mailbox_new(NULL, ctx->db_path, false, &err);
+    mailbox = cli_mailbox(ctx, false, &err);
     if (!mailbox || bk_status_print(registry, mailbox, stdout, &err) < 0)
         code = cli_error(&err);
     bk_mailbox_destroy(&mailbox);
@@ -316,6 +392,10 @@ static int cli_backup(cli_ctx_t *ctx)
     int code = CLI_EXIT_RUNTIME;
     if (!*file)
         return cli_fail(CLI_EXIT_USAGE, "backup: FILE '' is empty");
+    if (ctx->store.kind != BK_STORE_SQLITE)
+        return cli_fail(CLI_EXIT_USAGE, "backup copies a SQLite store; a JetStream store is "
+                        "backed up by NATS itself (stream LIANGDI_MAILBOX, buckets "
+                        "LIANGDI_REGISTRY, LIANGDI_HIGHWATER and LIANGDI_STATS)");
     if (access(file, F_OK) == 0)
         return cli_fail(CLI_EXIT_RUNTIME, "backup: %s already exists; choose a new file", file);
     src = bk_db_open(ctx->db_path, false, &err);
@@ -367,11 +447,14 @@ static int cli_run(cli_ctx_t *ctx)
     struct sigaction sa;
     bk_server_t *server = NULL;
     int code = CLI_EXIT_RUNTIME;
-    char *key_path = cli_key_path(ctx->db_path);
+    char *key_path = cli_key_file(ctx, "run", &code);
     if (!key_path)
-        return cli_fail(CLI_EXIT_RUNTIME, "out of memory");
+        return code;
+    code = CLI_EXIT_RUNTIME;
     bk_server_opts_t opts = {
         .db_path              = ctx->db_path,
+        .mailbox_ops          = ctx->store.mailbox,
+        .registry_ops         = ctx->store.registry,
         .key_path             = key_path,
         .bind                 = ctx->args.bind ? ctx->args.bind
                                 : ctx->cfg.bind ? ctx->cfg.bind : BK_BIND_DEFAULT,
@@ -411,28 +494,34 @@ out:
 }
 
 static const cli_cmd_t cli_cmds[] = {
-    { "init",   NULL,     0, 0, "init [--db PATH]", cli_init },
-    { "node",   "add",    1, CLI_OPT_KEY | CLI_OPT_NAME,
+    { "init",   NULL,     0, CLI_OPT_KEY_FILE, "init [--key-file FILE]", cli_init },
+    { "node",   "add",    1, CLI_OPT_KEY | CLI_OPT_NAME | CLI_OPT_KEY_FILE,
       "node add ID --key PUBLIC_KEY [--name NAME]", cli_node_add },
     { "node",   "list",   0, 0, "node list", cli_node_list },
     { "node",   "remove", 1, 0, "node remove ID", cli_node_remove },
     { "link",   "add",    2, 0, "link add NODE_A NODE_B", cli_link_add },
     { "link",   "list",   0, 0, "link list", cli_link_list },
     { "link",   "remove", 2, 0, "link remove NODE_A NODE_B", cli_link_remove },
-    { "run",    NULL,     0, CLI_OPT_BIND | CLI_OPT_LOG_LEVEL,
-      "run [--bind ENDPOINT] [--log-level LEVEL]", cli_run },
+    { "run",    NULL,     0, CLI_OPT_BIND | CLI_OPT_LOG_LEVEL | CLI_OPT_KEY_FILE,
+      "run [--bind ENDPOINT] [--log-level LEVEL] [--key-file FILE]", cli_run },
     { "status", NULL,     0, 0, "status", cli_status },
     { "backup", NULL,     1, 0, "backup FILE", cli_backup },
 };
 
 static void cli_usage(FILE *out)
 {
-    fputs("usage: liangdi-broker COMMAND [--db PATH] [--config FILE]\n"
+    fputs("usage: liangdi-broker COMMAND [--db PATH | --store STORE] [--config FILE]\n"
           "commands:\n", out);
     for (size_t i = 0; i < sizeof cli_cmds / sizeof cli_cmds[0]; i++)
         fprintf(out, "  %s\n", cli_cmds[i].usage);
     fputs("--db defaults to $LIANGDI_BROKER_DB, then the config's db, then "
-          BK_DB_DEFAULT "\n--config defaults to $LIANGDI_BROKER_CONFIG, then "
+          BK_DB_DEFAULT "\n--store sqlite:PATH is --db PATH (the default store); "
+          "--store jetstream:nats://HOST:PORT[,nats://HOST:PORT...] keeps registry and "
+          "mailboxes on a NATS JetStream cluster shared by several front-ends", out);
+    fputs(bk_store_has_jetstream() ? "\n"
+          : " (not in this build: it was made without libnats)\n", out);
+    fputs("--key-file is the broker's keypair: beside the SQLite store by default, needed "
+          "with jetstream\n--config defaults to $LIANGDI_BROKER_CONFIG, then "
           BK_CONFIG_DEFAULT_PATH " (if present)\n", out);
 }
 
@@ -442,8 +531,12 @@ static int cli_parse(int argc, char **argv, cli_args_t *a)
     memset(a, 0, sizeof *a);
     const struct { const char *name; const char **slot; } opts[] = {
         { "--db",        &a->db },
+        { "--store",     &a->store },
         { "--config",    &a->config },
         { "--key",       &a->key },
+        { "--key-file",  &a->key_file },
+        { "--from",      &a->from },
+        { "--to",        &a->to },
         { "--name",      &a->name },
         { "--bind",      &a->bind },
         { "--log-level", &a->log_level },
@@ -500,6 +593,9 @@ static int cli_check(const cli_cmd_t *c, const cli_args_t *a)
         { CLI_OPT_NAME, "--name", a->name },
         { CLI_OPT_BIND, "--bind", a->bind },
         { CLI_OPT_LOG_LEVEL, "--log-level", a->log_level },
+        { CLI_OPT_KEY_FILE, "--key-file", a->key_file },
+        { CLI_OPT_FROM_TO, "--from", a->from },
+        { CLI_OPT_FROM_TO, "--to", a->to },
     };
     for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
         if (given[i].value && !(c->options & given[i].bit))
@@ -529,6 +625,48 @@ static int cli_config(cli_ctx_t *ctx)
         return cli_fail(CLI_EXIT_USAGE, "--config '%s': no such file", path);
     if (rc < 0)
         return cli_fail(CLI_EXIT_USAGE, "%s", err.msg);
+    return CLI_EXIT_OK;
+}
+
+/* The store: --store, else --db, else $LIANGDI_BROKER_DB, else the config's store,
+ * else its db, else the default path. */
+static int cli_store(cli_ctx_t *ctx)
+{
+    ld_error_t err;
+    const char *env_db = getenv("LIANGDI_BROKER_DB");
+    const char *spec = NULL, *db = NULL;
+    if (ctx->args.store && ctx->args.db)
+        return cli_fail(CLI_EXIT_USAGE, "--store '%s' and --db '%s': give one of them",
+                        ctx->args.store, ctx->args.db);
+    if (ctx->args.store)
+        spec = ctx->args.store;
+    else if (ctx->args.db)
+        db = ctx->args.db;
+    else if (env_db && *env_db)
+        db = env_db;
+    else if (ctx->cfg.store)
+        spec = ctx->cfg.store;
+    else
+        db = ctx->cfg.db ? ctx->cfg.db : BK_DB_DEFAULT;
+    if (db && !*db)
+        return cli_fail(CLI_EXIT_USAGE, "--db '' is empty");
+    if (db && strchr(db, ':') && strstr(db, "://"))
+        return cli_fail(CLI_EXIT_USAGE, "--db '%s' is a path; a NATS cluster is "
+                        "--store jetstream:URLS", db);
+    char *text = NULL;
+    if (db) {
+        size_t n = strlen(db) + sizeof "sqlite:";
+        text = malloc(n);
+        if (!text)
+            return cli_fail(CLI_EXIT_RUNTIME, "out of memory");
+        snprintf(text, n, "sqlite:%s", db);
+        spec = text;
+    }
+    int rc = bk_store_parse(spec, &ctx->store, &err);
+    free(text);
+    if (rc < 0)
+        return cli_error(&err);
+    ctx->db_path = ctx->store.where;
     return CLI_EXIT_OK;
 }
 
@@ -566,22 +704,12 @@ int bk_cli_main(int argc, char **argv)
         goto out;
     }
     ld_log_init("liangdi-broker", level);
-    const char *env_db = getenv("LIANGDI_BROKER_DB");
-    const char *db = ctx.args.db ? ctx.args.db
-                   : (env_db && *env_db) ? env_db
-                   : ctx.cfg.db ? ctx.cfg.db : BK_DB_DEFAULT;
-    if (!*db) {
-        code = cli_fail(CLI_EXIT_USAGE, "--db '' is empty");
+    code = cli_store(&ctx);
+    if (code != CLI_EXIT_OK)
         goto out;
-    }
-    ctx.db_path = strdup(db);
-    if (!ctx.db_path) {
-        code = cli_fail(CLI_EXIT_RUNTIME, "out of memory");
-        goto out;
-    }
     code = cmd->run(&ctx);
 out:
-    free(ctx.db_path);
+    bk_store_clear(&ctx.store);
     bk_config_clear(&ctx.cfg);
     return code;
 }

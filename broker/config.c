@@ -41,8 +41,12 @@ void bk_config_clear(bk_config_t *cfg)
         return;
     free(cfg->db);
     free(cfg->bind);
+    free(cfg->store);
+    free(cfg->key_file);
     cfg->db = NULL;
     cfg->bind = NULL;
+    cfg->store = NULL;
+    cfg->key_file = NULL;
 }
 
 static char *cfg_reader(char *str, int num, void *stream)
@@ -101,6 +105,17 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
             return cfg_bad(p, name, "empty path");
         free(cfg->db);
         cfg->db = strdup(value);
+    } else if (strcmp(name, "store") == 0) {
+        if (strncmp(value, "sqlite:", 7) != 0 && strncmp(value, "jetstream:", 10) != 0)
+            return cfg_bad(p, name, "'%s' is neither sqlite:PATH nor "
+                           "jetstream:nats://HOST:PORT[,...]", value);
+        free(cfg->store);
+        cfg->store = strdup(value);
+    } else if (strcmp(name, "key_file") == 0) {
+        if (!*value)
+            return cfg_bad(p, name, "empty path");
+        free(cfg->key_file);
+        cfg->key_file = strdup(value);
     } else if (strcmp(name, "bind") == 0) {
         if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0)
             return cfg_bad(p, name, "'%s' is not a tcp:// or ipc:// endpoint", value);
@@ -138,11 +153,14 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
             return cfg_bad(p, name, "'%s' is not a number of seconds from 1 to 86400", value);
         cfg->max_clock_drift_s = (int)v;
     } else {
-        return cfg_bad(p, name, "unknown key (known: db, bind, log_level, max_message, max_peers, "
+        return cfg_bad(p, name, "unknown key (known: db, store, key_file, bind, log_level, "
+                       "max_message, max_peers, "
                        "peer_idle_s, handshake_ivl_ms, heartbeat_ivl_ms, heartbeat_timeout_ms, "
                        "max_clock_drift_s)");
     }
-    if ((strcmp(name, "db") == 0 && !cfg->db) || (strcmp(name, "bind") == 0 && !cfg->bind)) {
+    if ((strcmp(name, "db") == 0 && !cfg->db) || (strcmp(name, "bind") == 0 && !cfg->bind)
+        || (strcmp(name, "store") == 0 && !cfg->store)
+        || (strcmp(name, "key_file") == 0 && !cfg->key_file)) {
         ld_error_set(p->err, LD_ENOMEM, "out of memory reading %s", p->path);
         p->failed = true;
         return 0;

@@ -15,6 +15,8 @@
 
 typedef struct bk_config {
     char           *db;                 /* owned; NULL: not set */
+    char           *store;              /* owned: "sqlite:PATH" or "jetstream:URLS"; NULL: not set */
+    char           *key_file;           /* owned: the broker's keypair file; NULL: not set */
     char           *bind;               /* owned; NULL: not set */
     ld_log_level_t  log_level;
     size_t          max_message;        /* ZMQ_MAXMSGSIZE, bytes */

@@ -64,3 +64,13 @@ int bk_mailbox_pushed_upto(bk_mailbox_t *self, const char *origin, uint64_t *seq
 {
     return self->ops->pushed_upto(self->store, origin, seq, err);
 }
+
+int bk_mailbox_grown_fd(bk_mailbox_t *self)
+{
+    return self->ops->grown_fd ? self->ops->grown_fd(self->store) : -1;
+}
+
+int bk_mailbox_take_grown(bk_mailbox_t *self, bk_grown_fn fn, void *ctx, ld_error_t *err)
+{
+    return self->ops->take_grown ? self->ops->take_grown(self->store, fn, ctx, err) : 0;
+}

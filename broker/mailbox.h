@@ -20,6 +20,9 @@ typedef struct bk_push_item {
     size_t              nto;
 } bk_push_item_t;
 
+/* Called for each node whose mailbox another broker front-end grew (take_grown). */
+typedef void (*bk_grown_fn)(void *ctx, const char *node);
+
 /* Called for each fetched entry, in position order.  Returns 0 to take the entry and
  * go on, 1 to stop before it (it is not counted as fetched), or < 0 to fail. */
 typedef int (*bk_fetch_fn)(void *ctx, uint64_t position, const uint8_t *body, size_t len);
@@ -49,11 +52,20 @@ typedef struct bk_mailbox_ops {
     int (*depth)(void *store, const char *node, uint64_t *depth, ld_error_t *err);
     /* The origin's high-water mark: the highest seq of its changes stored (0: none). */
     int (*pushed_upto)(void *store, const char *origin, uint64_t *seq, ld_error_t *err);
+    /* Optional (NULL for a store that only one broker serves): a file descriptor that
+     * becomes readable when another front-end of the same store grew some mailboxes,
+     * and the call that empties it, calling fn once per node told. */
+    int (*grown_fd)(void *store);
+    int (*take_grown)(void *store, bk_grown_fn fn, void *ctx, ld_error_t *err);
 } bk_mailbox_ops_t;
 
 /* The embedded store: tables highwater, mailbox_state and mailbox in the broker's
  * SQLite file (WAL, synchronous=FULL), one transaction per push. */
 extern const bk_mailbox_ops_t bk_mailbox_sqlite;
+
+/* The replicated store (built only with libnats): a mailbox is a subject of one
+ * JetStream stream, a position is its stream sequence; `path` is the NATS URL list. */
+extern const bk_mailbox_ops_t bk_mailbox_jetstream;
 
 typedef struct bk_mailbox bk_mailbox_t;
 
@@ -73,5 +85,10 @@ int bk_mailbox_ack(bk_mailbox_t *self, const char *node, uint64_t upto, ld_error
 int bk_mailbox_depth(bk_mailbox_t *self, const char *node, uint64_t *depth, ld_error_t *err);
 int bk_mailbox_pushed_upto(bk_mailbox_t *self, const char *origin, uint64_t *seq,
                            ld_error_t *err);
+
+/* The store's grown_fd, or -1 when other front-ends cannot grow its mailboxes. */
+int bk_mailbox_grown_fd(bk_mailbox_t *self);
+/* The store's take_grown; 0 and nothing called when it has none. */
+int bk_mailbox_take_grown(bk_mailbox_t *self, bk_grown_fn fn, void *ctx, ld_error_t *err);
 
 #endif

@@ -1,10 +1,13 @@
 /* registry.h: the nodes the broker knows (id, name, CURVE public key, removed or not),
  * the links between them, and the one question the server asks: who may address whom.
- * Ownership: the registry owns its connection and its cached snapshot. */
+ * The store behind it is a table of operations (SQLite, or a JetStream key-value bucket
+ * that every broker front-end sees); checks, the snapshot and statistics are shared.
+ * Ownership: the registry owns its store and its cached snapshot. */
 #ifndef BK_REGISTRY_H
 #define BK_REGISTRY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "error.h"
 #include "keys.h"
@@ -25,8 +28,61 @@ typedef struct bk_node_info {
     uint64_t    fetched;      /* changes it collected */
 } bk_node_info_t;
 
-/* Opens the registry in the broker store at `path` (with `create`, makes it).
- * NULL with err set on failure. */
+/* Called for every node in id order (non-zero stops), and for every link a < b. */
+typedef int (*bk_node_fn)(void *ctx, const bk_node_info_t *node);
+typedef int (*bk_link_fn)(void *ctx, const char *a, const char *b);
+
+/* Statistics of one node not yet written. */
+typedef struct bk_node_stat {
+    char     id[LD_ID_MAX + 1];
+    int64_t  seen;            /* unix seconds, the latest */
+    uint64_t pushed, fetched; /* to add */
+} bk_node_stat_t;
+
+/* What a registry store must do.  Arguments come checked (valid ids, key, name; a
+ * link's ends distinct and ordered lo < hi); the store checks what needs its data,
+ * all or nothing.  Every operation returns 0 or a negative LD_E* code with err set. */
+typedef struct bk_registry_ops {
+    const char *name;
+    /* Opens (with `create`, makes) the store at `where`; NULL with err set. */
+    void *(*open)(const char *where, bool create, ld_error_t *err);
+    /* Closes the store and NULLs *store_p; safe on NULL. */
+    void (*close)(void **store_p);
+    /* LD_EEXIST when the id (of any node, removed too) or the key is taken. */
+    int (*add_node)(void *store, const char *id, const char *name, const char *key,
+                    ld_error_t *err);
+    /* LD_ENOTFOUND, or LD_EINVAL when already removed. */
+    int (*remove_node)(void *store, const char *id, ld_error_t *err);
+    /* LD_ENOTFOUND (an end not registered), LD_EINVAL (removed), LD_EEXIST. */
+    int (*add_link)(void *store, const char *lo, const char *hi, ld_error_t *err);
+    /* LD_ENOTFOUND when there is no such link. */
+    int (*remove_link)(void *store, const char *lo, const char *hi, ld_error_t *err);
+    /* Every node with its statistics, in id order; every link, in (a, b) order. */
+    int (*each_node)(void *store, bk_node_fn fn, void *ctx, ld_error_t *err);
+    int (*each_link)(void *store, bk_link_fn fn, void *ctx, ld_error_t *err);
+    /* A cheap look: *changed is true when nodes or links may have changed since the
+     * last look (always on the first).  Statistics do not count. */
+    int (*changed)(void *store, bool *changed, ld_error_t *err);
+    /* Adds pending statistics in order (seen: the later wins; pushed, fetched: added);
+     * *written is how many of them were added, on failure too. */
+    int (*write_stats)(void *store, const bk_node_stat_t *stats, size_t n, size_t *written,
+                       ld_error_t *err);
+} bk_registry_ops_t;
+
+/* The embedded store: tables nodes, links and registry_meta of the broker's SQLite
+ * file; `where` is its path. */
+extern const bk_registry_ops_t bk_registry_sqlite;
+
+/* The shared store (built only with libnats): key-value buckets LIANGDI_REGISTRY and
+ * LIANGDI_STATS on a JetStream cluster; `where` is the NATS URL list. */
+extern const bk_registry_ops_t bk_registry_jetstream;
+
+/* Opens the registry in store `where` through `ops` (with `create`, makes it) and
+ * loads its snapshot.  NULL with err set on failure. */
+bk_registry_t *bk_registry_open(const bk_registry_ops_t *ops, const char *where, bool create,
+                                ld_error_t *err);
+
+/* bk_registry_open of the SQLite store at `path`. */
 bk_registry_t *bk_registry_new(const char *path, bool create, ld_error_t *err);
 
 /* Writes pending statistics, closes, NULLs *self_p; safe on NULL and twice. */
@@ -50,19 +106,22 @@ int bk_registry_remove_link(bk_registry_t *self, const char *a, const char *b,
 
 /* Calls fn for every node in id order (fn returning non-zero stops).  Reads the store,
  * not the snapshot. */
-typedef int (*bk_node_fn)(void *ctx, const bk_node_info_t *node);
 int bk_registry_each_node(bk_registry_t *self, bk_node_fn fn, void *ctx, ld_error_t *err);
 
 /* Calls fn for every link, a < b, in order. */
-typedef int (*bk_link_fn)(void *ctx, const char *a, const char *b);
 int bk_registry_each_link(bk_registry_t *self, bk_link_fn fn, void *ctx, ld_error_t *err);
 
 /* ---- serving: a snapshot in memory, refreshed when another connection changed it ---- */
 
-/* Reloads the snapshot if the registry changed since the last load (a cheap check of
- * PRAGMA data_version, then of the registry's generation).  *changed (may be NULL) is
- * set when it did.  0 or LD_EIO (the old snapshot stays). */
+/* Reloads the snapshot if the registry changed since the last load (the store's cheap
+ * look: PRAGMA data_version and the registry's generation for SQLite, the bucket's
+ * update feed for JetStream).  *changed (may be NULL) is set when it did.  0 or LD_EIO
+ * (the old snapshot stays). */
 int bk_registry_refresh(bk_registry_t *self, bool *changed, ld_error_t *err);
+
+/* Reloads the snapshot now, whatever the cheap look says (ZAP does, before refusing a
+ * key the snapshot does not know).  0 or LD_EIO (the old snapshot stays). */
+int bk_registry_reload(bk_registry_t *self, ld_error_t *err);
 
 /* True if `id` is registered and not removed. */
 bool bk_registry_active(const bk_registry_t *self, const char *id);

@@ -871,10 +871,10 @@ bk_server_t *bk_server_new(const bk_server_opts_t *opts, ld_error_t *err)
     int rc = ld_keys_load(&self->keys, opts->key_path, err);
     if (rc < 0)
         goto err;
-    self->registry = bk_registry_new(opts->db_path, false, err);
+    self->registry = bk_registry_open(opts->registry_ops, opts->db_path, false, err);
     if (!self->registry)
         goto err;
-    self->mailbox = bk_mailbox_new(NULL, opts->db_path, false, err);
+    self->mailbox = bk_mailbox_new(opts->mailbox_ops, opts->db_path, false, err);
     if (!self->mailbox)
         goto err;
     self->ctx = zmq_ctx_new();
@@ -883,7 +883,7 @@ bk_server_t *bk_server_new(const bk_server_opts_t *opts, ld_error_t *err)
         goto err;
     }
     /* The ZAP handler first: a CURVE server without one admits any key. */
-    self->zap = bk_zap_new(self->ctx, opts->db_path, err);
+    self->zap = bk_zap_new(self->ctx, opts->registry_ops, opts->db_path, err);
     if (!self->zap)
         goto err;
     if (sv_open_router(self, err) < 0)
@@ -922,19 +922,81 @@ const char *bk_server_endpoint(const bk_server_t *self)
     return self->endpoint;
 }
 
+/* Nodes whose mailboxes other front-ends grew, gathered for one Notify pass. */
+typedef struct sv_grown {
+    char  **nodes;
+    size_t  n, cap;
+    bool    nomem;
+} sv_grown_t;
+
+static void sv_grown_one(void *ctx, const char *node)
+{
+    sv_grown_t *g = ctx;
+    if (g->nomem)
+        return;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        char **grown = realloc(g->nodes, cap * sizeof *grown);
+        if (!grown) {
+            g->nomem = true;
+            return;
+        }
+        g->nodes = grown;
+        g->cap = cap;
+    }
+    if ((g->nodes[g->n] = strdup(node)) != NULL)
+        g->n++;
+    else
+        g->nomem = true;
+}
+
+/* Notifies this front-end's connections of mailboxes another front-end grew. */
+static void sv_take_grown(bk_server_t *self)
+{
+    sv_grown_t g = { 0 };
+    ld_error_t err;
+    if (bk_mailbox_take_grown(self->mailbox, sv_grown_one, &g, &err) < 0)
+        ld_warn("mailbox announcements lost: %s", err.msg);
+    if (g.nomem)
+        ld_warn("out of memory: some nodes are not told their mailbox grew");
+    if (g.n > 1) {
+        qsort(g.nodes, g.n, sizeof *g.nodes, sv_cmp_text);
+        size_t distinct = 1;
+        for (size_t k = 1; k < g.n; k++) {
+            if (strcmp(g.nodes[k], g.nodes[distinct - 1]) != 0)
+                g.nodes[distinct++] = g.nodes[k];
+            else
+                free(g.nodes[k]);
+        }
+        g.n = distinct;
+    }
+    if (g.n > 0)
+        sv_notify(self, (const char *const *)g.nodes, g.n);
+    for (size_t k = 0; k < g.n; k++)
+        free(g.nodes[k]);
+    free(g.nodes);
+}
+
 int bk_server_run(bk_server_t *self, const volatile sig_atomic_t *stop, ld_error_t *err)
 {
     sv_in_t in = { .kept = 0 };
     int rc = 0;
+    int grown_fd = bk_mailbox_grown_fd(self->mailbox);
     ld_info("ready, listening on %s", self->endpoint);
     while (!*stop) {
-        zmq_pollitem_t item = { .socket = self->router, .events = ZMQ_POLLIN };
-        if (zmq_poll(&item, 1, SV_TICK_MS) < 0) {
+        zmq_pollitem_t items[2] = {
+            { .socket = self->router, .events = ZMQ_POLLIN },
+            { .socket = NULL, .fd = grown_fd, .events = ZMQ_POLLIN },
+        };
+        if (zmq_poll(items, grown_fd >= 0 ? 2 : 1, SV_TICK_MS) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             rc = ld_error_set(err, LD_EIO, "poll failed: %s", zmq_strerror(zmq_errno()));
             break;
         }
+        if (grown_fd >= 0 && (items[1].revents & ZMQ_POLLIN))
+            sv_take_grown(self);
+        zmq_pollitem_t item = items[0];
         for (int burst = 0; burst < SV_BURST && !*stop && (item.revents & ZMQ_POLLIN); burst++) {
             int got = sv_recv(self, &in);
             if (got < 0) {

@@ -7,9 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
+#include "mailbox.h"
+#include "registry.h"
 
 typedef struct bk_server_opts {
-    const char *db_path;              /* the broker store (made by `init`) */
+    const char *db_path;              /* the broker store (made by `init`): the SQLite
+                                       * path, or the NATS URL list for JetStream */
+    const bk_mailbox_ops_t  *mailbox_ops;    /* NULL: SQLite */
+    const bk_registry_ops_t *registry_ops;   /* NULL: SQLite */
     const char *key_path;             /* its keypair file, mode 0600 */
     const char *bind;                 /* endpoint; tcp://127.0.0.1:* picks a port */
     size_t      max_message;          /* ZMQ_MAXMSGSIZE */

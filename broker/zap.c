@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 #include "keys.h"
 #include "log.h"
@@ -17,6 +18,7 @@
 #define ZAP_ENDPOINT   "inproc://zeromq.zap.01"
 #define ZAP_FRAMES     7        /* version, id, domain, address, routing id, mechanism, key */
 #define ZAP_FRAME_MAX  256
+#define ZAP_RELOAD_MS  1000
 
 struct bk_zap {
     void           *ctx;
@@ -28,6 +30,7 @@ struct bk_zap {
     bool            running;
     atomic_ulong    admitted;
     atomic_ulong    refused;
+    int64_t         last_reload_ms;  /* of a reload forced by an unknown key */
 };
 
 /* One ZAP request, its frames copied out (each at most ZAP_FRAME_MAX bytes). */
@@ -93,6 +96,19 @@ static void zap_address(const zap_request_t *req, char out[ZAP_FRAME_MAX + 1])
             out[i] = '?';
 }
 
+/* True at most once per ZAP_RELOAD_MS: a stream of unknown keys cannot make the
+ * handler reload the registry on every handshake. */
+static bool zap_may_reload(bk_zap_t *self)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (self->last_reload_ms != 0 && now - self->last_reload_ms < ZAP_RELOAD_MS)
+        return false;
+    self->last_reload_ms = now;
+    return true;
+}
+
 static void zap_handle(bk_zap_t *self, const zap_request_t *req)
 {
     char address[ZAP_FRAME_MAX + 1];
@@ -120,6 +136,12 @@ static void zap_handle(bk_zap_t *self, const zap_request_t *req)
         return;
     }
     const char *node = bk_registry_node_by_key(self->registry, key);
+    if (!node && zap_may_reload(self)) {
+        /* a registry shared by several front-ends may have just learnt this key */
+        if (bk_registry_reload(self->registry, &err) < 0)
+            ld_warn("zap: registry reload failed (the previous snapshot stays): %s", err.msg);
+        node = bk_registry_node_by_key(self->registry, key);
+    }
     if (!node) {
         atomic_fetch_add(&self->refused, 1);
         ld_warn("zap: refused unknown key %s from %s", key, address);
@@ -165,7 +187,8 @@ static void *zap_thread(void *arg)
     return NULL;
 }
 
-bk_zap_t *bk_zap_new(void *zmq_ctx, const char *db_path, ld_error_t *err)
+bk_zap_t *bk_zap_new(void *zmq_ctx, const bk_registry_ops_t *ops, const char *where,
+                     ld_error_t *err)
 {
     char stop_ep[64];
     int linger = 0;
@@ -177,7 +200,7 @@ bk_zap_t *bk_zap_new(void *zmq_ctx, const char *db_path, ld_error_t *err)
     self->ctx = zmq_ctx;
     atomic_init(&self->admitted, 0);
     atomic_init(&self->refused, 0);
-    self->registry = bk_registry_new(db_path, false, err);
+    self->registry = bk_registry_open(ops, where, false, err);
     if (!self->registry)
         goto err;
     self->rep = zmq_socket(zmq_ctx, ZMQ_REP);

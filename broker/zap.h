@@ -5,13 +5,16 @@
 #define BK_ZAP_H
 
 #include "error.h"
+#include "registry.h"
 
 typedef struct bk_zap bk_zap_t;
 
 /* Binds inproc://zeromq.zap.01 in `zmq_ctx` (before returning, so that a ROUTER bound
  * afterwards is covered) and starts the handler thread, which reads the registry of
- * the store at `db_path` through its own connection.  NULL with err set on failure. */
-bk_zap_t *bk_zap_new(void *zmq_ctx, const char *db_path, ld_error_t *err);
+ * the store at `where` (through `ops`, NULL: SQLite) on its own connection.  NULL with
+ * err set on failure. */
+bk_zap_t *bk_zap_new(void *zmq_ctx, const bk_registry_ops_t *ops, const char *where,
+                     ld_error_t *err);
 
 /* Stops the thread, closes its sockets and connection, NULLs *self_p; safe twice. */
 void bk_zap_destroy(bk_zap_t **self_p);

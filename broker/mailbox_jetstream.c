@@ -1,0 +1,634 @@
+/* mailbox_jetstream.c: the replicated mailbox store: the broker's mailboxes in one NATS
+ * JetStream stream, so that several broker front-ends serve the same nodes.
+ *
+ * The layout.  A node's mailbox is the subject liangdi.mailbox.<node> of the stream
+ * LIANGDI_MAILBOX (file storage, three replicas in a cluster, never discarding); a
+ * position is the entry's stream sequence, so positions in a mailbox only grow, and
+ * are shared by every front-end.  The origins' high-water marks are the key-value
+ * bucket LIANGDI_HIGHWATER (origin -> seq), raised by compare-and-set.
+ *
+ * A push.  Every new change goes to each of its mailboxes as an asynchronous publish
+ * carrying Nats-Msg-Id "<origin>:<seq>:<node>"; the push succeeds only when JetStream
+ * has acknowledged every one of them, and only then is the mark raised.  A push that
+ * failed half way has stored some entries and not raised the mark; the node pushes the
+ * same changes again, and the stream's duplicate window (ten minutes) drops what it
+ * already holds.  Two front-ends storing the same changes of one origin at once are
+ * harmless the same way, and the mark never moves backwards (a failed compare-and-set
+ * re-reads it and keeps the higher value).
+ *
+ * A fetch is an ephemeral pull consumer on the mailbox's subject starting after the
+ * cursor (reading from the stream's leader, never a lagging replica), asked for at
+ * most `credit` entries and deleted afterwards.  An ack purges the subject below the
+ * acked position.  Depth is the subject's message count in the stream.
+ *
+ * Mailboxes grown by one front-end are announced on liangdi.grown to the others, so
+ * each can Notify the nodes connected to it. */
+#include "mailbox.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "jetstream.h"
+#include "log.h"
+#include "text.h"
+
+#define MJ_STREAM          "LIANGDI_MAILBOX"
+#define MJ_PREFIX          "liangdi.mailbox."
+#define MJ_SUBJECTS        "liangdi.mailbox.>"
+#define MJ_HW_BUCKET       "LIANGDI_HIGHWATER"
+#define MJ_GROWN_SUBJECT   "liangdi.grown"
+#define MJ_DUP_WINDOW_NS   (10LL * 60LL * 1000000000LL)
+#define MJ_ACK_WAIT_MS     10000      /* every publish of a push acknowledged within this */
+#define MJ_FETCH_WAIT_MS   5000
+#define MJ_CONSUMER_IDLE_NS (30LL * 1000000000LL)
+#define MJ_CAS_TRIES       16
+#define MJ_SUBJECT_MAX     (sizeof MJ_PREFIX + LD_ID_MAX + 1)
+#define MJ_MSGID_MAX       (2 * LD_ID_MAX + 32)
+#define MJ_GROWN_MAX       65536      /* nodes waiting to be told, at most */
+#define MJ_GROWN_BODY      (32 * 1024)
+
+typedef struct mj_store {
+    bk_js_t          *js;
+    kvStore          *hw;
+    natsSubscription *grown_sub;
+    char             *instance;        /* this front-end's name on liangdi.grown */
+    atomic_uint       pub_failures;    /* refused publishes since the push began */
+    bool              published;       /* an asynchronous publish was made */
+    int               pipe_rd, pipe_wr;
+    pthread_mutex_t   lock;            /* guards grown[] */
+    bool              lock_made;
+    char            **grown;           /* owned node ids announced by other front-ends */
+    size_t            ngrown, grown_cap;
+} mj_store_t;
+
+/* ---- small helpers ---- */
+
+static bool mj_subject(const char *node, char out[MJ_SUBJECT_MAX])
+{
+    size_t plen = strlen(MJ_PREFIX);
+    memcpy(out, MJ_PREFIX, plen);
+    return bk_js_token(node, out + plen, MJ_SUBJECT_MAX - plen);
+}
+
+static void mj_on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+    mj_store_t *self = closure;
+    (void)js;
+    if (atomic_fetch_add(&self->pub_failures, 1) == 0)
+        ld_warn("jetstream: a mailbox write was not stored: %s%s%s",
+                natsStatus_GetText(pae->Err), pae->ErrText ? ": " : "",
+                pae->ErrText ? pae->ErrText : "");
+}
+
+/* Drops the publishes still waiting for an acknowledgement, so that no late answer
+ * is counted against the next push.  (libnats 3.4 must not be asked before the first
+ * asynchronous publish.) */
+static void mj_drop_pending(mj_store_t *self)
+{
+    natsMsgList pending = { 0 };
+    if (!self->published)
+        return;
+    if (js_PublishAsyncGetPendingList(&pending, bk_js_ctx(self->js)) == NATS_OK)
+        natsMsgList_Destroy(&pending);
+}
+
+/* ---- the high-water marks ---- */
+
+/* The mark of `origin` and the revision it has in the bucket (0, 0: never pushed). */
+static int mj_hw_get(mj_store_t *self, const char *origin, uint64_t *seq, uint64_t *rev,
+                     ld_error_t *err)
+{
+    char key[LD_ID_MAX + 1], text[24];
+    kvEntry *e = NULL;
+    if (!bk_js_token(origin, key, sizeof key))
+        return ld_error_set(err, LD_EINVAL, "'%s' is not a node id", origin);
+    natsStatus s = kvStore_Get(&e, self->hw, key);
+    if (s == NATS_NOT_FOUND) {
+        *seq = 0;
+        *rev = 0;
+        return 0;
+    }
+    if (s != NATS_OK)
+        return bk_js_fail(err, s, 0, "reading the high-water mark of %s", origin);
+    int len = kvEntry_ValueLen(e);
+    int rc = 0;
+    if (len <= 0 || len >= (int)sizeof text) {
+        rc = ld_error_set(err, LD_EIO, "the high-water mark of %s is not a number", origin);
+    } else {
+        char *end = NULL;
+        memcpy(text, kvEntry_Value(e), (size_t)len);
+        text[len] = '\0';
+        *seq = strtoull(text, &end, 10);
+        *rev = kvEntry_Revision(e);
+        if (!end || *end)
+            rc = ld_error_set(err, LD_EIO, "the high-water mark of %s is '%s', not a number",
+                              origin, text);
+    }
+    kvEntry_Destroy(e);
+    return rc;
+}
+
+/* Raises the mark of `origin` to `seq` from revision `rev`, re-reading on a conflict
+ * and keeping whichever mark is higher.  *upto is the mark afterwards. */
+static int mj_hw_raise(mj_store_t *self, const char *origin, uint64_t seq, uint64_t rev,
+                       uint64_t *upto, ld_error_t *err)
+{
+    char key[LD_ID_MAX + 1], text[24];
+    if (!bk_js_token(origin, key, sizeof key))
+        return ld_error_set(err, LD_EINVAL, "'%s' is not a node id", origin);
+    int len = snprintf(text, sizeof text, "%llu", (unsigned long long)seq);
+    for (int tries = 0; tries < MJ_CAS_TRIES; tries++) {
+        uint64_t written = 0, now = 0;
+        natsStatus s = rev == 0 ? kvStore_Create(&written, self->hw, key, text, len)
+                                : kvStore_Update(&written, self->hw, key, text, len, rev);
+        if (s == NATS_OK) {
+            *upto = seq;
+            return 0;
+        }
+        ld_debug("raising the mark of %s to %llu: %s; reading it again", origin,
+                 (unsigned long long)seq, natsStatus_GetText(s));
+        int rc = mj_hw_get(self, origin, &now, &rev, err);
+        if (rc < 0)
+            return rc;
+        if (now >= seq) {
+            *upto = now;
+            return 0;
+        }
+    }
+    return ld_error_set(err, LD_EIO, "could not raise the high-water mark of %s to %llu "
+                        "after %d tries", origin, (unsigned long long)seq, MJ_CAS_TRIES);
+}
+
+/* ---- telling the other front-ends ---- */
+
+static int mj_cmp_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Announces the mailboxes a push grew: "<instance>\n<node>\n<node>..." in messages of
+ * at most MJ_GROWN_BODY bytes.  Best effort: a node not told still fetches on its timer. */
+static void mj_announce(mj_store_t *self, const bk_push_item_t *items, size_t n,
+                        uint64_t hw_before)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].seq > hw_before)
+            total += items[i].nto;
+    if (total == 0)
+        return;
+    const char **nodes = malloc(total * sizeof *nodes);
+    char *body = malloc(MJ_GROWN_BODY);
+    if (!nodes || !body)
+        goto out;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; items[i].seq > hw_before && j < items[i].nto; j++)
+            nodes[k++] = items[i].to[j];
+    qsort(nodes, k, sizeof *nodes, mj_cmp_text);
+    size_t head = (size_t)snprintf(body, MJ_GROWN_BODY, "%s\n", self->instance);
+    size_t len = head;
+    for (size_t i = 0; i < k; i++) {
+        if (i > 0 && strcmp(nodes[i], nodes[i - 1]) == 0)
+            continue;
+        size_t nlen = strlen(nodes[i]);
+        if (len + nlen + 1 > MJ_GROWN_BODY) {
+            natsConnection_Publish(bk_js_conn(self->js), MJ_GROWN_SUBJECT, body, (int)len);
+            len = head;
+        }
+        memcpy(body + len, nodes[i], nlen);
+        body[len + nlen] = '\n';
+        len += nlen + 1;
+    }
+    if (len > head)
+        natsConnection_Publish(bk_js_conn(self->js), MJ_GROWN_SUBJECT, body, (int)len);
+out:
+    free(nodes);
+    free(body);
+}
+
+/* On a libnats thread: queues the nodes another front-end announced and wakes the
+ * server through the pipe. */
+static void mj_on_grown(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    mj_store_t *self = closure;
+    (void)nc;
+    (void)sub;
+    const char *data = natsMsg_GetData(msg);
+    int len = natsMsg_GetDataLength(msg);
+    size_t ilen = strlen(self->instance);
+    bool queued = false;
+    bool own = data && len > (int)ilen && memcmp(data, self->instance, ilen) == 0
+               && data[ilen] == '\n';
+    if (data && len > 0 && !own) {
+        const char *end = data + len;
+        const char *nl = memchr(data, '\n', (size_t)len);
+        const char *p = nl ? nl + 1 : end;     /* after the sender's name line */
+        pthread_mutex_lock(&self->lock);
+        while (p < end) {
+            nl = memchr(p, '\n', (size_t)(end - p));
+            size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+            char id[LD_ID_MAX + 1];
+            if (n > 0 && n <= LD_ID_MAX) {
+                memcpy(id, p, n);
+                id[n] = '\0';
+                if (ld_id_valid(id) && self->ngrown < MJ_GROWN_MAX) {
+                    if (self->ngrown == self->grown_cap) {
+                        size_t cap = self->grown_cap ? self->grown_cap * 2 : 64;
+                        char **grown = realloc(self->grown, cap * sizeof *grown);
+                        if (grown) {
+                            self->grown = grown;
+                            self->grown_cap = cap;
+                        }
+                    }
+                    if (self->ngrown < self->grown_cap
+                        && (self->grown[self->ngrown] = strdup(id)) != NULL) {
+                        self->ngrown++;
+                        queued = true;
+                    }
+                }
+            }
+            p = nl ? nl + 1 : end;
+        }
+        pthread_mutex_unlock(&self->lock);
+    }
+    if (queued && write(self->pipe_wr, "g", 1) < 0) {
+        /* the pipe is full: the server has a wake-up waiting already */
+    }
+    natsMsg_Destroy(msg);
+}
+
+static int mj_grown_fd(void *store)
+{
+    return ((mj_store_t *)store)->pipe_rd;
+}
+
+static int mj_take_grown(void *store, bk_grown_fn fn, void *ctx, ld_error_t *err)
+{
+    mj_store_t *self = store;
+    char drain[256];
+    (void)err;
+    while (read(self->pipe_rd, drain, sizeof drain) > 0)
+        ;
+    pthread_mutex_lock(&self->lock);
+    char **grown = self->grown;
+    size_t n = self->ngrown;
+    self->grown = NULL;
+    self->ngrown = 0;
+    self->grown_cap = 0;
+    pthread_mutex_unlock(&self->lock);
+    for (size_t i = 0; i < n; i++) {
+        fn(ctx, grown[i]);
+        free(grown[i]);
+    }
+    free(grown);
+    return 0;
+}
+
+/* ---- open and close ---- */
+
+static void mj_close(void **store_p)
+{
+    if (!store_p || !*store_p)
+        return;
+    mj_store_t *self = *store_p;
+    if (self->grown_sub) {
+        /* a callback under way finishes before the store goes */
+        if (natsSubscription_Drain(self->grown_sub) == NATS_OK)
+            natsSubscription_WaitForDrainCompletion(self->grown_sub, 2000);
+        natsSubscription_Destroy(self->grown_sub);
+    }
+    if (self->js)
+        mj_drop_pending(self);
+    if (self->hw)
+        kvStore_Destroy(self->hw);
+    bk_js_destroy(&self->js);
+    natsInbox_Destroy(self->instance);
+    if (self->pipe_rd >= 0)
+        close(self->pipe_rd);
+    if (self->pipe_wr >= 0)
+        close(self->pipe_wr);
+    for (size_t i = 0; i < self->ngrown; i++)
+        free(self->grown[i]);
+    free(self->grown);
+    if (self->lock_made)
+        pthread_mutex_destroy(&self->lock);
+    free(self);
+    *store_p = NULL;
+}
+
+static void *mj_open(const char *urls, bool create, ld_error_t *err)
+{
+    int fds[2];
+    jsStreamConfig sc;
+    const char *subjects[] = { MJ_SUBJECTS };
+    mj_store_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        ld_error_set(err, LD_ENOMEM, "out of memory opening the mailbox store");
+        return NULL;
+    }
+    self->pipe_rd = self->pipe_wr = -1;
+    atomic_init(&self->pub_failures, 0);
+    if (pthread_mutex_init(&self->lock, NULL) != 0) {
+        ld_error_set(err, LD_ENOMEM, "cannot make a mutex");
+        goto err;
+    }
+    self->lock_made = true;
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        ld_error_set(err, LD_EIO, "cannot make a pipe for mailbox announcements");
+        goto err;
+    }
+    self->pipe_rd = fds[0];
+    self->pipe_wr = fds[1];
+    self->js = bk_js_new(urls, mj_on_pub_error, self, err);
+    if (!self->js)
+        goto err;
+    jsStreamConfig_Init(&sc);
+    sc.Name = MJ_STREAM;
+    sc.Description = "liangdi broker mailboxes: one subject per node";
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Retention = js_LimitsPolicy;
+    sc.Discard = js_DiscardNew;          /* full: refuse new writes, never drop old ones */
+    sc.Duplicates = MJ_DUP_WINDOW_NS;
+    sc.DenyDelete = true;
+    if (bk_js_stream(self->js, &sc, create, err) < 0
+        || bk_js_kv(self->js, MJ_HW_BUCKET, create, &self->hw, err) < 0)
+        goto err;
+    natsStatus s = natsInbox_Create(&self->instance);
+    if (s == NATS_OK)
+        s = natsConnection_Subscribe(&self->grown_sub, bk_js_conn(self->js), MJ_GROWN_SUBJECT,
+                                     mj_on_grown, self);
+    if (s != NATS_OK) {
+        bk_js_fail(err, s, 0, "jetstream: subscribing to %s", MJ_GROWN_SUBJECT);
+        goto err;
+    }
+    return self;
+err:
+    {
+        void *p = self;
+        mj_close(&p);
+    }
+    return NULL;
+}
+
+/* ---- the operations ---- */
+
+static int mj_push_batch(void *store, const char *origin, const bk_push_item_t *items,
+                         size_t n, uint64_t *upto, size_t *stored, ld_error_t *err)
+{
+    mj_store_t *self = store;
+    jsCtx *js = bk_js_ctx(self->js);
+    uint64_t hw = 0, rev = 0, expect;
+    size_t nstored = 0, nwrites = 0;
+    int rc = mj_hw_get(self, origin, &hw, &rev, err);
+    if (rc < 0)
+        return rc;
+    /* Every check before the first write: a refused push writes nothing. */
+    expect = hw;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].seq <= expect)
+            continue;            /* already stored: a repeated push */
+        if (items[i].seq != expect + 1)
+            return ld_error_set(err, LD_EINVAL, "change seq %llu of %s skips ahead of %llu",
+                                (unsigned long long)items[i].seq, origin,
+                                (unsigned long long)expect);
+        expect = items[i].seq;
+        nstored++;
+    }
+    if (nstored == 0) {
+        *upto = hw;
+        *stored = 0;
+        return 0;
+    }
+    atomic_store(&self->pub_failures, 0);
+    for (size_t i = 0; i < n; i++) {
+        const bk_push_item_t *it = &items[i];
+        if (it->seq <= hw)
+            continue;
+        for (size_t j = 0; j < it->nto; j++) {
+            char subject[MJ_SUBJECT_MAX], msgid[MJ_MSGID_MAX];
+            jsPubOptions po;
+            if (!mj_subject(it->to[j], subject) || it->len > (size_t)INT32_MAX) {
+                rc = ld_error_set(err, LD_EINVAL, "cannot address mailbox '%s'", it->to[j]);
+                goto err;
+            }
+            snprintf(msgid, sizeof msgid, "%s:%llu:%s", origin, (unsigned long long)it->seq,
+                     it->to[j]);
+            jsPubOptions_Init(&po);
+            po.MsgId = msgid;
+            natsStatus s = js_PublishAsync(js, subject, it->body, (int)it->len, &po);
+            self->published = true;
+            if (s != NATS_OK) {
+                rc = bk_js_fail(err, s, 0, "storing change %llu of %s for %s",
+                                (unsigned long long)it->seq, origin, it->to[j]);
+                goto err;
+            }
+            nwrites++;
+        }
+    }
+    if (nwrites > 0) {
+        jsPubOptions co;
+        jsPubOptions_Init(&co);
+        co.MaxWait = MJ_ACK_WAIT_MS;
+        natsStatus s = js_PublishAsyncComplete(js, &co);
+        if (s != NATS_OK) {
+            rc = bk_js_fail(err, s, 0, "not every one of %zu mailbox writes was acknowledged "
+                            "within %d ms", nwrites, MJ_ACK_WAIT_MS);
+            goto err;
+        }
+        unsigned failed = atomic_load(&self->pub_failures);
+        if (failed > 0) {
+            rc = ld_error_set(err, LD_EIO, "JetStream refused %u of %zu mailbox writes", failed,
+                              nwrites);
+            goto err;
+        }
+    }
+    rc = mj_hw_raise(self, origin, expect, rev, upto, err);
+    if (rc < 0)
+        return rc;
+    *stored = nstored;
+    mj_announce(self, items, n, hw);
+    return 0;
+err:
+    mj_drop_pending(self);
+    return rc;
+}
+
+/* The stream sequence and the count pending after it of a consumer's message. */
+static int mj_meta(natsMsg *msg, uint64_t *position, uint64_t *pending, ld_error_t *err)
+{
+    jsMsgMetaData *md = NULL;
+    natsStatus s = natsMsg_GetMetaData(&md, msg);
+    if (s != NATS_OK)
+        return bk_js_fail(err, s, 0, "reading a mailbox entry's position");
+    *position = md->Sequence.Stream;
+    *pending = md->NumPending;
+    jsMsgMetaData_Destroy(md);
+    return 0;
+}
+
+static int mj_fetch(void *store, const char *node, uint64_t after, uint32_t credit,
+                    bk_fetch_fn fn, void *ctx, uint64_t *remaining, ld_error_t *err)
+{
+    mj_store_t *self = store;
+    jsCtx *js = bk_js_ctx(self->js);
+    char subject[MJ_SUBJECT_MAX];
+    jsConsumerConfig cc;
+    jsConsumerInfo *ci = NULL;
+    natsSubscription *sub = NULL;
+    natsMsgList list = { 0 };
+    jsErrCode jerr = 0;
+    int taken = 0, rc = 0;
+
+    *remaining = 0;
+    if (!mj_subject(node, subject))
+        return ld_error_set(err, LD_EINVAL, "cannot address mailbox '%s'", node);
+    if (after == UINT64_MAX)
+        return 0;
+    jsConsumerConfig_Init(&cc);
+    cc.DeliverPolicy = js_DeliverByStartSequence;
+    cc.OptStartSeq = after + 1;
+    cc.AckPolicy = js_AckNone;
+    cc.FilterSubject = subject;
+    cc.MemoryStorage = true;
+    cc.Replicas = 1;
+    cc.InactiveThreshold = MJ_CONSUMER_IDLE_NS;
+    natsStatus s = js_AddConsumer(&ci, js, MJ_STREAM, &cc, NULL, &jerr);
+    if (s != NATS_OK)
+        return bk_js_fail(err, s, jerr, "reading the mailbox of %s", node);
+    uint64_t pending = ci->NumPending;
+    *remaining = pending;
+    if (credit == 0 || pending == 0)
+        goto out;
+
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = MJ_STREAM;
+    so.Consumer = ci->Name;
+    so.Config.MemoryStorage = true;
+    s = js_PullSubscribe(&sub, js, subject, NULL, NULL, &so, &jerr);
+    if (s != NATS_OK) {
+        rc = bk_js_fail(err, s, jerr, "reading the mailbox of %s", node);
+        goto out;
+    }
+    jsFetchRequest fr;
+    jsFetchRequest_Init(&fr);
+    fr.Batch = (int)(credit < pending ? credit : pending);
+    fr.Expires = (int64_t)MJ_FETCH_WAIT_MS * 1000000;
+    s = natsSubscription_FetchRequest(&list, sub, &fr);
+    if (s != NATS_OK && s != NATS_TIMEOUT) {
+        rc = bk_js_fail(err, s, 0, "reading the mailbox of %s", node);
+        goto out;
+    }
+    *remaining = 0;
+    uint64_t last_pending = 0;
+    int i = 0;
+    for (; i < list.Count; i++) {
+        uint64_t position = 0;
+        rc = mj_meta(list.Msgs[i], &position, &last_pending, err);
+        if (rc < 0)
+            goto out;
+        if (position <= after)
+            continue;
+        int took = fn(ctx, position, (const uint8_t *)natsMsg_GetData(list.Msgs[i]),
+                      (size_t)natsMsg_GetDataLength(list.Msgs[i]));
+        if (took < 0) {
+            rc = ld_error_set(err, took, "fetch of %s stopped at position %llu", node,
+                              (unsigned long long)position);
+            goto out;
+        }
+        if (took > 0)
+            break;
+        taken++;
+    }
+    if (i < list.Count) {
+        /* stopped early: what was delivered but not taken, and what is after it */
+        uint64_t position = 0;
+        rc = mj_meta(list.Msgs[list.Count - 1], &position, &last_pending, err);
+        if (rc < 0)
+            goto out;
+        *remaining = (uint64_t)(list.Count - i) + last_pending;
+    } else if (list.Count > 0) {
+        *remaining = last_pending;
+    }
+out:
+    natsMsgList_Destroy(&list);
+    if (sub)
+        natsSubscription_Destroy(sub);
+    if (ci) {
+        jerr = 0;
+        s = js_DeleteConsumer(js, MJ_STREAM, ci->Name, NULL, &jerr);
+        if (s != NATS_OK)
+            ld_debug("jetstream: consumer %s not deleted (it expires by itself): %s", ci->Name,
+                     natsStatus_GetText(s));
+        jsConsumerInfo_Destroy(ci);
+    }
+    return rc < 0 ? rc : taken;
+}
+
+static int mj_ack(void *store, const char *node, uint64_t upto, ld_error_t *err)
+{
+    mj_store_t *self = store;
+    char subject[MJ_SUBJECT_MAX];
+    jsOptions o;
+    jsErrCode jerr = 0;
+    if (!mj_subject(node, subject))
+        return ld_error_set(err, LD_EINVAL, "cannot address mailbox '%s'", node);
+    if (upto == 0)
+        return 0;
+    jsOptions_Init(&o);
+    o.Stream.Purge.Subject = subject;
+    o.Stream.Purge.Sequence = upto < UINT64_MAX ? upto + 1 : UINT64_MAX;  /* below it */
+    natsStatus s = js_PurgeStream(bk_js_ctx(self->js), MJ_STREAM, &o, &jerr);
+    if (s != NATS_OK)
+        return bk_js_fail(err, s, jerr, "reclaiming the mailbox of %s up to %llu", node,
+                          (unsigned long long)upto);
+    return 0;
+}
+
+static int mj_depth(void *store, const char *node, uint64_t *depth, ld_error_t *err)
+{
+    mj_store_t *self = store;
+    char subject[MJ_SUBJECT_MAX];
+    jsOptions o;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    if (!mj_subject(node, subject))
+        return ld_error_set(err, LD_EINVAL, "cannot address mailbox '%s'", node);
+    jsOptions_Init(&o);
+    o.Stream.Info.SubjectsFilter = subject;
+    natsStatus s = js_GetStreamInfo(&si, bk_js_ctx(self->js), MJ_STREAM, &o, &jerr);
+    if (s != NATS_OK)
+        return bk_js_fail(err, s, jerr, "reading the depth of the mailbox of %s", node);
+    *depth = 0;
+    for (int i = 0; si->State.Subjects && i < si->State.Subjects->Count; i++)
+        if (strcmp(si->State.Subjects->List[i].Subject, subject) == 0)
+            *depth = si->State.Subjects->List[i].Msgs;
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+static int mj_pushed_upto(void *store, const char *origin, uint64_t *seq, ld_error_t *err)
+{
+    uint64_t rev = 0;
+    return mj_hw_get(store, origin, seq, &rev, err);
+}
+
+const bk_mailbox_ops_t bk_mailbox_jetstream = {
+    .name        = "jetstream",
+    .open        = mj_open,
+    .close       = mj_close,
+    .push_batch  = mj_push_batch,
+    .fetch       = mj_fetch,
+    .ack         = mj_ack,
+    .depth       = mj_depth,
+    .pushed_upto = mj_pushed_upto,
+    .grown_fd    = mj_grown_fd,
+    .take_grown  = mj_take_grown,
+};

@@ -1,0 +1,458 @@
+/* registry_sqlite.c: the embedded registry store: nodes, links and the registry's
+ * generation in the broker's SQLite file, each command one transaction.
+ *
+ * Other connections notice a change cheaply: PRAGMA data_version moves when another
+ * connection commits, and only then is the generation (raised by every command, not
+ * by statistics) read.  A connection's own commits do not move its data_version, so
+ * its own commands mark it changed directly. */
+#include "registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "db.h"
+
+static const char rs_schema[] =
+    "CREATE TABLE IF NOT EXISTS \"nodes\"("
+    "  \"id\" TEXT PRIMARY KEY NOT NULL,"
+    "  \"name\" TEXT NOT NULL,"
+    "  \"key\" TEXT NOT NULL UNIQUE,"
+    "  \"removed\" INTEGER NOT NULL DEFAULT 0,"
+    "  \"last_seen\" INTEGER NOT NULL DEFAULT 0,"
+    "  \"pushed\" INTEGER NOT NULL DEFAULT 0,"
+    "  \"fetched\" INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS \"links\"("
+    "  \"a\" TEXT NOT NULL REFERENCES \"nodes\"(\"id\"),"
+    "  \"b\" TEXT NOT NULL REFERENCES \"nodes\"(\"id\"),"
+    "  PRIMARY KEY(\"a\", \"b\"), CHECK(\"a\" < \"b\")) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS \"registry_meta\"(\"generation\" INTEGER NOT NULL);"
+    "INSERT INTO \"registry_meta\"(\"generation\") SELECT 0 "
+    "  WHERE NOT EXISTS (SELECT 1 FROM \"registry_meta\");";
+
+typedef struct rs_store {
+    sqlite3   *db;
+    bool       looked;          /* changed() was called before */
+    bool       dirty;           /* this connection changed the registry */
+    long long  data_version;
+    long long  generation;
+} rs_store_t;
+
+static void rs_close(void **store_p)
+{
+    if (!store_p || !*store_p)
+        return;
+    rs_store_t *self = *store_p;
+    bk_db_close(&self->db);
+    free(self);
+    *store_p = NULL;
+}
+
+static void *rs_open(const char *path, bool create, ld_error_t *err)
+{
+    rs_store_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        ld_error_set(err, LD_ENOMEM, "out of memory opening %s", path);
+        return NULL;
+    }
+    self->db = bk_db_open(path, create, err);
+    if (!self->db || (create && bk_db_exec(self->db, rs_schema, err) < 0)) {
+        void *p = self;
+        rs_close(&p);
+        return NULL;
+    }
+    return self;
+}
+
+/* ---- small statement helpers ---- */
+
+static int rs_bind_text(rs_store_t *self, sqlite3_stmt *st, int i, const char *text,
+                        ld_error_t *err)
+{
+    if (sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC) != SQLITE_OK)
+        return bk_db_fail(self->db, "bind", err);
+    return 0;
+}
+
+/* Steps a statement expected to return no rows, then finalizes it. */
+static int rs_run_once(rs_store_t *self, sqlite3_stmt *st, const char *what, ld_error_t *err)
+{
+    int rc = 0;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = bk_db_fail(self->db, what, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int rs_begin(rs_store_t *self, ld_error_t *err)
+{
+    return bk_db_exec(self->db, "BEGIN IMMEDIATE", err);
+}
+
+/* Raises the generation other connections watch and commits; this connection's own
+ * look reports the change too. */
+static int rs_bump_commit(rs_store_t *self, ld_error_t *err)
+{
+    int rc = bk_db_exec(self->db,
+        "UPDATE \"registry_meta\" SET \"generation\" = \"generation\" + 1", err);
+    if (rc == 0)
+        rc = bk_db_exec(self->db, "COMMIT", err);
+    if (rc == 0)
+        self->dirty = true;
+    return rc;
+}
+
+/* Whether node `id` exists (*exists) and is removed (*removed). */
+static int rs_lookup(rs_store_t *self, const char *id, bool *exists, bool *removed,
+                     ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bk_db_prepare(self->db,
+        "SELECT \"removed\" FROM \"nodes\" WHERE \"id\" = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    rc = rs_bind_text(self, st, 1, id, err);
+    if (rc < 0)
+        goto out;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *exists = true;
+        *removed = sqlite3_column_int(st, 0) != 0;
+    } else if (step == SQLITE_DONE) {
+        *exists = false;
+        *removed = false;
+    } else {
+        rc = bk_db_fail(self->db, "reading nodes", err);
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- commands ---- */
+
+static int rs_add_node(void *store, const char *id, const char *name, const char *key,
+                       ld_error_t *err)
+{
+    rs_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    bool exists = false, removed = false;
+    int rc = rs_begin(self, err);
+    if (rc < 0)
+        return rc;
+    rc = rs_lookup(self, id, &exists, &removed, err);
+    if (rc < 0)
+        goto err;
+    if (exists) {
+        rc = ld_error_set(err, LD_EEXIST, removed
+                          ? "node %s was removed; a removed id is not reused"
+                          : "node %s is already registered", id);
+        goto err;
+    }
+    rc = bk_db_prepare(self->db, "SELECT \"id\" FROM \"nodes\" WHERE \"key\" = ?1", &st, err);
+    if (rc < 0)
+        goto err;
+    rc = rs_bind_text(self, st, 1, key, err);
+    if (rc < 0)
+        goto err;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        rc = ld_error_set(err, LD_EEXIST, "key %s is already registered to node %s", key,
+                          (const char *)sqlite3_column_text(st, 0));
+        goto err;
+    }
+    if (step != SQLITE_DONE) {
+        rc = bk_db_fail(self->db, "reading nodes", err);
+        goto err;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    rc = bk_db_prepare(self->db,
+        "INSERT INTO \"nodes\"(\"id\", \"name\", \"key\") VALUES (?1, ?2, ?3)", &st, err);
+    if (rc < 0)
+        goto err;
+    if ((rc = rs_bind_text(self, st, 1, id, err)) < 0
+        || (rc = rs_bind_text(self, st, 2, name, err)) < 0
+        || (rc = rs_bind_text(self, st, 3, key, err)) < 0)
+        goto err;
+    rc = rs_run_once(self, st, "adding a node", err);
+    st = NULL;
+    if (rc < 0 || (rc = rs_bump_commit(self, err)) < 0)
+        goto err;
+    return 0;
+err:
+    sqlite3_finalize(st);
+    bk_db_rollback(self->db);
+    return rc;
+}
+
+static int rs_remove_node(void *store, const char *id, ld_error_t *err)
+{
+    rs_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    bool exists = false, removed = false;
+    int rc = rs_begin(self, err);
+    if (rc < 0)
+        return rc;
+    rc = rs_lookup(self, id, &exists, &removed, err);
+    if (rc < 0)
+        goto err;
+    if (!exists) {
+        rc = ld_error_set(err, LD_ENOTFOUND, "node %s is not registered", id);
+        goto err;
+    }
+    if (removed) {
+        rc = ld_error_set(err, LD_EINVAL, "node %s is already removed", id);
+        goto err;
+    }
+    rc = bk_db_prepare(self->db, "UPDATE \"nodes\" SET \"removed\" = 1 WHERE \"id\" = ?1", &st, err);
+    if (rc < 0)
+        goto err;
+    rc = rs_bind_text(self, st, 1, id, err);
+    if (rc < 0)
+        goto err;
+    rc = rs_run_once(self, st, "removing a node", err);
+    st = NULL;
+    if (rc < 0 || (rc = rs_bump_commit(self, err)) < 0)
+        goto err;
+    return 0;
+err:
+    sqlite3_finalize(st);
+    bk_db_rollback(self->db);
+    return rc;
+}
+
+static int rs_add_link(void *store, const char *lo, const char *hi, ld_error_t *err)
+{
+    rs_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    int rc = rs_begin(self, err);
+    if (rc < 0)
+        return rc;
+    const char *ends[2] = { lo, hi };
+    for (int i = 0; i < 2; i++) {
+        bool exists = false, removed = false;
+        rc = rs_lookup(self, ends[i], &exists, &removed, err);
+        if (rc < 0)
+            goto err;
+        if (!exists) {
+            rc = ld_error_set(err, LD_ENOTFOUND, "node %s is not registered", ends[i]);
+            goto err;
+        }
+        if (removed) {
+            rc = ld_error_set(err, LD_EINVAL, "node %s was removed", ends[i]);
+            goto err;
+        }
+    }
+    rc = bk_db_prepare(self->db, "INSERT INTO \"links\"(\"a\", \"b\") VALUES (?1, ?2) "
+                       "ON CONFLICT DO NOTHING", &st, err);
+    if (rc < 0)
+        goto err;
+    if ((rc = rs_bind_text(self, st, 1, lo, err)) < 0
+        || (rc = rs_bind_text(self, st, 2, hi, err)) < 0)
+        goto err;
+    rc = rs_run_once(self, st, "adding a link", err);
+    st = NULL;
+    if (rc < 0)
+        goto err;
+    if (sqlite3_changes(self->db) == 0) {
+        rc = ld_error_set(err, LD_EEXIST, "%s and %s are already linked", lo, hi);
+        goto err;
+    }
+    if ((rc = rs_bump_commit(self, err)) < 0)
+        goto err;
+    return 0;
+err:
+    sqlite3_finalize(st);
+    bk_db_rollback(self->db);
+    return rc;
+}
+
+static int rs_remove_link(void *store, const char *lo, const char *hi, ld_error_t *err)
+{
+    rs_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    int rc = rs_begin(self, err);
+    if (rc < 0)
+        return rc;
+    rc = bk_db_prepare(self->db, "DELETE FROM \"links\" WHERE \"a\" = ?1 AND \"b\" = ?2", &st, err);
+    if (rc < 0)
+        goto err;
+    if ((rc = rs_bind_text(self, st, 1, lo, err)) < 0
+        || (rc = rs_bind_text(self, st, 2, hi, err)) < 0)
+        goto err;
+    rc = rs_run_once(self, st, "removing a link", err);
+    st = NULL;
+    if (rc < 0)
+        goto err;
+    if (sqlite3_changes(self->db) == 0) {
+        rc = ld_error_set(err, LD_ENOTFOUND, "%s and %s are not linked", lo, hi);
+        goto err;
+    }
+    if ((rc = rs_bump_commit(self, err)) < 0)
+        goto err;
+    return 0;
+err:
+    sqlite3_finalize(st);
+    bk_db_rollback(self->db);
+    return rc;
+}
+
+static int rs_each_node(void *store, bk_node_fn fn, void *ctx, ld_error_t *err)
+{
+    rs_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    int rc = bk_db_prepare(self->db,
+        "SELECT \"id\", \"name\", \"key\", \"removed\", \"last_seen\", \"pushed\", \"fetched\" "
+        "FROM \"nodes\" ORDER BY \"id\"", &st, err);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = bk_db_fail(self->db, "reading nodes", err);
+            break;
+        }
+        bk_node_info_t info = {
+            .id        = (const char *)sqlite3_column_text(st, 0),
+            .name      = (const char *)sqlite3_column_text(st, 1),
+            .key       = (const char *)sqlite3_column_text(st, 2),
+            .removed   = sqlite3_column_int(st, 3) != 0,
+            .last_seen = sqlite3_column_int64(st, 4),
+            .pushed    = (uint64_t)sqlite3_column_int64(st, 5),
+            .fetched   = (uint64_t)sqlite3_column_int64(st, 6),
+        };
+        if (!info.id || !info.name || !info.key) {
+            rc = ld_error_set(err, LD_EIO, "a node row holds NULL");
+            break;
+        }
+        if (fn(ctx, &info) != 0)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int rs_each_link(void *store, bk_link_fn fn, void *ctx, ld_error_t *err)
+{
+    rs_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    int rc = bk_db_prepare(self->db,
+        "SELECT \"a\", \"b\" FROM \"links\" ORDER BY \"a\", \"b\"", &st, err);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = bk_db_fail(self->db, "reading links", err);
+            break;
+        }
+        const char *a = (const char *)sqlite3_column_text(st, 0);
+        const char *b = (const char *)sqlite3_column_text(st, 1);
+        if (!a || !b) {
+            rc = ld_error_set(err, LD_EIO, "a link row holds NULL");
+            break;
+        }
+        if (fn(ctx, a, b) != 0)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int rs_generation(rs_store_t *self, long long *generation, ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bk_db_prepare(self->db, "SELECT \"generation\" FROM \"registry_meta\"", &st, err);
+    if (rc < 0)
+        return rc;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *generation = sqlite3_column_int64(st, 0);
+    else if (step == SQLITE_DONE)
+        *generation = 0;
+    else
+        rc = bk_db_fail(self->db, "reading the registry generation", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int rs_changed(void *store, bool *changed, ld_error_t *err)
+{
+    rs_store_t *self = store;
+    long long version = 0, generation = 0;
+    *changed = false;
+    int rc = bk_db_data_version(self->db, &version, err);
+    if (rc < 0)
+        return rc;
+    if (self->looked && !self->dirty && version == self->data_version)
+        return 0;
+    rc = rs_generation(self, &generation, err);
+    if (rc < 0)
+        return rc;
+    *changed = !self->looked || self->dirty || generation != self->generation;
+    self->looked = true;
+    self->dirty = false;
+    self->data_version = version;
+    self->generation = generation;
+    return 0;
+}
+
+static int rs_write_stats(void *store, const bk_node_stat_t *stats, size_t n, size_t *written,
+                          ld_error_t *err)
+{
+    rs_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    *written = 0;
+    int rc = rs_begin(self, err);
+    if (rc < 0)
+        return rc;
+    rc = bk_db_prepare(self->db,
+        "UPDATE \"nodes\" SET \"last_seen\" = max(\"last_seen\", ?1), "
+        "\"pushed\" = \"pushed\" + ?2, \"fetched\" = \"fetched\" + ?3 WHERE \"id\" = ?4",
+        &st, err);
+    if (rc < 0)
+        goto err;
+    for (size_t i = 0; i < n; i++) {
+        const bk_node_stat_t *s = &stats[i];
+        if (sqlite3_bind_int64(st, 1, s->seen) != SQLITE_OK
+            || sqlite3_bind_int64(st, 2, (sqlite3_int64)s->pushed) != SQLITE_OK
+            || sqlite3_bind_int64(st, 3, (sqlite3_int64)s->fetched) != SQLITE_OK
+            || sqlite3_bind_text(st, 4, s->id, -1, SQLITE_STATIC) != SQLITE_OK) {
+            rc = bk_db_fail(self->db, "bind", err);
+            goto err;
+        }
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = bk_db_fail(self->db, "writing node statistics", err);
+            goto err;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    rc = bk_db_exec(self->db, "COMMIT", err);
+    if (rc < 0)
+        goto err;
+    *written = n;           /* one transaction: all or nothing */
+    return 0;
+err:
+    sqlite3_finalize(st);
+    bk_db_rollback(self->db);
+    return rc;
+}
+
+const bk_registry_ops_t bk_registry_sqlite = {
+    .name        = "sqlite",
+    .open        = rs_open,
+    .close       = rs_close,
+    .add_node    = rs_add_node,
+    .remove_node = rs_remove_node,
+    .add_link    = rs_add_link,
+    .remove_link = rs_remove_link,
+    .each_node   = rs_each_node,
+    .each_link   = rs_each_link,
+    .changed     = rs_changed,
+    .write_stats = rs_write_stats,
+};
