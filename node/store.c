@@ -86,6 +86,18 @@ static const char *const fixed_sql[ST_COUNT] = {
     [ST_CONFLICT_COUNT] = "SELECT count(*) FROM \"conflicts\"",
 };
 
+/* Records known live here, for the reference checks of writes: an import or a batch of
+ * activities names the same few orgs and members thousands of times.  A slot holds only
+ * while its generation is its kind's: a row of that kind written, or a transaction
+ * begun or ended (another process may write in between), makes it a new one. */
+#define LIVE_SLOTS 64
+
+typedef struct live_slot {
+    uint64_t  gen;
+    ld_kind_t kind;
+    char      id[LD_RECORD_ID_MAX + 1];
+} live_slot_t;
+
 struct nd_store {
     sqlite3       *db;
     char          *path;
@@ -100,6 +112,10 @@ struct nd_store {
     nd_audience_t *aud;
     uint64_t       id_ms;                         /* the last new record id's ms ... */
     unsigned       id_count;                      /* ... and its count within that ms */
+    uint8_t        random[256];                   /* getrandom bytes for new ids ... */
+    size_t         random_used;                   /* ... of which this many are spent */
+    uint64_t       live_gen[LD_KIND_COUNT];       /* see live_slot_t */
+    live_slot_t    live[LIVE_SLOTS];
     sqlite3_stmt  *st[ST_COUNT];
     sqlite3_stmt  *row_get[LD_KIND_COUNT];        /* ?1 id -> fields..., deleted, stamps */
     sqlite3_stmt  *row_put[LD_KIND_COUNT];        /* upsert of the whole row */
@@ -124,6 +140,28 @@ static void copy_text(char *dst, size_t size, const char *src)
     size_t n = src != NULL ? strnlen(src, size - 1) : 0;
     memcpy(dst, src != NULL ? src : "", n);
     dst[n] = '\0';
+}
+
+/* Forgets what the store and its audience remember of rows of `kind` (LD_KIND_NONE:
+ * of every kind): when such a row is written, and when a transaction begins or ends. */
+static void forget(nd_store_t *self, ld_kind_t kind)
+{
+    for (int k = 0; k < LD_KIND_COUNT; k++) {
+        if (kind == LD_KIND_NONE || k == (int)kind)
+            self->live_gen[k]++;
+    }
+    nd_audience_forget(self->aud, kind);
+}
+
+/* FNV-1a of a record id, for the live slots. */
+static size_t id_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id != '\0'; id++) {
+        h ^= (unsigned char)*id;
+        h *= 16777619u;
+    }
+    return h;
 }
 
 /* The error for a failed SQLite call: LD_EBUSY when another process held the store
@@ -278,7 +316,7 @@ static int tx_begin(nd_store_t *self, ld_error_t *err)
         return rc;
     self->depth++;
     if (self->depth == 1) {
-        nd_audience_forget(self->aud, LD_KIND_NONE);   /* others may have written since */
+        forget(self, LD_KIND_NONE);      /* others may have written since */
         rc = refresh(self, err);
         if (rc != 0) {
             run(self, ST_ROLLBACK, NULL);
@@ -302,7 +340,7 @@ static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *er
             return run(self, ST_RELEASE, err);
         run(self, ST_ROLLBACK_TO, NULL);
         run(self, ST_RELEASE, NULL);
-        nd_audience_forget(self->aud, LD_KIND_NONE);
+        forget(self, LD_KIND_NONE);
         self->last_seq = seq_before;
         return -1;
     }
@@ -319,7 +357,7 @@ static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *er
     }
     if (rc != 0)
         self->last_seq = seq_before;
-    nd_audience_forget(self->aud, LD_KIND_NONE);
+    forget(self, LD_KIND_NONE);
     self->depth = 0;
     self->group = false;
     return rc;
@@ -466,7 +504,7 @@ static int row_save(nd_store_t *self, const nd_record_t *r, ld_error_t *err)
     int rc = sqlite3_step(st);
     finish(st);
     free(stamps);
-    nd_audience_forget(self->aud, def->kind);
+    forget(self, def->kind);
     if (rc != SQLITE_DONE)
         return db_error(self, "writing a record", err);
     return 0;
@@ -723,6 +761,9 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
         goto err;
     }
     ld_hlc_init(&self->clock, 0);
+    self->random_used = sizeof self->random;    /* none drawn yet */
+    for (int k = 0; k < LD_KIND_COUNT; k++)
+        self->live_gen[k] = 1;                   /* calloc'd slots (generation 0) are empty */
     if (!create) {
         struct stat sb;
         if (stat(path, &sb) != 0) {
@@ -963,6 +1004,11 @@ static int check_refs(nd_store_t *self, const ld_kind_def_t *def, const ld_chang
         if (fd->type != LD_T_REF || v == NULL || v[0] == '\0')
             continue;
         const ld_kind_def_t *ref = ld_schema_kind(fd->ref);
+        live_slot_t *slot = strlen(v) <= LD_RECORD_ID_MAX
+                            ? &self->live[(id_hash(v) ^ (size_t)ref->kind) % LIVE_SLOTS] : NULL;
+        if (slot != NULL && slot->gen == self->live_gen[ref->kind] && slot->kind == ref->kind &&
+            strcmp(slot->id, v) == 0)
+            continue;
         bool live = false;
         int rc = row_live(self, ref, v, &live, err);
         if (rc != 0)
@@ -970,6 +1016,11 @@ static int check_refs(nd_store_t *self, const ld_kind_def_t *def, const ld_chang
         if (!live)
             return ld_error_set(err, LD_ENOTFOUND, "%s: no %s \"%s\" in this store", fd->name,
                                 ref->name, v);
+        if (slot != NULL) {
+            slot->gen = self->live_gen[ref->kind];
+            slot->kind = ref->kind;
+            copy_text(slot->id, sizeof slot->id, v);
+        }
     }
     return 0;
 }
@@ -985,16 +1036,22 @@ static int check_refs(nd_store_t *self, const ld_kind_def_t *def, const ld_chang
 static int new_record_id(nd_store_t *self, char out[LD_UUID_LEN + 1], ld_error_t *err)
 {
     uint8_t r[8];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return ld_error_set(err, LD_EIO, "getrandom failed: %s", strerror(errno));
+    if (self->random_used + sizeof r > sizeof self->random) {
+        /* One getrandom call for 32 ids (a store is never used across fork). */
+        size_t got = 0;
+        while (got < sizeof self->random) {
+            ssize_t n = getrandom(self->random + got, sizeof self->random - got, 0);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return ld_error_set(err, LD_EIO, "getrandom failed: %s", strerror(errno));
+            }
+            got += (size_t)n;
         }
-        got += (size_t)n;
+        self->random_used = 0;
     }
+    memcpy(r, self->random + self->random_used, sizeof r);
+    self->random_used += sizeof r;
     uint64_t ms = ld_hlc_wall_now() & 0xffffffffffffull;
     if (ms <= self->id_ms) {              /* same millisecond, or the clock stepped back */
         ms = self->id_ms;
@@ -1459,7 +1516,7 @@ bool nd_store_is_mine(nd_store_t *self, ld_kind_t kind, const char *record_id)
     if (row_load(self, def, record_id, &r, NULL) != 0)
         return false;
     if (self->depth == 0)
-        nd_audience_forget(self->aud, LD_KIND_NONE);   /* others may have written since */
+        forget(self, LD_KIND_NONE);       /* others may have written since */
     bool mine = r.exists && nd_audience_check_writable(self->aud, self->node_id, &r, NULL) == 0;
     nd_record_clear(&r);
     return mine;

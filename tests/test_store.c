@@ -670,6 +670,38 @@ Test(store, new_record_ids_are_distinct_uuids_that_sort_in_the_order_they_were_m
     nd_store_destroy(&s);
 }
 
+Test(store, a_reference_to_a_record_deleted_since_the_last_write_is_refused)
+{
+    ld_error_t err;
+    char member[37];
+    nd_store_t *s = open_store("a", "home");
+    world(s, member);
+    /* In one group: the member is named, deleted, then named again. */
+    cr_assert_eq(nd_store_begin(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(put(s, LD_KIND_ACTIVITY, NULL, NULL, &err, "member", member, "date", "2010-05-04",
+                     "kind", "meeting", NULL), 0, "%s", err.msg);
+    cr_assert_eq(delete_record(s, LD_KIND_MEMBER, member, &err), 0, "%s", err.msg);
+    cr_assert_eq(put(s, LD_KIND_ACTIVITY, NULL, NULL, &err, "member", member, "date", "2010-05-05",
+                     "kind", "meeting", NULL), LD_ENOTFOUND);
+    cr_assert_eq(nd_store_commit(s, &err), 0, "%s", err.msg);
+
+    /* Another handle on the file deletes an org this one has just named. */
+    cr_assert_eq(put(s, LD_KIND_ORG, "shilong", NULL, &err, "name", "石龙村", "kind", "village",
+                     "node", "home", NULL), 0, "%s", err.msg);
+    cr_assert_eq(put(s, LD_KIND_ORG, "xinmin", NULL, &err, "name", "新民村", "kind", "village",
+                     "parent", "shilong", "node", "home", NULL), 0, "%s", err.msg);
+    char path[PATH_MAX + 64];
+    store_path("a", path, sizeof path);
+    nd_store_t *other = nd_store_open(path, false, &err);
+    cr_assert_not_null(other, "%s", err.msg);
+    cr_assert_eq(delete_record(other, LD_KIND_ORG, "shilong", &err), 0, "%s", err.msg);
+    nd_store_destroy(&other);
+    cr_assert_eq(put(s, LD_KIND_ORG, "dongfeng", NULL, &err, "name", "东风村", "kind", "village",
+                     "parent", "shilong", "node", "home", NULL), LD_ENOTFOUND);
+    cr_assert(strstr(err.msg, "shilong") != NULL, "%s", err.msg);
+    nd_store_destroy(&s);
+}
+
 Test(store, a_deletion_is_a_tombstone_that_keeps_the_row_and_is_logged)
 {
     ld_error_t err;
