@@ -20,7 +20,7 @@
 #include "registry.h"
 #include "server.h"
 #include "status.h"
-#include "store.h"
+#include "store_spec.h"
 #include "text.h"
 
 #define CLI_EXIT_OK      0

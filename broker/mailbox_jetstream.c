@@ -189,7 +189,8 @@ static void mj_announce(mj_store_t *self, const bk_push_item_t *items, size_t n,
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; items[i].seq > hw_before && j < items[i].nto; j++)
             nodes[k++] = items[i].to[j];
-    qsort(nodes, k, sizeof *nodes, mj_cmp_text);
+    if (k > 1)
+        qsort(nodes, k, sizeof *nodes, mj_cmp_text);
     size_t head = (size_t)snprintf(body, MJ_GROWN_BODY, "%s\n", self->instance);
     size_t len = head;
     for (size_t i = 0; i < k; i++) {
@@ -364,6 +365,8 @@ static void *mj_open(const char *urls, bool create, ld_error_t *err)
     if (s == NATS_OK)
         s = natsConnection_Subscribe(&self->grown_sub, bk_js_conn(self->js), MJ_GROWN_SUBJECT,
                                      mj_on_grown, self);
+    if (s == NATS_OK)   /* the server has the subscription before anything is announced */
+        s = natsConnection_FlushTimeout(bk_js_conn(self->js), BK_JS_WAIT_MS);
     if (s != NATS_OK) {
         bk_js_fail(err, s, 0, "jetstream: subscribing to %s", MJ_GROWN_SUBJECT);
         goto err;

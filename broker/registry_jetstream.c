@@ -484,8 +484,10 @@ static int rj_each_node(void *store, bk_node_fn fn, void *ctx, ld_error_t *err)
     if (rc == 0)
         rc = rj_scan(self->stats, ">", rj_collect_stat, &stats, err);
     if (rc == 0) {
-        qsort(nodes.nodes, nodes.n, sizeof *nodes.nodes, rj_cmp_node);
-        qsort(stats.stats, stats.n, sizeof *stats.stats, rj_cmp_stat);
+        if (nodes.n > 1)
+            qsort(nodes.nodes, nodes.n, sizeof *nodes.nodes, rj_cmp_node);
+        if (stats.n > 1)
+            qsort(stats.stats, stats.n, sizeof *stats.stats, rj_cmp_stat);
         size_t k = 0;
         for (size_t i = 0; i < nodes.n; i++) {
             const rj_node_t *n = &nodes.nodes[i];
@@ -552,7 +554,8 @@ static int rj_each_link(void *store, bk_link_fn fn, void *ctx, ld_error_t *err)
     int rc = rj_scan(self->kv, "link.>", rj_collect_link, &l, err);
     if (rc == 0) {
         /* "a\tb" sorts as (a, b): a tab is below every id character */
-        qsort(l.pairs, l.n, sizeof *l.pairs, rj_cmp_pair);
+        if (l.n > 1)
+            qsort(l.pairs, l.n, sizeof *l.pairs, rj_cmp_pair);
         for (size_t i = 0; i < l.n; i++) {
             char *tab = strchr(l.pairs[i], '\t');
             *tab = '\0';

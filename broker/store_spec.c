@@ -1,6 +1,6 @@
-/* store.c: the broker's store spec: "sqlite:PATH" (or a bare PATH) or
+/* store_spec.c: the broker's store spec: "sqlite:PATH" (or a bare PATH) or
  * "jetstream:URLS", turned into the mailbox and registry tables of operations. */
-#include "store.h"
+#include "store_spec.h"
 
 #include <stdlib.h>
 #include <string.h>

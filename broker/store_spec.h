@@ -1,8 +1,8 @@
-/* store.h: which store a broker keeps its registry and mailboxes in, named by one spec:
+/* store_spec.h: which store a broker keeps its registry and mailboxes in, named by one spec:
  * "sqlite:PATH" (or a bare PATH) or "jetstream:nats://HOST:PORT[,nats://HOST:PORT...]".
  * Parsing it gives the two tables of operations and where they open. */
-#ifndef BK_STORE_H
-#define BK_STORE_H
+#ifndef BK_STORE_SPEC_H
+#define BK_STORE_SPEC_H
 
 #include <stdbool.h>
 #include "error.h"

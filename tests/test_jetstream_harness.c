@@ -1,0 +1,188 @@
+/* test_jetstream_harness.c: nats-server processes for the JetStream tests: configs in
+ * a temp dir, free loopback ports, readiness by asking JetStream itself (never a sleep). */
+#include "test_jetstream_harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <nats/nats.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define JH_READY_MS 30000
+
+const char *jh_nats_server_bin(void)
+{
+    static char found[HN_PATH_MAX];
+    static const char *const dirs[] = { "/usr/sbin", "/usr/bin", "/usr/local/bin",
+                                        "/usr/local/sbin", "/sbin", "/bin" };
+    const char *env = getenv("LIANGDI_NATS_SERVER");
+    if (env && *env)
+        return access(env, X_OK) == 0 ? env : NULL;
+    const char *path = getenv("PATH");
+    if (path) {
+        char *copy = strdup(path), *save = NULL;
+        for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
+            snprintf(found, sizeof found, "%s/nats-server", d);
+            if (access(found, X_OK) == 0) {
+                free(copy);
+                return found;
+            }
+        }
+        free(copy);
+    }
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(found, sizeof found, "%s/nats-server", dirs[i]);
+        if (access(found, X_OK) == 0)
+            return found;
+    }
+    return NULL;
+}
+
+int jh_free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0
+        && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+bool jh_jetstream_ready(const char *urls, int timeout_ms)
+{
+    int64_t deadline = hn_now_ms() + timeout_ms;
+    for (;;) {
+        natsConnection *nc = NULL;
+        jsCtx *js = NULL;
+        jsAccountInfo *ai = NULL;
+        natsOptions *o = NULL;
+        bool ok = natsOptions_Create(&o) == NATS_OK
+                  && natsOptions_SetURL(o, urls) == NATS_OK
+                  && natsOptions_SetTimeout(o, 1000) == NATS_OK
+                  && natsConnection_Connect(&nc, o) == NATS_OK
+                  && natsConnection_JetStream(&js, nc, NULL) == NATS_OK
+                  && js_GetAccountInfo(&ai, js, NULL, NULL) == NATS_OK;
+        jsAccountInfo_Destroy(ai);
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        natsOptions_Destroy(o);
+        if (ok)
+            return true;
+        if (hn_now_ms() >= deadline)
+            return false;
+        hn_poll_pause(100);
+    }
+}
+
+/* Writes server i's config. */
+static int jh_write_conf(jh_nats_t *c, size_t i)
+{
+    jh_server_t *s = &c->servers[i];
+    FILE *f = fopen(s->conf, "w");
+    if (!f) {
+        fprintf(stderr, "jetstream harness: cannot write %s: %s\n", s->conf, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "server_name: %s\nlisten: 127.0.0.1:%d\n"
+               "jetstream { store_dir: \"%s/%s\" }\n", s->name, s->port, c->dir, s->name);
+    if (c->n > 1) {
+        fprintf(f, "cluster {\n  name: liangdi\n  listen: 127.0.0.1:%d\n  routes: [\n",
+                s->cluster_port);
+        for (size_t k = 0; k < c->n; k++)
+            if (k != i)
+                fprintf(f, "    nats-route://127.0.0.1:%d\n", c->servers[k].cluster_port);
+        fprintf(f, "  ]\n}\n");
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static int jh_launch(jh_nats_t *c, size_t i)
+{
+    jh_server_t *s = &c->servers[i];
+    char log[HN_PATH_MAX + 16], name[64];
+    const char *bin = jh_nats_server_bin();
+    if (!bin)
+        return -1;
+    snprintf(log, sizeof log, "%s/%s.log", c->dir, s->name);
+    snprintf(name, sizeof name, "nats-server %s", s->name);
+    const char *argv[] = { bin, "-c", s->conf, NULL };
+    size_t from = hn_file_size(log);      /* a restart appends to the same log */
+    if (hn_proc_start(&s->proc, name, log, argv) != 0)
+        return -1;
+    return hn_proc_wait_log(&s->proc, "Server is ready", from, JH_READY_MS, NULL, 0) ? 0 : -1;
+}
+
+int jh_nats_start(jh_nats_t *c, const char *dir, size_t n)
+{
+    memset(c, 0, sizeof *c);
+    if (n == 0 || n > JH_SERVERS_MAX)
+        return -1;
+    snprintf(c->dir, sizeof c->dir, "%s", dir);
+    c->n = n;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        jh_server_t *s = &c->servers[i];
+        snprintf(s->name, sizeof s->name, "n%zu", i + 1);
+        snprintf(s->conf, sizeof s->conf, "%s/%s.conf", dir, s->name);
+        s->port = jh_free_port();
+        s->cluster_port = n > 1 ? jh_free_port() : 0;
+        if (s->port < 0 || (n > 1 && s->cluster_port < 0))
+            return -1;
+        snprintf(s->url, sizeof s->url, "nats://127.0.0.1:%d", s->port);
+        len += (size_t)snprintf(c->urls + len, sizeof c->urls - len, "%s%s", i ? "," : "", s->url);
+    }
+    snprintf(c->store, sizeof c->store, "jetstream:%s", c->urls);
+    for (size_t i = 0; i < n; i++)
+        if (jh_write_conf(c, i) != 0)
+            return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (jh_launch(c, i) != 0) {
+            jh_nats_stop(c, true);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!jh_jetstream_ready(c->servers[i].url, JH_READY_MS)) {
+            fprintf(stderr, "jetstream harness: JetStream did not answer on %s within %d ms\n",
+                    c->servers[i].url, JH_READY_MS);
+            jh_nats_stop(c, true);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int jh_nats_restart(jh_nats_t *c, size_t i)
+{
+    if (i >= c->n || jh_launch(c, i) != 0)
+        return -1;
+    return jh_jetstream_ready(c->servers[i].url, JH_READY_MS) ? 0 : -1;
+}
+
+void jh_nats_kill(jh_nats_t *c, size_t i)
+{
+    if (i < c->n)
+        hn_proc_signal(&c->servers[i].proc, SIGKILL);
+}
+
+void jh_nats_stop(jh_nats_t *c, bool dump)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        hn_proc_stop(&c->servers[i].proc, 10000);
+        if (dump)
+            hn_proc_dump_log(&c->servers[i].proc);
+    }
+}
