@@ -652,7 +652,8 @@ static int import_write(import_ctx_t *ctx, ld_error_t *err)
     /* About 2 KiB of pages per row, up to 256 MiB. */
     size_t want = ctx->nrows * 2 + 8192;
     int previous = import_cache_kib(db, -(int) (want < 262144 ? want : 262144));
-    int rc = nd_store_begin(ctx->store, err);
+    /* Every row was checked above, and the rows go in all or none: no savepoint each. */
+    int rc = nd_store_begin_bulk(ctx->store, err);
     if (rc != 0)
         return rc;
     ld_change_init(&c);

@@ -108,6 +108,8 @@ struct nd_store {
     uint64_t       last_seq;                      /* valid inside a transaction */
     int            depth;                         /* open transaction levels */
     bool           group;                         /* nd_store_begin is open */
+    bool           bulk;                          /* ... by nd_store_begin_bulk */
+    bool           broken;                        /* a write in it failed part way */
     uint64_t       group_seq;                     /* last_seq when the group began */
     nd_audience_t *aud;
     uint64_t       id_ms;                         /* the last new record id's ms ... */
@@ -308,9 +310,18 @@ static int refresh(nd_store_t *self, ld_error_t *err)
     return 0;
 }
 
+/* The refusal of anything but a rollback in a group a write broke. */
+static int broken_group(nd_store_t *self, ld_error_t *err)
+{
+    return ld_error_set(err, LD_EIO, "%s: a write of this group failed part way; nothing of "
+                        "the group can be kept (roll it back)", self->path);
+}
+
 /* Opens a transaction level: BEGIN IMMEDIATE outermost, a savepoint inside. */
 static int tx_begin(nd_store_t *self, ld_error_t *err)
 {
+    if (self->depth > 0 && self->broken)
+        return broken_group(self, err);
     int rc = run(self, self->depth == 0 ? ST_BEGIN : ST_SAVEPOINT, err);
     if (rc != 0)
         return rc;
@@ -342,6 +353,10 @@ static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *er
         run(self, ST_RELEASE, NULL);
         forget(self, LD_KIND_NONE);
         self->last_seq = seq_before;
+        /* An I/O error can make SQLite roll the whole transaction back itself: then
+         * the writes before this one are gone too, and the group must not go on. */
+        if (sqlite3_get_autocommit(self->db))
+            self->broken = true;
         return -1;
     }
     if (ok && self->clock.last != self->clock_saved)
@@ -360,6 +375,8 @@ static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *er
     forget(self, LD_KIND_NONE);
     self->depth = 0;
     self->group = false;
+    self->bulk = false;
+    self->broken = false;
     return rc;
 }
 
@@ -935,10 +952,23 @@ int nd_store_begin(nd_store_t *self, ld_error_t *err)
     return 0;
 }
 
+int nd_store_begin_bulk(nd_store_t *self, ld_error_t *err)
+{
+    int rc = nd_store_begin(self, err);
+    if (rc == 0)
+        self->bulk = true;
+    return rc;
+}
+
 int nd_store_commit(nd_store_t *self, ld_error_t *err)
 {
     if (!self->group || self->depth != 1)
         return ld_error_set(err, LD_EINVAL, "%s: no group of writes is open", self->path);
+    if (self->broken) {
+        int rc = broken_group(self, err);
+        tx_end(self, false, self->group_seq, NULL);
+        return rc;
+    }
     int rc = tx_end(self, true, self->group_seq, err);
     return rc == 0 ? 0 : (err != NULL && err->code != 0 ? err->code : LD_EIO);
 }
@@ -1247,13 +1277,29 @@ static int write_change(nd_store_t *self, ld_change_t *c, write_mode_t mode, ld_
     char id_before[LD_RECORD_ID_MAX + 1];
     memcpy(id_before, c->record_id, sizeof id_before);
     uint64_t seq = self->last_seq;
-    rc = tx_begin(self, err);
-    if (rc != 0)
-        return rc;
-    seq = self->last_seq;
-    rc = write_in_tx(self, def, c, mode, err);
-    if (tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
-        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
+    if (self->group && self->bulk && self->depth == 1) {
+        /* No savepoint (its undo copied every page a write touched): a write refused
+         * by its checks has changed nothing, and one that fails after it began changing
+         * the store breaks the group, which can then only be rolled back. */
+        if (self->broken)
+            return broken_group(self, err);
+        int changes = sqlite3_total_changes(self->db);
+        rc = write_in_tx(self, def, c, mode, err);
+        if (rc != 0) {
+            self->last_seq = seq;
+            forget(self, LD_KIND_NONE);
+            if (sqlite3_total_changes(self->db) != changes || sqlite3_get_autocommit(self->db))
+                self->broken = true;
+        }
+    } else {
+        rc = tx_begin(self, err);
+        if (rc != 0)
+            return rc;
+        seq = self->last_seq;
+        rc = write_in_tx(self, def, c, mode, err);
+        if (tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
+            rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
+    }
     if (rc != 0) {
         memcpy(c->record_id, id_before, sizeof id_before);
         c->seq = 0;

@@ -46,6 +46,12 @@ int   nd_store_set_setting(nd_store_t *self, const char *key, const char *value,
 int nd_store_begin(nd_store_t *self, ld_error_t *err);
 int nd_store_commit(nd_store_t *self, ld_error_t *err);
 void nd_store_rollback(nd_store_t *self);
+/* A group for writes that were checked up front and stand or fall together (import):
+ * its writes take no savepoint each.  A write refused by the store's checks leaves
+ * nothing, as in any group; one that fails after it began changing the store (an I/O
+ * error) breaks the group: every later write and nd_store_commit then fail with
+ * LD_EIO, and the commit rolls the whole group back. */
+int nd_store_begin_bulk(nd_store_t *self, ld_error_t *err);
 
 /* The one local write path.  `c` holds kind, record_id ("" = a new record: a UUID is
  * made and written back into c->record_id), the fields to set, or deleted.  The store

@@ -546,6 +546,47 @@ Test(store, a_write_that_fails_after_its_row_leaves_neither_row_nor_change)
     nd_store_destroy(&s);
 }
 
+Test(store, a_bulk_group_goes_on_past_a_refused_write_and_a_write_failing_part_way_breaks_it)
+{
+    ld_error_t err;
+    char member[37], m2[37], m3[37], m4[37];
+    nd_store_t *s = open_store("a", "home");
+    world(s, member);
+    cr_assert_eq(nd_store_begin_bulk(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(nd_store_begin_bulk(s, &err), LD_EBUSY);
+    cr_assert_eq(put(s, LD_KIND_MEMBER, NULL, m2, &err, "name", "李四", "org", "longtan", NULL), 0);
+    cr_assert_eq(put(s, LD_KIND_MEMBER, NULL, NULL, &err, "name", "赵六", "org", "nowhere", NULL),
+                 LD_ENOTFOUND);
+    cr_assert_eq(put(s, LD_KIND_MEMBER, NULL, m3, &err, "name", "王五", "org", "longtan", NULL), 0);
+    cr_assert_eq(nd_store_commit(s, &err), 0, "%s", err.msg);
+    cr_assert(nd_store_exists(s, LD_KIND_MEMBER, m2));
+    cr_assert(nd_store_exists(s, LD_KIND_MEMBER, m3));
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM changelog", NULL), 6);
+    cr_assert_eq(query_int(s, "SELECT max(seq) FROM changelog", NULL), 6);
+
+    /* The change log refuses one record after its row went in, as a full disk would. */
+    exec_sql(s, "CREATE TRIGGER \"boom\" BEFORE INSERT ON \"changelog\" "
+                "WHEN NEW.\"record_id\" = 'boom' BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    uint64_t before = store_hash(s, "a");
+    cr_assert_eq(nd_store_begin_bulk(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(put(s, LD_KIND_MEMBER, NULL, m4, &err, "name", "孙七", "org", "longtan", NULL), 0);
+    cr_assert_eq(put(s, LD_KIND_ORG, "boom", NULL, &err, "name", "x", "kind", "village",
+                     "node", "home", NULL), LD_EIO);
+    cr_assert(strstr(err.msg, "disk full") != NULL, "%s", err.msg);
+    cr_assert_eq(put(s, LD_KIND_MEMBER, NULL, NULL, &err, "name", "周八", "org", "longtan", NULL),
+                 LD_EIO);
+    cr_assert(strstr(err.msg, "roll it back") != NULL, "%s", err.msg);
+    cr_assert_eq(nd_store_commit(s, &err), LD_EIO);
+    cr_assert_eq(store_hash(s, "a"), before);
+    cr_assert_not(nd_store_exists(s, LD_KIND_MEMBER, m4));
+    cr_assert_eq(nd_store_last_seq(s), 6);
+    /* The group is over: the store takes writes again. */
+    cr_assert_eq(put(s, LD_KIND_MEMBER, NULL, m4, &err, "name", "孙七", "org", "longtan", NULL), 0,
+                 "%s", err.msg);
+    cr_assert_eq(nd_store_last_seq(s), 7);
+    nd_store_destroy(&s);
+}
+
 Test(store, a_trip_whose_change_fails_leaves_none_of_the_snapshots_before_it)
 {
     ld_error_t err;
