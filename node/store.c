@@ -121,6 +121,7 @@ struct nd_store {
     sqlite3_stmt  *st[ST_COUNT];
     sqlite3_stmt  *row_get[LD_KIND_COUNT];        /* ?1 id -> fields..., deleted, stamps */
     sqlite3_stmt  *row_put[LD_KIND_COUNT];        /* upsert of the whole row */
+    sqlite3_stmt  *row_new[LD_KIND_COUNT];        /* the same insert; a row there stays */
 };
 
 /* ------------------------------------------------------------------ helpers ---- */
@@ -428,6 +429,11 @@ static int prepare_rows(nd_store_t *self, const ld_kind_def_t *def, ld_error_t *
                        "VALUES (?1");
     for (size_t i = 0; i < def->nfields + 5; i++)
         ok = ok && sql_add(sql, &o, ", ?%zu", i + 2);
+    size_t values_end = o;
+    ok = ok && sql_add(sql, &o, ") ON CONFLICT (\"id\") DO NOTHING");
+    if (!ok || prepare(self, &self->row_new[def->kind], sql, err) != 0)
+        goto fail;
+    o = values_end;
     ok = ok && sql_add(sql, &o, ") ON CONFLICT (\"id\") DO UPDATE SET ");
     for (size_t i = 0; i < def->nfields; i++)
         ok = ok && sql_add(sql, &o, "\"%s\" = excluded.\"%s\", ", def->fields[i].name,
@@ -494,15 +500,16 @@ static int row_load(nd_store_t *self, const ld_kind_def_t *def, const char *id,
     return ret;
 }
 
-/* Writes r's whole row (insert or update). */
-static int row_save(nd_store_t *self, const nd_record_t *r, ld_error_t *err)
+/* Writes r's whole row with statement st (row_put: insert or update; row_new: insert
+ * unless the id is there).  *written (may be NULL) tells whether a row was written. */
+static int row_write(nd_store_t *self, const nd_record_t *r, sqlite3_stmt *st, bool *written,
+                     ld_error_t *err)
 {
     const ld_kind_def_t *def = r->def;
     char *stamps = nd_stamps_encode(r);
     if (stamps == NULL)
         return ld_error_set(err, LD_ENOMEM, "out of memory writing %s %s", def->name, r->id);
     nd_stamp_t latest = nd_record_latest(r);
-    sqlite3_stmt *st = self->row_put[def->kind];
     int col = 1;
     bind_text(st, col++, r->id);
     for (size_t i = 0; i < def->nfields; i++, col++) {
@@ -524,7 +531,15 @@ static int row_save(nd_store_t *self, const nd_record_t *r, ld_error_t *err)
     forget(self, def->kind);
     if (rc != SQLITE_DONE)
         return db_error(self, "writing a record", err);
+    if (written != NULL)
+        *written = sqlite3_changes(self->db) > 0;
     return 0;
+}
+
+/* Writes r's whole row (insert or update). */
+static int row_save(nd_store_t *self, const nd_record_t *r, ld_error_t *err)
+{
+    return row_write(self, r, self->row_put[r->def->kind], NULL, err);
 }
 
 /* Whether a live record (def, id) is here; 0 or LD_EIO. */
@@ -854,6 +869,7 @@ void nd_store_destroy(nd_store_t **self_p)
     for (int k = 0; k < LD_KIND_COUNT; k++) {
         sqlite3_finalize(self->row_get[k]);
         sqlite3_finalize(self->row_put[k]);
+        sqlite3_finalize(self->row_new[k]);
     }
     sqlite3_close(self->db);
     free(self->path);
@@ -1342,15 +1358,28 @@ static int apply_in_tx(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
         return ld_error_set(err, rc, "change %s/%" PRIu64 " to %s %s: %s", c->origin, c->seq,
                             def->name, c->record_id, inner.msg);
 
+    /* Most changes from elsewhere make a record new here: merged into an empty record
+     * and inserted, unless a row is there, which is then read and merged into. */
     nd_record_t r;
     nd_merge_result_t res;
-    rc = row_load(self, def, c->record_id, &r, err);
-    if (rc != 0)
-        return rc;
-    bool existed = r.exists;
+    bool existed = true, inserted = false;
+    nd_record_init(&r, def, c->record_id);
     rc = nd_merge_apply(&r, c, &res, err);
     if (rc == 0 && res.changed)
-        rc = row_save(self, &r, err);
+        rc = row_write(self, &r, self->row_new[def->kind], &inserted, err);
+    if (rc == 0 && inserted) {
+        existed = false;
+    } else if (rc == 0) {
+        nd_merge_result_clear(&res);
+        nd_record_clear(&r);
+        rc = row_load(self, def, c->record_id, &r, err);
+        if (rc != 0)
+            return rc;
+        existed = r.exists;
+        rc = nd_merge_apply(&r, c, &res, err);
+        if (rc == 0 && res.changed)
+            rc = row_save(self, &r, err);
+    }
     if (rc == 0)
         rc = conflicts_log(self, &r, &res, err);
     /* A record new here has no conflicts logged to follow. */
