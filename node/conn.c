@@ -49,6 +49,8 @@ struct nd_conn {
     bool         handshake_failed;      /* a protocol failure in the handshake */
     bool         lost_pending;          /* a drop not yet reported by nd_conn_step */
     int64_t      last_heard;
+    int64_t      failing_since;         /* link down and attempts failing since; 0: not */
+    unsigned     failed_attempts;       /* connect attempts retried since the last link */
 
     /* the session */
     bool         hello_sent;
@@ -354,6 +356,13 @@ int64_t nd_conn_last_heard(const nd_conn_t *self)
     return self->last_heard;
 }
 
+bool nd_conn_unreachable(const nd_conn_t *self, int64_t now, int grace_ms)
+{
+    /* A drop is followed by one retry event before any attempt: two mean a failure. */
+    return !self->link_up && self->failed_attempts >= 2 && self->failing_since != 0
+           && now - self->failing_since >= grace_ms;
+}
+
 const char *nd_conn_link_state(const nd_conn_t *self)
 {
     if (self->welcomed)
@@ -566,11 +575,20 @@ static int handle_monitor(nd_conn_t *self, ld_error_t *err)
     case ZMQ_EVENT_CONNECTED:
         self->ever_connected = true;
         break;
+    case ZMQ_EVENT_CONNECT_RETRIED:
+        if (!self->link_up) {
+            if (self->failing_since == 0)
+                self->failing_since = nd_conn_now_ms();
+            self->failed_attempts++;
+        }
+        break;
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         ld_debug("link to %s up", self->endpoint);
         self->ever_handshaken = true;
         self->link_up = true;
         self->last_heard = nd_conn_now_ms();
+        self->failing_since = 0;
+        self->failed_attempts = 0;
         reset_session(self);
         break;
     case ZMQ_EVENT_DISCONNECTED:

@@ -111,6 +111,11 @@ bool nd_conn_waiting(const nd_conn_t *self);
  * nd_conn_now_ms clock. */
 int64_t nd_conn_last_heard(const nd_conn_t *self);
 
+/* True when no link is up and every attempt to connect has failed (refused, or no
+ * route) for at least `grace_ms` before `now`: with other endpoints to try, there is
+ * no point waiting out the silence timeout on this one. */
+bool nd_conn_unreachable(const nd_conn_t *self, int64_t now, int grace_ms);
+
 /* What the link did so far, for a message when a deadline passes: "no TCP connection
  * (connection refused)", "TCP connected but the CURVE handshake never completed
  * (is broker.key right?)", ... Static. */

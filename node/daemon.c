@@ -1,6 +1,10 @@
 /* daemon.c: `liangdi daemon`: stays connected to the broker, pushes whenever the store
  * changes, fetches on Notify and on the interval, and reconnects with backoff.
  *
+ * With several endpoints (front-ends of one broker store), a session whose front-end
+ * refuses connections for FAILOVER_MS, falls silent or fails moves on to the next one,
+ * after the same backoff; Welcome's pushed_upto and the cursor make that safe.
+ *
  * Local writes come from other processes (the CLI), so the daemon watches the store:
  * SQLite's PRAGMA data_version changes on this connection whenever another connection
  * commits, and it is read every WATCH_MS.  Link drops are retried by libzmq itself
@@ -22,6 +26,7 @@
 #define DAEMON_TIMEOUT_DEFAULT  30000
 #define BACKOFF_MIN_MS          1000
 #define BACKOFF_MAX_MS          60000
+#define FAILOVER_MS             3000    /* connections refused this long: next endpoint */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -150,6 +155,12 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
             nd_conn_record_outcome(st->store, 0, NULL);
         }
 
+        if (st->cfg->nendpoints > 1 && nd_conn_unreachable(conn, now, FAILOVER_MS)) {
+            *move_on = true;
+            rc = ld_error_set(err, LD_ETIMEOUT, "broker unreachable at %s (connections to it "
+                              "fail)", endpoint);
+            break;
+        }
         int64_t silent = now - nd_conn_last_heard(conn);
         if (nd_conn_waiting(conn) && silent > st->timeout_ms) {
             rc = ld_error_set(err, LD_ETIMEOUT, "the broker at %s stopped answering (nothing within %d s)",
@@ -224,10 +235,13 @@ int nd_daemon_run(nd_store_t *store, const char *db_path, const nd_sync_opts_t *
         }
         if (st.welcomed)
             backoff = BACKOFF_MIN_MS;
-        ld_warn("%s; retrying in %d s", serr.msg, backoff / 1000);
         nd_conn_record_outcome(store, src != 0 ? src : LD_EIO, &serr);
         if (move_on || src != 0)
             ep = (ep + 1) % cfg.nendpoints;
+        if (cfg.nendpoints > 1)
+            ld_warn("%s; retrying in %d s with %s", serr.msg, backoff / 1000, cfg.endpoints[ep]);
+        else
+            ld_warn("%s; retrying in %d s", serr.msg, backoff / 1000);
         pause_ms(backoff);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }

@@ -5,7 +5,9 @@
  * that long (unreachable, refusing the handshake, or gone quiet), not when a long
  * bootstrap simply takes longer than it.  A lost link within a round reconnects and
  * resumes where Welcome's pushed_upto and the stored cursor say.  With several
- * endpoints, the next is tried only when one cannot be reached at all. */
+ * endpoints (front-ends of one broker store), the next is tried when one refuses
+ * connections for FAILOVER_MS, falls silent, or fails; Welcome's pushed_upto and the
+ * cursor make the round resume there without losing or repeating anything. */
 #include "sync.h"
 #include "conn.h"
 #include "log.h"
@@ -17,6 +19,8 @@
 
 #define SYNC_TIMEOUT_MS_DEFAULT  30000
 #define PROGRESS_EVERY_MS        250
+#define FAILOVER_MS              2000    /* connections refused this long: next endpoint */
+#define FAILOVER_LOOK_MS         250
 
 static const nd_conn_opts_t sync_conn_opts = {
     .reconnect_ivl_ms = 100,
@@ -60,10 +64,12 @@ static int silence_error(const nd_conn_t *conn, int timeout_ms, ld_error_t *err)
 typedef enum { ROUND_SYNC, ROUND_PROBE } round_kind_t;
 
 /* One round with one endpoint.  *welcomed tells the caller whether the broker there
- * answered at all (if not, another endpoint may be tried). */
+ * answered at all.  With `others` (more endpoints to try), a broker that refuses
+ * connections for FAILOVER_MS is given up without waiting out the timeout.  The
+ * counts are added to *result. */
 static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const char *endpoint,
-                      const nd_sync_opts_t *opts, round_kind_t kind, nd_sync_result_t *result,
-                      bool *welcomed, ld_error_t *err)
+                      const nd_sync_opts_t *opts, round_kind_t kind, bool others,
+                      nd_sync_result_t *result, bool *welcomed, ld_error_t *err)
 {
     int rc = 0;
     int timeout_ms = timeout_of(opts);
@@ -88,11 +94,18 @@ static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const ch
         int64_t wake = deadline;
         if (progress && next_progress < wake)
             wake = next_progress;
+        if (others && now + FAILOVER_LOOK_MS < wake)
+            wake = now + FAILOVER_LOOK_MS;
 
         nd_conn_event_t ev;
         rc = nd_conn_step(conn, wake, &ev, err);
         if (rc != 0)
             break;
+        if (others && nd_conn_unreachable(conn, nd_conn_now_ms(), FAILOVER_MS)) {
+            rc = ld_error_set(err, LD_ETIMEOUT, "broker unreachable at %s (connections to it "
+                              "fail)", endpoint);
+            break;
+        }
         if (ev == ND_CONN_TIMEOUT && nd_conn_now_ms() >= nd_conn_last_heard(conn) + timeout_ms) {
             rc = silence_error(conn, timeout_ms, err);
             break;
@@ -121,10 +134,10 @@ static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const ch
     if (result != NULL) {
         nd_conn_stats_t st;
         nd_conn_get_stats(conn, &st);
-        result->pushed = st.pushed;
-        result->fetched = st.fetched;
+        result->pushed += st.pushed;
+        result->fetched += st.fetched;
         uint64_t conflicts_now = nd_store_conflict_count(store);
-        result->conflicts = conflicts_now > conflicts_before ? conflicts_now - conflicts_before : 0;
+        result->conflicts += conflicts_now > conflicts_before ? conflicts_now - conflicts_before : 0;
     }
     if (rc != 0)
         nd_conn_set_linger(conn, 0);
@@ -141,8 +154,11 @@ static int run_round(nd_store_t *store, const char *db_path, const nd_sync_opts_
         return rc;
     for (size_t i = 0; i < cfg.nendpoints; i++) {
         bool welcomed = false;
-        rc = round_with(store, &cfg, cfg.endpoints[i], opts, kind, result, &welcomed, err);
-        if (rc == 0 || welcomed || rc != LD_ETIMEOUT)
+        rc = round_with(store, &cfg, cfg.endpoints[i], opts, kind, i + 1 < cfg.nendpoints,
+                        result, &welcomed, err);
+        /* Unreachable, silent or failing: the next front-end may serve; a refusal
+         * (authentication, version, policy) would be the same on every one. */
+        if (rc == 0 || (rc != LD_ETIMEOUT && rc != LD_EIO))
             break;
         if (i + 1 < cfg.nendpoints)
             ld_warn("%s; trying %s", err != NULL ? err->msg : "broker unreachable",
