@@ -18,6 +18,7 @@
 #include "liangdi.pb-c.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,68 @@
 #define SOFTWARE_MAX  63         /* bytes of Hello.software */
 
 /* ------------------------------------------------------------------ helpers -- */
+
+/* An arena for protobuf-c's unpacking of Push and Batch bodies: the thousands of small
+ * messages and strings of a batch are carved from a few large blocks and released
+ * together once converted, instead of a malloc and a free each (and a walk of the
+ * whole tree to free them).  Freeing one piece does nothing. */
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t              size, used;           /* bytes of data */
+    max_align_t         data[];
+} arena_block_t;
+
+typedef struct arena {
+    arena_block_t *head;
+    size_t         next_size;                 /* bytes for the next block */
+} arena_t;
+
+static void *arena_alloc(void *ctx, size_t size)
+{
+    arena_t *a = ctx;
+    size_t align = sizeof(max_align_t);
+    size = (size + align - 1) / align * align;
+    arena_block_t *b = a->head;
+    if (b == NULL || b->size - b->used < size) {
+        size_t want = a->next_size > size ? a->next_size : size;
+        b = malloc(sizeof *b + want);
+        if (b == NULL)
+            return NULL;
+        b->next = a->head;
+        b->size = want;
+        b->used = 0;
+        a->head = b;
+        a->next_size = want * 2;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+static void arena_free_piece(void *ctx, void *pointer)
+{
+    (void)ctx;
+    (void)pointer;
+}
+
+/* An arena whose first block fits the unpacking of about `len` bytes of wire. */
+static void arena_init(arena_t *a, ProtobufCAllocator *alloc, size_t len)
+{
+    a->head = NULL;
+    a->next_size = len * 3 + 4096;     /* unpacked, a change takes about 2.5 times its bytes */
+    alloc->alloc = arena_alloc;
+    alloc->free = arena_free_piece;
+    alloc->allocator_data = a;
+}
+
+static void arena_release(arena_t *a)
+{
+    while (a->head != NULL) {
+        arena_block_t *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+}
 
 /* Copies src into dst[size] if it fits with its NUL; LD_EINVAL naming `what` if not. */
 static int copy_text(char *dst, size_t size, const char *src, const char *what,
@@ -827,9 +890,14 @@ static int decode_push(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t 
     if (count > LD_BATCH_MAX)
         return ld_error_set(err, LD_ETOOBIG, "push of %zu changes, at most %u", count,
                             LD_BATCH_MAX);
-    Liangdi__Push *msg = liangdi__push__unpack(NULL, len, body);
-    if (msg == NULL)
+    arena_t arena;
+    ProtobufCAllocator alloc;
+    arena_init(&arena, &alloc, len);
+    Liangdi__Push *msg = liangdi__push__unpack(&alloc, len, body);
+    if (msg == NULL) {
+        arena_release(&arena);
         return ld_error_set(err, LD_EPROTO, "%zu bytes are not a valid Push", len);
+    }
     if (msg->n_changes > 0) {
         /* Not zeroed here: change_from_wire initialises each change it fills, and
          * ld_msg_clear frees only the first u.push.n (4 KB a change, zeroed twice, was
@@ -850,7 +918,7 @@ static int decode_push(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t 
         m->u.push.n = i + 1;
     }
 out:
-    liangdi__push__free_unpacked(msg, NULL);
+    arena_release(&arena);            /* msg and all it points to */
     return rc;
 }
 
@@ -863,9 +931,14 @@ static int decode_batch(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t
     if (count > LD_BATCH_MAX)
         return ld_error_set(err, LD_ETOOBIG, "batch of %zu changes, at most %u", count,
                             LD_BATCH_MAX);
-    Liangdi__Batch *msg = liangdi__batch__unpack(NULL, len, body);
-    if (msg == NULL)
+    arena_t arena;
+    ProtobufCAllocator alloc;
+    arena_init(&arena, &alloc, len);
+    Liangdi__Batch *msg = liangdi__batch__unpack(&alloc, len, body);
+    if (msg == NULL) {
+        arena_release(&arena);
         return ld_error_set(err, LD_EPROTO, "%zu bytes are not a valid Batch", len);
+    }
     m->u.batch.remaining = msg->remaining;
     if (msg->n_entries > 0) {
         /* Not zeroed: see decode_push. */
@@ -899,7 +972,7 @@ static int decode_batch(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t
         m->u.batch.n = i + 1;
     }
 out:
-    liangdi__batch__free_unpacked(msg, NULL);
+    arena_release(&arena);            /* msg and all it points to */
     return rc;
 }
 
