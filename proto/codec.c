@@ -104,6 +104,8 @@ static int copy_text(char *dst, size_t size, const char *src, const char *what,
     return 0;
 }
 
+static int buf_reserve(ld_buf_t *b, size_t more);
+
 /* Packs any message into a malloc'd buffer (caller frees). */
 static int pack_message(const ProtobufCMessage *msg, uint8_t **out, size_t *len,
                         ld_error_t *err)
@@ -273,9 +275,12 @@ static int field_from_wire(const ProtobufCMessage *rec, const ld_field_def_t *de
 
 /* A Change message built over an ld_change_t, borrowing its strings.  It must not
  * move once built (the message points into its own arrays). */
+#define RECORD_SPACE 512     /* bytes for the record message in place; larger: malloc'd */
+
 typedef struct wire_change {
     Liangdi__Change      msg;
-    ProtobufCMessage    *record;                     /* malloc'd, freed with free() */
+    ProtobufCMessage    *record;                     /* record_space, or malloc'd */
+    _Alignas(max_align_t) unsigned char record_space[RECORD_SPACE];
     char                *set[LD_FIELDS_MAX];
     char                *audience[LD_AUDIENCE_MAX];
     Liangdi__FieldStamp  stamp_store[LD_FIELDS_MAX];
@@ -286,7 +291,8 @@ typedef struct wire_change {
 
 static void wire_change_free(wire_change_t *w)
 {
-    free(w->record);
+    if ((void *)w->record != (void *)w->record_space)
+        free(w->record);
     w->record = NULL;
 }
 
@@ -314,7 +320,8 @@ static int wire_change_build(wire_change_t *w, const ld_change_t *c, ld_error_t 
     if (def == NULL || rf == NULL)
         return ld_error_set(err, LD_EINVAL, "change of unknown kind %d", (int)c->kind);
     const ProtobufCMessageDescriptor *rd = rf->descriptor;
-    w->record = malloc(rd->sizeof_message);
+    w->record = rd->sizeof_message <= sizeof w->record_space
+                ? (ProtobufCMessage *)(void *)w->record_space : malloc(rd->sizeof_message);
     if (w->record == NULL)
         return ld_error_set(err, LD_ENOMEM, "out of memory building a %s", def->name);
     protobuf_c_message_init(rd, w->record);
@@ -498,6 +505,26 @@ int ld_change_pack_valid(const ld_change_t *c, uint8_t **out, size_t *len, ld_er
     int rc = wire_change_build(&w, c, err);
     if (rc == 0)
         rc = pack_message(&w.msg.base, out, len, err);
+    wire_change_free(&w);
+    return rc;
+}
+
+int ld_change_pack_buf(const ld_change_t *c, ld_buf_t *b, ld_error_t *err)
+{
+    if (c->nfields > LD_FIELDS_MAX || c->naudience > LD_AUDIENCE_MAX)
+        return ld_error_set(err, LD_EINVAL, "change to pack has too many fields or nodes");
+    wire_change_t w;
+    int rc = wire_change_build(&w, c, err);
+    if (rc == 0) {
+        size_t size = protobuf_c_message_get_packed_size(&w.msg.base);
+        b->len = 0;
+        rc = buf_reserve(b, size > 0 ? size : 1);
+        if (rc != 0)
+            rc = ld_error_set(err, rc, "change of %zu bytes: %s", size, ld_strerror(rc));
+        else if ((b->len = protobuf_c_message_pack(&w.msg.base, b->data)) != size)
+            rc = ld_error_set(err, LD_EPROTO, "packing a change wrote %zu of %zu bytes",
+                              b->len, size);
+    }
     wire_change_free(&w);
     return rc;
 }

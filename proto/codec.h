@@ -78,4 +78,8 @@ int  ld_push_append(ld_buf_t *b, const uint8_t *change, size_t len);
 int  ld_batch_append(ld_buf_t *b, uint64_t position, const uint8_t *change, size_t len);
 int  ld_batch_finish(ld_buf_t *b, uint64_t remaining);   /* appends `remaining` */
 
+/* Packs a change known valid (as for ld_change_pack_valid) into b, in place of what b
+ * held, reusing its memory: b->data[0..b->len) is the change.  0, LD_ETOOBIG, LD_ENOMEM. */
+int  ld_change_pack_buf(const ld_change_t *c, ld_buf_t *b, ld_error_t *err);
+
 #endif

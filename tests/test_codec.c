@@ -165,6 +165,31 @@ Test(codec, every_record_kind_round_trips_alone_with_all_fields_set)
     }
 }
 
+Test(codec, changes_packed_one_after_another_into_one_buffer_are_the_bytes_of_a_pack_each)
+{
+    ld_buf_t b = { NULL, 0, 0 };
+    for (int pass = 0; pass < 2; pass++) {
+        /* Large kinds and small ones in turn: the buffer grows and is reused. */
+        for (int k = LD_KIND_COUNT - 1; k > LD_KIND_NONE; k--) {
+            ld_change_t c, d;
+            ld_error_t err;
+            make_change(&c, (ld_kind_t)k, 7);
+            uint8_t *bytes = NULL;
+            size_t len = 0;
+            cr_assert_eq(ld_change_pack(&c, &bytes, &len, &err), 0, "%s", err.msg);
+            cr_assert_eq(ld_change_pack_buf(&c, &b, &err), 0, "%s", err.msg);
+            cr_assert_eq(b.len, len);
+            cr_assert_eq(memcmp(b.data, bytes, len), 0);
+            cr_assert_eq(ld_change_unpack(b.data, b.len, &d, &err), 0, "%s", err.msg);
+            assert_changes_equal(&c, &d);
+            free(bytes);
+            ld_change_clear(&c);
+            ld_change_clear(&d);
+        }
+    }
+    ld_buf_free(&b);
+}
+
 Test(codec, a_push_of_all_ten_kinds_round_trips)
 {
     size_t n;
