@@ -153,6 +153,17 @@ static void put_line(char *out, size_t *o, const char *name, const nd_stamp_t *s
 
 char *nd_stamps_encode(const nd_record_t *r)
 {
+    char *buf = NULL;
+    size_t cap = 0;
+    if (nd_stamps_encode_buf(r, &buf, &cap) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+int nd_stamps_encode_buf(const nd_record_t *r, char **bufp, size_t *capp)
+{
     static const nd_stamp_t none;
     size_t cap = 1;                      /* sized once: no growing line by line */
     for (size_t i = 0; i < r->def->nfields; i++) {
@@ -160,9 +171,14 @@ char *nd_stamps_encode(const nd_record_t *r)
             cap += line_max(r->def->fields[i].name);
     }
     cap += line_max(DELETED_NAME) + line_max(CREATED_NAME);
-    char *buf = malloc(cap);
-    if (buf == NULL)
-        return NULL;
+    if (cap > *capp) {
+        char *grown = realloc(*bufp, cap);
+        if (grown == NULL)
+            return LD_ENOMEM;
+        *bufp = grown;
+        *capp = cap;
+    }
+    char *buf = *bufp;
     size_t len = 0;
     for (size_t i = 0; i < r->def->nfields; i++) {
         const nd_slot_t *s = &r->fields[i];
@@ -174,7 +190,7 @@ char *nd_stamps_encode(const nd_record_t *r)
     if (r->created.hlc != 0)
         put_line(buf, &len, CREATED_NAME, &r->created, &none);
     buf[len] = '\0';
-    return buf;
+    return 0;
 }
 
 /* Parses "hlc origin" at *p into s, advancing *p past the origin; false if malformed. */

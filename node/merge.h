@@ -75,6 +75,10 @@ nd_stamp_t nd_record_latest(const nd_record_t *r);
  * written field in schema order, then "deleted ..." and "created ...", with "-" for
  * an empty origin.  Returns a malloc'd string (caller frees), NULL if out of memory. */
 char *nd_stamps_encode(const nd_record_t *r);
+/* The same text into *buf, of *cap bytes, grown (realloc) if it must be: for a caller
+ * that writes many rows with one buffer.  *buf stays the caller's to free.  0 or
+ * LD_ENOMEM (*buf and *cap as they were). */
+int nd_stamps_encode_buf(const nd_record_t *r, char **buf, size_t *cap);
 
 /* Reads a "stamps" column into r's stamps (values are left alone).  0, or LD_EIO
  * naming the record and line if the text is not what nd_stamps_encode writes. */

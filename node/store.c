@@ -114,6 +114,9 @@ struct nd_store {
     nd_audience_t *aud;
     uint64_t       id_ms;                         /* the last new record id's ms ... */
     unsigned       id_count;                      /* ... and its count within that ms */
+    ld_buf_t       packed;                        /* the change being logged */
+    char          *stamps;                        /* the stamps of the row being written ... */
+    size_t         stamps_cap;                    /* ... in a buffer of this many bytes */
     uint8_t        random[256];                   /* getrandom bytes for new ids ... */
     size_t         random_used;                   /* ... of which this many are spent */
     uint64_t       live_gen[LD_KIND_COUNT];       /* see live_slot_t */
@@ -506,9 +509,9 @@ static int row_write(nd_store_t *self, const nd_record_t *r, sqlite3_stmt *st, b
                      ld_error_t *err)
 {
     const ld_kind_def_t *def = r->def;
-    char *stamps = nd_stamps_encode(r);
-    if (stamps == NULL)
+    if (nd_stamps_encode_buf(r, &self->stamps, &self->stamps_cap) != 0)
         return ld_error_set(err, LD_ENOMEM, "out of memory writing %s %s", def->name, r->id);
+    const char *stamps = self->stamps;
     nd_stamp_t latest = nd_record_latest(r);
     int col = 1;
     bind_text(st, col++, r->id);
@@ -527,7 +530,6 @@ static int row_write(nd_store_t *self, const nd_record_t *r, sqlite3_stmt *st, b
     bind_text(st, col++, r->created.origin);
     int rc = sqlite3_step(st);
     finish(st);
-    free(stamps);
     forget(self, def->kind);
     if (rc != SQLITE_DONE)
         return db_error(self, "writing a record", err);
@@ -566,12 +568,13 @@ static int row_live(nd_store_t *self, const ld_kind_def_t *def, const char *id, 
 static int log_add(nd_store_t *self, const ld_change_t *c, int which, bool *added,
                    ld_error_t *err)
 {
-    uint8_t *body = NULL;
-    size_t len = 0;
-    int rc = which == ST_LOG_APPLY ? ld_change_pack_valid(c, &body, &len, err)
-                                   : ld_change_pack(c, &body, &len, err);
+    int rc = which == ST_LOG_APPLY ? 0 : ld_change_validate(c, err);
+    if (rc == 0)
+        rc = ld_change_pack_buf(c, &self->packed, err);
     if (rc != 0)
         return rc;
+    const uint8_t *body = self->packed.data;
+    size_t len = self->packed.len;
     const ld_kind_def_t *def = ld_schema_kind(c->kind);
     sqlite3_stmt *st = self->st[which];
     bind_text(st, 1, c->origin);
@@ -584,7 +587,6 @@ static int log_add(nd_store_t *self, const ld_change_t *c, int which, bool *adde
     sqlite3_bind_int64(st, 8, (sqlite3_int64)ld_hlc_wall_now());
     int step = sqlite3_step(st);
     finish(st);
-    free(body);
     if (step != SQLITE_DONE)
         return db_error(self, "appending to the change log", err);
     if (added != NULL)
@@ -872,6 +874,8 @@ void nd_store_destroy(nd_store_t **self_p)
         sqlite3_finalize(self->row_new[k]);
     }
     sqlite3_close(self->db);
+    ld_buf_free(&self->packed);
+    free(self->stamps);
     free(self->path);
     free(self->node_name);
     free(self);

@@ -342,6 +342,16 @@ Test(merge, stamps_text_round_trips)
     cr_assert_eq(nd_stamps_decode(&back, text, &err), 0, "%s", err.msg);
     char *again = nd_stamps_encode(&back);
     cr_assert_str_eq(again, text);
+    /* Into a buffer of the caller's, too small at first, then reused. */
+    char *buf = malloc(4);
+    size_t cap = 4;
+    cr_assert_not_null(buf);
+    cr_assert_eq(nd_stamps_encode_buf(&r, &buf, &cap), 0);
+    cr_assert_str_eq(buf, text);
+    cr_assert_geq(cap, strlen(text) + 1);
+    cr_assert_eq(nd_stamps_encode_buf(&back, &buf, &cap), 0);
+    cr_assert_str_eq(buf, text);
+    free(buf);
     free(text);
     free(again);
     nd_record_clear(&r);
