@@ -2,11 +2,12 @@
  * local write path (row + outbox) and the apply path (decode a Batch, apply it with its cursor).
  *
  * Store A (the home township) writes N study activities of one mobile member through
- * nd_store_write, in groups of 4,096 writes per transaction.  Its outbox is then framed
- * into Batch bodies of 4,096 entries, as the broker sends them, and store B (the Dongguan
- * branch) decodes each body with ld_msg_decode and applies it with nd_store_apply_decoded
- * (nd_store_apply_batch for changes the decode validated), one transaction per batch.
- * Both stores run with synchronous=FULL (the store's own setting), so every transaction
+ * nd_store_write, in groups of 4,096 writes per transaction (a second store writes the
+ * same in bulk groups, for comparison).  A's outbox is then framed into Batch bodies of
+ * 4,096 entries, as the broker sends them, and store B (the Dongguan branch) decodes
+ * each body with ld_msg_decode and applies it with nd_store_apply_decoded (what
+ * nd_store_apply_batch does for changes a decode validated), one transaction per batch.
+ * Every store runs with synchronous=FULL (the store's own setting), so every transaction
  * ends in an fsync.  Beside them: SQLite alone inserting the same packed bodies into one
  * table in transactions of 4,096, synchronous=FULL.
  * Usage: bench_apply [changes]. */
@@ -100,8 +101,26 @@ static void create(nd_store_t *s, ld_kind_t kind, const char *id, char *out_id,
     ld_change_clear(&c);
 }
 
-/* Writes n activities of ~100 bytes for `member`, CHUNK per group.  Returns seconds. */
-static double write_activities(nd_store_t *a, const char *member, size_t n)
+/* A store `name` made node "zhuyuan": the township and the Dongguan branch, and one
+ * member of the township now on a trip to Dongguan (its id into member), so every
+ * activity of the member goes to Dongguan. */
+static nd_store_t *township(const char *name, char *member)
+{
+    nd_store_t *s = open_node(name, "zhuyuan", "竹园镇党委");
+    create(s, LD_KIND_ORG, "zhuyuan", NULL, (const char *const[]) {
+        "name", "竹园镇党委", "kind", "township", "node", "zhuyuan", NULL });
+    create(s, LD_KIND_ORG, "dongguan", NULL, (const char *const[]) {
+        "name", "中共竹园镇外出创业群体广东东莞支部委员会", "kind", "mobile", "node", "dongguan", NULL });
+    create(s, LD_KIND_MEMBER, NULL, member, (const char *const[]) {
+        "name", "林术平", "org", "zhuyuan", NULL });
+    create(s, LD_KIND_TRIP, NULL, NULL, (const char *const[]) {
+        "member", member, "to", "dongguan", "started", "2010-03-01", "status", "registered", NULL });
+    return s;
+}
+
+/* Writes n activities of ~100 bytes for `member`, CHUNK per group (a bulk group if
+ * `bulk`: no savepoint per write).  Returns seconds. */
+static double write_activities(nd_store_t *a, const char *member, size_t n, bool bulk)
 {
     ld_change_t c;
     ld_error_t err = { 0 };
@@ -109,7 +128,7 @@ static double write_activities(nd_store_t *a, const char *member, size_t n)
     int32_t first = ld_date_join(2010, 1, 1);
     double t = now_s();
     for (size_t done = 0; done < n;) {
-        if (nd_store_begin(a, &err) != 0)
+        if ((bulk ? nd_store_begin_bulk(a, &err) : nd_store_begin(a, &err)) != 0)
             die("begin", err.msg);
         for (size_t k = 0; k < CHUNK && done < n; k++, done++) {
             char date[11], note[160];
@@ -213,20 +232,19 @@ int main(int argc, char **argv)
         die("mkdtemp", dir);
 
     /* A: the township with one member now in Dongguan, so every activity goes there. */
-    nd_store_t *a = open_node("zhuyuan", "zhuyuan", "竹园镇党委");
     char member[LD_RECORD_ID_MAX + 1];
-    create(a, LD_KIND_ORG, "zhuyuan", NULL, (const char *const[]) {
-        "name", "竹园镇党委", "kind", "township", "node", "zhuyuan", NULL });
-    create(a, LD_KIND_ORG, "dongguan", NULL, (const char *const[]) {
-        "name", "中共竹园镇外出创业群体广东东莞支部委员会", "kind", "mobile", "node", "dongguan", NULL });
-    create(a, LD_KIND_MEMBER, NULL, member, (const char *const[]) {
-        "name", "林术平", "org", "zhuyuan", NULL });
-    create(a, LD_KIND_TRIP, NULL, NULL, (const char *const[]) {
-        "member", member, "to", "dongguan", "started", "2010-03-01", "status", "registered", NULL });
-
+    nd_store_t *a = township("zhuyuan", member);
     double cpu = cpu_s();
-    double t_write = write_activities(a, member, (size_t) n);
+    double t_write = write_activities(a, member, (size_t) n, false);
     double cpu_write = cpu_s() - cpu;
+
+    /* The same writes into a store of their own in bulk groups (as an import does). */
+    char member_c[LD_RECORD_ID_MAX + 1];
+    nd_store_t *c = township("bulk", member_c);
+    cpu = cpu_s();
+    double t_bulk = write_activities(c, member_c, (size_t) n, true);
+    double cpu_bulk = cpu_s() - cpu;
+    nd_store_destroy(&c);
 
     framing_t f = { 0 };
     ld_error_t err = { 0 };
@@ -268,12 +286,15 @@ int main(int argc, char **argv)
     remove_dir();
 
     double write_rate = (double) n / t_write;
+    double bulk_rate = (double) n / t_bulk;
     double apply_rate = (double) total / (t_decode + t_apply);
     bool ok = apply_rate >= TARGET_APPLY_S;
     double load[1] = { 0 };
     getloadavg(load, 1);
     printf("write: %ld activities through nd_store_write, %u per transaction: %.2f s, "
            "%.0f changes/s (CPU %.2f s)\n", n, CHUNK, t_write, write_rate, cpu_write);
+    printf("write, bulk groups (nd_store_begin_bulk): %.2f s, %.0f changes/s (CPU %.2f s)\n",
+           t_bulk, bulk_rate, cpu_bulk);
     printf("apply: %zu changes of ~%.0f bytes packed, batches of %u: decode %.2f s + apply %.2f s, "
            "%.0f changes/s (CPU %.2f s)\n", total, (double) f.bytes / (double) total, CHUNK,
            t_decode, t_apply, apply_rate, cpu_apply);
