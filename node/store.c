@@ -4,9 +4,16 @@
  * Transactions.  Every write, apply and batch runs inside one transaction level:
  * BEGIN IMMEDIATE at the outermost level (so a writer never has to upgrade a read
  * lock, which WAL could refuse), a savepoint inside an open group, so that a refused
- * write inside an import leaves nothing behind and the group goes on.  Each outermost
+ * write inside a group leaves nothing behind and the group goes on.  A bulk group
+ * (import: every row checked first, all rows or none) takes no savepoint per write:
+ * a write refused by its checks has written nothing, and one that fails after it
+ * began writing breaks the group, which can then only roll back.  Each outermost
  * transaction re-reads the last own seq and the clock under the write lock: the CLI
  * and the sync daemon share the file, and both write.
+ *
+ * Memory.  Within a transaction the store remembers which records it found live for
+ * reference checks, and its audience which node keeps an org and where a member is;
+ * writing a row of that kind, and the end of each transaction, forgets them.
  *
  * Rows.  A record's row holds its field values, its per-field stamps (merge.h) and
  * the derived hlc/origin (latest stamp), deleted and created_by.  Local writes and
@@ -1080,9 +1087,9 @@ static int check_refs(nd_store_t *self, const ld_kind_def_t *def, const ld_chang
  * random bits (what keeps ids made on two nodes in the same millisecond apart).  Ids
  * made one after another sort one after another, so a record table's id index and the
  * change log's record_id index grow at their right edge instead of at a random page per
- * write, here and on every node that applies the changes: with random (version-4) ids
- * an import of 100,000 members dirtied about 2.5 times the pages (WAL bytes) and spent
- * about twice the B-tree work. */
+ * write, here and on every node that applies the changes: with random (version-4) ids,
+ * 100,000 rows and their log entries written 4,096 to a transaction took about twice
+ * the time and 2.5 times the WAL bytes, and applying them about 1.5 times the time. */
 static int new_record_id(nd_store_t *self, char out[LD_UUID_LEN + 1], ld_error_t *err)
 {
     uint8_t r[8];
