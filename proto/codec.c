@@ -446,6 +446,9 @@ static int change_from_wire(const Liangdi__Change *msg, ld_change_t *c, ld_error
                           def->name, msg->n_set, def->nfields);
         goto err;
     }
+    /* Fields are added here directly (not by ld_change_set, which looks each name up
+     * twice more): bit i of `seen` is def->fields[i], so a name set twice is caught. */
+    uint32_t seen = 0;
     for (size_t i = 0; i < msg->n_set; i++) {
         const char *name = msg->set[i] != NULL ? msg->set[i] : "";
         int idx = ld_schema_field_index(def, name);
@@ -454,13 +457,26 @@ static int change_from_wire(const Liangdi__Change *msg, ld_change_t *c, ld_error
                               ld_utf8_valid(name, strlen(name)) ? name : "?");
             goto err;
         }
+        if (idx >= 32 || (seen & (UINT32_C(1) << idx)) != 0) {
+            rc = ld_error_set(err, LD_EINVAL, "%s.%s is set twice", def->name,
+                              def->fields[idx].name);
+            goto err;
+        }
+        seen |= UINT32_C(1) << idx;
         char buf[32];
         const char *text = NULL;
         rc = field_from_wire(rec, &def->fields[idx], buf, sizeof buf, &text, err);
-        if (rc == 0)
-            rc = ld_change_set(c, name, text, err);
         if (rc != 0)
             goto err;
+        char *copy = strdup(text);
+        if (copy == NULL) {
+            rc = ld_error_set(err, LD_ENOMEM, "out of memory copying %s.%s", def->name,
+                              def->fields[idx].name);
+            goto err;
+        }
+        ld_field_t *f = &c->fields[c->nfields++];     /* n_set <= nfields <= LD_FIELDS_MAX */
+        f->name = def->fields[idx].name;
+        f->value = copy;
     }
     rc = stamps_from_wire(c, msg->stamps, msg->n_stamps, true, err);
     if (rc == 0)

@@ -708,6 +708,18 @@ Test(codec, a_stamp_or_base_naming_a_field_not_set_is_refused)
     cr_assert(strstr(err.msg, "date") != NULL, "%s", err.msg);
 }
 
+Test(codec, a_field_named_twice_in_set_is_refused)
+{
+    uint8_t buf[256];
+    uint8_t extra[16];
+    size_t e = put_bytes(extra, 0x32, "note", 4);                  /* set: note again */
+    size_t len = visit_change(buf, extra, e);
+    ld_change_t c;
+    ld_error_t err;
+    cr_assert_eq(ld_change_unpack(buf, len, &c, &err), LD_EINVAL);
+    cr_assert(strstr(err.msg, "visit.note is set twice") != NULL, "%s", err.msg);
+}
+
 Test(codec, a_set_name_the_kind_lacks_and_an_unknown_enum_value_are_refused)
 {
     uint8_t buf[256];
