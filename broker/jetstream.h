@@ -10,7 +10,7 @@
 #include "error.h"
 
 #define BK_JS_URLS_MAX 16       /* servers in one --store jetstream: list */
-#define BK_JS_WAIT_MS  5000     /* JetStream API requests give up after this */
+#define BK_JS_WAIT_MS  3000     /* JetStream API requests give up after this */
 
 typedef struct bk_js bk_js_t;
 

@@ -16,10 +16,11 @@
  * harmless the same way, and the mark never moves backwards (a failed compare-and-set
  * re-reads it and keeps the higher value).
  *
- * A fetch is an ephemeral pull consumer on the mailbox's subject starting after the
- * cursor (reading from the stream's leader, never a lagging replica), asked for at
- * most `credit` entries and deleted afterwards.  An ack purges the subject below the
- * acked position.  Depth is the subject's message count in the stream.
+ * A fetch reads the mailbox's subject entry by entry after the cursor with direct
+ * gets (any replica answers; nothing is created on the servers, so a fetch works the
+ * same with one server of three down), at most `credit` of them.  A replica a moment
+ * behind may end a fetch early: the rest comes with the next fetch.  An ack purges
+ * the subject below the acked position.  Depth is the subject's message count.
  *
  * Mailboxes grown by one front-end are announced on liangdi.grown to the others, so
  * each can Notify the nodes connected to it. */
@@ -43,8 +44,6 @@
 #define MJ_GROWN_SUBJECT   "liangdi.grown"
 #define MJ_DUP_WINDOW_NS   (10LL * 60LL * 1000000000LL)
 #define MJ_ACK_WAIT_MS     10000      /* every publish of a push acknowledged within this */
-#define MJ_FETCH_WAIT_MS   5000
-#define MJ_CONSUMER_IDLE_NS (30LL * 1000000000LL)
 #define MJ_CAS_TRIES       16
 #define MJ_SUBJECT_MAX     (sizeof MJ_PREFIX + LD_ID_MAX + 1)
 #define MJ_MSGID_MAX       (2 * LD_ID_MAX + 32)
@@ -358,6 +357,7 @@ static void *mj_open(const char *urls, bool create, ld_error_t *err)
     sc.Discard = js_DiscardNew;          /* full: refuse new writes, never drop old ones */
     sc.Duplicates = MJ_DUP_WINDOW_NS;
     sc.DenyDelete = true;
+    sc.AllowDirect = true;               /* fetches read by direct get */
     if (bk_js_stream(self->js, &sc, create, err) < 0
         || bk_js_kv(self->js, MJ_HW_BUCKET, create, &self->hw, err) < 0)
         goto err;
@@ -463,116 +463,86 @@ err:
     return rc;
 }
 
-/* The stream sequence and the count pending after it of a consumer's message. */
-static int mj_meta(natsMsg *msg, uint64_t *position, uint64_t *pending, ld_error_t *err)
+/* The number of entries in a mailbox (its subject's message count, from the stream's
+ * leader). */
+static int mj_count(mj_store_t *self, const char *node, const char *subject, uint64_t *count,
+                    ld_error_t *err)
 {
-    jsMsgMetaData *md = NULL;
-    natsStatus s = natsMsg_GetMetaData(&md, msg);
+    jsOptions o;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    jsOptions_Init(&o);
+    o.Stream.Info.SubjectsFilter = subject;
+    natsStatus s = js_GetStreamInfo(&si, bk_js_ctx(self->js), MJ_STREAM, &o, &jerr);
     if (s != NATS_OK)
-        return bk_js_fail(err, s, 0, "reading a mailbox entry's position");
-    *position = md->Sequence.Stream;
-    *pending = md->NumPending;
-    jsMsgMetaData_Destroy(md);
+        return bk_js_fail(err, s, jerr, "reading the depth of the mailbox of %s", node);
+    *count = 0;
+    for (int i = 0; si->State.Subjects && i < si->State.Subjects->Count; i++)
+        if (strcmp(si->State.Subjects->List[i].Subject, subject) == 0)
+            *count = si->State.Subjects->List[i].Msgs;
+    jsStreamInfo_Destroy(si);
     return 0;
 }
 
+/* Reads entries one by one with direct gets ("the next message of this subject from
+ * this sequence on"), which any replica answers and which leave nothing behind on the
+ * servers: a consumer made per fetch would be placed on a peer by the cluster, and
+ * with a peer down its creation may wait for that peer. */
 static int mj_fetch(void *store, const char *node, uint64_t after, uint32_t credit,
                     bk_fetch_fn fn, void *ctx, uint64_t *remaining, ld_error_t *err)
 {
     mj_store_t *self = store;
-    jsCtx *js = bk_js_ctx(self->js);
     char subject[MJ_SUBJECT_MAX];
-    jsConsumerConfig cc;
-    jsConsumerInfo *ci = NULL;
-    natsSubscription *sub = NULL;
-    natsMsgList list = { 0 };
-    jsErrCode jerr = 0;
-    int taken = 0, rc = 0;
+    uint64_t count = 0, next = after + 1;
+    int taken = 0;
+    bool ended = false;           /* the mailbox has nothing after the last entry read */
 
     *remaining = 0;
     if (!mj_subject(node, subject))
         return ld_error_set(err, LD_EINVAL, "cannot address mailbox '%s'", node);
     if (after == UINT64_MAX)
         return 0;
-    jsConsumerConfig_Init(&cc);
-    cc.DeliverPolicy = js_DeliverByStartSequence;
-    cc.OptStartSeq = after + 1;
-    cc.AckPolicy = js_AckNone;
-    cc.FilterSubject = subject;
-    cc.MemoryStorage = true;
-    cc.Replicas = 1;
-    cc.InactiveThreshold = MJ_CONSUMER_IDLE_NS;
-    natsStatus s = js_AddConsumer(&ci, js, MJ_STREAM, &cc, NULL, &jerr);
-    if (s != NATS_OK)
-        return bk_js_fail(err, s, jerr, "reading the mailbox of %s", node);
-    uint64_t pending = ci->NumPending;
-    *remaining = pending;
-    if (credit == 0 || pending == 0)
-        goto out;
-
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = MJ_STREAM;
-    so.Consumer = ci->Name;
-    so.Config.MemoryStorage = true;
-    s = js_PullSubscribe(&sub, js, subject, NULL, NULL, &so, &jerr);
-    if (s != NATS_OK) {
-        rc = bk_js_fail(err, s, jerr, "reading the mailbox of %s", node);
-        goto out;
-    }
-    jsFetchRequest fr;
-    jsFetchRequest_Init(&fr);
-    fr.Batch = (int)(credit < pending ? credit : pending);
-    fr.Expires = (int64_t)MJ_FETCH_WAIT_MS * 1000000;
-    s = natsSubscription_FetchRequest(&list, sub, &fr);
-    if (s != NATS_OK && s != NATS_TIMEOUT) {
-        rc = bk_js_fail(err, s, 0, "reading the mailbox of %s", node);
-        goto out;
-    }
-    *remaining = 0;
-    uint64_t last_pending = 0;
-    int i = 0;
-    for (; i < list.Count; i++) {
-        uint64_t position = 0;
-        rc = mj_meta(list.Msgs[i], &position, &last_pending, err);
-        if (rc < 0)
-            goto out;
-        if (position <= after)
-            continue;
-        int took = fn(ctx, position, (const uint8_t *)natsMsg_GetData(list.Msgs[i]),
-                      (size_t)natsMsg_GetDataLength(list.Msgs[i]));
-        if (took < 0) {
-            rc = ld_error_set(err, took, "fetch of %s stopped at position %llu", node,
-                              (unsigned long long)position);
-            goto out;
+    int rc = mj_count(self, node, subject, &count, err);
+    if (rc < 0 || count == 0)
+        return rc;
+    while ((uint32_t)taken < credit) {
+        jsDirectGetMsgOptions dg;
+        natsMsg *msg = NULL;
+        jsDirectGetMsgOptions_Init(&dg);
+        dg.Sequence = next;
+        dg.NextBySubject = subject;
+        natsStatus s = js_DirectGetMsg(&msg, bk_js_ctx(self->js), MJ_STREAM, NULL, &dg);
+        if (s == NATS_NOT_FOUND) {
+            ended = true;
+            break;
         }
+        if (s != NATS_OK)
+            return bk_js_fail(err, s, 0, "reading the mailbox of %s after position %llu", node,
+                              (unsigned long long)(next - 1));
+        uint64_t position = natsMsg_GetSequence(msg);
+        if (position < next) {
+            natsMsg_Destroy(msg);
+            return ld_error_set(err, LD_EIO, "the mailbox of %s gave position %llu when asked "
+                                "for one from %llu", node, (unsigned long long)position,
+                                (unsigned long long)next);
+        }
+        int took = fn(ctx, position, (const uint8_t *)natsMsg_GetData(msg),
+                      (size_t)natsMsg_GetDataLength(msg));
+        natsMsg_Destroy(msg);
+        if (took < 0)
+            return ld_error_set(err, took, "fetch of %s stopped at position %llu", node,
+                                (unsigned long long)position);
         if (took > 0)
             break;
         taken++;
+        next = position + 1;
     }
-    if (i < list.Count) {
-        /* stopped early: what was delivered but not taken, and what is after it */
-        uint64_t position = 0;
-        rc = mj_meta(list.Msgs[list.Count - 1], &position, &last_pending, err);
-        if (rc < 0)
-            goto out;
-        *remaining = (uint64_t)(list.Count - i) + last_pending;
-    } else if (list.Count > 0) {
-        *remaining = last_pending;
-    }
-out:
-    natsMsgList_Destroy(&list);
-    if (sub)
-        natsSubscription_Destroy(sub);
-    if (ci) {
-        jerr = 0;
-        s = js_DeleteConsumer(js, MJ_STREAM, ci->Name, NULL, &jerr);
-        if (s != NATS_OK)
-            ld_debug("jetstream: consumer %s not deleted (it expires by itself): %s", ci->Name,
-                     natsStatus_GetText(s));
-        jsConsumerInfo_Destroy(ci);
-    }
-    return rc < 0 ? rc : taken;
+    /* Stopped by the credit or the caller: at least one may remain; how many is the
+     * mailbox's count less what was read (entries at or below the cursor not yet acked
+     * make this an over-count, never an under-count). */
+    if (!ended)
+        *remaining = count > (uint64_t)taken ? count - (uint64_t)taken : 1;
+    return taken;
 }
 
 static int mj_ack(void *store, const char *node, uint64_t upto, ld_error_t *err)
@@ -597,24 +567,10 @@ static int mj_ack(void *store, const char *node, uint64_t upto, ld_error_t *err)
 
 static int mj_depth(void *store, const char *node, uint64_t *depth, ld_error_t *err)
 {
-    mj_store_t *self = store;
     char subject[MJ_SUBJECT_MAX];
-    jsOptions o;
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
     if (!mj_subject(node, subject))
         return ld_error_set(err, LD_EINVAL, "cannot address mailbox '%s'", node);
-    jsOptions_Init(&o);
-    o.Stream.Info.SubjectsFilter = subject;
-    natsStatus s = js_GetStreamInfo(&si, bk_js_ctx(self->js), MJ_STREAM, &o, &jerr);
-    if (s != NATS_OK)
-        return bk_js_fail(err, s, jerr, "reading the depth of the mailbox of %s", node);
-    *depth = 0;
-    for (int i = 0; si->State.Subjects && i < si->State.Subjects->Count; i++)
-        if (strcmp(si->State.Subjects->List[i].Subject, subject) == 0)
-            *depth = si->State.Subjects->List[i].Msgs;
-    jsStreamInfo_Destroy(si);
-    return 0;
+    return mj_count(store, node, subject, depth, err);
 }
 
 static int mj_pushed_upto(void *store, const char *origin, uint64_t *seq, ld_error_t *err)

@@ -14,9 +14,14 @@
  * (<id> -> "<last seen> <pushed> <fetched>"), so that writing them is not a registry
  * change.
  *
- * Whether the registry changed is a cheap look at a counter: an ordered consumer on the
- * registry bucket's subjects counts every stored update, and every front-end reloads
- * its snapshot when the count moved (and every 30 s regardless). */
+ * Whether the registry changed is a cheap look at a counter: a plain subscription to
+ * the registry bucket's subjects counts every update published, and every front-end
+ * reloads its snapshot when the count moved, once more half a second later (the
+ * update may not have reached every replica at the first look), and every 30 s
+ * regardless.  Reading everything lists the bucket's keys from the stream's subjects
+ * and gets each: nothing is created on the servers, so reading works the same with
+ * one server of three down (a consumer's creation may wait for the peer it was
+ * placed on). */
 #include "registry.h"
 
 #include <pthread.h>
@@ -30,9 +35,9 @@
 
 #define RJ_BUCKET        "LIANGDI_REGISTRY"
 #define RJ_STATS_BUCKET  "LIANGDI_STATS"
-#define RJ_FEED_STREAM   "KV_" RJ_BUCKET
 #define RJ_FEED_SUBJECTS "$KV." RJ_BUCKET ".>"
 #define RJ_RELOAD_MS     30000
+#define RJ_RECHECK_MS    500
 #define RJ_CAS_TRIES     16
 #define RJ_KEY_MAX       (8 + 2 * LD_ID_MAX + 2)
 #define RJ_VALUE_MAX     (8 + LD_KEY_TEXT + LD_ID_MAX + BK_NAME_MAX)
@@ -47,6 +52,7 @@ typedef struct rj_store {
     bool              looked;
     bool              dirty;       /* this store wrote since the last look */
     int64_t           last_full_ms;
+    int64_t           recheck_ms;  /* look again then (0: no need) */
 } rj_store_t;
 
 /* One node as read from the bucket (owned strings). */
@@ -201,16 +207,12 @@ static void *rj_open(const char *urls, bool create, ld_error_t *err)
         || bk_js_kv(self->js, RJ_BUCKET, create, &self->kv, err) < 0
         || bk_js_kv(self->js, RJ_STATS_BUCKET, create, &self->stats, err) < 0)
         goto err;
-    jsSubOptions so;
-    jsErrCode jerr = 0;
-    jsSubOptions_Init(&so);
-    so.Stream = RJ_FEED_STREAM;
-    so.Ordered = true;
-    so.Config.DeliverPolicy = js_DeliverNew;
-    natsStatus s = js_Subscribe(&self->feed, bk_js_ctx(self->js), RJ_FEED_SUBJECTS,
-                                rj_on_update, self, NULL, &so, &jerr);
+    natsStatus s = natsConnection_Subscribe(&self->feed, bk_js_conn(self->js), RJ_FEED_SUBJECTS,
+                                            rj_on_update, self);
+    if (s == NATS_OK)   /* the server has the subscription before the first look */
+        s = natsConnection_FlushTimeout(bk_js_conn(self->js), BK_JS_WAIT_MS);
     if (s != NATS_OK) {
-        bk_js_fail(err, s, jerr, "jetstream: following the registry's updates");
+        bk_js_fail(err, s, 0, "jetstream: following the registry's updates");
         goto err;
     }
     return self;
@@ -381,32 +383,42 @@ static int rj_remove_link(void *store, const char *lo, const char *hi, ld_error_
 
 typedef int (*rj_entry_fn)(void *ctx, kvEntry *e, ld_error_t *err);
 
-/* Calls fn for the current value of every key of `kv` matching `keys`. */
-static int rj_scan(kvStore *kv, const char *keys, rj_entry_fn fn, void *ctx, ld_error_t *err)
+/* Calls fn for the current value of every key of bucket `kv` under `prefix` ("node.",
+ * "link.", "" for all): the keys are the stream's subjects, each read with a get (a
+ * key deleted since has none). */
+static int rj_scan(rj_store_t *self, kvStore *kv, const char *prefix, rj_entry_fn fn,
+                   void *ctx, ld_error_t *err)
 {
-    kvWatcher *w = NULL;
-    kvWatchOptions o;
-    kvWatchOptions_Init(&o);
-    o.IgnoreDeletes = true;
-    natsStatus s = kvStore_Watch(&w, kv, keys, &o);
+    const char *bucket = kvStore_Bucket(kv);
+    char stream[96], filter[160];
+    jsOptions o;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    snprintf(stream, sizeof stream, "KV_%s", bucket);
+    snprintf(filter, sizeof filter, "$KV.%s.%s>", bucket, prefix);
+    size_t skip = strlen("$KV.") + strlen(bucket) + 1;
+    jsOptions_Init(&o);
+    o.Stream.Info.SubjectsFilter = filter;
+    natsStatus s = js_GetStreamInfo(&si, bk_js_ctx(self->js), stream, &o, &jerr);
     if (s != NATS_OK)
-        return bk_js_fail(err, s, 0, "reading %s of bucket %s", keys, kvStore_Bucket(kv));
+        return bk_js_fail(err, s, jerr, "listing %s* of bucket %s", prefix, bucket);
     int rc = 0;
-    for (;;) {
+    for (int i = 0; rc == 0 && si->State.Subjects && i < si->State.Subjects->Count; i++) {
+        const char *subject = si->State.Subjects->List[i].Subject;
         kvEntry *e = NULL;
-        s = kvWatcher_Next(&e, w, BK_JS_WAIT_MS);
+        if (strlen(subject) <= skip)
+            continue;
+        s = kvStore_Get(&e, kv, subject + skip);
+        if (s == NATS_NOT_FOUND)
+            continue;
         if (s != NATS_OK) {
-            rc = bk_js_fail(err, s, 0, "reading %s of bucket %s", keys, kvStore_Bucket(kv));
+            rc = bk_js_fail(err, s, 0, "reading %s of bucket %s", subject + skip, bucket);
             break;
         }
-        if (!e)
-            break;                 /* every current value seen */
         rc = fn(ctx, e, err);
         kvEntry_Destroy(e);
-        if (rc < 0)
-            break;
     }
-    kvWatcher_Destroy(w);
+    jsStreamInfo_Destroy(si);
     return rc;
 }
 
@@ -480,9 +492,9 @@ static int rj_each_node(void *store, bk_node_fn fn, void *ctx, ld_error_t *err)
 {
     rj_store_t *self = store;
     rj_list_t nodes = { 0 }, stats = { 0 };
-    int rc = rj_scan(self->kv, "node.>", rj_collect_node, &nodes, err);
+    int rc = rj_scan(self, self->kv, "node.", rj_collect_node, &nodes, err);
     if (rc == 0)
-        rc = rj_scan(self->stats, ">", rj_collect_stat, &stats, err);
+        rc = rj_scan(self, self->stats, "", rj_collect_stat, &stats, err);
     if (rc == 0) {
         if (nodes.n > 1)
             qsort(nodes.nodes, nodes.n, sizeof *nodes.nodes, rj_cmp_node);
@@ -551,7 +563,7 @@ static int rj_each_link(void *store, bk_link_fn fn, void *ctx, ld_error_t *err)
 {
     rj_store_t *self = store;
     rj_links_t l = { 0 };
-    int rc = rj_scan(self->kv, "link.>", rj_collect_link, &l, err);
+    int rc = rj_scan(self, self->kv, "link.", rj_collect_link, &l, err);
     if (rc == 0) {
         /* "a\tb" sorts as (a, b): a tab is below every id character */
         if (l.n > 1)
@@ -575,10 +587,16 @@ static int rj_changed(void *store, bool *changed, ld_error_t *err)
     (void)err;
     unsigned updates = atomic_load(&self->updates);
     int64_t now = rj_now_ms();
-    *changed = !self->looked || self->dirty || updates != self->seen
+    bool moved = updates != self->seen;
+    bool recheck = self->recheck_ms != 0 && now >= self->recheck_ms;
+    *changed = !self->looked || self->dirty || moved || recheck
                || now - self->last_full_ms >= RJ_RELOAD_MS;
     if (*changed)
         self->last_full_ms = now;
+    if (moved || self->dirty)
+        self->recheck_ms = now + RJ_RECHECK_MS;
+    else if (recheck)
+        self->recheck_ms = 0;
     self->looked = true;
     self->dirty = false;
     self->seen = updates;
