@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "mailbox.h"
+#include "migrate.h"
 #include "registry.h"
 #include "server.h"
 #include "status.h"
@@ -493,6 +494,33 @@ out:
     return code;
 }
 
+static int cli_migrate(cli_ctx_t *ctx)
+{
+    ld_error_t err;
+    bk_store_spec_t from, to;
+    bk_migrate_counts_t counts;
+    int code = CLI_EXIT_OK;
+    if (!ctx->args.from || !ctx->args.to)
+        return cli_fail(CLI_EXIT_USAGE, "migrate: --from STORE and --to STORE are both needed "
+                        "(e.g. --from sqlite:/var/lib/liangdi/broker.db --to "
+                        "jetstream:nats://10.0.0.1:4222,nats://10.0.0.2:4222)");
+    if (bk_store_parse(ctx->args.from, &from, &err) < 0)
+        return cli_fail(CLI_EXIT_USAGE, "migrate: --from: %s", err.msg);
+    if (bk_store_parse(ctx->args.to, &to, &err) < 0) {
+        bk_store_clear(&from);
+        return cli_fail(CLI_EXIT_USAGE, "migrate: --to: %s", err.msg);
+    }
+    if (bk_migrate(&from, &to, &counts, &err) < 0)
+        code = cli_error(&err);
+    else
+        fprintf(stderr, "liangdi-broker: copied %zu nodes, %zu links, %zu high-water marks and "
+                "%zu mailbox entries from %s to %s\n", counts.nodes, counts.links, counts.marks,
+                counts.entries, from.where, to.where);
+    bk_store_clear(&from);
+    bk_store_clear(&to);
+    return code;
+}
+
 static const cli_cmd_t cli_cmds[] = {
     { "init",   NULL,     0, CLI_OPT_KEY_FILE, "init [--key-file FILE]", cli_init },
     { "node",   "add",    1, CLI_OPT_KEY | CLI_OPT_NAME | CLI_OPT_KEY_FILE,
@@ -506,6 +534,7 @@ static const cli_cmd_t cli_cmds[] = {
       "run [--bind ENDPOINT] [--log-level LEVEL] [--key-file FILE]", cli_run },
     { "status", NULL,     0, 0, "status", cli_status },
     { "backup", NULL,     1, 0, "backup FILE", cli_backup },
+    { "migrate", NULL,    0, CLI_OPT_FROM_TO, "migrate --from STORE --to STORE", cli_migrate },
 };
 
 static void cli_usage(FILE *out)

@@ -74,3 +74,46 @@ int bk_mailbox_take_grown(bk_mailbox_t *self, bk_grown_fn fn, void *ctx, ld_erro
 {
     return self->ops->take_grown ? self->ops->take_grown(self->store, fn, ctx, err) : 0;
 }
+
+const char *bk_mailbox_kind(const bk_mailbox_t *self)
+{
+    return self->ops->name;
+}
+
+/* The error for a migration operation the store does not have. */
+static int mb_cannot(const bk_mailbox_t *self, const char *what, ld_error_t *err)
+{
+    return ld_error_set(err, LD_EINVAL, "the %s store cannot %s", self->ops->name, what);
+}
+
+int bk_mailbox_export_marks(bk_mailbox_t *self, bk_mark_fn fn, void *ctx, ld_error_t *err)
+{
+    if (!self->ops->export_marks)
+        return mb_cannot(self, "list its high-water marks (it is not a migration source)", err);
+    return self->ops->export_marks(self->store, fn, ctx, err);
+}
+
+int bk_mailbox_last_position(bk_mailbox_t *self, const char *node, uint64_t *last,
+                             ld_error_t *err)
+{
+    if (!self->ops->last_position)
+        return mb_cannot(self, "tell its last positions (it is not a migration source)", err);
+    return self->ops->last_position(self->store, node, last, err);
+}
+
+int bk_mailbox_import_mark(bk_mailbox_t *self, const char *origin, uint64_t seq,
+                           ld_error_t *err)
+{
+    if (!self->ops->import_mark)
+        return mb_cannot(self, "take high-water marks (it is not a migration target)", err);
+    return self->ops->import_mark(self->store, origin, seq, err);
+}
+
+int bk_mailbox_import_entry(bk_mailbox_t *self, const char *node, uint64_t floor,
+                            uint64_t old_position, const uint8_t *body, size_t len,
+                            ld_error_t *err)
+{
+    if (!self->ops->import_entry)
+        return mb_cannot(self, "take copied entries (it is not a migration target)", err);
+    return self->ops->import_entry(self->store, node, floor, old_position, body, len, err);
+}

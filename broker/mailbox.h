@@ -23,6 +23,9 @@ typedef struct bk_push_item {
 /* Called for each node whose mailbox another broker front-end grew (take_grown). */
 typedef void (*bk_grown_fn)(void *ctx, const char *node);
 
+/* Called for each origin's high-water mark (export_marks); non-zero stops. */
+typedef int (*bk_mark_fn)(void *ctx, const char *origin, uint64_t seq);
+
 /* Called for each fetched entry, in position order.  Returns 0 to take the entry and
  * go on, 1 to stop before it (it is not counted as fetched), or < 0 to fail. */
 typedef int (*bk_fetch_fn)(void *ctx, uint64_t position, const uint8_t *body, size_t len);
@@ -57,6 +60,17 @@ typedef struct bk_mailbox_ops {
      * and the call that empties it, calling fn once per node told. */
     int (*grown_fd)(void *store);
     int (*take_grown)(void *store, bk_grown_fn fn, void *ctx, ld_error_t *err);
+    /* Optional, for `liangdi-broker migrate` (NULL where a store cannot be copied from,
+     * or into): every origin's mark; the last position a node's mailbox ever gave,
+     * acked or not (0: none); raising a mark to at least `seq`; and appending an entry
+     * copied from position `old_position` of another store to a node's mailbox, at a
+     * position above `floor` and above every one it holds (copying the same entry
+     * again stores nothing new). */
+    int (*export_marks)(void *store, bk_mark_fn fn, void *ctx, ld_error_t *err);
+    int (*last_position)(void *store, const char *node, uint64_t *last, ld_error_t *err);
+    int (*import_mark)(void *store, const char *origin, uint64_t seq, ld_error_t *err);
+    int (*import_entry)(void *store, const char *node, uint64_t floor, uint64_t old_position,
+                        const uint8_t *body, size_t len, ld_error_t *err);
 } bk_mailbox_ops_t;
 
 /* The embedded store: tables highwater, mailbox_state and mailbox in the broker's
@@ -85,6 +99,19 @@ int bk_mailbox_ack(bk_mailbox_t *self, const char *node, uint64_t upto, ld_error
 int bk_mailbox_depth(bk_mailbox_t *self, const char *node, uint64_t *depth, ld_error_t *err);
 int bk_mailbox_pushed_upto(bk_mailbox_t *self, const char *origin, uint64_t *seq,
                            ld_error_t *err);
+
+/* The migration operations above; LD_EINVAL naming the store when it has none. */
+int bk_mailbox_export_marks(bk_mailbox_t *self, bk_mark_fn fn, void *ctx, ld_error_t *err);
+int bk_mailbox_last_position(bk_mailbox_t *self, const char *node, uint64_t *last,
+                             ld_error_t *err);
+int bk_mailbox_import_mark(bk_mailbox_t *self, const char *origin, uint64_t seq,
+                           ld_error_t *err);
+int bk_mailbox_import_entry(bk_mailbox_t *self, const char *node, uint64_t floor,
+                            uint64_t old_position, const uint8_t *body, size_t len,
+                            ld_error_t *err);
+
+/* The name of the store's operations ("sqlite", "jetstream").  Static. */
+const char *bk_mailbox_kind(const bk_mailbox_t *self);
 
 /* The store's grown_fd, or -1 when other front-ends cannot grow its mailboxes. */
 int bk_mailbox_grown_fd(bk_mailbox_t *self);

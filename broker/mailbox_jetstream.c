@@ -57,6 +57,7 @@ typedef struct mj_store {
     char             *instance;        /* this front-end's name on liangdi.grown */
     atomic_uint       pub_failures;    /* refused publishes since the push began */
     bool              published;       /* an asynchronous publish was made */
+    uint64_t          floor;           /* positions given from now on are above it */
     int               pipe_rd, pipe_wr;
     pthread_mutex_t   lock;            /* guards grown[] */
     bool              lock_made;
@@ -579,6 +580,77 @@ static int mj_pushed_upto(void *store, const char *origin, uint64_t *seq, ld_err
     return mj_hw_get(store, origin, seq, &rev, err);
 }
 
+/* ---- migration target ---- */
+
+static int mj_import_mark(void *store, const char *origin, uint64_t seq, ld_error_t *err)
+{
+    uint64_t now = 0, rev = 0, upto = 0;
+    int rc = mj_hw_get(store, origin, &now, &rev, err);
+    if (rc < 0 || now >= seq)
+        return rc;
+    return mj_hw_raise(store, origin, seq, rev, &upto, err);
+}
+
+/* Makes every position the stream gives from now on greater than `floor`: a stream
+ * still below it must be empty, and is moved past it by a purge. */
+static int mj_raise_floor(mj_store_t *self, uint64_t floor, ld_error_t *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    if (self->floor >= floor)
+        return 0;
+    natsStatus s = js_GetStreamInfo(&si, bk_js_ctx(self->js), MJ_STREAM, NULL, &jerr);
+    if (s != NATS_OK)
+        return bk_js_fail(err, s, jerr, "reading stream %s", MJ_STREAM);
+    uint64_t last = si->State.LastSeq, msgs = si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    if (last < floor) {
+        if (msgs > 0)
+            return ld_error_set(err, LD_EEXIST, "stream %s already holds entries, at positions "
+                                "up to %llu, below the %llu the old store gave: copy into a "
+                                "store no front-end has served yet", MJ_STREAM,
+                                (unsigned long long)last, (unsigned long long)floor);
+        jsOptions o;
+        jsOptions_Init(&o);
+        o.Stream.Purge.Sequence = floor + 1;     /* the next entry gets floor + 1 */
+        s = js_PurgeStream(bk_js_ctx(self->js), MJ_STREAM, &o, &jerr);
+        if (s != NATS_OK)
+            return bk_js_fail(err, s, jerr, "moving stream %s past position %llu", MJ_STREAM,
+                              (unsigned long long)floor);
+    }
+    self->floor = floor;
+    return 0;
+}
+
+static int mj_import_entry(void *store, const char *node, uint64_t floor, uint64_t old_position,
+                           const uint8_t *body, size_t len, ld_error_t *err)
+{
+    mj_store_t *self = store;
+    char subject[MJ_SUBJECT_MAX], msgid[MJ_MSGID_MAX];
+    jsPubOptions po;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    if (!mj_subject(node, subject) || len > (size_t)INT32_MAX)
+        return ld_error_set(err, LD_EINVAL, "cannot address mailbox '%s'", node);
+    int rc = mj_raise_floor(self, floor, err);
+    if (rc < 0)
+        return rc;
+    snprintf(msgid, sizeof msgid, "copied:%s:%llu", node, (unsigned long long)old_position);
+    jsPubOptions_Init(&po);
+    po.MsgId = msgid;
+    natsStatus s = js_Publish(&pa, bk_js_ctx(self->js), subject, body, (int)len, &po, &jerr);
+    if (s != NATS_OK)
+        return bk_js_fail(err, s, jerr, "copying entry %llu of the mailbox of %s",
+                          (unsigned long long)old_position, node);
+    bool below = pa->Sequence <= floor;
+    jsPubAck_Destroy(pa);
+    if (below)
+        return ld_error_set(err, LD_EIO, "entry %llu of the mailbox of %s was stored at or "
+                            "below position %llu", (unsigned long long)old_position, node,
+                            (unsigned long long)floor);
+    return 0;
+}
+
 const bk_mailbox_ops_t bk_mailbox_jetstream = {
     .name        = "jetstream",
     .open        = mj_open,
@@ -590,4 +662,6 @@ const bk_mailbox_ops_t bk_mailbox_jetstream = {
     .pushed_upto = mj_pushed_upto,
     .grown_fd    = mj_grown_fd,
     .take_grown  = mj_take_grown,
+    .import_mark  = mj_import_mark,
+    .import_entry = mj_import_entry,
 };

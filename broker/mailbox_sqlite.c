@@ -450,6 +450,42 @@ static int mb_pushed_upto(void *store, const char *origin, uint64_t *seq, ld_err
     return mb_hw_get(store, origin, seq, err);
 }
 
+/* ---- migration source ---- */
+
+static int mb_export_marks(void *store, bk_mark_fn fn, void *ctx, ld_error_t *err)
+{
+    mb_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    int rc = bk_db_prepare(self->db, "SELECT \"origin\", \"seq\" FROM \"highwater\" "
+                           "ORDER BY \"origin\"", &st, err);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW) {
+            rc = bk_db_fail(self->db, "reading the high-water marks", err);
+            break;
+        }
+        const char *origin = (const char *)sqlite3_column_text(st, 0);
+        if (!origin) {
+            rc = ld_error_set(err, LD_EIO, "a high-water mark row holds NULL");
+            break;
+        }
+        if (fn(ctx, origin, (uint64_t)sqlite3_column_int64(st, 1)) != 0)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int mb_last_position(void *store, const char *node, uint64_t *last, ld_error_t *err)
+{
+    uint64_t acked = 0;
+    return mb_state_get(store, node, last, &acked, err);
+}
+
 const bk_mailbox_ops_t bk_mailbox_sqlite = {
     .name        = "sqlite",
     .open        = mb_open,
@@ -459,4 +495,6 @@ const bk_mailbox_ops_t bk_mailbox_sqlite = {
     .ack         = mb_ack,
     .depth       = mb_depth,
     .pushed_upto = mb_pushed_upto,
+    .export_marks  = mb_export_marks,
+    .last_position = mb_last_position,
 };
