@@ -34,6 +34,17 @@ static void copy_text(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
+/* The index of field `name` in def, or -1: by address first (a change's field names
+ * are the schema's own strings), then by text. */
+static int field_index(const ld_kind_def_t *def, const char *name)
+{
+    for (size_t i = 0; i < def->nfields; i++) {
+        if (def->fields[i].name == name)
+            return (int)i;
+    }
+    return ld_schema_field_index(def, name);
+}
+
 static void stamp_set(nd_stamp_t *s, uint64_t hlc, const char *origin)
 {
     s->hlc = hlc;
@@ -330,7 +341,7 @@ int nd_merge_apply(nd_record_t *r, const ld_change_t *c, nd_merge_result_t *res,
     int rc = 0;
     for (size_t i = 0; i < c->nfields; i++) {
         const ld_field_t *f = &c->fields[i];
-        int idx = ld_schema_field_index(r->def, f->name);
+        int idx = field_index(r->def, f->name);
         if (idx < 0)
             return ld_error_set(err, LD_EINVAL, "%s has no field \"%s\"", r->def->name,
                                 f->name != NULL ? f->name : "");
