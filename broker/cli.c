@@ -210,9 +210,9 @@ static int cli_init(cli_ctx_t *ctx)
                 "Give nodes the public key above.\n", ctx->db_path, key_path,
                 import ? ", imported from " : "", import ? import : "");
     else
-        fprintf(stderr, "liangdi-broker: JetStream store ready on %s; the keypair %s %s "
-                "(mode 0600): copy it to every front-end. Give nodes the public key above.\n",
-                ctx->db_path, key_path, import ? "was imported" : "is new");
+        fprintf(stderr, "liangdi-broker: JetStream store ready; the keypair %s %s (mode 0600): "
+                "copy it to every front-end. Give nodes the public key above.\n", key_path,
+                import ? "was imported" : "is new");
     code = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 out:
     bk_mailbox_destroy(&mailbox);
@@ -510,12 +510,16 @@ static int cli_migrate(cli_ctx_t *ctx)
         bk_store_clear(&from);
         return cli_fail(CLI_EXIT_USAGE, "migrate: --to: %s", err.msg);
     }
+    char *shown_from = bk_store_shown(from.where), *shown_to = bk_store_shown(to.where);
     if (bk_migrate(&from, &to, &counts, &err) < 0)
         code = cli_error(&err);
     else
         fprintf(stderr, "liangdi-broker: copied %zu nodes, %zu links, %zu high-water marks and "
                 "%zu mailbox entries from %s to %s\n", counts.nodes, counts.links, counts.marks,
-                counts.entries, from.where, to.where);
+                counts.entries, shown_from ? shown_from : "the old store",
+                shown_to ? shown_to : "the new store");
+    free(shown_from);
+    free(shown_to);
     bk_store_clear(&from);
     bk_store_clear(&to);
     return code;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "log.h"
+#include "store_spec.h"
 
 #define JS_CONNECT_MS      2000
 #define JS_RECONNECT_MS    250
@@ -19,7 +20,7 @@
 struct bk_js {
     natsConnection *nc;
     jsCtx          *js;
-    char           *urls;
+    char           *urls;     /* as shown in messages: passwords masked */
 };
 
 /* libnats is opened implicitly by the first connection; the last bk_js closed in the
@@ -165,8 +166,8 @@ bk_js_t *bk_js_new(const char *urls, jsPubAckErrHandler on_pub_error, void *clos
     if (bk_js_urls_check(urls, err) < 0)
         return NULL;
     self = calloc(1, sizeof *self);
-    if (!self || !(self->urls = strdup(urls))) {
-        ld_error_set(err, LD_ENOMEM, "out of memory connecting to %s", urls);
+    if (!self || !(self->urls = bk_store_shown(urls))) {
+        ld_error_set(err, LD_ENOMEM, "out of memory connecting to NATS");
         goto err;
     }
     if (js_split(urls, list, &n, err) < 0)
@@ -206,7 +207,7 @@ bk_js_t *bk_js_new(const char *urls, jsPubAckErrHandler on_pub_error, void *clos
     }
     s = natsConnection_Connect(&self->nc, opts);
     if (s != NATS_OK) {
-        bk_js_fail(err, s, 0, "jetstream: cannot connect to %s", urls);
+        bk_js_fail(err, s, 0, "jetstream: cannot connect to %s", self->urls);
         goto err;
     }
     jsOptions_Init(&jo);
@@ -216,7 +217,7 @@ bk_js_t *bk_js_new(const char *urls, jsPubAckErrHandler on_pub_error, void *clos
     jo.PublishAsync.ErrHandlerClosure = closure;
     s = natsConnection_JetStream(&self->js, self->nc, &jo);
     if (s != NATS_OK) {
-        bk_js_fail(err, s, 0, "jetstream: no JetStream context on %s", urls);
+        bk_js_fail(err, s, 0, "jetstream: no JetStream context on %s", self->urls);
         goto err;
     }
     natsOptions_Destroy(opts);

@@ -33,7 +33,7 @@ void bk_js_destroy(bk_js_t **self_p);
 natsConnection *bk_js_conn(const bk_js_t *self);
 jsCtx *bk_js_ctx(const bk_js_t *self);
 
-/* The URL list it was made with (borrowed). */
+/* The URL list it was made with, any password masked (borrowed). */
 const char *bk_js_urls(const bk_js_t *self);
 
 /* Replicas for a new stream or bucket: 3 when the servers known to the connection

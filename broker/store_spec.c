@@ -65,3 +65,34 @@ int bk_store_parse(const char *text, bk_store_spec_t *out, ld_error_t *err)
         return ld_error_set(err, LD_ENOMEM, "out of memory");
     return 0;
 }
+
+char *bk_store_shown(const char *urls)
+{
+    char *out = malloc(strlen(urls) + 1);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (const char *p = urls; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *scheme = strstr(p, "://");
+        const char *at = memchr(p, '@', len);
+        if (scheme && at && scheme < at && (size_t)(scheme - p) < len) {
+            size_t head = (size_t)(scheme - p) + 3;
+            memcpy(out + n, p, head);
+            n += head;
+            memcpy(out + n, "***", 3);         /* never longer: userinfo has a '@' too */
+            n += 3;
+            memcpy(out + n, at, len - (size_t)(at - p));
+            n += len - (size_t)(at - p);
+        } else {
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p += len;
+        if (*p == ',')
+            out[n++] = *p++;
+    }
+    out[n] = '\0';
+    return out;
+}

@@ -28,6 +28,10 @@ int bk_store_parse(const char *text, bk_store_spec_t *out, ld_error_t *err);
 /* Frees what a spec owns; safe twice. */
 void bk_store_clear(bk_store_spec_t *spec);
 
+/* `where` as shown in messages and logs: a password given in a URL as user:secret@
+ * becomes three stars.  malloc'd, caller frees; NULL if out of memory. */
+char *bk_store_shown(const char *where);
+
 /* True if this build has the JetStream store (libnats was found). */
 bool bk_store_has_jetstream(void);
 

@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
 
-ld_install_deps
+# nats-server and libnats: the JetStream store and its cluster tests
+ld_install_deps nats-server libnats-dev
 dirs=(build)
 ld_build build
 status=0
