@@ -128,8 +128,14 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
         case ND_CONN_NOTIFIED:
             nd_conn_fetch(conn);
             break;
-        case ND_CONN_PUSHED:
         case ND_CONN_FETCHED:
+            /* Applying may have added changes of this node's own (a record passed on to
+             * the branch a member has moved to): the store's own writes do not show in
+             * its data_version. */
+            nd_conn_push(conn);
+            activity = true;
+            break;
+        case ND_CONN_PUSHED:
             activity = true;
             break;
         default:

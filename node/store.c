@@ -1346,6 +1346,54 @@ int nd_store_create(nd_store_t *self, ld_change_t *c, ld_error_t *err)
 
 /* -------------------------------------------------------------- apply path ---- */
 
+/* Whether the writer of c addressed it to node. */
+static bool addressed_to(const ld_change_t *c, const char *node)
+{
+    for (size_t i = 0; i < c->naudience; i++) {
+        if (strcmp(c->audience[i], node) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A change from elsewhere may name fewer receivers than this node now would: it was
+ * written before its writer heard that the member moved to another branch (or that the
+ * agreement changed party).  Each receiver of the member (or agreement) it missed gets
+ * the record from here, whole, as a snapshot that keeps every field's own stamp and
+ * author.  Only a node that may write the record passes it on (the member's home and
+ * current branch, an agreement's parties): its receivers are nodes it is linked to. */
+static int pass_on(nd_store_t *self, const nd_record_t *r, const ld_change_t *c,
+                   ld_error_t *err)
+{
+    ld_kind_t owner = LD_KIND_NONE;
+    const char *owner_id = NULL;
+    if (nd_audience_member_scoped(r->def)) {
+        owner = LD_KIND_MEMBER;
+        owner_id = nd_audience_member_of(r);
+    } else if (nd_audience_agreement_scoped(r->def)) {
+        owner = LD_KIND_AGREEMENT;
+        owner_id = r->def->kind == LD_KIND_AGREEMENT ? r->id : nd_record_get(r, "agreement");
+    }
+    if (owner_id == NULL || owner_id[0] == '\0' || strcmp(c->origin, self->node_id) == 0)
+        return 0;
+    ld_error_t denied;
+    ld_error_clear(&denied);
+    int rc = nd_audience_check_writable(self->aud, self->node_id, r, &denied);
+    if (rc == LD_EDENIED)
+        return 0;
+    if (rc != 0)
+        return ld_error_set(err, rc, "%s", denied.msg);
+    nd_nodes_t to;
+    nd_nodes_init(&to);
+    rc = owner_nodes(self, owner, owner_id, &to, err);
+    for (size_t i = 0; i < to.n && rc == 0; i++) {
+        if (strcmp(to.ids[i], c->origin) != 0 && !addressed_to(c, to.ids[i]))
+            rc = snapshot(self, r->def->kind, r->id, to.ids[i], err);
+    }
+    nd_nodes_clear(&to);
+    return rc;
+}
+
 /* Applies one validated change inside a transaction level.  The change log comes
  * first: a change it already holds (known by origin and seq) was applied before and is
  * skipped, and the one statement both asks and appends.  Whatever fails after it takes
@@ -1396,6 +1444,8 @@ static int apply_in_tx(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
     /* A record new here has no conflicts logged to follow. */
     if (rc == 0 && existed)
         rc = conflicts_follow(self, &r, &res, err);
+    if (rc == 0 && res.changed)
+        rc = pass_on(self, &r, c, err);
     if (rc == 0 && def->kind == LD_KIND_ORG && strcmp(c->origin, self->node_id) != 0)
         rc = nd_audience_mark_sent(self->aud, c->record_id, c->origin, err);
     if (rc == 0 && strcmp(c->origin, self->node_id) == 0 && c->seq > self->last_seq)

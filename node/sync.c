@@ -121,6 +121,10 @@ static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const ch
         }
         if (!nd_conn_welcomed(conn))
             continue;
+        /* Applying a batch may have added changes of this node's own (a record passed on
+         * to the branch a member has moved to): they go in this round too. */
+        if (ev == ND_CONN_FETCHED)
+            nd_conn_push(conn);
         if (!fetching && !nd_conn_pushing(conn)) {
             fetching = true;
             nd_conn_fetch(conn);

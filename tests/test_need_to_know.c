@@ -432,8 +432,8 @@ static void assert_agrees_with_zhuyuan(hn_node_t *n, size_t held)
 
 Test(need_to_know, a_branch_node_never_receives_a_record_outside_its_audience)
 {
-    char a[ID_MAX], b[ID_MAX], c[ID_MAX], d[ID_MAX], e[ID_MAX];
-    char ta[ID_MAX], tb[ID_MAX], tc[ID_MAX], td[ID_MAX];
+    char a[ID_MAX], b[ID_MAX], c[ID_MAX], d[ID_MAX], e[ID_MAX], f[ID_MAX];
+    char ta[ID_MAX], tb[ID_MAX], tc[ID_MAX], td[ID_MAX], tf[ID_MAX];
     char ag_ld[ID_MAX], ag_td[ID_MAX], ag_ss[ID_MAX], ag_ls[ID_MAX];
     memset(&book, 0, sizeof book);
     township();
@@ -444,6 +444,7 @@ Test(need_to_know, a_branch_node_never_receives_a_record_outside_its_audience)
     book_member("王红梅", "shuangping", "szb", "shenzhen", c, tc);
     book_member("李明", "longtan", "szb", "shenzhen", d, td);
     book_member("陈芳", "tingzi", NULL, NULL, e, NULL);
+    book_member("刘强", "shuangping", "dgb", "dongguan", f, tf);
     create(zhuyuan, ag_ld, "agreements", "dongguan", "longtan", "dgb",
            (const char *const[]){ "agreement", "add", "--outflow", "longtan", "--inflow", "dgb",
                                   "--signed", "2010-01-15", "--terms", "龙潭村与东莞支部共管",
@@ -538,7 +539,16 @@ Test(need_to_know, a_branch_node_never_receives_a_record_outside_its_audience)
     sync_ok(dongguan);
     sync_ok(shenzhen);
 
-    /* Zhuyuan again: edits and new records for members of both branches and of home. */
+    /* Zhuyuan again: edits and new records for members of both branches and of home; a
+     * member back home from Dongguan, whose new records stay at home. */
+    ok(zhuyuan, NULL, (const char *const[]){ "trip", "end", f, "--date", "2010-05-20", "--why",
+                                             "returned", NULL });
+    create(zhuyuan, NULL, "activities", NULL, NULL, NULL,
+           (const char *const[]){ "activity", "add", f, "--date", "2010-06-05", "--kind",
+                                  "meeting", "--note", "返乡后参加村支部党员大会", NULL });
+    create(zhuyuan, NULL, "cares", NULL, NULL, NULL,
+           (const char *const[]){ "care", "add", f, "--kind", "forest-rights", "--date",
+                                  "2010-06-06", NULL });
     ok(zhuyuan, NULL, (const char *const[]){ "member", "edit", b, "--phone", "13922223333", NULL });
     ok(zhuyuan, NULL, (const char *const[]){ "member", "edit", e, "--phone", "13933334444", NULL });
     create(zhuyuan, NULL, "activities", "shenzhen", NULL, NULL,
@@ -1079,5 +1089,66 @@ Test(need_to_know, history_names_the_nodes_that_changed_a_record_and_the_fields_
     };
     assert_history(zhuyuan, trip1, trip_lines, 7);
     assert_history(dongguan, trip1, trip_lines, 7);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
+/* ------------------------------------------ 3b: a write racing the move ---- */
+
+/* Dongguan, offline, records an activity of a member whom zhuyuan meanwhile moves to
+ * Shenzhen: the entry reaches zhuyuan addressed to zhuyuan alone, and zhuyuan, where the
+ * member's records now also go to Shenzhen, must pass it on. */
+Test(need_to_know, a_write_dongguan_made_before_it_heard_of_the_move_still_reaches_shenzhen)
+{
+    char a[ID_MAX], trip1[ID_MAX], trip2[ID_MAX], late[ID_MAX];
+    township();
+    member("林术平", "longtan", "dgb", "2010-03-01", a, trip1);
+    sync_ok(zhuyuan);
+    sync_ok(dongguan);
+
+    ok(dongguan, late, (const char *const[]){ "activity", "add", a, "--date", "2010-09-28",
+                                              "--kind", "volunteer", "--note",
+                                              "离开东莞前最后一次志愿服务", NULL });
+    ok(zhuyuan, NULL, (const char *const[]){ "trip", "end", a, "--date", "2010-09-30", "--why",
+                                             "transferred", NULL });
+    ok(zhuyuan, trip2, (const char *const[]){ "trip", "start", a, "--to", "szb", "--date",
+                                              "2010-10-08", NULL });
+    sync_ok(zhuyuan);
+    sync_ok(shenzhen);
+    cr_assert(holds(shenzhen, "trips", trip2));
+    member_view_t dg_view = member_view(dongguan, a);
+
+    /* Dongguan comes online: its entry goes to zhuyuan, the trip's end comes back. */
+    sync_ok(dongguan);
+    cr_assert(holds(dongguan, "activities", late));
+    char v[64];
+    field_of(dongguan, "trips", trip1, "status", v, sizeof v);
+    cr_assert_str_eq(v, "transferred");
+    for (int round = 0; round < 2; round++) {
+        sync_ok(zhuyuan);
+        sync_ok(shenzhen);
+        sync_ok(dongguan);
+    }
+    cr_assert(holds(zhuyuan, "activities", late));
+    cr_assert(holds(shenzhen, "activities", late),
+              "the entry Dongguan wrote before it heard of the move never reached Shenzhen");
+    member_view_t home_view = member_view(zhuyuan, a), sz_view = member_view(shenzhen, a);
+    cr_assert_eq(sz_view.rows, home_view.rows);
+    hn_diff_t d;
+    cr_assert_eq(hn_compare_stores(zhuyuan->db, shenzhen->db, &d), 0);
+    cr_assert_eq(d.differ, 0, "first difference: %s", d.first);
+    const want_t late_lines[] = {
+        { 1, "dongguan", "note", "离开东莞前最后一次志愿服务" },
+        { 1, "dongguan", "kind", "volunteer" },
+    };
+    assert_history(shenzhen, late, late_lines, 2);
+
+    /* Dongguan got nothing back of it but the trip's end. */
+    member_view_t dg_now = member_view(dongguan, a);
+    cr_assert_eq(dg_now.rows, dg_view.rows, "dongguan: %lld rows of the member, then %lld",
+                 (long long)dg_view.rows, (long long)dg_now.rows);
+    cr_assert_eq(dg_now.changes, dg_view.changes + 1,
+                 "dongguan: %lld logged changes of the member, then %lld",
+                 (long long)dg_view.changes, (long long)dg_now.changes);
+    cr_assert_not(holds(dongguan, "trips", trip2));
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
