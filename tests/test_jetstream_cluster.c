@@ -407,3 +407,34 @@ Test(jetstream_cluster, a_nats_server_and_a_front_end_killed_mid_sync_lose_and_r
     cr_assert_eq(hn_sync(shenzhen), 0, "Shenzhen could not sync through the restarted front-end");
     finish();
 }
+
+/* ---- the documented example (deploy/cluster) ---- */
+
+TestSuite(jetstream_cluster_example, .timeout = 60);
+
+Test(jetstream_cluster_example, the_example_configs_are_accepted_as_they_are)
+{
+    const char *bin = jh_nats_server_bin();
+    const char *root = getenv("LIANGDI_SOURCE_ROOT");
+    char conf[HN_PATH_MAX];
+    hn_result_t r;
+    cr_assert(root && *root, "LIANGDI_SOURCE_ROOT is not set (run through meson test)");
+    if (!bin)
+        cr_skip_test("nats-server is not installed here, so its example configs were not "
+                     "checked");
+    for (int i = 1; i <= 3; i++) {
+        snprintf(conf, sizeof conf, "%s/deploy/cluster/nats-%d.conf", root, i);
+        const char *argv[] = { bin, "-c", conf, "-t", NULL };
+        cr_assert_eq(hn_run(&r, 30000, argv), 0);
+        cr_assert_eq(r.status, 0, "nats-server refuses %s: %s%s", conf, r.out, r.err);
+        hn_result_free(&r);
+    }
+    /* the front-ends' config names the cluster: a SQLite-only command says so */
+    snprintf(conf, sizeof conf, "%s/deploy/cluster/broker.conf", root);
+    unsetenv("LIANGDI_BROKER_DB");
+    const char *argv[] = { broker_bin(), "backup", "copy.db", "--config", conf, NULL };
+    cr_assert_eq(hn_run(&r, 30000, argv), 0);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "backup copies a SQLite store"), "%s", r.err);
+    hn_result_free(&r);
+}
