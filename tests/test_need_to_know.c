@@ -1123,14 +1123,17 @@ Test(need_to_know, a_write_dongguan_made_before_it_heard_of_the_move_still_reach
     char v[64];
     field_of(dongguan, "trips", trip1, "status", v, sizeof v);
     cr_assert_str_eq(v, "transferred");
+    /* One round of zhuyuan's takes it in and passes it on. */
+    sync_ok(zhuyuan);
+    sync_ok(shenzhen);
+    cr_assert(holds(zhuyuan, "activities", late));
+    cr_assert(holds(shenzhen, "activities", late),
+              "the entry Dongguan wrote before it heard of the move never reached Shenzhen");
     for (int round = 0; round < 2; round++) {
         sync_ok(zhuyuan);
         sync_ok(shenzhen);
         sync_ok(dongguan);
     }
-    cr_assert(holds(zhuyuan, "activities", late));
-    cr_assert(holds(shenzhen, "activities", late),
-              "the entry Dongguan wrote before it heard of the move never reached Shenzhen");
     member_view_t home_view = member_view(zhuyuan, a), sz_view = member_view(shenzhen, a);
     cr_assert_eq(sz_view.rows, home_view.rows);
     hn_diff_t d;
@@ -1150,5 +1153,51 @@ Test(need_to_know, a_write_dongguan_made_before_it_heard_of_the_move_still_reach
                  "dongguan: %lld logged changes of the member, then %lld",
                  (long long)dg_view.changes, (long long)dg_now.changes);
     cr_assert_not(holds(dongguan, "trips", trip2));
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
+typedef struct held {
+    hn_node_t  *node;
+    const char *table;
+    const char *id;
+} held_t;
+
+static bool is_held(void *ctx)
+{
+    const held_t *h = ctx;
+    return holds(h->node, h->table, h->id);
+}
+
+Test(need_to_know, a_write_dongguan_made_before_it_heard_of_the_move_reaches_shenzhen_through_daemons)
+{
+    char a[ID_MAX], trip1[ID_MAX], trip2[ID_MAX], late[ID_MAX];
+    township();
+    member("林术平", "longtan", "dgb", "2010-03-01", a, trip1);
+    sync_ok(zhuyuan);
+    sync_ok(dongguan);
+    cr_assert_eq(hn_daemon_start(&world, zhuyuan, "1h"), 0, "zhuyuan's daemon did not get ready");
+    cr_assert_eq(hn_daemon_start(&world, shenzhen, "1h"), 0,
+                 "shenzhen's daemon did not get ready");
+
+    ok(dongguan, late, (const char *const[]){ "activity", "add", a, "--date", "2010-09-28",
+                                              "--kind", "volunteer", NULL });
+    ok(zhuyuan, NULL, (const char *const[]){ "trip", "end", a, "--date", "2010-09-30", "--why",
+                                             "transferred", NULL });
+    ok(zhuyuan, trip2, (const char *const[]){ "trip", "start", a, "--to", "szb", "--date",
+                                              "2010-10-08", NULL });
+    held_t moved = { shenzhen, "trips", trip2 };
+    cr_assert(hn_wait_until(is_held, &moved, 10000), "shenzhen's daemon never got the new trip");
+
+    /* Dongguan comes online once; the daemons carry its entry on, with no timer. */
+    sync_ok(dongguan);
+    held_t passed = { shenzhen, "activities", late };
+    cr_assert(hn_wait_until(is_held, &passed, 10000),
+              "the entry Dongguan wrote before it heard of the move never reached Shenzhen");
+    cr_assert(holds(zhuyuan, "activities", late));
+    cr_assert_eq(hn_proc_stop(&zhuyuan->daemon, 10000), 0);
+    cr_assert_eq(hn_proc_stop(&shenzhen->daemon, 10000), 0);
+    hn_diff_t d;
+    cr_assert_eq(hn_compare_stores(zhuyuan->db, shenzhen->db, &d), 0);
+    cr_assert_eq(d.differ, 0, "first difference: %s", d.first);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
