@@ -18,6 +18,7 @@
 #include "liangdi.pb-c.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,8 +129,8 @@ static int pack_message(const ProtobufCMessage *msg, uint8_t **out, size_t *len,
     return 0;
 }
 
-/* The member of Change's oneof that carries records of `kind`, or NULL. */
-static const ProtobufCFieldDescriptor *record_field(ld_kind_t kind)
+/* The member of Change's oneof that carries records of `kind`, or NULL (looked up). */
+static const ProtobufCFieldDescriptor *find_record_field(ld_kind_t kind)
 {
     const ld_kind_def_t *def = ld_schema_kind(kind);
     if (def == NULL)
@@ -142,8 +143,8 @@ static const ProtobufCFieldDescriptor *record_field(ld_kind_t kind)
     return fd;
 }
 
-/* The kind carried by oneof case `number`, or LD_KIND_NONE. */
-static ld_kind_t record_kind(unsigned number)
+/* The kind carried by oneof case `number`, or LD_KIND_NONE (looked up). */
+static ld_kind_t find_record_kind(unsigned number)
 {
     const ProtobufCFieldDescriptor *fd =
         protobuf_c_message_descriptor_get_field(&liangdi__change__descriptor, number);
@@ -151,6 +152,58 @@ static ld_kind_t record_kind(unsigned number)
         return LD_KIND_NONE;
     const ld_kind_def_t *def = ld_schema_kind_by_name(fd->name);
     return def != NULL ? def->kind : LD_KIND_NONE;
+}
+
+/* The descriptors every change needs, found once rather than by name each time: each
+ * kind's member of Change's oneof, its record's fields (indexed like the schema's), and
+ * the kind of each small oneof case number.  Filled under pthread_once, read-only after. */
+#define CASE_MAX 64
+
+static struct {
+    const ProtobufCFieldDescriptor *record;
+    const ProtobufCFieldDescriptor *fields[LD_FIELDS_MAX];
+} wire_kinds[LD_KIND_COUNT];
+static ld_kind_t case_kinds[CASE_MAX];
+static pthread_once_t wire_once = PTHREAD_ONCE_INIT;
+
+static void wire_tables_init(void)
+{
+    for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT; k++) {
+        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t)k);
+        const ProtobufCFieldDescriptor *rf = find_record_field((ld_kind_t)k);
+        wire_kinds[k].record = rf;
+        if (def == NULL || rf == NULL)
+            continue;
+        for (size_t i = 0; i < def->nfields && i < LD_FIELDS_MAX; i++)
+            wire_kinds[k].fields[i] = protobuf_c_message_descriptor_get_field_by_name(
+                rf->descriptor, def->fields[i].name);
+        if (rf->id < CASE_MAX)
+            case_kinds[rf->id] = (ld_kind_t)k;
+    }
+}
+
+/* The member of Change's oneof that carries records of `kind`, or NULL. */
+static const ProtobufCFieldDescriptor *record_field(ld_kind_t kind)
+{
+    pthread_once(&wire_once, wire_tables_init);
+    if ((int)kind <= (int)LD_KIND_NONE || (int)kind >= (int)LD_KIND_COUNT)
+        return NULL;
+    return wire_kinds[kind].record;
+}
+
+/* The wire field of kind's field number idx in the schema, or NULL. */
+static const ProtobufCFieldDescriptor *record_field_member(ld_kind_t kind, int idx)
+{
+    if (record_field(kind) == NULL || idx < 0 || idx >= LD_FIELDS_MAX)
+        return NULL;
+    return wire_kinds[kind].fields[idx];
+}
+
+/* The kind carried by oneof case `number`, or LD_KIND_NONE. */
+static ld_kind_t record_kind(unsigned number)
+{
+    pthread_once(&wire_once, wire_tables_init);
+    return number < CASE_MAX ? case_kinds[number] : find_record_kind(number);
 }
 
 /* Marks a proto2-style optional scalar as present (proto3 fields have no flag). */
@@ -165,11 +218,9 @@ static void mark_present(ProtobufCMessage *rec, const ProtobufCFieldDescriptor *
 
 /* Writes one validated text value into its place in the record message.  Strings are
  * borrowed from the change: the record is freed with free(), not free_unpacked. */
-static int field_to_wire(ProtobufCMessage *rec, const ld_field_def_t *def,
-                         const char *value, ld_error_t *err)
+static int field_to_wire(ProtobufCMessage *rec, const ProtobufCFieldDescriptor *fd,
+                         const ld_field_def_t *def, const char *value, ld_error_t *err)
 {
-    const ProtobufCFieldDescriptor *fd =
-        protobuf_c_message_descriptor_get_field_by_name(rec->descriptor, def->name);
     if (fd == NULL || fd->label == PROTOBUF_C_LABEL_REPEATED)
         return ld_error_set(err, LD_EINVAL, "%s has no field %s on the wire",
                             rec->descriptor->short_name, def->name);
@@ -211,11 +262,10 @@ static int field_to_wire(ProtobufCMessage *rec, const ld_field_def_t *def,
 }
 
 /* Reads one field of an unpacked record as text into buf[size]. */
-static int field_from_wire(const ProtobufCMessage *rec, const ld_field_def_t *def,
-                           char *buf, size_t size, const char **text, ld_error_t *err)
+static int field_from_wire(const ProtobufCMessage *rec, const ProtobufCFieldDescriptor *fd,
+                           const ld_field_def_t *def, char *buf, size_t size, const char **text,
+                           ld_error_t *err)
 {
-    const ProtobufCFieldDescriptor *fd =
-        protobuf_c_message_descriptor_get_field_by_name(rec->descriptor, def->name);
     if (fd == NULL || fd->label == PROTOBUF_C_LABEL_REPEATED)
         return ld_error_set(err, LD_EINVAL, "%s has no field %s on the wire",
                             rec->descriptor->short_name, def->name);
@@ -339,7 +389,8 @@ static int wire_change_build(wire_change_t *w, const ld_change_t *c, ld_error_t 
         int idx = field_index(def, f->name);
         if (idx < 0)
             return ld_error_set(err, LD_EINVAL, "%s has no field %s", def->name, f->name);
-        int rc = field_to_wire(w->record, &def->fields[idx], f->value, err);
+        int rc = field_to_wire(w->record, record_field_member(c->kind, idx), &def->fields[idx],
+                               f->value, err);
         if (rc != 0)
             return rc;
         w->set[w->msg.n_set++] = (char *)def->fields[idx].name;
@@ -465,7 +516,8 @@ static int change_from_wire(const Liangdi__Change *msg, ld_change_t *c, ld_error
         seen |= UINT32_C(1) << idx;
         char buf[32];
         const char *text = NULL;
-        rc = field_from_wire(rec, &def->fields[idx], buf, sizeof buf, &text, err);
+        rc = field_from_wire(rec, record_field_member(kind, idx), &def->fields[idx], buf,
+                             sizeof buf, &text, err);
         if (rc != 0)
             goto err;
         char *copy = strdup(text);
