@@ -36,7 +36,10 @@ int bk_js_fail(ld_error_t *err, natsStatus s, jsErrCode jerr, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    const char *last = nats_GetLastError(NULL);
+    natsStatus last_status = NATS_OK;
+    const char *last = nats_GetLastError(&last_status);
+    if (last_status != s)
+        last = NULL;            /* the text of an earlier failure, not of this one */
     if (jerr != 0)
         snprintf(code, sizeof code, " (JetStream error %d)", (int)jerr);
     return ld_error_set(err, LD_EIO, "%s: %s%s%s%s", what, natsStatus_GetText(s), code,

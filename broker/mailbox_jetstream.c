@@ -16,11 +16,14 @@
  * harmless the same way, and the mark never moves backwards (a failed compare-and-set
  * re-reads it and keeps the higher value).
  *
- * A fetch reads the mailbox's subject entry by entry after the cursor with direct
- * gets (any replica answers; nothing is created on the servers, so a fetch works the
- * same with one server of three down), at most `credit` of them.  A replica a moment
- * behind may end a fetch early: the rest comes with the next fetch.  An ack purges
- * the subject below the acked position.  Depth is the subject's message count.
+ * A fetch is an ephemeral pull consumer on the mailbox's subject starting after the
+ * cursor, asked for at most `credit` entries and deleted afterwards (fast, and read
+ * from the stream's leader).  With a server of the cluster down, the cluster may place
+ * such a consumer on it and never answer: then, for a while, fetches read entry by
+ * entry with direct gets, which any replica answers and which create nothing (slower;
+ * a replica a moment behind may end a fetch early, and the rest comes with the next).
+ * An ack purges the subject below the acked position.  Depth is the subject's message
+ * count.
  *
  * Mailboxes grown by one front-end are announced on liangdi.grown to the others, so
  * each can Notify the nodes connected to it. */
@@ -32,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "jetstream.h"
 #include "log.h"
@@ -44,6 +48,9 @@
 #define MJ_GROWN_SUBJECT   "liangdi.grown"
 #define MJ_DUP_WINDOW_NS   (10LL * 60LL * 1000000000LL)
 #define MJ_ACK_WAIT_MS     10000      /* every publish of a push acknowledged within this */
+#define MJ_CONSUMER_WAIT_MS 1000      /* a fetch's consumer made and delivering within this */
+#define MJ_CONSUMER_PAUSE_MS 30000    /* ... or fetches read by direct get this long */
+#define MJ_CONSUMER_IDLE_NS (30LL * 1000000000LL)
 #define MJ_CAS_TRIES       16
 #define MJ_SUBJECT_MAX     (sizeof MJ_PREFIX + LD_ID_MAX + 1)
 #define MJ_MSGID_MAX       (2 * LD_ID_MAX + 32)
@@ -58,6 +65,7 @@ typedef struct mj_store {
     atomic_uint       pub_failures;    /* refused publishes since the push began */
     bool              published;       /* an asynchronous publish was made */
     uint64_t          floor;           /* positions given from now on are above it */
+    int64_t           consumers_back_ms;   /* fetch by consumer again from then on */
     int               pipe_rd, pipe_wr;
     pthread_mutex_t   lock;            /* guards grown[] */
     bool              lock_made;
@@ -66,6 +74,13 @@ typedef struct mj_store {
 } mj_store_t;
 
 /* ---- small helpers ---- */
+
+static int64_t mj_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static bool mj_subject(const char *node, char out[MJ_SUBJECT_MAX])
 {
@@ -485,24 +500,134 @@ static int mj_count(mj_store_t *self, const char *node, const char *subject, uin
     return 0;
 }
 
-/* Reads entries one by one with direct gets ("the next message of this subject from
- * this sequence on"), which any replica answers and which leave nothing behind on the
- * servers: a consumer made per fetch would be placed on a peer by the cluster, and
- * with a peer down its creation may wait for that peer. */
-static int mj_fetch(void *store, const char *node, uint64_t after, uint32_t credit,
-                    bk_fetch_fn fn, void *ctx, uint64_t *remaining, ld_error_t *err)
+/* The stream sequence and the count pending after it of a consumer's message. */
+static int mj_meta(natsMsg *msg, uint64_t *position, uint64_t *pending, ld_error_t *err)
 {
-    mj_store_t *self = store;
-    char subject[MJ_SUBJECT_MAX];
+    jsMsgMetaData *md = NULL;
+    natsStatus s = natsMsg_GetMetaData(&md, msg);
+    if (s != NATS_OK)
+        return bk_js_fail(err, s, 0, "reading a mailbox entry's position");
+    *position = md->Sequence.Stream;
+    *pending = md->NumPending;
+    jsMsgMetaData_Destroy(md);
+    return 0;
+}
+
+/* The fast way: an ephemeral pull consumer on the subject, starting after the cursor,
+ * asked for at most `credit` entries (read from the stream's leader) and deleted
+ * afterwards.  *used is false when no consumer could be had in MJ_CONSUMER_WAIT_MS, or
+ * it delivered nothing it announced: then nothing was taken, and the caller reads
+ * another way. */
+static int mj_fetch_consumer(mj_store_t *self, const char *node, const char *subject,
+                             uint64_t after, uint32_t credit, bk_fetch_fn fn, void *ctx,
+                             uint64_t *remaining, bool *used, ld_error_t *err)
+{
+    jsCtx *js = bk_js_ctx(self->js);
+    jsConsumerConfig cc;
+    jsConsumerInfo *ci = NULL;
+    natsSubscription *sub = NULL;
+    natsMsgList list = { 0 };
+    jsOptions quick;
+    jsErrCode jerr = 0;
+    int taken = 0, rc = 0;
+
+    *used = false;
+    jsOptions_Init(&quick);
+    quick.Wait = MJ_CONSUMER_WAIT_MS;
+    jsConsumerConfig_Init(&cc);
+    cc.DeliverPolicy = js_DeliverByStartSequence;
+    cc.OptStartSeq = after + 1;
+    cc.AckPolicy = js_AckNone;
+    cc.FilterSubject = subject;
+    cc.MemoryStorage = true;
+    cc.Replicas = 1;
+    cc.InactiveThreshold = MJ_CONSUMER_IDLE_NS;
+    natsStatus s = js_AddConsumer(&ci, js, MJ_STREAM, &cc, &quick, &jerr);
+    if (s != NATS_OK) {
+        ld_debug("jetstream: no consumer for the mailbox of %s: %s", node,
+                 natsStatus_GetText(s));
+        return 0;
+    }
+    uint64_t pending = ci->NumPending;
+    *remaining = pending;
+    if (credit == 0 || pending == 0) {
+        *used = true;
+        goto out;
+    }
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = MJ_STREAM;
+    so.Consumer = ci->Name;
+    so.Config.MemoryStorage = true;
+    s = js_PullSubscribe(&sub, js, subject, NULL, &quick, &so, &jerr);
+    if (s != NATS_OK)
+        goto out;
+    jsFetchRequest fr;
+    jsFetchRequest_Init(&fr);
+    fr.Batch = (int)(credit < pending ? credit : pending);
+    fr.Expires = (int64_t)MJ_CONSUMER_WAIT_MS * 1000000;
+    s = natsSubscription_FetchRequest(&list, sub, &fr);
+    if ((s != NATS_OK && s != NATS_TIMEOUT) || list.Count == 0)
+        goto out;                       /* announced, not delivered: read another way */
+    *used = true;
+    *remaining = 0;
+    uint64_t last_pending = 0;
+    int i = 0;
+    for (; i < list.Count; i++) {
+        uint64_t position = 0;
+        rc = mj_meta(list.Msgs[i], &position, &last_pending, err);
+        if (rc < 0)
+            goto out;
+        if (position <= after)
+            continue;
+        int took = fn(ctx, position, (const uint8_t *)natsMsg_GetData(list.Msgs[i]),
+                      (size_t)natsMsg_GetDataLength(list.Msgs[i]));
+        if (took < 0) {
+            rc = ld_error_set(err, took, "fetch of %s stopped at position %llu", node,
+                              (unsigned long long)position);
+            goto out;
+        }
+        if (took > 0)
+            break;
+        taken++;
+    }
+    if (i < list.Count) {
+        /* stopped early: what was delivered but not taken, and what is after it */
+        uint64_t position = 0;
+        rc = mj_meta(list.Msgs[list.Count - 1], &position, &last_pending, err);
+        if (rc < 0)
+            goto out;
+        *remaining = (uint64_t)(list.Count - i) + last_pending;
+    } else {
+        *remaining = last_pending;
+    }
+out:
+    natsMsgList_Destroy(&list);
+    if (sub)
+        natsSubscription_Destroy(sub);
+    if (ci) {
+        jerr = 0;
+        s = js_DeleteConsumer(js, MJ_STREAM, ci->Name, &quick, &jerr);
+        if (s != NATS_OK)
+            ld_debug("jetstream: consumer %s not deleted (it expires by itself): %s", ci->Name,
+                     natsStatus_GetText(s));
+        jsConsumerInfo_Destroy(ci);
+    }
+    return rc < 0 ? rc : taken;
+}
+
+/* The way that always works: entries one by one with direct gets ("the next message of
+ * this subject from this sequence on"), which any replica answers and which leave
+ * nothing behind on the servers.  A replica a moment behind may end the fetch early. */
+static int mj_fetch_direct(mj_store_t *self, const char *node, const char *subject,
+                           uint64_t after, uint32_t credit, bk_fetch_fn fn, void *ctx,
+                           uint64_t *remaining, ld_error_t *err)
+{
     uint64_t count = 0, next = after + 1;
     int taken = 0;
     bool ended = false;           /* the mailbox has nothing after the last entry read */
 
     *remaining = 0;
-    if (!mj_subject(node, subject))
-        return ld_error_set(err, LD_EINVAL, "cannot address mailbox '%s'", node);
-    if (after == UINT64_MAX)
-        return 0;
     int rc = mj_count(self, node, subject, &count, err);
     if (rc < 0 || count == 0)
         return rc;
@@ -544,6 +669,33 @@ static int mj_fetch(void *store, const char *node, uint64_t after, uint32_t cred
     if (!ended)
         *remaining = count > (uint64_t)taken ? count - (uint64_t)taken : 1;
     return taken;
+}
+
+static int mj_fetch(void *store, const char *node, uint64_t after, uint32_t credit,
+                    bk_fetch_fn fn, void *ctx, uint64_t *remaining, ld_error_t *err)
+{
+    mj_store_t *self = store;
+    char subject[MJ_SUBJECT_MAX];
+    *remaining = 0;
+    if (!mj_subject(node, subject))
+        return ld_error_set(err, LD_EINVAL, "cannot address mailbox '%s'", node);
+    if (after == UINT64_MAX)
+        return 0;
+    int64_t now = mj_now_ms();
+    if (now >= self->consumers_back_ms) {
+        bool used = false;
+        int n = mj_fetch_consumer(self, node, subject, after, credit, fn, ctx, remaining, &used,
+                                  err);
+        if (used || n < 0)
+            return n;
+        /* With a server of the cluster down, a consumer may be placed on it and never
+         * come: read by direct get for a while. */
+        self->consumers_back_ms = now + MJ_CONSUMER_PAUSE_MS;
+        ld_warn("jetstream: no consumer for the mailbox of %s within %d ms; reading "
+                "mailboxes by direct get for %d s", node, MJ_CONSUMER_WAIT_MS,
+                MJ_CONSUMER_PAUSE_MS / 1000);
+    }
+    return mj_fetch_direct(self, node, subject, after, credit, fn, ctx, remaining, err);
 }
 
 static int mj_ack(void *store, const char *node, uint64_t upto, ld_error_t *err)
