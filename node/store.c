@@ -568,14 +568,15 @@ static int row_live(nd_store_t *self, const ld_kind_def_t *def, const char *id, 
 /* -------------------------------------------------------------- change log ---- */
 
 /* Appends change c to the change log with statement `which`: ST_LOG_ADD for this
- * node's own changes (validated whole as they are packed), ST_LOG_APPLY for a change
- * from elsewhere, already validated when it was decoded or handed to the apply path.
- * *added (may be NULL) tells whether a row went in: ST_LOG_APPLY leaves a change
- * that is already there alone. */
-static int log_add(nd_store_t *self, const ld_change_t *c, int which, bool *added,
-                   ld_error_t *err)
+ * node's own changes, ST_LOG_APPLY for a change from elsewhere.  c is validated whole
+ * unless `checked`: a change from elsewhere was validated when it was decoded or handed
+ * to the apply path, and a local write's change was checked as it was built
+ * (check_change, check_bases).  *added (may be NULL) tells whether a row went in:
+ * ST_LOG_APPLY leaves a change that is already there alone. */
+static int log_add(nd_store_t *self, const ld_change_t *c, int which, bool checked,
+                   bool *added, ld_error_t *err)
 {
-    int rc = which == ST_LOG_APPLY ? 0 : ld_change_validate(c, err);
+    int rc = checked ? 0 : ld_change_validate(c, err);
     if (rc == 0)
         rc = ld_change_pack_buf(c, &self->packed, err);
     if (rc != 0)
@@ -602,8 +603,10 @@ static int log_add(nd_store_t *self, const ld_change_t *c, int which, bool *adde
 }
 
 /* Appends c (origin, hlc and fields already set) addressed to `to`: one change of
- * at most LD_AUDIENCE_MAX receivers each, with the next seqs. */
-static int emit(nd_store_t *self, ld_change_t *c, const nd_nodes_t *to, ld_error_t *err)
+ * at most LD_AUDIENCE_MAX receivers each, with the next seqs.  `checked` as for log_add
+ * (snapshots, built from rows as they are stored, are validated whole). */
+static int emit(nd_store_t *self, ld_change_t *c, const nd_nodes_t *to, bool checked,
+                ld_error_t *err)
 {
     size_t next = 0;
     int rc = 0;
@@ -614,7 +617,7 @@ static int emit(nd_store_t *self, ld_change_t *c, const nd_nodes_t *to, ld_error
         if (rc != 0)
             return rc;
         c->seq = ++self->last_seq;
-        rc = log_add(self, c, ST_LOG_ADD, NULL, err);
+        rc = log_add(self, c, ST_LOG_ADD, checked, NULL, err);
     } while (rc == 0 && next < to->n);
     return rc;
 }
@@ -742,7 +745,7 @@ static int snapshot(nd_store_t *self, ld_kind_t kind, const char *id, const char
         copy_text(f->base_origin, sizeof f->base_origin, s->base.origin);
     }
     if (rc == 0 && c.nfields > 0)
-        rc = emit(self, &c, &to, err);
+        rc = emit(self, &c, &to, false, err);
     if (rc == 0 && nd_record_deleted(&r)) {
         ld_change_clear(&c);
         c.kind = kind;
@@ -750,7 +753,7 @@ static int snapshot(nd_store_t *self, ld_kind_t kind, const char *id, const char
         copy_text(c.origin, sizeof c.origin, self->node_id);
         c.hlc = r.deleted.stamp.hlc;
         c.deleted = true;
-        rc = emit(self, &c, &to, err);
+        rc = emit(self, &c, &to, false, err);
     }
 out:
     ld_change_clear(&c);
@@ -1037,6 +1040,21 @@ static int check_change(nd_store_t *self, const ld_kind_def_t *def, ld_change_t 
     return 0;
 }
 
+/* A local change once stamped holds what check_change validated, ids, stamps and
+ * receivers the store made, and, for each field, the stamp it overwrote as read back
+ * from the row: that last is the one part checked here (what ld_change_validate would
+ * ask of it), so the whole change need not be validated again as it is logged. */
+static int check_bases(const ld_kind_def_t *def, const ld_change_t *c, ld_error_t *err)
+{
+    for (size_t i = 0; i < c->nfields; i++) {
+        const ld_field_t *f = &c->fields[i];
+        if (f->base_hlc != 0 && !ld_id_valid(f->base_origin))
+            return ld_error_set(err, LD_EIO, "%s %s: the stored stamp of %s has no valid "
+                                "origin", def->name, c->record_id, f->name);
+    }
+    return 0;
+}
+
 /* Every required field of a new record is set. */
 static int check_required(const ld_kind_def_t *def, const ld_change_t *c, ld_error_t *err)
 {
@@ -1278,7 +1296,9 @@ static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *
             rc = send_orgs(self, &r, node, err);
     }
     if (rc == 0)
-        rc = emit(self, c, &audience, err);
+        rc = check_bases(def, c, err);
+    if (rc == 0)
+        rc = emit(self, c, &audience, true, err);
 out:
     nd_merge_result_clear(&res);
     nd_record_clear(&r);
@@ -1402,7 +1422,7 @@ static int apply_in_tx(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
 {
     const ld_kind_def_t *def = ld_schema_kind(c->kind);
     bool added = false;
-    int rc = log_add(self, c, ST_LOG_APPLY, &added, err);
+    int rc = log_add(self, c, ST_LOG_APPLY, true, &added, err);
     if (rc != 0 || !added)
         return rc;
 

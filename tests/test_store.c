@@ -587,6 +587,36 @@ Test(store, a_bulk_group_goes_on_past_a_refused_write_and_a_write_failing_part_w
     nd_store_destroy(&s);
 }
 
+Test(store, a_write_over_a_stored_stamp_with_a_broken_origin_is_refused_and_logs_nothing)
+{
+    ld_error_t err;
+    char member[37];
+    nd_store_t *s = open_store("a", "home");
+    world(s, member);
+    /* The row's stamp of name names no valid node (a store edited by hand). */
+    char *stamps = query_text(s, "SELECT stamps FROM members WHERE id = ?1", member);
+    cr_assert_not_null(stamps);
+    char *line = strstr(stamps, "name ");
+    cr_assert_not_null(line, "%s", stamps);
+    char *origin = strchr(line + 5, ' ') + 1;          /* "name HLC ORIGIN ..." */
+    memcpy(origin, "BAD!", 4);                          /* "home" has four bytes too */
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(nd_store_db(s), "UPDATE members SET stamps = ?1 WHERE id = ?2",
+                                    -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, stamps, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, member, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    free(stamps);
+
+    uint64_t seq = nd_store_last_seq(s);
+    cr_assert_neq(put(s, LD_KIND_MEMBER, member, NULL, &err, "name", "张三丰", NULL), 0);
+    cr_assert(strstr(err.msg, "name") != NULL, "%s", err.msg);
+    cr_assert_eq(nd_store_last_seq(s), seq);
+    assert_column(s, "members", member, "name", "张三");
+    nd_store_destroy(&s);
+}
+
 Test(store, a_trip_whose_change_fails_leaves_none_of_the_snapshots_before_it)
 {
     ld_error_t err;
