@@ -1,7 +1,5 @@
-/* test_need_to_know.c: need-to-know end to end, with the real binaries: the home township
- * "zhuyuan" and the branches "dongguan" and "shenzhen" hold only what they must, spoofed
- * and unlinked pushes are refused whole, a member moves branch, a removed node is cut off,
- * and `liangdi history` names who changed what, in order. */
+/* test_need_to_know.c: need-to-know end to end with the real binaries, across the home
+ * node "zhuyuan", the branch nodes "dongguan" and "shenzhen" and one broker. */
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -49,7 +47,7 @@ static const char *const tables[] = {
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
-/* The member-scoped tables and the column naming the member. */
+/* The member-scoped tables: a member's own row, and the rows naming it in "member". */
 static const char *const member_tables[] = {
     "members", "trips", "activities", "assessments", "approvals", "cares",
 };
@@ -79,8 +77,10 @@ TestSuite(need_to_know, .init = setup, .fini = teardown, .timeout = 300);
 static void run(hn_node_t *n, hn_result_t *r, const char *const *args)
 {
     const char *a[ARGV_MAX] = { 0 };
-    for (size_t i = 0; i < ARGV_MAX - 1 && args[i] != NULL; i++)
+    size_t i = 0;
+    for (; i < ARGV_MAX - 1 && args[i] != NULL; i++)
         a[i] = args[i];
+    cr_assert_null(args[i], "liangdi %s: more than %d arguments", args[0], ARGV_MAX - 1);
     cr_assert_eq(hn_node_cmd(n, r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
                              a[10], a[11], a[12], a[13], a[14], NULL), 0,
                  "liangdi %s could not be run", a[0]);
