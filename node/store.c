@@ -1396,20 +1396,27 @@ static int pass_on(nd_store_t *self, const nd_record_t *r, const ld_change_t *c,
     }
     if (owner_id == NULL || owner_id[0] == '\0' || strcmp(c->origin, self->node_id) == 0)
         return 0;
-    ld_error_t denied;
-    ld_error_clear(&denied);
-    int rc = nd_audience_check_writable(self->aud, self->node_id, r, &denied);
-    if (rc == LD_EDENIED)
-        return 0;
-    if (rc != 0)
-        return ld_error_set(err, rc, "%s", denied.msg);
     nd_nodes_t to;
     nd_nodes_init(&to);
-    rc = owner_nodes(self, owner, owner_id, &to, err);
+    int rc = owner_nodes(self, owner, owner_id, &to, err);
+    size_t missed = 0;
     for (size_t i = 0; i < to.n && rc == 0; i++) {
         if (strcmp(to.ids[i], c->origin) != 0 && !addressed_to(c, to.ids[i]))
-            rc = snapshot(self, r->def->kind, r->id, to.ids[i], err);
+            memmove(to.ids[missed++], to.ids[i], sizeof to.ids[i]);
     }
+    if (rc == 0 && missed > 0) {
+        ld_error_t denied;
+        ld_error_clear(&denied);
+        rc = nd_audience_check_writable(self->aud, self->node_id, r, &denied);
+        if (rc == LD_EDENIED) {
+            missed = 0;               /* read-only here: its receivers are not ours */
+            rc = 0;
+        } else if (rc != 0) {
+            ld_error_set(err, rc, "%s", denied.msg);
+        }
+    }
+    for (size_t i = 0; i < missed && rc == 0; i++)
+        rc = snapshot(self, r->def->kind, r->id, to.ids[i], err);
     nd_nodes_clear(&to);
     return rc;
 }
