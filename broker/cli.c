@@ -45,14 +45,13 @@ typedef struct cli_args {
     size_t      nwords;
 } cli_args_t;
 
-/* What a command accepts besides --db, --store and --config. */
+/* What a command accepts besides --db, --store, --key-file and --config. */
 enum {
     CLI_OPT_KEY       = 1 << 0,
     CLI_OPT_NAME      = 1 << 1,
     CLI_OPT_BIND      = 1 << 2,
     CLI_OPT_LOG_LEVEL = 1 << 3,
-    CLI_OPT_KEY_FILE  = 1 << 4,
-    CLI_OPT_FROM_TO   = 1 << 5,
+    CLI_OPT_FROM_TO   = 1 << 4,
 };
 
 typedef struct cli_ctx {
@@ -526,15 +525,15 @@ static int cli_migrate(cli_ctx_t *ctx)
 }
 
 static const cli_cmd_t cli_cmds[] = {
-    { "init",   NULL,     0, CLI_OPT_KEY_FILE, "init [--key-file FILE]", cli_init },
-    { "node",   "add",    1, CLI_OPT_KEY | CLI_OPT_NAME | CLI_OPT_KEY_FILE,
+    { "init",   NULL,     0, 0, "init [--key-file FILE]", cli_init },
+    { "node",   "add",    1, CLI_OPT_KEY | CLI_OPT_NAME,
       "node add ID --key PUBLIC_KEY [--name NAME]", cli_node_add },
     { "node",   "list",   0, 0, "node list", cli_node_list },
     { "node",   "remove", 1, 0, "node remove ID", cli_node_remove },
     { "link",   "add",    2, 0, "link add NODE_A NODE_B", cli_link_add },
     { "link",   "list",   0, 0, "link list", cli_link_list },
     { "link",   "remove", 2, 0, "link remove NODE_A NODE_B", cli_link_remove },
-    { "run",    NULL,     0, CLI_OPT_BIND | CLI_OPT_LOG_LEVEL | CLI_OPT_KEY_FILE,
+    { "run",    NULL,     0, CLI_OPT_BIND | CLI_OPT_LOG_LEVEL,
       "run [--bind ENDPOINT] [--log-level LEVEL] [--key-file FILE]", cli_run },
     { "status", NULL,     0, 0, "status", cli_status },
     { "backup", NULL,     1, 0, "backup FILE", cli_backup },
@@ -626,7 +625,6 @@ static int cli_check(const cli_cmd_t *c, const cli_args_t *a)
         { CLI_OPT_NAME, "--name", a->name },
         { CLI_OPT_BIND, "--bind", a->bind },
         { CLI_OPT_LOG_LEVEL, "--log-level", a->log_level },
-        { CLI_OPT_KEY_FILE, "--key-file", a->key_file },
         { CLI_OPT_FROM_TO, "--from", a->from },
         { CLI_OPT_FROM_TO, "--to", a->to },
     };

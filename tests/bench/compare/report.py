@@ -9,6 +9,8 @@ import sys
 SYSTEMS = [
     # key, label, kind
     ("liangdi", "liangdi", "contestant"),
+    ("liangdi-js", "liangdi on JetStream (1 server)", "variant"),
+    ("liangdi-js3", "liangdi on JetStream (3-server cluster)", "variant"),
     ("mosquitto", "Mosquitto", "peer"),
     ("jetstream", "NATS JetStream", "peer"),
     ("zmq", "libzmq relay (limit)", "limit"),
@@ -22,6 +24,11 @@ PROMISES = [
      "every hop commits to SQLite with synchronous=FULL (WAL fsynced) before it acks: the "
      "sender's outbox write, the broker's mailbox (before PUSH_ACK), the receiver's apply "
      "together with its cursor (before ACK). An acked record survives a power cut."),
+    ("liangdi on JetStream",
+     "the nodes' hops as above; the broker acks a push once JetStream has acknowledged "
+     "every mailbox write (file storage: written to the OS, as in the NATS JetStream row; "
+     "with three servers, stored on two of the three before the ack). Its peak RSS is the "
+     "front-end's, not the NATS servers'."),
     ("Mosquitto",
      "a PUBACK means the message is in the broker's memory. Persistence is a snapshot of "
      "the whole in-memory database written every autosave_interval (1,800 s, the default, "
@@ -87,7 +94,7 @@ def summarise(runs):
 
 def ratios(table, system, payload, phase, kind):
     """liangdi / this row, for the peer and limit rows."""
-    if kind == "contestant":
+    if kind in ("contestant", "variant"):
         return None, None
     mine_phase = "end to end" if phase == "insert" else phase
     mine = table.get(("liangdi", payload, mine_phase))
@@ -166,7 +173,7 @@ def main():
     lines.append("Phases: *store* = sender to relay, every record acked by the relay; "
                  "*drain* = the receiver, offline until then, connects and takes every record "
                  "with acknowledgement; *end to end* = N / (store + drain); *online* (liangdi "
-                 "only) = the receiver runs `liangdi daemon` throughout, from the sender's "
+                 "rows only) = the receiver runs `liangdi daemon` throughout, from the sender's "
                  "`liangdi sync` until the receiver's store holds all N; *write* (liangdi only, "
                  "not part of end to end) = the sender's own transactions that put the records "
                  "in its outbox; *insert* = the SQLite limit. Every phase is timed from outside "
@@ -207,6 +214,8 @@ def main():
             series = [(label, "insert" if system == "sqlite" else "end to end")]
             if system == "liangdi":
                 series.append(("liangdi, receiver online", "online"))
+            elif system.startswith("liangdi-"):
+                series.append((label + ", receiver online", "online"))
             for name, phase in series:
                 cells = [table.get((system, p, phase)) for p in PAYLOADS]
                 if any(cells):
