@@ -385,8 +385,20 @@ Test(jetstream_cluster, a_nats_server_and_a_front_end_killed_mid_sync_lose_and_r
     /* home and Shenzhen were on front-end A: they fail over to B */
     expected_t e = { .dg = 7000, .sz = 1000 };
     assert_exactly_once(&e);
-    cr_assert(file_has(home->log, "retrying in") || file_has(home->log, "up again"),
-              "home's daemon never noticed front-end A go");
+    char moved[200];
+    snprintf(moved, sizeof moved, "with %s", fe[1].endpoint);
+    cr_assert(file_has(home->log, moved), "home's daemon never moved to front-end B");
+
+    /* a one-shot sync moves past the dead front-end too, within seconds */
+    hn_proc_stop(&shenzhen->daemon, 10000);
+    cr_assert_eq(hn_bulk_activities(shenzhen, member_sz, 50, "深圳单次同步"), 0);
+    int64_t t0 = hn_now_ms();
+    cr_assert_eq(hn_sync(shenzhen), 0, "Shenzhen's sync did not get past front-end A");
+    cr_assert_lt(hn_now_ms() - t0, 15000, "Shenzhen's sync took %lld ms",
+                 (long long)(hn_now_ms() - t0));
+    e.sz += 50;
+    cr_assert_eq(hn_daemon_start(&world, shenzhen, "2s"), 0);
+    assert_exactly_once(&e);
 
     /* the killed processes restart and rejoin */
     cr_assert_eq(jh_nats_restart(&nats, 0), 0, "nats-server n1 did not restart");
