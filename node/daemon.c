@@ -89,6 +89,7 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
     int rc = 0;
     bool activity = false;
     bool unreachable_logged = false;
+    bool welcomed_here = false;      /* this session was welcomed before (a link came back) */
 
     *move_on = false;
     nd_conn_t *conn = nd_conn_new(st->store, endpoint, st->cfg->server_key, &st->cfg->keys,
@@ -117,6 +118,13 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
                 ld_info("ready, synced with %s", endpoint);
             else
                 ld_info("session with %s up again", endpoint);
+            /* A Notify sent while the link was down was lost: a link that comes back
+             * pushes and fetches whatever waits (the session's first did at its start). */
+            if (welcomed_here) {
+                nd_conn_push(conn);
+                nd_conn_fetch(conn);
+            }
+            welcomed_here = true;
             st->ready_logged = true;
             st->welcomed = true;
             unreachable_logged = false;
