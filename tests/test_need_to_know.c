@@ -174,6 +174,19 @@ static bool holds(hn_node_t *n, const char *table, const char *id)
     return query_int(n->db, sql, id, NULL) == 1;
 }
 
+/* A record to wait for: hn_wait_until(is_held, &held, ms). */
+typedef struct held {
+    hn_node_t  *node;
+    const char *table;
+    const char *id;
+} held_t;
+
+static bool is_held(void *ctx)
+{
+    const held_t *h = ctx;
+    return holds(h->node, h->table, h->id);
+}
+
 /* A field of a record, as text ("" for NULL), into out. */
 static void field_of(hn_node_t *n, const char *table, const char *id, const char *field,
                      char *out, size_t outsz)
@@ -876,12 +889,6 @@ Test(need_to_know, a_member_who_moves_to_shenzhen_takes_the_history_and_dongguan
 
 /* ------------------------------------------------- 4: a removed node ---- */
 
-typedef struct logged {
-    hn_proc_t  *proc;
-    const char *needle;
-    size_t      from;
-} logged_t;
-
 Test(need_to_know, a_removed_node_is_refused_at_once_on_its_open_connection)
 {
     char a[ID_MAX], trip[ID_MAX];
@@ -889,7 +896,8 @@ Test(need_to_know, a_removed_node_is_refused_at_once_on_its_open_connection)
     member("林术平", "longtan", "dgb", "2010-03-01", a, trip);
     sync_ok(zhuyuan);
     cr_assert_eq(hn_daemon_start(&world, dongguan, "1h"), 0, "dongguan's daemon did not get ready");
-    cr_assert(holds(dongguan, "members", a));
+    held_t fetched = { dongguan, "members", a };
+    cr_assert(hn_wait_until(is_held, &fetched, 10000), "dongguan's daemon never fetched the member");
 
     size_t from = hn_file_size(dongguan->log);
     char broker_log[HN_PATH_MAX];
@@ -1154,18 +1162,6 @@ Test(need_to_know, a_write_dongguan_made_before_it_heard_of_the_move_still_reach
                  (long long)dg_view.changes, (long long)dg_now.changes);
     cr_assert_not(holds(dongguan, "trips", trip2));
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
-}
-
-typedef struct held {
-    hn_node_t  *node;
-    const char *table;
-    const char *id;
-} held_t;
-
-static bool is_held(void *ctx)
-{
-    const held_t *h = ctx;
-    return holds(h->node, h->table, h->id);
 }
 
 Test(need_to_know, a_write_dongguan_made_before_it_heard_of_the_move_reaches_shenzhen_through_daemons)
