@@ -752,8 +752,8 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *ev,
         if (skip < n) {
             ld_error_t aerr;
             ld_error_clear(&aerr);
-            rc = nd_store_apply_batch(self->store, m->u.batch.changes + skip, n - skip,
-                                      last, &aerr);
+            rc = nd_store_apply_decoded(self->store, m->u.batch.changes + skip, n - skip,
+                                        last, &aerr);
             if (rc != 0)
                 return ld_error_set(err, rc, "applying a batch from the broker: %s", aerr.msg);
             self->stats.fetched += n - skip;
