@@ -78,7 +78,7 @@ static void fe_start(size_t i)
     size_t from = hn_file_size(log);
     const char *argv[] = { broker_bin(), "run", "--store", nats.store, "--key-file", key_file,
                            "--bind", bind, NULL };
-    cr_assert_eq(hn_proc_start(&fe[i].proc, name, log, argv), 0);
+    cr_assert_eq(jh_proc_start(&fe[i].proc, name, log, argv), 0);
     cr_assert(hn_proc_wait_log(&fe[i].proc, "ready, listening on ", from, 30000, line,
                                sizeof line), "%s did not start", name);
     const char *ep = strstr(line, "ready, listening on ") + strlen("ready, listening on ");

@@ -4,16 +4,55 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <nats/nats.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define JH_READY_MS 30000
+
+int jh_proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    snprintf(p->log, sizeof p->log, "%s", log);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "jetstream harness: open %s: %s\n", log, strerror(errno));
+        return -1;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "jetstream harness: fork: %s\n", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        /* dies with the test process, even when that one crashes */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(127);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        execv(argv[0], (char *const *)argv);
+        dprintf(STDERR_FILENO, "jetstream harness: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    close(fd);
+    p->pid = pid;
+    return 0;
+}
 
 const char *jh_nats_server_bin(void)
 {
@@ -120,7 +159,7 @@ static int jh_launch(jh_nats_t *c, size_t i)
     snprintf(name, sizeof name, "nats-server %s", s->name);
     const char *argv[] = { bin, "-c", s->conf, NULL };
     size_t from = hn_file_size(log);      /* a restart appends to the same log */
-    if (hn_proc_start(&s->proc, name, log, argv) != 0)
+    if (jh_proc_start(&s->proc, name, log, argv) != 0)
         return -1;
     return hn_proc_wait_log(&s->proc, "Server is ready", from, JH_READY_MS, NULL, 0) ? 0 : -1;
 }

@@ -77,7 +77,7 @@ static void fe_start(size_t i)
     size_t from = hn_file_size(log);
     const char *argv[] = { broker_bin(), "run", "--store", nats.store, "--key-file", key_file,
                            "--config", conf, "--bind", "tcp://127.0.0.1:*", NULL };
-    cr_assert_eq(hn_proc_start(&fe[i].proc, name, log, argv), 0);
+    cr_assert_eq(jh_proc_start(&fe[i].proc, name, log, argv), 0);
     cr_assert(hn_proc_wait_log(&fe[i].proc, "ready, listening on ", from, 20000, line,
                                sizeof line), "front-end %zu did not start", i);
     const char *ep = strstr(line, "ready, listening on ") + strlen("ready, listening on ");
