@@ -802,7 +802,7 @@ Test(cli, daemon_keeps_trying_an_unreachable_broker_and_stops_cleanly_on_sigterm
         text = slurp(err_path, NULL);
         if (strstr(text, "still trying"))
             break;
-        usleep(50 * 1000);
+        usleep(50 * 1000);   /* poll until the deadline */
     }
     cr_assert(strstr(text, "unreachable"), "daemon said: %s", text);
     free(text);
@@ -812,7 +812,7 @@ Test(cli, daemon_keeps_trying_an_unreachable_broker_and_stops_cleanly_on_sigterm
     for (int i = 0; i < 200 && done == 0; i++) {
         done = waitpid(pid, &st, WNOHANG);
         if (done == 0)
-            usleep(50 * 1000);
+            usleep(50 * 1000);   /* poll until the deadline */
     }
     if (done == 0) {
         kill(pid, SIGKILL);
