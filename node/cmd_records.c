@@ -835,30 +835,38 @@ int nd_cmd_assess(nd_cli_t *cli, ld_error_t *err)
     return rc;
 }
 
-int nd_cmd_approval_add(nd_cli_t *cli, ld_error_t *err)
+/* Adds a record of `kind` about the member named by the first argument, from `flags`;
+ * `word_field`, when the flags leave it unset, takes its enum's first word. */
+static int add_member_record(nd_cli_t *cli, ld_kind_t kind, const flag_field_t *flags,
+                             const char *word_field, ld_error_t *err)
 {
-    static const flag_field_t flags[] = {
-        { "date", "date" }, { "to", "to" }, { "decision", "decision" }, { "note", "note" },
-        { NULL, NULL },
-    };
     char member[LD_RECORD_ID_MAX + 1];
     ld_change_t c;
     ld_change_init(&c);
     nd_store_t *store = nd_cli_store(cli, err);
     if (!store)
         return err->code;
-    c.kind = LD_KIND_APPROVAL;
+    c.kind = kind;
     int rc = resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
     if (rc == 0)
         rc = set_field(&c, "member", member, err);
     if (rc == 0)
         rc = set_flags(cli, store, &c, flags, true, err);
-    if (rc == 0 && !ld_change_get(&c, "decision"))
-        rc = set_field(&c, "decision", schema_word(LD_KIND_APPROVAL, "decision", 0), err);
+    if (rc == 0 && !ld_change_get(&c, word_field))
+        rc = set_field(&c, word_field, schema_word(kind, word_field, 0), err);
     if (rc == 0)
         rc = write_record(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
+}
+
+int nd_cmd_approval_add(nd_cli_t *cli, ld_error_t *err)
+{
+    static const flag_field_t flags[] = {
+        { "date", "date" }, { "to", "to" }, { "decision", "decision" }, { "note", "note" },
+        { NULL, NULL },
+    };
+    return add_member_record(cli, LD_KIND_APPROVAL, flags, "decision", err);
 }
 
 int nd_cmd_care_add(nd_cli_t *cli, ld_error_t *err)
@@ -867,22 +875,5 @@ int nd_cmd_care_add(nd_cli_t *cli, ld_error_t *err)
         { "kind", "kind" }, { "date", "date" }, { "status", "status" }, { "note", "note" },
         { NULL, NULL },
     };
-    char member[LD_RECORD_ID_MAX + 1];
-    ld_change_t c;
-    ld_change_init(&c);
-    nd_store_t *store = nd_cli_store(cli, err);
-    if (!store)
-        return err->code;
-    c.kind = LD_KIND_CARE;
-    int rc = resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
-    if (rc == 0)
-        rc = set_field(&c, "member", member, err);
-    if (rc == 0)
-        rc = set_flags(cli, store, &c, flags, true, err);
-    if (rc == 0 && !ld_change_get(&c, "status"))
-        rc = set_field(&c, "status", schema_word(LD_KIND_CARE, "status", 0), err);
-    if (rc == 0)
-        rc = write_record(store, &c, false, err);
-    ld_change_clear(&c);
-    return rc;
+    return add_member_record(cli, LD_KIND_CARE, flags, "status", err);
 }
