@@ -45,26 +45,12 @@ static void remove_store_files(const char *db)
 /* Checks "ENDPOINT[,ENDPOINT...]" for `what`. */
 static int check_endpoints(const char *what, const char *list, ld_error_t *err)
 {
-    char buf[1024];
-    if (strlen(list) >= sizeof buf || !*list)
-        return nd_bad_value(err, what, list, "expected tcp://HOST:PORT or ipc://PATH");
-    snprintf(buf, sizeof buf, "%s", list);
-    char *save = NULL;
-    int n = 0;
-    for (char *part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
-        while (*part == ' ')
-            part++;
-        size_t len = strlen(part);
-        while (len > 0 && part[len - 1] == ' ')
-            part[--len] = '\0';
-        if (!nd_endpoint_valid(part))
-            return nd_bad_value(err, what, list, "expected tcp://HOST:PORT or ipc://PATH,"
-                                " several separated by commas");
-        n++;
-    }
-    if (n == 0 || n > 8)
-        return nd_bad_value(err, what, list, "expected 1 to 8 endpoints");
-    return 0;
+    char why[96];
+    if (nd_endpoint_list_valid(list))
+        return 0;
+    snprintf(why, sizeof why, "expected tcp://HOST:PORT or ipc://PATH, or up to %d of them"
+             " separated by commas", ND_ENDPOINTS_MAX);
+    return nd_bad_value(err, what, list, why);
 }
 
 static int check_key(const char *what, const char *key, ld_error_t *err)

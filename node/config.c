@@ -128,6 +128,33 @@ bool nd_endpoint_valid(const char *text)
     return value >= 1 && value <= 65535;
 }
 
+bool nd_endpoint_list_valid(const char *list)
+{
+    char one[300];
+    size_t n = 0;
+    if (list == NULL)
+        return false;
+    for (const char *p = list;; p++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len == 0 || len >= sizeof one || ++n > ND_ENDPOINTS_MAX)
+            return false;
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (!nd_endpoint_valid(one))
+            return false;
+        if (comma == NULL)
+            return true;
+        p = comma;
+    }
+}
+
 /* Records the first error of the parse at the current line. */
 static int config_fail(config_parse_t *ps, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -190,9 +217,10 @@ static int config_node_key(config_parse_t *ps, const char *name, const char *val
         return config_set_text(ps, strcmp(name, "db") == 0 ? &c->db : &c->keyfile, value);
     }
     if (strcmp(name, "broker") == 0) {
-        if (!nd_endpoint_valid(value))
-            return config_fail(ps, "bad value '%s' for %s (expected tcp://HOST:PORT or ipc://PATH)",
-                               value, name);
+        if (!nd_endpoint_list_valid(value))
+            return config_fail(ps, "bad value '%s' for %s (expected tcp://HOST:PORT or ipc://PATH,"
+                               " or up to %d of them separated by commas)", value, name,
+                               ND_ENDPOINTS_MAX);
         return config_set_text(ps, &c->broker, value);
     }
     if (strcmp(name, "broker_key") == 0) {

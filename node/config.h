@@ -53,4 +53,11 @@ bool nd_duration_parse(const char *text, int *ms);
  * tcp://HOST:PORT or ipc://PATH. */
 bool nd_endpoint_valid(const char *text);
 
+/* The most endpoints a node's broker setting may list (front-ends of one broker). */
+#define ND_ENDPOINTS_MAX 8
+
+/* True if `list` is 1 to ND_ENDPOINTS_MAX endpoints separated by commas, each valid
+ * for nd_endpoint_valid once the blanks around it are trimmed. */
+bool nd_endpoint_list_valid(const char *list);
+
 #endif

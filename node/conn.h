@@ -13,11 +13,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "config.h"
 #include "error.h"
 #include "keys.h"
 #include "store.h"
-
-#define ND_ENDPOINTS_MAX 8
 
 /* The broker settings a node syncs with: from the store ("broker.endpoint", a
  * comma-separated list of endpoints tried in turn, and "broker.key") and the keypair

@@ -212,3 +212,33 @@ Test(config, accepts_tcp_and_ipc_endpoints_only)
     cr_assert_not(nd_endpoint_valid("udp://127.0.0.1:7700"));
     cr_assert_not(nd_endpoint_valid("ipc://"));
 }
+
+Test(config, accepts_a_list_of_broker_front_ends)
+{
+    cr_assert(nd_endpoint_list_valid("tcp://127.0.0.1:7700"));
+    cr_assert(nd_endpoint_list_valid("tcp://10.0.0.1:7700,tcp://10.0.0.2:7700"));
+    cr_assert(nd_endpoint_list_valid("tcp://10.0.0.1:7700 , ipc:///run/liangdi/broker.sock"));
+    cr_assert_not(nd_endpoint_list_valid(""));
+    cr_assert_not(nd_endpoint_list_valid("tcp://10.0.0.1:7700,"));
+    cr_assert_not(nd_endpoint_list_valid(",tcp://10.0.0.1:7700"));
+    cr_assert_not(nd_endpoint_list_valid("tcp://10.0.0.1:7700,,tcp://10.0.0.2:7700"));
+    cr_assert_not(nd_endpoint_list_valid("tcp://10.0.0.1:7700,http://10.0.0.2"));
+    cr_assert(nd_endpoint_list_valid("tcp://h:1,tcp://h:2,tcp://h:3,tcp://h:4,"
+                                     "tcp://h:5,tcp://h:6,tcp://h:7,tcp://h:8"));
+    cr_assert_not(nd_endpoint_list_valid("tcp://h:1,tcp://h:2,tcp://h:3,tcp://h:4,"
+                                         "tcp://h:5,tcp://h:6,tcp://h:7,tcp://h:8,tcp://h:9"));
+}
+
+Test(config, reads_several_broker_endpoints_from_the_node_section)
+{
+    ld_error_t err;
+    write_file("[node]\n"
+               "broker = tcp://10.0.0.1:7700, tcp://10.0.0.2:7700\n"
+               "broker_key = " KEY "\n");
+    nd_config_t *c = nd_config_load(path, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_str_eq(nd_config_broker(c), "tcp://10.0.0.1:7700, tcp://10.0.0.2:7700");
+    nd_config_destroy(&c);
+    const char *msg = load_fails("[node]\nbroker = tcp://10.0.0.1:7700,udp://x:1\n", &err);
+    cr_assert(strstr(msg, ":2: bad value 'tcp://10.0.0.1:7700,udp://x:1' for broker"), "%s", msg);
+}
