@@ -332,10 +332,11 @@ static void sv_notify(bk_server_t *self, const char *const *nodes, size_t nnodes
     }
 }
 
-/* A push's working set: the packed change, and where it goes, for each change. */
+/* A push's working set: each change's bytes (as received, or packed here when they
+ * were not kept) and where it goes. */
 typedef struct sv_push {
     bk_push_item_t *items;
-    uint8_t       **bodies;
+    uint8_t       **bodies;      /* owned; only for changes packed here */
     const char    **to;          /* n * LD_AUDIENCE_MAX slots */
     const char    **notify;      /* recipients, then sorted and distinct */
     size_t          n, nnotify;
@@ -436,15 +437,19 @@ static void sv_push(bk_server_t *self, const uint8_t *rid, size_t rid_len, const
         if (c->seq <= at)
             continue;                 /* a duplicate: the store skips it */
         at = c->seq;
-        if (ld_change_pack(c, &p.bodies[i], &it->len, &err) < 0) {
+        if (c->wire != NULL) {
+            it->body = c->wire;       /* validated whole by the decoding; stored as sent */
+            it->len = c->wire_len;
+        } else if (ld_change_pack(c, &p.bodies[i], &it->len, &err) < 0) {
             ld_err("push from %s: cannot pack change %s seq %llu: %s", node, c->record_id,
                    (unsigned long long)c->seq, err.msg);
             sv_push_free(&p);
             sv_error(self, rid, rid_len, LD_ERR_INTERNAL, c->record_id, c->seq,
                      "the broker cannot store change of record %s", c->record_id);
             return;
+        } else {
+            it->body = p.bodies[i];
         }
-        it->body = p.bodies[i];
         const char **to = &p.to[i * LD_AUDIENCE_MAX];
         for (size_t j = 0; j < c->naudience; j++) {
             const char *dest = c->audience[j];

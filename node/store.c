@@ -577,12 +577,17 @@ static int log_add(nd_store_t *self, const ld_change_t *c, int which, bool check
                    bool *added, ld_error_t *err)
 {
     int rc = checked ? 0 : ld_change_validate(c, err);
-    if (rc == 0)
+    const uint8_t *body = c->wire;
+    size_t len = c->wire_len;
+    /* A change applied as it arrived is logged in the bytes it arrived in (its origin's
+     * own packing); anything else is packed here. */
+    if (rc == 0 && (which != ST_LOG_APPLY || body == NULL)) {
         rc = ld_change_pack_buf(c, &self->packed, err);
+        body = self->packed.data;
+        len = self->packed.len;
+    }
     if (rc != 0)
         return rc;
-    const uint8_t *body = self->packed.data;
-    size_t len = self->packed.len;
     const ld_kind_def_t *def = ld_schema_kind(c->kind);
     sqlite3_stmt *st = self->st[which];
     bind_text(st, 1, c->origin);

@@ -46,8 +46,10 @@ void ld_change_clear(ld_change_t *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->nfields && i < LD_FIELDS_MAX; i++)
-        free(c->fields[i].value);
+    for (size_t i = 0; i < c->nfields && i < LD_FIELDS_MAX; i++) {
+        if (!c->fields[i].borrowed)
+            free(c->fields[i].value);
+    }
     memset(c, 0, sizeof *c);
 }
 
@@ -75,6 +77,8 @@ int ld_change_set(ld_change_t *c, const char *name, const char *value, ld_error_
     memset(f, 0, sizeof *f);
     f->name = def->fields[idx].name;
     f->value = copy;
+    c->wire = NULL;                        /* the bytes received no longer say this */
+    c->wire_len = 0;
     return 0;
 }
 
@@ -94,6 +98,8 @@ int ld_change_add_audience(ld_change_t *c, const char *node, ld_error_t *err)
                             LD_AUDIENCE_MAX);
     size_t len = strlen(node);             /* <= LD_ID_MAX: ld_id_valid checked it */
     memcpy(c->audience[c->naudience++], node, len + 1);
+    c->wire = NULL;
+    c->wire_len = 0;
     return 0;
 }
 
@@ -116,8 +122,12 @@ int ld_change_copy(ld_change_t *dst, const ld_change_t *src, ld_error_t *err)
     if (src->nfields > LD_FIELDS_MAX || src->naudience > LD_AUDIENCE_MAX)
         return ld_error_set(err, LD_EINVAL, "change to copy has too many fields or nodes");
     *dst = *src;
-    for (size_t i = 0; i < src->nfields; i++)
+    dst->wire = NULL;                  /* the copy owns everything it points to */
+    dst->wire_len = 0;
+    for (size_t i = 0; i < src->nfields; i++) {
         dst->fields[i].value = NULL;
+        dst->fields[i].borrowed = false;
+    }
     for (size_t i = 0; i < src->nfields; i++) {
         const char *v = src->fields[i].value != NULL ? src->fields[i].value : "";
         dst->fields[i].value = strdup(v);

@@ -1,6 +1,8 @@
 /* change.h: one write to one record, the unit that travels from node to broker to
  * node, in the project's own form (the codec converts it to and from liangdi.proto).
- * Ownership: an ld_change_t owns every string it points to; ld_change_clear frees. */
+ * Ownership: an ld_change_t owns every string it points to, except the values of fields
+ * marked `borrowed` and its `wire` bytes, which belong to the ld_msg_t that decoded it
+ * (codec.h) and live as long as that message; ld_change_clear frees what it owns. */
 #ifndef LD_CHANGE_H
 #define LD_CHANGE_H
 
@@ -17,7 +19,8 @@
 
 typedef struct ld_field {
     const char *name;     /* borrowed from the schema table */
-    char       *value;    /* owned text form; "" clears the field */
+    char       *value;    /* text form, owned unless `borrowed`; "" clears the field */
+    bool        borrowed; /* value belongs to the decoding ld_msg_t: not freed here */
     uint64_t    hlc;      /* 0: the change's own stamp */
     char        origin[LD_ID_MAX + 1];   /* "": the change's own origin */
     uint64_t    base_hlc;                /* the stamp it overwrote; 0: none (new field) */
@@ -32,8 +35,13 @@ typedef struct ld_change {
     uint64_t    hlc;
     bool        deleted;
     size_t      nfields;
-    ld_field_t  fields[LD_FIELDS_MAX];
     size_t      naudience;
+    /* The change's bytes exactly as they arrived inside a Push or Batch (borrowed from
+     * the decoding ld_msg_t), kept so that a relay or a store need not pack it again;
+     * NULL for a change built or modified here. */
+    const uint8_t *wire;
+    size_t      wire_len;
+    ld_field_t  fields[LD_FIELDS_MAX];
     char        audience[LD_AUDIENCE_MAX][LD_ID_MAX + 1];
 } ld_change_t;
 

@@ -16,6 +16,7 @@
  * message on every path. */
 #include "codec.h"
 #include "liangdi.pb-c.h"
+#include "wire.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -89,6 +90,17 @@ static void arena_release(arena_t *a)
         free(a->head);
         a->head = next;
     }
+}
+
+/* A copy of text (len bytes and a NUL) carved from arena a, or NULL. */
+static char *arena_text(arena_t *a, const char *text, size_t len)
+{
+    char *copy = arena_alloc(a, len + 1);
+    if (copy != NULL) {
+        memcpy(copy, text, len);
+        copy[len] = '\0';
+    }
+    return copy;
 }
 
 /* Copies src into dst[size] if it fits with its NUL; LD_EINVAL naming `what` if not. */
@@ -462,12 +474,18 @@ static int stamps_from_wire(ld_change_t *c, Liangdi__FieldStamp *const *stamps, 
     return 0;
 }
 
-/* Converts an unpacked Change into c (initialised here) and validates it.  On failure
- * c is cleared. */
-static int change_from_wire(const Liangdi__Change *msg, ld_change_t *c, ld_error_t *err)
+/* Converts an unpacked Change into c (initialised here) and validates it.  With a text
+ * arena, the field values are copied there and marked borrowed, and only the parts of c
+ * that are filled are initialised (a change is 4 KB, mostly unused slots; a batch holds
+ * thousands).  On failure c is cleared. */
+static int change_from_wire(const Liangdi__Change *msg, ld_change_t *c, arena_t *block,
+                            ld_error_t *err)
 {
     int rc = 0;
-    ld_change_init(c);
+    if (block != NULL)
+        memset(c, 0, offsetof(ld_change_t, fields));
+    else
+        ld_change_init(c);
 
     ld_kind_t kind = record_kind((unsigned)msg->record_case);
     const ld_kind_def_t *def = ld_schema_kind(kind);
@@ -520,15 +538,17 @@ static int change_from_wire(const Liangdi__Change *msg, ld_change_t *c, ld_error
                              sizeof buf, &text, err);
         if (rc != 0)
             goto err;
-        char *copy = strdup(text);
+        char *copy = block != NULL ? arena_text(block, text, strlen(text)) : strdup(text);
         if (copy == NULL) {
             rc = ld_error_set(err, LD_ENOMEM, "out of memory copying %s.%s", def->name,
                               def->fields[idx].name);
             goto err;
         }
         ld_field_t *f = &c->fields[c->nfields++];     /* n_set <= nfields <= LD_FIELDS_MAX */
+        memset(f, 0, sizeof *f);
         f->name = def->fields[idx].name;
         f->value = copy;
+        f->borrowed = block != NULL;
     }
     rc = stamps_from_wire(c, msg->stamps, msg->n_stamps, true, err);
     if (rc == 0)
@@ -606,7 +626,7 @@ int ld_change_unpack(const uint8_t *data, size_t len, ld_change_t *c, ld_error_t
     Liangdi__Change *msg = liangdi__change__unpack(NULL, len, data);
     if (msg == NULL)
         return ld_error_set(err, LD_EPROTO, "%zu bytes are not a valid Change", len);
-    int rc = change_from_wire(msg, c, err);
+    int rc = change_from_wire(msg, c, NULL, err);
     liangdi__change__free_unpacked(msg, NULL);
     return rc;
 }
@@ -724,66 +744,55 @@ int ld_batch_finish(ld_buf_t *b, uint64_t remaining)
 static int count_field(const uint8_t *p, size_t len, uint32_t number, size_t *count,
                        ld_error_t *err)
 {
-    size_t i = 0;
+    size_t pos = 0;
+    ld_wire_field_t f;
+    int rc;
     *count = 0;
-    while (i < len) {
-        uint64_t key = 0;
-        unsigned shift = 0;
-        for (;;) {
-            if (i >= len || shift > 63)
-                return ld_error_set(err, LD_EPROTO, "truncated field key at byte %zu", i);
-            uint8_t byte = p[i++];
-            key |= (uint64_t)(byte & 0x7f) << shift;
-            shift += 7;
-            if ((byte & 0x80) == 0)
-                break;
-        }
-        uint64_t field = key >> 3;
-        unsigned wire = (unsigned)(key & 7);
-        switch (wire) {
-        case 0:                                   /* varint */
-            for (;;) {
-                if (i >= len)
-                    return ld_error_set(err, LD_EPROTO, "truncated varint at byte %zu", i);
-                if ((p[i++] & 0x80) == 0)
-                    break;
-            }
-            break;
-        case 1:                                   /* 64-bit */
-            if (len - i < 8)
-                return ld_error_set(err, LD_EPROTO, "truncated fixed64 at byte %zu", i);
-            i += 8;
-            break;
-        case 5:                                   /* 32-bit */
-            if (len - i < 4)
-                return ld_error_set(err, LD_EPROTO, "truncated fixed32 at byte %zu", i);
-            i += 4;
-            break;
-        case 2: {                                 /* length-delimited */
-            uint64_t n = 0;
-            shift = 0;
-            for (;;) {
-                if (i >= len || shift > 63)
-                    return ld_error_set(err, LD_EPROTO, "truncated length at byte %zu", i);
-                uint8_t byte = p[i++];
-                n |= (uint64_t)(byte & 0x7f) << shift;
-                shift += 7;
-                if ((byte & 0x80) == 0)
-                    break;
-            }
-            if (n > len - i)
-                return ld_error_set(err, LD_EPROTO, "field %" PRIu64 " of %" PRIu64
-                                    " bytes runs past the end", field, n);
-            i += (size_t)n;
-            break;
-        }
-        default:
-            return ld_error_set(err, LD_EPROTO, "wire type %u at byte %zu", wire, i);
-        }
-        if (field == number)
+    while ((rc = ld_wire_next(p, len, &pos, &f, err)) == 1) {
+        if (f.number == number)
             (*count)++;
     }
-    return 0;
+    return rc;
+}
+
+/* Finds the bytes of each change in a Push (Push.changes = 1) or a Batch (Batch.entries
+ * = 1, Entry.change = 2) body, in order, into spans[0..n) (n as counted before; an entry
+ * without a change gets a span without data).  An entry with two
+ * changes (which protobuf would merge into one) is refused: the bytes kept for a change
+ * must be exactly the change decoded. */
+static int change_spans(const uint8_t *body, size_t len, bool batch, ld_wire_field_t *spans,
+                        size_t n, ld_error_t *err)
+{
+    size_t pos = 0, i = 0;
+    ld_wire_field_t f;
+    int rc;
+    while ((rc = ld_wire_next(body, len, &pos, &f, err)) == 1) {
+        if (f.number != 1)
+            continue;
+        if (f.type != 2 || i == n)
+            return ld_error_set(err, LD_EPROTO, "%s entry %zu is not a message",
+                                batch ? "batch" : "push", i + 1);
+        if (!batch) {
+            spans[i++] = f;
+            continue;
+        }
+        size_t epos = 0, found = 0;
+        ld_wire_field_t e;
+        while ((rc = ld_wire_next(f.data, f.len, &epos, &e, err)) == 1) {
+            if (e.number == 2) {
+                spans[i] = e;
+                found++;
+            }
+        }
+        if (rc != 0)
+            return rc;
+        if (found > 1)
+            return ld_error_set(err, LD_EINVAL, "batch entry %zu holds %zu changes", i + 1, found);
+        if (found == 0)
+            spans[i].data = NULL;
+        i++;
+    }
+    return rc;
 }
 
 /* ----------------------------------------------------------------- messages -- */
@@ -798,17 +807,24 @@ void ld_msg_clear(ld_msg_t *m)
 {
     if (m == NULL)
         return;
-    if (m->type == LD_MSG_PUSH && m->u.push.changes != NULL) {
-        for (size_t i = 0; i < m->u.push.n; i++)
-            ld_change_clear(&m->u.push.changes[i]);
-        free(m->u.push.changes);
-    } else if (m->type == LD_MSG_BATCH) {
-        if (m->u.batch.changes != NULL) {
-            for (size_t i = 0; i < m->u.batch.n; i++)
-                ld_change_clear(&m->u.batch.changes[i]);
+    if (m->type == LD_MSG_PUSH || m->type == LD_MSG_BATCH) {
+        bool batch = m->type == LD_MSG_BATCH;
+        ld_change_t *changes = batch ? m->u.batch.changes : m->u.push.changes;
+        size_t n = batch ? m->u.batch.n : m->u.push.n;
+        /* Values a caller set after decoding are the changes' own; the array goes whole,
+         * so the changes are not zeroed one by one. */
+        for (size_t i = 0; changes != NULL && i < n; i++) {
+            for (size_t k = 0; k < changes[i].nfields && k < LD_FIELDS_MAX; k++) {
+                if (!changes[i].fields[k].borrowed)
+                    free(changes[i].fields[k].value);
+            }
         }
-        free(m->u.batch.changes);
-        free(m->u.batch.positions);
+        arena_t text = { batch ? m->u.batch.text : m->u.push.text, 0 };
+        arena_release(&text);
+        free(changes);
+        free(batch ? m->u.batch.wire : m->u.push.wire);
+        if (batch)
+            free(m->u.batch.positions);
     }
     memset(m, 0, sizeof *m);
 }
@@ -976,98 +992,108 @@ int ld_msg_encode(const ld_msg_t *m, uint8_t **out, size_t *len, ld_error_t *err
     }
 }
 
-static int decode_push(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t *err)
+/* Decodes a Push or a Batch into m: the changes (validated), their positions (a batch),
+ * a copy of the body that each change's `wire` points into, and the arena of their
+ * field values (borrowed by the changes).  The entries are counted on the wire before
+ * protobuf-c allocates anything. */
+static int decode_changes(const uint8_t *body, size_t len, bool batch, ld_msg_t *m,
+                          ld_error_t *err)
 {
+    const char *what = batch ? "batch" : "push";
     size_t count = 0;
     int rc = count_field(body, len, 1, &count, err);
     if (rc != 0)
         return rc;
     if (count > LD_BATCH_MAX)
-        return ld_error_set(err, LD_ETOOBIG, "push of %zu changes, at most %u", count,
+        return ld_error_set(err, LD_ETOOBIG, "%s of %zu changes, at most %u", what, count,
                             LD_BATCH_MAX);
+    ld_change_t **changes = batch ? &m->u.batch.changes : &m->u.push.changes;
+    size_t *done = batch ? &m->u.batch.n : &m->u.push.n;
+    uint8_t **wire = batch ? &m->u.batch.wire : &m->u.push.wire;
+    arena_t text = { NULL, len / 2 + 1024 };
     arena_t arena;
     ProtobufCAllocator alloc;
     arena_init(&arena, &alloc, len);
-    Liangdi__Push *msg = liangdi__push__unpack(&alloc, len, body);
-    if (msg == NULL) {
-        arena_release(&arena);
-        return ld_error_set(err, LD_EPROTO, "%zu bytes are not a valid Push", len);
-    }
-    if (msg->n_changes > 0) {
-        /* Not zeroed here: change_from_wire initialises each change it fills, and
-         * ld_msg_clear frees only the first u.push.n (4 KB a change, zeroed twice, was
-         * a sixth of decoding a batch). */
-        m->u.push.changes = reallocarray(NULL, msg->n_changes, sizeof *m->u.push.changes);
-        if (m->u.push.changes == NULL) {
-            rc = ld_error_set(err, LD_ENOMEM, "out of memory for %zu changes", msg->n_changes);
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < msg->n_changes; i++) {
-        ld_error_t inner;
-        rc = change_from_wire(msg->changes[i], &m->u.push.changes[i], &inner);
-        if (rc != 0) {
-            ld_error_set(err, rc, "push change %zu: %s", i + 1, inner.msg);
-            goto out;
-        }
-        m->u.push.n = i + 1;
-    }
-out:
-    arena_release(&arena);            /* msg and all it points to */
-    return rc;
-}
+    ld_wire_field_t *spans = NULL;
+    Liangdi__Push *push = NULL;
+    Liangdi__Batch *bat = NULL;
 
-static int decode_batch(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t *err)
-{
-    size_t count = 0;
-    int rc = count_field(body, len, 1, &count, err);
-    if (rc != 0)
-        return rc;
-    if (count > LD_BATCH_MAX)
-        return ld_error_set(err, LD_ETOOBIG, "batch of %zu changes, at most %u", count,
-                            LD_BATCH_MAX);
-    arena_t arena;
-    ProtobufCAllocator alloc;
-    arena_init(&arena, &alloc, len);
-    Liangdi__Batch *msg = liangdi__batch__unpack(&alloc, len, body);
-    if (msg == NULL) {
-        arena_release(&arena);
-        return ld_error_set(err, LD_EPROTO, "%zu bytes are not a valid Batch", len);
+    *wire = malloc(len > 0 ? len : 1);
+    spans = calloc(count > 0 ? count : 1, sizeof *spans);
+    if (*wire == NULL || spans == NULL) {
+        rc = ld_error_set(err, LD_ENOMEM, "out of memory for a %s of %zu bytes", what, len);
+        goto out;
     }
-    m->u.batch.remaining = msg->remaining;
-    if (msg->n_entries > 0) {
-        /* Not zeroed: see decode_push. */
-        m->u.batch.changes = reallocarray(NULL, msg->n_entries, sizeof *m->u.batch.changes);
-        m->u.batch.positions = calloc(msg->n_entries, sizeof *m->u.batch.positions);
-        if (m->u.batch.changes == NULL || m->u.batch.positions == NULL) {
-            rc = ld_error_set(err, LD_ENOMEM, "out of memory for %zu changes", msg->n_entries);
+    memcpy(*wire, body, len);
+    if ((rc = change_spans(*wire, len, batch, spans, count, err)) != 0)
+        goto out;
+    size_t n;
+    if (batch) {
+        bat = liangdi__batch__unpack(&alloc, len, body);
+        n = bat != NULL ? bat->n_entries : 0;
+    } else {
+        push = liangdi__push__unpack(&alloc, len, body);
+        n = push != NULL ? push->n_changes : 0;
+    }
+    if (bat == NULL && push == NULL) {
+        rc = ld_error_set(err, LD_EPROTO, "%zu bytes are not a valid %s", len,
+                          batch ? "Batch" : "Push");
+        goto out;
+    }
+    if (n != count) {
+        rc = ld_error_set(err, LD_EPROTO, "%s of %zu entries unpacked as %zu", what, count, n);
+        goto out;
+    }
+    if (n > 0) {
+        /* Not zeroed: change_from_wire initialises what it fills of each change, and
+         * ld_msg_clear looks only at the first n. */
+        *changes = reallocarray(NULL, n, sizeof **changes);
+        if (batch)
+            m->u.batch.positions = calloc(n, sizeof *m->u.batch.positions);
+        if (*changes == NULL || (batch && m->u.batch.positions == NULL)) {
+            rc = ld_error_set(err, LD_ENOMEM, "out of memory for %zu changes", n);
             goto out;
         }
     }
-    for (size_t i = 0; i < msg->n_entries; i++) {
-        const Liangdi__Entry *e = msg->entries[i];
-        if (e->change == NULL) {
-            rc = ld_error_set(err, LD_EINVAL, "batch entry %zu has no change", i + 1);
-            goto out;
+    if (batch)
+        m->u.batch.remaining = bat->remaining;
+    for (size_t i = 0; i < n; i++) {
+        const Liangdi__Change *wc = batch ? bat->entries[i]->change : push->changes[i];
+        if (batch) {
+            uint64_t position = bat->entries[i]->position;
+            if (wc == NULL) {
+                rc = ld_error_set(err, LD_EINVAL, "batch entry %zu has no change", i + 1);
+                goto out;
+            }
+            if (position == 0 || (i > 0 && position <= m->u.batch.positions[i - 1])) {
+                rc = ld_error_set(err, LD_EINVAL, "batch entry %zu: position %" PRIu64
+                                  " is not after the one before", i + 1, position);
+                goto out;
+            }
+            m->u.batch.positions[i] = position;
         }
-        if (e->position == 0 || (i > 0 && e->position <= m->u.batch.positions[i - 1])) {
-            rc = ld_error_set(err, LD_EINVAL,
-                              "batch entry %zu: position %" PRIu64 " is not after the one before",
-                              i + 1, e->position);
-            goto out;
-        }
+        ld_change_t *c = &(*changes)[i];
         ld_error_t inner;
-        rc = change_from_wire(e->change, &m->u.batch.changes[i], &inner);
+        rc = change_from_wire(wc, c, &text, &inner);
         if (rc != 0) {
-            ld_error_set(err, rc, "batch entry %zu (position %" PRIu64 "): %s", i + 1,
-                         e->position, inner.msg);
+            if (batch)
+                ld_error_set(err, rc, "batch entry %zu (position %" PRIu64 "): %s", i + 1,
+                             m->u.batch.positions[i], inner.msg);
+            else
+                ld_error_set(err, rc, "push change %zu: %s", i + 1, inner.msg);
             goto out;
         }
-        m->u.batch.positions[i] = e->position;
-        m->u.batch.n = i + 1;
+        c->wire = spans[i].data;
+        c->wire_len = spans[i].len;
+        *done = i + 1;
     }
 out:
-    arena_release(&arena);            /* msg and all it points to */
+    if (batch)
+        m->u.batch.text = text.head;
+    else
+        m->u.push.text = text.head;
+    free(spans);
+    arena_release(&arena);            /* the unpacked message and all it points to */
     return rc;
 }
 
@@ -1155,10 +1181,10 @@ int ld_msg_decode(ld_msg_type_t type, const uint8_t *body, size_t len, ld_msg_t 
         rc = decode_welcome(body, len, m, err);
         break;
     case LD_MSG_PUSH:
-        rc = decode_push(body, len, m, err);
+        rc = decode_changes(body, len, false, m, err);
         break;
     case LD_MSG_BATCH:
-        rc = decode_batch(body, len, m, err);
+        rc = decode_changes(body, len, true, m, err);
         break;
     case LD_MSG_PUSH_ACK: {
         Liangdi__PushAck *msg = liangdi__push_ack__unpack(NULL, len, body);

@@ -448,6 +448,91 @@ Test(codec, a_batch_built_from_packed_changes_decodes_to_the_same_entries)
     free_changes(cs, n);
 }
 
+Test(codec, each_decoded_change_keeps_the_exact_bytes_it_arrived_in)
+{
+    size_t n;
+    ld_change_t *cs = all_kinds(&n);
+    ld_buf_t push = { NULL, 0, 0 }, batch = { NULL, 0, 0 };
+    uint8_t *bytes[LD_KIND_COUNT] = { NULL };
+    size_t lens[LD_KIND_COUNT] = { 0 };
+    ld_error_t err;
+    cr_assert_leq(n, LD_KIND_COUNT);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(ld_change_pack(&cs[i], &bytes[i], &lens[i], &err), 0, "%s", err.msg);
+        cr_assert_eq(ld_push_append(&push, bytes[i], lens[i]), 0);
+        cr_assert_eq(ld_batch_append(&batch, i + 1, bytes[i], lens[i]), 0);
+    }
+    cr_assert_eq(ld_batch_finish(&batch, 0), 0);
+    ld_msg_t p, b;
+    cr_assert_eq(ld_msg_decode(LD_MSG_PUSH, push.data, push.len, &p, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_msg_decode(LD_MSG_BATCH, batch.data, batch.len, &b, &err), 0, "%s", err.msg);
+    /* The input buffers go away: the messages hold their own copy. */
+    memset(push.data, 0, push.len);
+    memset(batch.data, 0, batch.len);
+    for (size_t i = 0; i < n; i++) {
+        const ld_change_t *pc = &p.u.push.changes[i], *bc = &b.u.batch.changes[i];
+        cr_assert_eq(pc->wire_len, lens[i]);
+        cr_assert_eq(bc->wire_len, lens[i]);
+        cr_assert_eq(memcmp(pc->wire, bytes[i], lens[i]), 0, "push change %zu", i);
+        cr_assert_eq(memcmp(bc->wire, bytes[i], lens[i]), 0, "batch change %zu", i);
+    }
+    /* A copy owns its values and keeps no bytes; changing a change forgets them. */
+    ld_change_t copy;
+    ld_change_init(&copy);
+    cr_assert_eq(ld_change_copy(&copy, &p.u.push.changes[0], &err), 0, "%s", err.msg);
+    cr_assert_null(copy.wire);
+    ld_msg_clear(&p);
+    assert_changes_equal(&cs[0], &copy);
+    ld_change_t *bc = &b.u.batch.changes[0];
+    cr_assert_eq(ld_change_add_audience(bc, "xinjiang", &err), 0, "%s", err.msg);
+    cr_assert_null(bc->wire);
+    ld_msg_clear(&b);
+    ld_change_clear(&copy);
+    for (size_t i = 0; i < n; i++)
+        free(bytes[i]);
+    ld_buf_free(&push);
+    ld_buf_free(&batch);
+    free_changes(cs, n);
+}
+
+/* Writes tag and a length-delimited payload at out; returns the bytes written. */
+static size_t put_len_field(uint8_t *out, uint8_t tag, const uint8_t *data, size_t len)
+{
+    size_t k = 0;
+    out[k++] = tag;
+    for (size_t v = len;; v >>= 7) {
+        out[k++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80)
+            break;
+    }
+    memcpy(out + k, data, len);
+    return k + len;
+}
+
+Test(codec, a_batch_entry_holding_two_changes_is_refused)
+{
+    ld_change_t c;
+    make_change(&c, LD_KIND_VISIT, 1);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    ld_error_t err;
+    cr_assert_eq(ld_change_pack(&c, &bytes, &len, &err), 0, "%s", err.msg);
+    cr_assert_lt(len, 1000);
+    /* Entry { position = 1, change = C, change = C }: protobuf would merge the two. */
+    uint8_t entry[2100], body[2200];
+    size_t e = 0;
+    entry[e++] = 0x08;
+    entry[e++] = 1;
+    e += put_len_field(entry + e, 0x12, bytes, len);
+    e += put_len_field(entry + e, 0x12, bytes, len);
+    size_t k = put_len_field(body, 0x0a, entry, e);
+    ld_msg_t out;
+    cr_assert_eq(ld_msg_decode(LD_MSG_BATCH, body, k, &out, &err), LD_EINVAL);
+    cr_assert(strstr(err.msg, "batch entry 1 holds 2 changes") != NULL, "%s", err.msg);
+    free(bytes);
+    ld_change_clear(&c);
+}
+
 Test(codec, a_batch_whose_positions_go_backwards_is_refused)
 {
     ld_change_t c;

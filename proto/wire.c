@@ -1,0 +1,61 @@
+/* wire.c: one protobuf field at a time, checked against the end of the body: keys,
+ * varints, fixed widths and length-delimited payloads (see wire.h). */
+#include "wire.h"
+
+#include <inttypes.h>
+
+/* Reads a varint at p[*pos]; LD_EPROTO naming `what` if it is cut short or too long. */
+static int read_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out,
+                       const char *what, ld_error_t *err)
+{
+    uint64_t v = 0;
+    size_t at = *pos;
+    for (unsigned shift = 0;; shift += 7) {
+        if (*pos >= len || shift > 63)
+            return ld_error_set(err, LD_EPROTO, "truncated %s at byte %zu", what, at);
+        uint8_t byte = p[(*pos)++];
+        v |= (uint64_t)(byte & 0x7f) << shift;
+        if ((byte & 0x80) == 0)
+            break;
+    }
+    *out = v;
+    return 0;
+}
+
+int ld_wire_next(const uint8_t *p, size_t len, size_t *pos, ld_wire_field_t *f, ld_error_t *err)
+{
+    uint64_t key = 0, n = 0;
+    if (*pos >= len)
+        return 0;
+    int rc = read_varint(p, len, pos, &key, "field key", err);
+    if (rc != 0)
+        return rc;
+    f->number = key >> 3;
+    f->type = (unsigned)(key & 7);
+    f->data = NULL;
+    f->len = 0;
+    switch (f->type) {
+    case 0:
+        return read_varint(p, len, pos, &n, "varint", err) == 0 ? 1 : LD_EPROTO;
+    case 1:
+    case 5: {
+        size_t width = f->type == 1 ? 8 : 4;
+        if (len - *pos < width)
+            return ld_error_set(err, LD_EPROTO, "truncated fixed%zu at byte %zu", width * 8, *pos);
+        *pos += width;
+        return 1;
+    }
+    case 2:
+        if (read_varint(p, len, pos, &n, "length", err) != 0)
+            return LD_EPROTO;
+        if (n > len - *pos)
+            return ld_error_set(err, LD_EPROTO, "field %" PRIu64 " of %" PRIu64
+                                " bytes runs past the end", f->number, n);
+        f->data = p + *pos;
+        f->len = (size_t)n;
+        *pos += (size_t)n;
+        return 1;
+    default:
+        return ld_error_set(err, LD_EPROTO, "wire type %u at byte %zu", f->type, *pos);
+    }
+}
