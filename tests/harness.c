@@ -23,6 +23,11 @@
 #include "store.h"
 #include "text.h"
 
+#ifdef HN_WITH_JETSTREAM
+#include <nats/nats.h>
+#include "test_jetstream_harness.h"
+#endif
+
 #define ARGS_MAX       64
 #define POLL_STEP_MS   10
 #define CMD_TIMEOUT_MS 60000
@@ -424,7 +429,7 @@ void hn_result_free(hn_result_t *r)
     r->out = r->err = NULL;
 }
 
-/* ---------------------------------------------------------------- world ---- */
+/* ------------------------------------------------------------ helpers ---- */
 
 static const char *bin(const char *var)
 {
@@ -470,6 +475,108 @@ static void report_failure(const char *what, const hn_result_t *r)
             r->out != NULL ? r->out : "", r->err != NULL ? r->err : "");
 }
 
+/* ------------------------------------------------- the JetStream cluster ---- */
+
+/* The JetStream world's NATS servers live in test_jetstream_harness.c, built (with
+ * libnats) only into the tests compiled with HN_WITH_JETSTREAM; elsewhere asking
+ * for that world is an error, not a skip. */
+#ifdef HN_WITH_JETSTREAM
+
+/* 0, or HN_SKIP with the reason in w->skip when this machine has no nats-server. */
+static int cluster_check(hn_world_t *w)
+{
+    if (jh_nats_server_bin() != NULL)
+        return 0;
+    snprintf(w->skip, sizeof w->skip, "nats-server is not installed here (Debian: apt-get "
+             "install nats-server), so the sync was not tested on the JetStream store");
+    return HN_SKIP;
+}
+
+/* Starts the three servers under the world's dir; the store argument into w. */
+static int cluster_start(hn_world_t *w)
+{
+    w->nats = calloc(1, sizeof *w->nats);
+    if (w->nats == NULL) {
+        fprintf(stderr, "harness: out of memory\n");
+        return -1;
+    }
+    if (jh_nats_start(w->nats, w->dir, JH_SERVERS_MAX) != 0) {
+        fprintf(stderr, "harness: the NATS JetStream cluster did not start\n");
+        return -1;
+    }
+    snprintf(w->broker.store, sizeof w->broker.store, "%s", w->nats->store);
+    return 0;
+}
+
+/* Stops the servers (their logs printed if `dump`) and libnats of this process. */
+static void cluster_stop(hn_world_t *w, bool dump)
+{
+    if (w->nats == NULL)
+        return;
+    jh_nats_stop(w->nats, dump);
+    free(w->nats);
+    w->nats = NULL;
+    nats_CloseAndWait(2000);
+}
+
+/* A front-end dies with the test process, even when that one crashes. */
+static int front_end_launch(hn_proc_t *p, const char *name, const char *log,
+                            const char *const *argv)
+{
+    return jh_proc_start(p, name, log, argv);
+}
+
+#else
+
+static int cluster_check(hn_world_t *w)
+{
+    (void)w;
+    fprintf(stderr, "harness: $LIANGDI_TEST_STORE is jetstream, but this test was built "
+            "without the JetStream harness (libnats)\n");
+    return -1;
+}
+
+static int cluster_start(hn_world_t *w)
+{
+    (void)w;
+    return -1;
+}
+
+static void cluster_stop(hn_world_t *w, bool dump)
+{
+    (void)w;
+    (void)dump;
+}
+
+static int front_end_launch(hn_proc_t *p, const char *name, const char *log,
+                            const char *const *argv)
+{
+    return hn_proc_start(p, name, log, argv);
+}
+
+#endif
+
+/* ---------------------------------------------------------------- world ---- */
+
+int hn_test_store(hn_store_t *out)
+{
+    const char *name = getenv("LIANGDI_TEST_STORE");
+    *out = HN_STORE_SQLITE;
+    if (name == NULL || name[0] == '\0' || strcmp(name, "sqlite") == 0)
+        return 0;
+    if (strcmp(name, "jetstream") == 0) {
+        *out = HN_STORE_JETSTREAM;
+        return 0;
+    }
+    fprintf(stderr, "harness: $LIANGDI_TEST_STORE is '%s': sqlite or jetstream\n", name);
+    return -1;
+}
+
+const char *hn_store_name(hn_store_t store)
+{
+    return store == HN_STORE_JETSTREAM ? "jetstream" : "sqlite";
+}
+
 int hn_broker_cmd(hn_world_t *w, hn_result_t *r, ...)
 {
     const char *argv[ARGS_MAX];
@@ -479,14 +586,80 @@ int hn_broker_cmd(hn_world_t *w, hn_result_t *r, ...)
     va_start(ap, r);
     n = collect(argv, n, ap);
     va_end(ap);
-    argv[n++] = "--db";
-    argv[n++] = w->broker.db;
+    if (w->store == HN_STORE_JETSTREAM) {
+        argv[n++] = "--store";
+        argv[n++] = w->broker.store;
+        argv[n++] = "--key-file";
+        argv[n++] = w->broker.key_file;
+    } else {
+        argv[n++] = "--db";
+        argv[n++] = w->broker.db;
+    }
     argv[n] = NULL;
     return hn_run(r, CMD_TIMEOUT_MS, argv);
 }
 
+/* Reads the endpoint from a "ready, listening on EP" line into out[size]; 0 or -1. */
+static int ready_endpoint(const char *line, char *out, size_t size)
+{
+    const char *ep = strstr(line, "ready, listening on ") + strlen("ready, listening on ");
+    size_t len = strcspn(ep, " \t\r\n,;)");
+    if (len == 0 || len >= size) {
+        fprintf(stderr, "harness: no endpoint in the broker's ready line: %s\n", line);
+        return -1;
+    }
+    memcpy(out, ep, len);
+    out[len] = '\0';
+    return 0;
+}
+
+/* Starts every front-end on the JetStream store (each on the endpoint it had, once it
+ * had one), waits for each to be ready, and sets the endpoint list nodes are given. */
+static int front_ends_start(hn_world_t *w)
+{
+    hn_broker_t *b = &w->broker;
+    size_t from[HN_FRONT_ENDS];
+    for (size_t i = 0; i < b->nfronts; i++) {
+        hn_front_end_t *f = &b->fronts[i];
+        char log[HN_PATH_MAX], name[64];
+        if (!path_fmt(log, sizeof log, "%s/front-end-%c.log", w->dir, (char)('a' + i)))
+            return -1;
+        snprintf(name, sizeof name, "liangdi-broker front-end %c", (char)('A' + i));
+        from[i] = hn_file_size(log);
+        const char *argv[] = { bin("LIANGDI_BROKER_BIN"), "run", "--store", b->store,
+                               "--key-file", b->key_file, "--bind", f->bind, NULL };
+        if (front_end_launch(&f->proc, name, log, argv) != 0)
+            return -1;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < b->nfronts; i++) {
+        hn_front_end_t *f = &b->fronts[i];
+        char line[1024];
+        if (!hn_proc_wait_log(&f->proc, "ready, listening on ", from[i], 30000, line,
+                              sizeof line)) {
+            hn_proc_dump_log(&f->proc);
+            return -1;
+        }
+        if (ready_endpoint(line, f->endpoint, sizeof f->endpoint) != 0)
+            return -1;
+        /* A restart binds the same port. */
+        snprintf(f->bind, sizeof f->bind, "%s", f->endpoint);
+        int n = snprintf(b->endpoint + len, sizeof b->endpoint - len, "%s%s", i > 0 ? "," : "",
+                         f->endpoint);
+        if (n < 0 || (size_t)n >= sizeof b->endpoint - len) {
+            fprintf(stderr, "harness: the front-ends' endpoints do not fit in %zu bytes\n",
+                    sizeof b->endpoint);
+            return -1;
+        }
+        len += (size_t)n;
+    }
+    return 0;
+}
+
 int hn_broker_start(hn_world_t *w)
 {
+    if (w->store == HN_STORE_JETSTREAM)
+        return front_ends_start(w);
     hn_broker_t *b = &w->broker;
     char log[HN_PATH_MAX];
     path_fmt(log, sizeof log, "%s/broker.log", w->dir);
@@ -500,14 +673,8 @@ int hn_broker_start(hn_world_t *w)
         hn_proc_dump_log(&b->proc);
         return -1;
     }
-    const char *ep = strstr(line, "ready, listening on ") + strlen("ready, listening on ");
-    size_t len = strcspn(ep, " \t\r\n,;)");
-    if (len == 0 || len >= sizeof b->endpoint) {
-        fprintf(stderr, "harness: no endpoint in the broker's ready line: %s\n", line);
+    if (ready_endpoint(line, b->endpoint, sizeof b->endpoint) != 0)
         return -1;
-    }
-    memcpy(b->endpoint, ep, len);
-    b->endpoint[len] = '\0';
     /* A restart binds the same port. */
     snprintf(b->bind, sizeof b->bind, "%s", b->endpoint);
     return 0;
@@ -516,15 +683,50 @@ int hn_broker_start(hn_world_t *w)
 void hn_broker_kill(hn_world_t *w)
 {
     hn_proc_signal(&w->broker.proc, SIGKILL);
+    for (size_t i = 0; i < w->broker.nfronts; i++)
+        hn_proc_signal(&w->broker.fronts[i].proc, SIGKILL);
 }
 
-int hn_world_init(hn_world_t *w, const char *tag)
+/* Stops p if it runs; false (printed) if it exited other than 0. */
+static bool stopped_zero(hn_proc_t *p)
 {
-    memset(w, 0, sizeof *w);
-    if (hn_tmpdir_new(tag, w->dir) != 0)
-        return -1;
-    path_fmt(w->broker.db, sizeof w->broker.db, "%s/broker.db", w->dir);
-    snprintf(w->broker.bind, sizeof w->broker.bind, "tcp://127.0.0.1:*");
+    if (p->pid <= 0)
+        return true;
+    int status = hn_proc_stop(p, 10000);
+    if (status != 0)
+        fprintf(stderr, "harness: %s exited with status %d on SIGTERM\n", p->name, status);
+    return status == 0;
+}
+
+int hn_broker_stop(hn_world_t *w)
+{
+    bool ok = stopped_zero(&w->broker.proc);
+    for (size_t i = 0; i < w->broker.nfronts; i++)
+        ok = stopped_zero(&w->broker.fronts[i].proc) && ok;
+    return ok ? 0 : -1;
+}
+
+size_t hn_broker_endpoints(const hn_world_t *w)
+{
+    return w->store == HN_STORE_JETSTREAM ? w->broker.nfronts : 1;
+}
+
+bool hn_names_broker(const hn_world_t *w, const char *text)
+{
+    if (text == NULL)
+        return false;
+    if (w->store != HN_STORE_JETSTREAM)
+        return w->broker.endpoint[0] != '\0' && strstr(text, w->broker.endpoint) != NULL;
+    for (size_t i = 0; i < w->broker.nfronts; i++)
+        if (w->broker.fronts[i].endpoint[0] != '\0'
+            && strstr(text, w->broker.fronts[i].endpoint) != NULL)
+            return true;
+    return false;
+}
+
+/* `liangdi-broker init` of the world's store; the public key it prints into the world. */
+static int broker_init(hn_world_t *w)
+{
     hn_result_t r;
     if (hn_broker_cmd(w, &r, "init", NULL) != 0)
         return -1;
@@ -532,8 +734,35 @@ int hn_world_init(hn_world_t *w, const char *tag)
     if (!ok)
         report_failure("liangdi-broker init", &r);
     hn_result_free(&r);
-    if (!ok)
+    return ok ? 0 : -1;
+}
+
+int hn_world_init(hn_world_t *w, const char *tag)
+{
+    memset(w, 0, sizeof *w);
+    if (hn_test_store(&w->store) != 0)
         return -1;
+    if (w->store == HN_STORE_JETSTREAM) {
+        int rc = cluster_check(w);
+        if (rc != 0)
+            return rc;
+    }
+    if (hn_tmpdir_new(tag, w->dir) != 0)
+        return -1;
+    if (w->store == HN_STORE_SQLITE) {
+        path_fmt(w->broker.db, sizeof w->broker.db, "%s/broker.db", w->dir);
+        snprintf(w->broker.bind, sizeof w->broker.bind, "tcp://127.0.0.1:*");
+        if (broker_init(w) != 0)
+            return -1;
+        return hn_broker_start(w);
+    }
+
+    if (!path_fmt(w->broker.key_file, sizeof w->broker.key_file, "%s/broker.key", w->dir)
+        || cluster_start(w) != 0 || broker_init(w) != 0)
+        return -1;
+    w->broker.nfronts = HN_FRONT_ENDS;
+    for (size_t i = 0; i < w->broker.nfronts; i++)
+        snprintf(w->broker.fronts[i].bind, sizeof w->broker.fronts[i].bind, "tcp://127.0.0.1:*");
     return hn_broker_start(w);
 }
 
@@ -554,14 +783,7 @@ static bool log_has_sanitizer_report(const hn_proc_t *p)
 /* Stops p if it runs; false if it exited other than 0 or its log has a report. */
 static bool stopped_clean(hn_proc_t *p)
 {
-    bool ok = true;
-    if (p->pid > 0) {
-        int status = hn_proc_stop(p, 10000);
-        if (status != 0) {
-            fprintf(stderr, "harness: %s exited with status %d on SIGTERM\n", p->name, status);
-            ok = false;
-        }
-    }
+    bool ok = stopped_zero(p);
     if (log_has_sanitizer_report(p))
         ok = false;
     return ok;
@@ -575,6 +797,8 @@ bool hn_world_finish(hn_world_t *w)
     for (size_t i = 0; i < w->nextra; i++)
         ok = stopped_clean(&w->extra[i]) && ok;
     ok = stopped_clean(&w->broker.proc) && ok;
+    for (size_t i = 0; i < w->broker.nfronts; i++)
+        ok = stopped_clean(&w->broker.fronts[i].proc) && ok;
     w->passed = ok;
     return ok;
 }
@@ -586,13 +810,18 @@ void hn_world_fini(hn_world_t *w)
     for (size_t i = 0; i < w->nextra; i++)
         hn_proc_signal(&w->extra[i], SIGKILL);
     hn_proc_stop(&w->broker.proc, 5000);
+    for (size_t i = 0; i < w->broker.nfronts; i++)
+        hn_proc_stop(&w->broker.fronts[i].proc, 5000);
     if (!w->passed) {
         hn_proc_dump_log(&w->broker.proc);
+        for (size_t i = 0; i < w->broker.nfronts; i++)
+            hn_proc_dump_log(&w->broker.fronts[i].proc);
         for (size_t i = 0; i < w->nnodes; i++)
             hn_proc_dump_log(&w->nodes[i].daemon);
         for (size_t i = 0; i < w->nextra; i++)
             hn_proc_dump_log(&w->extra[i]);
     }
+    cluster_stop(w, !w->passed);
     if (getenv("LIANGDI_KEEP_TMP") == NULL)
         hn_tmpdir_remove(w->dir);
     else
@@ -641,6 +870,27 @@ static int node_ok(hn_node_t *n, char *id, size_t idsz, ...)
     return rc;
 }
 
+/* The broker endpoints node number `index` is given: the broker's; on JetStream every
+ * front-end's, starting with front-end (index modulo their number), so that the
+ * nodes of a test start on different front-ends and meet only in the shared store. */
+static void node_endpoints(const hn_world_t *w, size_t index, char *out, size_t size)
+{
+    const hn_broker_t *b = &w->broker;
+    if (w->store != HN_STORE_JETSTREAM || b->nfronts == 0) {
+        snprintf(out, size, "%s", b->endpoint);
+        return;
+    }
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t k = 0; k < b->nfronts; k++) {
+        const hn_front_end_t *f = &b->fronts[(index + k) % b->nfronts];
+        int n = snprintf(out + len, size - len, "%s%s", k > 0 ? "," : "", f->endpoint);
+        if (n < 0 || (size_t)n >= size - len)
+            break;
+        len += (size_t)n;
+    }
+}
+
 hn_node_t *hn_world_node(hn_world_t *w, const char *id, const char *name, bool registered)
 {
     char file[128];
@@ -662,8 +912,10 @@ hn_node_t *hn_world_node_file(hn_world_t *w, const char *id, const char *name,
     memcpy(n->daemon.log, n->log, sizeof n->daemon.log);
     snprintf(n->daemon.name, sizeof n->daemon.name, "liangdi daemon (%s)", id);
 
+    char endpoints[sizeof w->broker.endpoint];
+    node_endpoints(w, w->nnodes, endpoints, sizeof endpoints);
     hn_result_t r;
-    if (hn_node_cmd(n, &r, "init", "--node", id, "--name", name, "--broker", w->broker.endpoint,
+    if (hn_node_cmd(n, &r, "init", "--node", id, "--name", name, "--broker", endpoints,
                     "--broker-key", w->broker.key, NULL) != 0)
         return NULL;
     bool ok = r.status == 0;

@@ -6,7 +6,15 @@
  * A test keeps one hn_world_t: hn_world_init makes the temp dir and starts a broker,
  * hn_world_node adds a registered node, hn_world_fini kills every process group,
  * prints every log unless hn_world_finish said all was well, and removes the temp dir.
- * The binaries come from $LIANGDI_BIN and $LIANGDI_BROKER_BIN (set by meson). */
+ * The binaries come from $LIANGDI_BIN and $LIANGDI_BROKER_BIN (set by meson).
+ *
+ * The broker's store is $LIANGDI_TEST_STORE: "sqlite" (the default) is one broker on
+ * its SQLite file; "jetstream" is a three-server NATS JetStream cluster with two broker
+ * front-ends sharing one keypair, registry and mailboxes, every node given both
+ * front-ends' endpoints (in turn, so that neighbours start on different ones).  The
+ * same world functions serve both: hn_broker_kill kills every front-end, broker
+ * commands go to the shared store.  The JetStream world needs a harness built with
+ * HN_WITH_JETSTREAM (libnats, test_jetstream_harness.c) and a nats-server. */
 #ifndef HN_HARNESS_H
 #define HN_HARNESS_H
 
@@ -90,12 +98,39 @@ void hn_result_free(hn_result_t *r);
 
 /* ---------------------------------------------------------------- world ---- */
 
-typedef struct hn_broker {
-    char      db[HN_PATH_MAX];
+/* Where the world's broker keeps its registry and mailboxes. */
+typedef enum hn_store {
+    HN_STORE_SQLITE = 0,       /* one broker, its SQLite file */
+    HN_STORE_JETSTREAM         /* a three-server JetStream cluster, HN_FRONT_ENDS front-ends */
+} hn_store_t;
+
+#define HN_FRONT_ENDS  2
+#define HN_STORE_TEXT  320
+
+/* hn_world_init's answer when this machine cannot run the world's store (no
+ * nats-server); the reason is in the world's `skip`. */
+#define HN_SKIP        1
+
+/* One broker front-end on the JetStream store. */
+typedef struct hn_front_end {
     char      bind[128];         /* "tcp://127.0.0.1:*" until the first start */
-    char      endpoint[128];     /* the real endpoint from the ready line */
-    char      key[HN_KEY_TEXT + 1];
+    char      endpoint[128];     /* the real endpoint from its ready line */
     hn_proc_t proc;
+} hn_front_end_t;
+
+typedef struct hn_broker {
+    char      db[HN_PATH_MAX];   /* the SQLite store ("" on JetStream) */
+    char      bind[128];         /* "tcp://127.0.0.1:*" until the first start */
+    char      endpoint[128];     /* what nodes are given: the broker's real endpoint from
+                                    its ready line, or on JetStream every front-end's,
+                                    comma-separated */
+    char      key[HN_KEY_TEXT + 1];
+    hn_proc_t proc;              /* the SQLite broker (not running on JetStream) */
+    /* the JetStream store */
+    char      store[HN_STORE_TEXT];     /* --store jetstream:URLS */
+    char      key_file[HN_PATH_MAX];    /* the front-ends' shared keypair */
+    size_t    nfronts;
+    hn_front_end_t fronts[HN_FRONT_ENDS];
 } hn_broker_t;
 
 typedef struct hn_node {
@@ -106,18 +141,33 @@ typedef struct hn_node {
     hn_proc_t daemon;
 } hn_node_t;
 
+struct jh_nats;
+
 typedef struct hn_world {
     char        dir[HN_PATH_MAX];
+    hn_store_t  store;
     hn_broker_t broker;
     size_t      nnodes;
     hn_node_t   nodes[HN_NODES_MAX];
     hn_proc_t   extra[HN_NODES_MAX];   /* other processes a test started */
     size_t      nextra;
     bool        passed;
+    struct jh_nats *nats;              /* the JetStream cluster (owned), or NULL */
+    char        skip[256];             /* why hn_world_init answered HN_SKIP */
 } hn_world_t;
 
-/* Makes the temp dir, `liangdi-broker init` and starts the broker on
- * tcp://127.0.0.1:* (its port read from the ready line).  0 or -1 (printed). */
+/* The store $LIANGDI_TEST_STORE names ("sqlite", the default, or "jetstream"); -1 (and
+ * a message) for anything else. */
+int hn_test_store(hn_store_t *out);
+
+/* Its name, "sqlite" or "jetstream" (static). */
+const char *hn_store_name(hn_store_t store);
+
+/* Makes the temp dir and the broker on the store of $LIANGDI_TEST_STORE: on SQLite,
+ * `liangdi-broker init` and the broker on tcp://127.0.0.1:* (its port read from the
+ * ready line); on JetStream, the three NATS servers, `init` of the shared store and
+ * both front-ends.  0, HN_SKIP (no nats-server here: w->skip says so), or -1
+ * (printed). */
 int hn_world_init(hn_world_t *w, const char *tag);
 
 /* Ends a test that got this far: stops the daemons and the broker with SIGTERM and
@@ -128,16 +178,28 @@ bool hn_world_finish(hn_world_t *w);
 /* Stops every process, prints the logs of a test that did not pass, removes the dir. */
 void hn_world_fini(hn_world_t *w);
 
-/* Starts the broker again (same store, same endpoint) and waits for it to be ready. */
+/* Starts the broker again (same store, same endpoint), every front-end on JetStream,
+ * and waits for each to be ready.  0 or -1. */
 int hn_broker_start(hn_world_t *w);
-/* kill -9 of the broker's process group. */
+/* kill -9 of the broker's process group; of every front-end's on JetStream. */
 void hn_broker_kill(hn_world_t *w);
+/* SIGTERM to the broker (every front-end), waiting for each to exit; 0 if each
+ * exited 0, else -1 (printed). */
+int hn_broker_stop(hn_world_t *w);
 
-/* Runs `liangdi-broker ARGS... --db DB` (NULL-terminated args). */
+/* How many endpoints the nodes are given (1, or a front-end each on JetStream). */
+size_t hn_broker_endpoints(const hn_world_t *w);
+/* True if text names one of the broker's endpoints (a front-end's on JetStream). */
+bool hn_names_broker(const hn_world_t *w, const char *text);
+
+/* Runs `liangdi-broker ARGS... --db DB` (NULL-terminated args); on JetStream
+ * `... --store jetstream:URLS --key-file KEY`, the registry every front-end reads. */
 int hn_broker_cmd(hn_world_t *w, hn_result_t *r, ...);
 
 /* `liangdi init --node ID --name NAME --broker EP --broker-key KEY`, and, if
- * `registered`, `liangdi-broker node add ID --key ITS_KEY`.  NULL on failure. */
+ * `registered`, `liangdi-broker node add ID --key ITS_KEY`.  NULL on failure.  On
+ * JetStream EP is every front-end's endpoint, the list starting with front-end
+ * (node's index modulo HN_FRONT_ENDS). */
 hn_node_t *hn_world_node(hn_world_t *w, const char *id, const char *name, bool registered);
 
 /* The same, with the store in `file` (under the world's dir) instead of "<id>.db". */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define JH_READY_MS 30000
+#define JH_ASK_MS   500      /* one JetStream account-info request */
 
 int jh_proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv)
 {
@@ -108,11 +109,16 @@ bool jh_jetstream_ready(const char *urls, int timeout_ms)
         jsCtx *js = NULL;
         jsAccountInfo *ai = NULL;
         natsOptions *o = NULL;
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        /* asked before the cluster has a metadata leader, a request is never answered:
+         * ask again soon rather than wait out libnats's 5 s */
+        jo.Wait = JH_ASK_MS;
         bool ok = natsOptions_Create(&o) == NATS_OK
                   && natsOptions_SetURL(o, urls) == NATS_OK
                   && natsOptions_SetTimeout(o, 1000) == NATS_OK
                   && natsConnection_Connect(&nc, o) == NATS_OK
-                  && natsConnection_JetStream(&js, nc, NULL) == NATS_OK
+                  && natsConnection_JetStream(&js, nc, &jo) == NATS_OK
                   && js_GetAccountInfo(&ai, js, NULL, NULL) == NATS_OK;
         jsAccountInfo_Destroy(ai);
         jsCtx_Destroy(js);

@@ -20,7 +20,10 @@ static hn_node_t *dongguan;
 
 static void setup(void)
 {
-    cr_assert_eq(hn_world_init(&world, "auth"), 0, "the broker did not start");
+    int rc = hn_world_init(&world, "auth");
+    if (rc == HN_SKIP)
+        cr_skip_test("%s", world.skip);
+    cr_assert_eq(rc, 0, "the broker did not start");
     cr_assert_eq(hn_branches(&world, &home, &dongguan), 0, "the two branches were not set up");
 }
 
@@ -128,21 +131,24 @@ Test(sync_auth, a_node_with_the_wrong_broker_key_says_the_handshake_failed)
     int64_t ms;
     sync_fails(home, "2", &r, &ms);
     cr_assert_not_null(strstr(r.err, "CURVE handshake"), "stderr: %s", r.err);
-    cr_assert_not_null(strstr(r.err, world.broker.endpoint), "the message does not name the broker");
+    cr_assert(hn_names_broker(&world, r.err), "the message does not name the broker");
     hn_result_free(&r);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
 Test(sync_auth, an_unreachable_broker_is_reported_within_the_timeout)
 {
-    cr_assert_eq(hn_proc_stop(&world.broker.proc, 5000), 0, "the broker did not stop cleanly");
+    cr_assert_eq(hn_broker_stop(&world), 0, "the broker did not stop cleanly");
     hn_result_t r;
     int64_t ms;
     sync_fails(home, "2", &r, &ms);
     cr_assert_not_null(strstr(r.err, "broker unreachable at"), "stderr: %s", r.err);
-    cr_assert_not_null(strstr(r.err, world.broker.endpoint), "the message does not name the broker");
+    cr_assert(hn_names_broker(&world, r.err), "the message does not name the broker");
     cr_assert_geq(ms, 1900);
-    cr_assert_lt(ms, 5000, "it took %lld ms to give up after a 2 s timeout", (long long)ms);
+    /* Each of the node's endpoints (front-ends of one store) gets the 2 s. */
+    int64_t limit = 2000 * (int64_t)hn_broker_endpoints(&world) + 3000;
+    cr_assert_lt(ms, limit, "it took %lld ms to give up after a 2 s timeout for each of %zu "
+                 "endpoints", (long long)ms, hn_broker_endpoints(&world));
     hn_result_free(&r);
 
     /* `liangdi status` says the same and keeps the last error. */
