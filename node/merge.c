@@ -140,12 +140,22 @@ static size_t line_max(const char *name)
     return strlen(name) + 2 * (20 + 1 + LD_ID_MAX) + 3 + 1;
 }
 
-/* Appends one stamps line to out at *o, which has room for line_max(name) bytes. */
+/* Appends one stamps line to out at *o, which has room for line_max(name) bytes: the
+ * short form "name =" when the stamp is *prev's and there is no base.  *prev becomes
+ * this line's stamp. */
 static void put_line(char *out, size_t *o, const char *name, const nd_stamp_t *stamp,
-                     const nd_stamp_t *base)
+                     const nd_stamp_t *base, const nd_stamp_t **prev)
 {
+    bool same = *prev != NULL && base->hlc == 0 && (*prev)->hlc == stamp->hlc &&
+                strcmp((*prev)->origin, stamp->origin) == 0;
+    *prev = stamp;
     put_bytes(out, o, name, strlen(name));
     out[(*o)++] = ' ';
+    if (same) {
+        out[(*o)++] = '=';
+        out[(*o)++] = '\n';
+        return;
+    }
     put_u64(out, o, stamp->hlc);
     out[(*o)++] = ' ';
     if (stamp->origin[0] != '\0')
@@ -191,15 +201,16 @@ int nd_stamps_encode_buf(const nd_record_t *r, char **bufp, size_t *capp)
     }
     char *buf = *bufp;
     size_t len = 0;
+    const nd_stamp_t *prev = NULL;
     for (size_t i = 0; i < r->def->nfields; i++) {
         const nd_slot_t *s = &r->fields[i];
         if (s->stamp.hlc != 0)
-            put_line(buf, &len, r->def->fields[i].name, &s->stamp, &s->base);
+            put_line(buf, &len, r->def->fields[i].name, &s->stamp, &s->base, &prev);
     }
     if (r->deleted.stamp.hlc != 0)
-        put_line(buf, &len, DELETED_NAME, &r->deleted.stamp, &r->deleted.base);
+        put_line(buf, &len, DELETED_NAME, &r->deleted.stamp, &r->deleted.base, &prev);
     if (r->created.hlc != 0)
-        put_line(buf, &len, CREATED_NAME, &r->created, &none);
+        put_line(buf, &len, CREATED_NAME, &r->created, &none, &prev);
     buf[len] = '\0';
     return 0;
 }
@@ -233,6 +244,8 @@ int nd_stamps_decode(nd_record_t *r, const char *text, ld_error_t *err)
 {
     const char *p = text != NULL ? text : "";
     int line = 0;
+    nd_stamp_t prev;
+    bool have_prev = false;
     while (*p != '\0') {
         line++;
         size_t n = strcspn(p, " ");
@@ -243,9 +256,18 @@ int nd_stamps_decode(nd_record_t *r, const char *text, ld_error_t *err)
         name[n] = '\0';
         p += n + 1;
         nd_stamp_t stamp, base;
-        if (!parse_stamp(&p, &stamp) || *p++ != ' ' || !parse_stamp(&p, &base) ||
-            *p++ != '\n')
+        if (p[0] == '=' && p[1] == '\n') {         /* the line before's stamp, no base */
+            if (!have_prev)
+                goto bad;
+            stamp = prev;
+            memset(&base, 0, sizeof base);
+            p += 2;
+        } else if (!parse_stamp(&p, &stamp) || *p++ != ' ' || !parse_stamp(&p, &base) ||
+                   *p++ != '\n') {
             goto bad;
+        }
+        prev = stamp;
+        have_prev = true;
         if (strcmp(name, DELETED_NAME) == 0) {
             r->deleted.stamp = stamp;
             r->deleted.base = base;

@@ -73,7 +73,8 @@ nd_stamp_t nd_record_latest(const nd_record_t *r);
 
 /* The "stamps" column text: one line "name hlc origin base_hlc base_origin" per
  * written field in schema order, then "deleted ..." and "created ...", with "-" for
- * an empty origin.  Returns a malloc'd string (caller frees), NULL if out of memory. */
+ * an empty origin; a line whose stamp is the line before's and that has no base is
+ * written "name =" (a record written in one change: one full line, then names).  Returns a malloc'd string (caller frees), NULL if out of memory. */
 char *nd_stamps_encode(const nd_record_t *r);
 /* The same text into *buf, of *cap bytes, grown (realloc) if it must be: for a caller
  * that writes many rows with one buffer.  *buf stays the caller's to free.  0 or
