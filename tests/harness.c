@@ -508,6 +508,17 @@ static int cluster_start(hn_world_t *w)
     return 0;
 }
 
+/* 0 if the broker made its mailbox stream with three replicas, as a cluster's must. */
+static int cluster_check_replicas(hn_world_t *w)
+{
+    int replicas = jh_stream_replicas(w->nats->urls, "LIANGDI_MAILBOX");
+    if (replicas == JH_SERVERS_MAX)
+        return 0;
+    fprintf(stderr, "harness: the broker's mailbox stream has %d replicas, not %d\n", replicas,
+            JH_SERVERS_MAX);
+    return -1;
+}
+
 /* Stops the servers (their logs printed if `dump`) and libnats of this process. */
 static void cluster_stop(hn_world_t *w, bool dump)
 {
@@ -537,6 +548,12 @@ static int cluster_check(hn_world_t *w)
 }
 
 static int cluster_start(hn_world_t *w)
+{
+    (void)w;
+    return -1;
+}
+
+static int cluster_check_replicas(hn_world_t *w)
 {
     (void)w;
     return -1;
@@ -758,7 +775,7 @@ int hn_world_init(hn_world_t *w, const char *tag)
     }
 
     if (!path_fmt(w->broker.key_file, sizeof w->broker.key_file, "%s/broker.key", w->dir)
-        || cluster_start(w) != 0 || broker_init(w) != 0)
+        || cluster_start(w) != 0 || broker_init(w) != 0 || cluster_check_replicas(w) != 0)
         return -1;
     w->broker.nfronts = HN_FRONT_ENDS;
     for (size_t i = 0; i < w->broker.nfronts; i++)

@@ -132,6 +132,28 @@ bool jh_jetstream_ready(const char *urls, int timeout_ms)
     }
 }
 
+int jh_stream_replicas(const char *urls, const char *stream)
+{
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jsStreamInfo *si = NULL;
+    natsStatus s = natsConnection_ConnectTo(&nc, urls);
+    if (s == NATS_OK)
+        s = natsConnection_JetStream(&js, nc, NULL);
+    if (s == NATS_OK)
+        s = js_GetStreamInfo(&si, js, stream, NULL, NULL);
+    int replicas = -1;
+    if (s == NATS_OK)
+        replicas = (int)si->Config->Replicas;
+    else
+        fprintf(stderr, "jetstream harness: stream %s on %s: %s\n", stream, urls,
+                natsStatus_GetText(s));
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return replicas;
+}
+
 /* Writes server i's config. */
 static int jh_write_conf(jh_nats_t *c, size_t i)
 {

@@ -54,6 +54,10 @@ void jh_nats_kill(jh_nats_t *c, size_t i);
 /* Waits until JetStream answers an account-info request through `urls`. */
 bool jh_jetstream_ready(const char *urls, int timeout_ms);
 
+/* The replicas of JetStream stream `stream` as reached through `urls`, or -1
+ * (printed) when it cannot be read. */
+int jh_stream_replicas(const char *urls, const char *stream);
+
 /* Stops every server (SIGTERM, then SIGKILL); prints their logs if `dump`. */
 void jh_nats_stop(jh_nats_t *c, bool dump);
 
