@@ -589,11 +589,6 @@ int hn_test_store(hn_store_t *out)
     return -1;
 }
 
-const char *hn_store_name(hn_store_t store)
-{
-    return store == HN_STORE_JETSTREAM ? "jetstream" : "sqlite";
-}
-
 int hn_broker_cmd(hn_world_t *w, hn_result_t *r, ...)
 {
     const char *argv[ARGS_MAX];

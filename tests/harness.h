@@ -160,9 +160,6 @@ typedef struct hn_world {
  * a message) for anything else. */
 int hn_test_store(hn_store_t *out);
 
-/* Its name, "sqlite" or "jetstream" (static). */
-const char *hn_store_name(hn_store_t store);
-
 /* Makes the temp dir and the broker on the store of $LIANGDI_TEST_STORE: on SQLite,
  * `liangdi-broker init` and the broker on tcp://127.0.0.1:* (its port read from the
  * ready line); on JetStream, the three NATS servers, `init` of the shared store and
