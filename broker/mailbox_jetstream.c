@@ -113,37 +113,46 @@ static void mj_drop_pending(mj_store_t *self)
 
 /* ---- the high-water marks ---- */
 
-/* The mark of `origin` and the revision it has in the bucket (0, 0: never pushed). */
+/* The mark of `origin` and the revision it has in the bucket (0, 0: never pushed).
+ * Read from the stream's leader (a stream message get), not with the bucket's own get:
+ * that one is a direct get, which any replica of a three-server cluster may answer
+ * before it has the mark the last push raised, so that the next push of the same node
+ * would look as if it skipped ahead. */
 static int mj_hw_get(mj_store_t *self, const char *origin, uint64_t *seq, uint64_t *rev,
                      ld_error_t *err)
 {
-    char key[LD_ID_MAX + 1], text[24];
-    kvEntry *e = NULL;
+    char key[LD_ID_MAX + 1], subject[LD_ID_MAX + 64], text[24];
+    natsMsg *msg = NULL;
+    const char *op = NULL;
     if (!bk_js_token(origin, key, sizeof key))
         return ld_error_set(err, LD_EINVAL, "'%s' is not a node id", origin);
-    natsStatus s = kvStore_Get(&e, self->hw, key);
-    if (s == NATS_NOT_FOUND) {
-        *seq = 0;
-        *rev = 0;
+    snprintf(subject, sizeof subject, "$KV.%s.%s", MJ_HW_BUCKET, key);
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetLastMsg(&msg, bk_js_ctx(self->js), "KV_" MJ_HW_BUCKET, subject, NULL,
+                                 &jerr);
+    *seq = 0;
+    *rev = 0;
+    if (s == NATS_NOT_FOUND)
         return 0;
-    }
     if (s != NATS_OK)
-        return bk_js_fail(err, s, 0, "reading the high-water mark of %s", origin);
-    int len = kvEntry_ValueLen(e);
+        return bk_js_fail(err, s, jerr, "reading the high-water mark of %s", origin);
     int rc = 0;
-    if (len <= 0 || len >= (int)sizeof text) {
+    int len = natsMsg_GetDataLength(msg);
+    *rev = natsMsg_GetSequence(msg);
+    if (natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK) {
+        /* a deleted or purged mark: none, but the next write must follow it */
+    } else if (len <= 0 || len >= (int)sizeof text) {
         rc = ld_error_set(err, LD_EIO, "the high-water mark of %s is not a number", origin);
     } else {
         char *end = NULL;
-        memcpy(text, kvEntry_Value(e), (size_t)len);
+        memcpy(text, natsMsg_GetData(msg), (size_t)len);
         text[len] = '\0';
         *seq = strtoull(text, &end, 10);
-        *rev = kvEntry_Revision(e);
         if (!end || *end)
             rc = ld_error_set(err, LD_EIO, "the high-water mark of %s is '%s', not a number",
                               origin, text);
     }
-    kvEntry_Destroy(e);
+    natsMsg_Destroy(msg);
     return rc;
 }
 

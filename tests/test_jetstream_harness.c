@@ -13,10 +13,12 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#define JH_READY_MS 30000
+#define JH_READY_MS 15000
 #define JH_ASK_MS   500      /* one JetStream account-info request */
+#define JH_START_TRIES 3     /* starts of the servers, each on fresh ports */
 
 int jh_proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv)
 {
@@ -192,11 +194,11 @@ static int jh_launch(jh_nats_t *c, size_t i)
     return hn_proc_wait_log(&s->proc, "Server is ready", from, JH_READY_MS, NULL, 0) ? 0 : -1;
 }
 
-int jh_nats_start(jh_nats_t *c, const char *dir, size_t n)
+/* One try of jh_nats_start in dir, on fresh ports; the logs are printed on failure
+ * only if `dump`. */
+static int jh_nats_try(jh_nats_t *c, const char *dir, size_t n, bool dump)
 {
     memset(c, 0, sizeof *c);
-    if (n == 0 || n > JH_SERVERS_MAX)
-        return -1;
     snprintf(c->dir, sizeof c->dir, "%s", dir);
     c->n = n;
     size_t len = 0;
@@ -217,7 +219,7 @@ int jh_nats_start(jh_nats_t *c, const char *dir, size_t n)
             return -1;
     for (size_t i = 0; i < n; i++) {
         if (jh_launch(c, i) != 0) {
-            jh_nats_stop(c, true);
+            jh_nats_stop(c, dump);
             return -1;
         }
     }
@@ -225,11 +227,34 @@ int jh_nats_start(jh_nats_t *c, const char *dir, size_t n)
         if (!jh_jetstream_ready(c->servers[i].url, JH_READY_MS)) {
             fprintf(stderr, "jetstream harness: JetStream did not answer on %s within %d ms\n",
                     c->servers[i].url, JH_READY_MS);
-            jh_nats_stop(c, true);
+            jh_nats_stop(c, dump);
             return -1;
         }
     }
     return 0;
+}
+
+int jh_nats_start(jh_nats_t *c, const char *dir, size_t n)
+{
+    if (n == 0 || n > JH_SERVERS_MAX)
+        return -1;
+    /* A port found free may be taken by another test before its server binds it (the
+     * suites run in parallel): then the cluster does not form, and it starts over on
+     * other ports, in a folder of its own. */
+    for (int attempt = 1; attempt <= JH_START_TRIES; attempt++) {
+        char sub[HN_PATH_MAX - 32];         /* room for "/n1.conf" and the like */
+        if (snprintf(sub, sizeof sub, "%s/nats%d", dir, attempt) >= (int)sizeof sub)
+            return -1;
+        if (mkdir(sub, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "jetstream harness: cannot make %s: %s\n", sub, strerror(errno));
+            return -1;
+        }
+        if (jh_nats_try(c, sub, n, attempt == JH_START_TRIES) == 0)
+            return 0;
+        if (attempt < JH_START_TRIES)
+            fprintf(stderr, "jetstream harness: starting the servers again on other ports\n");
+    }
+    return -1;
 }
 
 int jh_nats_restart(jh_nats_t *c, size_t i)
