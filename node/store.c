@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "audience.h"
@@ -119,13 +118,10 @@ struct nd_store {
     bool           broken;                        /* a write in it failed part way */
     uint64_t       group_seq;                     /* last_seq when the group began */
     nd_audience_t *aud;
-    uint64_t       id_ms;                         /* the last new record id's ms ... */
-    unsigned       id_count;                      /* ... and its count within that ms */
+    ld_uuid7_t     ids;                           /* new record ids (uuid.h) */
     ld_buf_t       packed;                        /* the change being logged */
     char          *stamps;                        /* the stamps of the row being written ... */
     size_t         stamps_cap;                    /* ... in a buffer of this many bytes */
-    uint8_t        random[256];                   /* getrandom bytes for new ids ... */
-    size_t         random_used;                   /* ... of which this many are spent */
     uint64_t       live_gen[LD_KIND_COUNT];       /* see live_slot_t */
     live_slot_t    live[LIVE_SLOTS];
     sqlite3_stmt  *st[ST_COUNT];
@@ -810,7 +806,7 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
         goto err;
     }
     ld_hlc_init(&self->clock, 0);
-    self->random_used = sizeof self->random;    /* none drawn yet */
+    ld_uuid7_init(&self->ids);
     for (int k = 0; k < LD_KIND_COUNT; k++)
         self->live_gen[k] = 1;                   /* calloc'd slots (generation 0) are empty */
     if (!create) {
@@ -1105,63 +1101,6 @@ static int check_refs(nd_store_t *self, const ld_kind_def_t *def, const ld_chang
     return 0;
 }
 
-/* A new record id: a version-7 UUID (RFC 9562), lowercase text like every UUID here.
- * The wall-clock milliseconds come first, then a count within the millisecond, then 62
- * random bits (what keeps ids made on two nodes in the same millisecond apart).  Ids
- * made one after another sort one after another, so a record table's id index and the
- * change log's record_id index grow at their right edge instead of at a random page per
- * write, here and on every node that applies the changes: with random (version-4) ids,
- * 100,000 rows and their log entries written 4,096 to a transaction took about twice
- * the time and 2.5 times the WAL bytes, and applying them about 1.5 times the time. */
-static int new_record_id(nd_store_t *self, char out[LD_UUID_LEN + 1], ld_error_t *err)
-{
-    uint8_t r[8];
-    if (self->random_used + sizeof r > sizeof self->random) {
-        /* One getrandom call for 32 ids (a store is never used across fork). */
-        size_t got = 0;
-        while (got < sizeof self->random) {
-            ssize_t n = getrandom(self->random + got, sizeof self->random - got, 0);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return ld_error_set(err, LD_EIO, "getrandom failed: %s", strerror(errno));
-            }
-            got += (size_t)n;
-        }
-        self->random_used = 0;
-    }
-    memcpy(r, self->random + self->random_used, sizeof r);
-    self->random_used += sizeof r;
-    uint64_t ms = ld_hlc_wall_now() & 0xffffffffffffull;
-    if (ms <= self->id_ms) {              /* same millisecond, or the clock stepped back */
-        ms = self->id_ms;
-        if (++self->id_count > 0xfff) {   /* 4,096 ids in one millisecond: borrow the next */
-            ms++;
-            self->id_count = 0;
-        }
-    } else {
-        self->id_count = 0;
-    }
-    self->id_ms = ms;
-    uint8_t b[16];
-    for (int i = 0; i < 6; i++)
-        b[i] = (uint8_t)(ms >> (40 - 8 * i));
-    b[6] = (uint8_t)(0x70 | (self->id_count >> 8));      /* version 7 */
-    b[7] = (uint8_t)(self->id_count & 0xff);
-    b[8] = (uint8_t)(0x80 | (r[0] & 0x3f));               /* RFC 4122 variant */
-    memcpy(b + 9, r + 1, 7);
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < sizeof b; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 0x0f];
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* Gives the record its id: a new UUID for a new one, or the caller's, checked. */
 static int choose_id(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *c,
                      ld_error_t *err)
@@ -1169,7 +1108,7 @@ static int choose_id(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *c,
     if (c->record_id[0] == '\0') {
         if (def->kind == LD_KIND_ORG)
             return ld_error_set(err, LD_EINVAL, "org: an org needs an id of its own");
-        return new_record_id(self, c->record_id, err);
+        return ld_uuid7_next(&self->ids, ld_hlc_wall_now(), c->record_id, err);
     }
     bool ok = def->kind == LD_KIND_ORG ? ld_id_valid(c->record_id) : ld_uuid_valid(c->record_id);
     if (!ok)
