@@ -757,9 +757,9 @@ static int count_field(const uint8_t *p, size_t len, uint32_t number, size_t *co
 
 /* Finds the bytes of each change in a Push (Push.changes = 1) or a Batch (Batch.entries
  * = 1, Entry.change = 2) body, in order, into spans[0..n) (n as counted before; an entry
- * without a change gets a span without data).  An entry with two
- * changes (which protobuf would merge into one) is refused: the bytes kept for a change
- * must be exactly the change decoded. */
+ * without a change gets a span without data).  An entry with two changes (which
+ * protobuf would merge into one) is refused: the bytes kept for a change must be
+ * exactly the change decoded. */
 static int change_spans(const uint8_t *body, size_t len, bool batch, ld_wire_field_t *spans,
                         size_t n, ld_error_t *err)
 {
