@@ -220,41 +220,26 @@ err:
     return rc;
 }
 
-static int rs_add_link(void *store, const char *lo, const char *hi, ld_error_t *err)
+/* Inside the transaction rs_begin opened: runs `sql` (?1 lo, ?2 hi) on the links
+ * table, which must change one row (else `none_rc` with "lo and hi `none_what`"), then
+ * bumps the generation and commits; on any failure, rolls back. */
+static int rs_link_write(rs_store_t *self, const char *sql, const char *lo, const char *hi,
+                         const char *what, int none_rc, const char *none_what,
+                         ld_error_t *err)
 {
-    rs_store_t *self = store;
     sqlite3_stmt *st = NULL;
-    int rc = rs_begin(self, err);
-    if (rc < 0)
-        return rc;
-    const char *ends[2] = { lo, hi };
-    for (int i = 0; i < 2; i++) {
-        bool exists = false, removed = false;
-        rc = rs_lookup(self, ends[i], &exists, &removed, err);
-        if (rc < 0)
-            goto err;
-        if (!exists) {
-            rc = ld_error_set(err, LD_ENOTFOUND, "node %s is not registered", ends[i]);
-            goto err;
-        }
-        if (removed) {
-            rc = ld_error_set(err, LD_EINVAL, "node %s was removed", ends[i]);
-            goto err;
-        }
-    }
-    rc = bk_db_prepare(self->db, "INSERT INTO \"links\"(\"a\", \"b\") VALUES (?1, ?2) "
-                       "ON CONFLICT DO NOTHING", &st, err);
+    int rc = bk_db_prepare(self->db, sql, &st, err);
     if (rc < 0)
         goto err;
     if ((rc = rs_bind_text(self, st, 1, lo, err)) < 0
         || (rc = rs_bind_text(self, st, 2, hi, err)) < 0)
         goto err;
-    rc = rs_run_once(self, st, "adding a link", err);
+    rc = rs_run_once(self, st, what, err);
     st = NULL;
     if (rc < 0)
         goto err;
     if (sqlite3_changes(self->db) == 0) {
-        rc = ld_error_set(err, LD_EEXIST, "%s and %s are already linked", lo, hi);
+        rc = ld_error_set(err, none_rc, "%s and %s %s", lo, hi, none_what);
         goto err;
     }
     if ((rc = rs_bump_commit(self, err)) < 0)
@@ -266,34 +251,38 @@ err:
     return rc;
 }
 
-static int rs_remove_link(void *store, const char *lo, const char *hi, ld_error_t *err)
+static int rs_add_link(void *store, const char *lo, const char *hi, ld_error_t *err)
 {
     rs_store_t *self = store;
-    sqlite3_stmt *st = NULL;
     int rc = rs_begin(self, err);
     if (rc < 0)
         return rc;
-    rc = bk_db_prepare(self->db, "DELETE FROM \"links\" WHERE \"a\" = ?1 AND \"b\" = ?2", &st, err);
-    if (rc < 0)
-        goto err;
-    if ((rc = rs_bind_text(self, st, 1, lo, err)) < 0
-        || (rc = rs_bind_text(self, st, 2, hi, err)) < 0)
-        goto err;
-    rc = rs_run_once(self, st, "removing a link", err);
-    st = NULL;
-    if (rc < 0)
-        goto err;
-    if (sqlite3_changes(self->db) == 0) {
-        rc = ld_error_set(err, LD_ENOTFOUND, "%s and %s are not linked", lo, hi);
-        goto err;
+    const char *ends[2] = { lo, hi };
+    for (int i = 0; i < 2; i++) {
+        bool exists = false, removed = false;
+        rc = rs_lookup(self, ends[i], &exists, &removed, err);
+        if (rc == 0 && !exists)
+            rc = ld_error_set(err, LD_ENOTFOUND, "node %s is not registered", ends[i]);
+        else if (rc == 0 && removed)
+            rc = ld_error_set(err, LD_EINVAL, "node %s was removed", ends[i]);
+        if (rc < 0) {
+            bk_db_rollback(self->db);
+            return rc;
+        }
     }
-    if ((rc = rs_bump_commit(self, err)) < 0)
-        goto err;
-    return 0;
-err:
-    sqlite3_finalize(st);
-    bk_db_rollback(self->db);
-    return rc;
+    return rs_link_write(self, "INSERT INTO \"links\"(\"a\", \"b\") VALUES (?1, ?2) "
+                         "ON CONFLICT DO NOTHING", lo, hi, "adding a link", LD_EEXIST,
+                         "are already linked", err);
+}
+
+static int rs_remove_link(void *store, const char *lo, const char *hi, ld_error_t *err)
+{
+    rs_store_t *self = store;
+    int rc = rs_begin(self, err);
+    if (rc < 0)
+        return rc;
+    return rs_link_write(self, "DELETE FROM \"links\" WHERE \"a\" = ?1 AND \"b\" = ?2", lo,
+                         hi, "removing a link", LD_ENOTFOUND, "are not linked", err);
 }
 
 static int rs_each_node(void *store, bk_node_fn fn, void *ctx, ld_error_t *err)
