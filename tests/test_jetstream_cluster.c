@@ -21,14 +21,10 @@
 #define DISTINCT_SQL   "SELECT count(*) FROM (SELECT DISTINCT \"member\", \"note\" " \
                        "FROM \"activities\")"
 
-typedef struct front_end {
-    char      endpoint[128];
-    hn_proc_t proc;
-} front_end_t;
 
 static hn_world_t world;
 static jh_nats_t nats;
-static front_end_t fe[FRONT_ENDS];
+static jh_front_end_t fe[FRONT_ENDS];
 static char key_file[HN_PATH_MAX + 16];
 static char node_conf[HN_PATH_MAX + 16];
 static char public_key[HN_KEY_TEXT + 1];
@@ -36,33 +32,11 @@ static bool started;
 
 /* ---- processes ---- */
 
-static const char *broker_bin(void)
-{
-    const char *bin = getenv("LIANGDI_BROKER_BIN");
-    cr_assert(bin && *bin, "LIANGDI_BROKER_BIN is not set (run through meson test)");
-    return bin;
-}
-
-/* `liangdi-broker ARGS... --store S`; its exit status, stdout into out (may be NULL). */
+/* `liangdi-broker ARGS... --store S`: its exit status, stdout into out (may be NULL). */
 static int cli_va(char *out, size_t outsz, const char *const *args)
 {
-    const char *argv[24] = { broker_bin() };
-    size_t n = 1;
-    for (size_t i = 0; args[i]; i++) {
-        cr_assert_lt(n, 20);
-        argv[n++] = args[i];
-    }
-    argv[n++] = "--store";
-    argv[n++] = nats.store;
-    argv[n] = NULL;
-    hn_result_t r;
-    cr_assert_eq(hn_run(&r, 60000, argv), 0);
-    if (out)
-        snprintf(out, outsz, "%s", r.out);
-    if (r.status != 0)
-        fprintf(stderr, "liangdi-broker %s: exit %d: %s", args[0], r.status, r.err);
-    int status = r.status;
-    hn_result_free(&r);
+    int status = jh_broker_cli(nats.store, out, outsz, args);
+    cr_assert_geq(status, 0, "liangdi-broker %s could not be run", args[0]);
     return status;
 }
 
@@ -71,18 +45,11 @@ static int cli_va(char *out, size_t outsz, const char *const *args)
 /* Starts front-end i; a restart binds the endpoint it had. */
 static void fe_start(size_t i)
 {
-    char log[HN_PATH_MAX + 16], line[512], name[32], bind[128];
+    char log[HN_PATH_MAX + 16], name[32];
     snprintf(log, sizeof log, "%s/front-end-%zu.log", world.dir, i);
     snprintf(name, sizeof name, "front-end %c", (char)('A' + i));
-    snprintf(bind, sizeof bind, "%s", fe[i].endpoint[0] ? fe[i].endpoint : "tcp://127.0.0.1:*");
-    size_t from = hn_file_size(log);
-    const char *argv[] = { broker_bin(), "run", "--store", nats.store, "--key-file", key_file,
-                           "--bind", bind, NULL };
-    cr_assert_eq(jh_proc_start(&fe[i].proc, name, log, argv), 0);
-    cr_assert(hn_proc_wait_log(&fe[i].proc, "ready, listening on ", from, 30000, line,
-                               sizeof line), "%s did not start", name);
-    const char *ep = strstr(line, "ready, listening on ") + strlen("ready, listening on ");
-    snprintf(fe[i].endpoint, sizeof fe[i].endpoint, "%.*s", (int)strcspn(ep, " \r\n"), ep);
+    cr_assert_eq(jh_front_end_start(&fe[i], name, log, nats.store, key_file, NULL), 0,
+                 "%s did not start", name);
 }
 
 static void setup(void)
@@ -444,7 +411,9 @@ Test(jetstream_cluster_example, the_example_configs_are_accepted_as_they_are)
     /* the front-ends' config names the cluster: a SQLite-only command says so */
     snprintf(conf, sizeof conf, "%s/deploy/cluster/broker.conf", root);
     unsetenv("LIANGDI_BROKER_DB");
-    const char *argv[] = { broker_bin(), "backup", "copy.db", "--config", conf, NULL };
+    const char *broker = getenv("LIANGDI_BROKER_BIN");
+    cr_assert(broker && *broker, "LIANGDI_BROKER_BIN is not set (run through meson test)");
+    const char *argv[] = { broker, "backup", "copy.db", "--config", conf, NULL };
     cr_assert_eq(hn_run(&r, 30000, argv), 0);
     cr_assert_eq(r.status, 2, "%s", r.err);
     cr_assert_not_null(strstr(r.err, "backup copies a SQLite store"), "%s", r.err);

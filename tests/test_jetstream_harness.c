@@ -278,3 +278,65 @@ void jh_nats_stop(jh_nats_t *c, bool dump)
             hn_proc_dump_log(&c->servers[i].proc);
     }
 }
+
+/* The liangdi-broker binary meson test names, or NULL (printed). */
+static const char *jh_broker_bin(void)
+{
+    const char *bin = getenv("LIANGDI_BROKER_BIN");
+    if (bin == NULL || *bin == '\0') {
+        fprintf(stderr, "jetstream harness: $LIANGDI_BROKER_BIN is not set (run the tests "
+                "with `meson test`)\n");
+        return NULL;
+    }
+    return bin;
+}
+
+int jh_broker_cli(const char *store, char *out, size_t outsz, const char *const *args)
+{
+    const char *argv[24] = { jh_broker_bin() };
+    size_t n = 1;
+    if (argv[0] == NULL)
+        return -1;
+    for (size_t i = 0; args[i]; i++) {
+        if (n >= 20)
+            return -1;
+        argv[n++] = args[i];
+    }
+    argv[n++] = "--store";
+    argv[n++] = store;
+    argv[n] = NULL;
+    hn_result_t r;
+    if (hn_run(&r, 60000, argv) != 0)
+        return -1;
+    if (out)
+        snprintf(out, outsz, "%s", r.out);
+    if (r.status != 0)
+        fprintf(stderr, "liangdi-broker %s: exit %d: %s", args[0], r.status, r.err);
+    int status = r.status;
+    hn_result_free(&r);
+    return status;
+}
+
+int jh_front_end_start(jh_front_end_t *f, const char *name, const char *log, const char *store,
+                       const char *key_file, const char *conf)
+{
+    static const char ready[] = "ready, listening on ";
+    char line[512], bind[128];
+    const char *bin = jh_broker_bin();
+    if (bin == NULL)
+        return -1;
+    snprintf(bind, sizeof bind, "%s", f->endpoint[0] ? f->endpoint : "tcp://127.0.0.1:*");
+    size_t from = hn_file_size(log);
+    const char *argv[] = { bin, "run", "--store", store, "--key-file", key_file, "--bind", bind,
+                           conf ? "--config" : NULL, conf, NULL };
+    if (jh_proc_start(&f->proc, name, log, argv) != 0)
+        return -1;
+    if (!hn_proc_wait_log(&f->proc, ready, from, JH_READY_MS * 2, line, sizeof line)) {
+        fprintf(stderr, "jetstream harness: %s did not start\n", name);
+        hn_proc_dump_log(&f->proc);
+        return -1;
+    }
+    const char *ep = strstr(line, ready) + strlen(ready);
+    snprintf(f->endpoint, sizeof f->endpoint, "%.*s", (int)strcspn(ep, " \r\n"), ep);
+    return 0;
+}

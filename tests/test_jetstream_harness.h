@@ -58,6 +58,25 @@ bool jh_jetstream_ready(const char *urls, int timeout_ms);
  * (printed) when it cannot be read. */
 int jh_stream_replicas(const char *urls, const char *stream);
 
+/* A liangdi-broker front-end on a JetStream store: its process and the endpoint it
+ * said it listens on. */
+typedef struct jh_front_end {
+    char      endpoint[128];
+    hn_proc_t proc;
+} jh_front_end_t;
+
+/* Runs `liangdi-broker ARGS... --store STORE` (args NULL-terminated, at most 20); its
+ * exit status (its stderr printed when not 0), its stdout into out (may be NULL), or
+ * -1 when it could not be run at all. */
+int jh_broker_cli(const char *store, char *out, size_t outsz, const char *const *args);
+
+/* Starts `liangdi-broker run --store STORE --key-file KEY_FILE [--config CONF]`, named
+ * `name`, logging to `log`, bound to f's endpoint when it has one (a restart keeps its
+ * port), else to a port the OS picks; waits for "ready, listening on EP" and keeps EP
+ * in f.  0 or -1 (printed). */
+int jh_front_end_start(jh_front_end_t *f, const char *name, const char *log, const char *store,
+                       const char *key_file, const char *conf);
+
 /* Stops every server (SIGTERM, then SIGKILL); prints their logs if `dump`. */
 void jh_nats_stop(jh_nats_t *c, bool dump);
 

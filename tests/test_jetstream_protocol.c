@@ -18,17 +18,13 @@
 
 #define FRONT_ENDS 2
 
-typedef struct front_end {
-    char      endpoint[128];
-    hn_proc_t proc;
-} front_end_t;
 
 static char dir[HN_PATH_MAX];
 static char key_file[HN_PATH_MAX + 16];
 static char conf[HN_PATH_MAX + 16];
 static char public_key[LD_KEY_TEXT + 1];
 static jh_nats_t nats;
-static front_end_t fe[FRONT_ENDS];
+static jh_front_end_t fe[FRONT_ENDS];
 static void *zctx;
 static void *socks[32];
 static ld_keypair_t key_home, key_dongguan, key_shenzhen, key_stranger;
@@ -36,34 +32,11 @@ static bool passed;
 
 /* ---- processes ---- */
 
-static const char *broker_bin(void)
-{
-    const char *bin = getenv("LIANGDI_BROKER_BIN");
-    cr_assert(bin && *bin, "LIANGDI_BROKER_BIN is not set (run through meson test)");
-    return bin;
-}
-
-/* Runs `liangdi-broker ARGS... --store S` (NULL-terminated); its exit status, stdout
- * into out (may be NULL). */
+/* `liangdi-broker ARGS... --store S`: its exit status, stdout into out (may be NULL). */
 static int cli_va(char *out, size_t outsz, const char *const *args)
 {
-    const char *argv[24] = { broker_bin() };
-    size_t n = 1;
-    for (size_t i = 0; args[i]; i++) {
-        cr_assert_lt(n, 20);
-        argv[n++] = args[i];
-    }
-    argv[n++] = "--store";
-    argv[n++] = nats.store;
-    argv[n] = NULL;
-    hn_result_t r;
-    cr_assert_eq(hn_run(&r, 30000, argv), 0);
-    if (out)
-        snprintf(out, outsz, "%s", r.out);
-    if (r.status != 0)
-        fprintf(stderr, "liangdi-broker %s: exit %d: %s", args[0], r.status, r.err);
-    int status = r.status;
-    hn_result_free(&r);
+    int status = jh_broker_cli(nats.store, out, outsz, args);
+    cr_assert_geq(status, 0, "liangdi-broker %s could not be run", args[0]);
     return status;
 }
 
@@ -71,17 +44,11 @@ static int cli_va(char *out, size_t outsz, const char *const *args)
 
 static void fe_start(size_t i)
 {
-    char log[HN_PATH_MAX + 16], line[512], name[32];
+    char log[HN_PATH_MAX + 16], name[32];
     snprintf(log, sizeof log, "%s/front-end-%zu.log", dir, i);
     snprintf(name, sizeof name, "front-end %zu", i);
-    size_t from = hn_file_size(log);
-    const char *argv[] = { broker_bin(), "run", "--store", nats.store, "--key-file", key_file,
-                           "--config", conf, "--bind", "tcp://127.0.0.1:*", NULL };
-    cr_assert_eq(jh_proc_start(&fe[i].proc, name, log, argv), 0);
-    cr_assert(hn_proc_wait_log(&fe[i].proc, "ready, listening on ", from, 20000, line,
-                               sizeof line), "front-end %zu did not start", i);
-    const char *ep = strstr(line, "ready, listening on ") + strlen("ready, listening on ");
-    snprintf(fe[i].endpoint, sizeof fe[i].endpoint, "%.*s", (int)strcspn(ep, " \r\n"), ep);
+    cr_assert_eq(jh_front_end_start(&fe[i], name, log, nats.store, key_file, conf), 0,
+                 "%s did not start", name);
 }
 
 static void register_node(const char *id, const char *name, const ld_keypair_t *kp)
