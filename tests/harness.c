@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -155,7 +156,9 @@ static int status_code(int wstatus)
     return -1;
 }
 
-int hn_proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv)
+/* hn_proc_start, and with `tied` the process is killed when this one dies. */
+static int proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv,
+                      bool tied)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
@@ -165,6 +168,7 @@ int hn_proc_start(hn_proc_t *p, const char *name, const char *log, const char *c
         fprintf(stderr, "harness: open %s: %s\n", log, strerror(errno));
         return -1;
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "harness: fork: %s\n", strerror(errno));
@@ -173,6 +177,8 @@ int hn_proc_start(hn_proc_t *p, const char *name, const char *log, const char *c
     }
     if (pid == 0) {
         setpgid(0, 0);
+        if (tied && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent))
+            _exit(127);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)
             dup2(devnull, STDIN_FILENO);
@@ -186,6 +192,16 @@ int hn_proc_start(hn_proc_t *p, const char *name, const char *log, const char *c
     close(fd);
     p->pid = pid;
     return 0;
+}
+
+int hn_proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv)
+{
+    return proc_start(p, name, log, argv, false);
+}
+
+int hn_proc_start_tied(hn_proc_t *p, const char *name, const char *log, const char *const *argv)
+{
+    return proc_start(p, name, log, argv, true);
 }
 
 bool hn_proc_running(hn_proc_t *p)
@@ -530,13 +546,6 @@ static void cluster_stop(hn_world_t *w, bool dump)
     nats_CloseAndWait(2000);
 }
 
-/* A front-end dies with the test process, even when that one crashes. */
-static int front_end_launch(hn_proc_t *p, const char *name, const char *log,
-                            const char *const *argv)
-{
-    return jh_proc_start(p, name, log, argv);
-}
-
 #else
 
 static int cluster_check(hn_world_t *w)
@@ -563,12 +572,6 @@ static void cluster_stop(hn_world_t *w, bool dump)
 {
     (void)w;
     (void)dump;
-}
-
-static int front_end_launch(hn_proc_t *p, const char *name, const char *log,
-                            const char *const *argv)
-{
-    return hn_proc_start(p, name, log, argv);
 }
 
 #endif
@@ -640,7 +643,7 @@ static int front_ends_start(hn_world_t *w)
         from[i] = hn_file_size(log);
         const char *argv[] = { bin("LIANGDI_BROKER_BIN"), "run", "--store", b->store,
                                "--key-file", b->key_file, "--bind", f->bind, NULL };
-        if (front_end_launch(&f->proc, name, log, argv) != 0)
+        if (hn_proc_start_tied(&f->proc, name, log, argv) != 0)
             return -1;
     }
     size_t len = 0;

@@ -59,6 +59,10 @@ typedef struct hn_proc {
 /* Starts argv[0] (a path) with argv; 0 or -1. */
 int hn_proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv);
 
+/* hn_proc_start, except that the process is killed when the test process dies, so a
+ * test that crashes leaves no server behind. */
+int hn_proc_start_tied(hn_proc_t *p, const char *name, const char *log, const char *const *argv);
+
 /* True while it runs (reaps it, setting status, once it has exited). */
 bool hn_proc_running(hn_proc_t *p);
 

@@ -20,43 +20,6 @@
 #define JH_ASK_MS   500      /* one JetStream account-info request */
 #define JH_START_TRIES 3     /* starts of the servers, each on fresh ports */
 
-int jh_proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv)
-{
-    memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", name);
-    snprintf(p->log, sizeof p->log, "%s", log);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "jetstream harness: open %s: %s\n", log, strerror(errno));
-        return -1;
-    }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "jetstream harness: fork: %s\n", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (pid == 0) {
-        setpgid(0, 0);
-        /* dies with the test process, even when that one crashes */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-            _exit(127);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, STDIN_FILENO);
-        dup2(fd, STDOUT_FILENO);
-        dup2(fd, STDERR_FILENO);
-        execv(argv[0], (char *const *)argv);
-        dprintf(STDERR_FILENO, "jetstream harness: exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    close(fd);
-    p->pid = pid;
-    return 0;
-}
-
 const char *jh_nats_server_bin(void)
 {
     static char found[HN_PATH_MAX];
@@ -189,7 +152,7 @@ static int jh_launch(jh_nats_t *c, size_t i)
     snprintf(name, sizeof name, "nats-server %s", s->name);
     const char *argv[] = { bin, "-c", s->conf, NULL };
     size_t from = hn_file_size(log);      /* a restart appends to the same log */
-    if (jh_proc_start(&s->proc, name, log, argv) != 0)
+    if (hn_proc_start_tied(&s->proc, name, log, argv) != 0)
         return -1;
     return hn_proc_wait_log(&s->proc, "Server is ready", from, JH_READY_MS, NULL, 0) ? 0 : -1;
 }
@@ -329,7 +292,7 @@ int jh_front_end_start(jh_front_end_t *f, const char *name, const char *log, con
     size_t from = hn_file_size(log);
     const char *argv[] = { bin, "run", "--store", store, "--key-file", key_file, "--bind", bind,
                            conf ? "--config" : NULL, conf, NULL };
-    if (jh_proc_start(&f->proc, name, log, argv) != 0)
+    if (hn_proc_start_tied(&f->proc, name, log, argv) != 0)
         return -1;
     if (!hn_proc_wait_log(&f->proc, ready, from, JH_READY_MS * 2, line, sizeof line)) {
         fprintf(stderr, "jetstream harness: %s did not start\n", name);

@@ -29,10 +29,6 @@ typedef struct jh_nats {
     char        store[JH_URLS_MAX + 16];   /* "jetstream:" + urls */
 } jh_nats_t;
 
-/* hn_proc_start, except that the process is killed when the test process dies, so a
- * test that crashes leaves no server behind.  0 or -1. */
-int jh_proc_start(hn_proc_t *p, const char *name, const char *log, const char *const *argv);
-
 /* The nats-server binary ($LIANGDI_NATS_SERVER, else PATH, /usr/sbin, /usr/local/bin),
  * or NULL when this machine has none.  Borrowed. */
 const char *jh_nats_server_bin(void);

@@ -112,7 +112,7 @@ Test(jetstream_migrate, nodes_carry_on_through_the_copied_store_and_lose_nothing
     snprintf(log, sizeof log, "%s/front-end.log", world.dir);
     const char *argv[] = { getenv("LIANGDI_BROKER_BIN"), "run", "--store", nats.store,
                            "--key-file", key_file, "--bind", "tcp://127.0.0.1:*", NULL };
-    cr_assert_eq(jh_proc_start(&front_end, "front-end", log, argv), 0);
+    cr_assert_eq(hn_proc_start_tied(&front_end, "front-end", log, argv), 0);
     cr_assert(hn_proc_wait_log(&front_end, "ready, listening on ", 0, 20000, line, sizeof line));
     const char *ep = strstr(line, "ready, listening on ") + strlen("ready, listening on ");
     snprintf(endpoint, sizeof endpoint, "%.*s", (int)strcspn(ep, " \r\n"), ep);
