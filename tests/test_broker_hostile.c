@@ -29,28 +29,6 @@
 
 #include "broker_peer.h"
 
-/* The mailbox depth and own high-water mark a fresh Hello reports for `id`. */
-static void welcome_of(const char *id, const ld_keypair_t *kp, uint64_t *depth,
-                       uint64_t *pushed_upto)
-{
-    ld_msg_t w;
-    peer_t p = node_open(id, kp, &w);
-    if (depth)
-        *depth = w.u.welcome.mailbox_depth;
-    if (pushed_upto)
-        *pushed_upto = w.u.welcome.pushed_upto;
-    ld_msg_clear(&w);
-    peer_close(&p);
-}
-
-static uint64_t depth_of(const char *id, const ld_keypair_t *kp)
-{
-    uint64_t depth = 0;
-    welcome_of(id, kp, &depth, NULL);
-    return depth;
-}
-
-
 /* ------------------------------------------------------- hostile helpers -- */
 
 /* A deterministic byte stream, so that a failure can be replayed. */

@@ -25,36 +25,6 @@
 
 #include "broker_peer.h"
 
-static void send_ack(peer_t *p, uint64_t upto)
-{
-    ld_msg_t m;
-    ld_msg_init(&m, LD_MSG_ACK);
-    m.u.ack.upto = upto;
-    send_msg(p, &m);
-    ld_msg_clear(&m);
-}
-
-/* The mailbox depth and own high-water mark a fresh Hello reports for `id`. */
-static void welcome_of(const char *id, const ld_keypair_t *kp, uint64_t *depth,
-                       uint64_t *pushed_upto)
-{
-    ld_msg_t w;
-    peer_t p = node_open(id, kp, &w);
-    if (depth)
-        *depth = w.u.welcome.mailbox_depth;
-    if (pushed_upto)
-        *pushed_upto = w.u.welcome.pushed_upto;
-    ld_msg_clear(&w);
-    peer_close(&p);
-}
-
-static uint64_t depth_of(const char *id, const ld_keypair_t *kp)
-{
-    uint64_t depth = 0;
-    welcome_of(id, kp, &depth, NULL);
-    return depth;
-}
-
 TestSuite(broker_protocol, .init = setup, .fini = teardown, .timeout = 120);
 
 /* --------------------------------------------------------------- tests -- */

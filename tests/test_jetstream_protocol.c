@@ -1,7 +1,8 @@
 /* test_jetstream_protocol.c: the real liangdi-broker on the JetStream store, spoken to
  * as a node would (a raw DEALER with CURVE and the ld_ codec): the rules of
  * proto/PROTOCOL.md hold as on SQLite, and two front-ends of one store act as one
- * broker (a node added, removed or notified on one is so on the other). */
+ * broker (a node added, removed or notified on one is so on the other).  The node's
+ * side is node_peer.h's, as in the SQLite broker's own protocol test. */
 #include <criterion/criterion.h>
 #include <nats/nats.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include "frame.h"
 #include "hlc.h"
 #include "keys.h"
+#include "node_peer.h"
 #include "schema.h"
 #include "test_jetstream_harness.h"
 
@@ -25,9 +27,6 @@ static char conf[HN_PATH_MAX + 16];
 static char public_key[LD_KEY_TEXT + 1];
 static jh_nats_t nats;
 static jh_front_end_t fe[FRONT_ENDS];
-static void *zctx;
-static void *socks[32];
-static ld_keypair_t key_home, key_dongguan, key_shenzhen, key_stranger;
 static bool passed;
 
 /* ---- processes ---- */
@@ -85,15 +84,13 @@ static void setup(void)
     cr_assert_eq(CLI(NULL, 0, "link", "add", "home", "dongguan"), 0);
     zctx = zmq_ctx_new();
     cr_assert_not_null(zctx);
+    peer_server_key = public_key;
+    peer_wait_ms = 10000;              /* a JetStream store answers more slowly */
 }
 
 static void teardown(void)
 {
-    for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
-        if (socks[i])
-            zmq_close(socks[i]);
-    if (zctx)
-        zmq_ctx_term(zctx);
+    peers_close_all();
     for (size_t i = 0; i < FRONT_ENDS; i++) {
         hn_proc_stop(&fe[i].proc, 10000);
         if (!passed)
@@ -136,189 +133,33 @@ static void assert_clean_stop(void)
     passed = true;
 }
 
-/* ---- a node, raw ---- */
+/* ---- a node, raw (node_peer.h), at one front-end or the other ---- */
 
-static void *peer_open(size_t front_end, const ld_keypair_t *kp)
+static peer_t fe_peer(size_t at, const ld_keypair_t *kp)
 {
-    int linger = 0;
-    void *s = zmq_socket(zctx, ZMQ_DEALER);
-    cr_assert_not_null(s);
-    size_t i = 0;
-    while (i < sizeof socks / sizeof socks[0] && socks[i])
-        i++;
-    cr_assert_lt(i, sizeof socks / sizeof socks[0]);
-    socks[i] = s;
-    cr_assert_eq(zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger), 0);
-    cr_assert_eq(zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, public_key, LD_KEY_TEXT), 0);
-    cr_assert_eq(zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, kp->public_key, LD_KEY_TEXT), 0);
-    cr_assert_eq(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, kp->secret_key, LD_KEY_TEXT), 0);
-    cr_assert_eq(zmq_connect(s, fe[front_end].endpoint), 0);
-    return s;
+    peer_endpoint = fe[at].endpoint;
+    peer_t p = peer_open(kp);
+    peer_connect(&p);
+    return p;
 }
 
-static void peer_close(void *s)
+static peer_t fe_node(size_t at, const char *id, const ld_keypair_t *kp, ld_msg_t *welcome)
 {
-    for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
-        if (socks[i] == s)
-            socks[i] = NULL;
-    zmq_close(s);
+    peer_endpoint = fe[at].endpoint;
+    return node_open(id, kp, welcome);
 }
 
-static void send_msg(void *s, const ld_msg_t *m)
+static uint64_t fe0_depth_of(const char *id, const ld_keypair_t *kp)
 {
-    uint8_t header[LD_HEADER_SIZE], *body = NULL;
-    size_t len = 0;
-    ld_error_t err;
-    ld_frame_header(m->type, header);
-    cr_assert_eq(ld_msg_encode(m, &body, &len, &err), 0, "%s", err.msg);
-    cr_assert_eq(zmq_send(s, header, sizeof header, ZMQ_SNDMORE), (int)sizeof header);
-    cr_assert_eq(zmq_send(s, body, len, 0), (int)len);
-    free(body);
+    peer_endpoint = fe[0].endpoint;
+    return depth_of(id, kp);
 }
 
-/* The next message within timeout_ms decoded into m; its type, or LD_MSG_NONE. */
-static ld_msg_type_t recv_msg(void *s, int timeout_ms, ld_msg_t *m)
+static void fe_welcome_of(size_t at, const char *id, const ld_keypair_t *kp, uint64_t *depth,
+                          uint64_t *pushed_upto)
 {
-    zmq_pollitem_t item = { .socket = s, .events = ZMQ_POLLIN };
-    if (zmq_poll(&item, 1, timeout_ms) <= 0)
-        return LD_MSG_NONE;
-    zmq_msg_t header, body;
-    zmq_msg_init(&header);
-    zmq_msg_init(&body);
-    cr_assert_geq(zmq_msg_recv(&header, s, 0), 0);
-    cr_assert(zmq_msg_more(&header), "a header frame and a body frame");
-    cr_assert_geq(zmq_msg_recv(&body, s, 0), 0);
-    ld_msg_type_t type = LD_MSG_NONE;
-    unsigned version = 0;
-    ld_error_t err;
-    cr_assert_eq(ld_frame_parse(zmq_msg_data(&header), zmq_msg_size(&header), &type, &version,
-                                &err), 0, "%s", err.msg);
-    cr_assert_eq(ld_msg_decode(type, zmq_msg_data(&body), zmq_msg_size(&body), m, &err), 0,
-                 "%s", err.msg);
-    zmq_msg_close(&header);
-    zmq_msg_close(&body);
-    return type;
-}
-
-static void expect(void *s, ld_msg_type_t type, ld_msg_t *m)
-{
-    ld_msg_type_t got = recv_msg(s, 10000, m);
-    if (got == LD_MSG_ERROR && type != LD_MSG_ERROR)
-        cr_assert_fail("expected %s, got error %d: %s", ld_msg_type_name(type),
-                       (int)m->u.error.code, m->u.error.message);
-    cr_assert_eq(got, type, "expected %s, got %s", ld_msg_type_name(type),
-                 got == LD_MSG_NONE ? "nothing" : ld_msg_type_name(got));
-}
-
-static void expect_error(void *s, ld_error_code_t code, ld_msg_t *m)
-{
-    expect(s, LD_MSG_ERROR, m);
-    cr_assert_eq(m->u.error.code, code, "error %d, expected %d: %s", (int)m->u.error.code,
-                 (int)code, m->u.error.message);
-}
-
-static void send_hello(void *s, const char *id)
-{
-    ld_msg_t m;
-    ld_msg_init(&m, LD_MSG_HELLO);
-    m.u.hello.protocol_version = LD_PROTOCOL_VERSION;
-    m.u.hello.schema_version = LD_SCHEMA_VERSION;
-    snprintf(m.u.hello.node_id, sizeof m.u.hello.node_id, "%s", id);
-    snprintf(m.u.hello.software, sizeof m.u.hello.software, "test_jetstream_protocol");
-    send_msg(s, &m);
-    ld_msg_clear(&m);
-}
-
-/* A node connected to front-end `at` that has said Hello; *welcome (may be NULL). */
-static void *node_open(size_t at, const char *id, const ld_keypair_t *kp, ld_msg_t *welcome)
-{
-    ld_msg_t m;
-    void *s = peer_open(at, kp);
-    send_hello(s, id);
-    expect(s, LD_MSG_WELCOME, &m);
-    cr_assert_str_eq(m.u.welcome.node_id, id);
-    if (welcome)
-        *welcome = m;
-    else
-        ld_msg_clear(&m);
-    return s;
-}
-
-static void welcome_of(size_t at, const char *id, const ld_keypair_t *kp, uint64_t *depth,
-                       uint64_t *pushed_upto)
-{
-    ld_msg_t w;
-    void *s = node_open(at, id, kp, &w);
-    if (depth)
-        *depth = w.u.welcome.mailbox_depth;
-    if (pushed_upto)
-        *pushed_upto = w.u.welcome.pushed_upto;
-    ld_msg_clear(&w);
-    peer_close(s);
-}
-
-static uint64_t depth_of(const char *id, const ld_keypair_t *kp)
-{
-    uint64_t depth = 0;
-    welcome_of(0, id, kp, &depth, NULL);
-    return depth;
-}
-
-static const char *const aud_home_dongguan[] = { "home", "dongguan" };
-
-static void make_push(ld_msg_t *m, const char *origin, uint64_t first, uint64_t last,
-                      const char *const *audience, size_t naudience)
-{
-    ld_error_t err;
-    ld_msg_init(m, LD_MSG_PUSH);
-    m->u.push.n = (size_t)(last - first + 1);
-    m->u.push.changes = calloc(m->u.push.n, sizeof *m->u.push.changes);
-    cr_assert_not_null(m->u.push.changes);
-    for (size_t i = 0; i < m->u.push.n; i++) {
-        ld_change_t *c = &m->u.push.changes[i];
-        ld_change_init(c);
-        c->kind = LD_KIND_ORG;
-        snprintf(c->record_id, sizeof c->record_id, "org-%s-%llu", origin,
-                 (unsigned long long)(first + i));
-        snprintf(c->origin, sizeof c->origin, "%s", origin);
-        c->seq = first + i;
-        c->hlc = ld_hlc_make(ld_hlc_wall_now(), 0);
-        cr_assert_eq(ld_change_set(c, "name", "竹园镇龙潭村党支部", &err), 0, "%s", err.msg);
-        cr_assert_eq(ld_change_set(c, "kind", "village", &err), 0, "%s", err.msg);
-        cr_assert_eq(ld_change_set(c, "node", origin, &err), 0, "%s", err.msg);
-        for (size_t j = 0; j < naudience; j++)
-            cr_assert_eq(ld_change_add_audience(c, audience[j], &err), 0, "%s", err.msg);
-    }
-}
-
-static void push_ok(void *s, const char *origin, uint64_t first, uint64_t last, uint64_t upto)
-{
-    ld_msg_t m, ack;
-    make_push(&m, origin, first, last, aud_home_dongguan, 2);
-    send_msg(s, &m);
-    ld_msg_clear(&m);
-    expect(s, LD_MSG_PUSH_ACK, &ack);
-    cr_assert_eq(ack.u.push_ack.upto, upto);
-    ld_msg_clear(&ack);
-}
-
-static void send_fetch(void *s, uint64_t cursor, uint32_t credit)
-{
-    ld_msg_t m;
-    ld_msg_init(&m, LD_MSG_FETCH);
-    m.u.fetch.cursor = cursor;
-    m.u.fetch.credit = credit;
-    send_msg(s, &m);
-    ld_msg_clear(&m);
-}
-
-static void send_ack(void *s, uint64_t upto)
-{
-    ld_msg_t m;
-    ld_msg_init(&m, LD_MSG_ACK);
-    m.u.ack.upto = upto;
-    send_msg(s, &m);
-    ld_msg_clear(&m);
+    peer_endpoint = fe[at].endpoint;
+    welcome_of(id, kp, depth, pushed_upto);
 }
 
 /* ---- one front-end: the protocol as on SQLite ---- */
@@ -327,20 +168,20 @@ Test(jetstream_protocol, hello_push_and_welcome_tell_the_node_where_to_resume)
 {
     ld_msg_t w;
     fe_start(0);
-    void *home = node_open(0, "home", &key_home, &w);
+    peer_t home = fe_node(0, "home", &key_home, &w);
     cr_assert_eq(w.u.welcome.pushed_upto, 0);
     cr_assert_eq(w.u.welcome.mailbox_depth, 0);
     ld_msg_clear(&w);
-    push_ok(home, "home", 1, 3, 3);
-    push_ok(home, "home", 1, 3, 3);
-    push_ok(home, "home", 2, 4, 4);
+    push_ok(&home, "home", 1, 3, 3);
+    push_ok(&home, "home", 1, 3, 3);
+    push_ok(&home, "home", 2, 4, 4);
     uint64_t pushed = 0, depth = 9;
-    welcome_of(0, "home", &key_home, &depth, &pushed);
+    fe_welcome_of(0, "home", &key_home, &depth, &pushed);
     cr_assert_eq(pushed, 4, "Welcome tells the node where to resume");
     cr_assert_eq(depth, 0, "the sender's own mailbox gets nothing");
-    cr_assert_eq(depth_of("dongguan", &key_dongguan), 4, "a repeated push is stored once");
-    cr_assert_eq(depth_of("shenzhen", &key_shenzhen), 0, "outside the audience");
-    peer_close(home);
+    cr_assert_eq(fe0_depth_of("dongguan", &key_dongguan), 4, "a repeated push is stored once");
+    cr_assert_eq(fe0_depth_of("shenzhen", &key_shenzhen), 0, "outside the audience");
+    peer_close(&home);
     assert_clean_stop();
 }
 
@@ -348,11 +189,11 @@ Test(jetstream_protocol, fetch_goes_by_cursor_never_deletes_and_ack_reclaims)
 {
     ld_msg_t b;
     fe_start(0);
-    void *home = node_open(0, "home", &key_home, NULL);
-    push_ok(home, "home", 1, 3, 3);
-    void *dg = node_open(0, "dongguan", &key_dongguan, NULL);
-    send_fetch(dg, 0, 2);
-    expect(dg, LD_MSG_BATCH, &b);
+    peer_t home = fe_node(0, "home", &key_home, NULL);
+    push_ok(&home, "home", 1, 3, 3);
+    peer_t dg = fe_node(0, "dongguan", &key_dongguan, NULL);
+    send_fetch(&dg, 0, 2);
+    expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.n, 2);
     cr_assert_eq(b.u.batch.remaining, 1);
     cr_assert_lt(b.u.batch.positions[0], b.u.batch.positions[1]);
@@ -361,27 +202,27 @@ Test(jetstream_protocol, fetch_goes_by_cursor_never_deletes_and_ack_reclaims)
     cr_assert_str_eq(ld_change_get(&b.u.batch.changes[0], "name"), "竹园镇龙潭村党支部");
     uint64_t second = b.u.batch.positions[1];
     ld_msg_clear(&b);
-    send_fetch(dg, 0, 2);
-    expect(dg, LD_MSG_BATCH, &b);
+    send_fetch(&dg, 0, 2);
+    expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.n, 2, "a fetch never deletes");
     ld_msg_clear(&b);
-    send_ack(dg, second);
-    send_fetch(dg, 0, 100);
-    expect(dg, LD_MSG_BATCH, &b);
+    send_ack(&dg, second);
+    send_fetch(&dg, 0, 100);
+    expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.n, 1, "the ack reclaimed the first two");
     cr_assert_eq(b.u.batch.changes[0].seq, 3);
     uint64_t third = b.u.batch.positions[0];
     ld_msg_clear(&b);
-    send_ack(dg, third);
-    send_ack(dg, third);
-    send_ack(dg, third + 1000);
-    send_fetch(dg, third, 100);
-    expect(dg, LD_MSG_BATCH, &b);
+    send_ack(&dg, third);
+    send_ack(&dg, third);
+    send_ack(&dg, third + 1000);
+    send_fetch(&dg, third, 100);
+    expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.n, 0, "acking twice or past the end is harmless");
     cr_assert_eq(b.u.batch.remaining, 0);
     ld_msg_clear(&b);
-    peer_close(dg);
-    peer_close(home);
+    peer_close(&dg);
+    peer_close(&home);
     assert_clean_stop();
 }
 
@@ -389,17 +230,17 @@ Test(jetstream_protocol, a_credit_above_the_batch_limit_gets_at_most_the_limit)
 {
     ld_msg_t b;
     fe_start(0);
-    void *home = node_open(0, "home", &key_home, NULL);
-    push_ok(home, "home", 1, LD_BATCH_MAX, LD_BATCH_MAX);
-    push_ok(home, "home", LD_BATCH_MAX + 1, LD_BATCH_MAX + 10, LD_BATCH_MAX + 10);
-    void *dg = node_open(0, "dongguan", &key_dongguan, NULL);
-    send_fetch(dg, 0, 1000000);
-    expect(dg, LD_MSG_BATCH, &b);
+    peer_t home = fe_node(0, "home", &key_home, NULL);
+    push_ok(&home, "home", 1, LD_BATCH_MAX, LD_BATCH_MAX);
+    push_ok(&home, "home", LD_BATCH_MAX + 1, LD_BATCH_MAX + 10, LD_BATCH_MAX + 10);
+    peer_t dg = fe_node(0, "dongguan", &key_dongguan, NULL);
+    send_fetch(&dg, 0, 1000000);
+    expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.n, LD_BATCH_MAX);
     cr_assert_eq(b.u.batch.remaining, 10);
     ld_msg_clear(&b);
-    peer_close(dg);
-    peer_close(home);
+    peer_close(&dg);
+    peer_close(&home);
     assert_clean_stop();
 }
 
@@ -408,30 +249,30 @@ Test(jetstream_protocol, refused_pushes_store_nothing)
     ld_msg_t push, e;
     static const char *const aud_unlinked[] = { "home", "shenzhen" };
     fe_start(0);
-    void *home = node_open(0, "home", &key_home, NULL);
+    peer_t home = fe_node(0, "home", &key_home, NULL);
     make_push(&push, "home", 1, 2, aud_home_dongguan, 2);
     snprintf(push.u.push.changes[1].origin, sizeof push.u.push.changes[1].origin, "dongguan");
-    send_msg(home, &push);
+    send_msg(&home, &push);
     ld_msg_clear(&push);
-    expect_error(home, LD_ERR_DENIED, &e);
+    expect_error(&home, LD_ERR_DENIED, &e);
     cr_assert_not_null(strstr(e.u.error.message, "dongguan"), "%s", e.u.error.message);
     ld_msg_clear(&e);
     make_push(&push, "home", 1, 1, aud_unlinked, 2);
-    send_msg(home, &push);
+    send_msg(&home, &push);
     ld_msg_clear(&push);
-    expect_error(home, LD_ERR_DENIED, &e);
+    expect_error(&home, LD_ERR_DENIED, &e);
     cr_assert_not_null(strstr(e.u.error.message, "shenzhen"), "%s", e.u.error.message);
     ld_msg_clear(&e);
-    push_ok(home, "home", 1, 2, 2);
+    push_ok(&home, "home", 1, 2, 2);
     make_push(&push, "home", 4, 5, aud_home_dongguan, 2);
-    send_msg(home, &push);
+    send_msg(&home, &push);
     ld_msg_clear(&push);
-    expect_error(home, LD_ERR_SEQUENCE, &e);
+    expect_error(&home, LD_ERR_SEQUENCE, &e);
     cr_assert_eq(e.u.error.seq, 4);
     ld_msg_clear(&e);
-    cr_assert_eq(depth_of("dongguan", &key_dongguan), 2);
-    cr_assert_eq(depth_of("shenzhen", &key_shenzhen), 0);
-    peer_close(home);
+    cr_assert_eq(fe0_depth_of("dongguan", &key_dongguan), 2);
+    cr_assert_eq(fe0_depth_of("shenzhen", &key_shenzhen), 0);
+    peer_close(&home);
     assert_clean_stop();
 }
 
@@ -439,10 +280,10 @@ Test(jetstream_protocol, an_unregistered_key_gets_nothing)
 {
     ld_msg_t m;
     fe_start(0);
-    void *s = peer_open(0, &key_stranger);
-    send_hello(s, "stranger");
-    cr_assert_eq(recv_msg(s, 1000, &m), LD_MSG_NONE, "nothing is served to an unknown key");
-    peer_close(s);
+    peer_t s = fe_peer(0, &key_stranger);
+    send_hello(&s, "stranger");
+    cr_assert_eq(recv_msg(&s, 1000, &m), LD_MSG_NONE, "nothing is served to an unknown key");
+    peer_close(&s);
     assert_clean_stop();
 }
 
@@ -451,20 +292,20 @@ Test(jetstream_protocol, status_shows_depth_and_counts_from_the_shared_store)
     ld_msg_t b;
     char out[4096];
     fe_start(0);
-    void *home = node_open(0, "home", &key_home, NULL);
-    push_ok(home, "home", 1, 5, 5);
-    void *dg = node_open(0, "dongguan", &key_dongguan, NULL);
-    send_fetch(dg, 0, 3);
-    expect(dg, LD_MSG_BATCH, &b);
+    peer_t home = fe_node(0, "home", &key_home, NULL);
+    push_ok(&home, "home", 1, 5, 5);
+    peer_t dg = fe_node(0, "dongguan", &key_dongguan, NULL);
+    send_fetch(&dg, 0, 3);
+    expect(&dg, LD_MSG_BATCH, &b);
     uint64_t third = b.u.batch.positions[2];
     ld_msg_clear(&b);
-    send_ack(dg, third);
-    send_fetch(dg, third, 0);           /* a round trip: the ack ahead of it was served */
-    expect(dg, LD_MSG_BATCH, &b);
+    send_ack(&dg, third);
+    send_fetch(&dg, third, 0);           /* a round trip: the ack ahead of it was served */
+    expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.remaining, 2);
     ld_msg_clear(&b);
-    peer_close(dg);
-    peer_close(home);
+    peer_close(&dg);
+    peer_close(&home);
     cr_assert_eq(hn_proc_stop(&fe[0].proc, 10000), 0);   /* writes the statistics */
     cr_assert_eq(CLI(out, sizeof out, "status"), 0);
     const char *dg_row = strstr(out, "\ndongguan ");
@@ -488,21 +329,21 @@ Test(jetstream_protocol, a_node_stored_on_one_front_end_is_notified_and_served_b
     ld_msg_t m;
     fe_start(0);
     fe_start(1);
-    void *dg = node_open(1, "dongguan", &key_dongguan, NULL);
-    void *home = node_open(0, "home", &key_home, NULL);
-    push_ok(home, "home", 1, 2, 2);
-    expect(dg, LD_MSG_NOTIFY, &m);
+    peer_t dg = fe_node(1, "dongguan", &key_dongguan, NULL);
+    peer_t home = fe_node(0, "home", &key_home, NULL);
+    push_ok(&home, "home", 1, 2, 2);
+    expect(&dg, LD_MSG_NOTIFY, &m);
     cr_assert_eq(m.u.notify.mailbox_depth, 2);
     ld_msg_clear(&m);
-    send_fetch(dg, 0, 10);
-    expect(dg, LD_MSG_BATCH, &m);
+    send_fetch(&dg, 0, 10);
+    expect(&dg, LD_MSG_BATCH, &m);
     cr_assert_eq(m.u.batch.n, 2);
     ld_msg_clear(&m);
     uint64_t pushed = 0;
-    welcome_of(1, "home", &key_home, NULL, &pushed);
+    fe_welcome_of(1, "home", &key_home, NULL, &pushed);
     cr_assert_eq(pushed, 2, "the other front-end knows where home resumes");
-    peer_close(home);
-    peer_close(dg);
+    peer_close(&home);
+    peer_close(&dg);
     assert_clean_stop();
 }
 
@@ -514,13 +355,13 @@ Test(jetstream_protocol, a_node_added_on_one_front_end_is_admitted_by_the_other)
     fe_start(1);
     cr_assert_eq(ld_keys_generate(&key_new, &err), 0);
     register_node("beijing", "北京流动党支部", &key_new);
-    void *s = node_open(1, "beijing", &key_new, NULL);
-    peer_close(s);
+    peer_t s = fe_node(1, "beijing", &key_new, NULL);
+    peer_close(&s);
     assert_clean_stop();
 }
 
 typedef struct refusal {
-    void *sock;
+    peer_t *peer;
 } refusal_t;
 
 /* True once a Fetch on the open connection is refused for authentication. */
@@ -528,8 +369,8 @@ static bool fetch_refused(void *ctx)
 {
     refusal_t *r = ctx;
     ld_msg_t m;
-    send_fetch(r->sock, 0, 10);
-    ld_msg_type_t got = recv_msg(r->sock, 2000, &m);
+    send_fetch(r->peer, 0, 10);
+    ld_msg_type_t got = recv_msg(r->peer, 2000, &m);
     bool refused = got == LD_MSG_ERROR && m.u.error.code == LD_ERR_AUTH;
     if (got != LD_MSG_NONE)
         ld_msg_clear(&m);
@@ -541,18 +382,18 @@ Test(jetstream_protocol, a_node_removed_on_one_front_end_is_refused_by_the_other
     ld_msg_t m;
     fe_start(0);
     fe_start(1);
-    void *dg = node_open(1, "dongguan", &key_dongguan, NULL);
+    peer_t dg = fe_node(1, "dongguan", &key_dongguan, NULL);
     cr_assert_eq(CLI(NULL, 0, "node", "remove", "dongguan"), 0);
-    refusal_t r = { .sock = dg };
+    refusal_t r = { .peer = &dg };
     cr_assert(hn_wait_until(fetch_refused, &r, 10000),
               "the open connection on the other front-end was not refused within 10 s");
-    peer_close(dg);
+    peer_close(&dg);
     /* a new connection with its key fails the handshake on both */
     for (size_t at = 0; at < FRONT_ENDS; at++) {
-        void *again = peer_open(at, &key_dongguan);
-        send_hello(again, "dongguan");
-        cr_assert_eq(recv_msg(again, 1000, &m), LD_MSG_NONE, "front-end %zu served it", at);
-        peer_close(again);
+        peer_t again = fe_peer(at, &key_dongguan);
+        send_hello(&again, "dongguan");
+        cr_assert_eq(recv_msg(&again, 1000, &m), LD_MSG_NONE, "front-end %zu served it", at);
+        peer_close(&again);
     }
     assert_clean_stop();
 }
