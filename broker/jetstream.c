@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "log.h"
 #include "store_spec.h"
 
@@ -16,6 +17,8 @@
 #define JS_PING_MS         2000
 #define JS_PINGS_OUT       2
 #define JS_MAX_PENDING     65536      /* asynchronous publishes in flight */
+#define JS_PLACE_WAIT_MS   20000      /* a new cluster may not have placed its peers yet */
+#define JS_PLACE_PAUSE_MS  250
 
 struct bk_js {
     natsConnection *nc;
@@ -279,56 +282,86 @@ int bk_js_replicas(const bk_js_t *self)
     return count >= 3 ? 3 : 1;
 }
 
+/* True when a stream or bucket could not be read or made only because the cluster is
+ * still forming (it has just started, or a server is rejoining): a request that timed
+ * out, a system not available yet, or too few servers up to place the replicas.  Then,
+ * after JS_PLACE_PAUSE_MS, it is worth asking again, until *waited_ms reaches
+ * JS_PLACE_WAIT_MS. */
+static bool cluster_forming(natsStatus s, jsErrCode jerr, int *waited_ms)
+{
+    if (s == NATS_OK || s == NATS_NOT_FOUND || *waited_ms >= JS_PLACE_WAIT_MS)
+        return false;
+    const char *last = nats_GetLastError(NULL);
+    bool forming = s == NATS_TIMEOUT || jerr == JSClusterNoPeersErr ||
+                   jerr == JSClusterNotAvailErr ||
+                   (last != NULL && strstr(last, "no suitable peers") != NULL);
+    if (!forming)
+        return false;
+    struct timespec pause = { 0, JS_PLACE_PAUSE_MS * 1000000L };
+    nanosleep(&pause, NULL);           /* retry: the cluster is still forming */
+    *waited_ms += JS_PLACE_PAUSE_MS;
+    return true;
+}
+
 int bk_js_stream(bk_js_t *self, jsStreamConfig *cfg, bool create, ld_error_t *err)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
-    natsStatus s = js_GetStreamInfo(&si, self->js, cfg->Name, NULL, &jerr);
-    if (s == NATS_OK) {
-        jsStreamInfo_Destroy(si);
-        return 0;
-    }
-    if (s != NATS_NOT_FOUND)
-        return bk_js_fail(err, s, jerr, "jetstream: reading stream %s on %s", cfg->Name,
-                          self->urls);
-    if (!create)
+    natsStatus s;
+    bool made = false;
+    int waited = 0;
+    cfg->Replicas = bk_js_replicas(self);
+    do {
+        jerr = 0;
+        s = js_GetStreamInfo(&si, self->js, cfg->Name, NULL, &jerr);
+        if (s == NATS_NOT_FOUND && create) {
+            jerr = 0;
+            s = js_AddStream(&si, self->js, cfg, NULL, &jerr);
+            made = s == NATS_OK;
+        }
+    } while (cluster_forming(s, jerr, &waited));
+    if (s == NATS_NOT_FOUND)
         return ld_error_set(err, LD_ENOTFOUND, "jetstream: no stream %s on %s (run "
                             "`liangdi-broker init --store jetstream:%s` first)", cfg->Name,
                             self->urls, self->urls);
-    cfg->Replicas = bk_js_replicas(self);
-    jerr = 0;
-    s = js_AddStream(&si, self->js, cfg, NULL, &jerr);
     if (s != NATS_OK)
-        return bk_js_fail(err, s, jerr, "jetstream: cannot make stream %s (%d replicas) on %s",
-                          cfg->Name, (int)cfg->Replicas, self->urls);
+        return bk_js_fail(err, s, jerr, "jetstream: cannot %s stream %s (%d replicas) on %s",
+                          create ? "read or make" : "read", cfg->Name, (int)cfg->Replicas,
+                          self->urls);
     jsStreamInfo_Destroy(si);
-    ld_info("jetstream: made stream %s with %d replicas", cfg->Name, (int)cfg->Replicas);
+    if (made)
+        ld_info("jetstream: made stream %s with %d replicas", cfg->Name, (int)cfg->Replicas);
     return 0;
 }
 
 int bk_js_kv(bk_js_t *self, const char *bucket, bool create, kvStore **kv, ld_error_t *err)
 {
-    *kv = NULL;
-    natsStatus s = js_KeyValue(kv, self->js, bucket);
-    if (s == NATS_OK)
-        return 0;
-    if (s != NATS_NOT_FOUND)
-        return bk_js_fail(err, s, 0, "jetstream: opening bucket %s on %s", bucket, self->urls);
-    if (!create)
-        return ld_error_set(err, LD_ENOTFOUND, "jetstream: no bucket %s on %s (run "
-                            "`liangdi-broker init --store jetstream:%s` first)", bucket,
-                            self->urls, self->urls);
     kvConfig cfg;
     kvConfig_Init(&cfg);
     cfg.Bucket = bucket;
     cfg.History = 1;
     cfg.StorageType = js_FileStorage;
     cfg.Replicas = bk_js_replicas(self);
-    s = js_CreateKeyValue(kv, self->js, &cfg);
+    natsStatus s;
+    bool made = false;
+    int waited = 0;
+    do {
+        *kv = NULL;
+        s = js_KeyValue(kv, self->js, bucket);
+        if (s == NATS_NOT_FOUND && create) {
+            s = js_CreateKeyValue(kv, self->js, &cfg);
+            made = s == NATS_OK;
+        }
+    } while (cluster_forming(s, 0, &waited));
+    if (s == NATS_NOT_FOUND)
+        return ld_error_set(err, LD_ENOTFOUND, "jetstream: no bucket %s on %s (run "
+                            "`liangdi-broker init --store jetstream:%s` first)", bucket,
+                            self->urls, self->urls);
     if (s != NATS_OK)
-        return bk_js_fail(err, s, 0, "jetstream: cannot make bucket %s (%d replicas) on %s",
-                          bucket, cfg.Replicas, self->urls);
-    ld_info("jetstream: made bucket %s with %d replicas", bucket, cfg.Replicas);
+        return bk_js_fail(err, s, 0, "jetstream: cannot %s bucket %s (%d replicas) on %s",
+                          create ? "open or make" : "open", bucket, cfg.Replicas, self->urls);
+    if (made)
+        ld_info("jetstream: made bucket %s with %d replicas", bucket, cfg.Replicas);
     return 0;
 }
 

@@ -739,22 +739,12 @@ bool hn_names_broker(const hn_world_t *w, const char *text)
     return false;
 }
 
-/* `liangdi-broker init` of the world's store; the public key it prints into the world.
- * A new JetStream cluster answers before all three servers can hold a replica: init
- * is asked again while it says so. */
+/* `liangdi-broker init` of the world's store; the public key it prints into the world. */
 static int broker_init(hn_world_t *w)
 {
     hn_result_t r;
-    int64_t deadline = hn_now_ms() + 20000;
-    for (;;) {
-        if (hn_broker_cmd(w, &r, "init", NULL) != 0)
-            return -1;
-        if (r.status == 0 || strstr(r.err, "no suitable peers") == NULL ||
-            hn_now_ms() >= deadline)
-            break;
-        hn_result_free(&r);
-        hn_poll_pause(250);     /* retry: the cluster is still placing its peers */
-    }
+    if (hn_broker_cmd(w, &r, "init", NULL) != 0)
+        return -1;
     bool ok = r.status == 0 && find_key(r.out, w->broker.key);
     if (!ok)
         report_failure("liangdi-broker init", &r);

@@ -387,6 +387,43 @@ Test(jetstream_cluster, a_nats_server_and_a_front_end_killed_mid_sync_lose_and_r
     finish();
 }
 
+/* ---- a cluster that is not whole yet ---- */
+
+TestSuite(jetstream_cluster_start, .timeout = 120);
+
+static bool exited(void *proc)
+{
+    return !hn_proc_running(proc);
+}
+
+Test(jetstream_cluster_start, init_waits_for_a_server_that_is_still_joining)
+{
+    char dir[HN_PATH_MAX], key[HN_PATH_MAX + 16], log[HN_PATH_MAX + 16];
+    if (!jh_nats_server_bin())
+        cr_skip_test("nats-server is not installed here, so init was not tried on a cluster "
+                     "still forming");
+    cr_assert_eq(hn_tmpdir_new("jsstart", dir), 0);
+    jh_nats_t c;
+    cr_assert_eq(jh_nats_start(&c, dir, 3), 0, "the NATS cluster did not start");
+    /* two of three servers: a quorum, but no room yet for three replicas */
+    jh_nats_kill(&c, 2);
+    snprintf(key, sizeof key, "%s/broker.key", dir);
+    snprintf(log, sizeof log, "%s/init.log", dir);
+    const char *argv[] = { getenv("LIANGDI_BROKER_BIN"), "init", "--store", c.store,
+                           "--key-file", key, NULL };
+    cr_assert(argv[0] && *argv[0], "LIANGDI_BROKER_BIN is not set (run through meson test)");
+    hn_proc_t init;
+    cr_assert_eq(hn_proc_start_tied(&init, "liangdi-broker init", log, argv), 0);
+    cr_assert_not(hn_wait_until(exited, &init, 1500), "init gave up while a server was away");
+    cr_assert_eq(jh_nats_restart(&c, 2), 0, "the third server did not come back");
+    int status = hn_proc_wait(&init, 60000);
+    if (status != 0)
+        hn_proc_dump_log(&init);
+    cr_assert_eq(status, 0, "init did not finish once the cluster was whole");
+    jh_nats_stop(&c, false);
+    hn_tmpdir_remove(dir);
+}
+
 /* ---- the documented example (deploy/cluster) ---- */
 
 TestSuite(jetstream_cluster_example, .timeout = 60);
