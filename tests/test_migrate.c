@@ -146,7 +146,7 @@ Test(migrate, migration_one_creates_a_table_per_record_kind_with_a_column_per_fi
     nd_store_destroy(&s);
 }
 
-Test(migrate, migration_one_creates_the_log_tables_and_the_report_indexes)
+Test(migrate, a_new_store_has_the_log_tables_and_the_indexes_of_this_version)
 {
     ld_error_t err;
     nd_store_t *s = nd_store_open(db_path, true, &err);
@@ -156,7 +156,7 @@ Test(migrate, migration_one_creates_the_log_tables_and_the_report_indexes)
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         cr_assert(has_object(db, "table", tables[i]), "no table %s", tables[i]);
     static const char *const indexes[] = {
-        "members_org", "trips_member_started", "trips_to", "activities_member_kind_date",
+        "members_org", "trips_member_started", "trips_to", "activities_member",
         "contacts_agreement_date",
         "visits_agreement_date", "assessments_member_year_side", "approvals_member",
         "cares_member", "agreements_outflow", "agreements_inflow", "orgs_parent",
@@ -167,15 +167,19 @@ Test(migrate, migration_one_creates_the_log_tables_and_the_report_indexes)
     /* Migration 2 dropped these: nothing reads them. */
     cr_assert_not(has_object(db, "index", "activities_member_month"));
     cr_assert_not(has_object(db, "index", "activities_date"));
+    /* ... and migration 4 this one: a member's activities are found by member alone. */
+    cr_assert_not(has_object(db, "index", "activities_member_kind_date"));
 
-    /* The report's per-member lookups use the indexes, not a scan. */
+    /* A member's activities (`member show`) are found through the index, not a scan. */
     sqlite3_stmt *st = NULL;
-    cr_assert_eq(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT max(\"date\") FROM \"activities\" "
-                                    "WHERE \"member\" = ?1 AND \"kind\" = 'dues'", -1, &st, NULL),
+    cr_assert_eq(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT \"id\", \"date\" FROM "
+                                    "\"activities\" WHERE \"member\" = ?1 AND "
+                                    "coalesce(\"deleted\", 0) = 0 ORDER BY \"date\", \"id\"",
+                                    -1, &st, NULL),
                  SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     const char *plan = (const char *)sqlite3_column_text(st, 3);
-    cr_assert(strstr(plan, "activities_member_kind_date") != NULL, "plan: %s", plan);
+    cr_assert(strstr(plan, "activities_member") != NULL, "plan: %s", plan);
     sqlite3_finalize(st);
     nd_store_destroy(&s);
 }
@@ -203,7 +207,40 @@ Test(migrate, a_version_one_store_keeps_its_records_and_loses_the_two_unread_act
     cr_assert_str_eq(nd_store_node_id(s), "home");
     cr_assert_not(has_object(db, "index", "activities_member_month"));
     cr_assert_not(has_object(db, "index", "activities_date"));
-    cr_assert(has_object(db, "index", "activities_member_kind_date"));
+    cr_assert(has_object(db, "index", "activities_member"));
+    nd_store_destroy(&s);
+}
+
+Test(migrate, a_version_three_store_keeps_its_activities_and_finds_them_by_member)
+{
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, true, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(nd_store_init_node(s, "home", "竹园镇党委", &err), 0, "%s", err.msg);
+    nd_store_destroy(&s);
+    /* Back to version 3: activities indexed by (member, kind, date), two rows in it. */
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "DROP INDEX \"activities_member\"; "
+                              "CREATE INDEX \"activities_member_kind_date\" ON \"activities\" "
+                              "(\"member\", \"kind\", \"date\"); "
+                              "INSERT INTO \"activities\" (\"id\", \"member\", \"kind\", \"date\", "
+                              "\"hlc\", \"origin\", \"stamps\", \"created_by\") VALUES "
+                              "('a1', 'm1', 'study', '2026-03-01', 1, 'home', '', 'home'), "
+                              "('a2', 'm2', 'dues', '2026-03-02', 2, 'home', '', 'home'); "
+                              "PRAGMA user_version = 3",
+                              NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    s = nd_store_open(db_path, false, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    db = nd_store_db(s);
+    cr_assert_eq(query_int(db, "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION);
+    cr_assert_not(has_object(db, "index", "activities_member_kind_date"));
+    cr_assert(has_object(db, "index", "activities_member"));
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM \"activities\" INDEXED BY "
+                           "\"activities_member\" WHERE \"member\" = 'm2'"), 1);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM \"activities\""), 2);
     nd_store_destroy(&s);
 }
 
