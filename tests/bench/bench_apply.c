@@ -9,7 +9,9 @@
  * nd_store_apply_batch does for changes a decode validated), one transaction per batch.
  * Every store runs with synchronous=FULL (the store's own setting), so every transaction
  * ends in an fsync.  Beside them: SQLite alone inserting the same packed bodies into one
- * table in transactions of 4,096, synchronous=FULL.
+ * table in transactions of 4,096, synchronous=FULL.  The apply is run twice: the
+ * activities of one member, then as many spread over 1,000 members (their index entries
+ * land all over it, as a township's real traffic does).
  * Usage: bench_apply [changes]. */
 #include <dirent.h>
 #include <inttypes.h>
@@ -27,6 +29,10 @@
 
 #define TARGET_APPLY_S 100000.0     /* changes/s the apply path must beat (issue 4) */
 #define CHUNK          4096u        /* writes per group, changes per Batch */
+
+#define SPREAD         1000u        /* members the second apply run spreads over */
+
+typedef char member_id_t[LD_RECORD_ID_MAX + 1];
 
 static char dir[512];
 
@@ -101,26 +107,30 @@ static void create(nd_store_t *s, ld_kind_t kind, const char *id, char *out_id,
     ld_change_clear(&c);
 }
 
-/* A store `name` made node "zhuyuan": the township and the Dongguan branch, and one
- * member of the township now on a trip to Dongguan (its id into member), so every
- * activity of the member goes to Dongguan. */
-static nd_store_t *township(const char *name, char *member)
+/* A store `name` made node "zhuyuan": the township and the Dongguan branch, and
+ * `nmembers` members of the township now on a trip to Dongguan (their ids into
+ * members[]), so every activity of theirs goes to Dongguan. */
+static nd_store_t *township(const char *name, member_id_t *members, size_t nmembers)
 {
     nd_store_t *s = open_node(name, "zhuyuan", "竹园镇党委");
     create(s, LD_KIND_ORG, "zhuyuan", NULL, (const char *const[]) {
         "name", "竹园镇党委", "kind", "township", "node", "zhuyuan", NULL });
     create(s, LD_KIND_ORG, "dongguan", NULL, (const char *const[]) {
         "name", "中共竹园镇外出创业群体广东东莞支部委员会", "kind", "mobile", "node", "dongguan", NULL });
-    create(s, LD_KIND_MEMBER, NULL, member, (const char *const[]) {
-        "name", "林术平", "org", "zhuyuan", NULL });
-    create(s, LD_KIND_TRIP, NULL, NULL, (const char *const[]) {
-        "member", member, "to", "dongguan", "started", "2010-03-01", "status", "registered", NULL });
+    for (size_t i = 0; i < nmembers; i++) {
+        create(s, LD_KIND_MEMBER, NULL, members[i], (const char *const[]) {
+            "name", "林术平", "org", "zhuyuan", NULL });
+        create(s, LD_KIND_TRIP, NULL, NULL, (const char *const[]) {
+            "member", members[i], "to", "dongguan", "started", "2010-03-01",
+            "status", "registered", NULL });
+    }
     return s;
 }
 
-/* Writes n activities of ~100 bytes for `member`, CHUNK per group (a bulk group if
- * `bulk`: no savepoint per write).  Returns seconds. */
-static double write_activities(nd_store_t *a, const char *member, size_t n, bool bulk)
+/* Writes n activities of ~100 bytes, to the members in turn, CHUNK per group (a bulk
+ * group if `bulk`: no savepoint per write).  Returns seconds. */
+static double write_activities(nd_store_t *a, const member_id_t *members, size_t nmembers,
+                               size_t n, bool bulk)
 {
     ld_change_t c;
     ld_error_t err = { 0 };
@@ -137,7 +147,7 @@ static double write_activities(nd_store_t *a, const char *member, size_t n, bool
                      done + 1);
             ld_change_clear(&c);
             c.kind = LD_KIND_ACTIVITY;
-            if (ld_change_set(&c, "member", member, &err) != 0 ||
+            if (ld_change_set(&c, "member", members[done % nmembers], &err) != 0 ||
                 ld_change_set(&c, "date", date, &err) != 0 ||
                 ld_change_set(&c, "kind", "study", &err) != 0 ||
                 ld_change_set(&c, "note", note, &err) != 0 ||
@@ -221,6 +231,65 @@ static double sqlite_rate(const framing_t *f, size_t n)
     return (double) n / t;
 }
 
+/* What applying one store's outbox at another measured. */
+typedef struct applied {
+    size_t total;            /* changes: the activities and the snapshots before them */
+    double bytes;            /* their average packed size */
+    double t_decode, t_apply, cpu;
+} applied_t;
+
+/* Frames the outbox of `a` into Batch bodies (into *f, owned by the caller) and has a
+ * new store `name`, node "dongguan", decode and apply every batch with its cursor,
+ * one transaction each; what it measured into *out. */
+static void apply_outbox(nd_store_t *a, const char *name, framing_t *f, applied_t *out)
+{
+    ld_error_t err = { 0 };
+    if (nd_store_outbox(a, 0, SIZE_MAX, frame_one, f, &err) < 0)
+        die("reading the outbox", err.msg);
+    for (size_t i = 0; i < f->nbodies; i++)
+        if (ld_batch_finish(&f->bodies[i], f->position - (i + 1 < f->nbodies ? (i + 1) * CHUNK : f->position)) != 0)
+            die("framing a batch", "ld_batch_finish");
+
+    nd_store_t *b = open_node(name, "dongguan", "东莞支部");
+    memset(out, 0, sizeof *out);
+    double cpu = cpu_s();
+    uint64_t cursor = 0;
+    for (size_t i = 0; i < f->nbodies; i++) {
+        ld_msg_t m;
+        double t0 = now_s();
+        if (ld_msg_decode(LD_MSG_BATCH, f->bodies[i].data, f->bodies[i].len, &m, &err) != 0)
+            die("decoding a batch", err.msg);
+        double t1 = now_s();
+        cursor = m.u.batch.positions[m.u.batch.n - 1];
+        if (nd_store_apply_decoded(b, m.u.batch.changes, m.u.batch.n, cursor, &err) != 0)
+            die("applying a batch", err.msg);
+        out->t_apply += now_s() - t1;
+        out->t_decode += t1 - t0;
+        ld_msg_clear(&m);
+    }
+    out->cpu = cpu_s() - cpu;
+    if (nd_store_cursor(b) != f->position)
+        die("apply", "the cursor did not reach the last position");
+    nd_store_destroy(&b);
+    out->total = (size_t) f->position;
+    out->bytes = out->total ? (double) f->bytes / (double) out->total : 0;
+}
+
+static void framing_free(framing_t *f)
+{
+    for (size_t i = 0; i < f->nbodies; i++)
+        ld_buf_free(&f->bodies[i]);
+    free(f->bodies);
+    memset(f, 0, sizeof *f);
+}
+
+static void print_apply(const char *what, const applied_t *a)
+{
+    printf("apply, %s: %zu changes of ~%.0f bytes packed, batches of %u: decode %.2f s + "
+           "apply %.2f s, %.0f changes/s (CPU %.2f s)\n", what, a->total, a->bytes, CHUNK,
+           a->t_decode, a->t_apply, (double) a->total / (a->t_decode + a->t_apply), a->cpu);
+}
+
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 100000;
@@ -232,62 +301,46 @@ int main(int argc, char **argv)
         die("mkdtemp", dir);
 
     /* A: the township with one member now in Dongguan, so every activity goes there. */
-    char member[LD_RECORD_ID_MAX + 1];
-    nd_store_t *a = township("zhuyuan", member);
+    member_id_t member;
+    nd_store_t *a = township("zhuyuan", &member, 1);
     double cpu = cpu_s();
-    double t_write = write_activities(a, member, (size_t) n, false);
+    double t_write = write_activities(a, &member, 1, (size_t) n, false);
     double cpu_write = cpu_s() - cpu;
 
     /* The same writes into a store of their own in bulk groups (as an import does). */
-    char member_c[LD_RECORD_ID_MAX + 1];
-    nd_store_t *c = township("bulk", member_c);
+    member_id_t member_c;
+    nd_store_t *c = township("bulk", &member_c, 1);
     cpu = cpu_s();
-    double t_bulk = write_activities(c, member_c, (size_t) n, true);
+    double t_bulk = write_activities(c, &member_c, 1, (size_t) n, true);
     double cpu_bulk = cpu_s() - cpu;
     nd_store_destroy(&c);
 
+    /* B: Dongguan applies A's outbox. */
     framing_t f = { 0 };
-    ld_error_t err = { 0 };
-    if (nd_store_outbox(a, 0, SIZE_MAX, frame_one, &f, &err) < 0)
-        die("reading the outbox", err.msg);
-    for (size_t i = 0; i < f.nbodies; i++)
-        if (ld_batch_finish(&f.bodies[i], f.position - (i + 1 < f.nbodies ? (i + 1) * CHUNK : f.position)) != 0)
-            die("framing a batch", "ld_batch_finish");
+    applied_t one;
+    apply_outbox(a, "dongguan", &f, &one);
     nd_store_destroy(&a);
+    double theirs = sqlite_rate(&f, one.total);
+    framing_free(&f);
 
-    /* B: Dongguan applies every batch, each with its cursor, one transaction each. */
-    nd_store_t *b = open_node("dongguan", "dongguan", "东莞支部");
-    double t_decode = 0, t_apply = 0;
-    cpu = cpu_s();
-    uint64_t cursor = 0;
-    for (size_t i = 0; i < f.nbodies; i++) {
-        ld_msg_t m;
-        double t0 = now_s();
-        if (ld_msg_decode(LD_MSG_BATCH, f.bodies[i].data, f.bodies[i].len, &m, &err) != 0)
-            die("decoding a batch", err.msg);
-        double t1 = now_s();
-        cursor = m.u.batch.positions[m.u.batch.n - 1];
-        if (nd_store_apply_decoded(b, m.u.batch.changes, m.u.batch.n, cursor, &err) != 0)
-            die("applying a batch", err.msg);
-        t_apply += now_s() - t1;
-        t_decode += t1 - t0;
-        ld_msg_clear(&m);
-    }
-    double cpu_apply = cpu_s() - cpu;
-    if (nd_store_cursor(b) != f.position)
-        die("apply", "the cursor did not reach the last position");
-    nd_store_destroy(&b);
-
-    size_t total = (size_t) f.position;       /* activities plus the snapshots before them */
-    double theirs = sqlite_rate(&f, total);
-    for (size_t i = 0; i < f.nbodies; i++)
-        ld_buf_free(&f.bodies[i]);
-    free(f.bodies);
+    /* The same number of activities spread over SPREAD members in turn: each batch
+     * then adds to the index of a member's activities in places all over it. */
+    member_id_t *members = calloc(SPREAD, sizeof *members);
+    if (!members)
+        die("memory", "member ids");
+    nd_store_t *d = township("spread", members, SPREAD);
+    write_activities(d, members, SPREAD, (size_t) n, true);
+    applied_t spread;
+    apply_outbox(d, "dongguan-spread", &f, &spread);
+    nd_store_destroy(&d);
+    framing_free(&f);
+    free(members);
     remove_dir();
 
     double write_rate = (double) n / t_write;
     double bulk_rate = (double) n / t_bulk;
-    double apply_rate = (double) total / (t_decode + t_apply);
+    double apply_rate = (double) one.total / (one.t_decode + one.t_apply);
+    double spread_rate = (double) spread.total / (spread.t_decode + spread.t_apply);
     bool ok = apply_rate >= TARGET_APPLY_S;
     double load[1] = { 0 };
     getloadavg(load, 1);
@@ -295,14 +348,16 @@ int main(int argc, char **argv)
            "%.0f changes/s (CPU %.2f s)\n", n, CHUNK, t_write, write_rate, cpu_write);
     printf("write, bulk groups (nd_store_begin_bulk): %.2f s, %.0f changes/s (CPU %.2f s)\n",
            t_bulk, bulk_rate, cpu_bulk);
-    printf("apply: %zu changes of ~%.0f bytes packed, batches of %u: decode %.2f s + apply %.2f s, "
-           "%.0f changes/s (CPU %.2f s)\n", total, (double) f.bytes / (double) total, CHUNK,
-           t_decode, t_apply, apply_rate, cpu_apply);
+    print_apply("one member", &one);
+    char what[64];
+    snprintf(what, sizeof what, "spread over %u members", SPREAD);
+    print_apply(what, &spread);
     printf("SQLite alone, the same bodies, %u rows per transaction, synchronous=FULL: %.0f rows/s\n",
            CHUNK, theirs);
     printf("load average %.1f on %ld CPUs\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
-    printf("summary: bench_apply: apply %.0f changes/s, write %.0f changes/s (SQLite alone "
-           "%.0f rows/s, ratio %.2f), target apply %.0f changes/s: %s\n", apply_rate, write_rate,
-           theirs, apply_rate / theirs, TARGET_APPLY_S, ok ? "met" : "NOT met");
+    printf("summary: bench_apply: apply %.0f changes/s (%.0f spread over %u members), write "
+           "%.0f changes/s (SQLite alone %.0f rows/s, ratio %.2f), target apply %.0f changes/s: "
+           "%s\n", apply_rate, spread_rate, SPREAD, write_rate, theirs, apply_rate / theirs,
+           TARGET_APPLY_S, ok ? "met" : "NOT met");
     return ok ? 0 : 1;
 }
