@@ -654,7 +654,7 @@ static int broker_error(nd_conn_t *self, const ld_msg_t *m, ld_error_t *err)
         return ld_error_set(err, LD_EPROTO, "the broker could not read this node's message: %s",
                             msg);
     case LD_ERR_INTERNAL:
-        return ld_error_set(err, LD_EIO, "the broker failed: %s", msg);
+        return ld_error_set(err, LD_EAGAIN, "the broker failed: %s", msg);
     default:
         return ld_error_set(err, LD_EIO, "the broker says: %s%s", msg, where);
     }

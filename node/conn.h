@@ -88,7 +88,8 @@ const char *nd_conn_endpoint(const nd_conn_t *self);
  * LD_EAUTH (the broker refused this node's key, or its Hello), LD_EVERSION (the
  * broker speaks another protocol version: the message says which side must upgrade),
  * LD_EDENIED / LD_ECLOCK / LD_EPROTO / LD_EIO (an Error from the broker, its message
- * quoted), LD_EPROTO (a message this node cannot read), or a store failure. */
+ * quoted; LD_EAGAIN when the broker's own store failed), LD_EPROTO (a message this node
+ * cannot read), or a store failure. */
 int nd_conn_step(nd_conn_t *self, int64_t deadline_ms, nd_conn_event_t *ev, ld_error_t *err);
 
 /* Asks the session to push the outbox until it is empty (again). */

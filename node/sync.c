@@ -7,7 +7,8 @@
  * resumes where Welcome's pushed_upto and the stored cursor say.  With several
  * endpoints (front-ends of one broker store), the next is tried when one refuses
  * connections for FAILOVER_MS, falls silent, or fails; Welcome's pushed_upto and the
- * cursor make the round resume there without losing or repeating anything. */
+ * cursor make the round resume there without losing or repeating anything.  A broker
+ * that answers with a failure of its own store is tried again within the timeout. */
 #include "sync.h"
 #include "conn.h"
 #include "log.h"
@@ -16,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SYNC_TIMEOUT_MS_DEFAULT  30000
 #define PROGRESS_EVERY_MS        250
 #define FAILOVER_MS              2000    /* connections refused this long: next endpoint */
 #define FAILOVER_LOOK_MS         250
+#define RETRY_MIN_MS             250     /* a failing broker: first pause before again */
+#define RETRY_MAX_MS             4000
 
 static const nd_conn_opts_t sync_conn_opts = {
     .reconnect_ivl_ms = 100,
@@ -149,6 +153,37 @@ static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const ch
     return rc;
 }
 
+/* Sleeps ms milliseconds (a signal may end it early). */
+static void pause_ms(int ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* One pass over the endpoints: the first that serves, or the error of the last. */
+static int round_pass(nd_store_t *store, const nd_broker_config_t *cfg, const nd_sync_opts_t *opts,
+                      round_kind_t kind, nd_sync_result_t *result, ld_error_t *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < cfg->nendpoints; i++) {
+        bool welcomed = false;
+        rc = round_with(store, cfg, cfg->endpoints[i], opts, kind, i + 1 < cfg->nendpoints,
+                        result, &welcomed, err);
+        /* Unreachable, silent or failing: the next front-end may serve; a refusal
+         * (authentication, version, policy) would be the same on every one. */
+        if (rc == 0 || (rc != LD_ETIMEOUT && rc != LD_EIO && rc != LD_EAGAIN))
+            break;
+        if (i + 1 < cfg->nendpoints)
+            ld_warn("%s; trying %s", err != NULL ? err->msg : "broker unreachable",
+                    cfg->endpoints[i + 1]);
+    }
+    return rc;
+}
+
+/* A broker that answers but fails (its store refused or timed out: LD_EAGAIN) is
+ * tried again, with a growing pause, until it has failed for as long as the timeout
+ * allows with nothing done in between; each new pass resumes where the broker's acks
+ * and the cursor say, so nothing is sent or applied twice. */
 static int run_round(nd_store_t *store, const char *db_path, const nd_sync_opts_t *opts,
                      round_kind_t kind, nd_sync_result_t *result, ld_error_t *err)
 {
@@ -156,17 +191,23 @@ static int run_round(nd_store_t *store, const char *db_path, const nd_sync_opts_
     int rc = nd_broker_config_load(store, db_path, opts != NULL ? opts->keyfile : NULL, &cfg, err);
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < cfg.nendpoints; i++) {
-        bool welcomed = false;
-        rc = round_with(store, &cfg, cfg.endpoints[i], opts, kind, i + 1 < cfg.nendpoints,
-                        result, &welcomed, err);
-        /* Unreachable, silent or failing: the next front-end may serve; a refusal
-         * (authentication, version, policy) would be the same on every one. */
-        if (rc == 0 || (rc != LD_ETIMEOUT && rc != LD_EIO))
+    int64_t failing_since = 0;
+    int pause = RETRY_MIN_MS;
+    for (;;) {
+        uint64_t done_before = result != NULL ? result->pushed + result->fetched : 0;
+        rc = round_pass(store, &cfg, opts, kind, result, err);
+        if (rc != LD_EAGAIN)
             break;
-        if (i + 1 < cfg.nendpoints)
-            ld_warn("%s; trying %s", err != NULL ? err->msg : "broker unreachable",
-                    cfg.endpoints[i + 1]);
+        int64_t now = nd_conn_now_ms();
+        if (failing_since == 0 || (result != NULL && result->pushed + result->fetched > done_before)) {
+            failing_since = now;
+            pause = RETRY_MIN_MS;
+        }
+        if (now - failing_since + pause > timeout_of(opts))
+            break;
+        ld_warn("%s; trying again in %d ms", err != NULL ? err->msg : "the broker failed", pause);
+        pause_ms(pause);
+        pause = pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pause * 2;
     }
     nd_broker_config_clear(&cfg);
     return rc;

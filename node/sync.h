@@ -25,7 +25,9 @@ typedef struct nd_sync_result {
  * Returns 0 only when both directions are complete.  Otherwise err says, in one line,
  * which of: broker unreachable (LD_ETIMEOUT), authentication refused (LD_EAUTH),
  * version mismatch and which side must upgrade (LD_EVERSION), refused by the broker
- * with its message (LD_EDENIED / LD_ECLOCK), or a local failure. */
+ * with its message (LD_EDENIED / LD_ECLOCK), the broker failing (LD_EAGAIN: its store
+ * refused or timed out, and went on doing so for the timeout, tried again with growing
+ * pauses), or a local failure. */
 int nd_sync_once(nd_store_t *store, const char *db_path, const nd_sync_opts_t *opts,
                  nd_sync_result_t *result, ld_error_t *err);
 

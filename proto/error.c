@@ -26,6 +26,7 @@ const char *ld_strerror(int code)
     case LD_EEXIST:    return "already exists";
     case LD_ESCHEMA:   return "schema version mismatch";
     case LD_EBUSY:     return "busy";
+    case LD_EAGAIN:    return "failed for now, try again";
     default:           return "unknown error";
     }
 }

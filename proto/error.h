@@ -23,7 +23,8 @@ enum {
     LD_EEXIST    = -14,
     LD_ESCHEMA   = -15,  /* store or peer schema newer than this binary */
     LD_EBUSY     = -16,
-    LD_ECODE_MIN = -16
+    LD_EAGAIN    = -17,  /* a peer failed for now (its store): trying again may serve */
+    LD_ECODE_MIN = -17
 };
 
 #define LD_ERROR_MSG_MAX 512

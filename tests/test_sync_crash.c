@@ -1,13 +1,16 @@
 /* test_sync_crash.c: kill -9 of the broker at random moments of a sync, over and over,
  * and of a node while it applies a batch: nothing is lost and nothing applied twice.
+ * And a broker whose store fails for a while: the node's sync tries again.
  *
  * The moments are random (a seeded PRNG, $LIANGDI_TEST_SEED to repeat a run) and
  * timed by progress, never by sleeps: a kill happens when the changes pushed by home
  * plus the changes applied at Dongguan pass the next random threshold. */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -194,6 +197,41 @@ Test(sync_crash, a_node_killed_while_applying_a_batch_resumes_from_its_cursor)
     /* It resumed from its cursor: only what was not applied yet came again. */
     cr_assert_eq(fetched, total - before, "fetched %lld after a kill at %lld of %lld",
                  (long long)fetched, (long long)before, (long long)total);
+    assert_converged(total);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
+/* The broker's store refuses to write for longer than the broker waits for it (another
+ * process holds its write lock): the broker answers the push with a failure of its
+ * own, "the broker failed", and `liangdi sync` tries again, with growing pauses, until
+ * the store writes again, instead of giving up at the first failure. */
+Test(sync_crash, a_sync_whose_broker_store_fails_for_a_while_tries_again_and_completes)
+{
+    if (world.store != HN_STORE_SQLITE)
+        cr_skip_test("holds the SQLite broker store's write lock; a JetStream store fails otherwise");
+    const int64_t total = 100;       /* one Push */
+    cr_assert_eq(hn_bulk_activities(home, member, (size_t)total, "竹园镇"), 0);
+
+    sqlite3 *lock = NULL;
+    cr_assert_eq(sqlite3_open(world.broker.db, &lock), SQLITE_OK);
+    sqlite3_busy_timeout(lock, 10000);
+    cr_assert_eq(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(lock));
+    hn_proc_t *sync = hn_node_spawn(&world, home, "sync", "sync", "--timeout", "60", NULL);
+    cr_assert_not_null(sync);
+    /* The broker waits 10 s for its store, then fails the push; the node says it will
+     * try again (a node that gave up would have exited with the same words). */
+    char line[512] = "";
+    bool warned = hn_proc_wait_log(sync, "; trying again in", 0, 40000, line, sizeof line);
+    cr_assert_eq(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(lock);
+    cr_assert(warned, "home's sync did not try again (exit status %d; log %s)",
+              hn_proc_wait(sync, 1000), sync->log);
+    cr_assert(strstr(line, "the broker failed") != NULL, "the warning: %s", line);
+    cr_assert_eq(hn_proc_wait(sync, 60000), 0, "home's sync failed once the store wrote again "
+                 "(log %s)", sync->log);
+
+    cr_assert_eq(hn_sync(dongguan), 0);
     assert_converged(total);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
