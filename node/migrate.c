@@ -81,6 +81,15 @@ static int exec_one(sqlite3 *db, const char *sql, ld_error_t *err)
     return ret;
 }
 
+/* Runs sql[0..n) in turn, each returning no rows; 0 or the first failure's LD_EIO. */
+static int exec_all(sqlite3 *db, const char *const *sql, size_t n, ld_error_t *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = exec_one(db, sql[i], err);
+    return rc;
+}
+
 /* The SQL type of a field's column. */
 static const char *column_type(ld_type_t type)
 {
@@ -122,8 +131,8 @@ static int migration_1(sqlite3 *db, ld_error_t *err)
         if (rc == 0)
             rc = exec_one(db, sql, err);
     }
-    for (size_t i = 0; i < sizeof fixed_ddl_1 / sizeof fixed_ddl_1[0] && rc == 0; i++)
-        rc = exec_one(db, fixed_ddl_1[i], err);
+    if (rc == 0)
+        rc = exec_all(db, fixed_ddl_1, sizeof fixed_ddl_1 / sizeof fixed_ddl_1[0], err);
     for (size_t i = 0; i < sizeof record_indexes / sizeof record_indexes[0] && rc == 0; i++) {
         snprintf(sql, sizeof sql, "CREATE INDEX \"%s\" ON \"%s\" (%s)", record_indexes[i].name,
                  record_indexes[i].table, record_indexes[i].columns);
@@ -143,10 +152,7 @@ static const char *const ddl_2[] = {
 
 static int migration_2(sqlite3 *db, ld_error_t *err)
 {
-    int rc = 0;
-    for (size_t i = 0; i < sizeof ddl_2 / sizeof ddl_2[0] && rc == 0; i++)
-        rc = exec_one(db, ddl_2[i], err);
-    return rc;
+    return exec_all(db, ddl_2, sizeof ddl_2 / sizeof ddl_2[0], err);
 }
 
 /* Rows written from version 3 on may hold stamps lines "name =" (the stamp of the line
@@ -173,10 +179,7 @@ static const char *const ddl_4[] = {
 
 static int migration_4(sqlite3 *db, ld_error_t *err)
 {
-    int rc = 0;
-    for (size_t i = 0; i < sizeof ddl_4 / sizeof ddl_4[0] && rc == 0; i++)
-        rc = exec_one(db, ddl_4[i], err);
-    return rc;
+    return exec_all(db, ddl_4, sizeof ddl_4 / sizeof ddl_4[0], err);
 }
 
 typedef int (*migration_fn)(sqlite3 *db, ld_error_t *err);
