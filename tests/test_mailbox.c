@@ -1,47 +1,119 @@
-/* test_mailbox.c: the broker's durable mailboxes (broker/mailbox.h) through the
- * SQLite store: push into every audience mailbox, once; fetch by cursor; ack reclaims. */
+/* test_mailbox.c: the broker's durable mailboxes (broker/mailbox.h), one contract for every
+ * store: push into every audience mailbox, once; fetch by cursor; ack reclaims.  The store
+ * is $LIANGDI_TEST_STORE: SQLite (the default), or JetStream on a nats-server of each test's
+ * own (test_mailbox_jetstream, built with HN_WITH_JETSTREAM). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "mailbox.h"
+#ifdef HN_WITH_JETSTREAM
+#include <nats/nats.h>
+#include "test_jetstream_harness.h"
+#endif
 
+static bool jetstream;            /* the store under test is JetStream, else SQLite */
 static char tmpdir[256];
-static char dbpath[320];
+static char where[320];           /* the store: its SQLite file, or the NATS URL list */
 static bk_mailbox_t *mb;
+#ifdef HN_WITH_JETSTREAM
+static jh_nats_t nats, other_nats;    /* the store's server; one where none was made */
+#endif
+
+/* True when $LIANGDI_TEST_STORE is "jetstream", false for "sqlite" (the default). */
+static bool store_is_jetstream(void)
+{
+    const char *name = getenv("LIANGDI_TEST_STORE");
+    if (!name || !*name || strcmp(name, "sqlite") == 0)
+        return false;
+    cr_assert_str_eq(name, "jetstream", "$LIANGDI_TEST_STORE is '%s': sqlite or jetstream",
+                     name);
+#ifndef HN_WITH_JETSTREAM
+    cr_assert_fail("$LIANGDI_TEST_STORE is jetstream, but this test was built without "
+                   "libnats: run test_mailbox_jetstream");
+#endif
+    return true;
+}
+
+/* Opens the store of the kind under test at `at` (with `create`, makes it); NULL with
+ * err set. */
+static bk_mailbox_t *open_at(const char *at, bool create, ld_error_t *err)
+{
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream)
+        return bk_mailbox_new(&bk_mailbox_jetstream, at, create, err);
+#endif
+    return bk_mailbox_new(NULL, at, create, err);
+}
+
+#ifdef HN_WITH_JETSTREAM
+/* Stops a lone nats-server, printing its log if it had stopped by itself. */
+static void nats_stop(jh_nats_t *c)
+{
+    bool died = false;
+    for (size_t i = 0; i < c->n; i++)
+        if (!hn_proc_running(&c->servers[i].proc))
+            died = true;
+    jh_nats_stop(c, died);
+    c->n = 0;
+}
+#endif
 
 static void setup(void)
 {
     const char *base = getenv("TMPDIR");
+    ld_error_t err;
+    jetstream = store_is_jetstream();
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream && !jh_nats_server_bin())
+        cr_skip_test("nats-server is not installed here (Debian: apt-get install nats-server), "
+                     "so the mailboxes were not tested on the JetStream store");
+#endif
     snprintf(tmpdir, sizeof tmpdir, "%s/test_mailbox.XXXXXX", base && *base ? base : "/tmp");
     cr_assert_not_null(mkdtemp(tmpdir));
-    snprintf(dbpath, sizeof dbpath, "%s/broker.db", tmpdir);
-    ld_error_t err;
-    mb = bk_mailbox_new(NULL, dbpath, true, &err);
-    cr_assert_not_null(mb, "open: %s", err.msg);
+    snprintf(where, sizeof where, "%s/broker.db", tmpdir);
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream) {
+        cr_assert_eq(jh_nats_start(&nats, tmpdir, 1), 0, "nats-server did not start");
+        snprintf(where, sizeof where, "%s", nats.urls);
+    }
+#endif
+    mb = open_at(where, true, &err);
+    cr_assert_not_null(mb, "open %s: %s", where, err.msg);
 }
 
 static void teardown(void)
 {
     char path[400];
     bk_mailbox_destroy(&mb);
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream) {
+        nats_stop(&nats);
+        nats_stop(&other_nats);
+        nats_CloseAndWait(2000);
+        hn_tmpdir_remove(tmpdir);
+        return;
+    }
+#endif
     const char *suffixes[] = { "", "-wal", "-shm" };
     for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", dbpath, suffixes[i]);
+        snprintf(path, sizeof path, "%s%s", where, suffixes[i]);
         unlink(path);
     }
     rmdir(tmpdir);
 }
 
-TestSuite(mailbox, .init = setup, .fini = teardown);
+TestSuite(mailbox, .init = setup, .fini = teardown, .timeout = 60);
 
 /* ---- helpers ---- */
 
+/* "shen.zhen": an id with a dot, which JetStream must not split into two subject tokens */
 static const char *const to_b[] = { "dongguan" };
-static const char *const to_bc[] = { "dongguan", "shenzhen" };
+static const char *const to_bc[] = { "dongguan", "shen.zhen" };
 
-/* Pushes seqs first..last of `origin`, body "change <seq>", to the given mailboxes. */
+/* Pushes seqs first..last of `origin`, body "变更 <seq>", to the given mailboxes. */
 static int push_range(const char *origin, uint64_t first, uint64_t last,
                       const char *const *to, size_t nto, uint64_t *upto, size_t *stored)
 {
@@ -50,7 +122,7 @@ static int push_range(const char *origin, uint64_t first, uint64_t last,
     char (*bodies)[32] = calloc(n, sizeof *bodies);
     cr_assert(items && bodies);
     for (size_t i = 0; i < n; i++) {
-        snprintf(bodies[i], sizeof bodies[i], "change %llu", (unsigned long long)(first + i));
+        snprintf(bodies[i], sizeof bodies[i], "变更 %llu", (unsigned long long)(first + i));
         items[i] = (bk_push_item_t){ .seq = first + i, .body = (const uint8_t *)bodies[i],
                                      .len = strlen(bodies[i]), .to = to, .nto = nto };
     }
@@ -58,6 +130,8 @@ static int push_range(const char *origin, uint64_t first, uint64_t last,
     uint64_t u = 0;
     size_t s = 0;
     int rc = bk_mailbox_push(mb, origin, items, n, &u, &s, &err);
+    if (rc < 0)
+        fprintf(stderr, "push: %s\n", err.msg);
     if (upto)
         *upto = u;
     if (stored)
@@ -108,7 +182,10 @@ static int fetch(const char *node, uint64_t after, uint32_t credit, seen_t *s,
                  uint64_t *remaining)
 {
     ld_error_t err;
-    return bk_mailbox_fetch(mb, node, after, credit, collect, s, remaining, &err);
+    int n = bk_mailbox_fetch(mb, node, after, credit, collect, s, remaining, &err);
+    if (n < 0)
+        fprintf(stderr, "fetch: %s\n", err.msg);
+    return n;
 }
 
 /* ---- tests ---- */
@@ -121,15 +198,20 @@ Test(mailbox, a_push_stores_each_change_in_every_audience_mailbox)
     cr_assert_eq(upto, 2);
     cr_assert_eq(stored, 2);
     cr_assert_eq(depth_of("dongguan"), 2);
-    cr_assert_eq(depth_of("shenzhen"), 2);
+    cr_assert_eq(depth_of("shen.zhen"), 2, "an id with a dot has a mailbox of its own");
     cr_assert_eq(depth_of("home"), 0);
     seen_t s = { 0 };
     uint64_t remaining = 99;
-    cr_assert_eq(fetch("shenzhen", 0, 10, &s, &remaining), 2);
-    cr_assert_str_eq(s.bodies[0], "change 1");
-    cr_assert_str_eq(s.bodies[1], "change 2");
-    cr_assert_eq(s.positions[0], 1);
-    cr_assert_eq(s.positions[1], 2);
+    cr_assert_eq(fetch("shen.zhen", 0, 10, &s, &remaining), 2);
+    cr_assert_str_eq(s.bodies[0], "变更 1");
+    cr_assert_str_eq(s.bodies[1], "变更 2");
+    cr_assert_lt(s.positions[0], s.positions[1]);
+    if (!jetstream) {
+        /* SQLite numbers each mailbox's entries from 1; a JetStream position is the
+         * entry's sequence in the one stream every mailbox shares */
+        cr_assert_eq(s.positions[0], 1);
+        cr_assert_eq(s.positions[1], 2);
+    }
     cr_assert_eq(remaining, 0);
 }
 
@@ -148,7 +230,7 @@ Test(mailbox, a_repeated_push_is_acked_again_and_stored_once)
     seen_t s = { 0 };
     uint64_t remaining = 0;
     cr_assert_eq(fetch("dongguan", 0, 10, &s, &remaining), 4);
-    cr_assert_str_eq(s.bodies[3], "change 4");
+    cr_assert_str_eq(s.bodies[3], "变更 4");
 }
 
 Test(mailbox, a_seq_that_skips_ahead_stores_nothing_of_its_batch)
@@ -183,6 +265,7 @@ Test(mailbox, fetch_never_deletes)
 
 Test(mailbox, fetch_goes_by_cursor_and_credit_and_counts_what_remains)
 {
+    /* one mailbox of a new store: its positions are 1 to 10 on either store */
     cr_assert_eq(push_range("home", 1, 10, to_b, 1, NULL, NULL), 0);
     seen_t s = { 0 };
     uint64_t remaining = 0;
@@ -222,7 +305,7 @@ Test(mailbox, ack_reclaims_up_to_its_position_and_positions_keep_growing)
     seen_t after = { 0 };
     cr_assert_eq(fetch("dongguan", 5, 10, &after, &remaining), 1);
     cr_assert_eq(after.positions[0], 6, "a position is never handed out twice");
-    cr_assert_str_eq(after.bodies[0], "change 6");
+    cr_assert_str_eq(after.bodies[0], "变更 6");
 }
 
 Test(mailbox, high_water_marks_are_kept_per_origin)
@@ -250,13 +333,16 @@ Test(mailbox, every_mailbox_survives_a_reopen)
 {
     cr_assert_eq(push_range("home", 1, 7, to_bc, 2, NULL, NULL), 0);
     ld_error_t err;
-    cr_assert_eq(bk_mailbox_ack(mb, "shenzhen", 2, &err), 0);
+    seen_t s = { 0 };
+    uint64_t remaining = 0;
+    cr_assert_eq(fetch("shen.zhen", 0, 2, &s, &remaining), 2);
+    cr_assert_eq(bk_mailbox_ack(mb, "shen.zhen", s.positions[1], &err), 0, "%s", err.msg);
     bk_mailbox_destroy(&mb);
     bk_mailbox_destroy(&mb);   /* safe twice */
-    mb = bk_mailbox_new(NULL, dbpath, false, &err);
+    mb = open_at(where, false, &err);
     cr_assert_not_null(mb, "%s", err.msg);
     cr_assert_eq(depth_of("dongguan"), 7);
-    cr_assert_eq(depth_of("shenzhen"), 5);
+    cr_assert_eq(depth_of("shen.zhen"), 5);
     cr_assert_eq(highwater_of("home"), 7);
 }
 
@@ -265,11 +351,25 @@ Test(mailbox, opening_a_missing_store_without_create_says_so)
     char missing[400];
     ld_error_t err;
     snprintf(missing, sizeof missing, "%s/none.db", tmpdir);
-    bk_mailbox_t *none = bk_mailbox_new(NULL, missing, false, &err);
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream) {
+        /* a server on which no store was ever made */
+        char other_dir[300];
+        snprintf(other_dir, sizeof other_dir, "%s/other", tmpdir);
+        cr_assert_eq(mkdir(other_dir, 0700), 0);
+        cr_assert_eq(jh_nats_start(&other_nats, other_dir, 1), 0, "nats-server did not start");
+        snprintf(missing, sizeof missing, "%s", other_nats.urls);
+    }
+#endif
+    bk_mailbox_t *none = open_at(missing, false, &err);
     cr_assert_null(none);
     cr_assert_eq(err.code, LD_ENOTFOUND);
-    cr_assert_not_null(strstr(err.msg, "none.db"), "%s", err.msg);
-    cr_assert_neq(access(missing, F_OK), 0, "nothing is created");
+    cr_assert_not_null(strstr(err.msg, missing), "the message names the store: %s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "init"), "and says to make it first: %s", err.msg);
+    cr_assert_null(open_at(missing, false, &err), "nothing is created");
+    cr_assert_eq(err.code, LD_ENOTFOUND);
+    if (!jetstream)
+        cr_assert_neq(access(missing, F_OK), 0, "nothing is created");
 }
 
 Test(mailbox, a_large_push_is_one_transaction)
@@ -281,7 +381,7 @@ Test(mailbox, a_large_push_is_one_transaction)
     cr_assert_eq(upto, N);
     cr_assert_eq(stored, N);
     cr_assert_eq(depth_of("dongguan"), N);
-    cr_assert_eq(depth_of("shenzhen"), N);
+    cr_assert_eq(depth_of("shen.zhen"), N);
 }
 
 Test(mailbox, one_push_reaching_many_mailboxes_gives_each_its_own_positions)
@@ -309,5 +409,8 @@ Test(mailbox, one_push_reaching_many_mailboxes_gives_each_its_own_positions)
     seen_t s = { 0 };
     uint64_t remaining = 0;
     cr_assert_eq(fetch("n0599", 0, 10, &s, &remaining), 3);
-    cr_assert_eq(s.positions[2], 3, "positions count per mailbox, not per push");
+    cr_assert_lt(s.positions[0], s.positions[1]);
+    cr_assert_lt(s.positions[1], s.positions[2]);
+    if (!jetstream)   /* JetStream's positions are the shared stream's (see above) */
+        cr_assert_eq(s.positions[2], 3, "positions count per mailbox, not per push");
 }

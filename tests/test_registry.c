@@ -1,27 +1,93 @@
-/* test_registry.c: the broker's registry (broker/registry.h): nodes and their keys,
- * symmetric links, removal, and the snapshot that another connection sees change. */
+/* test_registry.c: the broker's registry (broker/registry.h), one contract for every store:
+ * nodes and their keys, symmetric links, removal, and the snapshot that another connection
+ * sees change.  The store is $LIANGDI_TEST_STORE: SQLite (the default), or JetStream on a
+ * nats-server of each test's own (test_registry_jetstream, built with HN_WITH_JETSTREAM). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "keys.h"
 #include "registry.h"
+#ifdef HN_WITH_JETSTREAM
+#include <nats/nats.h>
+#include "test_jetstream_harness.h"
+#endif
 
+/* Another connection sees a change within this on JetStream (through the bucket's
+ * update feed); on SQLite, at its first look. */
+#define SEEN_WITHIN_MS 5000
+
+static bool jetstream;            /* the store under test is JetStream, else SQLite */
 static char tmpdir[256];
-static char dbpath[320];
+static char where[320];           /* the store: its SQLite file, or the NATS URL list */
 static bk_registry_t *reg;
 static ld_keypair_t k1, k2, k3;
+#ifdef HN_WITH_JETSTREAM
+static jh_nats_t nats, other_nats;    /* the store's server; one where none was made */
+#endif
+
+/* True when $LIANGDI_TEST_STORE is "jetstream", false for "sqlite" (the default). */
+static bool store_is_jetstream(void)
+{
+    const char *name = getenv("LIANGDI_TEST_STORE");
+    if (!name || !*name || strcmp(name, "sqlite") == 0)
+        return false;
+    cr_assert_str_eq(name, "jetstream", "$LIANGDI_TEST_STORE is '%s': sqlite or jetstream",
+                     name);
+#ifndef HN_WITH_JETSTREAM
+    cr_assert_fail("$LIANGDI_TEST_STORE is jetstream, but this test was built without "
+                   "libnats: run test_registry_jetstream");
+#endif
+    return true;
+}
+
+/* Opens the registry of the kind under test at `at` (with `create`, makes it); NULL
+ * with err set. */
+static bk_registry_t *open_at(const char *at, bool create, ld_error_t *err)
+{
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream)
+        return bk_registry_open(&bk_registry_jetstream, at, create, err);
+#endif
+    return bk_registry_new(at, create, err);
+}
+
+#ifdef HN_WITH_JETSTREAM
+/* Stops a lone nats-server, printing its log if it had stopped by itself. */
+static void nats_stop(jh_nats_t *c)
+{
+    bool died = false;
+    for (size_t i = 0; i < c->n; i++)
+        if (!hn_proc_running(&c->servers[i].proc))
+            died = true;
+    jh_nats_stop(c, died);
+    c->n = 0;
+}
+#endif
 
 static void setup(void)
 {
     const char *base = getenv("TMPDIR");
     ld_error_t err;
+    jetstream = store_is_jetstream();
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream && !jh_nats_server_bin())
+        cr_skip_test("nats-server is not installed here (Debian: apt-get install nats-server), "
+                     "so the registry was not tested on the JetStream store");
+#endif
     snprintf(tmpdir, sizeof tmpdir, "%s/test_registry.XXXXXX", base && *base ? base : "/tmp");
     cr_assert_not_null(mkdtemp(tmpdir));
-    snprintf(dbpath, sizeof dbpath, "%s/broker.db", tmpdir);
-    reg = bk_registry_new(dbpath, true, &err);
-    cr_assert_not_null(reg, "open: %s", err.msg);
+    snprintf(where, sizeof where, "%s/broker.db", tmpdir);
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream) {
+        cr_assert_eq(jh_nats_start(&nats, tmpdir, 1), 0, "nats-server did not start");
+        snprintf(where, sizeof where, "%s", nats.urls);
+    }
+#endif
+    reg = open_at(where, true, &err);
+    cr_assert_not_null(reg, "open %s: %s", where, err.msg);
     cr_assert_eq(ld_keys_generate(&k1, &err), 0, "%s", err.msg);
     cr_assert_eq(ld_keys_generate(&k2, &err), 0, "%s", err.msg);
     cr_assert_eq(ld_keys_generate(&k3, &err), 0, "%s", err.msg);
@@ -31,15 +97,24 @@ static void teardown(void)
 {
     char path[400];
     bk_registry_destroy(&reg);
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream) {
+        nats_stop(&nats);
+        nats_stop(&other_nats);
+        nats_CloseAndWait(2000);
+        hn_tmpdir_remove(tmpdir);
+        return;
+    }
+#endif
     const char *suffixes[] = { "", "-wal", "-shm" };
     for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", dbpath, suffixes[i]);
+        snprintf(path, sizeof path, "%s%s", where, suffixes[i]);
         unlink(path);
     }
     rmdir(tmpdir);
 }
 
-TestSuite(registry, .init = setup, .fini = teardown);
+TestSuite(registry, .init = setup, .fini = teardown, .timeout = 60);
 
 static void add(const char *id, const char *name, const ld_keypair_t *kp)
 {
@@ -51,6 +126,26 @@ static void refresh(bk_registry_t *r)
 {
     ld_error_t err;
     cr_assert_eq(bk_registry_refresh(r, NULL, &err), 0, "%s", err.msg);
+}
+
+/* One look of r at the store: whether it reloaded its snapshot. */
+static bool refresh_changed(void *r)
+{
+    ld_error_t err;
+    bool changed = false;
+    cr_assert_eq(bk_registry_refresh(r, &changed, &err), 0, "%s", err.msg);
+    return changed;
+}
+
+/* Looks until r sees a change another connection made: on SQLite the first look must;
+ * on JetStream the change comes through the bucket's update feed, within SEEN_WITHIN_MS. */
+static bool sees_change(bk_registry_t *r)
+{
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream)
+        return hn_wait_until(refresh_changed, r, SEEN_WITHIN_MS);
+#endif
+    return refresh_changed(r);
 }
 
 typedef struct listing {
@@ -88,10 +183,10 @@ static listing_t list_nodes(void)
 Test(registry, added_nodes_are_listed_in_id_order_with_their_chinese_names)
 {
     add("home", "竹园镇党委", &k1);
-    add("dongguan", "中共竹园镇外出创业群体广东东莞支部委员会", &k2);
+    add("dong.guan", "中共竹园镇外出创业群体广东东莞支部委员会", &k2);
     listing_t l = list_nodes();
     cr_assert_eq(l.n, 2);
-    cr_assert_str_eq(l.ids[0], "dongguan");
+    cr_assert_str_eq(l.ids[0], "dong.guan");
     cr_assert_str_eq(l.names[0], "中共竹园镇外出创业群体广东东莞支部委员会");
     cr_assert_str_eq(l.ids[1], "home");
     cr_assert_not(l.removed[1]);
@@ -130,14 +225,14 @@ Test(registry, a_link_lets_both_ends_address_each_other)
 {
     ld_error_t err;
     add("home", "镇党委", &k1);
-    add("dongguan", "东莞", &k2);
+    add("dong.guan", "东莞", &k2);
     add("shenzhen", "深圳", &k3);
-    cr_assert_eq(bk_registry_add_link(reg, "home", "dongguan", &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "dong.guan", &err), 0, "%s", err.msg);
     refresh(reg);
-    cr_assert(bk_registry_may_address(reg, "home", "dongguan"));
-    cr_assert(bk_registry_may_address(reg, "dongguan", "home"));
+    cr_assert(bk_registry_may_address(reg, "home", "dong.guan"));
+    cr_assert(bk_registry_may_address(reg, "dong.guan", "home"));
     cr_assert(bk_registry_may_address(reg, "shenzhen", "shenzhen"), "a node may address itself");
-    cr_assert_not(bk_registry_may_address(reg, "dongguan", "shenzhen"));
+    cr_assert_not(bk_registry_may_address(reg, "dong.guan", "shenzhen"));
     cr_assert_not(bk_registry_may_address(reg, "home", "shenzhen"));
 }
 
@@ -145,12 +240,12 @@ Test(registry, a_link_needs_two_registered_distinct_nodes_and_is_made_once)
 {
     ld_error_t err;
     add("home", "镇党委", &k1);
-    add("dongguan", "东莞", &k2);
+    add("dong.guan", "东莞", &k2);
     cr_assert_eq(bk_registry_add_link(reg, "home", "nowhere", &err), LD_ENOTFOUND);
     cr_assert_not_null(strstr(err.msg, "nowhere"), "%s", err.msg);
     cr_assert_eq(bk_registry_add_link(reg, "home", "home", &err), LD_EINVAL);
-    cr_assert_eq(bk_registry_add_link(reg, "dongguan", "home", &err), 0, "%s", err.msg);
-    cr_assert_eq(bk_registry_add_link(reg, "home", "dongguan", &err), LD_EEXIST,
+    cr_assert_eq(bk_registry_add_link(reg, "dong.guan", "home", &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "dong.guan", &err), LD_EEXIST,
                  "links are symmetric: b-a is a-b");
 }
 
@@ -166,35 +261,41 @@ Test(registry, removing_a_link_stops_addressing)
     ld_error_t err;
     int n = 0;
     add("home", "镇党委", &k1);
-    add("dongguan", "东莞", &k2);
-    cr_assert_eq(bk_registry_add_link(reg, "home", "dongguan", &err), 0);
+    add("dong.guan", "东莞", &k2);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "dong.guan", &err), 0);
     cr_assert_eq(bk_registry_each_link(reg, count_link, &n, &err), 0);
     cr_assert_eq(n, 1);
-    cr_assert_eq(bk_registry_remove_link(reg, "dongguan", "home", &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_registry_remove_link(reg, "dong.guan", "home", &err), 0, "%s", err.msg);
     refresh(reg);
-    cr_assert_not(bk_registry_may_address(reg, "home", "dongguan"));
-    cr_assert_eq(bk_registry_remove_link(reg, "dongguan", "home", &err), LD_ENOTFOUND);
+    cr_assert_not(bk_registry_may_address(reg, "home", "dong.guan"));
+    cr_assert_eq(bk_registry_remove_link(reg, "dong.guan", "home", &err), LD_ENOTFOUND);
     n = 0;
     cr_assert_eq(bk_registry_each_link(reg, count_link, &n, &err), 0);
     cr_assert_eq(n, 0);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "dong.guan", &err), 0,
+                 "a link removed may be made again: %s", err.msg);
 }
 
 Test(registry, a_removed_node_is_inactive_keyless_and_its_id_not_reused)
 {
     ld_error_t err;
     add("home", "镇党委", &k1);
-    add("dongguan", "东莞", &k2);
+    add("dong.guan", "东莞", &k2);
     refresh(reg);
-    cr_assert_str_eq(bk_registry_node_by_key(reg, k2.public_key), "dongguan");
-    cr_assert_eq(bk_registry_remove_node(reg, "dongguan", &err), 0, "%s", err.msg);
+    cr_assert_str_eq(bk_registry_node_by_key(reg, k2.public_key), "dong.guan");
+    cr_assert_eq(bk_registry_remove_node(reg, "dong.guan", &err), 0, "%s", err.msg);
     refresh(reg);
-    cr_assert_not(bk_registry_active(reg, "dongguan"));
+    cr_assert_not(bk_registry_active(reg, "dong.guan"));
     cr_assert(bk_registry_active(reg, "home"));
     cr_assert_null(bk_registry_node_by_key(reg, k2.public_key), "ZAP no longer admits its key");
-    cr_assert_eq(bk_registry_remove_node(reg, "dongguan", &err), LD_EINVAL);
+    cr_assert_str_eq(bk_registry_node_by_key(reg, k1.public_key), "home");
+    cr_assert_eq(bk_registry_remove_node(reg, "dong.guan", &err), LD_EINVAL);
     cr_assert_eq(bk_registry_remove_node(reg, "nowhere", &err), LD_ENOTFOUND);
-    cr_assert_eq(bk_registry_add_node(reg, "dongguan", "again", k3.public_key, &err), LD_EEXIST);
-    cr_assert_eq(bk_registry_add_link(reg, "home", "dongguan", &err), LD_EINVAL,
+    cr_assert_eq(bk_registry_add_node(reg, "dong.guan", "again", k3.public_key, &err), LD_EEXIST,
+                 "a removed id is not reused");
+    cr_assert_eq(bk_registry_add_node(reg, "again", "again", k2.public_key, &err), LD_EEXIST,
+                 "nor a removed node's key");
+    cr_assert_eq(bk_registry_add_link(reg, "home", "dong.guan", &err), LD_EINVAL,
                  "no new link to a removed node");
     listing_t l = list_nodes();
     cr_assert(l.removed[0]);
@@ -203,21 +304,19 @@ Test(registry, a_removed_node_is_inactive_keyless_and_its_id_not_reused)
 Test(registry, another_connection_sees_a_change_after_refresh)
 {
     ld_error_t err;
-    bk_registry_t *server = bk_registry_new(dbpath, false, &err);
+    bk_registry_t *server = open_at(where, false, &err);
     cr_assert_not_null(server, "%s", err.msg);
     bool changed = true;
     cr_assert_eq(bk_registry_refresh(server, &changed, &err), 0);
     cr_assert_not(changed, "nothing changed yet");
 
     add("home", "镇党委", &k1);
-    cr_assert_eq(bk_registry_refresh(server, &changed, &err), 0, "%s", err.msg);
-    cr_assert(changed);
+    cr_assert(sees_change(server), "the new node was not seen");
     cr_assert(bk_registry_active(server, "home"));
     cr_assert_str_eq(bk_registry_node_by_key(server, k1.public_key), "home");
 
     cr_assert_eq(bk_registry_remove_node(reg, "home", &err), 0);
-    cr_assert_eq(bk_registry_refresh(server, &changed, &err), 0);
-    cr_assert(changed);
+    cr_assert(sees_change(server), "the removal was not seen");
     cr_assert_not(bk_registry_active(server, "home"));
     bk_registry_destroy(&server);
     bk_registry_destroy(&server);   /* safe twice */
@@ -228,8 +327,10 @@ Test(registry, statistics_are_written_by_flush_and_not_before)
     ld_error_t err;
     add("home", "镇党委", &k1);
     refresh(reg);
-    bk_registry_t *server = bk_registry_new(dbpath, false, &err);
+    bk_registry_t *server = open_at(where, false, &err);
     cr_assert_not_null(server, "%s", err.msg);
+    bk_registry_t *watcher = open_at(where, false, &err);   /* looked after the last change */
+    cr_assert_not_null(watcher, "%s", err.msg);
     bk_registry_note_seen(server, "home", 1700000000);
     bk_registry_note_pushed(server, "home", 5);
     bk_registry_note_pushed(server, "home", 2);
@@ -237,12 +338,46 @@ Test(registry, statistics_are_written_by_flush_and_not_before)
     listing_t before = list_nodes();
     cr_assert_eq(before.pushed[0], 0);
     cr_assert_eq(bk_registry_flush(server, &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_registry_flush(server, &err), 0, "a second flush adds nothing: %s", err.msg);
     listing_t after = list_nodes();
     cr_assert_eq(after.seen[0], 1700000000);
     cr_assert_eq(after.pushed[0], 7);
     cr_assert_eq(after.fetched[0], 3);
     bool changed = true;
-    cr_assert_eq(bk_registry_refresh(reg, &changed, &err), 0);
+    cr_assert_eq(bk_registry_refresh(watcher, &changed, &err), 0, "%s", err.msg);
     cr_assert_not(changed, "statistics do not count as a registry change");
+    if (!jetstream) {
+        /* reg wrote the node itself: on JetStream it looks again half a second after its
+         * own write (not every replica may have had it at the first look), so only
+         * SQLite's answer is exact here */
+        cr_assert_eq(bk_registry_refresh(reg, &changed, &err), 0);
+        cr_assert_not(changed, "statistics do not count as a registry change");
+    }
+    bk_registry_destroy(&watcher);
     bk_registry_destroy(&server);
+}
+
+Test(registry, opening_a_missing_registry_without_create_says_so)
+{
+    char missing[400];
+    ld_error_t err;
+    snprintf(missing, sizeof missing, "%s/none.db", tmpdir);
+#ifdef HN_WITH_JETSTREAM
+    if (jetstream) {
+        /* a server on which no store was ever made */
+        char other_dir[300];
+        snprintf(other_dir, sizeof other_dir, "%s/other", tmpdir);
+        cr_assert_eq(mkdir(other_dir, 0700), 0);
+        cr_assert_eq(jh_nats_start(&other_nats, other_dir, 1), 0, "nats-server did not start");
+        snprintf(missing, sizeof missing, "%s", other_nats.urls);
+    }
+#endif
+    cr_assert_null(open_at(missing, false, &err));
+    cr_assert_eq(err.code, LD_ENOTFOUND);
+    cr_assert_not_null(strstr(err.msg, missing), "the message names the store: %s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "init"), "and says to make it first: %s", err.msg);
+    cr_assert_null(open_at(missing, false, &err), "nothing is created");
+    cr_assert_eq(err.code, LD_ENOTFOUND);
+    if (!jetstream)
+        cr_assert_neq(access(missing, F_OK), 0, "nothing is created");
 }
