@@ -180,10 +180,10 @@ static int round_pass(nd_store_t *store, const nd_broker_config_t *cfg, const nd
     return rc;
 }
 
-/* A broker that answers but fails (its store refused or timed out: LD_EAGAIN) is
- * tried again, with a growing pause, until it has failed for as long as the timeout
- * allows with nothing done in between; each new pass resumes where the broker's acks
- * and the cursor say, so nothing is sent or applied twice. */
+/* In a sync, a broker that answers but fails (its store refused or timed out:
+ * LD_EAGAIN) is tried again, with a growing pause, until it has failed for as long as
+ * the timeout allows with nothing done in between; each new pass resumes where the
+ * broker's acks and the cursor say, so nothing is sent or applied twice. */
 static int run_round(nd_store_t *store, const char *db_path, const nd_sync_opts_t *opts,
                      round_kind_t kind, nd_sync_result_t *result, ld_error_t *err)
 {
@@ -196,7 +196,8 @@ static int run_round(nd_store_t *store, const char *db_path, const nd_sync_opts_
     for (;;) {
         uint64_t done_before = result != NULL ? result->pushed + result->fetched : 0;
         rc = round_pass(store, &cfg, opts, kind, result, err);
-        if (rc != LD_EAGAIN)
+        /* A probe has its answer: the broker is there, and failing. */
+        if (rc != LD_EAGAIN || kind == ROUND_PROBE)
             break;
         int64_t now = nd_conn_now_ms();
         if (failing_since == 0 || (result != NULL && result->pushed + result->fetched > done_before)) {
