@@ -6,103 +6,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "mailbox.h"
-#ifdef HN_WITH_JETSTREAM
-#include <nats/nats.h>
-#include "test_jetstream_harness.h"
-#endif
+#include "contract_store.h"
 
-static bool jetstream;            /* the store under test is JetStream, else SQLite */
-static char tmpdir[256];
-static char where[320];           /* the store: its SQLite file, or the NATS URL list */
+static cs_store_t store;         /* the store under test (contract_store.h) */
 static bk_mailbox_t *mb;
-#ifdef HN_WITH_JETSTREAM
-static jh_nats_t nats, other_nats;    /* the store's server; one where none was made */
-#endif
-
-/* True when $LIANGDI_TEST_STORE is "jetstream", false for "sqlite" (the default). */
-static bool store_is_jetstream(void)
-{
-    const char *name = getenv("LIANGDI_TEST_STORE");
-    if (!name || !*name || strcmp(name, "sqlite") == 0)
-        return false;
-    cr_assert_str_eq(name, "jetstream", "$LIANGDI_TEST_STORE is '%s': sqlite or jetstream",
-                     name);
-#ifndef HN_WITH_JETSTREAM
-    cr_assert_fail("$LIANGDI_TEST_STORE is jetstream, but this test was built without "
-                   "libnats: run test_mailbox_jetstream");
-#endif
-    return true;
-}
 
 /* Opens the store of the kind under test at `at` (with `create`, makes it); NULL with
  * err set. */
 static bk_mailbox_t *open_at(const char *at, bool create, ld_error_t *err)
 {
 #ifdef HN_WITH_JETSTREAM
-    if (jetstream)
+    if (store.jetstream)
         return bk_mailbox_new(&bk_mailbox_jetstream, at, create, err);
 #endif
     return bk_mailbox_new(NULL, at, create, err);
 }
 
-#ifdef HN_WITH_JETSTREAM
-/* Stops a lone nats-server, printing its log if it had stopped by itself. */
-static void nats_stop(jh_nats_t *c)
-{
-    bool died = false;
-    for (size_t i = 0; i < c->n; i++)
-        if (!hn_proc_running(&c->servers[i].proc))
-            died = true;
-    jh_nats_stop(c, died);
-    c->n = 0;
-}
-#endif
-
 static void setup(void)
 {
-    const char *base = getenv("TMPDIR");
     ld_error_t err;
-    jetstream = store_is_jetstream();
-#ifdef HN_WITH_JETSTREAM
-    if (jetstream && !jh_nats_server_bin())
-        cr_skip_test("nats-server is not installed here (Debian: apt-get install nats-server), "
-                     "so the mailboxes were not tested on the JetStream store");
-#endif
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_mailbox.XXXXXX", base && *base ? base : "/tmp");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    snprintf(where, sizeof where, "%s/broker.db", tmpdir);
-#ifdef HN_WITH_JETSTREAM
-    if (jetstream) {
-        cr_assert_eq(jh_nats_start(&nats, tmpdir, 1), 0, "nats-server did not start");
-        snprintf(where, sizeof where, "%s", nats.urls);
-    }
-#endif
-    mb = open_at(where, true, &err);
-    cr_assert_not_null(mb, "open %s: %s", where, err.msg);
+    cs_setup(&store, "test_mailbox", "the mailboxes");
+    mb = open_at(store.where, true, &err);
+    cr_assert_not_null(mb, "open %s: %s", store.where, err.msg);
 }
 
 static void teardown(void)
 {
-    char path[400];
     bk_mailbox_destroy(&mb);
-#ifdef HN_WITH_JETSTREAM
-    if (jetstream) {
-        nats_stop(&nats);
-        nats_stop(&other_nats);
-        nats_CloseAndWait(2000);
-        hn_tmpdir_remove(tmpdir);
-        return;
-    }
-#endif
-    const char *suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", where, suffixes[i]);
-        unlink(path);
-    }
-    rmdir(tmpdir);
+    cs_teardown(&store);
 }
 
 TestSuite(mailbox, .init = setup, .fini = teardown, .timeout = 60);
@@ -206,7 +139,7 @@ Test(mailbox, a_push_stores_each_change_in_every_audience_mailbox)
     cr_assert_str_eq(s.bodies[0], "变更 1");
     cr_assert_str_eq(s.bodies[1], "变更 2");
     cr_assert_lt(s.positions[0], s.positions[1]);
-    if (!jetstream) {
+    if (!store.jetstream) {
         /* SQLite numbers each mailbox's entries from 1; a JetStream position is the
          * entry's sequence in the one stream every mailbox shares */
         cr_assert_eq(s.positions[0], 1);
@@ -339,7 +272,7 @@ Test(mailbox, every_mailbox_survives_a_reopen)
     cr_assert_eq(bk_mailbox_ack(mb, "shen.zhen", s.positions[1], &err), 0, "%s", err.msg);
     bk_mailbox_destroy(&mb);
     bk_mailbox_destroy(&mb);   /* safe twice */
-    mb = open_at(where, false, &err);
+    mb = open_at(store.where, false, &err);
     cr_assert_not_null(mb, "%s", err.msg);
     cr_assert_eq(depth_of("dongguan"), 7);
     cr_assert_eq(depth_of("shen.zhen"), 5);
@@ -350,17 +283,7 @@ Test(mailbox, opening_a_missing_store_without_create_says_so)
 {
     char missing[400];
     ld_error_t err;
-    snprintf(missing, sizeof missing, "%s/none.db", tmpdir);
-#ifdef HN_WITH_JETSTREAM
-    if (jetstream) {
-        /* a server on which no store was ever made */
-        char other_dir[300];
-        snprintf(other_dir, sizeof other_dir, "%s/other", tmpdir);
-        cr_assert_eq(mkdir(other_dir, 0700), 0);
-        cr_assert_eq(jh_nats_start(&other_nats, other_dir, 1), 0, "nats-server did not start");
-        snprintf(missing, sizeof missing, "%s", other_nats.urls);
-    }
-#endif
+    cs_missing(&store, missing, sizeof missing);
     bk_mailbox_t *none = open_at(missing, false, &err);
     cr_assert_null(none);
     cr_assert_eq(err.code, LD_ENOTFOUND);
@@ -368,7 +291,7 @@ Test(mailbox, opening_a_missing_store_without_create_says_so)
     cr_assert_not_null(strstr(err.msg, "init"), "and says to make it first: %s", err.msg);
     cr_assert_null(open_at(missing, false, &err), "nothing is created");
     cr_assert_eq(err.code, LD_ENOTFOUND);
-    if (!jetstream)
+    if (!store.jetstream)
         cr_assert_neq(access(missing, F_OK), 0, "nothing is created");
 }
 
@@ -411,6 +334,6 @@ Test(mailbox, one_push_reaching_many_mailboxes_gives_each_its_own_positions)
     cr_assert_eq(fetch("n0599", 0, 10, &s, &remaining), 3);
     cr_assert_lt(s.positions[0], s.positions[1]);
     cr_assert_lt(s.positions[1], s.positions[2]);
-    if (!jetstream)   /* JetStream's positions are the shared stream's (see above) */
+    if (!store.jetstream)   /* JetStream's positions are the shared stream's (see above) */
         cr_assert_eq(s.positions[2], 3, "positions count per mailbox, not per push");
 }

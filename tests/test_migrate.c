@@ -184,25 +184,32 @@ Test(migrate, a_new_store_has_the_log_tables_and_the_indexes_of_this_version)
     nd_store_destroy(&s);
 }
 
-Test(migrate, a_version_one_store_keeps_its_records_and_loses_the_two_unread_activity_indexes)
+/* Makes node "home"'s store with this liangdi, then takes it back with `sql` (on a plain
+ * connection) to what an older one left. */
+static void older_store(const char *sql)
 {
     ld_error_t err;
     nd_store_t *s = nd_store_open(db_path, true, &err);
     cr_assert_not_null(s, "%s", err.msg);
     cr_assert_eq(nd_store_init_node(s, "home", "竹园镇党委", &err), 0, "%s", err.msg);
     nd_store_destroy(&s);
-    /* Back to what migration 1 left: its two activity indexes, version 1. */
     sqlite3 *db = NULL;
     cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "CREATE INDEX \"activities_member_month\" ON \"activities\" "
-                              "(\"member\", \"month\"); CREATE INDEX \"activities_date\" ON "
-                              "\"activities\" (\"date\"); PRAGMA user_version = 1",
-                              NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
+}
 
-    s = nd_store_open(db_path, false, &err);
+Test(migrate, a_version_one_store_keeps_its_records_and_loses_the_two_unread_activity_indexes)
+{
+    /* Back to what migration 1 left: its two activity indexes, version 1. */
+    older_store("CREATE INDEX \"activities_member_month\" ON \"activities\" "
+                "(\"member\", \"month\"); CREATE INDEX \"activities_date\" ON "
+                "\"activities\" (\"date\"); PRAGMA user_version = 1");
+
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, false, &err);
     cr_assert_not_null(s, "%s", err.msg);
-    db = nd_store_db(s);
+    sqlite3 *db = nd_store_db(s);
     cr_assert_eq(query_int(db, "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION);
     cr_assert_str_eq(nd_store_node_id(s), "home");
     cr_assert_not(has_object(db, "index", "activities_member_month"));
@@ -213,28 +220,20 @@ Test(migrate, a_version_one_store_keeps_its_records_and_loses_the_two_unread_act
 
 Test(migrate, a_version_three_store_keeps_its_activities_and_finds_them_by_member)
 {
-    ld_error_t err;
-    nd_store_t *s = nd_store_open(db_path, true, &err);
-    cr_assert_not_null(s, "%s", err.msg);
-    cr_assert_eq(nd_store_init_node(s, "home", "竹园镇党委", &err), 0, "%s", err.msg);
-    nd_store_destroy(&s);
     /* Back to version 3: activities indexed by (member, kind, date), two rows in it. */
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "DROP INDEX \"activities_member\"; "
-                              "CREATE INDEX \"activities_member_kind_date\" ON \"activities\" "
-                              "(\"member\", \"kind\", \"date\"); "
-                              "INSERT INTO \"activities\" (\"id\", \"member\", \"kind\", \"date\", "
-                              "\"hlc\", \"origin\", \"stamps\", \"created_by\") VALUES "
-                              "('a1', 'm1', 'study', '2026-03-01', 1, 'home', '', 'home'), "
-                              "('a2', 'm2', 'dues', '2026-03-02', 2, 'home', '', 'home'); "
-                              "PRAGMA user_version = 3",
-                              NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
+    older_store("DROP INDEX \"activities_member\"; "
+                "CREATE INDEX \"activities_member_kind_date\" ON \"activities\" "
+                "(\"member\", \"kind\", \"date\"); "
+                "INSERT INTO \"activities\" (\"id\", \"member\", \"kind\", \"date\", "
+                "\"hlc\", \"origin\", \"stamps\", \"created_by\") VALUES "
+                "('a1', 'm1', 'study', '2026-03-01', 1, 'home', '', 'home'), "
+                "('a2', 'm2', 'dues', '2026-03-02', 2, 'home', '', 'home'); "
+                "PRAGMA user_version = 3");
 
-    s = nd_store_open(db_path, false, &err);
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, false, &err);
     cr_assert_not_null(s, "%s", err.msg);
-    db = nd_store_db(s);
+    sqlite3 *db = nd_store_db(s);
     cr_assert_eq(query_int(db, "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION);
     cr_assert_not(has_object(db, "index", "activities_member_kind_date"));
     cr_assert(has_object(db, "index", "activities_member"));

@@ -6,88 +6,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "keys.h"
 #include "registry.h"
-#ifdef HN_WITH_JETSTREAM
-#include <nats/nats.h>
-#include "test_jetstream_harness.h"
-#endif
+#include "contract_store.h"
 
 /* Another connection sees a change within this on JetStream (through the bucket's
  * update feed); on SQLite, at its first look. */
 #define SEEN_WITHIN_MS 5000
 
-static bool jetstream;            /* the store under test is JetStream, else SQLite */
-static char tmpdir[256];
-static char where[320];           /* the store: its SQLite file, or the NATS URL list */
+static cs_store_t store;         /* the store under test (contract_store.h) */
 static bk_registry_t *reg;
 static ld_keypair_t k1, k2, k3;
-#ifdef HN_WITH_JETSTREAM
-static jh_nats_t nats, other_nats;    /* the store's server; one where none was made */
-#endif
-
-/* True when $LIANGDI_TEST_STORE is "jetstream", false for "sqlite" (the default). */
-static bool store_is_jetstream(void)
-{
-    const char *name = getenv("LIANGDI_TEST_STORE");
-    if (!name || !*name || strcmp(name, "sqlite") == 0)
-        return false;
-    cr_assert_str_eq(name, "jetstream", "$LIANGDI_TEST_STORE is '%s': sqlite or jetstream",
-                     name);
-#ifndef HN_WITH_JETSTREAM
-    cr_assert_fail("$LIANGDI_TEST_STORE is jetstream, but this test was built without "
-                   "libnats: run test_registry_jetstream");
-#endif
-    return true;
-}
 
 /* Opens the registry of the kind under test at `at` (with `create`, makes it); NULL
  * with err set. */
 static bk_registry_t *open_at(const char *at, bool create, ld_error_t *err)
 {
 #ifdef HN_WITH_JETSTREAM
-    if (jetstream)
+    if (store.jetstream)
         return bk_registry_open(&bk_registry_jetstream, at, create, err);
 #endif
     return bk_registry_new(at, create, err);
 }
 
-#ifdef HN_WITH_JETSTREAM
-/* Stops a lone nats-server, printing its log if it had stopped by itself. */
-static void nats_stop(jh_nats_t *c)
-{
-    bool died = false;
-    for (size_t i = 0; i < c->n; i++)
-        if (!hn_proc_running(&c->servers[i].proc))
-            died = true;
-    jh_nats_stop(c, died);
-    c->n = 0;
-}
-#endif
-
 static void setup(void)
 {
-    const char *base = getenv("TMPDIR");
     ld_error_t err;
-    jetstream = store_is_jetstream();
-#ifdef HN_WITH_JETSTREAM
-    if (jetstream && !jh_nats_server_bin())
-        cr_skip_test("nats-server is not installed here (Debian: apt-get install nats-server), "
-                     "so the registry was not tested on the JetStream store");
-#endif
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_registry.XXXXXX", base && *base ? base : "/tmp");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    snprintf(where, sizeof where, "%s/broker.db", tmpdir);
-#ifdef HN_WITH_JETSTREAM
-    if (jetstream) {
-        cr_assert_eq(jh_nats_start(&nats, tmpdir, 1), 0, "nats-server did not start");
-        snprintf(where, sizeof where, "%s", nats.urls);
-    }
-#endif
-    reg = open_at(where, true, &err);
-    cr_assert_not_null(reg, "open %s: %s", where, err.msg);
+    cs_setup(&store, "test_registry", "the registry");
+    reg = open_at(store.where, true, &err);
+    cr_assert_not_null(reg, "open %s: %s", store.where, err.msg);
     cr_assert_eq(ld_keys_generate(&k1, &err), 0, "%s", err.msg);
     cr_assert_eq(ld_keys_generate(&k2, &err), 0, "%s", err.msg);
     cr_assert_eq(ld_keys_generate(&k3, &err), 0, "%s", err.msg);
@@ -95,23 +43,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char path[400];
     bk_registry_destroy(&reg);
-#ifdef HN_WITH_JETSTREAM
-    if (jetstream) {
-        nats_stop(&nats);
-        nats_stop(&other_nats);
-        nats_CloseAndWait(2000);
-        hn_tmpdir_remove(tmpdir);
-        return;
-    }
-#endif
-    const char *suffixes[] = { "", "-wal", "-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s%s", where, suffixes[i]);
-        unlink(path);
-    }
-    rmdir(tmpdir);
+    cs_teardown(&store);
 }
 
 TestSuite(registry, .init = setup, .fini = teardown, .timeout = 60);
@@ -142,7 +75,7 @@ static bool refresh_changed(void *r)
 static bool sees_change(bk_registry_t *r)
 {
 #ifdef HN_WITH_JETSTREAM
-    if (jetstream)
+    if (store.jetstream)
         return hn_wait_until(refresh_changed, r, SEEN_WITHIN_MS);
 #endif
     return refresh_changed(r);
@@ -304,7 +237,7 @@ Test(registry, a_removed_node_is_inactive_keyless_and_its_id_not_reused)
 Test(registry, another_connection_sees_a_change_after_refresh)
 {
     ld_error_t err;
-    bk_registry_t *server = open_at(where, false, &err);
+    bk_registry_t *server = open_at(store.where, false, &err);
     cr_assert_not_null(server, "%s", err.msg);
     bool changed = true;
     cr_assert_eq(bk_registry_refresh(server, &changed, &err), 0);
@@ -327,9 +260,9 @@ Test(registry, statistics_are_written_by_flush_and_not_before)
     ld_error_t err;
     add("home", "镇党委", &k1);
     refresh(reg);
-    bk_registry_t *server = open_at(where, false, &err);
+    bk_registry_t *server = open_at(store.where, false, &err);
     cr_assert_not_null(server, "%s", err.msg);
-    bk_registry_t *watcher = open_at(where, false, &err);   /* looked after the last change */
+    bk_registry_t *watcher = open_at(store.where, false, &err);   /* looked after the last change */
     cr_assert_not_null(watcher, "%s", err.msg);
     bk_registry_note_seen(server, "home", 1700000000);
     bk_registry_note_pushed(server, "home", 5);
@@ -346,7 +279,7 @@ Test(registry, statistics_are_written_by_flush_and_not_before)
     bool changed = true;
     cr_assert_eq(bk_registry_refresh(watcher, &changed, &err), 0, "%s", err.msg);
     cr_assert_not(changed, "statistics do not count as a registry change");
-    if (!jetstream) {
+    if (!store.jetstream) {
         /* reg wrote the node itself: on JetStream it looks again half a second after its
          * own write (not every replica may have had it at the first look), so only
          * SQLite's answer is exact here */
@@ -361,23 +294,13 @@ Test(registry, opening_a_missing_registry_without_create_says_so)
 {
     char missing[400];
     ld_error_t err;
-    snprintf(missing, sizeof missing, "%s/none.db", tmpdir);
-#ifdef HN_WITH_JETSTREAM
-    if (jetstream) {
-        /* a server on which no store was ever made */
-        char other_dir[300];
-        snprintf(other_dir, sizeof other_dir, "%s/other", tmpdir);
-        cr_assert_eq(mkdir(other_dir, 0700), 0);
-        cr_assert_eq(jh_nats_start(&other_nats, other_dir, 1), 0, "nats-server did not start");
-        snprintf(missing, sizeof missing, "%s", other_nats.urls);
-    }
-#endif
+    cs_missing(&store, missing, sizeof missing);
     cr_assert_null(open_at(missing, false, &err));
     cr_assert_eq(err.code, LD_ENOTFOUND);
     cr_assert_not_null(strstr(err.msg, missing), "the message names the store: %s", err.msg);
     cr_assert_not_null(strstr(err.msg, "init"), "and says to make it first: %s", err.msg);
     cr_assert_null(open_at(missing, false, &err), "nothing is created");
     cr_assert_eq(err.code, LD_ENOTFOUND);
-    if (!jetstream)
+    if (!store.jetstream)
         cr_assert_neq(access(missing, F_OK), 0, "nothing is created");
 }
