@@ -719,7 +719,11 @@ static int mj_ack(void *store, const char *node, uint64_t upto, ld_error_t *err)
         return 0;
     jsOptions_Init(&o);
     o.Stream.Purge.Subject = subject;
-    o.Stream.Purge.Sequence = upto < UINT64_MAX ? upto + 1 : UINT64_MAX;  /* below it */
+    /* Everything below upto + 1; a position no stream reaches (UINT64_MAX: the whole
+     * mailbox) is no sequence at all, since the server's JSON takes nothing past
+     * INT64_MAX: the whole subject is purged. */
+    if (upto < INT64_MAX)
+        o.Stream.Purge.Sequence = upto + 1;
     natsStatus s = js_PurgeStream(bk_js_ctx(self->js), MJ_STREAM, &o, &jerr);
     if (s != NATS_OK)
         return bk_js_fail(err, s, jerr, "reclaiming the mailbox of %s up to %llu", node,

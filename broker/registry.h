@@ -94,7 +94,8 @@ int bk_registry_add_node(bk_registry_t *self, const char *id, const char *name,
                          const char *key, ld_error_t *err);
 
 /* Marks a node removed: it is refused from then on, even on an open connection.
- * Its links and mailbox stay.  LD_ENOTFOUND, or LD_EINVAL if already removed. */
+ * Its links stay; a serving broker empties its mailbox when it sees the change
+ * (server.c).  LD_ENOTFOUND, or LD_EINVAL if already removed. */
 int bk_registry_remove_node(bk_registry_t *self, const char *id, ld_error_t *err);
 
 /* Links two registered, distinct nodes (symmetric).  LD_ENOTFOUND, LD_EINVAL, LD_EEXIST. */

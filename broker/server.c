@@ -571,6 +571,64 @@ static void sv_kick_removed(bk_server_t *self)
     }
 }
 
+/* Collects the ids of removed nodes (bk_node_fn). */
+typedef struct sv_removed {
+    size_t n, cap;
+    char (*ids)[LD_ID_MAX + 1];
+} sv_removed_t;
+
+static int sv_collect_removed(void *ctx, const bk_node_info_t *node)
+{
+    sv_removed_t *r = ctx;
+    if (!node->removed)
+        return 0;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        char (*ids)[LD_ID_MAX + 1] = realloc(r->ids, cap * sizeof *ids);
+        if (!ids)
+            return -1;
+        r->ids = ids;
+        r->cap = cap;
+    }
+    snprintf(r->ids[r->n++], sizeof r->ids[0], "%s", node->id);
+    return 0;
+}
+
+/* Deletes what waits in the mailboxes of removed nodes: an id is never registered
+ * again, so nothing there can ever be fetched, and the relay keeps no records for a
+ * node that has left.  Runs when the broker starts and whenever the registry changed;
+ * after the snapshot shows a node removed, nothing more is delivered to it, so what
+ * this deletes stays deleted.  Failures are logged and tried again next time. */
+static void sv_reclaim_removed(bk_server_t *self)
+{
+    ld_error_t err;
+    sv_removed_t removed = { 0 };
+    if (bk_registry_each_node(self->registry, sv_collect_removed, &removed, &err) < 0) {
+        ld_err("listing removed nodes to empty their mailboxes: %s", err.msg);
+        goto out;
+    }
+    for (size_t i = 0; i < removed.n; i++) {
+        uint64_t waiting = 0;
+        if (bk_mailbox_depth(self->mailbox, removed.ids[i], &waiting, &err) < 0
+            || (waiting > 0 && bk_mailbox_ack(self->mailbox, removed.ids[i], UINT64_MAX, &err) < 0)) {
+            ld_err("emptying the mailbox of removed node %s: %s", removed.ids[i], err.msg);
+            continue;
+        }
+        if (waiting > 0)
+            ld_info("deleted %llu changes that waited for removed node %s",
+                    (unsigned long long)waiting, removed.ids[i]);
+    }
+out:
+    free(removed.ids);
+}
+
+/* The registry changed: connections of removed nodes go, and so do their mailboxes. */
+static void sv_registry_changed(bk_server_t *self)
+{
+    sv_kick_removed(self);
+    sv_reclaim_removed(self);
+}
+
 static void sv_handle(bk_server_t *self, sv_in_t *in)
 {
     ld_error_t err;
@@ -593,7 +651,7 @@ static void sv_handle(bk_server_t *self, sv_in_t *in)
     if (bk_registry_refresh(self->registry, &changed, &err) < 0)
         ld_err("registry refresh failed (the previous snapshot stays): %s", err.msg);
     else if (changed)
-        sv_kick_removed(self);
+        sv_registry_changed(self);
     if (!bk_registry_active(self->registry, node)) {
         sv_peer_t *peer = sv_peer_find(self, rid, rid_len);
         if (peer)
@@ -685,7 +743,7 @@ static void sv_tick(bk_server_t *self)
     if (bk_registry_refresh(self->registry, &changed, &err) < 0)
         ld_err("registry refresh failed: %s", err.msg);
     else if (changed)
-        sv_kick_removed(self);
+        sv_registry_changed(self);
     if (bk_registry_flush(self->registry, &err) < 0)
         ld_warn("node statistics not written (kept for later): %s", err.msg);
     int64_t idle_ms = (int64_t)self->opts.peer_idle_s * 1000;
@@ -895,6 +953,7 @@ bk_server_t *bk_server_new(const bk_server_opts_t *opts, ld_error_t *err)
         goto err;
     if (sv_self_check(self, err) < 0)
         goto err;
+    sv_reclaim_removed(self);
     self->last_tick_ms = sv_now_ms();
     return self;
 err:

@@ -241,6 +241,21 @@ Test(mailbox, ack_reclaims_up_to_its_position_and_positions_keep_growing)
     cr_assert_str_eq(after.bodies[0], "变更 6");
 }
 
+/* What the broker does for a removed node (server.c): an ack up to the highest position
+ * empties the mailbox, whatever it holds, and no other. */
+Test(mailbox, an_ack_up_to_the_highest_position_empties_one_mailbox)
+{
+    cr_assert_eq(push_range("home", 1, 9, to_bc, 2, NULL, NULL), 0);
+    ld_error_t err;
+    cr_assert_eq(bk_mailbox_ack(mb, "shen.zhen", UINT64_MAX, &err), 0, "%s", err.msg);
+    cr_assert_eq(depth_of("shen.zhen"), 0);
+    cr_assert_eq(depth_of("dongguan"), 9);
+    seen_t s = { 0 };
+    uint64_t remaining = 9;
+    cr_assert_eq(fetch("shen.zhen", 0, 10, &s, &remaining), 0);
+    cr_assert_eq(remaining, 0);
+}
+
 Test(mailbox, high_water_marks_are_kept_per_origin)
 {
     cr_assert_eq(highwater_of("home"), 0);

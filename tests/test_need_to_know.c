@@ -952,6 +952,41 @@ Test(need_to_know, a_removed_node_is_refused_at_once_on_its_open_connection)
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
+/* What waited for a removed node is not kept at the relay: a node removed can never
+ * fetch it, so the running broker deletes it, and only it. */
+Test(need_to_know, a_removed_nodes_mailbox_is_emptied_by_the_running_broker)
+{
+    char a[ID_MAX], trip[ID_MAX], b[ID_MAX];
+    township();
+    member("林术平", "longtan", "dgb", "2010-03-01", a, trip);
+    member("王芳", "longtan", "szb", "2011-06-01", b, trip);
+    sync_ok(zhuyuan);               /* neither branch has fetched: both mailboxes hold records */
+    int64_t waiting = broker_entries("dongguan", NULL);
+    int64_t other = broker_entries("shenzhen", NULL);
+    cr_assert_gt(waiting, 0, "nothing waited for dongguan");
+    cr_assert_gt(other, 0, "nothing waited for shenzhen");
+    cr_assert_gt(broker_entries(NULL, a), 0, "the member is not in the broker's store");
+
+    size_t broker_from = hn_file_size(world.broker.proc.log);
+    hn_result_t r;
+    cr_assert_eq(hn_broker_cmd(&world, &r, "node", "remove", "dongguan", NULL), 0);
+    cr_assert_eq(r.status, 0, "node remove: %s", r.err);
+    hn_result_free(&r);
+
+    char line[512];
+    cr_assert(hn_proc_wait_log(&world.broker.proc, "that waited for removed node dongguan",
+                               broker_from, 10000, line, sizeof line),
+              "the broker did not empty the removed node's mailbox");
+    char count[48];
+    snprintf(count, sizeof count, "deleted %lld changes", (long long)waiting);
+    cr_assert_not_null(strstr(line, count), "%s (expected %s)", line, count);
+    cr_assert_eq(broker_entries("dongguan", NULL), 0);
+    cr_assert_eq(broker_entries(NULL, a), 0, "the member's records are still at the relay");
+    cr_assert_eq(broker_entries("shenzhen", NULL), other, "another mailbox was touched");
+    sync_ok(shenzhen);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
 /* ------------------------------------------------------- 5: history ---- */
 
 /* One line of `liangdi history --format csv`. */
