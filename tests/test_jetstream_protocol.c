@@ -377,11 +377,33 @@ static bool fetch_refused(void *ctx)
     return refused;
 }
 
-Test(jetstream_protocol, a_node_removed_on_one_front_end_is_refused_by_the_other)
+/* The line a front-end logs once it emptied the removed dongguan's mailbox. */
+typedef struct emptied {
+    size_t from[FRONT_ENDS];        /* log sizes before the removal */
+} emptied_t;
+
+static bool mailbox_emptied(void *ctx)
+{
+    emptied_t *e = ctx;
+    for (size_t at = 0; at < FRONT_ENDS; at++)
+        if (hn_proc_wait_log(&fe[at].proc, "deleted 5 changes that waited for removed node "
+                             "dongguan", e->from[at], 0, NULL, 0))
+            return true;
+    return false;
+}
+
+Test(jetstream_protocol, a_node_removed_on_one_front_end_is_refused_by_the_other_and_its_mailbox_emptied)
 {
     ld_msg_t m;
     fe_start(0);
     fe_start(1);
+    peer_t home = fe_node(0, "home", &key_home, NULL);
+    push_ok(&home, "home", 1, 5, 5);     /* five changes wait for dongguan */
+    peer_close(&home);
+    cr_assert_eq(fe0_depth_of("dongguan", &key_dongguan), 5);
+    emptied_t e;
+    for (size_t at = 0; at < FRONT_ENDS; at++)
+        e.from[at] = hn_file_size(fe[at].proc.log);
     peer_t dg = fe_node(1, "dongguan", &key_dongguan, NULL);
     cr_assert_eq(CLI(NULL, 0, "node", "remove", "dongguan"), 0);
     refusal_t r = { .peer = &dg };
@@ -395,5 +417,17 @@ Test(jetstream_protocol, a_node_removed_on_one_front_end_is_refused_by_the_other
         cr_assert_eq(recv_msg(&again, 1000, &m), LD_MSG_NONE, "front-end %zu served it", at);
         peer_close(&again);
     }
+    /* and what waited for it is deleted from the shared store */
+    cr_assert(hn_wait_until(mailbox_emptied, &e, 10000),
+              "no front-end emptied the removed node's mailbox within 10 s");
+    char out[4096];
+    cr_assert_eq(CLI(out, sizeof out, "status"), 0);
+    const char *dg_row = strstr(out, "\ndongguan ");
+    cr_assert_not_null(dg_row, "%s", out);
+    char cells[8][64];
+    cr_assert_eq(sscanf(dg_row + 1, "%63s %63s %63s %63s %63s %63s %63s %63s", cells[0],
+                        cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]), 8,
+                 "%s", out);
+    cr_assert_str_eq(cells[5], "0", "the removed node's depth: %s", out);
     assert_clean_stop();
 }
