@@ -597,8 +597,9 @@ static int sv_collect_removed(void *ctx, const bk_node_info_t *node)
 /* Deletes what waits in the mailboxes of removed nodes: an id is never registered
  * again, so nothing there can ever be fetched, and the relay keeps no records for a
  * node that has left.  Runs when the broker starts and whenever the registry changed;
- * after the snapshot shows a node removed, nothing more is delivered to it, so what
- * this deletes stays deleted.  Failures are logged and tried again next time. */
+ * after this front-end's snapshot shows a node removed, it delivers nothing more to
+ * it, so what this deletes stays deleted.  A failure is logged, and tried again at the
+ * next change of the registry or the next start. */
 static void sv_reclaim_removed(bk_server_t *self)
 {
     ld_error_t err;
@@ -609,14 +610,15 @@ static void sv_reclaim_removed(bk_server_t *self)
     }
     for (size_t i = 0; i < removed.n; i++) {
         uint64_t waiting = 0;
-        if (bk_mailbox_depth(self->mailbox, removed.ids[i], &waiting, &err) < 0
-            || (waiting > 0 && bk_mailbox_ack(self->mailbox, removed.ids[i], UINT64_MAX, &err) < 0)) {
-            ld_err("emptying the mailbox of removed node %s: %s", removed.ids[i], err.msg);
+        const char *id = removed.ids[i];
+        if (bk_mailbox_depth(self->mailbox, id, &waiting, &err) < 0
+            || (waiting > 0 && bk_mailbox_ack(self->mailbox, id, UINT64_MAX, &err) < 0)) {
+            ld_err("emptying the mailbox of removed node %s: %s", id, err.msg);
             continue;
         }
         if (waiting > 0)
             ld_info("deleted %llu changes that waited for removed node %s",
-                    (unsigned long long)waiting, removed.ids[i]);
+                    (unsigned long long)waiting, id);
     }
 out:
     free(removed.ids);

@@ -200,7 +200,8 @@ static int run_round(nd_store_t *store, const char *db_path, const nd_sync_opts_
         if (rc != LD_EAGAIN || kind == ROUND_PROBE)
             break;
         int64_t now = nd_conn_now_ms();
-        if (failing_since == 0 || (result != NULL && result->pushed + result->fetched > done_before)) {
+        bool progressed = result != NULL && result->pushed + result->fetched > done_before;
+        if (failing_since == 0 || progressed) {
             failing_since = now;
             pause = RETRY_MIN_MS;
         }

@@ -208,7 +208,8 @@ Test(sync_crash, a_node_killed_while_applying_a_batch_resumes_from_its_cursor)
 Test(sync_crash, a_sync_whose_broker_store_fails_for_a_while_tries_again_and_completes)
 {
     if (world.store != HN_STORE_SQLITE)
-        cr_skip_test("holds the SQLite broker store's write lock; a JetStream store fails otherwise");
+        cr_skip_test("holds the SQLite broker store's write lock; a JetStream store fails "
+                     "otherwise");
     const int64_t total = 100;       /* one Push */
     cr_assert_eq(hn_bulk_activities(home, member, (size_t)total, "竹园镇"), 0);
 
