@@ -98,3 +98,10 @@ void cs_missing(cs_store_t *s, char *out, size_t size)
     }
 #endif
 }
+
+void cs_assert_not_made(const ld_error_t *err, const char *missing)
+{
+    cr_assert_eq(err->code, LD_ENOTFOUND, "%s", err->msg);
+    cr_assert_not_null(strstr(err->msg, missing), "the message names the store: %s", err->msg);
+    cr_assert_not_null(strstr(err->msg, "init"), "and says to make it first: %s", err->msg);
+}

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "error.h"
 #ifdef HN_WITH_JETSTREAM
 #include "test_jetstream_harness.h"
 #endif
@@ -33,5 +34,9 @@ void cs_teardown(cs_store_t *s);
 /* A place of the same kind where no store was ever made, into out[size]: a file path
  * in the temp dir, or the URLs of a second server. */
 void cs_missing(cs_store_t *s, char *out, size_t size);
+
+/* Asserts what opening the store at `missing` (cs_missing) without create left in err:
+ * not found, naming the store and saying to run init. */
+void cs_assert_not_made(const ld_error_t *err, const char *missing);
 
 #endif

@@ -199,6 +199,16 @@ static void older_store(const char *sql)
     sqlite3_close(db);
 }
 
+/* The store older_store left, opened by this liangdi: migrated to this version. */
+static nd_store_t *migrated_store(void)
+{
+    ld_error_t err;
+    nd_store_t *s = nd_store_open(db_path, false, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(query_int(nd_store_db(s), "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION);
+    return s;
+}
+
 Test(migrate, a_version_one_store_keeps_its_records_and_loses_the_two_unread_activity_indexes)
 {
     /* Back to what migration 1 left: its two activity indexes, version 1. */
@@ -206,11 +216,8 @@ Test(migrate, a_version_one_store_keeps_its_records_and_loses_the_two_unread_act
                 "(\"member\", \"month\"); CREATE INDEX \"activities_date\" ON "
                 "\"activities\" (\"date\"); PRAGMA user_version = 1");
 
-    ld_error_t err;
-    nd_store_t *s = nd_store_open(db_path, false, &err);
-    cr_assert_not_null(s, "%s", err.msg);
+    nd_store_t *s = migrated_store();
     sqlite3 *db = nd_store_db(s);
-    cr_assert_eq(query_int(db, "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION);
     cr_assert_str_eq(nd_store_node_id(s), "home");
     cr_assert_not(has_object(db, "index", "activities_member_month"));
     cr_assert_not(has_object(db, "index", "activities_date"));
@@ -230,11 +237,8 @@ Test(migrate, a_version_three_store_keeps_its_activities_and_finds_them_by_membe
                 "('a2', 'm2', 'dues', '2026-03-02', 2, 'home', '', 'home'); "
                 "PRAGMA user_version = 3");
 
-    ld_error_t err;
-    nd_store_t *s = nd_store_open(db_path, false, &err);
-    cr_assert_not_null(s, "%s", err.msg);
+    nd_store_t *s = migrated_store();
     sqlite3 *db = nd_store_db(s);
-    cr_assert_eq(query_int(db, "PRAGMA user_version"), ND_STORE_SCHEMA_VERSION);
     cr_assert_not(has_object(db, "index", "activities_member_kind_date"));
     cr_assert(has_object(db, "index", "activities_member"));
     cr_assert_eq(query_int(db, "SELECT count(*) FROM \"activities\" INDEXED BY "
