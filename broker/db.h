@@ -7,12 +7,13 @@
 #include <stdbool.h>
 #include "error.h"
 
-#define BK_DB_SCHEMA_VERSION 1   /* PRAGMA user_version of a broker store */
+#define BK_DB_SCHEMA_VERSION 2   /* PRAGMA user_version of a broker store */
 
 /* Opens the store at `path`.  With `create`, a missing file is made and stamped with
  * BK_DB_SCHEMA_VERSION; without, a missing file is LD_ENOTFOUND ("run init first").
- * A store of a newer version is LD_ESCHEMA.  Returns the connection (caller closes
- * with bk_db_close) or NULL with err set. */
+ * A store of an older version is brought forward, each step in one transaction; one
+ * of a newer version is LD_ESCHEMA.  Returns the connection (caller closes with
+ * bk_db_close) or NULL with err set. */
 sqlite3 *bk_db_open(const char *path, bool create, ld_error_t *err);
 
 /* Closes a connection opened by bk_db_open and NULLs *db_p; safe on NULL and twice. */

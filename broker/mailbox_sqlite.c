@@ -20,11 +20,12 @@ static const char mb_schema[] =
     "  \"node\" TEXT PRIMARY KEY NOT NULL,"
     "  \"last\" INTEGER NOT NULL,"
     "  \"acked\" INTEGER NOT NULL) WITHOUT ROWID;"
+    /* A rowid table: its rows keep a body of up to a page in place (db.c says why) */
     "CREATE TABLE IF NOT EXISTS \"mailbox\"("
     "  \"node\" TEXT NOT NULL,"
     "  \"position\" INTEGER NOT NULL,"
     "  \"body\" BLOB NOT NULL,"
-    "  PRIMARY KEY(\"node\", \"position\")) WITHOUT ROWID;";
+    "  UNIQUE(\"node\", \"position\"));";
 
 typedef struct mb_store {
     sqlite3      *db;

@@ -2,7 +2,8 @@
  * (record tables generated from the schema table in proto/schema.c) and index;
  * migration 2 drops two activity indexes that no query reads any more; migration 3
  * changes no table but marks the short form of stamps lines (merge.h), which a liangdi
- * of version 2 cannot read; migration 4 indexes activities by member alone.
+ * of version 2 cannot read; migration 4 indexes activities by member alone; migration 5
+ * makes the change log a rowid table, so that a change's body never spills.
  *
  * A migration runs in one IMMEDIATE transaction that ends by setting user_version,
  * so a crash leaves the store at the old version or the new one, never between.
@@ -182,6 +183,31 @@ static int migration_4(sqlite3 *db, ld_error_t *err)
     return exec_all(db, ddl_4, sizeof ddl_4 / sizeof ddl_4[0], err);
 }
 
+/* The change log was clustered on (origin, seq) (WITHOUT ROWID), where a row keeps at
+ * most about a quarter of a page in place: the body of a change with a 1,000-byte
+ * note spilled into an overflow page of its own, and the log took four times its
+ * bytes on disk (89 MB for 20,000 such changes), all of it written twice (WAL and
+ * checkpoint).  As a rowid table with (origin, seq) unique it keeps rows of up to a
+ * page in place (26 MB for the same changes); 100-byte changes apply as fast as
+ * before.  The copy goes in key order, which needs no sort. */
+static const char *const ddl_5[] = {
+    "CREATE TABLE \"changelog_5\" (\"origin\" TEXT NOT NULL, \"seq\" INTEGER NOT NULL, "
+    "\"record_id\" TEXT NOT NULL, \"kind\" TEXT NOT NULL, \"hlc\" INTEGER NOT NULL, "
+    "\"deleted\" INTEGER NOT NULL, \"body\" BLOB NOT NULL, \"at\" INTEGER NOT NULL, "
+    "UNIQUE (\"origin\", \"seq\"))",
+    "INSERT INTO \"changelog_5\" (\"origin\", \"seq\", \"record_id\", \"kind\", \"hlc\", "
+    "\"deleted\", \"body\", \"at\") SELECT \"origin\", \"seq\", \"record_id\", \"kind\", "
+    "\"hlc\", \"deleted\", \"body\", \"at\" FROM \"changelog\" ORDER BY \"origin\", \"seq\"",
+    "DROP TABLE \"changelog\"",
+    "ALTER TABLE \"changelog_5\" RENAME TO \"changelog\"",
+    "CREATE INDEX \"changelog_record_id\" ON \"changelog\" (\"record_id\")",
+};
+
+static int migration_5(sqlite3 *db, ld_error_t *err)
+{
+    return exec_all(db, ddl_5, sizeof ddl_5 / sizeof ddl_5[0], err);
+}
+
 typedef int (*migration_fn)(sqlite3 *db, ld_error_t *err);
 
 /* migrations[i] brings a store from version i to i + 1. */
@@ -190,6 +216,7 @@ static const migration_fn migrations[ND_STORE_SCHEMA_VERSION] = {
     migration_2,
     migration_3,
     migration_4,
+    migration_5,
 };
 
 int nd_migrate_version(sqlite3 *db, int *version, ld_error_t *err)

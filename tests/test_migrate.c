@@ -184,19 +184,32 @@ Test(migrate, a_new_store_has_the_log_tables_and_the_indexes_of_this_version)
     nd_store_destroy(&s);
 }
 
-/* Makes node "home"'s store with this liangdi, then takes it back with `sql` (on a plain
- * connection) to what an older one left. */
-static void older_store(const char *sql)
+/* Node "home"'s store, made by this liangdi (caller destroys). */
+static nd_store_t *home_store(void)
 {
     ld_error_t err;
     nd_store_t *s = nd_store_open(db_path, true, &err);
     cr_assert_not_null(s, "%s", err.msg);
     cr_assert_eq(nd_store_init_node(s, "home", "竹园镇党委", &err), 0, "%s", err.msg);
-    nd_store_destroy(&s);
+    return s;
+}
+
+/* Takes the closed store back with `sql` (on a plain connection) to what an older
+ * liangdi left. */
+static void take_back(const char *sql)
+{
     sqlite3 *db = NULL;
     cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
+}
+
+/* Makes node "home"'s store with this liangdi, then takes it back with `sql`. */
+static void older_store(const char *sql)
+{
+    nd_store_t *s = home_store();
+    nd_store_destroy(&s);
+    take_back(sql);
 }
 
 /* The store older_store left, opened by this liangdi: migrated to this version. */
@@ -244,6 +257,159 @@ Test(migrate, a_version_three_store_keeps_its_activities_and_finds_them_by_membe
     cr_assert_eq(query_int(db, "SELECT count(*) FROM \"activities\" INDEXED BY "
                            "\"activities_member\" WHERE \"member\" = 'm2'"), 1);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM \"activities\""), 2);
+    nd_store_destroy(&s);
+}
+
+/* Writes village org `id` of node "home". */
+static void add_org(nd_store_t *s, const char *id, const char *name)
+{
+    ld_error_t err;
+    ld_change_t c;
+    ld_change_init(&c);
+    c.kind = LD_KIND_ORG;
+    snprintf(c.record_id, sizeof c.record_id, "%s", id);
+    cr_assert_eq(ld_change_set(&c, "name", name, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_change_set(&c, "kind", "village", &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_change_set(&c, "node", "home", &err), 0, "%s", err.msg);
+    cr_assert_eq(nd_store_create(s, &c, &err), 0, "%s", err.msg);
+    ld_change_clear(&c);
+}
+
+/* Writes `n` study activities of one member, each with a note of `note_len` bytes (at
+ * least 32), after the org and the member they need. */
+static void write_activities(nd_store_t *s, size_t n, size_t note_len)
+{
+    ld_error_t err;
+    ld_change_t c;
+    char member[LD_RECORD_ID_MAX + 1];
+    char *note = malloc(note_len + 1);
+    cr_assert_not_null(note);
+
+    add_org(s, "longtan", "龙潭村党支部");
+    ld_change_init(&c);
+    c.kind = LD_KIND_MEMBER;
+    cr_assert_eq(ld_change_set(&c, "name", "林术平", &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_change_set(&c, "org", "longtan", &err), 0, "%s", err.msg);
+    cr_assert_eq(nd_store_create(s, &c, &err), 0, "%s", err.msg);
+    snprintf(member, sizeof member, "%s", c.record_id);
+    for (size_t i = 0; i < n; i++) {
+        ld_change_clear(&c);
+        c.kind = LD_KIND_ACTIVITY;
+        int len = snprintf(note, note_len + 1, "第%zu次支部学习", i + 1);
+        memset(note + len, '.', note_len - (size_t)len);
+        note[note_len] = '\0';
+        cr_assert_eq(ld_change_set(&c, "member", member, &err), 0, "%s", err.msg);
+        cr_assert_eq(ld_change_set(&c, "date", "2026-03-01", &err), 0, "%s", err.msg);
+        cr_assert_eq(ld_change_set(&c, "kind", "study", &err), 0, "%s", err.msg);
+        cr_assert_eq(ld_change_set(&c, "note", note, &err), 0, "%s", err.msg);
+        cr_assert_eq(nd_store_create(s, &c, &err), 0, "%s", err.msg);
+    }
+    ld_change_clear(&c);
+    free(note);
+}
+
+/* The change log in key order, every column, as one text (caller frees). */
+static char *change_log_text(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_not_null(f);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT \"origin\", \"seq\", \"record_id\", \"kind\", "
+                                    "\"hlc\", \"deleted\", hex(\"body\"), \"at\" FROM \"changelog\" "
+                                    "ORDER BY \"origin\", \"seq\"", -1, &st, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        for (int i = 0; i < 8; i++)
+            fprintf(f, "%s%s", i > 0 ? "|" : "", (const char *)sqlite3_column_text(st, i));
+        fputc('\n', f);
+    }
+    sqlite3_finalize(st);
+    fclose(f);
+    return text;
+}
+
+/* Counts the outbox's changes after `after` and checks they come in seq order. */
+static int count_in_order(void *ctx, uint64_t seq, const uint8_t *change, size_t len)
+{
+    uint64_t *last = ctx;
+    (void)change;
+    cr_assert_gt(len, 0);
+    cr_assert_eq(seq, *last + 1, "seq %llu after %llu", (unsigned long long)seq,
+                 (unsigned long long)*last);
+    *last = seq;
+    return 0;
+}
+
+Test(migrate, a_version_four_store_keeps_its_change_log_and_sends_it_in_order)
+{
+    nd_store_t *s = home_store();
+    write_activities(s, 40, 1000);
+    uint64_t last_seq = nd_store_last_seq(s);
+    char *before = change_log_text(nd_store_db(s));
+    nd_store_destroy(&s);
+    /* Back to version 4: the log clustered on (origin, seq), as migration 1 made it. */
+    take_back("CREATE TABLE \"changelog_4\" (\"origin\" TEXT NOT NULL, \"seq\" INTEGER NOT NULL, "
+              "\"record_id\" TEXT NOT NULL, \"kind\" TEXT NOT NULL, \"hlc\" INTEGER NOT NULL, "
+              "\"deleted\" INTEGER NOT NULL, \"body\" BLOB NOT NULL, \"at\" INTEGER NOT NULL, "
+              "PRIMARY KEY (\"origin\", \"seq\")) WITHOUT ROWID; "
+              "INSERT INTO \"changelog_4\" SELECT \"origin\", \"seq\", \"record_id\", \"kind\", "
+              "\"hlc\", \"deleted\", \"body\", \"at\" FROM \"changelog\"; "
+              "DROP TABLE \"changelog\"; "
+              "ALTER TABLE \"changelog_4\" RENAME TO \"changelog\"; "
+              "CREATE INDEX \"changelog_record_id\" ON \"changelog\" (\"record_id\"); "
+              "PRAGMA user_version = 4");
+
+    s = migrated_store();
+    sqlite3 *db = nd_store_db(s);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM sqlite_master WHERE \"name\" = 'changelog' "
+                           "AND \"sql\" LIKE '%WITHOUT ROWID%'"), 0);
+    cr_assert(has_object(db, "index", "changelog_record_id"));
+    char *after = change_log_text(db);
+    cr_assert_str_eq(after, before);
+    /* The whole outbox, in order, from the migrated log. */
+    ld_error_t err;
+    uint64_t seen = 0;
+    cr_assert_eq(nd_store_outbox(s, 0, 1000, count_in_order, &seen, &err), (int)last_seq,
+                 "%s", err.msg);
+    cr_assert_eq(seen, last_seq);
+    /* (origin, seq) is still unique, and a new write follows on. */
+    cr_assert_neq(sqlite3_exec(db, "INSERT INTO \"changelog\" SELECT * FROM \"changelog\" "
+                               "LIMIT 1", NULL, NULL, NULL), SQLITE_OK);
+    add_org(s, "shuangfeng", "双丰村党支部");
+    cr_assert_eq(nd_store_last_seq(s), last_seq + 1);
+    nd_store_destroy(&s);
+    free(before);
+    free(after);
+}
+
+/* Bytes of the store's pages that hold b-tree `name` (dbstat). */
+static long long pages_of(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    long long bytes = -1;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT sum(\"pgsize\") FROM \"dbstat\" WHERE "
+                                    "\"name\" = ?1", -1, &st, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        bytes = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return bytes;
+}
+
+Test(migrate, a_change_with_a_long_note_takes_about_its_size_in_the_change_log)
+{
+    /* Clustered on (origin, seq), each of these bodies spilled into a page of its own:
+     * four times their bytes. */
+    nd_store_t *s = home_store();
+    write_activities(s, 200, 1000);
+    sqlite3 *db = nd_store_db(s);
+    long long body = query_int(db, "SELECT sum(length(\"body\")) FROM \"changelog\"");
+    long long used = pages_of(db, "changelog");
+    cr_assert_gt(body, 200 * 1000);
+    cr_assert_lt(used, 2 * body, "the change log takes %lld bytes for %lld of bodies", used, body);
     nd_store_destroy(&s);
 }
 
