@@ -93,9 +93,16 @@ static const char db_step_2[] =
     "DROP TABLE \"mailbox\";"
     "ALTER TABLE \"mailbox_2\" RENAME TO \"mailbox\";";
 
+/* Version 3 remembers the keys `node rekey` took from nodes, so that none is used again
+ * (registry_sqlite.c). */
+static const char db_step_3[] =
+    "CREATE TABLE IF NOT EXISTS \"retired_keys\"(\"key\" TEXT PRIMARY KEY NOT NULL, "
+    "\"node\" TEXT NOT NULL) WITHOUT ROWID;";
+
 /* db_steps[v] brings a store from version v to v + 1 (version 0 is a new file). */
 static const char *const db_steps[BK_DB_SCHEMA_VERSION] = {
     [1] = db_step_2,
+    [2] = db_step_3,
 };
 
 /* Brings the store at `path` (for messages) from `version` to this broker's, one step

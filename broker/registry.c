@@ -97,6 +97,14 @@ static int reg_check_id(const char *what, const char *id, ld_error_t *err)
     return 0;
 }
 
+static int reg_check_key(const char *key, ld_error_t *err)
+{
+    if (!key || !ld_key_valid(key))
+        return ld_error_set(err, LD_EINVAL, "key '%s' is not a CURVE public key "
+                            "(40 characters of Z85)", key ? key : "");
+    return 0;
+}
+
 /* Checks both ends of a link and puts them in order: *lo < *hi. */
 static int reg_link_ends(const char *a, const char *b, const char **lo, const char **hi,
                          ld_error_t *err)
@@ -120,11 +128,10 @@ int bk_registry_add_node(bk_registry_t *self, const char *id, const char *name,
                          const char *key, ld_error_t *err)
 {
     int rc = reg_check_id("node id", id, err);
+    if (rc == 0)
+        rc = reg_check_key(key, err);
     if (rc < 0)
         return rc;
-    if (!key || !ld_key_valid(key))
-        return ld_error_set(err, LD_EINVAL, "key '%s' is not a CURVE public key "
-                            "(40 characters of Z85)", key ? key : "");
     if (!name || !*name)
         name = id;
     if (strlen(name) > BK_NAME_MAX || !ld_utf8_valid(name, strlen(name)))
@@ -139,6 +146,17 @@ int bk_registry_remove_node(bk_registry_t *self, const char *id, ld_error_t *err
     if (rc < 0)
         return rc;
     return self->ops->remove_node(self->store, id, err);
+}
+
+int bk_registry_set_key(bk_registry_t *self, const char *id, const char *key,
+                        ld_error_t *err)
+{
+    int rc = reg_check_id("node id", id, err);
+    if (rc == 0)
+        rc = reg_check_key(key, err);
+    if (rc < 0)
+        return rc;
+    return self->ops->set_key(self->store, id, key, err);
 }
 
 int bk_registry_add_link(bk_registry_t *self, const char *a, const char *b, ld_error_t *err)

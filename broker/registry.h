@@ -53,6 +53,9 @@ typedef struct bk_registry_ops {
                     ld_error_t *err);
     /* LD_ENOTFOUND, or LD_EINVAL when already removed. */
     int (*remove_node)(void *store, const char *id, ld_error_t *err);
+    /* Gives an active node a new key and retires its old one for good.  LD_ENOTFOUND,
+     * LD_EINVAL (removed), LD_EEXIST (the key is any node's, now or retired). */
+    int (*set_key)(void *store, const char *id, const char *key, ld_error_t *err);
     /* LD_ENOTFOUND (an end not registered), LD_EINVAL (removed), LD_EEXIST. */
     int (*add_link)(void *store, const char *lo, const char *hi, ld_error_t *err);
     /* LD_ENOTFOUND when there is no such link. */
@@ -89,7 +92,7 @@ bk_registry_t *bk_registry_new(const char *path, bool create, ld_error_t *err);
 void bk_registry_destroy(bk_registry_t **self_p);
 
 /* Registers a node.  LD_EINVAL (bad id, key or name, naming it), LD_EEXIST (the id or
- * the key is taken, by a removed node too). */
+ * the key is taken, by a removed node too, or the key was retired). */
 int bk_registry_add_node(bk_registry_t *self, const char *id, const char *name,
                          const char *key, ld_error_t *err);
 
@@ -97,6 +100,14 @@ int bk_registry_add_node(bk_registry_t *self, const char *id, const char *name,
  * Its links stay; a serving broker empties its mailbox when it sees the change
  * (server.c).  LD_ENOTFOUND, or LD_EINVAL if already removed. */
 int bk_registry_remove_node(bk_registry_t *self, const char *id, ld_error_t *err);
+
+/* Replaces the CURVE public key of an active node (its key leaked, or its machine was
+ * replaced): the node keeps its id, links, mailbox and marks; the old key is refused
+ * from then on, even on an open connection (server.c), and is never registered again.
+ * LD_EINVAL (bad id or key, or the node removed), LD_ENOTFOUND, LD_EEXIST (the key is
+ * taken, or was retired, by any node, this one included). */
+int bk_registry_set_key(bk_registry_t *self, const char *id, const char *key,
+                        ld_error_t *err);
 
 /* Links two registered, distinct nodes (symmetric).  LD_ENOTFOUND, LD_EINVAL, LD_EEXIST. */
 int bk_registry_add_link(bk_registry_t *self, const char *a, const char *b, ld_error_t *err);

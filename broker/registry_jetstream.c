@@ -5,7 +5,8 @@
  * Bucket LIANGDI_REGISTRY holds three kinds of key (node ids written with
  * bk_js_token, so that a '.' in an id does not split a key):
  *   node.<id>       "<removed 0|1>\t<public key>\t<id>\t<name>"
- *   key.<hex>       "<id>": the public key (its Z85 text in hex) is taken by that node
+ *   key.<hex>       "<id>": the public key (its Z85 text in hex) is taken by that node;
+ *                   "<id>\tretired": it was that node's, until `node rekey` replaced it
  *   link.<a>.<b>    "1", a < b
  * Each command checks and writes with create-only or compare-and-set writes, so two
  * front-ends racing on the same id, key or link cannot both win.  A key is reserved
@@ -226,11 +227,15 @@ err:
 
 /* ---- commands ---- */
 
-/* The node holding public-key reservation `pk`: 1 (holder filled), 0 none, or < 0. */
+#define RJ_RETIRED "\tretired"   /* after the id in a key's entry: no longer in use */
+
+/* The node holding public-key reservation `pk`: 1 (holder filled, *retired set), 0 none,
+ * or < 0. */
 static int rj_key_holder(rj_store_t *self, const char *pk, char holder[LD_ID_MAX + 1],
-                         ld_error_t *err)
+                         bool *retired, ld_error_t *err)
 {
     char key[RJ_KEY_MAX + LD_KEY_TEXT * 2];
+    char text[LD_ID_MAX + sizeof RJ_RETIRED];
     kvEntry *e = NULL;
     rj_pubkey_key(pk, key);
     natsStatus s = kvStore_Get(&e, self->kv, key);
@@ -238,11 +243,47 @@ static int rj_key_holder(rj_store_t *self, const char *pk, char holder[LD_ID_MAX
         return 0;
     if (s != NATS_OK)
         return bk_js_fail(err, s, 0, "reading the holder of key %s", pk);
-    bool ok = rj_value(e, holder, LD_ID_MAX + 1);
+    bool ok = rj_value(e, text, sizeof text);
     kvEntry_Destroy(e);
-    if (!ok)
+    char *tab = ok ? strchr(text, '\t') : NULL;
+    *retired = tab != NULL && strcmp(tab, RJ_RETIRED) == 0;
+    if (tab != NULL && *retired)
+        *tab = '\0';
+    if (!ok || (tab != NULL && !*retired) || strlen(text) > LD_ID_MAX)
         return ld_error_set(err, LD_EIO, "the registry entry of key %s is malformed", pk);
+    memcpy(holder, text, strlen(text) + 1);
     return 1;
+}
+
+/* Reserves public key `pk` for node `id` (create-only, so that two front-ends cannot
+ * give one key to two nodes).  A reservation of the same id not retired is one that an
+ * interrupted add or rekey left: it is taken over.  0 (*made: this call wrote it),
+ * LD_EEXIST naming the holder, or < 0. */
+static int rj_reserve_key(rj_store_t *self, const char *pk, const char *id, bool *made,
+                          ld_error_t *err)
+{
+    char kkey[RJ_KEY_MAX + LD_KEY_TEXT * 2], holder[LD_ID_MAX + 1];
+    bool retired = false;
+    uint64_t rev = 0;
+    *made = false;
+    rj_pubkey_key(pk, kkey);
+    natsStatus s = kvStore_Create(&rev, self->kv, kkey, id, (int)strlen(id));
+    if (s == NATS_OK) {
+        *made = true;
+        return 0;
+    }
+    int rc = rj_key_holder(self, pk, holder, &retired, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return bk_js_fail(err, s, 0, "reserving key %s for node %s", pk, id);
+    if (retired)
+        return ld_error_set(err, LD_EEXIST, "key %s was retired from node %s; a retired key "
+                            "is not used again", pk, holder);
+    if (strcmp(holder, id) != 0)
+        return ld_error_set(err, LD_EEXIST, "key %s is already registered to node %s", pk,
+                            holder);
+    return 0;
 }
 
 static int rj_add_node(void *store, const char *id, const char *name, const char *pk,
@@ -250,7 +291,6 @@ static int rj_add_node(void *store, const char *id, const char *name, const char
 {
     rj_store_t *self = store;
     char nkey[RJ_KEY_MAX], kkey[RJ_KEY_MAX + LD_KEY_TEXT * 2], value[RJ_VALUE_MAX];
-    char holder[LD_ID_MAX + 1];
     rj_node_t n;
     uint64_t rev = 0;
     bool reserved = false;
@@ -264,24 +304,13 @@ static int rj_add_node(void *store, const char *id, const char *name, const char
         rj_node_clear(&n);
         return rc;
     }
+    rc = rj_reserve_key(self, pk, id, &reserved, err);
+    if (rc < 0)
+        return rc;
     rj_pubkey_key(pk, kkey);
-    natsStatus s = kvStore_Create(&rev, self->kv, kkey, id, (int)strlen(id));
-    if (s == NATS_OK) {
-        reserved = true;
-    } else {
-        rc = rj_key_holder(self, pk, holder, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 0)
-            return bk_js_fail(err, s, 0, "reserving key %s for node %s", pk, id);
-        if (strcmp(holder, id) != 0)
-            return ld_error_set(err, LD_EEXIST, "key %s is already registered to node %s", pk,
-                                holder);
-        /* reserved for this id by an add that did not finish: take it over */
-    }
     rj_node_key(id, nkey);
     int len = rj_node_format(value, false, pk, id, name);
-    s = kvStore_Create(&rev, self->kv, nkey, value, len);
+    natsStatus s = kvStore_Create(&rev, self->kv, nkey, value, len);
     if (s != NATS_OK) {
         rc = rj_node_get(self, id, &n, err);
         if (rc == 1) {
@@ -325,6 +354,69 @@ static int rj_remove_node(void *store, const char *id, ld_error_t *err)
         ld_debug("removing node %s: %s; reading it again", id, natsStatus_GetText(s));
     }
     return ld_error_set(err, LD_EIO, "node %s changed under every attempt to remove it", id);
+}
+
+/* The new key is reserved first (create-only), then the old one marked retired, then
+ * the node's entry changed by compare-and-set: at every step between, the node still
+ * answers to its old key only, and neither key can go to another node.  A failure
+ * after the reservation gives it back. */
+static int rj_set_key(void *store, const char *id, const char *pk, ld_error_t *err)
+{
+    rj_store_t *self = store;
+    char nkey[RJ_KEY_MAX], okey[RJ_KEY_MAX + LD_KEY_TEXT * 2], value[RJ_VALUE_MAX];
+    char retired[LD_ID_MAX + sizeof RJ_RETIRED];
+    bool reserved = false;
+    int rc = LD_EIO;
+    rj_node_key(id, nkey);
+    snprintf(retired, sizeof retired, "%s" RJ_RETIRED, id);
+    for (int tries = 0; tries < RJ_CAS_TRIES; tries++) {
+        rj_node_t n;
+        uint64_t rev = 0;
+        int found = rj_node_get(self, id, &n, err);
+        if (found <= 0) {
+            rc = found < 0 ? found
+                           : ld_error_set(err, LD_ENOTFOUND, "node %s is not registered", id);
+            goto out;
+        }
+        if (n.removed || strcmp(n.key, pk) == 0) {
+            rc = n.removed ? ld_error_set(err, LD_EINVAL, "node %s is removed; a removed node "
+                                          "gets no new key", id)
+                           : ld_error_set(err, LD_EEXIST, "key %s is already registered to "
+                                          "node %s", pk, id);
+            rj_node_clear(&n);
+            goto out;
+        }
+        if (tries == 0 && (rc = rj_reserve_key(self, pk, id, &reserved, err)) < 0) {
+            rj_node_clear(&n);
+            goto out;
+        }
+        rj_pubkey_key(n.key, okey);
+        natsStatus s = kvStore_PutString(&rev, self->kv, okey, retired);
+        if (s != NATS_OK) {
+            rc = bk_js_fail(err, s, 0, "retiring key %s of node %s", n.key, id);
+            rj_node_clear(&n);
+            goto out;
+        }
+        int len = rj_node_format(value, false, pk, n.id, n.name);
+        s = kvStore_Update(&rev, self->kv, nkey, value, len, n.rev);
+        rj_node_clear(&n);
+        if (s == NATS_OK) {
+            self->dirty = true;
+            return 0;
+        }
+        ld_debug("replacing the key of node %s: %s; reading it again", id,
+                 natsStatus_GetText(s));
+        rc = ld_error_set(err, LD_EIO, "node %s changed under every attempt to replace its "
+                          "key", id);
+    }
+out:
+    if (reserved) {
+        char kkey[RJ_KEY_MAX + LD_KEY_TEXT * 2];
+        rj_pubkey_key(pk, kkey);
+        if (kvStore_Delete(self->kv, kkey) != NATS_OK)
+            ld_warn("jetstream: key %s stays reserved for node %s", pk, id);
+    }
+    return rc;
 }
 
 static int rj_add_link(void *store, const char *lo, const char *hi, ld_error_t *err)
@@ -656,6 +748,7 @@ const bk_registry_ops_t bk_registry_jetstream = {
     .close       = rj_close,
     .add_node    = rj_add_node,
     .remove_node = rj_remove_node,
+    .set_key     = rj_set_key,
     .add_link    = rj_add_link,
     .remove_link = rj_remove_link,
     .each_node   = rj_each_node,

@@ -1,5 +1,6 @@
-/* registry_sqlite.c: the embedded registry store: nodes, links and the registry's
- * generation in the broker's SQLite file, each command one transaction.
+/* registry_sqlite.c: the embedded registry store: nodes, links, the keys nodes no longer
+ * use and the registry's generation in the broker's SQLite file, each command one
+ * transaction.
  *
  * Other connections notice a change cheaply: PRAGMA data_version moves when another
  * connection commits, and only then is the generation (raised by every command, not
@@ -24,6 +25,9 @@ static const char rs_schema[] =
     "  \"a\" TEXT NOT NULL REFERENCES \"nodes\"(\"id\"),"
     "  \"b\" TEXT NOT NULL REFERENCES \"nodes\"(\"id\"),"
     "  PRIMARY KEY(\"a\", \"b\"), CHECK(\"a\" < \"b\")) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS \"retired_keys\"("
+    "  \"key\" TEXT PRIMARY KEY NOT NULL,"
+    "  \"node\" TEXT NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS \"registry_meta\"(\"generation\" INTEGER NOT NULL);"
     "INSERT INTO \"registry_meta\"(\"generation\") SELECT 0 "
     "  WHERE NOT EXISTS (SELECT 1 FROM \"registry_meta\");";
@@ -127,6 +131,31 @@ out:
     return rc;
 }
 
+/* LD_EEXIST when public key `key` is a node's, now or retired (naming it), else 0. */
+static int rs_key_free(rs_store_t *self, const char *key, ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bk_db_prepare(self->db,
+        "SELECT \"id\", 0 FROM \"nodes\" WHERE \"key\" = ?1 "
+        "UNION ALL SELECT \"node\", 1 FROM \"retired_keys\" WHERE \"key\" = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    rc = rs_bind_text(self, st, 1, key, err);
+    if (rc < 0)
+        goto out;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = ld_error_set(err, LD_EEXIST, sqlite3_column_int(st, 1)
+                          ? "key %s was retired from node %s; a retired key is not used again"
+                          : "key %s is already registered to node %s", key,
+                          (const char *)sqlite3_column_text(st, 0));
+    else if (step != SQLITE_DONE)
+        rc = bk_db_fail(self->db, "reading nodes", err);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- commands ---- */
 
 static int rs_add_node(void *store, const char *id, const char *name, const char *key,
@@ -147,24 +176,9 @@ static int rs_add_node(void *store, const char *id, const char *name, const char
                           : "node %s is already registered", id);
         goto err;
     }
-    rc = bk_db_prepare(self->db, "SELECT \"id\" FROM \"nodes\" WHERE \"key\" = ?1", &st, err);
+    rc = rs_key_free(self, key, err);
     if (rc < 0)
         goto err;
-    rc = rs_bind_text(self, st, 1, key, err);
-    if (rc < 0)
-        goto err;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        rc = ld_error_set(err, LD_EEXIST, "key %s is already registered to node %s", key,
-                          (const char *)sqlite3_column_text(st, 0));
-        goto err;
-    }
-    if (step != SQLITE_DONE) {
-        rc = bk_db_fail(self->db, "reading nodes", err);
-        goto err;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
     rc = bk_db_prepare(self->db,
         "INSERT INTO \"nodes\"(\"id\", \"name\", \"key\") VALUES (?1, ?2, ?3)", &st, err);
     if (rc < 0)
@@ -210,6 +224,52 @@ static int rs_remove_node(void *store, const char *id, ld_error_t *err)
     if (rc < 0)
         goto err;
     rc = rs_run_once(self, st, "removing a node", err);
+    st = NULL;
+    if (rc < 0 || (rc = rs_bump_commit(self, err)) < 0)
+        goto err;
+    return 0;
+err:
+    sqlite3_finalize(st);
+    bk_db_rollback(self->db);
+    return rc;
+}
+
+static int rs_set_key(void *store, const char *id, const char *key, ld_error_t *err)
+{
+    rs_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    bool exists = false, removed = false;
+    int rc = rs_begin(self, err);
+    if (rc < 0)
+        return rc;
+    rc = rs_lookup(self, id, &exists, &removed, err);
+    if (rc < 0)
+        goto err;
+    if (!exists || removed) {
+        rc = !exists ? ld_error_set(err, LD_ENOTFOUND, "node %s is not registered", id)
+                     : ld_error_set(err, LD_EINVAL, "node %s is removed; a removed node gets "
+                                    "no new key", id);
+        goto err;
+    }
+    rc = rs_key_free(self, key, err);
+    if (rc < 0)
+        goto err;
+    /* The old key is retired first, then replaced: one transaction. */
+    rc = bk_db_prepare(self->db,
+        "INSERT INTO \"retired_keys\"(\"key\", \"node\") "
+        "SELECT \"key\", \"id\" FROM \"nodes\" WHERE \"id\" = ?1", &st, err);
+    if (rc < 0 || (rc = rs_bind_text(self, st, 1, id, err)) < 0)
+        goto err;
+    rc = rs_run_once(self, st, "retiring a key", err);
+    st = NULL;
+    if (rc < 0)
+        goto err;
+    rc = bk_db_prepare(self->db, "UPDATE \"nodes\" SET \"key\" = ?2 WHERE \"id\" = ?1", &st,
+                       err);
+    if (rc < 0 || (rc = rs_bind_text(self, st, 1, id, err)) < 0
+        || (rc = rs_bind_text(self, st, 2, key, err)) < 0)
+        goto err;
+    rc = rs_run_once(self, st, "replacing a key", err);
     st = NULL;
     if (rc < 0 || (rc = rs_bump_commit(self, err)) < 0)
         goto err;
@@ -438,6 +498,7 @@ const bk_registry_ops_t bk_registry_sqlite = {
     .close       = rs_close,
     .add_node    = rs_add_node,
     .remove_node = rs_remove_node,
+    .set_key     = rs_set_key,
     .add_link    = rs_add_link,
     .remove_link = rs_remove_link,
     .each_node   = rs_each_node,

@@ -234,6 +234,77 @@ Test(registry, a_removed_node_is_inactive_keyless_and_its_id_not_reused)
     cr_assert(l.removed[0]);
 }
 
+Test(registry, a_new_key_replaces_the_old_one_and_the_node_keeps_its_id_and_links)
+{
+    ld_error_t err;
+    add("home", "镇党委", &k1);
+    add("dong.guan", "东莞", &k2);
+    cr_assert_eq(bk_registry_add_link(reg, "home", "dong.guan", &err), 0, "%s", err.msg);
+    bk_registry_t *server = open_at(store.where, false, &err);
+    cr_assert_not_null(server, "%s", err.msg);
+    refresh(server);
+
+    cr_assert_eq(bk_registry_set_key(reg, "dong.guan", k3.public_key, &err), 0, "%s", err.msg);
+    cr_assert(sees_change(server), "the new key was not seen");
+    cr_assert_str_eq(bk_registry_node_by_key(server, k3.public_key), "dong.guan");
+    cr_assert_null(bk_registry_node_by_key(server, k2.public_key), "ZAP no longer admits the old key");
+    cr_assert(bk_registry_active(server, "dong.guan"));
+    cr_assert(bk_registry_may_address(server, "home", "dong.guan"), "the link stays");
+    listing_t l = list_nodes();
+    cr_assert_eq(l.n, 2);
+    cr_assert_str_eq(l.names[0], "东莞");
+    bk_registry_destroy(&server);
+}
+
+Test(registry, a_retired_key_is_never_used_again_by_anyone)
+{
+    ld_error_t err;
+    ld_keypair_t k4;
+    cr_assert_eq(ld_keys_generate(&k4, &err), 0, "%s", err.msg);
+    add("dong.guan", "东莞", &k1);
+    cr_assert_eq(bk_registry_set_key(reg, "dong.guan", k2.public_key, &err), 0, "%s", err.msg);
+
+    cr_assert_eq(bk_registry_add_node(reg, "shenzhen", "深圳", k1.public_key, &err), LD_EEXIST);
+    cr_assert_not_null(strstr(err.msg, "retired"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "dong.guan"), "the message names the node: %s", err.msg);
+    cr_assert_eq(bk_registry_set_key(reg, "dong.guan", k1.public_key, &err), LD_EEXIST,
+                 "not even for the node it was taken from");
+    cr_assert_not_null(strstr(err.msg, "retired"), "%s", err.msg);
+    /* A second rekey retires the second key too. */
+    cr_assert_eq(bk_registry_set_key(reg, "dong.guan", k3.public_key, &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_registry_add_node(reg, "shenzhen", "深圳", k2.public_key, &err), LD_EEXIST);
+    cr_assert_eq(bk_registry_add_node(reg, "shenzhen", "深圳", k4.public_key, &err), 0, "%s",
+                 err.msg);
+    refresh(reg);
+    cr_assert_str_eq(bk_registry_node_by_key(reg, k3.public_key), "dong.guan");
+    cr_assert_null(bk_registry_node_by_key(reg, k1.public_key));
+    cr_assert_null(bk_registry_node_by_key(reg, k2.public_key));
+}
+
+Test(registry, a_rekey_is_refused_for_a_missing_or_removed_node_or_a_taken_key)
+{
+    ld_error_t err;
+    add("home", "镇党委", &k1);
+    add("dong.guan", "东莞", &k2);
+    cr_assert_eq(bk_registry_set_key(reg, "nowhere", k3.public_key, &err), LD_ENOTFOUND);
+    cr_assert_not_null(strstr(err.msg, "nowhere"), "%s", err.msg);
+    cr_assert_eq(bk_registry_set_key(reg, "dong.guan", k1.public_key, &err), LD_EEXIST);
+    cr_assert_not_null(strstr(err.msg, "home"), "the message names the holder: %s", err.msg);
+    cr_assert_eq(bk_registry_set_key(reg, "dong.guan", k2.public_key, &err), LD_EEXIST,
+                 "its own key is not a new one");
+    cr_assert_eq(bk_registry_set_key(reg, "dong.guan", "not-a-key", &err), LD_EINVAL);
+    cr_assert_not_null(strstr(err.msg, "not-a-key"), "%s", err.msg);
+    cr_assert_eq(bk_registry_set_key(reg, "Dong!", k3.public_key, &err), LD_EINVAL);
+    cr_assert_eq(bk_registry_remove_node(reg, "dong.guan", &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_registry_set_key(reg, "dong.guan", k3.public_key, &err), LD_EINVAL);
+    cr_assert_not_null(strstr(err.msg, "removed"), "%s", err.msg);
+    /* None of the refusals took k3: it is still free. */
+    cr_assert_eq(bk_registry_add_node(reg, "shenzhen", "深圳", k3.public_key, &err), 0, "%s",
+                 err.msg);
+    refresh(reg);
+    cr_assert_str_eq(bk_registry_node_by_key(reg, k1.public_key), "home");
+}
+
 Test(registry, another_connection_sees_a_change_after_refresh)
 {
     ld_error_t err;
