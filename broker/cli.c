@@ -236,35 +236,43 @@ static bk_registry_t *cli_registry(cli_ctx_t *ctx, int *code)
     return registry;
 }
 
+/* Checks `verb`'s node ID and --key (given, a CURVE public key, not the broker's own);
+ * CLI_EXIT_OK, or prints and returns CLI_EXIT_USAGE. */
+static int cli_check_node_key(cli_ctx_t *ctx, const char *verb, const char *id)
+{
+    ld_keypair_t own;
+    int code = CLI_EXIT_OK;
+    if (!ld_id_valid(id))
+        return cli_fail(CLI_EXIT_USAGE, "%s: ID '%s' is not a valid node id (1 to 64 of "
+                        "a-z 0-9 . _ -, starting with a letter or digit)", verb, id);
+    if (!ctx->args.key)
+        return cli_fail(CLI_EXIT_USAGE, "%s: --key PUBLIC_KEY is required", verb);
+    if (!ld_key_valid(ctx->args.key))
+        return cli_fail(CLI_EXIT_USAGE, "%s: --key '%s' is not a CURVE public key "
+                        "(40 characters of Z85)", verb, ctx->args.key);
+    /* without a keypair file there is no own key to compare with */
+    char *key_path = cli_key_file(ctx, NULL, &code);
+    bool own_key = key_path && ld_keys_load(&own, key_path, NULL) == 0
+                   && strcmp(own.public_key, ctx->args.key) == 0;
+    explicit_bzero(&own, sizeof own);
+    free(key_path);
+    if (own_key)
+        return cli_fail(CLI_EXIT_USAGE, "%s: --key '%s' is the broker's own key", verb,
+                        ctx->args.key);
+    return CLI_EXIT_OK;
+}
+
 static int cli_node_add(cli_ctx_t *ctx)
 {
     ld_error_t err;
-    ld_keypair_t own;
-    int code = CLI_EXIT_OK;
     const char *id = ctx->args.words[2];
-    if (!ld_id_valid(id))
-        return cli_fail(CLI_EXIT_USAGE, "node add: ID '%s' is not a valid node id (1 to 64 of "
-                        "a-z 0-9 . _ -, starting with a letter or digit)", id);
-    if (!ctx->args.key)
-        return cli_fail(CLI_EXIT_USAGE, "node add: --key PUBLIC_KEY is required");
-    if (!ld_key_valid(ctx->args.key))
-        return cli_fail(CLI_EXIT_USAGE, "node add: --key '%s' is not a CURVE public key "
-                        "(40 characters of Z85)", ctx->args.key);
+    int code = cli_check_node_key(ctx, "node add", id);
+    if (code != CLI_EXIT_OK)
+        return code;
     if (ctx->args.name && (strlen(ctx->args.name) > BK_NAME_MAX
                            || !ld_utf8_valid(ctx->args.name, strlen(ctx->args.name))))
         return cli_fail(CLI_EXIT_USAGE, "node add: --name is not UTF-8 text of at most %d bytes",
                         BK_NAME_MAX);
-    /* without a keypair file there is no own key to compare with */
-    char *key_path = cli_key_file(ctx, NULL, &code);
-    if (key_path && ld_keys_load(&own, key_path, NULL) == 0
-        && strcmp(own.public_key, ctx->args.key) == 0) {
-        memset(&own, 0, sizeof own);
-        free(key_path);
-        return cli_fail(CLI_EXIT_USAGE, "node add: --key '%s' is the broker's own key",
-                        ctx->args.key);
-    }
-    memset(&own, 0, sizeof own);
-    free(key_path);
     bk_registry_t *registry = cli_registry(ctx, &code);
     if (!registry)
         return code;
@@ -272,6 +280,25 @@ static int cli_node_add(cli_ctx_t *ctx)
         code = cli_error(&err);
     else
         fprintf(stderr, "liangdi-broker: node %s registered\n", id);
+    bk_registry_destroy(&registry);
+    return code;
+}
+
+static int cli_node_rekey(cli_ctx_t *ctx)
+{
+    ld_error_t err;
+    const char *id = ctx->args.words[2];
+    int code = cli_check_node_key(ctx, "node rekey", id);
+    if (code != CLI_EXIT_OK)
+        return code;
+    bk_registry_t *registry = cli_registry(ctx, &code);
+    if (!registry)
+        return code;
+    if (bk_registry_set_key(registry, id, ctx->args.key, &err) < 0)
+        code = cli_error(&err);
+    else
+        fprintf(stderr, "liangdi-broker: node %s has its new key; the old one is refused from "
+                "now on, and is never used again\n", id);
     bk_registry_destroy(&registry);
     return code;
 }
@@ -530,6 +557,7 @@ static const cli_cmd_t cli_cmds[] = {
       "node add ID --key PUBLIC_KEY [--name NAME]", cli_node_add },
     { "node",   "list",   0, 0, "node list", cli_node_list },
     { "node",   "remove", 1, 0, "node remove ID", cli_node_remove },
+    { "node",   "rekey",  1, CLI_OPT_KEY, "node rekey ID --key PUBLIC_KEY", cli_node_rekey },
     { "link",   "add",    2, 0, "link add NODE_A NODE_B", cli_link_add },
     { "link",   "list",   0, 0, "link list", cli_link_list },
     { "link",   "remove", 2, 0, "link remove NODE_A NODE_B", cli_link_remove },

@@ -38,6 +38,7 @@ typedef struct sv_peer {
     uint8_t  rid[SV_ROUTING_MAX];
     size_t   rid_len;
     char     node[LD_ID_MAX + 1];
+    char     key[LD_KEY_TEXT + 1];     /* the public key ZAP admitted it with */
     int64_t  last_ms;              /* monotonic */
 } sv_peer_t;
 
@@ -90,7 +91,7 @@ static void sv_peer_drop(bk_server_t *self, sv_peer_t *peer)
 /* The entry for a peer whose Hello passed: found, added, or (table full) taking the
  * place of the longest silent one.  NULL only if memory runs out. */
 static sv_peer_t *sv_peer_add(bk_server_t *self, const uint8_t *rid, size_t rid_len,
-                              const char *node)
+                              const char *node, const char *key)
 {
     sv_peer_t *peer = sv_peer_find(self, rid, rid_len);
     if (!peer && self->npeers >= self->opts.max_peers) {
@@ -117,6 +118,7 @@ static sv_peer_t *sv_peer_add(bk_server_t *self, const uint8_t *rid, size_t rid_
     memcpy(peer->rid, rid, rid_len);
     peer->rid_len = rid_len;
     snprintf(peer->node, sizeof peer->node, "%s", node);
+    snprintf(peer->key, sizeof peer->key, "%s", key);
     peer->last_ms = sv_now_ms();
     return peer;
 }
@@ -266,7 +268,7 @@ static void sv_welcome(bk_server_t *self, const uint8_t *rid, size_t rid_len, co
 }
 
 static void sv_hello(bk_server_t *self, const uint8_t *rid, size_t rid_len, const char *node,
-                     const ld_msg_t *m)
+                     const char *key, const ld_msg_t *m)
 {
     uint32_t pv = m->u.hello.protocol_version, sv = m->u.hello.schema_version;
     if (pv != LD_PROTOCOL_VERSION) {
@@ -292,7 +294,7 @@ static void sv_hello(bk_server_t *self, const uint8_t *rid, size_t rid_len, cons
                  m->u.hello.node_id);
         return;
     }
-    if (!sv_peer_add(self, rid, rid_len, node)) {
+    if (!sv_peer_add(self, rid, rid_len, node, key)) {
         sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0, "the broker is out of memory");
         return;
     }
@@ -550,12 +552,44 @@ static void sv_ack(bk_server_t *self, const uint8_t *rid, size_t rid_len, const 
     ld_debug("ack by %s up to %llu", node, (unsigned long long)m->u.ack.upto);
 }
 
-/* Sends ERROR(AUTH) to, and forgets, every peer whose node is no longer active. */
-static void sv_kick_removed(bk_server_t *self)
+/* Whether a connection of `node`, admitted with public key `key`, may still speak. */
+typedef enum sv_standing {
+    SV_ADMITTED,
+    SV_REMOVED,        /* the node was removed (or was never registered) */
+    SV_KEY_REPLACED,   /* `node rekey` gave the node another key */
+} sv_standing_t;
+
+static sv_standing_t sv_standing(const bk_server_t *self, const char *node, const char *key)
+{
+    if (!bk_registry_active(self->registry, node))
+        return SV_REMOVED;
+    const char *holder = key != NULL ? bk_registry_node_by_key(self->registry, key) : NULL;
+    if (holder == NULL || strcmp(holder, node) != 0)
+        return SV_KEY_REPLACED;
+    return SV_ADMITTED;
+}
+
+/* Sends node's connection ERROR(AUTH) saying why it is refused. */
+static void sv_refuse(bk_server_t *self, const uint8_t *rid, size_t rid_len, const char *node,
+                      sv_standing_t standing)
+{
+    if (standing == SV_REMOVED)
+        sv_error(self, rid, rid_len, LD_ERR_AUTH, NULL, 0,
+                 "node %s is not registered with this broker (removed)", node);
+    else
+        sv_error(self, rid, rid_len, LD_ERR_AUTH, NULL, 0,
+                 "the key of node %s was replaced on this broker: this connection's key is "
+                 "no longer accepted", node);
+}
+
+/* Sends ERROR(AUTH) to, and forgets, every peer whose node is no longer active or
+ * whose key is no longer its node's. */
+static void sv_kick_refused(bk_server_t *self)
 {
     for (size_t i = 0; i < self->npeers; ) {
         sv_peer_t *peer = &self->peers[i];
-        if (bk_registry_active(self->registry, peer->node)) {
+        sv_standing_t standing = sv_standing(self, peer->node, peer->key);
+        if (standing == SV_ADMITTED) {
             i++;
             continue;
         }
@@ -565,9 +599,12 @@ static void sv_kick_removed(bk_server_t *self)
         memcpy(rid, peer->rid, rid_len);
         snprintf(node, sizeof node, "%s", peer->node);
         sv_peer_drop(self, peer);
-        ld_warn("node %s was removed: its connection is refused from now on", node);
-        sv_error(self, rid, rid_len, LD_ERR_AUTH, NULL, 0,
-                 "node %s is not registered with this broker (removed)", node);
+        if (standing == SV_REMOVED)
+            ld_warn("node %s was removed: its connection is refused from now on", node);
+        else
+            ld_warn("node %s has a new key: its connection with the old one is refused from "
+                    "now on", node);
+        sv_refuse(self, rid, rid_len, node, standing);
     }
 }
 
@@ -624,10 +661,11 @@ out:
     free(removed.ids);
 }
 
-/* The registry changed: connections of removed nodes go, and so do their mailboxes. */
+/* The registry changed: connections of removed nodes and of replaced keys go, and so
+ * do the mailboxes of removed nodes. */
 static void sv_registry_changed(bk_server_t *self)
 {
-    sv_kick_removed(self);
+    sv_kick_refused(self);
     sv_reclaim_removed(self);
 }
 
@@ -645,6 +683,7 @@ static void sv_handle(bk_server_t *self, sv_in_t *in)
         return;
     }
     const char *node = zmq_msg_gets(&in->part[1], "User-Id");
+    const char *key = zmq_msg_gets(&in->part[1], BK_ZAP_KEY_PROPERTY);
     if (!node || !*node) {
         ld_warn("dropped a message with no authenticated User-Id");
         return;
@@ -654,13 +693,15 @@ static void sv_handle(bk_server_t *self, sv_in_t *in)
         ld_err("registry refresh failed (the previous snapshot stays): %s", err.msg);
     else if (changed)
         sv_registry_changed(self);
-    if (!bk_registry_active(self->registry, node)) {
+    sv_standing_t standing = sv_standing(self, node, key);
+    if (standing != SV_ADMITTED) {
         sv_peer_t *peer = sv_peer_find(self, rid, rid_len);
         if (peer)
             sv_peer_drop(self, peer);
-        ld_warn("refused a message from node %s: not registered or removed", node);
-        sv_error(self, rid, rid_len, LD_ERR_AUTH, NULL, 0,
-                 "node %s is not registered with this broker (removed)", node);
+        ld_warn("refused a message from node %s: %s", node, standing == SV_REMOVED
+                ? "not registered or removed" : "its key was replaced, and this connection "
+                "has the old one");
+        sv_refuse(self, rid, rid_len, node, standing);
         return;
     }
     bk_registry_note_seen(self->registry, node, (int64_t)time(NULL));
@@ -723,7 +764,7 @@ static void sv_handle(bk_server_t *self, sv_in_t *in)
         return;
     }
     switch (type) {
-    case LD_MSG_HELLO: sv_hello(self, rid, rid_len, node, &m); break;
+    case LD_MSG_HELLO: sv_hello(self, rid, rid_len, node, key, &m); break;
     case LD_MSG_PUSH:  sv_push(self, rid, rid_len, node, &m); break;
     case LD_MSG_FETCH: sv_fetch(self, rid, rid_len, node, &m); break;
     case LD_MSG_ACK:   sv_ack(self, rid, rid_len, node, &m); break;

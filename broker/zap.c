@@ -71,17 +71,34 @@ static int zap_recv(void *rep, zap_request_t *req)
     return 0;
 }
 
+/* Replies to req.  An admitted connection (key not NULL) carries two properties on
+ * every message it brings: User-Id, the node id, and BK_ZAP_KEY_PROPERTY, the public
+ * key it was admitted with (the ZAP metadata frame: name length, name, 4-byte value
+ * length, value), so that the server can refuse it once the node's key is replaced. */
 static void zap_reply(void *rep, const zap_request_t *req, const char *status,
-                      const char *text, const char *user_id)
+                      const char *text, const char *user_id, const char *key)
 {
+    static const char name[] = BK_ZAP_KEY_PROPERTY;
+    uint8_t meta[1 + sizeof name + 4 + LD_KEY_TEXT];
+    size_t meta_len = 0;
     const uint8_t *id = req->nframes > 1 ? req->frame[1] : (const uint8_t *)"";
     size_t id_len = req->nframes > 1 ? req->len[1] : 0;
+    if (key != NULL) {
+        size_t klen = strlen(key);
+        meta[meta_len++] = (uint8_t)(sizeof name - 1);
+        memcpy(meta + meta_len, name, sizeof name - 1);
+        meta_len += sizeof name - 1;
+        for (int shift = 24; shift >= 0; shift -= 8)
+            meta[meta_len++] = (uint8_t)(klen >> shift);
+        memcpy(meta + meta_len, key, klen);
+        meta_len += klen;
+    }
     if (zmq_send(rep, "1.0", 3, ZMQ_SNDMORE) < 0
         || zmq_send(rep, id, id_len, ZMQ_SNDMORE) < 0
         || zmq_send(rep, status, strlen(status), ZMQ_SNDMORE) < 0
         || zmq_send(rep, text, strlen(text), ZMQ_SNDMORE) < 0
         || zmq_send(rep, user_id, strlen(user_id), ZMQ_SNDMORE) < 0
-        || zmq_send(rep, "", 0, 0) < 0)
+        || zmq_send(rep, meta, meta_len, 0) < 0)
         ld_err("zap: cannot reply: %s", zmq_strerror(zmq_errno()));
 }
 
@@ -121,17 +138,17 @@ static void zap_handle(bk_zap_t *self, const zap_request_t *req)
         || req->len[6] != 32) {
         atomic_fetch_add(&self->refused, 1);
         ld_warn("zap: refused a handshake from %s: not a CURVE request", address);
-        zap_reply(self->rep, req, "400", "CURVE only", "");
+        zap_reply(self->rep, req, "400", "CURVE only", "", NULL);
         return;
     }
     if (!zmq_z85_encode(key, req->frame[6], 32)) {
-        zap_reply(self->rep, req, "500", "cannot encode the key", "");
+        zap_reply(self->rep, req, "500", "cannot encode the key", "", NULL);
         return;
     }
     if (bk_registry_refresh(self->registry, NULL, &err) < 0) {
         /* the previous snapshot stays in force; a failure here must not admit anyone new */
         ld_err("zap: registry refresh failed: %s", err.msg);
-        zap_reply(self->rep, req, "500", "registry unavailable", "");
+        zap_reply(self->rep, req, "500", "registry unavailable", "", NULL);
         atomic_fetch_add(&self->refused, 1);
         return;
     }
@@ -145,12 +162,12 @@ static void zap_handle(bk_zap_t *self, const zap_request_t *req)
     if (!node) {
         atomic_fetch_add(&self->refused, 1);
         ld_warn("zap: refused unknown key %s from %s", key, address);
-        zap_reply(self->rep, req, "400", "key not registered", "");
+        zap_reply(self->rep, req, "400", "key not registered", "", NULL);
         return;
     }
     atomic_fetch_add(&self->admitted, 1);
     ld_info("zap: admitted node %s from %s", node, address);
-    zap_reply(self->rep, req, "200", "OK", node);
+    zap_reply(self->rep, req, "200", "OK", node, key);
 }
 
 static void *zap_thread(void *arg)

@@ -1,11 +1,16 @@
 /* zap.h: the broker's ZAP handler (ZeroMQ RFC 27): a thread that admits a CURVE client
  * only if its public key belongs to a registered, not removed node, and names that
- * node as the connection's User-Id.  Without it a CURVE server admits any key. */
+ * node as the connection's User-Id and the key as its BK_ZAP_KEY_PROPERTY.  Without it
+ * a CURVE server admits any key. */
 #ifndef BK_ZAP_H
 #define BK_ZAP_H
 
 #include "error.h"
 #include "registry.h"
+
+/* The message property (zmq_msg_gets) holding the Z85 public key a connection was
+ * admitted with. */
+#define BK_ZAP_KEY_PROPERTY "X-Key"
 
 typedef struct bk_zap bk_zap_t;
 

@@ -117,6 +117,8 @@ static const cli_command_t cli_commands[] = {
     { "status", nd_cmd_status, "", "", "", "", FMT_LIST, "",
       "this node, its records, outbox, cursor and broker" },
     { "key", nd_cmd_key, "", "", "", "", FMT_NONE, "", "print this node's public key" },
+    { "key new", nd_cmd_key_new, "", "", "", "", FMT_NONE, "",
+      "replace this node's keypair (then: liangdi-broker node rekey on the broker)" },
     { "broker set", nd_cmd_broker_set, "ENDPOINT", "key", "", "key", FMT_NONE,
       "ENDPOINT --key KEY", "set the broker this node syncs with" },
     { "sync", nd_cmd_sync, "", "timeout", "", "", FMT_NONE, "[--timeout SECONDS]",

@@ -86,6 +86,7 @@ int nd_cmd_care_add(nd_cli_t *cli, ld_error_t *err);
 
 int nd_cmd_init(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_key(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_key_new(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_broker_set(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_status(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_sync(nd_cli_t *cli, ld_error_t *err);

@@ -169,6 +169,33 @@ int nd_cmd_key(nd_cli_t *cli, ld_error_t *err)
     return 0;
 }
 
+int nd_cmd_key_new(nd_cli_t *cli, ld_error_t *err)
+{
+    ld_keypair_t kp;
+    const char *path = nd_cli_keyfile(cli);
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    int rc = ld_keys_load(&kp, path, err);
+    if (rc == LD_ENOTFOUND)
+        return ld_error_set(err, LD_EIO, "no keypair at '%s' to replace (made by 'liangdi init "
+                            "--broker ...' or 'liangdi broker set')", path);
+    if (rc == 0)
+        rc = ld_keys_generate(&kp, err);
+    if (rc == 0)
+        rc = ld_keys_replace(&kp, path, err);
+    if (rc == 0) {
+        printf("%s\n", kp.public_key);
+        fprintf(stderr, "liangdi: a new keypair is in %s; the old one is gone. Until the broker "
+                "knows the new key this node cannot sync: on the broker, run\n"
+                "  liangdi-broker node rekey %s --key %s\n"
+                "(a running 'liangdi daemon' takes the new key at its next connection)\n",
+                path, nd_store_node_id(store), kp.public_key);
+    }
+    explicit_bzero(kp.secret_key, sizeof kp.secret_key);
+    return rc == LD_EINVAL ? LD_EIO : rc;
+}
+
 int nd_cmd_broker_set(nd_cli_t *cli, ld_error_t *err)
 {
     const char *endpoint = nd_cli_arg(cli, 0);

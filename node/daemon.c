@@ -201,6 +201,30 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
     return rc;
 }
 
+/* Reads the keypair and the broker settings again before a new connection, so that
+ * `liangdi key new` (after `node rekey` on the broker) and `liangdi broker set` take
+ * effect without a restart.  What cannot be read leaves *cfg as it was, with a warning;
+ * *ep stays in the new list of endpoints. */
+static void reload_config(nd_store_t *store, const char *db_path, const nd_sync_opts_t *opts,
+                          nd_broker_config_t *cfg, size_t *ep)
+{
+    nd_broker_config_t fresh;
+    ld_error_t err;
+    if (nd_broker_config_load(store, db_path, opts != NULL ? opts->keyfile : NULL, &fresh,
+                              &err) != 0) {
+        ld_warn("reading the broker settings and keypair again: %s; keeping those in use",
+                err.msg);
+        return;
+    }
+    if (strcmp(fresh.keys.public_key, cfg->keys.public_key) != 0)
+        ld_info("this node has a new key, %s: using it from now on", fresh.keys.public_key);
+    nd_broker_config_clear(cfg);
+    *cfg = fresh;
+    explicit_bzero(&fresh, sizeof fresh);   /* the secret key lives on in *cfg only */
+    if (*ep >= cfg->nendpoints)
+        *ep = 0;
+}
+
 int nd_daemon_run(nd_store_t *store, const char *db_path, const nd_sync_opts_t *opts,
                   ld_error_t *err)
 {
@@ -234,10 +258,14 @@ int nd_daemon_run(nd_store_t *store, const char *db_path, const nd_sync_opts_t *
             cfg.nendpoints > 1 ? " (and others)" : "", st.interval_ms);
     size_t ep = 0;
     int backoff = BACKOFF_MIN_MS;
+    bool first = true;
     while (stop_signal == 0) {
         ld_error_t serr;
         ld_error_clear(&serr);
         bool move_on = false;
+        if (!first)
+            reload_config(store, db_path, opts, &cfg, &ep);
+        first = false;
         st.welcomed = false;
         int src = session(&st, cfg.endpoints[ep], &move_on, &serr);
         if (stop_signal != 0)

@@ -76,6 +76,43 @@ out:
     return rc;
 }
 
+int ld_keys_replace(const ld_keypair_t *kp, const char *path, ld_error_t *err)
+{
+    char tmp[4096], dir[4096];
+    int rc = 0;
+    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
+        return ld_error_set(err, LD_ETOOBIG, "key file path %s is too long", path);
+    if (access(path, F_OK) != 0)
+        return ld_error_set(err, errno == ENOENT ? LD_ENOTFOUND : LD_EIO,
+                            "key file %s: %s", path, strerror(errno));
+    /* what an interrupted replacement left is not a key anyone uses */
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        return ld_error_set(err, LD_EIO, "cannot remove %s: %s", tmp, strerror(errno));
+    rc = ld_keys_save(kp, tmp, err);
+    if (rc != 0)
+        return rc;
+    if (rename(tmp, path) != 0) {
+        rc = ld_error_set(err, LD_EIO, "cannot put %s in place of %s: %s", tmp, path,
+                          strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
+    /* the folder is synced too, so that the rename itself survives a power cut */
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        rc = ld_error_set(err, LD_EIO, "cannot sync folder %s: %s", dir, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 /* Reads "word KEY" from `line` (line number `lineno`) into out. */
 static int parse_line(const char *line, const char *word, char out[LD_KEY_TEXT + 1],
                       const char *path, int lineno, ld_error_t *err)

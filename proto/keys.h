@@ -19,6 +19,11 @@ int ld_keys_generate(ld_keypair_t *kp, ld_error_t *err);
  * file holds two lines: "public KEY" and "secret KEY". */
 int ld_keys_save(const ld_keypair_t *kp, const char *path, ld_error_t *err);
 
+/* Replaces the keypair file at `path`, which must exist, with kp: written beside it
+ * (path + ".new", 0600), synced, renamed over it and the folder synced, so that a crash
+ * leaves the old keypair or the new one, whole.  LD_ENOTFOUND when there is none. */
+int ld_keys_replace(const ld_keypair_t *kp, const char *path, ld_error_t *err);
+
 /* Reads a keypair file; LD_EDENIED if group or others may read it, LD_EINVAL (naming
  * the file and line) if it is malformed, LD_ENOTFOUND if missing. */
 int ld_keys_load(ld_keypair_t *kp, const char *path, ld_error_t *err);

@@ -353,6 +353,33 @@ Test(cli, key_without_a_keypair_is_a_runtime_error)
     ERR_HAS("no keypair");
 }
 
+Test(cli, key_new_replaces_the_keypair_and_says_what_the_broker_must_run)
+{
+    char pub[64];
+    RUN(0, "init", "--node", "zhuyuan", "--name", "竹园", "--broker", "tcp://127.0.0.1:1",
+        "--broker-key", "4Z<+GVHwBRc^wigw2oLZv*t05=27vGthn$N6SQ[I");
+    snprintf(pub, sizeof pub, "%s", last.out);
+    RUN(0, "key", "new");
+    cr_assert_eq(strlen(last.out), 41, "a 40-character key: %s", last.out);
+    cr_assert_str_neq(last.out, pub);
+    snprintf(pub, sizeof pub, "%s", last.out);
+    pub[40] = '\0';
+    ERR_HAS("liangdi-broker node rekey zhuyuan --key ");
+    ERR_HAS(pub);
+    RUN(0, "key");
+    cr_assert_eq(strncmp(last.out, pub, 40), 0, "key prints the new one: %s", last.out);
+}
+
+Test(cli, key_new_without_a_keypair_is_a_runtime_error_and_makes_none)
+{
+    char keyfile[400];
+    RUN(0, "init", "--node", "zhuyuan", "--name", "竹园");
+    RUN(1, "key", "new");
+    ERR_HAS("no keypair");
+    snprintf(keyfile, sizeof keyfile, "%s.key", db);
+    cr_assert_neq(access(keyfile, F_OK), 0, "no keypair was made");
+}
+
 Test(cli, broker_set_checks_endpoint_and_key)
 {
     RUN(0, "init", "--node", "zhuyuan", "--name", "竹园");

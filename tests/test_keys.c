@@ -1,5 +1,5 @@
 /* test_keys.c: CURVE keypairs: generated, saved to a 0600 file that is never
- * overwritten, loaded back, and refused when others may read the file. */
+ * overwritten, replaced whole, loaded back, and refused when others may read the file. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -99,6 +99,39 @@ Test(keys, saving_over_an_existing_file_is_refused)
     cr_assert(strstr(err.msg, path) != NULL, "%s", err.msg);
     cr_assert_eq(ld_keys_load(&back, path, &err), 0);
     cr_assert_str_eq(back.secret_key, kp.secret_key, "the first key is intact");
+}
+
+Test(keys, a_replaced_keypair_takes_the_old_ones_place_whole_and_private)
+{
+    ld_keypair_t old, fresh, loaded;
+    ld_error_t err;
+    struct stat st;
+    char stale[320];
+    cr_assert_eq(ld_keys_generate(&old, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_keys_save(&old, path, &err), 0, "%s", err.msg);
+    /* what an interrupted replacement left beside it is not in the way */
+    snprintf(stale, sizeof stale, "%s.new", path);
+    int fd = open(stale, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(ld_keys_generate(&fresh, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_keys_replace(&fresh, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_keys_load(&loaded, path, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(loaded.public_key, fresh.public_key);
+    cr_assert_str_eq(loaded.secret_key, fresh.secret_key);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    cr_assert_neq(access(stale, F_OK), 0, "nothing is left beside it");
+}
+
+Test(keys, replacing_a_keypair_that_is_not_there_is_not_found_and_makes_none)
+{
+    ld_keypair_t kp;
+    ld_error_t err;
+    cr_assert_eq(ld_keys_generate(&kp, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_keys_replace(&kp, path, &err), LD_ENOTFOUND);
+    cr_assert_not_null(strstr(err.msg, path), "%s", err.msg);
+    cr_assert_neq(access(path, F_OK), 0);
 }
 
 Test(keys, a_file_others_may_read_is_refused_with_advice)

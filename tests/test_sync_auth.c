@@ -1,6 +1,7 @@
 /* test_sync_auth.c: who may sync: an unregistered key is refused and the node says so,
- * a registered node cannot speak as another, and a node that cannot reach, cannot
- * authenticate or cannot understand its broker says which, within its timeout. */
+ * a registered node cannot speak as another, a node given a new key goes on under its
+ * id while its old key is refused, and a node that cannot reach, cannot authenticate
+ * or cannot understand its broker says which, within its timeout. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -210,5 +211,112 @@ Test(sync_auth, a_broker_speaking_a_newer_protocol_gets_a_clear_upgrade_message)
     cr_assert(hn_proc_wait_log(sync, "protocol version mismatch", 0, 1000, line, sizeof line),
               "no version mismatch reported");
     cr_assert_not_null(strstr(line, "upgrade this node"), "%s", line);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
+/* True once dongguan's store holds a member named 李新 (the change sent after the rekey). */
+static bool dongguan_has_new_member(void *ctx)
+{
+    (void)ctx;
+    return hn_query_int(dongguan->db,
+                        "SELECT count(*) FROM \"members\" WHERE \"name\" = '李新'") == 1;
+}
+
+Test(sync_auth, a_node_given_a_new_key_keeps_its_id_and_records_and_its_old_key_is_refused)
+{
+    hn_result_t r;
+    char id[37];
+    cr_assert_eq(hn_mobile_member(home, "王芳", "female", "2010-04-01", id), 0);
+    cr_assert_eq(hn_sync(home), 0);
+    cr_assert_eq(hn_daemon_start(&world, dongguan, "1s"), 0, "dongguan's daemon did not start");
+    char old_key_file[HN_PATH_MAX + 16], key_file[HN_PATH_MAX + 8];
+    snprintf(key_file, sizeof key_file, "%s.key", dongguan->db);
+    snprintf(old_key_file, sizeof old_key_file, "%s.old-key", dongguan->db);
+    copy_file(key_file, old_key_file);
+
+    /* The node makes its new keypair; its daemon keeps the connection it has. */
+    cr_assert_eq(hn_node_cmd(dongguan, &r, "key", "new", NULL), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char new_key[HN_KEY_TEXT + 1];
+    cr_assert_eq(sscanf(r.out, "%40s", new_key), 1, "key new printed: %s", r.out);
+    cr_assert(ld_key_valid(new_key), "key new printed: %s", r.out);
+    cr_assert_str_neq(new_key, dongguan->key);
+    cr_assert_not_null(strstr(r.err, "liangdi-broker node rekey dongguan --key"), "%s", r.err);
+    hn_result_free(&r);
+    cr_assert_eq(hn_node_cmd(dongguan, &r, "key", NULL), 0);
+    cr_assert_eq(strncmp(r.out, new_key, HN_KEY_TEXT), 0, "key prints %s", r.out);
+    hn_result_free(&r);
+
+    /* The broker is told: the daemon's connection, made with the old key, is refused at
+     * once, and the daemon comes back with the new one. */
+    size_t from = hn_file_size(dongguan->log);
+    cr_assert_eq(hn_broker_cmd(&world, &r, "node", "rekey", "dongguan", "--key", new_key, NULL),
+                 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    hn_result_free(&r);
+    cr_assert(hn_proc_wait_log(&dongguan->daemon, "key of node dongguan was replaced", from,
+                               20000, NULL, 0), "the old connection was not refused");
+    cr_assert(hn_proc_wait_log(&dongguan->daemon, new_key, from, 20000, NULL, 0),
+              "the daemon did not take the new key");
+
+    /* Same id, same links, same mailbox: what home sends next arrives. */
+    cr_assert_eq(hn_mobile_member(home, "李新", "male", "2010-06-01", id), 0);
+    cr_assert_eq(hn_sync(home), 0);
+    cr_assert(hn_wait_until(dongguan_has_new_member, NULL, 30000),
+              "the change sent after the rekey did not reach dongguan");
+    cr_assert_eq(hn_query_int(dongguan->db,
+                              "SELECT count(*) FROM \"members\" WHERE \"name\" = '王芳'"), 1);
+
+    /* The old keypair is refused, and never registered again. */
+    hn_node_t *old = hn_world_node_file(&world, "dongguan", "旧钥匙", "old.db", false);
+    cr_assert_not_null(old);
+    char old_copy[HN_PATH_MAX + 8];
+    snprintf(old_copy, sizeof old_copy, "%s.key", old->db);
+    copy_file(old_key_file, old_copy);
+    int64_t ms;
+    sync_fails(old, "10", &r, &ms);
+    cr_assert_not_null(strstr(r.err, "authentication refused"), "stderr: %s", r.err);
+    hn_result_free(&r);
+    cr_assert_eq(hn_broker_cmd(&world, &r, "node", "add", "shenzhen", "--key", dongguan->key,
+                               NULL), 0);
+    cr_assert_neq(r.status, 0, "the retired key was registered again");
+    cr_assert_not_null(strstr(r.err, "retired"), "%s", r.err);
+    hn_result_free(&r);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
+/* Runs `liangdi-broker node rekey ARGS...`; asserts it exits with `status` and says
+ * `says`. */
+static void rekey_refused(int status, const char *says, const char *id, const char *key)
+{
+    hn_result_t r;
+    if (key != NULL)
+        cr_assert_eq(hn_broker_cmd(&world, &r, "node", "rekey", id, "--key", key, NULL), 0);
+    else
+        cr_assert_eq(hn_broker_cmd(&world, &r, "node", "rekey", id, NULL), 0);
+    cr_assert_eq(r.status, status, "node rekey %s: status %d: %s", id, r.status, r.err);
+    cr_assert_not_null(strstr(r.err, says), "node rekey %s said: %s", id, r.err);
+    hn_result_free(&r);
+}
+
+Test(sync_auth, node_rekey_refuses_bad_input_naming_it_and_changes_nothing)
+{
+    ld_keypair_t kp;
+    ld_error_t err;
+    cr_assert_eq(ld_keys_generate(&kp, &err), 0, "%s", err.msg);
+    rekey_refused(2, "ID 'Dong!' is not a valid node id", "Dong!", kp.public_key);
+    rekey_refused(2, "--key PUBLIC_KEY is required", "dongguan", NULL);
+    rekey_refused(2, "--key 'nope' is not a CURVE public key", "dongguan", "nope");
+    if (world.store == HN_STORE_SQLITE)   /* the key file the CLI compares with */
+        rekey_refused(2, "is the broker's own key", "dongguan", world.broker.key);
+    rekey_refused(1, "node nowhere is not registered", "nowhere", kp.public_key);
+    rekey_refused(1, "already registered to node home", "dongguan", home->key);
+    /* dongguan still answers to its key */
+    char id[37];
+    cr_assert_eq(hn_mobile_member(home, "王芳", "female", "2010-04-01", id), 0);
+    cr_assert_eq(hn_sync(home), 0);
+    cr_assert_eq(hn_sync(dongguan), 0);
+    cr_assert_eq(hn_query_int(dongguan->db,
+                              "SELECT count(*) FROM \"members\" WHERE \"name\" = '王芳'"), 1);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
