@@ -86,6 +86,21 @@ static int rs_run_once(rs_store_t *self, sqlite3_stmt *st, const char *what, ld_
     return rc;
 }
 
+/* Runs `sql` (compiled-in, returning no rows) once with text parameters ?1.. from
+ * params[0..n); `what` names it in a failure.  0 or LD_EIO. */
+static int rs_write(rs_store_t *self, const char *sql, const char *const *params, int n,
+                    const char *what, ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = bk_db_prepare(self->db, sql, &st, err);
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = rs_bind_text(self, st, i + 1, params[i], err);
+    if (rc == 0)
+        return rs_run_once(self, st, what, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int rs_begin(rs_store_t *self, ld_error_t *err)
 {
     return bk_db_exec(self->db, "BEGIN IMMEDIATE", err);
@@ -162,7 +177,6 @@ static int rs_add_node(void *store, const char *id, const char *name, const char
                        ld_error_t *err)
 {
     rs_store_t *self = store;
-    sqlite3_stmt *st = NULL;
     bool exists = false, removed = false;
     int rc = rs_begin(self, err);
     if (rc < 0)
@@ -179,104 +193,67 @@ static int rs_add_node(void *store, const char *id, const char *name, const char
     rc = rs_key_free(self, key, err);
     if (rc < 0)
         goto err;
-    rc = bk_db_prepare(self->db,
-        "INSERT INTO \"nodes\"(\"id\", \"name\", \"key\") VALUES (?1, ?2, ?3)", &st, err);
-    if (rc < 0)
-        goto err;
-    if ((rc = rs_bind_text(self, st, 1, id, err)) < 0
-        || (rc = rs_bind_text(self, st, 2, name, err)) < 0
-        || (rc = rs_bind_text(self, st, 3, key, err)) < 0)
-        goto err;
-    rc = rs_run_once(self, st, "adding a node", err);
-    st = NULL;
+    const char *row[] = { id, name, key };
+    rc = rs_write(self, "INSERT INTO \"nodes\"(\"id\", \"name\", \"key\") VALUES (?1, ?2, ?3)",
+                  row, 3, "adding a node", err);
     if (rc < 0 || (rc = rs_bump_commit(self, err)) < 0)
         goto err;
     return 0;
 err:
-    sqlite3_finalize(st);
     bk_db_rollback(self->db);
+    return rc;
+}
+
+/* Opens a write transaction in which node `id` is registered and not removed, else
+ * rolls it back: LD_ENOTFOUND, or LD_EINVAL saying "node <id> <if_removed>". */
+static int rs_begin_active(rs_store_t *self, const char *id, const char *if_removed,
+                           ld_error_t *err)
+{
+    bool exists = false, removed = false;
+    int rc = rs_begin(self, err);
+    if (rc < 0)
+        return rc;
+    rc = rs_lookup(self, id, &exists, &removed, err);
+    if (rc == 0 && !exists)
+        rc = ld_error_set(err, LD_ENOTFOUND, "node %s is not registered", id);
+    else if (rc == 0 && removed)
+        rc = ld_error_set(err, LD_EINVAL, "node %s %s", id, if_removed);
+    if (rc < 0)
+        bk_db_rollback(self->db);
     return rc;
 }
 
 static int rs_remove_node(void *store, const char *id, ld_error_t *err)
 {
     rs_store_t *self = store;
-    sqlite3_stmt *st = NULL;
-    bool exists = false, removed = false;
-    int rc = rs_begin(self, err);
+    int rc = rs_begin_active(self, id, "is already removed", err);
     if (rc < 0)
         return rc;
-    rc = rs_lookup(self, id, &exists, &removed, err);
-    if (rc < 0)
-        goto err;
-    if (!exists) {
-        rc = ld_error_set(err, LD_ENOTFOUND, "node %s is not registered", id);
-        goto err;
-    }
-    if (removed) {
-        rc = ld_error_set(err, LD_EINVAL, "node %s is already removed", id);
-        goto err;
-    }
-    rc = bk_db_prepare(self->db, "UPDATE \"nodes\" SET \"removed\" = 1 WHERE \"id\" = ?1", &st, err);
-    if (rc < 0)
-        goto err;
-    rc = rs_bind_text(self, st, 1, id, err);
-    if (rc < 0)
-        goto err;
-    rc = rs_run_once(self, st, "removing a node", err);
-    st = NULL;
+    rc = rs_write(self, "UPDATE \"nodes\" SET \"removed\" = 1 WHERE \"id\" = ?1", &id, 1,
+                  "removing a node", err);
     if (rc < 0 || (rc = rs_bump_commit(self, err)) < 0)
-        goto err;
-    return 0;
-err:
-    sqlite3_finalize(st);
-    bk_db_rollback(self->db);
+        bk_db_rollback(self->db);
     return rc;
 }
 
 static int rs_set_key(void *store, const char *id, const char *key, ld_error_t *err)
 {
     rs_store_t *self = store;
-    sqlite3_stmt *st = NULL;
-    bool exists = false, removed = false;
-    int rc = rs_begin(self, err);
+    const char *params[] = { id, key };
+    int rc = rs_begin_active(self, id, "is removed; a removed node gets no new key", err);
     if (rc < 0)
         return rc;
-    rc = rs_lookup(self, id, &exists, &removed, err);
-    if (rc < 0)
-        goto err;
-    if (!exists || removed) {
-        rc = !exists ? ld_error_set(err, LD_ENOTFOUND, "node %s is not registered", id)
-                     : ld_error_set(err, LD_EINVAL, "node %s is removed; a removed node gets "
-                                    "no new key", id);
-        goto err;
-    }
+    /* Checked, retired, replaced: one transaction. */
     rc = rs_key_free(self, key, err);
-    if (rc < 0)
-        goto err;
-    /* The old key is retired first, then replaced: one transaction. */
-    rc = bk_db_prepare(self->db,
-        "INSERT INTO \"retired_keys\"(\"key\", \"node\") "
-        "SELECT \"key\", \"id\" FROM \"nodes\" WHERE \"id\" = ?1", &st, err);
-    if (rc < 0 || (rc = rs_bind_text(self, st, 1, id, err)) < 0)
-        goto err;
-    rc = rs_run_once(self, st, "retiring a key", err);
-    st = NULL;
-    if (rc < 0)
-        goto err;
-    rc = bk_db_prepare(self->db, "UPDATE \"nodes\" SET \"key\" = ?2 WHERE \"id\" = ?1", &st,
-                       err);
-    if (rc < 0 || (rc = rs_bind_text(self, st, 1, id, err)) < 0
-        || (rc = rs_bind_text(self, st, 2, key, err)) < 0)
-        goto err;
-    rc = rs_run_once(self, st, "replacing a key", err);
-    st = NULL;
+    if (rc == 0)
+        rc = rs_write(self, "INSERT INTO \"retired_keys\"(\"key\", \"node\") "
+                      "SELECT \"key\", \"id\" FROM \"nodes\" WHERE \"id\" = ?1", params, 1,
+                      "retiring a key", err);
+    if (rc == 0)
+        rc = rs_write(self, "UPDATE \"nodes\" SET \"key\" = ?2 WHERE \"id\" = ?1", params, 2,
+                      "replacing a key", err);
     if (rc < 0 || (rc = rs_bump_commit(self, err)) < 0)
-        goto err;
-    return 0;
-err:
-    sqlite3_finalize(st);
-    bk_db_rollback(self->db);
+        bk_db_rollback(self->db);
     return rc;
 }
 
@@ -287,15 +264,8 @@ static int rs_link_write(rs_store_t *self, const char *sql, const char *lo, cons
                          const char *what, int none_rc, const char *none_what,
                          ld_error_t *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = bk_db_prepare(self->db, sql, &st, err);
-    if (rc < 0)
-        goto err;
-    if ((rc = rs_bind_text(self, st, 1, lo, err)) < 0
-        || (rc = rs_bind_text(self, st, 2, hi, err)) < 0)
-        goto err;
-    rc = rs_run_once(self, st, what, err);
-    st = NULL;
+    const char *ends[] = { lo, hi };
+    int rc = rs_write(self, sql, ends, 2, what, err);
     if (rc < 0)
         goto err;
     if (sqlite3_changes(self->db) == 0) {
@@ -306,7 +276,6 @@ static int rs_link_write(rs_store_t *self, const char *sql, const char *lo, cons
         goto err;
     return 0;
 err:
-    sqlite3_finalize(st);
     bk_db_rollback(self->db);
     return rc;
 }
