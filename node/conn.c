@@ -602,8 +602,11 @@ static int handle_monitor(nd_conn_t *self, ld_error_t *err)
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
         return ld_error_set(err, LD_EAUTH,
                             "authentication refused: the broker at %s does not know this node's key %s "
-                            "(register it with `liangdi-broker node add %s --key %s`)",
+                            "(register it with `liangdi-broker node add %s --key %s`, or, for a "
+                            "key made by `liangdi key new`, `liangdi-broker node rekey %s "
+                            "--key %s`)",
                             self->endpoint, self->keys.public_key,
+                            nd_store_node_id(self->store), self->keys.public_key,
                             nd_store_node_id(self->store), self->keys.public_key);
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
