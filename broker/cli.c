@@ -540,8 +540,9 @@ static int cli_migrate(cli_ctx_t *ctx)
     if (bk_migrate(&from, &to, &counts, &err) < 0)
         code = cli_error(&err);
     else
-        fprintf(stderr, "liangdi-broker: copied %zu nodes, %zu links, %zu high-water marks and "
-                "%zu mailbox entries from %s to %s\n", counts.nodes, counts.links, counts.marks,
+        fprintf(stderr, "liangdi-broker: copied %zu nodes, %zu links, %zu retired keys, %zu "
+                "high-water marks and %zu mailbox entries from %s to %s\n", counts.nodes,
+                counts.links, counts.retired, counts.marks,
                 counts.entries, shown_from ? shown_from : "the old store",
                 shown_to ? shown_to : "the new store");
     free(shown_from);

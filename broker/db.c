@@ -1,7 +1,8 @@
 /* db.c: the broker's SQLite connections, opened in one place with the same pragmas
  * (WAL, synchronous=FULL, busy_timeout, a modest cache), the store's version check and
- * the steps that bring an older store forward.  The tables themselves are made by the
- * modules that own them (registry_sqlite.c, mailbox_sqlite.c), as they are today. */
+ * the steps that bring an older store forward.  A new store's tables are made by the
+ * modules that own them (registry_sqlite.c, mailbox_sqlite.c); a step here changes what
+ * an older version made, and so writes a table as it was then and as it is now. */
 #include "db.h"
 
 #include <stddef.h>
@@ -138,6 +139,10 @@ static int db_upgrade(sqlite3 *db, const char *path, int version, ld_error_t *er
         if (rc != 0)
             return rc;
     }
+    if (version > BK_DB_SCHEMA_VERSION)   /* a newer broker moved it on while we waited */
+        return ld_error_set(err, LD_ESCHEMA, "%s was made by a newer liangdi-broker (store "
+                            "version %d, this one knows %d): upgrade the broker", path, version,
+                            BK_DB_SCHEMA_VERSION);
     return 0;
 }
 

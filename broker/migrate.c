@@ -1,6 +1,7 @@
 /* migrate.c: `liangdi-broker migrate`: a broker store copied into another through the
  * two stores' tables of operations: registry first (links before removals, since a
- * link to a removed node cannot be made), then marks, then mailboxes entry by entry. */
+ * link to a removed node cannot be made; retired keys last), then marks, then
+ * mailboxes entry by entry. */
 #include "migrate.h"
 
 #include <stdlib.h>
@@ -108,7 +109,18 @@ static int mg_copy_entry(void *ctx, uint64_t position, const uint8_t *body, size
     return 0;
 }
 
-/* The registry: every node (as active), the links, then the removals. */
+static int mg_copy_retired(void *ctx, const char *key, const char *node)
+{
+    mg_copy_t *c = ctx;
+    c->rc = bk_registry_import_retired(c->registry, key, node, c->err);
+    if (c->rc < 0)
+        return 1;
+    c->counts->retired++;
+    return 0;
+}
+
+/* The registry: every node (as active), the links, the removals, then the keys that
+ * `node rekey` retired (so that none is registered again in the new store). */
 static int mg_registry(bk_registry_t *src, mg_copy_t *c, const mg_nodes_t *nodes)
 {
     for (size_t i = 0; i < nodes->n; i++) {
@@ -135,6 +147,10 @@ static int mg_registry(bk_registry_t *src, mg_copy_t *c, const mg_nodes_t *nodes
         if (rc == LD_EINVAL)
             rc = 0;               /* removed by an earlier copy */
     }
+    if (rc == 0)
+        rc = bk_registry_each_retired(src, mg_copy_retired, c, c->err);
+    if (rc == 0)
+        rc = c->rc;
     return rc;
 }
 

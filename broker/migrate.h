@@ -1,6 +1,7 @@
 /* migrate.h: copies one broker store into another (`liangdi-broker migrate`): the
- * registry with its statistics, every origin's high-water mark, and every waiting
- * mailbox entry, so that the nodes carry on with their cursors and outboxes as they are. */
+ * registry with its statistics and retired keys, every origin's high-water mark, and
+ * every waiting mailbox entry, so that the nodes carry on with their cursors and
+ * outboxes as they are. */
 #ifndef BK_MIGRATE_H
 #define BK_MIGRATE_H
 
@@ -12,6 +13,7 @@
 typedef struct bk_migrate_counts {
     size_t nodes;        /* registered in the target (removed ones included) */
     size_t links;
+    size_t retired;      /* keys `node rekey` retired */
     size_t marks;        /* origins' high-water marks */
     size_t entries;      /* mailbox entries copied */
 } bk_migrate_counts_t;

@@ -178,6 +178,23 @@ int bk_registry_remove_link(bk_registry_t *self, const char *a, const char *b,
     return self->ops->remove_link(self->store, lo, hi, err);
 }
 
+int bk_registry_each_retired(bk_registry_t *self, bk_retired_fn fn, void *ctx,
+                             ld_error_t *err)
+{
+    return self->ops->each_retired(self->store, fn, ctx, err);
+}
+
+int bk_registry_import_retired(bk_registry_t *self, const char *key, const char *node,
+                               ld_error_t *err)
+{
+    int rc = reg_check_id("node id", node, err);
+    if (rc == 0)
+        rc = reg_check_key(key, err);
+    if (rc < 0)
+        return rc;
+    return self->ops->import_retired(self->store, key, node, err);
+}
+
 int bk_registry_each_node(bk_registry_t *self, bk_node_fn fn, void *ctx, ld_error_t *err)
 {
     return self->ops->each_node(self->store, fn, ctx, err);
@@ -318,6 +335,12 @@ bool bk_registry_active(const bk_registry_t *self, const char *id)
 {
     const reg_node_t *n = reg_find(self, id);
     return n && !n->removed;
+}
+
+bool bk_registry_holds_key(const bk_registry_t *self, const char *id, const char *key)
+{
+    const reg_node_t *n = reg_find(self, id);
+    return n && !n->removed && key && strcmp(n->key, key) == 0;
 }
 
 const char *bk_registry_node_by_key(const bk_registry_t *self, const char *key)

@@ -31,6 +31,8 @@ typedef struct bk_node_info {
 /* Called for every node in id order (non-zero stops), and for every link a < b. */
 typedef int (*bk_node_fn)(void *ctx, const bk_node_info_t *node);
 typedef int (*bk_link_fn)(void *ctx, const char *a, const char *b);
+/* Called for every retired key with the node it was taken from (non-zero stops). */
+typedef int (*bk_retired_fn)(void *ctx, const char *key, const char *node);
 
 /* Statistics of one node not yet written. */
 typedef struct bk_node_stat {
@@ -60,6 +62,11 @@ typedef struct bk_registry_ops {
     int (*add_link)(void *store, const char *lo, const char *hi, ld_error_t *err);
     /* LD_ENOTFOUND when there is no such link. */
     int (*remove_link)(void *store, const char *lo, const char *hi, ld_error_t *err);
+    /* For `liangdi-broker migrate`: every retired key, and recording `key` as retired
+     * from `node` (nothing new when it already is; LD_EEXIST when the key is in use, or
+     * retired from another node). */
+    int (*each_retired)(void *store, bk_retired_fn fn, void *ctx, ld_error_t *err);
+    int (*import_retired)(void *store, const char *key, const char *node, ld_error_t *err);
     /* Every node with its statistics, in id order; every link, in (a, b) order. */
     int (*each_node)(void *store, bk_node_fn fn, void *ctx, ld_error_t *err);
     int (*each_link)(void *store, bk_link_fn fn, void *ctx, ld_error_t *err);
@@ -120,6 +127,15 @@ int bk_registry_remove_link(bk_registry_t *self, const char *a, const char *b,
  * not the snapshot. */
 int bk_registry_each_node(bk_registry_t *self, bk_node_fn fn, void *ctx, ld_error_t *err);
 
+/* Calls fn for every key `node rekey` retired, with its node. */
+int bk_registry_each_retired(bk_registry_t *self, bk_retired_fn fn, void *ctx,
+                             ld_error_t *err);
+
+/* Records `key` as retired from `node`, as copied from another store.  LD_EINVAL (bad id
+ * or key), LD_EEXIST (the key is in use, or retired from another node). */
+int bk_registry_import_retired(bk_registry_t *self, const char *key, const char *node,
+                               ld_error_t *err);
+
 /* Calls fn for every link, a < b, in order. */
 int bk_registry_each_link(bk_registry_t *self, bk_link_fn fn, void *ctx, ld_error_t *err);
 
@@ -138,8 +154,12 @@ int bk_registry_reload(bk_registry_t *self, ld_error_t *err);
 /* True if `id` is registered and not removed. */
 bool bk_registry_active(const bk_registry_t *self, const char *id);
 
-/* The id of the active node holding public key `key` (Z85), or NULL.  Borrowed until
- * the next refresh. */
+/* True if `id` is active and its public key is `key` (Z85): a lookup by id, cheap
+ * enough for every message. */
+bool bk_registry_holds_key(const bk_registry_t *self, const char *id, const char *key);
+
+/* The id of the active node holding public key `key` (Z85), or NULL: a scan of every
+ * node (ZAP's question, once per handshake).  Borrowed until the next refresh. */
 const char *bk_registry_node_by_key(const bk_registry_t *self, const char *key);
 
 /* True if `from` may address a change to `to`: the same node, or linked to it. */

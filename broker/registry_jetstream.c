@@ -356,18 +356,36 @@ static int rj_remove_node(void *store, const char *id, ld_error_t *err)
     return ld_error_set(err, LD_EIO, "node %s changed under every attempt to remove it", id);
 }
 
+/* Whether node `id`'s entry holds public key `pk` now: 1 yes, 0 no, or < 0. */
+static int rj_node_holds(rj_store_t *self, const char *id, const char *pk, ld_error_t *err)
+{
+    rj_node_t n;
+    int rc = rj_node_get(self, id, &n, err);
+    if (rc == 1) {
+        rc = !n.removed && strcmp(n.key, pk) == 0;
+        rj_node_clear(&n);
+    }
+    return rc;
+}
+
 /* The new key is reserved first (create-only), then the old one marked retired, then
  * the node's entry changed by compare-and-set: at every step between, the node still
- * answers to its old key only, and neither key can go to another node.  A failure
- * after the reservation gives it back. */
+ * answers to its old key only, and neither key can go to another node.  A retry that
+ * finds the node already on the new key has won (an earlier attempt of ours whose
+ * answer was lost, or another front-end's rekey to the same key).  A failure gives the
+ * reservation back unless the node holds the key after all; after a success it is
+ * written again, in case a failing rekey to the same key on another front-end gave it
+ * back in between. */
 static int rj_set_key(void *store, const char *id, const char *pk, ld_error_t *err)
 {
     rj_store_t *self = store;
     char nkey[RJ_KEY_MAX], okey[RJ_KEY_MAX + LD_KEY_TEXT * 2], value[RJ_VALUE_MAX];
+    char kkey[RJ_KEY_MAX + LD_KEY_TEXT * 2];
     char retired[LD_ID_MAX + sizeof RJ_RETIRED];
     bool reserved = false;
     int rc = LD_EIO;
     rj_node_key(id, nkey);
+    rj_pubkey_key(pk, kkey);
     snprintf(retired, sizeof retired, "%s" RJ_RETIRED, id);
     for (int tries = 0; tries < RJ_CAS_TRIES; tries++) {
         rj_node_t n;
@@ -378,12 +396,17 @@ static int rj_set_key(void *store, const char *id, const char *pk, ld_error_t *e
                            : ld_error_set(err, LD_ENOTFOUND, "node %s is not registered", id);
             goto out;
         }
-        if (n.removed || strcmp(n.key, pk) == 0) {
-            rc = n.removed ? ld_error_set(err, LD_EINVAL, "node %s is removed; a removed node "
-                                          "gets no new key", id)
-                           : ld_error_set(err, LD_EEXIST, "key %s is already registered to "
-                                          "node %s", pk, id);
+        if (n.removed) {
+            rc = ld_error_set(err, LD_EINVAL, "node %s is removed; a removed node gets no new "
+                              "key", id);
             rj_node_clear(&n);
+            goto out;
+        }
+        if (strcmp(n.key, pk) == 0) {
+            rj_node_clear(&n);
+            if (tries > 0)
+                goto done;
+            rc = ld_error_set(err, LD_EEXIST, "key %s is already registered to node %s", pk, id);
             goto out;
         }
         if (tries == 0 && (rc = rj_reserve_key(self, pk, id, &reserved, err)) < 0) {
@@ -400,23 +423,23 @@ static int rj_set_key(void *store, const char *id, const char *pk, ld_error_t *e
         int len = rj_node_format(value, false, pk, n.id, n.name);
         s = kvStore_Update(&rev, self->kv, nkey, value, len, n.rev);
         rj_node_clear(&n);
-        if (s == NATS_OK) {
-            self->dirty = true;
-            return 0;
-        }
+        if (s == NATS_OK)
+            goto done;
         ld_debug("replacing the key of node %s: %s; reading it again", id,
                  natsStatus_GetText(s));
         rc = ld_error_set(err, LD_EIO, "node %s changed under every attempt to replace its "
                           "key", id);
     }
 out:
-    if (reserved) {
-        char kkey[RJ_KEY_MAX + LD_KEY_TEXT * 2];
-        rj_pubkey_key(pk, kkey);
-        if (kvStore_Delete(self->kv, kkey) != NATS_OK)
-            ld_warn("jetstream: key %s stays reserved for node %s", pk, id);
-    }
+    if (reserved && rj_node_holds(self, id, pk, NULL) == 0
+        && kvStore_Delete(self->kv, kkey) != NATS_OK)
+        ld_warn("jetstream: key %s stays reserved for node %s", pk, id);
     return rc;
+done:
+    if (kvStore_PutString(NULL, self->kv, kkey, id) != NATS_OK)
+        ld_warn("jetstream: key %s of node %s could not be reserved again", pk, id);
+    self->dirty = true;
+    return 0;
 }
 
 static int rj_add_link(void *store, const char *lo, const char *hi, ld_error_t *err)
@@ -673,6 +696,70 @@ static int rj_each_link(void *store, bk_link_fn fn, void *ctx, ld_error_t *err)
     return rc;
 }
 
+/* Retired keys as a scan finds them, passed on to the caller's function. */
+typedef struct rj_retired_scan {
+    bk_retired_fn fn;
+    void         *ctx;
+} rj_retired_scan_t;
+
+static int rj_pass_retired(void *ctx, kvEntry *e, ld_error_t *err)
+{
+    rj_retired_scan_t *scan = ctx;
+    const char *name = kvEntry_Key(e);
+    char text[LD_ID_MAX + sizeof RJ_RETIRED], key[LD_KEY_TEXT + 1];
+    size_t hexlen = name != NULL && strncmp(name, "key.", 4) == 0 ? strlen(name + 4) : 0;
+    if (!rj_value(e, text, sizeof text))
+        return ld_error_set(err, LD_EIO, "the registry entry %s is malformed", name);
+    char *tab = strchr(text, '\t');
+    if (tab == NULL || strcmp(tab, RJ_RETIRED) != 0)
+        return 0;                                 /* a key in use */
+    *tab = '\0';
+    if (hexlen != 2 * LD_KEY_TEXT)
+        return ld_error_set(err, LD_EIO, "the registry entry %s is malformed", name);
+    for (size_t i = 0; i < LD_KEY_TEXT; i++) {
+        unsigned v = 0;
+        if (sscanf(name + 4 + 2 * i, "%2x", &v) != 1)
+            return ld_error_set(err, LD_EIO, "the registry entry %s is malformed", name);
+        key[i] = (char)v;
+    }
+    key[LD_KEY_TEXT] = '\0';
+    return scan->fn(scan->ctx, key, text) != 0 ? 1 : 0;
+}
+
+static int rj_each_retired(void *store, bk_retired_fn fn, void *ctx, ld_error_t *err)
+{
+    rj_store_t *self = store;
+    rj_retired_scan_t scan = { fn, ctx };
+    int rc = rj_scan(self, self->kv, "key.", rj_pass_retired, &scan, err);
+    return rc > 0 ? 0 : rc;
+}
+
+static int rj_import_retired(void *store, const char *pk, const char *node, ld_error_t *err)
+{
+    rj_store_t *self = store;
+    char kkey[RJ_KEY_MAX + LD_KEY_TEXT * 2], holder[LD_ID_MAX + 1];
+    char retired[LD_ID_MAX + sizeof RJ_RETIRED];
+    bool was_retired = false;
+    uint64_t rev = 0;
+    rj_pubkey_key(pk, kkey);
+    snprintf(retired, sizeof retired, "%s" RJ_RETIRED, node);
+    natsStatus s = kvStore_Create(&rev, self->kv, kkey, retired, (int)strlen(retired));
+    if (s == NATS_OK) {
+        self->dirty = true;
+        return 0;
+    }
+    int rc = rj_key_holder(self, pk, holder, &was_retired, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return bk_js_fail(err, s, 0, "copying retired key %s of node %s", pk, node);
+    if (was_retired && strcmp(holder, node) == 0)
+        return 0;                                 /* copied before */
+    return ld_error_set(err, LD_EEXIST, was_retired
+                        ? "key %s was retired from node %s; a retired key is not used again"
+                        : "key %s is already registered to node %s", pk, holder);
+}
+
 static int rj_changed(void *store, bool *changed, ld_error_t *err)
 {
     rj_store_t *self = store;
@@ -749,6 +836,8 @@ const bk_registry_ops_t bk_registry_jetstream = {
     .add_node    = rj_add_node,
     .remove_node = rj_remove_node,
     .set_key     = rj_set_key,
+    .each_retired   = rj_each_retired,
+    .import_retired = rj_import_retired,
     .add_link    = rj_add_link,
     .remove_link = rj_remove_link,
     .each_node   = rj_each_node,

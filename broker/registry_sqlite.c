@@ -257,6 +257,56 @@ static int rs_set_key(void *store, const char *id, const char *key, ld_error_t *
     return rc;
 }
 
+static int rs_each_retired(void *store, bk_retired_fn fn, void *ctx, ld_error_t *err)
+{
+    rs_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    int rc = bk_db_prepare(self->db, "SELECT \"key\", \"node\" FROM \"retired_keys\" "
+                           "ORDER BY \"key\"", &st, err);
+    int step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fn(ctx, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = bk_db_fail(self->db, "reading retired keys", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int rs_import_retired(void *store, const char *key, const char *node, ld_error_t *err)
+{
+    rs_store_t *self = store;
+    sqlite3_stmt *st = NULL;
+    const char *row[] = { key, node };
+    int rc = rs_begin(self, err);
+    if (rc < 0)
+        return rc;
+    rc = bk_db_prepare(self->db, "SELECT 1 FROM \"retired_keys\" WHERE \"key\" = ?1 AND "
+                       "\"node\" = ?2", &st, err);
+    if (rc == 0 && (rc = rs_bind_text(self, st, 1, key, err)) == 0
+        && (rc = rs_bind_text(self, st, 2, node, err)) == 0) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            goto out;                 /* copied before */
+        if (step != SQLITE_DONE)
+            rc = bk_db_fail(self->db, "reading retired keys", err);
+    }
+    if (rc == 0)
+        rc = rs_key_free(self, key, err);
+    if (rc == 0)
+        rc = rs_write(self, "INSERT INTO \"retired_keys\"(\"key\", \"node\") VALUES (?1, ?2)",
+                      row, 2, "copying a retired key", err);
+out:
+    sqlite3_finalize(st);
+    if (rc == 0)
+        rc = bk_db_exec(self->db, "COMMIT", err);
+    if (rc < 0)
+        bk_db_rollback(self->db);
+    return rc;
+}
+
 /* Inside the transaction rs_begin opened: runs `sql` (?1 lo, ?2 hi) on the links
  * table, which must change one row (else `none_rc` with "lo and hi `none_what`"), then
  * bumps the generation and commits; on any failure, rolls back. */
@@ -468,6 +518,8 @@ const bk_registry_ops_t bk_registry_sqlite = {
     .add_node    = rs_add_node,
     .remove_node = rs_remove_node,
     .set_key     = rs_set_key,
+    .each_retired   = rs_each_retired,
+    .import_retired = rs_import_retired,
     .add_link    = rs_add_link,
     .remove_link = rs_remove_link,
     .each_node   = rs_each_node,

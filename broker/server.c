@@ -553,27 +553,27 @@ static void sv_ack(bk_server_t *self, const uint8_t *rid, size_t rid_len, const 
 }
 
 /* Whether a connection of `node`, admitted with public key `key`, may still speak. */
-typedef enum sv_standing {
+typedef enum sv_admission {
     SV_ADMITTED,
     SV_REMOVED,        /* the node was removed (or was never registered) */
     SV_KEY_REPLACED,   /* `node rekey` gave the node another key */
-} sv_standing_t;
+} sv_admission_t;
 
-static sv_standing_t sv_standing(const bk_server_t *self, const char *node, const char *key)
+static sv_admission_t sv_check_admission(const bk_server_t *self, const char *node,
+                                         const char *key)
 {
     if (!bk_registry_active(self->registry, node))
         return SV_REMOVED;
-    const char *holder = key != NULL ? bk_registry_node_by_key(self->registry, key) : NULL;
-    if (holder == NULL || strcmp(holder, node) != 0)
+    if (!bk_registry_holds_key(self->registry, node, key))
         return SV_KEY_REPLACED;
     return SV_ADMITTED;
 }
 
 /* Sends node's connection ERROR(AUTH) saying why it is refused. */
 static void sv_refuse(bk_server_t *self, const uint8_t *rid, size_t rid_len, const char *node,
-                      sv_standing_t standing)
+                      sv_admission_t admission)
 {
-    if (standing == SV_REMOVED)
+    if (admission == SV_REMOVED)
         sv_error(self, rid, rid_len, LD_ERR_AUTH, NULL, 0,
                  "node %s is not registered with this broker (removed)", node);
     else
@@ -588,8 +588,8 @@ static void sv_kick_refused(bk_server_t *self)
 {
     for (size_t i = 0; i < self->npeers; ) {
         sv_peer_t *peer = &self->peers[i];
-        sv_standing_t standing = sv_standing(self, peer->node, peer->key);
-        if (standing == SV_ADMITTED) {
+        sv_admission_t admission = sv_check_admission(self, peer->node, peer->key);
+        if (admission == SV_ADMITTED) {
             i++;
             continue;
         }
@@ -599,12 +599,12 @@ static void sv_kick_refused(bk_server_t *self)
         memcpy(rid, peer->rid, rid_len);
         snprintf(node, sizeof node, "%s", peer->node);
         sv_peer_drop(self, peer);
-        if (standing == SV_REMOVED)
+        if (admission == SV_REMOVED)
             ld_warn("node %s was removed: its connection is refused from now on", node);
         else
             ld_warn("node %s has a new key: its connection with the old one is refused from "
                     "now on", node);
-        sv_refuse(self, rid, rid_len, node, standing);
+        sv_refuse(self, rid, rid_len, node, admission);
     }
 }
 
@@ -693,15 +693,15 @@ static void sv_handle(bk_server_t *self, sv_in_t *in)
         ld_err("registry refresh failed (the previous snapshot stays): %s", err.msg);
     else if (changed)
         sv_registry_changed(self);
-    sv_standing_t standing = sv_standing(self, node, key);
-    if (standing != SV_ADMITTED) {
+    sv_admission_t admission = sv_check_admission(self, node, key);
+    if (admission != SV_ADMITTED) {
         sv_peer_t *peer = sv_peer_find(self, rid, rid_len);
         if (peer)
             sv_peer_drop(self, peer);
-        ld_warn("refused a message from node %s: %s", node, standing == SV_REMOVED
+        ld_warn("refused a message from node %s: %s", node, admission == SV_REMOVED
                 ? "not registered or removed" : "its key was replaced, and this connection "
                 "has the old one");
-        sv_refuse(self, rid, rid_len, node, standing);
+        sv_refuse(self, rid, rid_len, node, admission);
         return;
     }
     bk_registry_note_seen(self->registry, node, (int64_t)time(NULL));

@@ -474,6 +474,23 @@ static bool flag_takes_no_value(const char *name, size_t len)
     return word_in("help version mobile", name, len);
 }
 
+/* True if `arg` is "--NAME" or "--NAME=..." for a flag some command knows.  Anything
+ * else after a flag that takes a value is that value, even when it starts with "--":
+ * a Z85 key may (one in about 7,000 does). */
+static bool names_a_flag(const char *arg)
+{
+    if (arg[0] != '-' || arg[1] != '-' || arg[2] == '\0')
+        return false;
+    const char *name = arg + 2;
+    size_t len = strcspn(name, "=");
+    if (word_in("db config help version format", name, len))
+        return true;
+    for (size_t i = 0; i < CLI_NCOMMANDS; i++)
+        if (word_in(cli_commands[i].flags, name, len) || word_in(cli_commands[i].bools, name, len))
+            return true;
+    return false;
+}
+
 /* Splits argv into flags and positionals.  0, or LD_EINVAL with err set. */
 static int cli_tokenize(nd_cli_t *cli, int argc, char **argv, const char **pos, size_t *npos,
                         ld_error_t *err)
@@ -515,8 +532,7 @@ static int cli_tokenize(nd_cli_t *cli, int argc, char **argv, const char **pos, 
                 return ld_error_set(err, LD_EINVAL, "--%.*s takes no value", (int) len, name);
         } else if (eq) {
             value = eq + 1;
-        } else if (i + 1 < argc && !(argv[i + 1][0] == '-' && argv[i + 1][1] == '-'
-                                     && argv[i + 1][2] != '\0')) {
+        } else if (i + 1 < argc && !names_a_flag(argv[i + 1])) {
             value = argv[++i];
         } else {
             return ld_error_set(err, LD_EINVAL, "--%.*s: missing value", (int) len, name);

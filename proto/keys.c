@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
+#include "log.h"
 
 #define KEYFILE_MAX 512   /* a keypair file is two short lines */
 
@@ -82,7 +83,8 @@ int ld_keys_replace(const ld_keypair_t *kp, const char *path, ld_error_t *err)
     int rc = 0;
     if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
         return ld_error_set(err, LD_ETOOBIG, "key file path %s is too long", path);
-    if (access(path, F_OK) != 0)
+    struct stat old;
+    if (stat(path, &old) != 0)
         return ld_error_set(err, errno == ENOENT ? LD_ENOTFOUND : LD_EIO,
                             "key file %s: %s", path, strerror(errno));
     /* what an interrupted replacement left is not a key anyone uses */
@@ -91,6 +93,15 @@ int ld_keys_replace(const ld_keypair_t *kp, const char *path, ld_error_t *err)
     rc = ld_keys_save(kp, tmp, err);
     if (rc != 0)
         return rc;
+    /* the new file keeps the old one's owner (root replacing the service user's key
+     * must not leave a file the service cannot read) */
+    if ((old.st_uid != geteuid() || old.st_gid != getegid())
+        && chown(tmp, old.st_uid, old.st_gid) != 0) {
+        rc = ld_error_set(err, LD_EIO, "cannot give %s the owner of %s: %s", tmp, path,
+                          strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
     if (rename(tmp, path) != 0) {
         rc = ld_error_set(err, LD_EIO, "cannot put %s in place of %s: %s", tmp, path,
                           strerror(errno));
@@ -106,11 +117,12 @@ int ld_keys_replace(const ld_keypair_t *kp, const char *path, ld_error_t *err)
     else
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0)
-        rc = ld_error_set(err, LD_EIO, "cannot sync folder %s: %s", dir, strerror(errno));
+    if (fd < 0 || fsync(fd) != 0)   /* the new keypair is in place all the same */
+        ld_warn("%s is replaced, but its folder %s could not be synced: %s", path, dir,
+                strerror(errno));
     if (fd >= 0)
         close(fd);
-    return rc;
+    return 0;
 }
 
 /* Reads "word KEY" from `line` (line number `lineno`) into out. */

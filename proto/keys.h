@@ -20,8 +20,10 @@ int ld_keys_generate(ld_keypair_t *kp, ld_error_t *err);
 int ld_keys_save(const ld_keypair_t *kp, const char *path, ld_error_t *err);
 
 /* Replaces the keypair file at `path`, which must exist, with kp: written beside it
- * (path + ".new", 0600), synced, renamed over it and the folder synced, so that a crash
- * leaves the old keypair or the new one, whole.  LD_ENOTFOUND when there is none. */
+ * (path + ".new", 0600, the old file's owner), synced, renamed over it and the folder
+ * synced, so that a crash leaves the old keypair or the new one, whole (a folder that
+ * cannot be synced is only warned about: the new keypair is in place).  LD_ENOTFOUND
+ * when there is none; after any other failure the old keypair is still there. */
 int ld_keys_replace(const ld_keypair_t *kp, const char *path, ld_error_t *err);
 
 /* Reads a keypair file; LD_EDENIED if group or others may read it, LD_EINVAL (naming

@@ -1,6 +1,7 @@
 /* test_broker_db.c: the broker's SQLite store file (broker/db.h): an older store brought
- * forward with its waiting changes, a failed step leaving it as it was, a store of a
- * newer broker refused, and how much of the file a long change takes. */
+ * forward with its waiting changes and a registry that retires keys, a failed step
+ * leaving it as it was, a store of a newer broker refused, and how much of the file a
+ * long change takes. */
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <limits.h>
@@ -9,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "db.h"
+#include "keys.h"
 #include "mailbox.h"
+#include "registry.h"
 
 #define BODY_LEN 1000
 
@@ -134,11 +137,15 @@ static bool mailbox_is_clustered(void)
                    "AND \"sql\" LIKE '%WITHOUT ROWID%'") == 1;
 }
 
-/* Makes a store with positions 1..50 pushed and 1..10 acked, then takes it back to
- * version 1: the mailbox clustered on (node, position). */
+/* Makes a store as `init` does (registry and mailboxes) with positions 1..50 pushed and
+ * 1..10 acked, then takes it back to version 1: the mailbox clustered on (node,
+ * position), no retired keys. */
 static void version_one_store(void)
 {
     ld_error_t err;
+    bk_registry_t *reg = bk_registry_new(db_path, true, &err);
+    cr_assert_not_null(reg, "%s", err.msg);
+    bk_registry_destroy(&reg);
     bk_mailbox_t *mb = bk_mailbox_new(NULL, db_path, true, &err);
     cr_assert_not_null(mb, "%s", err.msg);
     push_range(mb, 1, 50);
@@ -148,7 +155,7 @@ static void version_one_store(void)
              "\"body\" BLOB NOT NULL, PRIMARY KEY(\"node\", \"position\")) WITHOUT ROWID; "
              "INSERT INTO \"mailbox_1\" SELECT \"node\", \"position\", \"body\" FROM \"mailbox\"; "
              "DROP TABLE \"mailbox\"; ALTER TABLE \"mailbox_1\" RENAME TO \"mailbox\"; "
-             "PRAGMA user_version = 1");
+             "DROP TABLE \"retired_keys\"; PRAGMA user_version = 1");
     cr_assert(mailbox_is_clustered());
 }
 
@@ -184,6 +191,22 @@ Test(broker_db, a_version_one_store_keeps_its_waiting_changes_at_their_positions
     cr_assert_eq(seen.first, 51);
     cr_assert_eq(seen.last, 55);
     bk_mailbox_destroy(&mb);
+
+    /* The registry of the upgraded store replaces keys and keeps the old ones retired. */
+    ld_keypair_t k1, k2, k3;
+    cr_assert_eq(ld_keys_generate(&k1, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_keys_generate(&k2, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_keys_generate(&k3, &err), 0, "%s", err.msg);
+    bk_registry_t *reg = bk_registry_new(db_path, false, &err);
+    cr_assert_not_null(reg, "%s", err.msg);
+    cr_assert_eq(bk_registry_add_node(reg, "dongguan", "东莞支部", k1.public_key, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(bk_registry_set_key(reg, "dongguan", k2.public_key, &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_registry_add_node(reg, "shenzhen", "深圳支部", k1.public_key, &err),
+                 LD_EEXIST);
+    cr_assert_eq(bk_registry_add_node(reg, "shenzhen", "深圳支部", k3.public_key, &err), 0, "%s",
+                 err.msg);
+    bk_registry_destroy(&reg);
 }
 
 Test(broker_db, a_step_that_fails_leaves_the_store_at_its_old_version_with_its_changes)

@@ -346,6 +346,21 @@ Test(cli, init_with_a_broker_makes_a_private_keypair_and_prints_its_public_key)
     cr_assert_str_eq(last.out, pub);
 }
 
+Test(cli, a_key_that_starts_with_two_dashes_is_a_value_not_a_flag)
+{
+    /* Z85 keys may start with "--" (about one in 7,000): after --broker-key it is the
+     * value, while a real flag there is still a missing value. */
+    static const char key[] = "--h590rJua1Qkhq2)}4G4gS)W5Ft->6=4P585:Cl";
+    RUN(2, "init", "--node", "zhuyuan", "--name", "竹园", "--broker", "tcp://127.0.0.1:1",
+        "--broker-key", "--format", "csv");
+    ERR_HAS("--broker-key: missing value");
+    cr_assert_neq(access(db, F_OK), 0, "no store was created");
+    RUN(0, "init", "--node", "zhuyuan", "--name", "竹园", "--broker", "tcp://127.0.0.1:1",
+        "--broker-key", key);
+    cr_assert_eq(query_int("SELECT count(*) FROM \"settings\" WHERE \"key\" = 'broker.key' "
+                           "AND \"value\" = '--h590rJua1Qkhq2)}4G4gS)W5Ft->6=4P585:Cl'"), 1);
+}
+
 Test(cli, key_without_a_keypair_is_a_runtime_error)
 {
     RUN(0, "init", "--node", "zhuyuan", "--name", "竹园");

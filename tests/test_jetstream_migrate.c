@@ -1,5 +1,6 @@
 /* test_jetstream_migrate.c: moving from one SQLite broker to the JetStream store
- * (`liangdi-broker migrate`): registry, marks and waiting mailboxes copied; the nodes,
+ * (`liangdi-broker migrate`): registry (retired keys too), marks and waiting mailboxes
+ * copied; the nodes,
  * given the new endpoint and keeping the broker key, carry on with their cursors and
  * outboxes and lose nothing; copying again stores nothing twice. */
 #include <criterion/criterion.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "keys.h"
 #include "test_jetstream_harness.h"
 
 static hn_world_t world;
@@ -87,15 +89,28 @@ Test(jetstream_migrate, nodes_carry_on_through_the_copied_store_and_lose_nothing
     /* Dongguan has not fetched these yet: they wait in the SQLite broker's mailbox. */
     cr_assert_eq(hn_bulk_activities(home, member, 50, "迁移前"), 0);
     cr_assert_eq(hn_sync(home), 0);
+    /* A third node whose first key was replaced: the retired key goes along. */
+    ld_keypair_t first, second;
+    ld_error_t err;
+    cr_assert_eq(ld_keys_generate(&first, &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_keys_generate(&second, &err), 0, "%s", err.msg);
+    hn_result_t r;
+    cr_assert_eq(hn_broker_cmd(&world, &r, "node", "add", "shenzhen", "--key", first.public_key,
+                               NULL), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    hn_result_free(&r);
+    cr_assert_eq(hn_broker_cmd(&world, &r, "node", "rekey", "shenzhen", "--key",
+                               second.public_key, NULL), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    hn_result_free(&r);
     cr_assert_eq(hn_proc_stop(&world.broker.proc, 10000), 0, "the old broker stops cleanly");
 
     char from[HN_PATH_MAX + 16], key_file[HN_PATH_MAX + 16];
     snprintf(from, sizeof from, "sqlite:%s", world.broker.db);
     snprintf(key_file, sizeof key_file, "%s.key", world.broker.db);
-    hn_result_t r = broker((const char *const[]){ "migrate", "--from", from, "--to", nats.store,
-                                                  NULL });
+    r = broker((const char *const[]){ "migrate", "--from", from, "--to", nats.store, NULL });
     cr_assert_eq(r.status, 0, "migrate: %s", r.err);
-    cr_assert_not_null(strstr(r.err, "copied 2 nodes, 1 links"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "copied 3 nodes, 1 links, 1 retired keys"), "%s", r.err);
     hn_result_free(&r);
     long depth = dongguan_depth();
     cr_assert_geq(depth, 50, "Dongguan's waiting entries were copied (%ld)", depth);
@@ -105,6 +120,12 @@ Test(jetstream_migrate, nodes_carry_on_through_the_copied_store_and_lose_nothing
     cr_assert_eq(r.status, 0, "migrate again: %s", r.err);
     hn_result_free(&r);
     cr_assert_eq(dongguan_depth(), depth);
+    /* the copy knows the retired key: it is not registered again there either */
+    r = broker((const char *const[]){ "node", "add", "other", "--key", first.public_key,
+                                      "--store", nats.store, NULL });
+    cr_assert_neq(r.status, 0, "a retired key was registered in the copy");
+    cr_assert_not_null(strstr(r.err, "retired from node shenzhen"), "%s", r.err);
+    hn_result_free(&r);
 
     /* a front-end on the copy, with the old broker's keypair: nodes keep broker.key */
     char line[512], endpoint[128];

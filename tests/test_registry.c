@@ -3,6 +3,7 @@
  * sees change.  The store is $LIANGDI_TEST_STORE: SQLite (the default), or JetStream on a
  * nats-server of each test's own (test_registry_jetstream, built with HN_WITH_JETSTREAM). */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +282,59 @@ Test(registry, a_retired_key_is_never_used_again_by_anyone)
     cr_assert_null(bk_registry_node_by_key(reg, k2.public_key));
 }
 
+/* Collects retired keys (bk_retired_fn): "key node" lines. */
+typedef struct retired_list {
+    size_t n;
+    char   lines[4][LD_KEY_TEXT + LD_ID_MAX + 2];
+} retired_list_t;
+
+static int collect_retired(void *ctx, const char *key, const char *node)
+{
+    retired_list_t *l = ctx;
+    cr_assert_lt(l->n, 4);
+    snprintf(l->lines[l->n++], sizeof l->lines[0], "%s %s", key, node);
+    return 0;
+}
+
+static bool has_line(const retired_list_t *l, const char *key, const char *node)
+{
+    char want[LD_KEY_TEXT + LD_ID_MAX + 2];
+    snprintf(want, sizeof want, "%s %s", key, node);
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->lines[i], want) == 0)
+            return true;
+    return false;
+}
+
+Test(registry, retired_keys_are_listed_and_a_copied_one_is_kept_once)
+{
+    ld_error_t err;
+    ld_keypair_t k4;
+    retired_list_t l = { 0 };
+    cr_assert_eq(ld_keys_generate(&k4, &err), 0, "%s", err.msg);
+    add("home", "镇党委", &k1);
+    add("dong.guan", "东莞", &k2);
+    cr_assert_eq(bk_registry_set_key(reg, "dong.guan", k3.public_key, &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_registry_each_retired(reg, collect_retired, &l, &err), 0, "%s", err.msg);
+    cr_assert_eq(l.n, 1);
+    cr_assert(has_line(&l, k2.public_key, "dong.guan"), "%s", l.lines[0]);
+
+    /* what `migrate` does: again is nothing new; a key in use, or another node's, is not */
+    cr_assert_eq(bk_registry_import_retired(reg, k2.public_key, "dong.guan", &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(bk_registry_import_retired(reg, k1.public_key, "gone", &err), LD_EEXIST);
+    cr_assert_not_null(strstr(err.msg, "home"), "%s", err.msg);
+    cr_assert_eq(bk_registry_import_retired(reg, k2.public_key, "gone", &err), LD_EEXIST);
+    cr_assert_eq(bk_registry_import_retired(reg, "nope", "gone", &err), LD_EINVAL);
+    cr_assert_eq(bk_registry_import_retired(reg, k4.public_key, "gone", &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_registry_add_node(reg, "shenzhen", "深圳", k4.public_key, &err), LD_EEXIST);
+    cr_assert_not_null(strstr(err.msg, "retired"), "%s", err.msg);
+    memset(&l, 0, sizeof l);
+    cr_assert_eq(bk_registry_each_retired(reg, collect_retired, &l, &err), 0, "%s", err.msg);
+    cr_assert_eq(l.n, 2);
+    cr_assert(has_line(&l, k4.public_key, "gone"));
+}
+
 Test(registry, a_rekey_is_refused_for_a_missing_or_removed_node_or_a_taken_key)
 {
     ld_error_t err;
@@ -303,6 +357,60 @@ Test(registry, a_rekey_is_refused_for_a_missing_or_removed_node_or_a_taken_key)
                  err.msg);
     refresh(reg);
     cr_assert_str_eq(bk_registry_node_by_key(reg, k1.public_key), "home");
+}
+
+/* One side of two rekeys at once: its own registry handle, the same node and key. */
+typedef struct rekey_side {
+    bk_registry_t *reg;
+    const char    *key;
+    int            rc;
+    char           msg[LD_ERROR_MSG_MAX];
+} rekey_side_t;
+
+static void *rekey_side(void *arg)
+{
+    rekey_side_t *side = arg;
+    ld_error_t err;
+    side->rc = bk_registry_set_key(side->reg, "dong.guan", side->key, &err);
+    if (side->rc != 0)
+        snprintf(side->msg, sizeof side->msg, "%s", err.msg);
+    return NULL;
+}
+
+Test(registry, two_rekeys_to_one_key_at_once_leave_it_the_nodes_alone)
+{
+    ld_error_t err;
+    rekey_side_t sides[2];
+    add("dong.guan", "东莞", &k1);
+    for (int i = 0; i < 2; i++) {
+        memset(&sides[i], 0, sizeof sides[i]);
+        sides[i].reg = open_at(store.where, false, &err);
+        cr_assert_not_null(sides[i].reg, "%s", err.msg);
+    }
+    for (int round = 0; round < 30; round++) {
+        ld_keypair_t kp;
+        pthread_t threads[2];
+        char other[16];
+        cr_assert_eq(ld_keys_generate(&kp, &err), 0, "%s", err.msg);
+        for (int i = 0; i < 2; i++) {
+            sides[i].key = kp.public_key;
+            cr_assert_eq(pthread_create(&threads[i], NULL, rekey_side, &sides[i]), 0);
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(threads[i], NULL);
+        cr_assert(sides[0].rc == 0 || sides[1].rc == 0, "round %d: neither rekey won: %s / %s",
+                  round, sides[0].msg, sides[1].msg);
+        for (int i = 0; i < 2; i++)
+            cr_assert(sides[i].rc == 0 || sides[i].rc == LD_EEXIST, "round %d: %s", round,
+                      sides[i].msg);
+        snprintf(other, sizeof other, "other%d", round);
+        cr_assert_eq(bk_registry_add_node(reg, other, "别的", kp.public_key, &err), LD_EEXIST,
+                     "round %d: the key in use went to a second node", round);
+        refresh(reg);
+        cr_assert_str_eq(bk_registry_node_by_key(reg, kp.public_key), "dong.guan");
+    }
+    for (int i = 0; i < 2; i++)
+        bk_registry_destroy(&sides[i].reg);
 }
 
 Test(registry, another_connection_sees_a_change_after_refresh)
