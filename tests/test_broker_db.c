@@ -248,15 +248,27 @@ Test(broker_db, a_store_made_by_a_newer_broker_is_refused_and_left_as_it_was)
     cr_assert_eq(raw_int("PRAGMA user_version"), BK_DB_SCHEMA_VERSION + 1);
 }
 
+Test(broker_db, a_new_store_has_16_kib_pages)
+{
+    ld_error_t err;
+    bk_mailbox_t *mb = bk_mailbox_new(NULL, db_path, true, &err);
+    cr_assert_not_null(mb, "%s", err.msg);
+    bk_mailbox_destroy(&mb);
+    cr_assert_eq(raw_int("PRAGMA page_size"), 16384);
+}
+
 Test(broker_db, a_change_of_a_thousand_bytes_takes_about_its_size_in_the_mailbox)
 {
-    /* Clustered on (node, position), each of these bodies spilled into a page of its
-     * own: four times their bytes. */
+    /* In a store of 4 KiB pages (as every store was before 16 KiB ones) clustered on
+     * (node, position), each of these bodies spilled into a page of its own: four times
+     * their bytes. */
     ld_error_t err;
+    raw_exec("PRAGMA page_size = 4096; CREATE TABLE \"t\" (x); DROP TABLE \"t\"");
     bk_mailbox_t *mb = bk_mailbox_new(NULL, db_path, true, &err);
     cr_assert_not_null(mb, "%s", err.msg);
     push_range(mb, 1, 200);
     bk_mailbox_destroy(&mb);
+    cr_assert_eq(raw_int("PRAGMA page_size"), 4096);
     long long used = raw_int("SELECT sum(\"pgsize\") FROM \"dbstat\" WHERE \"name\" = 'mailbox'");
     cr_assert_gt(used, 0);
     cr_assert_lt(used, 2 * 200 * BODY_LEN, "the mailbox takes %lld bytes for %d of bodies",

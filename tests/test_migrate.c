@@ -97,7 +97,7 @@ Test(migrate, a_new_store_is_at_this_binarys_schema_version)
     cr_assert_null(s);
 }
 
-Test(migrate, a_store_opens_in_wal_mode_with_full_sync_foreign_keys_and_a_busy_timeout)
+Test(migrate, a_new_store_opens_in_wal_mode_with_full_sync_16_kib_pages_and_a_busy_timeout)
 {
     ld_error_t err;
     nd_store_t *s = nd_store_open(db_path, true, &err);
@@ -109,6 +109,7 @@ Test(migrate, a_store_opens_in_wal_mode_with_full_sync_foreign_keys_and_a_busy_t
     cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     cr_assert_eq(query_int(db, "PRAGMA synchronous"), 2);       /* FULL */
+    cr_assert_eq(query_int(db, "PRAGMA page_size"), 16384);     /* a new file */
     cr_assert_eq(query_int(db, "PRAGMA foreign_keys"), 1);
     cr_assert_eq(query_int(db, "PRAGMA busy_timeout"), 5000);
     /* MEMORY: the savepoint of each write in a group never goes through a temp file. */
@@ -401,9 +402,16 @@ static long long pages_of(sqlite3 *db, const char *name)
 
 Test(migrate, a_change_with_a_long_note_takes_about_its_size_in_the_change_log)
 {
-    /* Clustered on (origin, seq), each of these bodies spilled into a page of its own:
-     * four times their bytes. */
+    /* In a store of 4 KiB pages (as every store was before 16 KiB ones) clustered on
+     * (origin, seq), each of these bodies spilled into a page of its own: four times
+     * their bytes. */
+    sqlite3 *raw = NULL;
+    cr_assert_eq(sqlite3_open(db_path, &raw), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(raw, "PRAGMA page_size = 4096; CREATE TABLE \"t\" (x); "
+                              "DROP TABLE \"t\"", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
     nd_store_t *s = home_store();
+    cr_assert_eq(query_int(nd_store_db(s), "PRAGMA page_size"), 4096);
     write_activities(s, 200, 1000);
     sqlite3 *db = nd_store_db(s);
     long long body = query_int(db, "SELECT sum(length(\"body\")) FROM \"changelog\"");

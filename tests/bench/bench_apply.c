@@ -198,7 +198,8 @@ static double sqlite_rate(const framing_t *f, size_t n)
     snprintf(path, sizeof path, "%s/baseline.db", dir);
     sqlite3 *db = NULL;
     if (sqlite3_open(path, &db) != SQLITE_OK ||
-        sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+        sqlite3_exec(db, "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; "
+                     "PRAGMA synchronous = FULL;"
                      "CREATE TABLE \"changes\" (\"position\" INTEGER PRIMARY KEY, \"body\" BLOB)",
                      NULL, NULL, NULL) != SQLITE_OK)
         die("baseline", sqlite3_errmsg(db));

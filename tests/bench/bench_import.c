@@ -163,7 +163,8 @@ static double sqlite_rate(const row_t *rows, long n, int synchronous)
         die("baseline", sqlite3_errmsg(db));
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %d", synchronous);
-    if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
+    if (sqlite3_exec(db, "PRAGMA page_size = 16384", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, "CREATE TABLE \"members\" (\"id\" TEXT PRIMARY KEY, \"name\" TEXT,"
                      " \"org\" TEXT, \"gender\" TEXT, \"born\" TEXT, \"joined\" TEXT,"

@@ -208,7 +208,7 @@ static double measure_sqlite(const char *dir, size_t rows)
     sqlite3 *db = NULL;
     if (sqlite3_open(path, &db) != SQLITE_OK)
         die("sqlite open");
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+    sqlite3_exec(db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                      "CREATE TABLE t (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)", NULL, NULL, NULL);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "INSERT INTO t (seq, body) VALUES (?1, ?2)", -1, &st, NULL) != SQLITE_OK)

@@ -38,7 +38,9 @@ static int run(const char *path, uint64_t n, size_t size, uint64_t batch)
                           SQLITE_OPEN_EXCLUSIVE, NULL);
     if (check(db, orc, SQLITE_OK, path) < 0)
         goto out;
-    if (exec(db, "PRAGMA journal_mode=WAL") < 0 || exec(db, "PRAGMA synchronous=FULL") < 0 ||
+    /* the page size liangdi's stores are made with, so the limit is the same job */
+    if (exec(db, "PRAGMA page_size=16384") < 0 || exec(db, "PRAGMA journal_mode=WAL") < 0
+        || exec(db, "PRAGMA synchronous=FULL") < 0 ||
         exec(db, "CREATE TABLE \"records\" (\"seq\" INTEGER PRIMARY KEY, "
                  "\"body\" BLOB NOT NULL)") < 0)
         goto out;

@@ -44,7 +44,8 @@ PROMISES = [
      "with application acks, batches of 4,096."),
     ("SQLite FULL inserts",
      "the storage ceiling: the same records inserted into one WAL database with "
-     "synchronous=FULL in transactions of 4,096; liangdi pays this on every hop."),
+     "synchronous=FULL and 16 KiB pages (as liangdi's stores) in transactions of 4,096; "
+     "liangdi pays this on every hop."),
 ]
 
 
