@@ -824,7 +824,7 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
         goto err;
     }
     sqlite3_busy_timeout(self->db, 5000);
-    char mode[16] = "";
+    char mode[16] = "", page[16] = "", ckpt[48];
     /* A new file gets 16 KiB pages (an existing one keeps its own: WAL fixes the size).
      * Every page goes through the kernel twice, to the WAL and to the file: with a
      * quarter of the calls, applying batches measured 6% faster for 100-byte changes
@@ -845,10 +845,16 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
          * SQLite moved it to a temp file for the rest of the transaction: an import
          * then made twelve pwrite calls a row.  In memory it is emptied at each release. */
         run_text(self, "PRAGMA temp_store = MEMORY", NULL, 0, err) != 0 ||
-        /* Checkpoint every 8192 pages rather than 1000: applying batches of thousands
-         * of changes measured about 15% faster; the WAL file is kept under 64 MiB. */
-        run_text(self, "PRAGMA wal_autocheckpoint = 8192", NULL, 0, err) != 0 ||
-        run_text(self, "PRAGMA journal_size_limit = 67108864", NULL, 0, err) != 0)
+        run_text(self, "PRAGMA journal_size_limit = 67108864", NULL, 0, err) != 0 ||
+        run_text(self, "PRAGMA page_size", page, sizeof page, err) != 0)
+        goto err;
+    /* Checkpoint once the WAL holds 32 MiB rather than SQLite's 1,000 pages: applying
+     * batches of thousands of changes measured about 15% faster (with 4 KiB pages, and
+     * 3% faster than at 128 MiB with 16 KiB ones); the WAL file is kept under 64 MiB. */
+    long page_bytes = strtol(page, NULL, 10);
+    snprintf(ckpt, sizeof ckpt, "PRAGMA wal_autocheckpoint = %ld",
+             (32L << 20) / (page_bytes >= 512 ? page_bytes : 4096));
+    if (run_text(self, ckpt, NULL, 0, err) != 0)
         goto err;
     if (nd_migrate(self->db, path, err) != 0 || prepare_all(self, err) != 0)
         goto err;

@@ -110,6 +110,7 @@ Test(migrate, a_new_store_opens_in_wal_mode_with_full_sync_16_kib_pages_and_a_bu
     sqlite3_finalize(st);
     cr_assert_eq(query_int(db, "PRAGMA synchronous"), 2);       /* FULL */
     cr_assert_eq(query_int(db, "PRAGMA page_size"), 16384);     /* a new file */
+    cr_assert_eq(query_int(db, "PRAGMA wal_autocheckpoint"), 2048);   /* 32 MiB of WAL */
     cr_assert_eq(query_int(db, "PRAGMA foreign_keys"), 1);
     cr_assert_eq(query_int(db, "PRAGMA busy_timeout"), 5000);
     /* MEMORY: the savepoint of each write in a group never goes through a temp file. */
@@ -412,6 +413,7 @@ Test(migrate, a_change_with_a_long_note_takes_about_its_size_in_the_change_log)
     sqlite3_close(raw);
     nd_store_t *s = home_store();
     cr_assert_eq(query_int(nd_store_db(s), "PRAGMA page_size"), 4096);
+    cr_assert_eq(query_int(nd_store_db(s), "PRAGMA wal_autocheckpoint"), 8192, "32 MiB");
     write_activities(s, 200, 1000);
     sqlite3 *db = nd_store_db(s);
     long long body = query_int(db, "SELECT sum(length(\"body\")) FROM \"changelog\"");
