@@ -255,35 +255,36 @@ static int rj_key_holder(rj_store_t *self, const char *pk, char holder[LD_ID_MAX
     return 1;
 }
 
-/* Reserves public key `pk` for node `id` (create-only, so that two front-ends cannot
- * give one key to two nodes).  A reservation of the same id not retired is one that an
- * interrupted add or rekey left: it is taken over.  0 (*made: this call wrote it),
- * LD_EEXIST naming the holder, or < 0. */
-static int rj_reserve_key(rj_store_t *self, const char *pk, const char *id, bool *made,
-                          ld_error_t *err)
+/* Writes public key `pk`'s entry for node `id` (create-only, so that two front-ends
+ * cannot give one key to two nodes): held by it, or (`retired`) retired from it.  An
+ * entry of the same node and state is kept: a key reservation that an interrupted add
+ * or rekey left is taken over, a retired key copied again is nothing new.  0 (*made:
+ * this call wrote it), LD_EEXIST naming the node that has the key, or < 0. */
+static int rj_claim_key(rj_store_t *self, const char *pk, const char *id, bool retired,
+                        bool *made, ld_error_t *err)
 {
     char kkey[RJ_KEY_MAX + LD_KEY_TEXT * 2], holder[LD_ID_MAX + 1];
-    bool retired = false;
+    char value[LD_ID_MAX + sizeof RJ_RETIRED];
+    bool held_retired = false;
     uint64_t rev = 0;
     *made = false;
     rj_pubkey_key(pk, kkey);
-    natsStatus s = kvStore_Create(&rev, self->kv, kkey, id, (int)strlen(id));
+    snprintf(value, sizeof value, "%s%s", id, retired ? RJ_RETIRED : "");
+    natsStatus s = kvStore_Create(&rev, self->kv, kkey, value, (int)strlen(value));
     if (s == NATS_OK) {
         *made = true;
         return 0;
     }
-    int rc = rj_key_holder(self, pk, holder, &retired, err);
+    int rc = rj_key_holder(self, pk, holder, &held_retired, err);
     if (rc < 0)
         return rc;
     if (rc == 0)
-        return bk_js_fail(err, s, 0, "reserving key %s for node %s", pk, id);
-    if (retired)
-        return ld_error_set(err, LD_EEXIST, "key %s was retired from node %s; a retired key "
-                            "is not used again", pk, holder);
-    if (strcmp(holder, id) != 0)
-        return ld_error_set(err, LD_EEXIST, "key %s is already registered to node %s", pk,
-                            holder);
-    return 0;
+        return bk_js_fail(err, s, 0, "writing key %s for node %s", pk, id);
+    if (held_retired == retired && strcmp(holder, id) == 0)
+        return 0;
+    return ld_error_set(err, LD_EEXIST, held_retired
+                        ? "key %s was retired from node %s; a retired key is not used again"
+                        : "key %s is already registered to node %s", pk, holder);
 }
 
 static int rj_add_node(void *store, const char *id, const char *name, const char *pk,
@@ -304,7 +305,7 @@ static int rj_add_node(void *store, const char *id, const char *name, const char
         rj_node_clear(&n);
         return rc;
     }
-    rc = rj_reserve_key(self, pk, id, &reserved, err);
+    rc = rj_claim_key(self, pk, id, false, &reserved, err);
     if (rc < 0)
         return rc;
     rj_pubkey_key(pk, kkey);
@@ -409,7 +410,7 @@ static int rj_set_key(void *store, const char *id, const char *pk, ld_error_t *e
             rc = ld_error_set(err, LD_EEXIST, "key %s is already registered to node %s", pk, id);
             goto out;
         }
-        if (tries == 0 && (rc = rj_reserve_key(self, pk, id, &reserved, err)) < 0) {
+        if (tries == 0 && (rc = rj_claim_key(self, pk, id, false, &reserved, err)) < 0) {
             rj_node_clear(&n);
             goto out;
         }
@@ -737,27 +738,11 @@ static int rj_each_retired(void *store, bk_retired_fn fn, void *ctx, ld_error_t 
 static int rj_import_retired(void *store, const char *pk, const char *node, ld_error_t *err)
 {
     rj_store_t *self = store;
-    char kkey[RJ_KEY_MAX + LD_KEY_TEXT * 2], holder[LD_ID_MAX + 1];
-    char retired[LD_ID_MAX + sizeof RJ_RETIRED];
-    bool was_retired = false;
-    uint64_t rev = 0;
-    rj_pubkey_key(pk, kkey);
-    snprintf(retired, sizeof retired, "%s" RJ_RETIRED, node);
-    natsStatus s = kvStore_Create(&rev, self->kv, kkey, retired, (int)strlen(retired));
-    if (s == NATS_OK) {
+    bool made = false;
+    int rc = rj_claim_key(self, pk, node, true, &made, err);
+    if (made)
         self->dirty = true;
-        return 0;
-    }
-    int rc = rj_key_holder(self, pk, holder, &was_retired, err);
-    if (rc < 0)
-        return rc;
-    if (rc == 0)
-        return bk_js_fail(err, s, 0, "copying retired key %s of node %s", pk, node);
-    if (was_retired && strcmp(holder, node) == 0)
-        return 0;                                 /* copied before */
-    return ld_error_set(err, LD_EEXIST, was_retired
-                        ? "key %s was retired from node %s; a retired key is not used again"
-                        : "key %s is already registered to node %s", pk, holder);
+    return rc;
 }
 
 static int rj_changed(void *store, bool *changed, ld_error_t *err)
