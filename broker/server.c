@@ -682,6 +682,8 @@ static void sv_handle(bk_server_t *self, sv_in_t *in)
         ld_warn("dropped a message with a routing id of %zu bytes", rid_len);
         return;
     }
+    /* Both set by our ZAP handler: libzmq puts ZAP's properties in before the ones the
+     * peer's handshake carries, and keeps the first, so a peer cannot name another key. */
     const char *node = zmq_msg_gets(&in->part[1], "User-Id");
     const char *key = zmq_msg_gets(&in->part[1], BK_ZAP_KEY_PROPERTY);
     if (!node || !*node) {
