@@ -453,15 +453,22 @@ Test(jetstream_cluster_start, init_waits_for_a_server_that_is_still_joining)
     cr_assert(argv[0] && *argv[0], "LIANGDI_BROKER_BIN is not set (run through meson test)");
     hn_proc_t init;
     cr_assert_eq(hn_proc_start_tied(&init, "liangdi-broker init", log, argv), 0);
+    /* A refusal is not a promise: NATS 2.9 may still place three replicas on the next
+     * request, the dead server kept as a peer to catch up later.  Then init finishes at
+     * once, rightly; what it must never do is give up while a server is away. */
     if (hn_wait_until(exited, &init, 1500)) {
-        hn_proc_dump_log(&init);
-        cr_assert_fail("init gave up while a server was away (its log above)");
+        int early = hn_proc_wait(&init, 1000);
+        if (early != 0)
+            hn_proc_dump_log(&init);
+        cr_assert_eq(early, 0, "init gave up while a server was away (its log above)");
+        cr_assert_eq(jh_nats_restart(&c, 2), 0, "the third server did not come back");
+    } else {
+        cr_assert_eq(jh_nats_restart(&c, 2), 0, "the third server did not come back");
+        int status = hn_proc_wait(&init, 60000);
+        if (status != 0)
+            hn_proc_dump_log(&init);
+        cr_assert_eq(status, 0, "init did not finish once the cluster was whole");
     }
-    cr_assert_eq(jh_nats_restart(&c, 2), 0, "the third server did not come back");
-    int status = hn_proc_wait(&init, 60000);
-    if (status != 0)
-        hn_proc_dump_log(&init);
-    cr_assert_eq(status, 0, "init did not finish once the cluster was whole");
     jh_nats_stop(&c, false);
     hn_tmpdir_remove(dir);
 }
