@@ -177,30 +177,23 @@ static int rs_add_node(void *store, const char *id, const char *name, const char
                        ld_error_t *err)
 {
     rs_store_t *self = store;
+    const char *row[] = { id, name, key };
     bool exists = false, removed = false;
     int rc = rs_begin(self, err);
     if (rc < 0)
         return rc;
     rc = rs_lookup(self, id, &exists, &removed, err);
-    if (rc < 0)
-        goto err;
-    if (exists) {
+    if (rc == 0 && exists)
         rc = ld_error_set(err, LD_EEXIST, removed
                           ? "node %s was removed; a removed id is not reused"
                           : "node %s is already registered", id);
-        goto err;
-    }
-    rc = rs_key_free(self, key, err);
-    if (rc < 0)
-        goto err;
-    const char *row[] = { id, name, key };
-    rc = rs_write(self, "INSERT INTO \"nodes\"(\"id\", \"name\", \"key\") VALUES (?1, ?2, ?3)",
-                  row, 3, "adding a node", err);
+    if (rc == 0)
+        rc = rs_key_free(self, key, err);
+    if (rc == 0)
+        rc = rs_write(self, "INSERT INTO \"nodes\"(\"id\", \"name\", \"key\") VALUES (?1, ?2, ?3)",
+                      row, 3, "adding a node", err);
     if (rc < 0 || (rc = rs_bump_commit(self, err)) < 0)
-        goto err;
-    return 0;
-err:
-    bk_db_rollback(self->db);
+        bk_db_rollback(self->db);
     return rc;
 }
 

@@ -204,7 +204,7 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
 /* Reads the keypair and the broker settings again before a new connection, so that
  * `liangdi key new` (after `node rekey` on the broker) and `liangdi broker set` take
  * effect without a restart.  What cannot be read leaves *cfg as it was, with a warning;
- * *ep stays in the new list of endpoints. */
+ * a new list of endpoints is tried from its first. */
 static void reload_config(nd_store_t *store, const char *db_path, const nd_sync_opts_t *opts,
                           nd_broker_config_t *cfg, size_t *ep)
 {
@@ -218,10 +218,13 @@ static void reload_config(nd_store_t *store, const char *db_path, const nd_sync_
     }
     if (strcmp(fresh.keys.public_key, cfg->keys.public_key) != 0)
         ld_info("this node has a new key, %s: using it from now on", fresh.keys.public_key);
+    bool same_list = fresh.nendpoints == cfg->nendpoints;
+    for (size_t i = 0; same_list && i < fresh.nendpoints; i++)
+        same_list = strcmp(fresh.endpoints[i], cfg->endpoints[i]) == 0;
     nd_broker_config_clear(cfg);
     *cfg = fresh;
     explicit_bzero(&fresh, sizeof fresh);   /* the secret key lives on in *cfg only */
-    if (*ep >= cfg->nendpoints)
+    if (!same_list)                         /* `broker set` gave another list: its first */
         *ep = 0;
 }
 
