@@ -320,3 +320,24 @@ Test(sync_auth, node_rekey_refuses_bad_input_naming_it_and_changes_nothing)
                               "SELECT count(*) FROM \"members\" WHERE \"name\" = '王芳'"), 1);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
+
+Test(sync_auth, a_sync_right_after_the_rekey_is_served_with_the_new_key)
+{
+    hn_result_t r;
+    char id[37], new_key[HN_KEY_TEXT + 1];
+    cr_assert_eq(hn_mobile_member(home, "王芳", "female", "2010-04-01", id), 0);
+    cr_assert_eq(hn_sync(home), 0);
+    cr_assert_eq(hn_node_cmd(dongguan, &r, "key", "new", NULL), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(sscanf(r.out, "%40s", new_key), 1, "key new printed: %s", r.out);
+    hn_result_free(&r);
+    cr_assert_eq(hn_broker_cmd(&world, &r, "node", "rekey", "dongguan", "--key", new_key, NULL),
+                 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    hn_result_free(&r);
+    /* at once, with no daemon to try again: a one-shot sync is served on the new key */
+    cr_assert_eq(hn_sync(dongguan), 0, "the first sync with the new key failed");
+    cr_assert_eq(hn_query_int(dongguan->db,
+                              "SELECT count(*) FROM \"members\" WHERE \"name\" = '王芳'"), 1);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
