@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A node of the snapshot. */
 typedef struct reg_node {
@@ -29,7 +30,10 @@ struct bk_registry {
     size_t          nlinks;
     bk_node_stat_t *stats;        /* sorted by id */
     size_t          nstats, stats_cap;
+    int64_t         rechecked_ms; /* monotonic, of the last bk_registry_recheck reload */
 };
+
+#define REG_RECHECK_MS 1000
 
 static void reg_free_snapshot(reg_node_t *nodes, size_t nnodes, reg_link_t *links,
                               size_t nlinks)
@@ -317,6 +321,20 @@ int bk_registry_refresh(bk_registry_t *self, bool *changed, ld_error_t *err)
     if (changed)
         *changed = true;
     return 0;
+}
+
+int bk_registry_recheck(bk_registry_t *self, bool *reloaded, ld_error_t *err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    *reloaded = false;
+    if (self->rechecked_ms != 0 && now - self->rechecked_ms < REG_RECHECK_MS)
+        return 0;
+    self->rechecked_ms = now;
+    int rc = bk_registry_reload(self, err);
+    *reloaded = rc == 0;
+    return rc;
 }
 
 static int reg_node_cmp(const void *key, const void *elem)

@@ -151,6 +151,14 @@ int bk_registry_refresh(bk_registry_t *self, bool *changed, ld_error_t *err);
  * key the snapshot does not know).  0 or LD_EIO (the old snapshot stays). */
 int bk_registry_reload(bk_registry_t *self, ld_error_t *err);
 
+/* Reloads the snapshot now, unless this registry did so in the last second, whatever
+ * the cheap look says: for an answer the snapshot gives but may not be current about,
+ * where the store is shared by several front-ends (ZAP and the server, before they
+ * refuse a key or a node another front-end may have just registered).  The limit keeps
+ * a stream of refusals from making one reload each.  *reloaded says whether it did.
+ * 0 or LD_EIO (the old snapshot stays). */
+int bk_registry_recheck(bk_registry_t *self, bool *reloaded, ld_error_t *err);
+
 /* True if `id` is registered and not removed. */
 bool bk_registry_active(const bk_registry_t *self, const char *id);
 

@@ -31,7 +31,6 @@
 #define SV_BURST           256      /* messages served before housekeeping gets a turn */
 #define SV_TICK_MS         1000
 #define SV_SELF_CHECK_MS   5000
-#define SV_RELOAD_MS       1000     /* a refusal forces a registry reload this often at most */
 #define SV_BATCH_SLACK     64       /* bytes kept free under LD_BODY_MAX in a Batch */
 
 /* A peer whose Hello passed. */
@@ -63,7 +62,6 @@ struct bk_server {
     size_t           npeers, peers_cap;
     ld_buf_t         batch;          /* reused for every Batch */
     int64_t          last_tick_ms;
-    int64_t          last_reload_ms; /* of a reload forced by a refusal (sv_handle) */
 };
 
 static int64_t sv_now_ms(void)
@@ -692,31 +690,27 @@ static void sv_handle(bk_server_t *self, sv_in_t *in)
         ld_warn("dropped a message with no authenticated User-Id");
         return;
     }
+    bool known = sv_peer_find(self, rid, rid_len) != NULL;
     bool changed = false;
     if (bk_registry_refresh(self->registry, &changed, &err) < 0)
         ld_err("registry refresh failed (the previous snapshot stays): %s", err.msg);
-    else if (changed)
-        sv_registry_changed(self);
     sv_admission_t admission = sv_check_admission(self, node, key);
-    if (admission != SV_ADMITTED && sv_now_ms() - self->last_reload_ms >= SV_RELOAD_MS) {
-        /* ZAP, on a registry connection of its own, admitted this key: where the registry
-         * is shared (JetStream) this snapshot may not have caught up with a node just
-         * added or given its new key.  Look again before refusing, at most once a
-         * second, so that a stream of refused messages cannot make one reload each. */
-        bool known = sv_peer_find(self, rid, rid_len) != NULL;
-        self->last_reload_ms = sv_now_ms();
-        if (bk_registry_reload(self->registry, &err) < 0)
+    if (admission != SV_ADMITTED && !changed) {
+        /* ZAP admitted this key on a registry connection of its own: a shared store's
+         * snapshot here may not have caught up with a node just added or rekeyed */
+        if (bk_registry_recheck(self->registry, &changed, &err) < 0)
             ld_warn("registry reload failed (the previous snapshot stays): %s", err.msg);
-        else
-            sv_registry_changed(self);
-        admission = sv_check_admission(self, node, key);
-        if (admission != SV_ADMITTED && known && !sv_peer_find(self, rid, rid_len))
-            return;                   /* sv_registry_changed refused it already */
+        if (changed)
+            admission = sv_check_admission(self, node, key);
     }
+    if (changed)
+        sv_registry_changed(self);
     if (admission != SV_ADMITTED) {
         sv_peer_t *peer = sv_peer_find(self, rid, rid_len);
         if (peer)
             sv_peer_drop(self, peer);
+        else if (known)
+            return;                   /* sv_registry_changed refused it already */
         ld_warn("refused a message from node %s: %s", node, admission == SV_REMOVED
                 ? "not registered or removed" : "its key was replaced, and this connection "
                 "has the old one");

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 #include "keys.h"
 #include "log.h"
@@ -18,7 +17,6 @@
 #define ZAP_ENDPOINT   "inproc://zeromq.zap.01"
 #define ZAP_FRAMES     7        /* version, id, domain, address, routing id, mechanism, key */
 #define ZAP_FRAME_MAX  256
-#define ZAP_RELOAD_MS  1000
 
 struct bk_zap {
     void           *ctx;
@@ -30,7 +28,6 @@ struct bk_zap {
     bool            running;
     atomic_ulong    admitted;
     atomic_ulong    refused;
-    int64_t         last_reload_ms;  /* of a reload forced by an unknown key */
 };
 
 /* One ZAP request, its frames copied out (each at most ZAP_FRAME_MAX bytes). */
@@ -113,19 +110,6 @@ static void zap_address(const zap_request_t *req, char out[ZAP_FRAME_MAX + 1])
             out[i] = '?';
 }
 
-/* True at most once per ZAP_RELOAD_MS: a stream of unknown keys cannot make the
- * handler reload the registry on every handshake. */
-static bool zap_may_reload(bk_zap_t *self)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    if (self->last_reload_ms != 0 && now - self->last_reload_ms < ZAP_RELOAD_MS)
-        return false;
-    self->last_reload_ms = now;
-    return true;
-}
-
 static void zap_handle(bk_zap_t *self, const zap_request_t *req)
 {
     char address[ZAP_FRAME_MAX + 1];
@@ -153,12 +137,11 @@ static void zap_handle(bk_zap_t *self, const zap_request_t *req)
         return;
     }
     const char *node = bk_registry_node_by_key(self->registry, key);
-    if (!node && zap_may_reload(self)) {
-        /* a registry shared by several front-ends may have just learnt this key */
-        if (bk_registry_reload(self->registry, &err) < 0)
-            ld_warn("zap: registry reload failed (the previous snapshot stays): %s", err.msg);
+    bool reloaded = false;
+    if (!node && bk_registry_recheck(self->registry, &reloaded, &err) < 0)
+        ld_warn("zap: registry reload failed (the previous snapshot stays): %s", err.msg);
+    if (reloaded)   /* a registry shared by several front-ends may have just learnt it */
         node = bk_registry_node_by_key(self->registry, key);
-    }
     if (!node) {
         atomic_fetch_add(&self->refused, 1);
         ld_warn("zap: refused unknown key %s from %s", key, address);
