@@ -101,12 +101,21 @@ static int reg_check_id(const char *what, const char *id, ld_error_t *err)
     return 0;
 }
 
-static int reg_check_key(const char *key, ld_error_t *err)
+/* Checks a node id and a public key given for it. */
+static int reg_check_node_key(const char *id, const char *key, ld_error_t *err)
 {
-    if (!key || !ld_key_valid(key))
-        return ld_error_set(err, LD_EINVAL, "key '%s' is not a CURVE public key "
-                            "(40 characters of Z85)", key ? key : "");
-    return 0;
+    int rc = reg_check_id("node id", id, err);
+    if (rc == 0 && (!key || !ld_key_valid(key)))
+        rc = ld_error_set(err, LD_EINVAL, "key '%s' is not a CURVE public key "
+                          "(40 characters of Z85)", key ? key : "");
+    return rc;
+}
+
+int bk_registry_key_taken(ld_error_t *err, const char *key, const char *node, bool retired)
+{
+    return ld_error_set(err, LD_EEXIST, retired
+                        ? "key %s was retired from node %s; a retired key is not used again"
+                        : "key %s is already registered to node %s", key, node);
 }
 
 /* Checks both ends of a link and puts them in order: *lo < *hi. */
@@ -131,9 +140,7 @@ static int reg_link_ends(const char *a, const char *b, const char **lo, const ch
 int bk_registry_add_node(bk_registry_t *self, const char *id, const char *name,
                          const char *key, ld_error_t *err)
 {
-    int rc = reg_check_id("node id", id, err);
-    if (rc == 0)
-        rc = reg_check_key(key, err);
+    int rc = reg_check_node_key(id, key, err);
     if (rc < 0)
         return rc;
     if (!name || !*name)
@@ -155,12 +162,8 @@ int bk_registry_remove_node(bk_registry_t *self, const char *id, ld_error_t *err
 int bk_registry_set_key(bk_registry_t *self, const char *id, const char *key,
                         ld_error_t *err)
 {
-    int rc = reg_check_id("node id", id, err);
-    if (rc == 0)
-        rc = reg_check_key(key, err);
-    if (rc < 0)
-        return rc;
-    return self->ops->set_key(self->store, id, key, err);
+    int rc = reg_check_node_key(id, key, err);
+    return rc < 0 ? rc : self->ops->set_key(self->store, id, key, err);
 }
 
 int bk_registry_add_link(bk_registry_t *self, const char *a, const char *b, ld_error_t *err)
@@ -191,12 +194,8 @@ int bk_registry_each_retired(bk_registry_t *self, bk_retired_fn fn, void *ctx,
 int bk_registry_import_retired(bk_registry_t *self, const char *key, const char *node,
                                ld_error_t *err)
 {
-    int rc = reg_check_id("node id", node, err);
-    if (rc == 0)
-        rc = reg_check_key(key, err);
-    if (rc < 0)
-        return rc;
-    return self->ops->import_retired(self->store, key, node, err);
+    int rc = reg_check_node_key(node, key, err);
+    return rc < 0 ? rc : self->ops->import_retired(self->store, key, node, err);
 }
 
 int bk_registry_each_node(bk_registry_t *self, bk_node_fn fn, void *ctx, ld_error_t *err)

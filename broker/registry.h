@@ -79,6 +79,10 @@ typedef struct bk_registry_ops {
                        ld_error_t *err);
 } bk_registry_ops_t;
 
+/* For the stores: sets err to LD_EEXIST saying that public key `key` is node `node`'s
+ * (or, `retired`, was, until `node rekey` replaced it) and returns LD_EEXIST. */
+int bk_registry_key_taken(ld_error_t *err, const char *key, const char *node, bool retired);
+
 /* The embedded store: tables nodes, links and registry_meta of the broker's SQLite
  * file; `where` is its path. */
 extern const bk_registry_ops_t bk_registry_sqlite;

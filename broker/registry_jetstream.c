@@ -229,13 +229,32 @@ err:
 
 #define RJ_RETIRED "\tretired"   /* after the id in a key's entry: no longer in use */
 
+/* Reads a key entry's value: "<id>" or "<id>\tretired" into holder and *retired; false
+ * if it is neither. */
+static bool rj_key_entry(kvEntry *e, char holder[LD_ID_MAX + 1], bool *retired)
+{
+    char text[LD_ID_MAX + sizeof RJ_RETIRED];
+    if (!rj_value(e, text, sizeof text))
+        return false;
+    char *tab = strchr(text, '\t');
+    *retired = tab != NULL;
+    if (tab != NULL) {
+        if (strcmp(tab, RJ_RETIRED) != 0)
+            return false;
+        *tab = '\0';
+    }
+    if (strlen(text) > LD_ID_MAX)
+        return false;
+    memcpy(holder, text, strlen(text) + 1);
+    return true;
+}
+
 /* The node holding public-key reservation `pk`: 1 (holder filled, *retired set), 0 none,
  * or < 0. */
 static int rj_key_holder(rj_store_t *self, const char *pk, char holder[LD_ID_MAX + 1],
                          bool *retired, ld_error_t *err)
 {
     char key[RJ_KEY_MAX + LD_KEY_TEXT * 2];
-    char text[LD_ID_MAX + sizeof RJ_RETIRED];
     kvEntry *e = NULL;
     rj_pubkey_key(pk, key);
     natsStatus s = kvStore_Get(&e, self->kv, key);
@@ -243,15 +262,10 @@ static int rj_key_holder(rj_store_t *self, const char *pk, char holder[LD_ID_MAX
         return 0;
     if (s != NATS_OK)
         return bk_js_fail(err, s, 0, "reading the holder of key %s", pk);
-    bool ok = rj_value(e, text, sizeof text);
+    bool ok = rj_key_entry(e, holder, retired);
     kvEntry_Destroy(e);
-    char *tab = ok ? strchr(text, '\t') : NULL;
-    *retired = tab != NULL && strcmp(tab, RJ_RETIRED) == 0;
-    if (tab != NULL && *retired)
-        *tab = '\0';
-    if (!ok || (tab != NULL && !*retired) || strlen(text) > LD_ID_MAX)
+    if (!ok)
         return ld_error_set(err, LD_EIO, "the registry entry of key %s is malformed", pk);
-    memcpy(holder, text, strlen(text) + 1);
     return 1;
 }
 
@@ -282,9 +296,7 @@ static int rj_claim_key(rj_store_t *self, const char *pk, const char *id, bool r
         return bk_js_fail(err, s, 0, "writing key %s for node %s", pk, id);
     if (held_retired == retired && strcmp(holder, id) == 0)
         return 0;
-    return ld_error_set(err, LD_EEXIST, held_retired
-                        ? "key %s was retired from node %s; a retired key is not used again"
-                        : "key %s is already registered to node %s", pk, holder);
+    return bk_registry_key_taken(err, pk, holder, held_retired);
 }
 
 static int rj_add_node(void *store, const char *id, const char *name, const char *pk,
@@ -407,7 +419,7 @@ static int rj_set_key(void *store, const char *id, const char *pk, ld_error_t *e
             rj_node_clear(&n);
             if (tries > 0)
                 goto done;
-            rc = ld_error_set(err, LD_EEXIST, "key %s is already registered to node %s", pk, id);
+            rc = bk_registry_key_taken(err, pk, id, false);
             goto out;
         }
         if (tries == 0 && (rc = rj_claim_key(self, pk, id, false, &reserved, err)) < 0) {
@@ -703,28 +715,34 @@ typedef struct rj_retired_scan {
     void         *ctx;
 } rj_retired_scan_t;
 
-static int rj_pass_retired(void *ctx, kvEntry *e, ld_error_t *err)
+/* The public key named by entry name "key.<hex>" (rj_pubkey_key's way back) into
+ * out; false if the name is not one. */
+static bool rj_pubkey_of(const char *name, char out[LD_KEY_TEXT + 1])
 {
-    rj_retired_scan_t *scan = ctx;
-    const char *name = kvEntry_Key(e);
-    char text[LD_ID_MAX + sizeof RJ_RETIRED], key[LD_KEY_TEXT + 1];
-    size_t hexlen = name != NULL && strncmp(name, "key.", 4) == 0 ? strlen(name + 4) : 0;
-    if (!rj_value(e, text, sizeof text))
-        return ld_error_set(err, LD_EIO, "the registry entry %s is malformed", name);
-    char *tab = strchr(text, '\t');
-    if (tab == NULL || strcmp(tab, RJ_RETIRED) != 0)
-        return 0;                                 /* a key in use */
-    *tab = '\0';
-    if (hexlen != 2 * LD_KEY_TEXT)
-        return ld_error_set(err, LD_EIO, "the registry entry %s is malformed", name);
+    if (name == NULL || strncmp(name, "key.", 4) != 0 || strlen(name + 4) != 2 * LD_KEY_TEXT)
+        return false;
     for (size_t i = 0; i < LD_KEY_TEXT; i++) {
         unsigned v = 0;
         if (sscanf(name + 4 + 2 * i, "%2x", &v) != 1)
-            return ld_error_set(err, LD_EIO, "the registry entry %s is malformed", name);
-        key[i] = (char)v;
+            return false;
+        out[i] = (char)v;
     }
-    key[LD_KEY_TEXT] = '\0';
-    return scan->fn(scan->ctx, key, text) != 0 ? 1 : 0;
+    out[LD_KEY_TEXT] = '\0';
+    return true;
+}
+
+static int rj_pass_retired(void *ctx, kvEntry *e, ld_error_t *err)
+{
+    rj_retired_scan_t *scan = ctx;
+    char holder[LD_ID_MAX + 1], key[LD_KEY_TEXT + 1];
+    bool retired = false;
+    const char *name = kvEntry_Key(e);
+    if (!rj_key_entry(e, holder, &retired) || !rj_pubkey_of(name, key))
+        return ld_error_set(err, LD_EIO, "the registry entry %s is malformed",
+                            name ? name : "(unnamed)");
+    if (!retired)
+        return 0;                                 /* a key in use */
+    return scan->fn(scan->ctx, key, holder) != 0 ? 1 : 0;
 }
 
 static int rj_each_retired(void *store, bk_retired_fn fn, void *ctx, ld_error_t *err)

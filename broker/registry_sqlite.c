@@ -8,6 +8,7 @@
  * its own commands mark it changed directly. */
 #include "registry.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "db.h"
@@ -146,29 +147,36 @@ out:
     return rc;
 }
 
-/* LD_EEXIST when public key `key` is a node's, now or retired (naming it), else 0. */
-static int rs_key_free(rs_store_t *self, const char *key, ld_error_t *err)
+/* The node that has public key `key`: 1 (holder filled; *retired when `node rekey`
+ * took it from that node), 0 none, or < 0. */
+static int rs_key_holder(rs_store_t *self, const char *key, char holder[LD_ID_MAX + 1],
+                         bool *retired, ld_error_t *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = bk_db_prepare(self->db,
         "SELECT \"id\", 0 FROM \"nodes\" WHERE \"key\" = ?1 "
         "UNION ALL SELECT \"node\", 1 FROM \"retired_keys\" WHERE \"key\" = ?1", &st, err);
-    if (rc < 0)
-        return rc;
-    rc = rs_bind_text(self, st, 1, key, err);
-    if (rc < 0)
-        goto out;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        rc = ld_error_set(err, LD_EEXIST, sqlite3_column_int(st, 1)
-                          ? "key %s was retired from node %s; a retired key is not used again"
-                          : "key %s is already registered to node %s", key,
-                          (const char *)sqlite3_column_text(st, 0));
-    else if (step != SQLITE_DONE)
+    if (rc == 0)
+        rc = rs_bind_text(self, st, 1, key, err);
+    int step = rc == 0 ? sqlite3_step(st) : SQLITE_DONE;
+    if (step == SQLITE_ROW) {
+        snprintf(holder, LD_ID_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+        *retired = sqlite3_column_int(st, 1) != 0;
+        rc = 1;
+    } else if (step != SQLITE_DONE) {
         rc = bk_db_fail(self->db, "reading nodes", err);
-out:
+    }
     sqlite3_finalize(st);
     return rc;
+}
+
+/* LD_EEXIST when public key `key` is a node's, now or retired (naming it), else 0. */
+static int rs_key_free(rs_store_t *self, const char *key, ld_error_t *err)
+{
+    char holder[LD_ID_MAX + 1];
+    bool retired = false;
+    int rc = rs_key_holder(self, key, holder, &retired, err);
+    return rc == 1 ? bk_registry_key_taken(err, key, holder, retired) : rc;
 }
 
 /* ---- commands ---- */
@@ -271,28 +279,19 @@ static int rs_each_retired(void *store, bk_retired_fn fn, void *ctx, ld_error_t 
 static int rs_import_retired(void *store, const char *key, const char *node, ld_error_t *err)
 {
     rs_store_t *self = store;
-    sqlite3_stmt *st = NULL;
     const char *row[] = { key, node };
+    char holder[LD_ID_MAX + 1];
+    bool retired = false;
     int rc = rs_begin(self, err);
     if (rc < 0)
         return rc;
-    rc = bk_db_prepare(self->db, "SELECT 1 FROM \"retired_keys\" WHERE \"key\" = ?1 AND "
-                       "\"node\" = ?2", &st, err);
-    if (rc == 0 && (rc = rs_bind_text(self, st, 1, key, err)) == 0
-        && (rc = rs_bind_text(self, st, 2, node, err)) == 0) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW)
-            goto out;                 /* copied before */
-        if (step != SQLITE_DONE)
-            rc = bk_db_fail(self->db, "reading retired keys", err);
-    }
-    if (rc == 0)
-        rc = rs_key_free(self, key, err);
-    if (rc == 0)
+    rc = rs_key_holder(self, key, holder, &retired, err);
+    if (rc == 1)   /* copied before: nothing new; anyone else's: taken */
+        rc = retired && strcmp(holder, node) == 0 ? 0
+             : bk_registry_key_taken(err, key, holder, retired);
+    else if (rc == 0)
         rc = rs_write(self, "INSERT INTO \"retired_keys\"(\"key\", \"node\") VALUES (?1, ?2)",
                       row, 2, "copying a retired key", err);
-out:
-    sqlite3_finalize(st);
     if (rc == 0)
         rc = bk_db_exec(self->db, "COMMIT", err);
     if (rc < 0)
