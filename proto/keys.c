@@ -3,6 +3,7 @@
 #include "keys.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,10 +81,11 @@ out:
 int ld_keys_replace(const ld_keypair_t *kp, const char *path, ld_error_t *err)
 {
     char tmp[4096], dir[4096];
+    struct stat old;
+    bool written = false;
     int rc = 0;
     if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
         return ld_error_set(err, LD_ETOOBIG, "key file path %s is too long", path);
-    struct stat old;
     if (stat(path, &old) != 0)
         return ld_error_set(err, errno == ENOENT ? LD_ENOTFOUND : LD_EIO,
                             "key file %s: %s", path, strerror(errno));
@@ -91,23 +93,19 @@ int ld_keys_replace(const ld_keypair_t *kp, const char *path, ld_error_t *err)
     if (unlink(tmp) != 0 && errno != ENOENT)
         return ld_error_set(err, LD_EIO, "cannot remove %s: %s", tmp, strerror(errno));
     rc = ld_keys_save(kp, tmp, err);
-    if (rc != 0)
-        return rc;
+    written = rc == 0;
     /* the new file keeps the old one's owner (root replacing the service user's key
      * must not leave a file the service cannot read) */
-    if ((old.st_uid != geteuid() || old.st_gid != getegid())
-        && chown(tmp, old.st_uid, old.st_gid) != 0) {
+    if (rc == 0 && (old.st_uid != geteuid() || old.st_gid != getegid())
+        && chown(tmp, old.st_uid, old.st_gid) != 0)
         rc = ld_error_set(err, LD_EIO, "cannot give %s the owner of %s: %s", tmp, path,
                           strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
-    if (rename(tmp, path) != 0) {
+    if (rc == 0 && rename(tmp, path) != 0)
         rc = ld_error_set(err, LD_EIO, "cannot put %s in place of %s: %s", tmp, path,
                           strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
+    if (rc != 0)
+        goto out;
+    written = false;   /* it is the key file now */
     /* the folder is synced too, so that the rename itself survives a power cut */
     const char *slash = strrchr(path, '/');
     if (slash == NULL)
@@ -122,7 +120,10 @@ int ld_keys_replace(const ld_keypair_t *kp, const char *path, ld_error_t *err)
                 strerror(errno));
     if (fd >= 0)
         close(fd);
-    return 0;
+out:
+    if (written)
+        unlink(tmp);
+    return rc;
 }
 
 /* Reads "word KEY" from `line` (line number `lineno`) into out. */
