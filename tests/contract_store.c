@@ -105,3 +105,17 @@ void cs_assert_not_made(const ld_error_t *err, const char *missing)
     cr_assert_not_null(strstr(err->msg, missing), "the message names the store: %s", err->msg);
     cr_assert_not_null(strstr(err->msg, "init"), "and says to make it first: %s", err->msg);
 }
+
+void cs_assert_missing_stays_missing(cs_store_t *s, bool (*opens)(const char *at,
+                                                                   ld_error_t *err))
+{
+    char missing[400];
+    ld_error_t err;
+    cs_missing(s, missing, sizeof missing);
+    cr_assert_not(opens(missing, &err));
+    cs_assert_not_made(&err, missing);
+    cr_assert_not(opens(missing, &err), "nothing is created");
+    cr_assert_eq(err.code, LD_ENOTFOUND);
+    if (!s->jetstream)
+        cr_assert_neq(access(missing, F_OK), 0, "nothing is created");
+}

@@ -39,4 +39,10 @@ void cs_missing(cs_store_t *s, char *out, size_t size);
  * not found, naming the store and saying to run init. */
 void cs_assert_not_made(const ld_error_t *err, const char *missing);
 
+/* Asserts that opening a place where no store was made (cs_missing) without create
+ * fails as cs_assert_not_made says, twice, and makes nothing there.  `opens` opens (and
+ * closes) the store under test at `at`, true if it could. */
+void cs_assert_missing_stays_missing(cs_store_t *s, bool (*opens)(const char *at,
+                                                                   ld_error_t *err));
+
 #endif
