@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "compact.h"
 #include "config.h"
 #include "db.h"
 #include "hlc.h"
@@ -468,6 +469,35 @@ out:
     return code;
 }
 
+static int cli_compact(cli_ctx_t *ctx)
+{
+    ld_error_t err;
+    ld_compact_stats_t stats;
+    char said[128];
+    int code = CLI_EXIT_RUNTIME;
+    if (ctx->store.kind != BK_STORE_SQLITE)
+        return cli_fail(CLI_EXIT_USAGE, "compact rewrites a SQLite store; a JetStream store's "
+                        "files are NATS's own");
+    sqlite3 *db = bk_db_open(ctx->db_path, false, &err);
+    if (!db)
+        return cli_error(&err);
+    uint64_t start = ld_hlc_wall_now();
+    int rc = ld_compact(db, ctx->db_path, &stats, &err);
+    if (rc == LD_EBUSY) {
+        cli_fail(code, "%s; stop `liangdi-broker run` (systemctl stop liangdi-broker) and "
+                 "compact again", err.msg);
+    } else if (rc != 0) {
+        cli_error(&err);
+    } else {
+        ld_compact_describe(&stats, said, sizeof said);
+        fprintf(stderr, "liangdi-broker: compacted %s: %s, in %.1f s\n", ctx->db_path, said,
+                (double)(ld_hlc_wall_now() - start) / 1000.0);
+        code = CLI_EXIT_OK;
+    }
+    bk_db_close(&db);
+    return code;
+}
+
 static int cli_run(cli_ctx_t *ctx)
 {
     ld_error_t err;
@@ -566,6 +596,7 @@ static const cli_cmd_t cli_cmds[] = {
       "run [--bind ENDPOINT] [--log-level LEVEL] [--key-file FILE]", cli_run },
     { "status", NULL,     0, 0, "status", cli_status },
     { "backup", NULL,     1, 0, "backup FILE", cli_backup },
+    { "compact", NULL,    0, 0, "compact", cli_compact },
     { "migrate", NULL,    0, CLI_OPT_FROM_TO, "migrate --from STORE --to STORE", cli_migrate },
 };
 

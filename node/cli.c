@@ -127,6 +127,8 @@ static const cli_command_t cli_commands[] = {
       "stay connected and sync continuously (DURATION: 30s, 5m, 1h)" },
     { "backup", nd_cmd_backup, "FILE", "", "", "", FMT_NONE, "FILE",
       "write a consistent copy of the store, safe while the daemon runs" },
+    { "compact", nd_cmd_compact, "", "", "", "", FMT_NONE, "",
+      "rewrite the store smaller, with 16 KiB pages (stop the daemon first)" },
 };
 
 #define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])

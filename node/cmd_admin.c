@@ -1,5 +1,6 @@
 /* cmd_admin.c: the commands that run the node rather than its records: init, key,
- * broker set, status, sync, daemon, backup, export, history, conflicts and report. */
+ * broker set, status, sync, daemon, backup, compact, export, history, conflicts and
+ * report. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include "change.h"
 #include "cli.h"
 #include "codec.h"
+#include "compact.h"
 #include "hlc.h"
 #include "keys.h"
 #include "report.h"
@@ -448,6 +450,29 @@ out:
         unlink(tmp);
     free(tmp);
     return rc;
+}
+
+/* --------------------------------------------------------------- compact ---- */
+
+int nd_cmd_compact(nd_cli_t *cli, ld_error_t *err)
+{
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    ld_compact_stats_t stats;
+    ld_error_t inner;
+    char said[128];
+    uint64_t start = ld_hlc_wall_now();
+    int rc = ld_compact(nd_store_db(store), nd_cli_db_path(cli), &stats, &inner);
+    if (rc == LD_EBUSY)
+        return ld_error_set(err, rc, "%s; stop `liangdi daemon` (systemctl stop liangdi-node) "
+                            "and compact again", inner.msg);
+    if (rc != 0)
+        return ld_error_set(err, rc, "%s", inner.msg);
+    ld_compact_describe(&stats, said, sizeof said);
+    fprintf(stderr, "liangdi: compacted %s: %s, in %.1f s\n", nd_cli_db_path(cli), said,
+            (double)(ld_hlc_wall_now() - start) / 1000.0);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- export ---- */

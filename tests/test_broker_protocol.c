@@ -482,6 +482,73 @@ Test(broker_protocol, a_backup_taken_while_serving_is_a_consistent_store)
     assert_clean_stop();
 }
 
+/* The bytes of the broker's store: its file and its WAL. */
+static off_t store_bytes(void)
+{
+    char wal[400];
+    snprintf(wal, sizeof wal, "%s-wal", bk.db);
+    off_t w = file_size(wal);
+    return file_size(bk.db) + (w > 0 ? w : 0);
+}
+
+Test(broker_protocol, compact_gives_a_drained_mailbox_back_to_the_disk_once_run_is_stopped)
+{
+    ld_msg_t b;
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    for (uint64_t i = 0; i < 4; i++)
+        push_ok(&home, "home", i * 1000 + 1, (i + 1) * 1000, (i + 1) * 1000);
+    peer_t dg = node_open("dongguan", &key_dongguan, NULL);
+    send_ack(&dg, 4000);
+    send_fetch(&dg, 4000, 10);                  /* answered after the ack is done */
+    expect(&dg, LD_MSG_BATCH, &b);
+    cr_assert_eq(b.u.batch.n + b.u.batch.remaining, 0, "the mailbox is drained");
+    ld_msg_clear(&b);
+
+    off_t from = file_size(bk.log);
+    cr_assert_eq(CLI(NULL, 0, "compact", "--db", bk.db), 1, "refused while run serves");
+    char *log = read_file(bk.log, from);
+    cr_assert_not_null(strstr(log, "open in another process"), "%s", log);
+    cr_assert_not_null(strstr(log, "stop `liangdi-broker run`"), "%s", log);
+    free(log);
+    peer_close(&dg);
+    peer_close(&home);
+    assert_clean_stop();
+
+    off_t before = store_bytes();
+    from = file_size(bk.log);
+    cr_assert_eq(CLI(NULL, 0, "compact", "--db", bk.db), 0);
+    log = read_file(bk.log, from);
+    cr_assert_not_null(strstr(log, "compacted"), "%s", log);
+    free(log);
+    off_t after = store_bytes();
+    cr_assert_lt(after * 2, before, "%lld bytes, then %lld", (long long)before,
+                 (long long)after);
+
+    /* the registry, the links and the sequence are all still there */
+    broker_start();
+    home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 4001, 4001, 4001);
+    dg = node_open("dongguan", &key_dongguan, NULL);
+    send_fetch(&dg, 4000, 10);
+    expect(&dg, LD_MSG_BATCH, &b);
+    cr_assert_eq(b.u.batch.n, 1);
+    cr_assert_eq(b.u.batch.changes[0].seq, 4001);
+    ld_msg_clear(&b);
+    peer_close(&dg);
+    peer_close(&home);
+    assert_clean_stop();
+}
+
+Test(broker_protocol, compact_of_a_jetstream_store_is_a_usage_error)
+{
+    off_t from = file_size(bk.log);
+    cr_assert_eq(CLI(NULL, 0, "compact", "--store", "jetstream:nats://127.0.0.1:9"), 2);
+    char *log = read_file(bk.log, from);
+    cr_assert_not_null(strstr(log, "compact rewrites a SQLite store"), "%s", log);
+    free(log);
+}
+
 Test(broker_protocol, a_key_file_others_can_read_is_refused)
 {
     char key[400];

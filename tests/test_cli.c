@@ -817,10 +817,11 @@ Test(cli, sync_without_a_broker_or_with_an_unreachable_one_fails_in_one_line)
     FAILS_UNCHANGED(2, "--interval: bad value 'often'", "daemon", "--interval", "often");
 }
 
-Test(cli, daemon_keeps_trying_an_unreachable_broker_and_stops_cleanly_on_sigterm)
+/* Starts `liangdi daemon` against an unreachable broker, its stderr in daemon.err, and
+ * waits (up to 20 s) until it says so: from then on it has the store open. */
+static pid_t start_daemon(void)
 {
     char err_path[320], conf[400];
-    township();
     RUN(0, "broker", "set", "tcp://127.0.0.1:9", "--key", "4Z<+GVHwBRc^wigw2oLZv*t05=27vGthn$N6SQ[I");
     write_text("d.conf", "[node]\ntimeout = 1\nlog_level = info\n");
     snprintf(err_path, sizeof err_path, "%s/daemon.err", dir);
@@ -837,7 +838,6 @@ Test(cli, daemon_keeps_trying_an_unreachable_broker_and_stops_cleanly_on_sigterm
         execl(bin, bin, "daemon", "--interval", "1s", "--config", conf, (char *) NULL);
         _exit(127);
     }
-    /* Wait (up to 20 s) for the daemon to say the broker is unreachable. */
     char *text = NULL;
     for (int i = 0; i < 400; i++) {
         free(text);
@@ -846,8 +846,17 @@ Test(cli, daemon_keeps_trying_an_unreachable_broker_and_stops_cleanly_on_sigterm
             break;
         usleep(50 * 1000);   /* poll until the deadline */
     }
-    cr_assert(strstr(text, "unreachable"), "daemon said: %s", text);
+    bool said = strstr(text, "unreachable") != NULL;
+    if (!said)
+        kill(pid, SIGKILL);
+    cr_assert(said, "daemon said: %s", text);
     free(text);
+    return pid;
+}
+
+/* Stops the daemon with SIGTERM: it must exit 0 within 10 s. */
+static void stop_daemon(pid_t pid)
+{
     kill(pid, SIGTERM);
     int st = 0;
     pid_t done = 0;
@@ -864,6 +873,12 @@ Test(cli, daemon_keeps_trying_an_unreachable_broker_and_stops_cleanly_on_sigterm
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon exit status %d", st);
 }
 
+Test(cli, daemon_keeps_trying_an_unreachable_broker_and_stops_cleanly_on_sigterm)
+{
+    township();
+    stop_daemon(start_daemon());
+}
+
 Test(cli, backup_writes_a_consistent_copy)
 {
     char copy[400];
@@ -875,6 +890,65 @@ Test(cli, backup_writes_a_consistent_copy)
     OUT_HAS("林术平");
     RUN(2, "backup", db);
     ERR_HAS("the store itself");
+}
+
+/* Rewrites the store with 4 KiB pages, as stores made before 16 KiB pages were. */
+static void make_pages_4k(void)
+{
+    sqlite3 *h = NULL;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(h, "PRAGMA journal_mode = DELETE; PRAGMA page_size = 4096; "
+                              "VACUUM; PRAGMA journal_mode = WAL;", NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(h));
+    sqlite3_close(h);
+    cr_assert_eq(query_int("PRAGMA page_size"), 4096);
+}
+
+Test(cli, compact_gives_an_old_store_16_KiB_pages_and_keeps_every_record)
+{
+    township();
+    member("林术平", "longtan", "1960-08-10");
+    member("张厚英", "tingzi", "1972-03-01");
+    make_pages_4k();
+    RUN(0, "export");
+    char *before = strdup(last.out);
+    RUN(0, "compact");
+    ERR_HAS("compacted");
+    ERR_HAS("pages of 4096 bytes to 16384");
+    cr_assert_eq(last.out[0], '\0', "nothing on stdout: %s", last.out);
+    cr_assert_eq(query_int("PRAGMA page_size"), 16384);
+    RUN(0, "export");
+    cr_assert_str_eq(last.out, before, "the same records after compacting");
+    free(before);
+    RUN(0, "member", "add", "--name", "王亚", "--org", "longtan");   /* and it takes writes */
+}
+
+Test(cli, compact_refuses_while_the_daemon_has_the_store_and_changes_nothing)
+{
+    township();
+    member("林术平", "longtan", "1960-08-10");
+    make_pages_4k();
+    RUN(0, "export");
+    char *before = strdup(last.out);
+    pid_t daemon = start_daemon();
+    RUN(1, "compact");
+    ERR_HAS("open in another process");
+    ERR_HAS("stop `liangdi daemon`");
+    cr_assert_eq(query_int("PRAGMA page_size"), 4096);
+    stop_daemon(daemon);
+    RUN(0, "export");
+    cr_assert_str_eq(last.out, before);
+    RUN(0, "compact");
+    cr_assert_eq(query_int("PRAGMA page_size"), 16384);
+    free(before);
+}
+
+Test(cli, compact_takes_no_arguments_and_needs_a_store)
+{
+    RUN(1, "compact");
+    ERR_HAS("no store");
+    township();
+    FAILS_UNCHANGED(2, "unexpected argument", "compact", "now");
 }
 
 /* -------------------------------------------------------------- config ---- */
