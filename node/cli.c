@@ -108,6 +108,8 @@ static const cli_command_t cli_commands[] = {
       "record a home-care case for a member's family" },
     { "export", nd_cmd_export, "", "", "", "", FMT_NONE, "",
       "every record this node holds, as one JSON document" },
+    { "digest", nd_cmd_digest, "", "with", "records", "with", FMT_LIST, "--with NODE [--records]",
+      "digests of the records shared with another node, to compare with its own" },
     { "report", nd_cmd_report, "", "as-of", "", "", FMT_ALL,
       "[--as-of DATE] [--format table|csv|json|html]", "the compliance report" },
     { "history", nd_cmd_history, "RECORD", "", "", "", FMT_LIST, "RECORD",
@@ -471,9 +473,15 @@ static void print_help(FILE *out, const char *group)
                  "Exit status: 0 done, 1 a runtime failure, 2 a usage or validation error.\n");
 }
 
+/* True for --help, --version and every command's switches (its `bools`). */
 static bool flag_takes_no_value(const char *name, size_t len)
 {
-    return word_in("help version mobile", name, len);
+    if (word_in("help version", name, len))
+        return true;
+    for (size_t i = 0; i < CLI_NCOMMANDS; i++)
+        if (word_in(cli_commands[i].bools, name, len))
+            return true;
+    return false;
 }
 
 /* True if `arg` is "--NAME" or "--NAME=..." for a flag some command knows.  Anything

@@ -94,6 +94,7 @@ int nd_cmd_daemon(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_backup(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_compact(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_export(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_digest(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_history(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_conflicts(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_report(nd_cli_t *cli, ld_error_t *err);

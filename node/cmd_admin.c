@@ -1,6 +1,6 @@
 /* cmd_admin.c: the commands that run the node rather than its records: init, key,
- * broker set, status, sync, daemon, backup, compact, export, history, conflicts and
- * report. */
+ * broker set, status, sync, daemon, backup, compact, export, digest, history, conflicts
+ * and report. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "codec.h"
 #include "compact.h"
+#include "digest.h"
 #include "hlc.h"
 #include "keys.h"
 #include "report.h"
@@ -582,6 +583,104 @@ int nd_cmd_export(nd_cli_t *cli, ld_error_t *err)
     }
     printf("  }\n}\n");
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- digest ---- */
+
+/* Whether this node and `peer` co-manage something here: a trip from an org one keeps
+ * to an org the other keeps, or an agreement between such orgs.  Only such a pair sees
+ * the same records as shared (a branch does not hear of a member's next branch). */
+static int co_managed(sqlite3 *db, const char *self, const char *peer, bool *yes,
+                      ld_error_t *err)
+{
+    static const char sql[] =
+        "SELECT 1 FROM \"trips\" t JOIN \"members\" m ON m.\"id\" = t.\"member\" "
+        "JOIN \"orgs\" a ON a.\"id\" = m.\"org\" JOIN \"orgs\" b ON b.\"id\" = t.\"to\" "
+        "WHERE (a.\"node\" = ?1 AND b.\"node\" = ?2) OR (a.\"node\" = ?2 AND b.\"node\" = ?1) "
+        "UNION ALL "
+        "SELECT 1 FROM \"agreements\" g JOIN \"orgs\" a ON a.\"id\" = g.\"outflow\" "
+        "JOIN \"orgs\" b ON b.\"id\" = g.\"inflow\" "
+        "WHERE (a.\"node\" = ?1 AND b.\"node\" = ?2) OR (a.\"node\" = ?2 AND b.\"node\" = ?1) "
+        "LIMIT 1";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, self, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, peer, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    *yes = rc == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
+    return 0;
+}
+
+/* One row of `digest --records`. */
+static int digest_record_row(void *ctx, const ld_kind_def_t *def, const char *id,
+                             const uint8_t digest[ND_DIGEST_BYTES])
+{
+    char text[ND_DIGEST_TEXT + ND_DIGEST_BYTES / 2];
+    nd_digest_text(digest, ND_DIGEST_BYTES / 2, text);
+    const char *cells[] = { def->name, id, text };
+    return nd_table_add_row(ctx, cells);
+}
+
+int nd_cmd_digest(nd_cli_t *cli, ld_error_t *err)
+{
+    static const char *const kind_keys[] = { "kind", "records", "digest" };
+    static const char *const record_keys[] = { "kind", "id", "digest" };
+    const char *peer = nd_cli_flag(cli, "with");
+    bool per_record = nd_cli_has(cli, "records");
+    char title[256], when[32], text[ND_DIGEST_TEXT + ND_DIGEST_BYTES / 2], count[32];
+    nd_digest_t d;
+    bool known = false;
+    if (!ld_id_valid(peer))
+        return nd_bad_value(err, "--with", peer, "expected a node id");
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    const char *self = nd_store_node_id(store);
+    if (strcmp(peer, self) == 0)
+        return nd_bad_value(err, "--with", peer, "that is this node");
+    int rc = co_managed(nd_store_db(store), self, peer, &known, err);
+    if (rc != 0)
+        return rc;
+    if (!known)
+        return nd_bad_value(err, "--with", peer, "no trip or agreement here joins an org of "
+                            "this node to one of that node's; `liangdi org list` shows each "
+                            "org's node");
+
+    uint64_t last_seq = nd_store_last_seq(store), pushed = nd_store_pushed_upto(store);
+    format_cst(ld_hlc_wall_now(), when);
+    snprintf(title, sizeof title, "records %s shares with %s, %s CST (outbox: %" PRIu64
+             " not yet at the broker)", self, peer, when,
+             last_seq > pushed ? last_seq - pushed : 0);
+    nd_table_t *t = per_record ? nd_table_new(title, 3, record_keys, NULL)
+                               : nd_table_new(title, 3, kind_keys, NULL);
+    if (!t)
+        return ld_error_set(err, LD_ENOMEM, "out of memory");
+    rc = nd_digest(nd_store_db(store), self, peer, &d, per_record ? digest_record_row : NULL,
+                   t, err);
+    if (rc == LD_ENOMEM && err->code == 0)
+        ld_error_set(err, rc, "out of memory");
+    for (int k = LD_KIND_ORG; k <= LD_KIND_COUNT && rc == 0 && !per_record; k++) {
+        const nd_digest_kind_t *dk = k < LD_KIND_COUNT ? &d.kinds[k] : &d.all;
+        snprintf(count, sizeof count, "%zu", dk->records);
+        nd_digest_text(dk->digest, 4, text);
+        const char *cells[] = { k < LD_KIND_COUNT ? ld_schema_kind((ld_kind_t)k)->name : "all",
+                                count, text };
+        rc = nd_table_add_row(t, cells);
+        if (rc != 0)
+            ld_error_set(err, rc, "out of memory");
+    }
+    if (rc == 0)
+        rc = nd_table_print(t, nd_cli_format(cli), stdout);
+    if (rc == LD_EIO && err->code == 0)
+        ld_error_set(err, rc, "writing the digest failed");
+    nd_table_destroy(&t);
     return rc;
 }
 

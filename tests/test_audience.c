@@ -1,15 +1,18 @@
 /* test_audience.c: who receives what: members and their records, agreements, orgs
  * and the org snapshots a receiver needs first, the member who moves from one branch
- * to another, and the read-only refusal on a branch the member has left. */
+ * to another, the read-only refusal on a branch the member has left, and the digests of
+ * what a home and a branch share (digest.h). */
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
+#include "digest.h"
 #include "hlc.h"
 #include "store.h"
 
@@ -695,4 +698,59 @@ Test(audience, audiences_follow_trips_and_org_moves_within_a_group_and_writes_by
              "kind", "study", NULL);
     cr_assert_str_eq(last_audience(home, aud), "");
     nd_store_destroy(&home);
+}
+
+/* ---------------------------------------------------------------- digests ---- */
+
+/* Whether two digests of the same pair, one from each side, say the same. */
+static bool digests_agree(const nd_digest_t *a, const nd_digest_t *b)
+{
+    return memcmp(a, b, sizeof *a) == 0;
+}
+
+static nd_digest_t digest(nd_store_t *s, const char *peer)
+{
+    nd_digest_t d;
+    ld_error_t err;
+    cr_assert_eq(nd_digest(nd_store_db(s), nd_store_node_id(s), peer, &d, NULL, NULL, &err), 0,
+                 "%s", err.msg);
+    return d;
+}
+
+Test(audience, home_and_branch_digest_what_they_share_alike_and_a_change_in_flight_shows)
+{
+    char member[37], other[37], trip[37], act[37], aud[256];
+    nd_store_t *home = open_node("home"), *dg = open_node("dg");
+    township(home, member);
+    must_put(home, LD_KIND_MEMBER, NULL, other, "name", "李四", "org", "longtan", NULL);
+    must_put(home, LD_KIND_TRIP, NULL, trip, "member", member, "to", "dongguan",
+             "started", "2010-03-01", "status", "registered", NULL);
+    deliver(home, dg);
+    must_put(dg, LD_KIND_ACTIVITY, NULL, act, "member", member, "date", "2010-04-10",
+             "kind", "theme-day", NULL);
+    cr_assert_str_eq(last_audience(dg, aud), "home");
+    deliver(dg, home);
+
+    nd_digest_t h = digest(home, "dg"), b = digest(dg, "home");
+    cr_assert(digests_agree(&h, &b), "home and dg disagree after delivery both ways");
+    cr_assert_eq(h.kinds[LD_KIND_MEMBER].records, 1, "李四 stays at home: not shared");
+    cr_assert_eq(h.kinds[LD_KIND_TRIP].records, 1);
+    cr_assert_eq(h.kinds[LD_KIND_ACTIVITY].records, 1);
+    cr_assert_eq(digest(home, "sz").all.records, 1, "only the Shenzhen org is shared with sz");
+
+    /* A value written at home and not yet delivered: that kind and the whole differ. */
+    must_put(home, LD_KIND_MEMBER, member, NULL, "phone", "13800000000", NULL);
+    h = digest(home, "dg");
+    b = digest(dg, "home");
+    cr_assert_neq(memcmp(h.kinds[LD_KIND_MEMBER].digest, b.kinds[LD_KIND_MEMBER].digest,
+                         ND_DIGEST_BYTES), 0);
+    cr_assert_neq(memcmp(h.all.digest, b.all.digest, ND_DIGEST_BYTES), 0);
+    cr_assert_eq(memcmp(h.kinds[LD_KIND_ACTIVITY].digest, b.kinds[LD_KIND_ACTIVITY].digest,
+                        ND_DIGEST_BYTES), 0);
+    deliver(home, dg);
+    h = digest(home, "dg");
+    b = digest(dg, "home");
+    cr_assert(digests_agree(&h, &b), "home and dg disagree once the change arrived");
+    nd_store_destroy(&home);
+    nd_store_destroy(&dg);
 }

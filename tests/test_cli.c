@@ -892,6 +892,25 @@ Test(cli, backup_writes_a_consistent_copy)
     ERR_HAS("the store itself");
 }
 
+Test(cli, digest_lists_what_is_shared_with_a_branch_and_refuses_other_nodes)
+{
+    township();
+    const char *id = member("林术平", "longtan", "1960-08-10");
+    member("张厚英", "tingzi", "1972-03-01");                      /* stays at home */
+    RUN(0, "trip", "start", id, "--to", "dongguan", "--date", "2010-02-20");
+    RUN(0, "digest", "--with", "dongguan");
+    OUT_HAS("records zhuyuan shares with dongguan");
+    OUT_HAS("member      1 ");
+    OUT_HAS("trip        1 ");
+    OUT_HAS("all         ");
+    RUN(0, "digest", "--with", "dongguan", "--records", "--format", "csv");
+    OUT_HAS(id);
+    FAILS_UNCHANGED(2, "missing --with", "digest");
+    FAILS_UNCHANGED(2, "that is this node", "digest", "--with", "zhuyuan");
+    FAILS_UNCHANGED(2, "expected a node id", "digest", "--with", "东莞");
+    FAILS_UNCHANGED(2, "no trip or agreement here joins", "digest", "--with", "shenzhen");
+}
+
 /* Rewrites the store with 4 KiB pages, as stores made before 16 KiB pages were. */
 static void make_pages_4k(void)
 {

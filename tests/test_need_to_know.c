@@ -174,6 +174,40 @@ static bool holds(hn_node_t *n, const char *table, const char *id)
     return query_int(n->db, sql, id, NULL) == 1;
 }
 
+/* `liangdi digest --with PEER [--records] --format csv` on n, which must succeed: its
+ * output (malloc'd, caller frees). */
+static char *digest_of(hn_node_t *n, const char *peer, bool records)
+{
+    hn_result_t r;
+    run(n, &r, (const char *const[]){ "digest", "--with", peer, "--format", "csv",
+                                      records ? "--records" : NULL, NULL });
+    cr_assert_eq(r.status, 0, "liangdi digest --with %s on %s: %s", peer, n->id, r.err);
+    char *out = r.out;
+    r.out = NULL;
+    hn_result_free(&r);
+    return out;
+}
+
+/* The lines of a that b lacks, joined by '|', into out. */
+static void lines_not_in(const char *a, const char *b, char *out, size_t outsz)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (const char *line = a; *line != '\0';) {
+        size_t len = strcspn(line, "\n");
+        bool found = false;
+        for (const char *p = b; *p != '\0' && !found;) {
+            size_t plen = strcspn(p, "\n");
+            found = plen == len && memcmp(p, line, len) == 0;
+            p += plen + (p[plen] == '\n');
+        }
+        if (!found && o + len + 2 < outsz) {
+            o += (size_t)snprintf(out + o, outsz - o, "%s%.*s", o > 0 ? "|" : "", (int)len, line);
+        }
+        line += len + (line[len] == '\n');
+    }
+}
+
 /* A record to wait for: hn_wait_until(is_held, &held, ms). */
 typedef struct held {
     hn_node_t  *node;
@@ -892,6 +926,74 @@ Test(need_to_know, a_member_who_moves_to_shenzhen_takes_the_history_and_dongguan
     sz_view = member_view(shenzhen, a);
     cr_assert_eq(sz_view.rows, home_view.rows);
     cr_assert_gt(home_view.rows, dg_after.rows);
+
+    /* The home and each branch agree on what they share: Dongguan the other member and
+     * the ended trip, no longer the mover; the two branches co-manage nothing. */
+    char *zd = digest_of(zhuyuan, "dongguan", false), *dz = digest_of(dongguan, "zhuyuan", false);
+    char *zs = digest_of(zhuyuan, "shenzhen", false), *sz = digest_of(shenzhen, "zhuyuan", false);
+    cr_assert_str_eq(zd, dz, "zhuyuan and dongguan disagree:\n%s\n%s", zd, dz);
+    cr_assert_str_eq(zs, sz, "zhuyuan and shenzhen disagree:\n%s\n%s", zs, sz);
+    cr_assert_not_null(strstr(zd, "\nmember,1,"), "dongguan shares one member:\n%s", zd);
+    cr_assert_not_null(strstr(zd, "\ntrip,2,"), "dongguan shares both its trips:\n%s", zd);
+    cr_assert_not_null(strstr(zs, "\nmember,1,"), "shenzhen shares the mover:\n%s", zs);
+    cr_assert_not_null(strstr(zs, "\nactivity,5,"), "shenzhen shares his history:\n%s", zs);
+    free(zd);
+    free(dz);
+    free(zs);
+    free(sz);
+    run(shenzhen, &r, (const char *const[]){ "digest", "--with", "dongguan", NULL });
+    cr_assert_eq(r.status, 2, "a digest between two branches exited %d", r.status);
+    cr_assert_not_null(strstr(r.err, "no trip or agreement here joins"), "%s", r.err);
+    hn_result_free(&r);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
+Test(need_to_know, a_record_that_differs_between_home_and_branch_shows_in_their_digests)
+{
+    char a[ID_MAX], trip[ID_MAX], act[ID_MAX], act2[ID_MAX];
+    township();
+    member("林术平", "longtan", "dgb", "2010-03-01", a, trip);
+    sync_ok(zhuyuan);
+    sync_ok(dongguan);
+    ok(dongguan, act, (const char *const[]){ "activity", "add", a, "--date", "2010-04-10",
+                                             "--kind", "theme-day", "--note", "主题党日", NULL });
+    ok(dongguan, act2, (const char *const[]){ "activity", "add", a, "--date", "2010-05-30",
+                                              "--kind", "study", NULL });
+    sync_ok(dongguan);
+    sync_ok(zhuyuan);
+    char *home = digest_of(zhuyuan, "dongguan", false), *branch = digest_of(dongguan, "zhuyuan", false);
+    cr_assert_str_eq(home, branch);
+    free(branch);
+
+    /* Dongguan's store is put back to an older state of one record, as a restored backup
+     * would: the digests differ in the activities and overall, and nowhere else. */
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(dongguan->db, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt *st = prepare(db, "UPDATE \"activities\" SET \"note\" = '旧的' WHERE \"id\" = ?1");
+    sqlite3_bind_text(st, 1, act, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(st), SQLITE_DONE);
+    cr_assert_eq(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    branch = digest_of(dongguan, "zhuyuan", false);
+    char differ[512];
+    lines_not_in(branch, home, differ, sizeof differ);
+    cr_assert(strncmp(differ, "activity,2,", 11) == 0 && strstr(differ, "|all,") != NULL &&
+              strchr(strchr(differ, '|') + 1, '|') == NULL,
+              "the lines that differ: %s", differ);
+    free(home);
+    free(branch);
+
+    /* Record by record, the one that differs is named. */
+    home = digest_of(zhuyuan, "dongguan", true);
+    branch = digest_of(dongguan, "zhuyuan", true);
+    lines_not_in(branch, home, differ, sizeof differ);
+    cr_assert_null(strchr(differ, '|'), "one record differs: %s", differ);
+    cr_assert_not_null(strstr(differ, act), "the record that differs is %s: %s", act, differ);
+    cr_assert_not_null(strstr(home, act2), "%s", home);
+    free(home);
+    free(branch);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
