@@ -322,6 +322,19 @@ node zhuyuan report --as-of 2010-07-01
 step "The Dongguan branch's view of its own members"
 node dongguan member list
 
+step "Do the home township and each branch hold the same records? (liangdi digest)"
+for b in dongguan shenzhen; do
+    home_digest=$(node zhuyuan digest --with "$b" --format csv) || die "digest on zhuyuan failed"
+    branch_digest=$(node "$b" digest --with zhuyuan --format csv) || die "digest on $b failed"
+    if [ "$home_digest" != "$branch_digest" ]; then
+        printf 'zhuyuan:\n%s\n%s:\n%s\n' "$home_digest" "$b" "$branch_digest" >&2
+        die "zhuyuan and $b disagree on the records they share"
+    fi
+    IFS=, read -r _ count code < <(printf '%s\n' "$home_digest" | grep '^all,')
+    printf '    zhuyuan and %-9s agree on %s shared records (digest %s)\n' "$b" "$count" \
+        "${code%$'\r'}"
+done
+
 step "Stopping the broker"
 kill -TERM "$broker_pid"
 deadline=$((SECONDS + 20))

@@ -466,8 +466,9 @@ int nd_cmd_compact(nd_cli_t *cli, ld_error_t *err)
     uint64_t start = ld_hlc_wall_now();
     int rc = ld_compact(nd_store_db(store), nd_cli_db_path(cli), &stats, &inner);
     if (rc == LD_EBUSY)
-        return ld_error_set(err, rc, "%s; stop `liangdi daemon` (systemctl stop liangdi-node) "
-                            "and compact again", inner.msg);
+        return ld_error_set(err, rc, "%s; stop what has it open: `liangdi daemon` and the "
+                            "sync timer (systemctl stop liangdi-node liangdi-sync.timer), "
+                            "then compact again", inner.msg);
     if (rc != 0)
         return ld_error_set(err, rc, "%s", inner.msg);
     ld_compact_describe(&stats, said, sizeof said);

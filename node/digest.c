@@ -44,19 +44,80 @@ static void record_digest(const nd_record_t *r, uint8_t out[ND_DIGEST_BYTES])
     crypto_generichash_final(&h, out, ND_DIGEST_BYTES);
 }
 
-/* Whether r is shared by self_node and peer (digest.h says when). */
-static int shared(nd_audience_t *aud, const char *self_node, const char *peer,
-                  const nd_record_t *r, bool *out, ld_error_t *err)
+/* What the walk needs besides the store: the two nodes and the lookups of the rule. */
+typedef struct walk {
+    sqlite3       *db;
+    nd_audience_t *aud;
+    const char    *self;
+    const char    *peer;
+    sqlite3_stmt  *member_nodes;   /* ?1 member -> self and/or peer (temp table) */
+    sqlite3_stmt  *org_node;       /* ?1 org -> the node that keeps it */
+} walk_t;
+
+/* The temp table of which of the two nodes each member belongs to: the keeper of his
+ * org, and of the org of every trip of his under way.  A trip to a node's org always
+ * reaches that node, so both sides fill the same rows for the pair. */
+static const char members_sql[] =
+    "INSERT OR IGNORE INTO temp.\"nd_digest_nodes\" (\"member\", \"node\") "
+    "SELECT m.\"id\", o.\"node\" FROM \"members\" m JOIN \"orgs\" o ON o.\"id\" = m.\"org\" "
+    "WHERE o.\"node\" IN (?1, ?2) "
+    "UNION SELECT t.\"member\", o.\"node\" FROM \"trips\" t JOIN \"orgs\" o "
+    "ON o.\"id\" = t.\"to\" WHERE t.\"deleted\" = 0 AND t.\"status\" IN (?3, ?4) "
+    "AND o.\"node\" IN (?1, ?2)";
+
+/* Bit 1 for self, 2 for peer, when `node` is one of them. */
+static unsigned node_bit(const walk_t *w, const char *node)
 {
-    nd_nodes_t nodes;
-    nd_nodes_init(&nodes);
-    bool org = r->def->kind == LD_KIND_ORG;
-    /* An org's audience is who keeps it and who was sent it, which names this node only
-     * on the other side: an org is shared when its audience here names the peer.  Any
-     * other record's audience is computed the same on both sides: both must be in it. */
-    int rc = nd_audience_of(aud, org ? self_node : NULL, r, &nodes, err);
-    *out = rc == 0 && nd_nodes_has(&nodes, peer) && (org || nd_nodes_has(&nodes, self_node));
-    nd_nodes_clear(&nodes);
+    if (node == NULL)
+        return 0;
+    return (strcmp(node, w->self) == 0 ? 1u : 0u) | (strcmp(node, w->peer) == 0 ? 2u : 0u);
+}
+
+/* Runs st (bound) to its end, or-ing the node_bit of each row's first column into *mask. */
+static int nodes_of(const walk_t *w, sqlite3_stmt *st, unsigned *mask, ld_error_t *err)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        *mask |= node_bit(w, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return ld_error_set(err, LD_EIO, "digest: %s", sqlite3_errmsg(w->db));
+    return 0;
+}
+
+/* Whether r is shared by the two nodes (digest.h says when). */
+static int shared(const walk_t *w, const nd_record_t *r, bool *out, ld_error_t *err)
+{
+    unsigned mask = 0;
+    int rc = 0;
+    *out = false;
+    if (nd_audience_member_scoped(r->def)) {
+        const char *member = nd_audience_member_of(r);
+        if (member == NULL)
+            return 0;
+        sqlite3_bind_text(w->member_nodes, 1, member, -1, SQLITE_STATIC);
+        rc = nodes_of(w, w->member_nodes, &mask, err);
+        const char *to = r->def->kind == LD_KIND_TRIP ? nd_record_get(r, "to") : NULL;
+        if (rc == 0 && to != NULL) {
+            sqlite3_bind_text(w->org_node, 1, to, -1, SQLITE_STATIC);
+            rc = nodes_of(w, w->org_node, &mask, err);
+        }
+    } else {
+        /* An org's audience is who keeps it and who was sent it, which names this node
+         * only on the other side: it counts when its audience here names the peer.  An
+         * agreement's (and its contacts' and visits') is its two orgs' keepers. */
+        bool org = r->def->kind == LD_KIND_ORG;
+        nd_nodes_t nodes;
+        nd_nodes_init(&nodes);
+        rc = nd_audience_of(w->aud, org ? w->self : NULL, r, &nodes, err);
+        for (size_t i = 0; rc == 0 && i < nodes.n; i++)
+            mask |= node_bit(w, nodes.ids[i]);
+        if (org)
+            mask |= 1u;
+        nd_nodes_clear(&nodes);
+    }
+    *out = rc == 0 && mask == 3u;
     return rc;
 }
 
@@ -78,8 +139,7 @@ static int row_read(sqlite3_stmt *st, const ld_kind_def_t *def, nd_record_t *r,
 }
 
 /* Digests the shared records of one kind into *out. */
-static int digest_kind(sqlite3 *db, nd_audience_t *aud, const ld_kind_def_t *def,
-                       const char *self_node, const char *peer, nd_digest_kind_t *out,
+static int digest_kind(const walk_t *w, const ld_kind_def_t *def, nd_digest_kind_t *out,
                        nd_digest_record_fn fn, void *ctx, ld_error_t *err)
 {
     char sql[SQL_MAX];
@@ -96,7 +156,7 @@ static int digest_kind(sqlite3 *db, nd_audience_t *aud, const ld_kind_def_t *def
     crypto_generichash_init(&h, NULL, 0, ND_DIGEST_BYTES);
     out->records = 0;
     sqlite3_stmt *st = NULL;
-    int rc = 0, src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    int rc = 0, src = sqlite3_prepare_v2(w->db, sql, -1, &st, NULL);
     while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
         src = SQLITE_OK;
         nd_record_t r;
@@ -104,7 +164,7 @@ static int digest_kind(sqlite3 *db, nd_audience_t *aud, const ld_kind_def_t *def
         uint8_t one[ND_DIGEST_BYTES];
         rc = row_read(st, def, &r, err);
         if (rc == 0)
-            rc = shared(aud, self_node, peer, &r, &is_shared, err);
+            rc = shared(w, &r, &is_shared, err);
         if (rc == 0 && is_shared) {
             record_digest(&r, one);
             crypto_generichash_update(&h, one, sizeof one);
@@ -115,31 +175,72 @@ static int digest_kind(sqlite3 *db, nd_audience_t *aud, const ld_kind_def_t *def
         nd_record_clear(&r);
     }
     if (rc == 0 && src != SQLITE_DONE)
-        rc = ld_error_set(err, LD_EIO, "digest: reading %s: %s", def->table, sqlite3_errmsg(db));
+        rc = ld_error_set(err, LD_EIO, "digest: reading %s: %s", def->table,
+                          sqlite3_errmsg(w->db));
     sqlite3_finalize(st);
     crypto_generichash_final(&h, out->digest, ND_DIGEST_BYTES);
     return rc;
 }
 
+/* Makes the temp table of members' nodes and the walk's statements. */
+static int walk_begin(walk_t *w, ld_error_t *err)
+{
+    const ld_kind_def_t *trip = ld_schema_kind(LD_KIND_TRIP);
+    const ld_field_def_t *status = NULL;
+    for (size_t i = 0; i < trip->nfields; i++)
+        if (strcmp(trip->fields[i].name, "status") == 0)
+            status = &trip->fields[i];
+    sqlite3_stmt *fill = NULL;
+    if (status == NULL || status->words == NULL)
+        return ld_error_set(err, LD_EIO, "digest: the schema has no trip status");
+    int src = sqlite3_exec(w->db, "CREATE TEMP TABLE \"nd_digest_nodes\" (\"member\" TEXT "
+                           "NOT NULL, \"node\" TEXT NOT NULL, PRIMARY KEY (\"member\", "
+                           "\"node\")) WITHOUT ROWID", NULL, NULL, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(w->db, members_sql, -1, &fill, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_text(fill, 1, w->self, -1, SQLITE_STATIC);
+        sqlite3_bind_text(fill, 2, w->peer, -1, SQLITE_STATIC);
+        /* a trip under way: the first two words of its status (schema.c) */
+        sqlite3_bind_text(fill, 3, status->words[0], -1, SQLITE_STATIC);
+        sqlite3_bind_text(fill, 4, status->words[1], -1, SQLITE_STATIC);
+        src = sqlite3_step(fill) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(fill);
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(w->db, "SELECT \"node\" FROM temp.\"nd_digest_nodes\" "
+                                 "WHERE \"member\" = ?1", -1, &w->member_nodes, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(w->db, "SELECT \"node\" FROM \"orgs\" WHERE \"id\" = ?1", -1,
+                                 &w->org_node, NULL);
+    if (src != SQLITE_OK)
+        return ld_error_set(err, LD_EIO, "digest: %s", sqlite3_errmsg(w->db));
+    return 0;
+}
+
 int nd_digest(sqlite3 *db, const char *self_node, const char *peer, nd_digest_t *out,
               nd_digest_record_fn fn, void *ctx, ld_error_t *err)
 {
+    walk_t w = { .db = db, .self = self_node, .peer = peer };
+    crypto_generichash_state all;
+    int rc = 0;
     memset(out, 0, sizeof *out);
     if (sodium_init() < 0)
         return ld_error_set(err, LD_EIO, "digest: libsodium cannot start");
-    nd_audience_t *aud = nd_audience_new(db, err);
-    if (aud == NULL)
-        return err != NULL && err->code != 0 ? err->code : LD_ENOMEM;
-    /* one read transaction: every kind from the same snapshot */
-    int rc = 0;
+    /* one read transaction: every kind from the same snapshot; the temp table goes with
+     * its rollback */
     if (sqlite3_exec(db, "SAVEPOINT \"nd_digest\"", NULL, NULL, NULL) != SQLITE_OK)
-        rc = ld_error_set(err, LD_EIO, "digest: %s", sqlite3_errmsg(db));
-    crypto_generichash_state all;
+        return ld_error_set(err, LD_EIO, "digest: %s", sqlite3_errmsg(db));
+    w.aud = nd_audience_new(db, err);
+    if (w.aud == NULL)
+        rc = err != NULL && err->code != 0 ? err->code : LD_ENOMEM;
+    if (rc == 0)
+        rc = walk_begin(&w, err);
     crypto_generichash_init(&all, NULL, 0, ND_DIGEST_BYTES);
     for (int k = LD_KIND_ORG; k < LD_KIND_COUNT && rc == 0; k++) {
         const ld_kind_def_t *def = ld_schema_kind((ld_kind_t)k);
         nd_digest_kind_t *d = &out->kinds[k];
-        rc = digest_kind(db, aud, def, self_node, peer, d, fn, ctx, err);
+        rc = digest_kind(&w, def, d, fn, ctx, err);
         uint8_t count[8];
         for (int b = 0; b < 8; b++)
             count[b] = (uint8_t)((uint64_t)d->records >> (8 * (7 - b)));
@@ -149,8 +250,10 @@ int nd_digest(sqlite3 *db, const char *self_node, const char *peer, nd_digest_t 
         out->all.records += d->records;
     }
     crypto_generichash_final(&all, out->all.digest, ND_DIGEST_BYTES);
-    sqlite3_exec(db, "RELEASE \"nd_digest\"", NULL, NULL, NULL);
-    nd_audience_destroy(&aud);
+    sqlite3_finalize(w.member_nodes);
+    sqlite3_finalize(w.org_node);
+    nd_audience_destroy(&w.aud);
+    sqlite3_exec(db, "ROLLBACK TO \"nd_digest\"; RELEASE \"nd_digest\"", NULL, NULL, NULL);
     return rc;
 }
 

@@ -2,12 +2,14 @@
  * per record, which two branches compare (read out over the phone, or as files) to know
  * that their stores agree, or which records differ.
  *
- * A record is shared with a node when both hold it by the audience rules (audience.h):
- * an org when the other node keeps it or was sent it (or keeps it or sent it, seen from
- * there); any other record when both this node and the other are in its audience. A
- * member who came home is no longer shared with the branch he left, on either side;
- * the trip he ended still is.  A record's digest covers its kind, id, tombstone and every
- * field's value, not who wrote them or when: two stores agree when they say the same. */
+ * Shared means what both must hold, by rules each side evaluates alike from what it
+ * holds: a member and his records when one of the two keeps his org and the other the
+ * org of a trip of his under way (registered or reported in); a trip also when it went
+ * to the other's org; an agreement with its contacts and visits when each keeps one of
+ * its orgs; an org when the other keeps it or was sent it.  A member who came home or
+ * moved on is no longer shared with the branch he left, on either side; the trip he
+ * ended still is.  A record's digest covers its kind, id, tombstone and every field's
+ * value, not who wrote them or when: two stores agree when they say the same. */
 #ifndef ND_DIGEST_H
 #define ND_DIGEST_H
 

@@ -57,7 +57,7 @@ static int pragma(sqlite3 *db, const char *sql, char *out, size_t size)
 
 int ld_compact(sqlite3 *db, const char *path, ld_compact_stats_t *stats, ld_error_t *err)
 {
-    char mode[16], page[16], temp[8], cache[24], sql[64];
+    char mode[16], page[16], temp[8], cache[24], sql[64], why[256] = "";
     const char *step = "reading its page size";
     bool left_wal = false;
     memset(stats, 0, sizeof *stats);
@@ -101,6 +101,9 @@ int ld_compact(sqlite3 *db, const char *path, ld_compact_stats_t *stats, ld_erro
         snprintf(sql, sizeof sql, "PRAGMA cache_size = %lld", atoll(cache));
         pragma(db, sql, NULL, 0);
     }
+    /* SQLite's own words for the failure, before the steps below replace them */
+    if (rc != SQLITE_OK)
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(db));
     /* Back to WAL whatever happened since leaving it. */
     int back = SQLITE_OK;
     if (left_wal) {
@@ -116,8 +119,10 @@ int ld_compact(sqlite3 *db, const char *path, ld_compact_stats_t *stats, ld_erro
         return ld_error_set(err, LD_EBUSY, "%s is open in another process (compacting needs "
                             "it alone); nothing was changed", path);
     if (rc != SQLITE_OK)
-        return ld_error_set(err, LD_EIO, "%s: compacting failed while %s: %s (the store is "
-                            "as it was)", path, step, sqlite3_errstr(rc));
+        return ld_error_set(err, LD_EIO, "%s: compacting failed while %s: %s%s (the store is "
+                            "as it was)", path, step, why,
+                            (rc & 0xff) == SQLITE_FULL ? "; the copy goes to $SQLITE_TMPDIR, "
+                            "$TMPDIR or /var/tmp, the journal beside the store" : "");
     if (back != SQLITE_OK)
         return ld_error_set(err, LD_EIO, "%s: compacted, but going back to WAL mode failed: "
                             "%s (the next open does it)", path, sqlite3_errstr(back));

@@ -754,3 +754,71 @@ Test(audience, home_and_branch_digest_what_they_share_alike_and_a_change_in_flig
     nd_store_destroy(&home);
     nd_store_destroy(&dg);
 }
+
+Test(audience, an_agreement_its_contacts_and_visits_are_digested_alike_on_both_sides)
+{
+    char member[37], agreement[37];
+    nd_store_t *home = open_node("home"), *dg = open_node("dg");
+    township(home, member);
+    must_put(home, LD_KIND_AGREEMENT, NULL, agreement, "outflow", "longtan", "inflow", "dongguan",
+             "signed", "2010-01-15", NULL);
+    must_put(home, LD_KIND_VISIT, NULL, NULL, "agreement", agreement, "date", "2010-05-01",
+             "host", "longtan", NULL);
+    deliver(home, dg);
+    must_put(dg, LD_KIND_CONTACT, NULL, NULL, "agreement", agreement, "date", "2010-04-01",
+             "channel", "hotline", NULL);
+    deliver(dg, home);
+    nd_digest_t h = digest(home, "dg"), b = digest(dg, "home");
+    cr_assert(digests_agree(&h, &b), "home and dg disagree on their agreement");
+    cr_assert_eq(h.kinds[LD_KIND_AGREEMENT].records, 1);
+    cr_assert_eq(h.kinds[LD_KIND_CONTACT].records, 1);
+    cr_assert_eq(h.kinds[LD_KIND_VISIT].records, 1);
+    cr_assert_eq(h.kinds[LD_KIND_MEMBER].records, 0, "张三 never left home");
+    nd_store_destroy(&home);
+    nd_store_destroy(&dg);
+}
+
+/* The home ends the Dongguan trip and starts one to Shenzhen while Dongguan, not yet
+ * told, records that the member reported in: the later status wins, so both trips are
+ * under way at home, and Dongguan never hears of the second.  Both sides still count
+ * the member, whom they hold alike, as shared; what the digests show is what Dongguan
+ * lacks: the Shenzhen trip, then a write about him it was not sent. */
+Test(audience, a_trip_ended_at_home_while_the_branch_reported_him_in_shows_what_the_branch_lacks)
+{
+    char member[37], trip[37];
+    nd_store_t *home = open_node("home"), *dg = open_node("dg");
+    township(home, member);
+    must_put(home, LD_KIND_TRIP, NULL, trip, "member", member, "to", "dongguan",
+             "started", "2010-03-01", "status", "registered", NULL);
+    deliver(home, dg);
+    must_put(home, LD_KIND_TRIP, trip, NULL, "status", "transferred", "ended", "2010-09-30",
+             NULL);
+    must_put(home, LD_KIND_TRIP, NULL, NULL, "member", member, "to", "shenzhen",
+             "started", "2010-10-08", "status", "registered", NULL);
+    must_put(dg, LD_KIND_TRIP, trip, NULL, "status", "reported-in", "reported_in",
+             "2010-03-06", NULL);
+    deliver(home, dg);
+    deliver(dg, home);
+    cr_assert_eq(count(home, "SELECT count(*) FROM trips WHERE member = ?1 AND deleted = 0 AND "
+                             "status IN ('registered', 'reported-in')", member), 2,
+                 "both trips are under way at home");
+    nd_digest_t h = digest(home, "dg"), b = digest(dg, "home");
+    cr_assert_eq(h.kinds[LD_KIND_MEMBER].records, 1);
+    cr_assert_eq(b.kinds[LD_KIND_MEMBER].records, 1);
+    cr_assert_eq(memcmp(h.kinds[LD_KIND_MEMBER].digest, b.kinds[LD_KIND_MEMBER].digest,
+                        ND_DIGEST_BYTES), 0, "the member is the same on both sides");
+    cr_assert_eq(h.kinds[LD_KIND_TRIP].records, 2, "home: both trips of a shared member");
+    cr_assert_eq(b.kinds[LD_KIND_TRIP].records, 1, "dongguan: the one it was sent");
+    cr_assert_eq(memcmp(h.kinds[LD_KIND_ORG].digest, b.kinds[LD_KIND_ORG].digest,
+                        ND_DIGEST_BYTES), 0, "the Shenzhen org is not theirs to share");
+
+    must_put(home, LD_KIND_ACTIVITY, NULL, NULL, "member", member, "date", "2010-10-20",
+             "kind", "study", NULL);
+    deliver(home, dg);
+    h = digest(home, "dg");
+    b = digest(dg, "home");
+    cr_assert_neq(memcmp(h.kinds[LD_KIND_ACTIVITY].digest, b.kinds[LD_KIND_ACTIVITY].digest,
+                         ND_DIGEST_BYTES), 0, "a write Dongguan was not sent shows");
+    nd_store_destroy(&home);
+    nd_store_destroy(&dg);
+}

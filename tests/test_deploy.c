@@ -640,7 +640,7 @@ Test(deploy, man_pages_render_without_warnings)
     }
 }
 
-Test(deploy, quickstart_runs_twice_prints_both_reports_and_leaves_no_process_behind)
+Test(deploy, quickstart_runs_twice_prints_both_reports_agrees_on_digests_and_leaves_no_process_behind)
 {
     skip_under_valgrind("the quickstart starts thousands of processes");
     char who[512];
@@ -669,6 +669,12 @@ Test(deploy, quickstart_runs_twice_prints_both_reports_and_leaves_no_process_beh
         cr_expect_null(strstr(members, shenzhen_member),
                        "run %d: Dongguan lists %s, a Shenzhen member:\n%s", round,
                        shenzhen_member, tail(out, 3000));
+        cr_expect_not_null(strstr(members, "zhuyuan and dongguan  agree on "),
+                           "run %d: no digest agreement with Dongguan:\n%s", round,
+                           tail(out, 3000));
+        cr_expect_not_null(strstr(members, "zhuyuan and shenzhen  agree on "),
+                           "run %d: no digest agreement with Shenzhen:\n%s", round,
+                           tail(out, 3000));
         cr_expect(!process_mentions(demo, who, sizeof who),
                   "run %d left a process behind: %s", round, who);
         free(out);
