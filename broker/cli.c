@@ -395,6 +395,25 @@ static int cli_link_remove(cli_ctx_t *ctx)
     return code;
 }
 
+/* The SQLite store's file, after `status`'s table, and whether compacting would help. */
+static int cli_store_space(cli_ctx_t *ctx)
+{
+    ld_error_t err;
+    ld_store_space_t space;
+    char said[128];
+    sqlite3 *db = bk_db_open(ctx->db_path, false, &err);
+    int rc = db != NULL ? ld_store_space(db, ctx->db_path, &space, &err) : err.code;
+    bk_db_close(&db);
+    if (rc != 0)
+        return cli_error(&err);
+    ld_store_space_describe(&space, said, sizeof said);
+    printf("\nstore: %s, %s\n", ctx->db_path, said);
+    if (ld_compact_would_help(&space))
+        printf("`liangdi-broker compact`, with `run` stopped, would rewrite it smaller, with "
+               "16 KiB pages\n");
+    return CLI_EXIT_OK;
+}
+
 static int cli_status(cli_ctx_t *ctx)
 {
     ld_error_t err;
@@ -408,6 +427,8 @@ static int cli_status(cli_ctx_t *ctx)
         code = cli_error(&err);
     bk_mailbox_destroy(&mailbox);
     bk_registry_destroy(&registry);
+    if (code == CLI_EXIT_OK && ctx->store.kind == BK_STORE_SQLITE)
+        code = cli_store_space(ctx);
     return code;
 }
 

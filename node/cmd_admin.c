@@ -279,6 +279,16 @@ int nd_cmd_status(nd_cli_t *cli, ld_error_t *err)
         rc = status_row(t, "name", nd_store_node_name(store), err);
     if (rc == 0)
         rc = status_row(t, "store", nd_cli_db_path(cli), err);
+    ld_store_space_t space;
+    if (rc == 0)
+        rc = ld_store_space(db, nd_cli_db_path(cli), &space, err);
+    if (rc == 0) {
+        ld_store_space_describe(&space, buf, sizeof buf);
+        rc = status_row(t, "store file", buf, err);
+    }
+    if (rc == 0 && ld_compact_would_help(&space))
+        rc = status_row(t, "compact", "`liangdi compact`, with the daemon stopped, would "
+                        "rewrite the store smaller, with 16 KiB pages", err);
     for (int k = LD_KIND_ORG; k < LD_KIND_COUNT && rc == 0; k++) {
         const ld_kind_def_t *def = ld_schema_kind((ld_kind_t) k);
         int64_t n = 0;

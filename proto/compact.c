@@ -135,3 +135,36 @@ void ld_compact_describe(const ld_compact_stats_t *stats, char *out, size_t size
              (double)stats->bytes_before / 1e6, (double)stats->bytes_after / 1e6,
              stats->page_before, stats->page_after);
 }
+
+int ld_store_space(sqlite3 *db, const char *path, ld_store_space_t *space, ld_error_t *err)
+{
+    char page[16], pages[24], free_pages[24];
+    memset(space, 0, sizeof *space);
+    int rc = pragma(db, "PRAGMA page_size", page, sizeof page);
+    if (rc == SQLITE_OK)
+        rc = pragma(db, "PRAGMA page_count", pages, sizeof pages);
+    if (rc == SQLITE_OK)
+        rc = pragma(db, "PRAGMA freelist_count", free_pages, sizeof free_pages);
+    if (rc != SQLITE_OK)
+        return ld_error_set(err, LD_EIO, "%s: reading how the store uses its file: %s", path,
+                            sqlite3_errmsg(db));
+    space->bytes = store_bytes(path);
+    space->page_size = atoi(page);
+    space->pages = atoll(pages);
+    space->free_pages = atoll(free_pages);
+    return 0;
+}
+
+bool ld_compact_would_help(const ld_store_space_t *space)
+{
+    long long free_bytes = space->free_pages * space->page_size;
+    return space->page_size < LD_COMPACT_PAGE_SIZE ||
+           (free_bytes >= 1000000 && space->free_pages * 4 >= space->pages);
+}
+
+void ld_store_space_describe(const ld_store_space_t *space, char *out, size_t size)
+{
+    snprintf(out, size, "%.1f MB, pages of %d bytes, %.1f MB of them free",
+             (double)space->bytes / 1e6, space->page_size,
+             (double)(space->free_pages * space->page_size) / 1e6);
+}

@@ -4,6 +4,8 @@
 #define LD_COMPACT_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include "error.h"
 
 #define LD_COMPACT_PAGE_SIZE 16384   /* what new stores get (node/store.c says why) */
@@ -32,5 +34,25 @@ int ld_compact(sqlite3 *db, const char *path, ld_compact_stats_t *stats, ld_erro
 /* Writes what stats tell into out (size bytes, NUL-terminated): "12.3 MB to 5.6 MB,
  * pages of 4096 bytes to 16384". */
 void ld_compact_describe(const ld_compact_stats_t *stats, char *out, size_t size);
+
+/* How a store uses its file: the bytes of the file with its WAL, the page size, and
+ * how many pages there are and how many of them are free (left by deleted rows). */
+typedef struct ld_store_space {
+    long long bytes;
+    int       page_size;
+    long long pages;
+    long long free_pages;
+} ld_store_space_t;
+
+/* Reads how the store at `path` that db has open uses its file.  0 or LD_EIO. */
+int ld_store_space(sqlite3 *db, const char *path, ld_store_space_t *space, ld_error_t *err);
+
+/* Whether compacting would help: pages smaller than LD_COMPACT_PAGE_SIZE, or at least a
+ * quarter of the file, and 1 MB, free. */
+bool ld_compact_would_help(const ld_store_space_t *space);
+
+/* Writes what space tells into out (size bytes, NUL-terminated): "245.0 MB, pages of
+ * 16384 bytes, 0.2 MB of them free". */
+void ld_store_space_describe(const ld_store_space_t *space, char *out, size_t size);
 
 #endif

@@ -496,11 +496,11 @@ Test(broker_protocol, compact_gives_a_drained_mailbox_back_to_the_disk_once_run_
     ld_msg_t b;
     broker_start();
     peer_t home = node_open("home", &key_home, NULL);
-    for (uint64_t i = 0; i < 4; i++)
+    for (uint64_t i = 0; i < 8; i++)
         push_ok(&home, "home", i * 1000 + 1, (i + 1) * 1000, (i + 1) * 1000);
     peer_t dg = node_open("dongguan", &key_dongguan, NULL);
-    send_ack(&dg, 4000);
-    send_fetch(&dg, 4000, 10);                  /* answered after the ack is done */
+    send_ack(&dg, 8000);
+    send_fetch(&dg, 8000, 10);                  /* answered after the ack is done */
     expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.n + b.u.batch.remaining, 0, "the mailbox is drained");
     ld_msg_clear(&b);
@@ -515,6 +515,12 @@ Test(broker_protocol, compact_gives_a_drained_mailbox_back_to_the_disk_once_run_
     peer_close(&home);
     assert_clean_stop();
 
+    /* status says the space is there to give back, and how */
+    char out[8192];
+    cr_assert_eq(CLI(out, sizeof out, "status", "--db", bk.db), 0);
+    cr_assert_not_null(strstr(out, "MB of them free"), "%s", out);
+    cr_assert_not_null(strstr(out, "`liangdi-broker compact`, with `run` stopped"), "%s", out);
+
     off_t before = store_bytes();
     from = file_size(bk.log);
     cr_assert_eq(CLI(NULL, 0, "compact", "--db", bk.db), 0);
@@ -524,16 +530,19 @@ Test(broker_protocol, compact_gives_a_drained_mailbox_back_to_the_disk_once_run_
     off_t after = store_bytes();
     cr_assert_lt(after * 2, before, "%lld bytes, then %lld", (long long)before,
                  (long long)after);
+    cr_assert_eq(CLI(out, sizeof out, "status", "--db", bk.db), 0);
+    cr_assert_null(strstr(out, "`liangdi-broker compact`"), "nothing left to give back:\n%s",
+                   out);
 
     /* the registry, the links and the sequence are all still there */
     broker_start();
     home = node_open("home", &key_home, NULL);
-    push_ok(&home, "home", 4001, 4001, 4001);
+    push_ok(&home, "home", 8001, 8001, 8001);
     dg = node_open("dongguan", &key_dongguan, NULL);
-    send_fetch(&dg, 4000, 10);
+    send_fetch(&dg, 8000, 10);
     expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.n, 1);
-    cr_assert_eq(b.u.batch.changes[0].seq, 4001);
+    cr_assert_eq(b.u.batch.changes[0].seq, 8001);
     ld_msg_clear(&b);
     peer_close(&dg);
     peer_close(&home);

@@ -929,6 +929,9 @@ Test(cli, compact_gives_an_old_store_16_KiB_pages_and_keeps_every_record)
     member("林术平", "longtan", "1960-08-10");
     member("张厚英", "tingzi", "1972-03-01");
     make_pages_4k();
+    RUN(0, "status");
+    OUT_HAS("pages of 4096 bytes");
+    OUT_HAS("`liangdi compact`, with the daemon stopped");
     RUN(0, "export");
     char *before = strdup(last.out);
     RUN(0, "compact");
@@ -939,6 +942,9 @@ Test(cli, compact_gives_an_old_store_16_KiB_pages_and_keeps_every_record)
     RUN(0, "export");
     cr_assert_str_eq(last.out, before, "the same records after compacting");
     free(before);
+    RUN(0, "status");
+    OUT_HAS("pages of 16384 bytes");
+    OUT_LACKS("`liangdi compact`");
     RUN(0, "member", "add", "--name", "王亚", "--org", "longtan");   /* and it takes writes */
 }
 
