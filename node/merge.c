@@ -3,8 +3,12 @@
  *
  * Every field carries the stamp (hlc, origin) of the write that set it and the stamp
  * that write overwrote (its base).  Merging keeps, per field, the value with the
- * higher stamp; equal stamps are the same write seen twice and change nothing.  So
- * the result is independent of the order and the number of times changes arrive.
+ * higher stamp; equal stamps are the same write seen twice and change nothing.  A field
+ * whose values are stages (a trip's status: registered, reported in, ended; schema.h
+ * `steps`) first keeps the later stage, then the higher stamp: a branch that records a
+ * report-in while the home ends the trip cannot bring the trip back.  Either way the
+ * order is total, so the result is independent of the order and the number of times
+ * changes arrive.
  * The tombstone is the pseudo-field "deleted" whose only value is "1", and the
  * "created" stamp is the lowest stamp ever merged (a minimum, so order-independent).
  */
@@ -317,15 +321,32 @@ static int log_conflict(nd_merge_result_t *res, const char *field, const char *w
     return 0;
 }
 
+/* The stage of value in a field of stages (schema.h `steps`): its word's index, the
+ * endings all `steps`; 0 for an unset value and for any other field. */
+static size_t stage_of(const ld_field_def_t *fd, const char *value)
+{
+    if (fd == NULL || fd->steps == 0 || value == NULL)
+        return 0;
+    for (size_t i = 0; i < fd->steps && fd->words[i] != NULL; i++) {
+        if (strcmp(fd->words[i], value) == 0)
+            return i;
+    }
+    return fd->steps;
+}
+
 /* Merges one incoming value (NULL = unset) with its stamp and base into slot.
- * `field` names it in conflicts (NULL: never logged, the tombstone).  Sets *won when
+ * fd is the field (NULL: the tombstone, never logged as a conflict).  Sets *won when
  * the incoming value replaced the stored one. */
-static int merge_slot(nd_slot_t *slot, const char *field, const char *value,
+static int merge_slot(nd_slot_t *slot, const ld_field_def_t *fd, const char *value,
                       const nd_stamp_t *stamp, const nd_stamp_t *base,
                       nd_merge_result_t *res, bool *won, ld_error_t *err)
 {
+    const char *field = fd != NULL ? fd->name : NULL;
     *won = false;
     int cmp = nd_stamp_cmp(stamp, &slot->stamp);
+    size_t stage = stage_of(fd, value), stored = stage_of(fd, slot->value);
+    if (cmp != 0 && stage != stored && slot->stamp.hlc != 0)
+        cmp = stage < stored ? -1 : 1;
     if (cmp == 0)
         return 0;                       /* the same write again */
     bool differ = !values_equal(slot->value, value);
@@ -375,7 +396,7 @@ int nd_merge_apply(nd_record_t *r, const ld_change_t *c, nd_merge_result_t *res,
             lowest = stamp;
         const char *value = f->value != NULL && f->value[0] != '\0' ? f->value : NULL;
         bool won = false;
-        rc = merge_slot(&r->fields[idx], r->def->fields[idx].name, value, &stamp, &base,
+        rc = merge_slot(&r->fields[idx], &r->def->fields[idx], value, &stamp, &base,
                         res, &won, err);
         if (won)
             res->won[res->nwon++] = idx;

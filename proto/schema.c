@@ -35,88 +35,89 @@ static const char *const care_status_words[] = { "open", "closed", NULL };
 
 /* Field order follows the proto field numbers. */
 static const ld_field_def_t org_fields[] = {
-    { "name",   LD_T_TEXT, LD_KIND_NONE, NULL, NAME_MAX_LEN, true },
-    { "kind",   LD_T_ENUM, LD_KIND_NONE, org_kind_words, 0, true },
-    { "parent", LD_T_REF,  LD_KIND_ORG,  NULL, 0, false },
-    { "node",   LD_T_NODE, LD_KIND_NONE, NULL, 0, true },
+    { "name",   LD_T_TEXT, LD_KIND_NONE, NULL, NAME_MAX_LEN, true, 0 },
+    { "kind",   LD_T_ENUM, LD_KIND_NONE, org_kind_words, 0, true, 0 },
+    { "parent", LD_T_REF,  LD_KIND_ORG,  NULL, 0, false, 0 },
+    { "node",   LD_T_NODE, LD_KIND_NONE, NULL, 0, true, 0 },
 };
 
 static const ld_field_def_t member_fields[] = {
-    { "name",      LD_T_TEXT, LD_KIND_NONE, NULL, NAME_MAX_LEN, true },
-    { "org",       LD_T_REF,  LD_KIND_ORG,  NULL, 0, true },
-    { "gender",    LD_T_ENUM, LD_KIND_NONE, gender_words, 0, false },
-    { "born",      LD_T_DATE, LD_KIND_NONE, NULL, 0, false },
-    { "joined",    LD_T_DATE, LD_KIND_NONE, NULL, 0, false },
-    { "phone",     LD_T_TEXT, LD_KIND_NONE, NULL, PHONE_MAX_LEN, false },
-    { "id_number", LD_T_TEXT, LD_KIND_NONE, NULL, IDNUM_MAX_LEN, false },
+    { "name",      LD_T_TEXT, LD_KIND_NONE, NULL, NAME_MAX_LEN, true, 0 },
+    { "org",       LD_T_REF,  LD_KIND_ORG,  NULL, 0, true, 0 },
+    { "gender",    LD_T_ENUM, LD_KIND_NONE, gender_words, 0, false, 0 },
+    { "born",      LD_T_DATE, LD_KIND_NONE, NULL, 0, false, 0 },
+    { "joined",    LD_T_DATE, LD_KIND_NONE, NULL, 0, false, 0 },
+    { "phone",     LD_T_TEXT, LD_KIND_NONE, NULL, PHONE_MAX_LEN, false, 0 },
+    { "id_number", LD_T_TEXT, LD_KIND_NONE, NULL, IDNUM_MAX_LEN, false, 0 },
 };
 
 static const ld_field_def_t trip_fields[] = {
-    { "member",      LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true },
-    { "to",          LD_T_REF,  LD_KIND_ORG,    NULL, 0, true },
-    { "started",     LD_T_DATE, LD_KIND_NONE,   NULL, 0, true },
-    { "reported_in", LD_T_DATE, LD_KIND_NONE,   NULL, 0, false },
-    { "ended",       LD_T_DATE, LD_KIND_NONE,   NULL, 0, false },
-    { "status",      LD_T_ENUM, LD_KIND_NONE,   trip_status_words, 0, true },
-    { "employer",    LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
-    { "address",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
-    { "phone",       LD_T_TEXT, LD_KIND_NONE,   NULL, PHONE_MAX_LEN, false },
-    { "reason",      LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+    { "member",      LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0 },
+    { "to",          LD_T_REF,  LD_KIND_ORG,    NULL, 0, true, 0 },
+    { "started",     LD_T_DATE, LD_KIND_NONE,   NULL, 0, true, 0 },
+    { "reported_in", LD_T_DATE, LD_KIND_NONE,   NULL, 0, false, 0 },
+    { "ended",       LD_T_DATE, LD_KIND_NONE,   NULL, 0, false, 0 },
+    /* registered, then reported-in, then one of the endings */
+    { "status",      LD_T_ENUM, LD_KIND_NONE,   trip_status_words, 0, true, 2 },
+    { "employer",    LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
+    { "address",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
+    { "phone",       LD_T_TEXT, LD_KIND_NONE,   NULL, PHONE_MAX_LEN, false, 0 },
+    { "reason",      LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
 };
 
 static const ld_field_def_t agreement_fields[] = {
-    { "outflow", LD_T_REF,  LD_KIND_ORG,  NULL, 0, true },
-    { "inflow",  LD_T_REF,  LD_KIND_ORG,  NULL, 0, true },
-    { "signed",  LD_T_DATE, LD_KIND_NONE, NULL, 0, true },
-    { "until",   LD_T_DATE, LD_KIND_NONE, NULL, 0, false },
-    { "terms",   LD_T_TEXT, LD_KIND_NONE, NULL, NOTE_MAX_LEN, false },
+    { "outflow", LD_T_REF,  LD_KIND_ORG,  NULL, 0, true, 0 },
+    { "inflow",  LD_T_REF,  LD_KIND_ORG,  NULL, 0, true, 0 },
+    { "signed",  LD_T_DATE, LD_KIND_NONE, NULL, 0, true, 0 },
+    { "until",   LD_T_DATE, LD_KIND_NONE, NULL, 0, false, 0 },
+    { "terms",   LD_T_TEXT, LD_KIND_NONE, NULL, NOTE_MAX_LEN, false, 0 },
 };
 
 static const ld_field_def_t contact_fields[] = {
-    { "agreement", LD_T_REF,  LD_KIND_AGREEMENT, NULL, 0, true },
-    { "date",      LD_T_DATE, LD_KIND_NONE,      NULL, 0, true },
-    { "channel",   LD_T_ENUM, LD_KIND_NONE,      channel_words, 0, true },
-    { "note",      LD_T_TEXT, LD_KIND_NONE,      NULL, NOTE_MAX_LEN, false },
+    { "agreement", LD_T_REF,  LD_KIND_AGREEMENT, NULL, 0, true, 0 },
+    { "date",      LD_T_DATE, LD_KIND_NONE,      NULL, 0, true, 0 },
+    { "channel",   LD_T_ENUM, LD_KIND_NONE,      channel_words, 0, true, 0 },
+    { "note",      LD_T_TEXT, LD_KIND_NONE,      NULL, NOTE_MAX_LEN, false, 0 },
 };
 
 static const ld_field_def_t visit_fields[] = {
-    { "agreement", LD_T_REF,  LD_KIND_AGREEMENT, NULL, 0, true },
-    { "date",      LD_T_DATE, LD_KIND_NONE,      NULL, 0, true },
-    { "host",      LD_T_REF,  LD_KIND_ORG,       NULL, 0, true },
-    { "note",      LD_T_TEXT, LD_KIND_NONE,      NULL, NOTE_MAX_LEN, false },
+    { "agreement", LD_T_REF,  LD_KIND_AGREEMENT, NULL, 0, true, 0 },
+    { "date",      LD_T_DATE, LD_KIND_NONE,      NULL, 0, true, 0 },
+    { "host",      LD_T_REF,  LD_KIND_ORG,       NULL, 0, true, 0 },
+    { "note",      LD_T_TEXT, LD_KIND_NONE,      NULL, NOTE_MAX_LEN, false, 0 },
 };
 
 static const ld_field_def_t activity_fields[] = {
-    { "member", LD_T_REF,   LD_KIND_MEMBER, NULL, 0, true },
-    { "date",   LD_T_DATE,  LD_KIND_NONE,   NULL, 0, true },
-    { "kind",   LD_T_ENUM,  LD_KIND_NONE,   activity_kind_words, 0, true },
-    { "month",  LD_T_MONTH, LD_KIND_NONE,   NULL, 0, false },
-    { "amount", LD_T_MONEY, LD_KIND_NONE,   NULL, 0, false },
-    { "note",   LD_T_TEXT,  LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+    { "member", LD_T_REF,   LD_KIND_MEMBER, NULL, 0, true, 0 },
+    { "date",   LD_T_DATE,  LD_KIND_NONE,   NULL, 0, true, 0 },
+    { "kind",   LD_T_ENUM,  LD_KIND_NONE,   activity_kind_words, 0, true, 0 },
+    { "month",  LD_T_MONTH, LD_KIND_NONE,   NULL, 0, false, 0 },
+    { "amount", LD_T_MONEY, LD_KIND_NONE,   NULL, 0, false, 0 },
+    { "note",   LD_T_TEXT,  LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
 };
 
 static const ld_field_def_t assessment_fields[] = {
-    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true },
-    { "year",   LD_T_YEAR, LD_KIND_NONE,   NULL, 0, true },
-    { "side",   LD_T_ENUM, LD_KIND_NONE,   side_words, 0, true },
-    { "grade",  LD_T_ENUM, LD_KIND_NONE,   grade_words, 0, true },
-    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0 },
+    { "year",   LD_T_YEAR, LD_KIND_NONE,   NULL, 0, true, 0 },
+    { "side",   LD_T_ENUM, LD_KIND_NONE,   side_words, 0, true, 0 },
+    { "grade",  LD_T_ENUM, LD_KIND_NONE,   grade_words, 0, true, 0 },
+    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
 };
 
 static const ld_field_def_t approval_fields[] = {
-    { "member",   LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true },
-    { "date",     LD_T_DATE, LD_KIND_NONE,   NULL, 0, true },
-    { "to",       LD_T_REF,  LD_KIND_ORG,    NULL, 0, false },
-    { "decision", LD_T_ENUM, LD_KIND_NONE,   decision_words, 0, true },
-    { "note",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+    { "member",   LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0 },
+    { "date",     LD_T_DATE, LD_KIND_NONE,   NULL, 0, true, 0 },
+    { "to",       LD_T_REF,  LD_KIND_ORG,    NULL, 0, false, 0 },
+    { "decision", LD_T_ENUM, LD_KIND_NONE,   decision_words, 0, true, 0 },
+    { "note",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
 };
 
 static const ld_field_def_t care_fields[] = {
-    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true },
-    { "kind",   LD_T_ENUM, LD_KIND_NONE,   care_kind_words, 0, true },
-    { "date",   LD_T_DATE, LD_KIND_NONE,   NULL, 0, true },
-    { "status", LD_T_ENUM, LD_KIND_NONE,   care_status_words, 0, true },
-    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false },
+    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0 },
+    { "kind",   LD_T_ENUM, LD_KIND_NONE,   care_kind_words, 0, true, 0 },
+    { "date",   LD_T_DATE, LD_KIND_NONE,   NULL, 0, true, 0 },
+    { "status", LD_T_ENUM, LD_KIND_NONE,   care_status_words, 0, true, 0 },
+    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
 };
 
 #define NFIELDS(a) (sizeof (a) / sizeof (a)[0])

@@ -43,6 +43,10 @@ typedef struct ld_field_def {
     const char *const *words;     /* LD_T_ENUM: NULL-terminated, proto value = index + 1 */
     size_t             max_len;   /* bytes, for LD_T_TEXT */
     bool               required;  /* must be set when the record is created */
+    size_t             steps;     /* LD_T_ENUM: its first `steps` words are stages in this
+                                     order and the rest end it (a trip's status): merging
+                                     never gives a later stage way to an earlier one; 0 for
+                                     a field where the last writer wins */
 } ld_field_def_t;
 
 typedef struct ld_kind_def {

@@ -1,5 +1,6 @@
 /* test_merge.c: field-level last-writer-wins on one record: who wins, when a race is
- * logged and with which loser, tombstones, the created stamp and the stamps text. */
+ * logged and with which loser, tombstones, the created stamp, the stamps text, and a
+ * trip's status, whose later stage wins. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,5 +405,92 @@ Test(merge, an_unknown_field_is_refused)
     cr_assert(strstr(err.msg, "nosuch") != NULL, "%s", err.msg);
     ld_change_clear(&c);
     nd_merge_result_clear(&res);
+    nd_record_clear(&r);
+}
+
+/* ------------------------------------------------- a field of stages ---- */
+
+#define TRIP_ID "6f1c2a52-8d4e-4b1a-9f3e-0c5d7e8f9a02"
+
+/* A change to the test trip from `origin` at `hlc` setting status to `status`, whose
+ * writer had seen the registration (100, home). */
+static void trip_status(ld_change_t *c, const char *origin, uint64_t hlc, const char *status)
+{
+    change(c, origin, hlc);
+    c->kind = LD_KIND_TRIP;
+    strcpy(c->record_id, TRIP_ID);
+    field(c, "status", status, 100, "home");
+}
+
+/* r := the trip registered by "home" at hlc 100. */
+static void registered(nd_record_t *r)
+{
+    ld_change_t c;
+    nd_merge_result_t res;
+    nd_record_init(r, ld_schema_kind(LD_KIND_TRIP), TRIP_ID);
+    change(&c, "home", 100);
+    c.kind = LD_KIND_TRIP;
+    strcpy(c.record_id, TRIP_ID);
+    field(&c, "member", MEMBER_ID, 0, "");
+    field(&c, "to", "dongguan", 0, "");
+    field(&c, "started", "2010-03-01", 0, "");
+    field(&c, "status", "registered", 0, "");
+    cr_assert_eq(merge(r, &c, &res), 0);
+    nd_merge_result_clear(&res);
+}
+
+Test(merge, a_trip_ending_beats_a_later_report_in_in_either_order_and_both_log_it)
+{
+    /* home ends the trip at 200; dg, not yet told, records the report-in at 300 */
+    const char *order[2][2] = { { "home", "dg" }, { "dg", "home" } };
+    for (int o = 0; o < 2; o++) {
+        nd_record_t r;
+        nd_merge_result_t res;
+        ld_change_t c;
+        registered(&r);
+        size_t logged = 0;
+        for (int i = 0; i < 2; i++) {
+            bool end = strcmp(order[o][i], "home") == 0;
+            trip_status(&c, order[o][i], end ? 200 : 300, end ? "transferred" : "reported-in");
+            logged += merge(&r, &c, &res);
+            if (res.nconflicts > 0) {
+                cr_assert_str_eq(res.conflicts[0].winner_value, "transferred");
+                cr_assert_str_eq(res.conflicts[0].loser_value, "reported-in");
+                cr_assert_eq(res.conflicts[0].loser.hlc, 300);
+            }
+            nd_merge_result_clear(&res);
+        }
+        cr_assert_str_eq(nd_record_get(&r, "status"), "transferred", "order %d", o);
+        cr_assert_eq(logged, 1u, "the race is logged once, order %d", o);
+        nd_record_clear(&r);
+    }
+}
+
+Test(merge, an_earlier_stage_never_overwrites_a_later_one_and_endings_race_by_stamp)
+{
+    nd_record_t r;
+    nd_merge_result_t res;
+    ld_change_t c;
+    registered(&r);
+    trip_status(&c, "dg", 200, "reported-in");
+    merge(&r, &c, &res);
+    nd_merge_result_clear(&res);
+    trip_status(&c, "zz", 300, "registered");
+    merge(&r, &c, &res);
+    nd_merge_result_clear(&res);
+    cr_assert_str_eq(nd_record_get(&r, "status"), "reported-in");
+
+    /* two endings: the later writer wins, as for any field */
+    trip_status(&c, "home", 400, "returned");
+    merge(&r, &c, &res);
+    nd_merge_result_clear(&res);
+    trip_status(&c, "dg", 500, "lost-contact");
+    merge(&r, &c, &res);
+    nd_merge_result_clear(&res);
+    cr_assert_str_eq(nd_record_get(&r, "status"), "lost-contact");
+    trip_status(&c, "sz", 450, "transferred");
+    merge(&r, &c, &res);
+    nd_merge_result_clear(&res);
+    cr_assert_str_eq(nd_record_get(&r, "status"), "lost-contact");
     nd_record_clear(&r);
 }
