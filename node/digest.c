@@ -191,8 +191,9 @@ static int walk_begin(walk_t *w, ld_error_t *err)
         if (strcmp(trip->fields[i].name, "status") == 0)
             status = &trip->fields[i];
     sqlite3_stmt *fill = NULL;
-    if (status == NULL || status->words == NULL)
-        return ld_error_set(err, LD_EIO, "digest: the schema has no trip status");
+    if (status == NULL || status->words == NULL || status->steps != 2)
+        return ld_error_set(err, LD_EIO, "digest: the schema's trip status is not the one "
+                            "this digest knows");
     int src = sqlite3_exec(w->db, "CREATE TEMP TABLE \"nd_digest_nodes\" (\"member\" TEXT "
                            "NOT NULL, \"node\" TEXT NOT NULL, PRIMARY KEY (\"member\", "
                            "\"node\")) WITHOUT ROWID", NULL, NULL, NULL);
@@ -201,7 +202,8 @@ static int walk_begin(walk_t *w, ld_error_t *err)
     if (src == SQLITE_OK) {
         sqlite3_bind_text(fill, 1, w->self, -1, SQLITE_STATIC);
         sqlite3_bind_text(fill, 2, w->peer, -1, SQLITE_STATIC);
-        /* a trip under way: the first two words of its status (schema.c) */
+        /* a trip under way: its status is one of the stages before an ending (schema.c:
+         * `steps`, 2: registered, reported-in) */
         sqlite3_bind_text(fill, 3, status->words[0], -1, SQLITE_STATIC);
         sqlite3_bind_text(fill, 4, status->words[1], -1, SQLITE_STATIC);
         src = sqlite3_step(fill) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
