@@ -62,6 +62,7 @@ int nd_cli_list(nd_cli_t *cli, const char *title, const char *sql, const char *c
 
 /* The commands (cmd_records.c, cmd_admin.c): 0 or an LD_E* code with err set. */
 int nd_cmd_org_add(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_org_edit(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_org_list(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_member_add(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_member_edit(nd_cli_t *cli, ld_error_t *err);

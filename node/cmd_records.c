@@ -151,6 +151,67 @@ out:
     return rc;
 }
 
+/* Refuses `parent` as the parent of org `id` when it is that org or one below it. */
+static int check_parent(sqlite3 *db, const char *id, const char *parent, ld_error_t *err)
+{
+    char *up = strdup(parent);
+    int rc = up != NULL ? 0 : ld_error_set(err, LD_ENOMEM, "out of memory");
+    /* orgs are a few levels deep; the bound only stops a loop already in the store */
+    for (int depth = 0; rc == 0 && up != NULL && *up != '\0' && depth < 64; depth++) {
+        if (strcmp(up, id) == 0) {
+            rc = nd_bad_value(err, "--parent", parent, "that is the org itself or one of "
+                              "its branches");
+            break;
+        }
+        char *next = NULL;
+        rc = query_text(db, "SELECT coalesce(\"parent\", '') FROM \"orgs\" WHERE \"id\" = ?1",
+                        up, NULL, NULL, &next, err);
+        free(up);
+        up = next;
+    }
+    free(up);
+    return rc;
+}
+
+int nd_cmd_org_edit(nd_cli_t *cli, ld_error_t *err)
+{
+    static const flag_field_t flags[] = {
+        { "name", "name" }, { "kind", "kind" }, { "parent", "parent" }, { NULL, NULL },
+    };
+    char id[LD_RECORD_ID_MAX + 1];
+    ld_change_t c;
+    ld_change_init(&c);
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    char *maker = NULL;
+    int rc = resolve_arg(cli, store, LD_KIND_ORG, "ORG", id, err);
+    /* The node that made an org sent it to every node that holds it, and it alone knows
+     * them all: an edit made there reaches each of them. */
+    if (rc == 0)
+        rc = query_text(nd_store_db(store), "SELECT \"created_by\" FROM \"orgs\" WHERE "
+                        "\"id\" = ?1", id, NULL, NULL, &maker, err);
+    if (rc == 0 && maker != NULL && strcmp(maker, nd_store_node_id(store)) != 0)
+        rc = ld_error_set(err, LD_EDENIED, "ORG: org %s was made by node %s: edit it there, "
+                          "so that every node that holds it hears of it", id, maker);
+    free(maker);
+    if (rc == 0) {
+        c.kind = LD_KIND_ORG;
+        snprintf(c.record_id, sizeof c.record_id, "%s", id);
+        rc = set_flags(cli, store, &c, flags, false, err);
+    }
+    if (rc == 0 && c.nfields == 0)
+        rc = ld_error_set(err, LD_EINVAL, "nothing to change (give at least one of --name, "
+                          "--kind, --parent)");
+    const char *parent = rc == 0 ? ld_change_get(&c, "parent") : NULL;
+    if (parent != NULL && *parent != '\0')
+        rc = check_parent(nd_store_db(store), id, parent, err);
+    if (rc == 0)
+        rc = write_record(store, &c, false, err);
+    ld_change_clear(&c);
+    return rc;
+}
+
 int nd_cmd_org_list(nd_cli_t *cli, ld_error_t *err)
 {
     static const char *const keys[] = { "id", "name", "kind", "parent", "node" };

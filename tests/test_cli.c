@@ -429,6 +429,27 @@ Test(cli, org_add_lists_and_refuses_duplicates_and_bad_kinds)
 
 /* ----------------------------------------------------------- members ---- */
 
+Test(cli, org_edit_renames_moves_and_refuses_bad_edits_leaving_the_store_as_it_was)
+{
+    township();
+    RUN(0, "org", "edit", "longtan", "--name", "龙潭村党支部");
+    OUT_HAS("longtan");
+    RUN(0, "org", "edit", "龙潭村党支部", "--kind", "community", "--parent", "");
+    RUN(0, "org", "list", "--format", "csv");
+    OUT_HAS("longtan,龙潭村党支部,community,,zhuyuan");
+    RUN(0, "org", "edit", "longtan", "--parent", "zhuyuan");
+    FAILS_UNCHANGED(2, "no org 'nowhere'", "org", "edit", "nowhere", "--name", "x");
+    FAILS_UNCHANGED(2, "nothing to change", "org", "edit", "longtan");
+    FAILS_UNCHANGED(2, "the org itself or one of its branches", "org", "edit", "zhuyuan",
+                    "--parent", "longtan");
+    FAILS_UNCHANGED(2, "the org itself or one of its branches", "org", "edit", "zhuyuan",
+                    "--parent", "zhuyuan");
+    FAILS_UNCHANGED(2, "expected township|village|community|mobile", "org", "edit", "longtan",
+                    "--kind", "town");
+    FAILS_UNCHANGED(2, "--name: bad value ''", "org", "edit", "longtan", "--name", "");
+    FAILS_UNCHANGED(2, "unknown flag '--node'", "org", "edit", "longtan", "--node", "dongguan");
+}
+
 Test(cli, member_add_prints_the_new_id_and_list_shows_the_member)
 {
     township();

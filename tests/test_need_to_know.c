@@ -948,6 +948,50 @@ Test(need_to_know, a_member_who_moves_to_shenzhen_takes_the_history_and_dongguan
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
+/* An org is edited on the node that made it, which sent it to every node holding it:
+ * the Dongguan branch's org, made at zhuyuan, renamed there, reaches Dongguan and
+ * Shenzhen (which holds it through a member's history); Dongguan may not rename it. */
+Test(need_to_know, an_org_renamed_where_it_was_made_reaches_every_node_that_holds_it)
+{
+    char a[ID_MAX], trip1[ID_MAX], trip2[ID_MAX];
+    township();
+    member("林术平", "longtan", "dgb", "2010-03-01", a, trip1);
+    sync_ok(zhuyuan);
+    sync_ok(dongguan);
+    ok(zhuyuan, NULL, (const char *const[]){ "trip", "end", a, "--date", "2010-09-30", "--why",
+                                             "transferred", NULL });
+    ok(zhuyuan, trip2, (const char *const[]){ "trip", "start", a, "--to", "szb", "--date",
+                                              "2010-10-08", NULL });
+    sync_ok(zhuyuan);
+    sync_ok(shenzhen);
+    sync_ok(dongguan);
+    cr_assert(holds(shenzhen, "orgs", "dgb"), "shenzhen holds the Dongguan branch's org");
+
+    hn_result_t r;
+    run(dongguan, &r, (const char *const[]){ "org", "edit", "dgb", "--name", "东莞支部", NULL });
+    cr_assert_eq(r.status, 1, "an edit of an org made elsewhere exited %d", r.status);
+    cr_assert_not_null(strstr(r.err, "org dgb was made by node zhuyuan: edit it there"), "%s",
+                       r.err);
+    hn_result_free(&r);
+
+    ok(zhuyuan, NULL, (const char *const[]){ "org", "edit", "dgb", "--name",
+                                             "中共竹园镇外出流动党员广东东莞支部委员会", NULL });
+    sync_ok(zhuyuan);
+    sync_ok(dongguan);
+    sync_ok(shenzhen);
+    hn_node_t *holders[] = { zhuyuan, dongguan, shenzhen };
+    for (size_t i = 0; i < 3; i++) {
+        char v[128];
+        field_of(holders[i], "orgs", "dgb", "name", v, sizeof v);
+        cr_assert_str_eq(v, "中共竹园镇外出流动党员广东东莞支部委员会", "on %s", holders[i]->id);
+    }
+    char *home = digest_of(zhuyuan, "dongguan", false), *branch = digest_of(dongguan, "zhuyuan", false);
+    cr_assert_str_eq(home, branch);
+    free(home);
+    free(branch);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
 Test(need_to_know, a_record_that_differs_between_home_and_branch_shows_in_their_digests)
 {
     char a[ID_MAX], trip[ID_MAX], act[ID_MAX], act2[ID_MAX];
