@@ -186,8 +186,9 @@ int nd_cmd_org_edit(nd_cli_t *cli, ld_error_t *err)
         return err->code;
     char *maker = NULL;
     int rc = resolve_arg(cli, store, LD_KIND_ORG, "ORG", id, err);
-    /* The node that made an org sent it to every node that holds it, and it alone knows
-     * them all: an edit made there reaches each of them. */
+    /* The node that made an org sent it to the nodes that needed it (the home township
+     * made most orgs, and sends them with each member's history): an edit made there
+     * reaches every node it was sent to. */
     if (rc == 0)
         rc = query_text(nd_store_db(store), "SELECT \"created_by\" FROM \"orgs\" WHERE "
                         "\"id\" = ?1", id, NULL, NULL, &maker, err);
