@@ -96,13 +96,15 @@ int ld_compact(sqlite3 *db, const char *path, ld_compact_stats_t *stats, ld_erro
     if (rc == SQLITE_OK) {
         step = "rewriting it";
         rc = pragma(db, "VACUUM", NULL, 0);
+        if (rc != SQLITE_OK)                   /* before the pragmas below replace it */
+            snprintf(why, sizeof why, "%s", sqlite3_errmsg(db));
         snprintf(sql, sizeof sql, "PRAGMA temp_store = %d", atoi(temp));
         pragma(db, sql, NULL, 0);
         snprintf(sql, sizeof sql, "PRAGMA cache_size = %lld", atoll(cache));
         pragma(db, sql, NULL, 0);
     }
     /* SQLite's own words for the failure, before the steps below replace them */
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK && why[0] == '\0')
         snprintf(why, sizeof why, "%s", sqlite3_errmsg(db));
     /* Back to WAL whatever happened since leaving it. */
     int back = SQLITE_OK;

@@ -1,7 +1,8 @@
 /* test_compact.c: compacting a store in place (proto/compact.h): an old store of 4 KiB
  * pages with many rows deleted comes out with 16 KiB pages, every row and smaller; a
- * store open elsewhere is refused and left as it was; nothing opens it meanwhile; and a
- * compaction killed at any moment leaves the store whole. */
+ * store open elsewhere is refused and left as it was; nothing opens it meanwhile; a
+ * compaction that cannot write says why; and one killed at any moment leaves the store
+ * whole. */
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -248,6 +250,52 @@ Test(compact, a_store_open_in_another_connection_is_refused_and_left_as_it_was)
     cr_assert_eq(ld_compact(db, db_path, &stats, &err), 0, "%s", err.msg);
     sqlite3_close(db);
     cr_assert_eq(contents_now(), before);
+}
+
+/* A compaction that cannot write (files limited to 1 MB: a full disk, as the copy and the
+ * journal see it) fails naming the step and SQLite's reason, and leaves the store as it
+ * was.  It runs in a child, which alone has the limit. */
+Test(compact, a_compaction_that_cannot_write_says_why_and_leaves_the_store_as_it_was)
+{
+    make_old_store();
+    uint64_t before = contents_now();
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        struct rlimit lim = { 1 << 20, 1 << 20 };
+        sqlite3 *child = NULL;
+        ld_compact_stats_t s;
+        ld_error_t e;
+        signal(SIGXFSZ, SIG_IGN);                  /* a write past the limit fails instead */
+        if (setrlimit(RLIMIT_FSIZE, &lim) != 0 || sqlite3_open(db_path, &child) != SQLITE_OK)
+            _exit(3);
+        int rc = ld_compact(child, db_path, &s, &e);
+        sqlite3_close(child);
+        ssize_t w = write(fds[1], e.msg, strlen(e.msg) + 1);
+        _exit(rc == LD_EIO && w > 0 ? 0 : 4);
+    }
+    close(fds[1]);
+    char msg[LD_ERROR_MSG_MAX] = "";
+    ssize_t got = read(fds[0], msg, sizeof msg - 1);
+    close(fds[0]);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the compaction did not fail with LD_EIO "
+              "(status %d): %s", st, got > 0 ? msg : "");
+    cr_assert(strstr(msg, "compacting failed while rewriting it: ") != NULL, "%s", msg);
+    cr_assert(strstr(msg, "not an error") == NULL, "SQLite's reason is kept: %s", msg);
+    cr_assert(strstr(msg, "(the store is as it was)") != NULL, "%s", msg);
+
+    sqlite3 *db = open_store();
+    assert_whole(db);
+    char mode[16];
+    query_text(db, "PRAGMA journal_mode", mode, sizeof mode);
+    cr_assert_str_eq(mode, "wal");
+    cr_assert_eq(query_int(db, "PRAGMA page_size"), 4096);
+    cr_assert_eq(contents(db), before);
+    sqlite3_close(db);
 }
 
 /* The compaction runs in a child, killed at fractions of the time one takes: every kill
