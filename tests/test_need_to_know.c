@@ -129,6 +129,17 @@ static void member(const char *name, const char *org, const char *to, const char
                                   "东莞市长安镇五金厂", "--reason", "务工", NULL });
 }
 
+/* Zhuyuan moves member a from Dongguan to Shenzhen: it ends the Dongguan trip on
+ * 2010-09-30 (transferred) and starts one to Shenzhen on 2010-10-08, whose id goes to
+ * trip. */
+static void move_to_shenzhen(const char *a, char trip[ID_MAX])
+{
+    ok(zhuyuan, NULL, (const char *const[]){ "trip", "end", a, "--date", "2010-09-30", "--why",
+                                             "transferred", NULL });
+    ok(zhuyuan, trip, (const char *const[]){ "trip", "start", a, "--to", "szb", "--date",
+                                             "2010-10-08", NULL });
+}
+
 /* ------------------------------------------------------------ the stores ---- */
 
 static sqlite3 *open_ro(const char *path)
@@ -958,10 +969,7 @@ Test(need_to_know, an_org_renamed_where_it_was_made_reaches_every_node_that_hold
     member("林术平", "longtan", "dgb", "2010-03-01", a, trip1);
     sync_ok(zhuyuan);
     sync_ok(dongguan);
-    ok(zhuyuan, NULL, (const char *const[]){ "trip", "end", a, "--date", "2010-09-30", "--why",
-                                             "transferred", NULL });
-    ok(zhuyuan, trip2, (const char *const[]){ "trip", "start", a, "--to", "szb", "--date",
-                                              "2010-10-08", NULL });
+    move_to_shenzhen(a, trip2);
     sync_ok(zhuyuan);
     sync_ok(shenzhen);
     sync_ok(dongguan);
@@ -1242,10 +1250,7 @@ Test(need_to_know, history_names_the_nodes_that_changed_a_record_and_the_fields_
     ok(dongguan, NULL, (const char *const[]){ "trip", "report-in", a, "--date", "2010-03-06", NULL });
     sync_ok(dongguan);
     sync_ok(zhuyuan);
-    ok(zhuyuan, NULL, (const char *const[]){ "trip", "end", a, "--date", "2010-09-30", "--why",
-                                             "transferred", NULL });
-    ok(zhuyuan, trip2, (const char *const[]){ "trip", "start", a, "--to", "szb", "--date",
-                                              "2010-10-08", NULL });
+    move_to_shenzhen(a, trip2);
     sync_ok(zhuyuan);
     sync_ok(shenzhen);
     ok(shenzhen, NULL, (const char *const[]){ "member", "edit", a, "--phone", "13622223333", NULL });
@@ -1305,10 +1310,7 @@ Test(need_to_know, a_write_dongguan_made_before_it_heard_of_the_move_still_reach
     ok(dongguan, late, (const char *const[]){ "activity", "add", a, "--date", "2010-09-28",
                                               "--kind", "volunteer", "--note",
                                               "离开东莞前最后一次志愿服务", NULL });
-    ok(zhuyuan, NULL, (const char *const[]){ "trip", "end", a, "--date", "2010-09-30", "--why",
-                                             "transferred", NULL });
-    ok(zhuyuan, trip2, (const char *const[]){ "trip", "start", a, "--to", "szb", "--date",
-                                              "2010-10-08", NULL });
+    move_to_shenzhen(a, trip2);
     sync_ok(zhuyuan);
     sync_ok(shenzhen);
     cr_assert(holds(shenzhen, "trips", trip2));
@@ -1366,10 +1368,7 @@ Test(need_to_know, a_write_dongguan_made_before_it_heard_of_the_move_reaches_she
 
     ok(dongguan, late, (const char *const[]){ "activity", "add", a, "--date", "2010-09-28",
                                               "--kind", "volunteer", NULL });
-    ok(zhuyuan, NULL, (const char *const[]){ "trip", "end", a, "--date", "2010-09-30", "--why",
-                                             "transferred", NULL });
-    ok(zhuyuan, trip2, (const char *const[]){ "trip", "start", a, "--to", "szb", "--date",
-                                              "2010-10-08", NULL });
+    move_to_shenzhen(a, trip2);
     held_t moved = { shenzhen, "trips", trip2 };
     cr_assert(hn_wait_until(is_held, &moved, 10000), "shenzhen's daemon never got the new trip");
 
