@@ -1,8 +1,8 @@
 /* test_compact.c: compacting a store in place (proto/compact.h): an old store of 4 KiB
  * pages with many rows deleted comes out with 16 KiB pages, every row and smaller; a
  * store open elsewhere is refused and left as it was; nothing opens it meanwhile; a
- * compaction that cannot write says why; and one killed at any moment leaves the store
- * whole. */
+ * compaction that cannot write says why; and one that crashes before any of its writes
+ * leaves the store whole. */
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <limits.h>
@@ -15,7 +15,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include "compact.h"
 
@@ -162,13 +161,6 @@ static void assert_whole(sqlite3 *db)
     cr_assert_str_eq(ok, "ok");
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- tests ---- */
 
 Test(compact, an_old_store_comes_out_with_16_KiB_pages_every_row_and_smaller)
@@ -252,13 +244,114 @@ Test(compact, a_store_open_in_another_connection_is_refused_and_left_as_it_was)
     cr_assert_eq(contents_now(), before);
 }
 
-/* A compaction that cannot write (files limited to 1 MB: a full disk, as the copy and the
- * journal see it) fails naming the step and SQLite's reason, and leaves the store as it
- * was.  It runs in a child, which alone has the limit. */
-Test(compact, a_compaction_that_cannot_write_says_why_and_leaves_the_store_as_it_was)
+/* How a child sets itself up before it compacts. */
+typedef enum child_setup {
+    CHILD_FILES_UNDER_1_MB,       /* a write past 1 MB fails (a full disk, as it were) */
+    CHILD_KILLED_AT_WRITE,        /* SIGKILL before its arg-th write, as a crash */
+} child_setup_t;
+
+/* ---- a crash at a chosen write: a VFS over the default one that counts every write to
+ * the store, its journal and the copy VACUUM makes, and dies (SIGKILL) before write N.
+ * What is on disk then is what a crash between two writes leaves. ---- */
+
+typedef struct kill_file {
+    sqlite3_file  base;
+    sqlite3_file *real;            /* the default VFS's file, right after this struct */
+} kill_file_t;
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs kill_vfs;
+static long writes_seen;
+static long kill_at_write;         /* 0: never */
+
+#define REAL(f) (((kill_file_t *)(f))->real)
+
+static int k_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int k_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
 {
-    make_old_store();
-    uint64_t before = contents_now();
+    return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int k_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+    if (++writes_seen == kill_at_write)
+        raise(SIGKILL);
+    return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int k_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+    return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int k_sync(sqlite3_file *f, int flags) { return REAL(f)->pMethods->xSync(REAL(f), flags); }
+static int k_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+    return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int k_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int k_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int k_reserved(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int k_control(sqlite3_file *f, int op, void *arg)
+{
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int k_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int k_device(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int k_shm_map(sqlite3_file *f, int i, int size, int extend, void volatile **p)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), i, size, extend, p);
+}
+static int k_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+    return REAL(f)->pMethods->xShmLock(REAL(f), offset, n, flags);
+}
+static void k_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int k_shm_unmap(sqlite3_file *f, int del)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static const sqlite3_io_methods kill_io = {
+    2, k_close, k_read, k_write, k_truncate, k_sync, k_size, k_lock, k_unlock, k_reserved,
+    k_control, k_sector, k_device, k_shm_map, k_shm_lock, k_shm_barrier, k_shm_unmap,
+    NULL, NULL,
+};
+
+static int k_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    (void)vfs;
+    kill_file_t *k = (kill_file_t *)f;
+    k->real = (sqlite3_file *)(k + 1);
+    int rc = real_vfs->xOpen(real_vfs, name, k->real, flags, out);
+    k->base.pMethods = rc == SQLITE_OK ? &kill_io : NULL;
+    return rc;
+}
+
+/* Registers the VFS "ld_kill" once. */
+static void kill_vfs_register(void)
+{
+    if (real_vfs != NULL)
+        return;
+    real_vfs = sqlite3_vfs_find(NULL);
+    cr_assert_not_null(real_vfs);
+    kill_vfs = *real_vfs;
+    kill_vfs.iVersion = real_vfs->iVersion;
+    kill_vfs.zName = "ld_kill";
+    kill_vfs.szOsFile = (int)sizeof(kill_file_t) + real_vfs->szOsFile;
+    kill_vfs.xOpen = k_open;
+    kill_vfs.pNext = NULL;
+    cr_assert_eq(sqlite3_vfs_register(&kill_vfs, 0), SQLITE_OK);
+}
+
+/* Compacts the store in a child set up as `setup` says (arg: the fatal write) and returns
+ * its wait status; what ld_compact said goes to msg.  The child exits 0 on success, 4
+ * on LD_EIO, 5 on another error, 3 if it could not start. */
+static int compact_in_child(child_setup_t setup, long arg, char msg[LD_ERROR_MSG_MAX])
+{
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
     pid_t pid = fork();
@@ -268,22 +361,44 @@ Test(compact, a_compaction_that_cannot_write_says_why_and_leaves_the_store_as_it
         sqlite3 *child = NULL;
         ld_compact_stats_t s;
         ld_error_t e;
-        signal(SIGXFSZ, SIG_IGN);                  /* a write past the limit fails instead */
-        if (setrlimit(RLIMIT_FSIZE, &lim) != 0 || sqlite3_open(db_path, &child) != SQLITE_OK)
+        close(fds[0]);
+        if (setup == CHILD_FILES_UNDER_1_MB) {
+            signal(SIGXFSZ, SIG_IGN);              /* a write past the limit fails instead */
+            if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+                _exit(3);
+        } else {
+            writes_seen = 0;
+            kill_at_write = arg;
+        }
+        if (sqlite3_open_v2(db_path, &child, SQLITE_OPEN_READWRITE,
+                            setup == CHILD_KILLED_AT_WRITE ? "ld_kill" : NULL) != SQLITE_OK)
             _exit(3);
         int rc = ld_compact(child, db_path, &s, &e);
         sqlite3_close(child);
-        ssize_t w = write(fds[1], e.msg, strlen(e.msg) + 1);
-        _exit(rc == LD_EIO && w > 0 ? 0 : 4);
+        ssize_t w = write(fds[1], rc != 0 ? e.msg : "", rc != 0 ? strlen(e.msg) + 1 : 1);
+        _exit(w <= 0 ? 3 : rc == 0 ? 0 : rc == LD_EIO ? 4 : 5);
     }
     close(fds[1]);
-    char msg[LD_ERROR_MSG_MAX] = "";
-    ssize_t got = read(fds[0], msg, sizeof msg - 1);
+    msg[0] = '\0';
+    ssize_t got = read(fds[0], msg, LD_ERROR_MSG_MAX - 1);
+    msg[got > 0 ? got : 0] = '\0';
     close(fds[0]);
     int st = 0;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the compaction did not fail with LD_EIO "
-              "(status %d): %s", st, got > 0 ? msg : "");
+    return st;
+}
+
+/* A compaction that cannot write (files limited to 1 MB: a full disk, as the copy and the
+ * journal see it) fails naming the step and SQLite's reason, and leaves the store as it
+ * was.  It runs in a child, which alone has the limit. */
+Test(compact, a_compaction_that_cannot_write_says_why_and_leaves_the_store_as_it_was)
+{
+    make_old_store();
+    uint64_t before = contents_now();
+    char msg[LD_ERROR_MSG_MAX];
+    int st = compact_in_child(CHILD_FILES_UNDER_1_MB, 0, msg);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 4, "the compaction did not fail with LD_EIO "
+              "(status %d): %s", st, msg);
     cr_assert(strstr(msg, "compacting failed while rewriting it: ") != NULL, "%s", msg);
     cr_assert(strstr(msg, "not an error") == NULL, "SQLite's reason is kept: %s", msg);
     cr_assert(strstr(msg, "(the store is as it was)") != NULL, "%s", msg);
@@ -298,45 +413,40 @@ Test(compact, a_compaction_that_cannot_write_says_why_and_leaves_the_store_as_it
     sqlite3_close(db);
 }
 
-/* The compaction runs in a child, killed at fractions of the time one takes: every kill
- * must leave the store whole, with the same rows, at the old page size or the new. */
-Test(compact, a_compaction_killed_at_any_moment_leaves_the_store_whole)
+/* The compaction runs in a child that dies (SIGKILL) before its first write, and then
+ * before each tenth of the writes one compaction makes: every crash must leave the store
+ * whole, with the same rows, at the old page size or the new. */
+Test(compact, a_compaction_killed_at_any_write_leaves_the_store_whole)
 {
     make_old_store();
     uint64_t before = contents_now();
+    kill_vfs_register();
 
-    /* how long one takes here, on a copy's worth of work: a first compaction of a twin */
+    /* how many writes one makes, counted on a twin */
     char twin[PATH_MAX + 32];
     snprintf(twin, sizeof twin, "%s/twin.db", dir);
     cr_assert_eq(rename(db_path, twin), 0);
     make_old_store();
-    sqlite3 *db = open_store();
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, "ld_kill"), SQLITE_OK);
     ld_compact_stats_t stats;
     ld_error_t err;
-    double t0 = now_s();
+    writes_seen = 0;
+    kill_at_write = 0;
     cr_assert_eq(ld_compact(db, db_path, &stats, &err), 0, "%s", err.msg);
-    double took = now_s() - t0;
+    long writes = writes_seen;
     sqlite3_close(db);
     cr_assert_eq(remove(db_path), 0);
     cr_assert_eq(rename(twin, db_path), 0);
+    cr_assert_gt(writes, 10, "a compaction of %d rows made %ld writes", ROWS, writes);
 
     int killed_mid_rewrite = 0;
     for (int tenth = 0; tenth <= 10; tenth++) {
-        pid_t pid = fork();
-        cr_assert_neq(pid, -1);
-        if (pid == 0) {
-            sqlite3 *child = NULL;
-            ld_compact_stats_t s;
-            ld_error_t e;
-            if (sqlite3_open(db_path, &child) != SQLITE_OK)
-                _exit(3);
-            _exit(ld_compact(child, db_path, &s, &e) == 0 ? 0 : 4);
-        }
-        usleep((useconds_t)(took * 1e6 * tenth / 10.0));
-        kill(pid, SIGKILL);
-        int st = 0;
-        cr_assert_eq(waitpid(pid, &st, 0), pid);
-        cr_assert(WIFSIGNALED(st) || WEXITSTATUS(st) == 0, "the child failed (%d)", st);
+        long at = tenth == 0 ? 1 : writes * tenth / 10;
+        char msg[LD_ERROR_MSG_MAX];
+        int st = compact_in_child(CHILD_KILLED_AT_WRITE, at, msg);
+        cr_assert(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 0),
+                  "the child failed (%d): %s", st, msg);
         char journal[sizeof db_path + 16];
         snprintf(journal, sizeof journal, "%s-journal", db_path);
         struct stat sb;
@@ -347,13 +457,13 @@ Test(compact, a_compaction_killed_at_any_moment_leaves_the_store_whole)
         assert_whole(db);
         long long page = query_int(db, "PRAGMA page_size");
         cr_assert(page == 4096 || page == LD_COMPACT_PAGE_SIZE, "page size %lld", page);
-        cr_assert_eq(contents(db), before, "kill at %d/10 of %.3f s", tenth, took);
+        cr_assert_eq(contents(db), before, "killed before write %ld of %ld", at, writes);
         sqlite3_close(db);
     }
-    /* The rewrite is most of a compaction: some kill must have landed in it, or this test
-     * did not test the rollback at all. */
-    cr_log_info("%d of 11 kills landed in the rewrite (one compaction takes %.3f s)",
-                killed_mid_rewrite, took);
-    cr_assert_gt(killed_mid_rewrite, 0, "no kill landed while the journal was there "
-                 "(one compaction takes %.3f s)", took);
+    /* The rewrite is most of a compaction: some crash must land in it, or this test did
+     * not test the rollback at all. */
+    cr_log_info("%d of 11 crashes landed in the rewrite (one compaction makes %ld writes)",
+                killed_mid_rewrite, writes);
+    cr_assert_gt(killed_mid_rewrite, 0, "no crash landed while the journal was there "
+                 "(one compaction makes %ld writes)", writes);
 }
