@@ -14,7 +14,6 @@
 #include "compact.h"
 #include "config.h"
 #include "db.h"
-#include "hlc.h"
 #include "keys.h"
 #include "log.h"
 #include "mailbox.h"
@@ -502,7 +501,6 @@ static int cli_compact(cli_ctx_t *ctx)
     sqlite3 *db = bk_db_open(ctx->db_path, false, &err);
     if (!db)
         return cli_error(&err);
-    uint64_t start = ld_hlc_wall_now();
     int rc = ld_compact(db, ctx->db_path, &stats, &err);
     if (rc == LD_EBUSY) {
         cli_fail(code, "%s; stop `liangdi-broker run` (systemctl stop liangdi-broker) and "
@@ -511,8 +509,7 @@ static int cli_compact(cli_ctx_t *ctx)
         cli_error(&err);
     } else {
         ld_compact_describe(&stats, said, sizeof said);
-        fprintf(stderr, "liangdi-broker: compacted %s: %s, in %.1f s\n", ctx->db_path, said,
-                (double)(ld_hlc_wall_now() - start) / 1000.0);
+        fprintf(stderr, "liangdi-broker: compacted %s: %s\n", ctx->db_path, said);
         code = CLI_EXIT_OK;
     }
     bk_db_close(&db);

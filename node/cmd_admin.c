@@ -473,7 +473,6 @@ int nd_cmd_compact(nd_cli_t *cli, ld_error_t *err)
     ld_compact_stats_t stats;
     ld_error_t inner;
     char said[128];
-    uint64_t start = ld_hlc_wall_now();
     int rc = ld_compact(nd_store_db(store), nd_cli_db_path(cli), &stats, &inner);
     if (rc == LD_EBUSY)
         return ld_error_set(err, rc, "%s; stop what has it open: `liangdi daemon` and the "
@@ -482,8 +481,7 @@ int nd_cmd_compact(nd_cli_t *cli, ld_error_t *err)
     if (rc != 0)
         return ld_error_set(err, rc, "%s", inner.msg);
     ld_compact_describe(&stats, said, sizeof said);
-    fprintf(stderr, "liangdi: compacted %s: %s, in %.1f s\n", nd_cli_db_path(cli), said,
-            (double)(ld_hlc_wall_now() - start) / 1000.0);
+    fprintf(stderr, "liangdi: compacted %s: %s\n", nd_cli_db_path(cli), said);
     return 0;
 }
 

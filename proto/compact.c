@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /* The bytes of path + suffix, 0 if there is no such file. */
 static long long file_bytes(const char *path, const char *suffix)
@@ -34,6 +35,13 @@ static long long file_bytes(const char *path, const char *suffix)
 static long long store_bytes(const char *path)
 {
     return file_bytes(path, "") + file_bytes(path, "-wal");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Runs one statement to its end, keeping the text of its last row's first column in
@@ -60,6 +68,7 @@ int ld_compact(sqlite3 *db, const char *path, ld_compact_stats_t *stats, ld_erro
     char mode[16], page[16], temp[8], cache[24], sql[64], why[256] = "";
     const char *step = "reading its page size";
     bool left_wal = false;
+    double start = now_s();
     memset(stats, 0, sizeof *stats);
     stats->bytes_before = store_bytes(path);
 
@@ -116,6 +125,7 @@ int ld_compact(sqlite3 *db, const char *path, ld_compact_stats_t *stats, ld_erro
     if (pragma(db, "PRAGMA page_size", page, sizeof page) == SQLITE_OK)
         stats->page_after = atoi(page);
     stats->bytes_after = store_bytes(path);
+    stats->seconds = now_s() - start;
 
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
         return ld_error_set(err, LD_EBUSY, "%s is open in another process (compacting needs "
@@ -133,9 +143,9 @@ int ld_compact(sqlite3 *db, const char *path, ld_compact_stats_t *stats, ld_erro
 
 void ld_compact_describe(const ld_compact_stats_t *stats, char *out, size_t size)
 {
-    snprintf(out, size, "%.1f MB to %.1f MB, pages of %d bytes to %d",
+    snprintf(out, size, "%.1f MB to %.1f MB, pages of %d bytes to %d, in %.1f s",
              (double)stats->bytes_before / 1e6, (double)stats->bytes_after / 1e6,
-             stats->page_before, stats->page_after);
+             stats->page_before, stats->page_after, stats->seconds);
 }
 
 int ld_store_space(sqlite3 *db, const char *path, ld_store_space_t *space, ld_error_t *err)

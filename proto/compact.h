@@ -11,12 +11,13 @@
 #define LD_COMPACT_PAGE_SIZE 16384   /* what new stores get (node/store.c says why) */
 
 /* What a compaction changed: the bytes of the store file with its WAL, and the page
- * size, before and after. */
+ * size, before and after; and how long it took. */
 typedef struct ld_compact_stats {
     long long bytes_before;
     long long bytes_after;
     int       page_before;
     int       page_after;
+    double    seconds;
 } ld_compact_stats_t;
 
 /* Compacts the store at `path` that `db` has open in WAL mode, with no transaction open
@@ -32,7 +33,7 @@ typedef struct ld_compact_stats {
 int ld_compact(sqlite3 *db, const char *path, ld_compact_stats_t *stats, ld_error_t *err);
 
 /* Writes what stats tell into out (size bytes, NUL-terminated): "12.3 MB to 5.6 MB,
- * pages of 4096 bytes to 16384". */
+ * pages of 4096 bytes to 16384, in 0.9 s". */
 void ld_compact_describe(const ld_compact_stats_t *stats, char *out, size_t size);
 
 /* How a store uses its file: the bytes of the file with its WAL, the page size, and
