@@ -597,36 +597,6 @@ int nd_cmd_export(nd_cli_t *cli, ld_error_t *err)
 
 /* ---------------------------------------------------------------- digest ---- */
 
-/* Whether this node and `peer` co-manage something here: a trip from an org one keeps
- * to an org the other keeps, or an agreement between such orgs.  Only such a pair sees
- * the same records as shared (a branch does not hear of a member's next branch). */
-static int co_managed(sqlite3 *db, const char *self, const char *peer, bool *yes,
-                      ld_error_t *err)
-{
-    static const char sql[] =
-        "SELECT 1 FROM \"trips\" t JOIN \"members\" m ON m.\"id\" = t.\"member\" "
-        "JOIN \"orgs\" a ON a.\"id\" = m.\"org\" JOIN \"orgs\" b ON b.\"id\" = t.\"to\" "
-        "WHERE (a.\"node\" = ?1 AND b.\"node\" = ?2) OR (a.\"node\" = ?2 AND b.\"node\" = ?1) "
-        "UNION ALL "
-        "SELECT 1 FROM \"agreements\" g JOIN \"orgs\" a ON a.\"id\" = g.\"outflow\" "
-        "JOIN \"orgs\" b ON b.\"id\" = g.\"inflow\" "
-        "WHERE (a.\"node\" = ?1 AND b.\"node\" = ?2) OR (a.\"node\" = ?2 AND b.\"node\" = ?1) "
-        "LIMIT 1";
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, self, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 2, peer, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    *yes = rc == SQLITE_ROW;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
-    return 0;
-}
-
 /* One row of `digest --records`. */
 static int digest_record_row(void *ctx, const ld_kind_def_t *def, const char *id,
                              const uint8_t digest[ND_DIGEST_BYTES])
@@ -645,7 +615,7 @@ int nd_cmd_digest(nd_cli_t *cli, ld_error_t *err)
     bool per_record = nd_cli_has(cli, "records");
     char title[256], when[32], text[ND_DIGEST_TEXT + ND_DIGEST_BYTES / 2], count[32];
     nd_digest_t d;
-    bool known = false;
+    bool comparable = false;
     if (!ld_id_valid(peer))
         return nd_bad_value(err, "--with", peer, "expected a node id");
     nd_store_t *store = nd_cli_store(cli, err);
@@ -654,10 +624,10 @@ int nd_cmd_digest(nd_cli_t *cli, ld_error_t *err)
     const char *self = nd_store_node_id(store);
     if (strcmp(peer, self) == 0)
         return nd_bad_value(err, "--with", peer, "that is this node");
-    int rc = co_managed(nd_store_db(store), self, peer, &known, err);
+    int rc = nd_digest_comparable(nd_store_db(store), self, peer, &comparable, err);
     if (rc != 0)
         return rc;
-    if (!known)
+    if (!comparable)
         return nd_bad_value(err, "--with", peer, "no trip or agreement here joins an org of "
                             "this node to one of that node's; `liangdi org list` shows each "
                             "org's node");

@@ -259,6 +259,34 @@ int nd_digest(sqlite3 *db, const char *self_node, const char *peer, nd_digest_t 
     return rc;
 }
 
+/* digest.h says which pairs; the query stops at the first trip or agreement found. */
+int nd_digest_comparable(sqlite3 *db, const char *self_node, const char *peer, bool *yes,
+                         ld_error_t *err)
+{
+    static const char sql[] =
+        "SELECT 1 FROM \"trips\" t JOIN \"members\" m ON m.\"id\" = t.\"member\" "
+        "JOIN \"orgs\" a ON a.\"id\" = m.\"org\" JOIN \"orgs\" b ON b.\"id\" = t.\"to\" "
+        "WHERE (a.\"node\" = ?1 AND b.\"node\" = ?2) OR (a.\"node\" = ?2 AND b.\"node\" = ?1) "
+        "UNION ALL "
+        "SELECT 1 FROM \"agreements\" g JOIN \"orgs\" a ON a.\"id\" = g.\"outflow\" "
+        "JOIN \"orgs\" b ON b.\"id\" = g.\"inflow\" "
+        "WHERE (a.\"node\" = ?1 AND b.\"node\" = ?2) OR (a.\"node\" = ?2 AND b.\"node\" = ?1) "
+        "LIMIT 1";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, self_node, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, peer, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    *yes = rc == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
+    return 0;
+}
+
 void nd_digest_text(const uint8_t digest[ND_DIGEST_BYTES], size_t groups, char *out)
 {
     static const char hex[] = "0123456789abcdef";

@@ -14,6 +14,7 @@
 #define ND_DIGEST_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
@@ -45,6 +46,13 @@ typedef int (*nd_digest_record_fn)(void *ctx, const ld_kind_def_t *def, const ch
  * fn returned. */
 int nd_digest(sqlite3 *db, const char *self_node, const char *peer, nd_digest_t *out,
               nd_digest_record_fn fn, void *ctx, ld_error_t *err);
+
+/* Whether the two nodes co-manage something in the store db: a trip from an org one
+ * keeps to an org the other keeps, or an agreement between such orgs.  Only such a pair
+ * sees the same records as shared (a branch does not hear of a member's next branch).
+ * 0 with *yes set, or LD_EIO. */
+int nd_digest_comparable(sqlite3 *db, const char *self_node, const char *peer, bool *yes,
+                         ld_error_t *err);
 
 /* The first `groups` groups of four hex digits of digest, space-separated, into out
  * (at least ND_DIGEST_TEXT + ND_DIGEST_BYTES / 2 bytes): "3f9a 1c22 07be 9d41". */
