@@ -686,8 +686,8 @@ static void sv_handle(bk_server_t *self, sv_in_t *in)
      * peer's handshake carries, and keeps the first, so a peer cannot name another key. */
     const char *node = zmq_msg_gets(&in->part[1], "User-Id");
     const char *key = zmq_msg_gets(&in->part[1], BK_ZAP_KEY_PROPERTY);
-    if (!node || !*node) {
-        ld_warn("dropped a message with no authenticated User-Id");
+    if (!node || !*node || !key) {
+        ld_warn("dropped a message with no authenticated User-Id or key");
         return;
     }
     bool known = sv_peer_find(self, rid, rid_len) != NULL;
