@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include "compact.h"
 #include "log.h"
 
 #define BK_DB_BUSY_MS 10000
@@ -168,7 +169,9 @@ sqlite3 *bk_db_open(const char *path, bool create, ld_error_t *err)
     }
     /* a new file gets 16 KiB pages, as a node store does (node/store.c says why);
      * an existing one keeps its own */
-    if (bk_db_exec(db, "PRAGMA page_size=16384", err) < 0
+    char page_sql[48];
+    snprintf(page_sql, sizeof page_sql, "PRAGMA page_size=%d", LD_STORE_PAGE_SIZE);
+    if (bk_db_exec(db, page_sql, err) < 0
         || bk_db_exec(db, "PRAGMA journal_mode=WAL", err) < 0
         || bk_db_exec(db, "PRAGMA synchronous=FULL", err) < 0
         /* 4 MiB of page cache per connection: memory must not grow with the backlog */

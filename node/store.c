@@ -37,6 +37,7 @@
 
 #include "audience.h"
 #include "codec.h"
+#include "compact.h"
 #include "hlc.h"
 #include "merge.h"
 #include "migrate.h"
@@ -824,12 +825,13 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
         goto err;
     }
     sqlite3_busy_timeout(self->db, 5000);
-    char mode[16] = "", page[16] = "", ckpt[48];
+    char mode[16] = "", page[16] = "", ckpt[48], page_sql[48];
     /* A new file gets 16 KiB pages (an existing one keeps its own: WAL fixes the size).
      * Every page goes through the kernel twice, to the WAL and to the file: with a
      * quarter of the calls, applying batches measured 6% faster for 100-byte changes
      * and 14% for 1,000-byte ones. */
-    if (run_text(self, "PRAGMA page_size = 16384", NULL, 0, err) != 0 ||
+    snprintf(page_sql, sizeof page_sql, "PRAGMA page_size = %d", LD_STORE_PAGE_SIZE);
+    if (run_text(self, page_sql, NULL, 0, err) != 0 ||
         run_text(self, "PRAGMA journal_mode = WAL", mode, sizeof mode, err) != 0)
         goto err;
     if (strcmp(mode, "wal") != 0) {

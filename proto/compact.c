@@ -91,7 +91,7 @@ int ld_compact(sqlite3 *db, const char *path, ld_compact_stats_t *stats, ld_erro
     }
     if (rc == SQLITE_OK) {
         step = "setting the page size";
-        snprintf(sql, sizeof sql, "PRAGMA page_size = %d", LD_COMPACT_PAGE_SIZE);
+        snprintf(sql, sizeof sql, "PRAGMA page_size = %d", LD_STORE_PAGE_SIZE);
         rc = pragma(db, sql, NULL, 0);
     }
     /* The copy VACUUM builds goes to a temp file, not to memory as large as the store,
@@ -170,7 +170,7 @@ int ld_store_space(sqlite3 *db, const char *path, ld_store_space_t *space, ld_er
 bool ld_compact_would_help(const ld_store_space_t *space)
 {
     long long free_bytes = space->free_pages * space->page_size;
-    return space->page_size < LD_COMPACT_PAGE_SIZE ||
+    return space->page_size < LD_STORE_PAGE_SIZE ||
            (free_bytes >= 1000000 && space->free_pages * 4 >= space->pages);
 }
 

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include "error.h"
 
-#define LD_COMPACT_PAGE_SIZE 16384   /* what new stores get (node/store.c says why) */
+/* The page size a node's or the broker's store is made with (node/store.c says why), and
+ * that compacting gives an older one. */
+#define LD_STORE_PAGE_SIZE 16384
 
 /* What a compaction changed: the bytes of the store file with its WAL, and the page
  * size, before and after; and how long it took. */
@@ -23,7 +25,7 @@ typedef struct ld_compact_stats {
 /* Compacts the store at `path` that `db` has open in WAL mode, with no transaction open
  * and no statement stepping: takes the store for this connection alone, leaves WAL mode
  * (the page size of a WAL store cannot change), rewrites every table and index with
- * LD_COMPACT_PAGE_SIZE pages, leaving out the pages deleted rows left free, and goes back
+ * LD_STORE_PAGE_SIZE pages, leaving out the pages deleted rows left free, and goes back
  * to WAL.  The rewrite runs under a rollback journal, synced: a crash or a power cut at
  * any moment leaves the store as it was or compacted, whole.  It needs free space for
  * about twice the store (the new copy and the journal), the copy in the temp folder.
@@ -48,7 +50,7 @@ typedef struct ld_store_space {
 /* Reads how the store at `path` that db has open uses its file.  0 or LD_EIO. */
 int ld_store_space(sqlite3 *db, const char *path, ld_store_space_t *space, ld_error_t *err);
 
-/* Whether compacting would help: pages smaller than LD_COMPACT_PAGE_SIZE, or at least a
+/* Whether compacting would help: pages smaller than LD_STORE_PAGE_SIZE, or at least a
  * quarter of the file, and 1 MB, free. */
 bool ld_compact_would_help(const ld_store_space_t *space);
 

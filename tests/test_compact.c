@@ -172,7 +172,7 @@ Test(compact, an_old_store_comes_out_with_16_KiB_pages_every_row_and_smaller)
     ld_error_t err;
     cr_assert_eq(ld_compact(db, db_path, &stats, &err), 0, "%s", err.msg);
     cr_assert_eq(stats.page_before, 4096);
-    cr_assert_eq(stats.page_after, LD_COMPACT_PAGE_SIZE);
+    cr_assert_eq(stats.page_after, LD_STORE_PAGE_SIZE);
     /* half the rows were deleted: the file must give most of their pages back */
     cr_assert_lt(stats.bytes_after * 10, stats.bytes_before * 7, "%lld bytes, then %lld",
                  stats.bytes_before, stats.bytes_after);
@@ -186,7 +186,7 @@ Test(compact, an_old_store_comes_out_with_16_KiB_pages_every_row_and_smaller)
     char mode[16];
     query_text(db, "PRAGMA journal_mode", mode, sizeof mode);
     cr_assert_str_eq(mode, "wal", "the store is back in WAL mode");
-    cr_assert_eq(query_int(db, "PRAGMA page_size"), LD_COMPACT_PAGE_SIZE);
+    cr_assert_eq(query_int(db, "PRAGMA page_size"), LD_STORE_PAGE_SIZE);
     cr_assert_eq(query_int(db, "PRAGMA freelist_count"), 0);
     assert_whole(db);
     cr_assert_eq(contents(db), before, "every row, the same, and the schema version");
@@ -457,7 +457,7 @@ Test(compact, a_compaction_killed_at_any_write_leaves_the_store_whole)
         db = open_store();                          /* rolls a hot journal back */
         assert_whole(db);
         long long page = query_int(db, "PRAGMA page_size");
-        cr_assert(page == 4096 || page == LD_COMPACT_PAGE_SIZE, "page size %lld", page);
+        cr_assert(page == 4096 || page == LD_STORE_PAGE_SIZE, "page size %lld", page);
         cr_assert_eq(contents(db), before, "killed before write %ld of %ld", at, writes);
         sqlite3_close(db);
     }
