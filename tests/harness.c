@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -105,36 +104,6 @@ static bool path_fmt(char *out, size_t size, const char *fmt, ...)
         return false;
     }
     return true;
-}
-
-int hn_tmpdir_new(const char *tag, char out[HN_PATH_MAX])
-{
-    const char *base = getenv("TMPDIR");
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    int n = snprintf(out, HN_PATH_MAX, "%s/liangdi-%s-XXXXXX", base, tag);
-    if (n < 0 || n >= HN_PATH_MAX || mkdtemp(out) == NULL) {
-        fprintf(stderr, "harness: mkdtemp under %s: %s\n", base, strerror(errno));
-        out[0] = '\0';
-        return -1;
-    }
-    return 0;
-}
-
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-void hn_tmpdir_remove(const char *dir)
-{
-    if (dir == NULL || dir[0] == '\0')
-        return;
-    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 size_t hn_file_size(const char *path)

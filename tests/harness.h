@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "tmpdir.h"
 
-#define HN_PATH_MAX   512
 #define HN_KEY_TEXT   40
 #define HN_NODES_MAX  8
 
@@ -31,11 +31,6 @@
 
 /* Milliseconds on a monotonic clock. */
 int64_t hn_now_ms(void);
-
-/* A new directory under $TMPDIR (or /tmp) into out; 0 or -1. */
-int hn_tmpdir_new(const char *tag, char out[HN_PATH_MAX]);
-/* Removes a directory tree; safe on "" and on a missing one. */
-void hn_tmpdir_remove(const char *dir);
 
 /* The size of a file, 0 if it does not exist. */
 size_t hn_file_size(const char *path);

@@ -3,7 +3,6 @@
  * leaving it as it was, a store of a newer broker refused, and how much of the file a
  * long change takes. */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -13,33 +12,23 @@
 #include "keys.h"
 #include "mailbox.h"
 #include "registry.h"
+#include "tmpdir.h"
 
 #define BODY_LEN 1000
 
-static char dir[PATH_MAX];
+static char dir[HN_PATH_MAX];
 static char db_path[PATH_MAX + 16];
 static const char *const to_dongguan[] = { "dongguan" };
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/ld-broker-db-XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(hn_tmpdir_new("broker-db", dir), 0);
     snprintf(db_path, sizeof db_path, "%s/broker.db", dir);
-}
-
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void teardown(void)
 {
-    nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+    hn_tmpdir_remove(dir);
 }
 
 TestSuite(broker_db, .init = setup, .fini = teardown, .timeout = 60);

@@ -4,7 +4,6 @@
  * compaction that cannot write says why; and one that crashes before any of its writes
  * leaves the store whole. */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -17,35 +16,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "compact.h"
+#include "tmpdir.h"
 
 #define ROWS     20000
 #define BODY_LEN 300
 
-static char dir[PATH_MAX];
+static char dir[HN_PATH_MAX];
 static char db_path[PATH_MAX + 16];
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/ld-compact-XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(hn_tmpdir_new("compact", dir), 0);
     snprintf(db_path, sizeof db_path, "%s/store.db", dir);
     /* VACUUM's copy goes to the temp folder: this test's own. */
     setenv("SQLITE_TMPDIR", dir, 1);
 }
 
-static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
-    nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+    hn_tmpdir_remove(dir);
 }
 
 TestSuite(compact, .init = setup, .fini = teardown, .timeout = 120);
@@ -161,6 +150,18 @@ static void assert_whole(sqlite3 *db)
     cr_assert_str_eq(ok, "ok");
 }
 
+/* The old store untouched, read through db: whole, in WAL mode, 4 KiB pages, and the
+ * contents it had (`before`). */
+static void assert_as_it_was(sqlite3 *db, uint64_t before)
+{
+    char mode[16];
+    assert_whole(db);
+    query_text(db, "PRAGMA journal_mode", mode, sizeof mode);
+    cr_assert_str_eq(mode, "wal");
+    cr_assert_eq(query_int(db, "PRAGMA page_size"), 4096);
+    cr_assert_eq(contents(db), before);
+}
+
 /* ---- tests ---- */
 
 Test(compact, an_old_store_comes_out_with_16_KiB_pages_every_row_and_smaller)
@@ -231,11 +232,7 @@ Test(compact, a_store_open_in_another_connection_is_refused_and_left_as_it_was)
     /* the daemon goes on writing; the store is as it was */
     exec(daemon, "INSERT INTO \"names\" VALUES ('m3', '王亚')");
     exec(daemon, "DELETE FROM \"names\" WHERE \"id\" = 'm3'");
-    char mode[16];
-    query_text(daemon, "PRAGMA journal_mode", mode, sizeof mode);
-    cr_assert_str_eq(mode, "wal");
-    cr_assert_eq(query_int(daemon, "PRAGMA page_size"), 4096);
-    cr_assert_eq(contents(daemon), before);
+    assert_as_it_was(daemon, before);
     sqlite3_close(daemon);
 
     /* and once it is gone, compacting goes ahead */
@@ -405,12 +402,7 @@ Test(compact, a_compaction_that_cannot_write_says_why_and_leaves_the_store_as_it
     cr_assert(strstr(msg, "(the store is as it was)") != NULL, "%s", msg);
 
     sqlite3 *db = open_store();
-    assert_whole(db);
-    char mode[16];
-    query_text(db, "PRAGMA journal_mode", mode, sizeof mode);
-    cr_assert_str_eq(mode, "wal");
-    cr_assert_eq(query_int(db, "PRAGMA page_size"), 4096);
-    cr_assert_eq(contents(db), before);
+    assert_as_it_was(db, before);
     sqlite3_close(db);
 }
 
