@@ -13,8 +13,8 @@
  *               second; the per-member index searches it replaces each cost a row
  *               lookup, since `deleted` is in no index); rows up to the date are folded
  *               into the members found above through a hash table: latest
- *               organisational life, latest dues month paid, latest activity of any
- *               kind, and dues paid late within the last twelve months;
+ *               organisational life, the months dues were paid for, latest activity of
+ *               any kind, and dues paid late within the last twelve months;
  *   assessments one scan of the last full year's rows, marking each side;
  *   agreements  each agreement signed by the date, with all contacts and visits up to
  *               the date (few rows), matched per half-year and per year.
@@ -28,9 +28,11 @@
  *     lecture, life-meeting, appraisal): whole months since the latest one (or since the
  *     trip started, when there is none) >= life_warn_months warns, >= life_breach_months
  *     is a breach;
- *   - dues: the member is covered through the latest month paid for by the date; months
- *     uncovered = this month - that month (or - the month the trip started) against the
- *     same two thresholds; a payment made in the twelve months up to the date more than
+ *   - dues: each dues entry paid by the date covers the one month it names; of the
+ *     months after the one the trip started in, up to the last month that has ended, the
+ *     longest run of uncovered months counts against the same two thresholds (a month
+ *     paid ahead, or a later one, hides no earlier month left unpaid; the month under
+ *     way is not yet owed); a payment made in the twelve months up to the date more than
  *     backpay_max_months after the month it covers is a breach;
  *   - assessments: a member mobile during the last full year needs both sides' for it;
  *   - a trip still not reported in more than report_in_days after it started;
@@ -103,12 +105,15 @@ typedef struct person {
     bool    assessed[2];       /* last year's assessment: [0] outflow, [1] inflow side */
     char    last_life[11];     /* "" or the latest organisational life up to the date */
     char    last_any[11];      /* "" or the latest activity of any kind */
-    char    covered[8];        /* "" or the latest dues month paid by the date */
+    uint8_t *paid;             /* owned, NULL until a dues entry is found: one byte per
+                                  month from the month the latest trip started to the
+                                  month of the date, set when paid for by the date */
 } person_t;
 
 /* An organisation: its name and kind, by id. */
 typedef struct org {
     char *id, *name, *kind;
+    bool  here;               /* kept by this node */
 } org_t;
 
 /* A dated reference (a contact or a visit of an agreement). */
@@ -334,8 +339,8 @@ static const char sql_visits[] =
     " WHERE \"deleted\" = 0 AND \"date\" <= ?1 ORDER BY \"agreement\", \"date\"";
 
 static const char sql_orgs[] =
-    "SELECT \"id\", COALESCE(\"name\", \"id\"), COALESCE(\"kind\", ''), \"deleted\""
-    " FROM \"orgs\" ORDER BY \"id\"";
+    "SELECT \"id\", COALESCE(\"name\", \"id\"), COALESCE(\"kind\", ''), \"deleted\","
+    " COALESCE(\"node\", '') FROM \"orgs\" ORDER BY \"id\"";
 
 /* The statements with their bindings, shared by the report and nd_report_explain. */
 typedef enum query {
@@ -402,6 +407,7 @@ static int load_orgs(report_t *r)
         o->name = col_dup(st, 1);
         /* a deleted org keeps its name here but counts as no kind of branch */
         o->kind = sqlite3_column_int(st, 3) ? strdup("") : col_dup(st, 2);
+        o->here = strcmp(col_text(st, 4), nd_store_node_id(r->store)) == 0;
         if (!o->id || !o->name || !o->kind) {
             rc = fail_nomem(r);
             goto out;
@@ -574,6 +580,19 @@ static int late_dues(report_t *r, const person_t *p, const char *month, const ch
     return add_finding(r, 1, ND_LEVEL_BREACH, DUTY_BACKPAY, cells, key);
 }
 
+/* Marks `month` (a month_index) paid for p, when it falls between the month p's latest
+ * trip started in and the month of the date. */
+static int mark_paid(report_t *r, person_t *p, int32_t month)
+{
+    int32_t first = nd_month_of(p->started), last = nd_month_of(r->as_of);
+    if (p->started == NO_DAY || month < first || month > last)
+        return 0;
+    if (!p->paid && !(p->paid = calloc((size_t) (last - first) + 1, 1)))
+        return fail_nomem(r);
+    p->paid[month - first] = 1;
+    return 0;
+}
+
 /* The activities pass: each live entry up to the date, folded into its member. */
 static int load_activities(report_t *r)
 {
@@ -598,9 +617,8 @@ static int load_activities(report_t *r)
             const char *month = col_text(st, 3);
             if (strlen(month) != 7)
                 continue;
-            if (strcmp(month, p->covered) > 0)
-                memcpy(p->covered, month, 8);
-            if (p->mobile && strcmp(date, window) > 0)
+            rc = mark_paid(r, p, month_index(month));
+            if (rc == 0 && p->mobile && strcmp(date, window) > 0)
                 rc = late_dues(r, p, month, date);
         } else if (is_life(kind) && strcmp(date, p->last_life) > 0) {
             memcpy(p->last_life, date, 11);
@@ -646,6 +664,33 @@ static int member_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
     return add_finding(r, sect, level, duty, cells, key);
 }
 
+/* The months after the one p's latest trip started in, up to the last month that has
+ * ended, that no dues entry paid for: how many, and the longest run of them. */
+typedef struct unpaid {
+    int     total;
+    int     run;
+    int32_t run_from;     /* month_index of the run's first month; meaningless if run 0 */
+} unpaid_t;
+
+static unpaid_t unpaid_months(const report_t *r, const person_t *p)
+{
+    unpaid_t u = { 0, 0, 0 };
+    int32_t first = nd_month_of(p->started), this_month = nd_month_of(r->as_of);
+    int run = 0;
+    for (int32_t m = first + 1; m < this_month; m++) {
+        if (p->paid && p->paid[m - first]) {
+            run = 0;
+            continue;
+        }
+        u.total++;
+        if (++run > u.run) {
+            u.run = run;
+            u.run_from = m - run + 1;
+        }
+    }
+    return u;
+}
+
 /* Organisational life, dues, and silence of a mobile member. */
 static int check_mobile(report_t *r, const person_t *p)
 {
@@ -668,17 +713,20 @@ static int check_mobile(report_t *r, const person_t *p)
         rc = member_finding(r, 1, level, DUTY_LIFE, p, p->last_life, elapsed, note);
     }
 
-    int32_t this_month = nd_month_of(r->as_of), covered = month_index(p->covered);
-    int32_t paid_to = covered >= 0 ? covered : nd_month_of(p->started);
-    months = this_month > paid_to ? (int) (this_month - paid_to) : 0;
-    level = nd_months_level(months, k->life_warn_months, k->life_breach_months);
+    unpaid_t u = unpaid_months(r, p);
+    level = nd_months_level(u.run, k->life_warn_months, k->life_breach_months);
     if (rc == 0 && level != ND_LEVEL_OK) {
-        snprintf(elapsed, sizeof elapsed, "%d个月", months);
-        if (covered >= 0)
-            snprintf(note, sizeof note, "党费交至 %s，已 %d 个月未交", p->covered, months);
+        char run_from[8];
+        ld_month_format(u.run_from, run_from);
+        snprintf(elapsed, sizeof elapsed, "%d个月", u.run);
+        if (!p->paid)
+            snprintf(note, sizeof note, "外出（%s）以来无党费记录，已 %d 个月", since, u.run);
+        else if (u.total > u.run)
+            snprintf(note, sizeof note, "%s 起连续 %d 个月未交（外出以来共 %d 个月未交）",
+                     run_from, u.run, u.total);
         else
-            snprintf(note, sizeof note, "外出（%s）以来无党费记录，已 %d 个月", since, months);
-        rc = member_finding(r, 1, level, DUTY_DUES, p, p->covered, elapsed, note);
+            snprintf(note, sizeof note, "%s 起连续 %d 个月未交", run_from, u.run);
+        rc = member_finding(r, 1, level, DUTY_DUES, p, run_from, elapsed, note);
     }
 
     last = NO_DAY;
@@ -980,13 +1028,14 @@ static long group_find(group_row_t **rows, size_t *n, size_t *cap, int group,
     return (long) (*n)++;
 }
 
-/* Mobile members and women among them: the township, each inflow branch, each home
+/* Mobile members and women among them: all this store holds (the township's, on the
+ * node that keeps the township; otherwise this node's), each inflow branch, each home
  * branch (every branch the store holds, with none too). */
 static nd_table_t *totals_table(report_t *r, const char *title)
 {
     static const char *const keys[] = { "group", "org", "mobile", "women" };
     static const char *const labels[] = { "类别", "党组织", "流动党员", "其中女党员" };
-    static const char *const group_names[] = { "全镇", "流入地", "流出地" };
+    static const char *const group_names[] = { "全镇", "流入地", "流出地", "合计" };
     group_row_t *rows = NULL;
     size_t n = 0, cap = 0;
     nd_table_t *t = NULL;
@@ -994,7 +1043,7 @@ static nd_table_t *totals_table(report_t *r, const char *title)
     const char *township = NULL;
     for (size_t i = 0; i < r->norgs && ok; i++) {
         const org_t *o = &r->orgs[i];
-        if (strcmp(o->kind, "township") == 0 && !township)
+        if (strcmp(o->kind, "township") == 0 && o->here && !township)
             township = o->name;
         else if (strcmp(o->kind, "mobile") == 0)
             ok = group_find(&rows, &n, &cap, 1, o->id, o->name) >= 0;
@@ -1030,8 +1079,9 @@ static nd_table_t *totals_table(report_t *r, const char *title)
     char a[24], b[24];
     snprintf(a, sizeof a, "%ld", total);
     snprintf(b, sizeof b, "%ld", women);
-    const char *row0[] = { group_names[0], township ? township : nd_store_node_name(r->store),
-                           a, b };
+    /* a branch holds only the members it co-manages: its total is not the township's */
+    const char *row0[] = { group_names[township ? 0 : 3],
+                           township ? township : nd_store_node_name(r->store), a, b };
     if (nd_table_add_row(t, row0))
         goto nomem;
     for (size_t i = 0; i < n; i++) {
@@ -1196,8 +1246,10 @@ out:
 
 static void report_clear(report_t *r)
 {
-    for (size_t i = 0; i < r->npeople; i++)
+    for (size_t i = 0; i < r->npeople; i++) {
         free(r->people[i].name);
+        free(r->people[i].paid);
+    }
     free(r->people);
     free(r->slots);
     for (size_t i = 0; i < r->norgs; i++) {

@@ -1,10 +1,13 @@
 /* test_report.c: the compliance report on the seed township, checked against values
  * computed by hand from the fixture's own lists; and each rule at its boundaries. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "output.h"
 #include "report.h"
 #include "rules.h"
@@ -358,12 +361,13 @@ Test(report, in_mid_december_warnings_come_before_the_half_year_and_year_end)
     found(2, "组织生活", "预警", &got);
     same_names(&got, &want, "life warnings");
 
-    /* dues: covered through June is six months; August on paid only in January (after
-     * the date) leaves July, five months; silent members never paid */
+    /* dues: silent members never paid since they left in the first quarter; paid through
+     * June leaves July to November unpaid, five months (December is under way); August
+     * on, paid only in January (after the date), leaves four */
     want.n = 0;
     for (size_t i = 0; i < town->nmembers; i++) {
         const seed_member_t *m = &town->members[i];
-        if (mobile_on(m, d) && (seed_last_dues_month(m->index) == 6 || seed_is_silent(m->index)))
+        if (mobile_on(m, d) && seed_is_silent(m->index))
             want.v[want.n++] = m->name;
     }
     found(2, "党费", "超期", &got);
@@ -371,12 +375,15 @@ Test(report, in_mid_december_warnings_come_before_the_half_year_and_year_end)
     want.n = 0;
     for (size_t i = 0; i < town->nmembers; i++) {
         const seed_member_t *m = &town->members[i];
-        if (mobile_on(m, d) && seed_dues_paid_late(m->index))
+        if (mobile_on(m, d) && seed_last_dues_month(m->index) == 6)
             want.v[want.n++] = m->name;
     }
     cr_assert(want.n > 0);
     found(2, "党费", "预警", &got);
     same_names(&got, &want, "dues warnings");
+    for (size_t i = 0; i < town->nmembers; i++)
+        if (mobile_on(&town->members[i], d) && seed_dues_paid_late(town->members[i].index))
+            cr_assert_null(row_of(2, town->members[i].name, "党费"));
 
     /* back-pay: January paid in August is 7 months (over 6); February is exactly 6 */
     want.n = 0;
@@ -396,9 +403,9 @@ Test(report, in_mid_december_warnings_come_before_the_half_year_and_year_end)
     cr_assert_str_eq(jstr(row, "inflow"), org_name(m3->inflow));
     cr_assert_str_eq(jstr(row, "date"), "2010-06-10");
     cr_assert_str_eq(jstr(row, "elapsed"), "6个月");
-    const seed_member_t *m9 = &town->members[9];
-    cr_assert(seed_dues_paid_late(9));
-    row = row_of(2, m9->name, "党费");
+    const seed_member_t *m5 = &town->members[5];
+    cr_assert_eq(seed_last_dues_month(5), 6);
+    row = row_of(2, m5->name, "党费");
     cr_assert_not_null(row);
     cr_assert_str_eq(jstr(row, "date"), "2010-07");
     cr_assert_str_eq(jstr(row, "elapsed"), "5个月");
@@ -665,21 +672,83 @@ Test(report, without_any_life_the_months_count_from_the_trip_start)
     cr_assert_str_eq(level_on("2011-09-30", 2, "组织生活"), "超期");
 }
 
-Test(report, dues_count_by_the_month_covered_and_only_once_paid)
+Test(report, dues_count_the_ended_months_left_unpaid_one_by_one)
 {
     small_store("2011-01-10", "2011-01-01");
     activity("2011-02-10", "dues", "2011-02", NULL);
     activity("2011-09-05", "dues", "2011-03", NULL);    /* back-paid 6 months late: allowed */
-    cr_assert_str_eq(level_on("2011-07-31", 2, "党费"), "预警");     /* Feb -> Jul: 5 */
-    cr_assert_str_eq(level_on("2011-08-01", 2, "党费"), "超期");     /* Feb -> Aug: 6 */
-    cr_assert_str_eq(level_on("2011-09-05", 2, "党费"), "超期");     /* Mar -> Sep: 6 */
+    /* January is the month the trip began; March to June is four months */
+    cr_assert_str_eq(level_on("2011-07-31", 2, "党费"), "");
+    cr_assert_str_eq(level_on("2011-08-01", 2, "党费"), "预警");     /* March to July: 5 */
+    cr_assert_str_eq(level_on("2011-08-31", 2, "党费"), "预警", "August is still under way");
+    cr_assert_str_eq(level_on("2011-09-01", 2, "党费"), "超期");     /* March to August: 6 */
+    cr_assert_str_eq(level_on("2011-09-05", 2, "党费"), "预警");     /* April to August: 5 */
     cr_assert_str_eq(level_on("2011-09-05", 2, "补缴党费"), "");
     activity("2011-10-01", "dues", "2011-03", NULL);    /* 7 months late */
     cr_assert_str_eq(level_on("2011-10-01", 2, "补缴党费"), "超期");
     cr_assert_str_eq(level_on("2011-09-30", 2, "补缴党费"), "", "not yet paid then");
-    activity("2011-11-20", "dues", "2011-12", NULL);    /* in advance */
-    cr_assert_str_eq(level_on("2011-11-20", 2, "党费"), "");
-    cr_assert_str_eq(level_on("2011-11-19", 2, "党费"), "超期");
+}
+
+Test(report, a_month_paid_ahead_or_later_hides_no_month_left_unpaid)
+{
+    small_store("2011-01-10", "2011-01-01");
+    for (int mo = 2; mo <= 12; mo++) {
+        char month[8], date[11];
+        snprintf(month, sizeof month, "2011-%02d", mo);
+        snprintf(date, sizeof date, "2011-%02d-05", mo);
+        if (mo < 4 || mo > 9)           /* April to September left unpaid */
+            activity(date, "dues", month, NULL);
+    }
+    activity("2011-03-20", "dues", "2012-06", NULL);    /* paid far ahead */
+    cr_assert_str_eq(level_on("2011-09-30", 2, "党费"), "预警");     /* April to August */
+    cr_assert_str_eq(level_on("2011-10-01", 2, "党费"), "超期");
+    cr_assert_str_eq(level_on("2012-01-15", 2, "党费"), "超期",
+                     "October to December were paid, and the run before them stays");
+    const jval_t *row = row_of(2, "林术平", "党费");
+    cr_assert_not_null(row);
+    cr_assert_str_eq(jstr(row, "date"), "2011-04");
+    cr_assert_str_eq(jstr(row, "elapsed"), "6个月");
+    cr_assert_not_null(strstr(jstr(row, "note"), "2011-04 起连续 6 个月未交"), "%s",
+                       jstr(row, "note"));
+}
+
+/* Applies each change of the home's outbox that names `to` in its audience to `to`. */
+static int deliver_one(void *ctx, uint64_t seq, const uint8_t *packed, size_t len)
+{
+    nd_store_t *to = ctx;
+    ld_change_t c;
+    ld_error_t err = { 0 };
+    ld_change_init(&c);
+    cr_assert_eq(ld_change_unpack(packed, len, &c, &err), 0, "%s", err.msg);
+    for (size_t i = 0; i < c.naudience; i++)
+        if (strcmp(c.audience[i], nd_store_node_id(to)) == 0)
+            cr_assert_eq(nd_store_apply(to, &c, &err), 0, "seq %" PRIu64 ": %s", seq, err.msg);
+    ld_change_clear(&c);
+    return 0;
+}
+
+Test(report, a_branch_totals_what_it_holds_and_does_not_call_it_the_township)
+{
+    small_store("2011-01-10", "2011-01-01");
+    char path[600];
+    ld_error_t err = { 0 };
+    snprintf(path, sizeof path, "%s/dongguan.db", town->dir);
+    nd_store_t *home = town->store, *branch = nd_store_open(path, true, &err);
+    cr_assert_not_null(branch, "%s", err.msg);
+    cr_assert_eq(nd_store_init_node(branch, "dongguan", "东莞支部", &err), 0, "%s", err.msg);
+    cr_assert_geq(nd_store_outbox(home, 0, SIZE_MAX, deliver_one, branch, &err), 1, "%s",
+                  err.msg);
+    town->store = branch;
+    report_json(branch, "2011-03-01");
+    const jval_t *rows = table(4);
+    for (size_t i = 0; i < rows->n; i++)
+        cr_assert_str_neq(jstr(rows->items[i], "group"), "全镇", "the branch has no township total");
+    cr_assert_eq(total_of("合计", "东莞支部", "mobile"), 1);
+    cr_assert_eq(total_of("流入地", "东莞支部", "mobile"), 1);
+    town->store = home;
+    nd_store_destroy(&branch);
+    report_json(home, "2011-03-01");
+    cr_assert_eq(total_of("全镇", "竹园镇党委", "mobile"), 1);
 }
 
 Test(report, the_half_year_contact_warns_in_its_last_30_days_and_breaches_after)
