@@ -251,8 +251,53 @@ static bool looks_like_date(const char *s)
     return true;
 }
 
+/* The length of the white space character that the n bytes at p begin with (ASCII, or
+ * the ideographic space U+3000 a Chinese keyboard types), or 0. */
+static size_t space_len(const char *p, size_t n)
+{
+    if (n >= 1 && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        return 1;
+    return n >= 3 && memcmp(p, "\xe3\x80\x80", 3) == 0 ? 3 : 0;
+}
+
+/* A copy of text without the white space around it (caller frees), or NULL. */
+static char *trimmed(const char *text)
+{
+    size_t n = strlen(text), len;
+    while ((len = space_len(text, n)) > 0) {
+        text += len;
+        n -= len;
+    }
+    for (;;) {
+        if (n >= 1 && space_len(text + n - 1, 1) == 1)
+            n--;
+        else if (n >= 3 && space_len(text + n - 3, 3) == 3)
+            n -= 3;
+        else
+            break;
+    }
+    return strndup(text, n);
+}
+
+static int field_from_text(nd_store_t *store, ld_kind_t kind, const char *field,
+                           const char *what, const char *value, char **out, ld_error_t *err);
+
 int nd_field_from_text(nd_store_t *store, ld_kind_t kind, const char *field, const char *what,
                        const char *value, char **out, ld_error_t *err)
+{
+    /* a name is looked up as typed: " 李四 " would be a second 李四 */
+    if (strcmp(field, "name") != 0 || !ld_utf8_valid(value, strlen(value)))
+        return field_from_text(store, kind, field, what, value, out, err);
+    char *name = trimmed(value);
+    if (!name)
+        return ld_error_set(err, LD_ENOMEM, "out of memory");
+    int rc = field_from_text(store, kind, field, what, name, out, err);
+    free(name);
+    return rc;
+}
+
+static int field_from_text(nd_store_t *store, ld_kind_t kind, const char *field,
+                           const char *what, const char *value, char **out, ld_error_t *err)
 {
     const ld_kind_def_t *kdef = ld_schema_kind(kind);
     int idx = kdef ? ld_schema_field_index(kdef, field) : -1;

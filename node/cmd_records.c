@@ -151,6 +151,32 @@ out:
     return rc;
 }
 
+/* Refuses `org`, given as `flag` (`value`), unless it is an inflow branch (kind mobile,
+ * the branch away from home that mobile members go to) when `inflow`, or a home branch
+ * (any other kind) when not. */
+static int check_org_side(sqlite3 *db, const char *org, bool inflow, const char *flag,
+                          const char *value, ld_error_t *err)
+{
+    char *kind = NULL, *name = NULL, why[256];
+    int rc = query_text(db, "SELECT coalesce(\"kind\", '') FROM \"orgs\" WHERE \"id\" = ?1",
+                        org, NULL, NULL, &kind, err);
+    if (rc == 0)
+        rc = query_text(db, "SELECT coalesce(\"name\", \"id\") FROM \"orgs\" WHERE \"id\" = ?1",
+                        org, NULL, NULL, &name, err);
+    if (rc == 0 && kind != NULL && (strcmp(kind, "mobile") == 0) != inflow) {
+        if (inflow)
+            snprintf(why, sizeof why, "%s is a %s org, not an inflow branch (an org of kind "
+                     "mobile)", name, kind);
+        else
+            snprintf(why, sizeof why, "%s is an inflow branch (kind mobile), not a home "
+                     "branch", name);
+        rc = nd_bad_value(err, flag, value, why);
+    }
+    free(kind);
+    free(name);
+    return rc;
+}
+
 /* Refuses `parent` as the parent of org `id` when it is that org or one below it. */
 static int check_parent(sqlite3 *db, const char *id, const char *parent, ld_error_t *err)
 {
@@ -397,8 +423,21 @@ static int show_part(nd_cli_t *cli, sqlite3 *db, const char *title, const char *
     if (fmt == ND_FMT_JSON)
         printf("%s\"%s\": ", *first ? "{\n" : ",\n", title);
     else if (!*first)
-        printf("\n");
-    rc = nd_table_print(table, fmt, stdout);
+        printf(fmt == ND_FMT_CSV ? "\r\n" : "\n");
+    if (fmt == ND_FMT_CSV && !*first) {
+        /* one file, one byte-order mark: the later tables go without theirs */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        rc = f ? nd_table_print(table, fmt, f) : LD_ENOMEM;
+        if (f && fclose(f) != 0 && rc == 0)
+            rc = LD_ENOMEM;
+        if (rc == 0 && len >= 3 && fwrite(text + 3, 1, len - 3, stdout) != len - 3)
+            rc = LD_EIO;
+        free(text);
+    } else {
+        rc = nd_table_print(table, fmt, stdout);
+    }
     if (rc != 0)
         ld_error_set(err, rc, "cannot write the output");
     *first = false;
@@ -554,6 +593,10 @@ int nd_cmd_trip_start(nd_cli_t *cli, ld_error_t *err)
         rc = set_field(&c, "member", member, err);
     if (rc == 0)
         rc = set_flags(cli, store, &c, flags, true, err);
+    /* a trip leaves the member's home branch for an inflow branch */
+    if (rc == 0)
+        rc = check_org_side(nd_store_db(store), ld_change_get(&c, "to"), true, "--to",
+                            nd_cli_flag(cli, "to"), err);
     if (rc == 0)
         rc = set_field(&c, "status", trip_word(0), err);
     if (rc == 0)
@@ -686,6 +729,25 @@ int nd_cmd_agreement_add(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0 && strcmp(ld_change_get(&c, "outflow"), ld_change_get(&c, "inflow")) == 0)
         rc = nd_bad_value(err, "--inflow", nd_cli_flag(cli, "inflow"),
                           "the same org as --outflow");
+    sqlite3 *db = nd_store_db(store);
+    if (rc == 0)
+        rc = check_org_side(db, ld_change_get(&c, "outflow"), false, "--outflow",
+                            nd_cli_flag(cli, "outflow"), err);
+    if (rc == 0)
+        rc = check_org_side(db, ld_change_get(&c, "inflow"), true, "--inflow",
+                            nd_cli_flag(cli, "inflow"), err);
+    /* one agreement per pair of branches: the report owes its contacts and visits once */
+    char *existing = NULL;
+    if (rc == 0)
+        rc = query_text(db, "SELECT \"id\" || ' (signed ' || coalesce(\"signed\", '?') || ')'"
+                        " FROM \"agreements\" WHERE \"outflow\" = ?1 AND \"inflow\" = ?2"
+                        " AND coalesce(\"deleted\", 0) = 0 ORDER BY \"id\" LIMIT 1",
+                        ld_change_get(&c, "outflow"), ld_change_get(&c, "inflow"), NULL,
+                        &existing, err);
+    if (rc == 0 && existing)
+        rc = ld_error_set(err, LD_EEXIST, "--inflow: %s and %s already have agreement %s",
+                          nd_cli_flag(cli, "outflow"), nd_cli_flag(cli, "inflow"), existing);
+    free(existing);
     const char *until = rc == 0 ? ld_change_get(&c, "until") : NULL;
     if (until && strcmp(until, ld_change_get(&c, "signed")) < 0)
         rc = nd_bad_value(err, "--until", until, "before --signed");
@@ -879,19 +941,30 @@ int nd_cmd_assess(nd_cli_t *cli, ld_error_t *err)
     int rc = resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
     if (rc == 0)
         rc = set_flags(cli, store, &c, flags, true, err);
-    /* One assessment per member, year and side: assessing again corrects it. */
+    /* One assessment per member, year and side: assessing again replaces it, the note
+     * with it (an assessment given without one has none). */
     if (rc == 0)
-        rc = query_text(nd_store_db(store), "SELECT \"id\" FROM \"assessments\""
+        rc = query_text(nd_store_db(store), "SELECT \"id\" || ' ' || coalesce(\"grade\", '')"
+                        " FROM \"assessments\""
                         " WHERE \"member\" = ?1 AND \"year\" = CAST(?2 AS INTEGER) AND \"side\" = ?3"
                         " AND coalesce(\"deleted\", 0) = 0 ORDER BY \"id\" LIMIT 1",
                         member, ld_change_get(&c, "year"), ld_change_get(&c, "side"),
                         &existing, err);
-    if (rc == 0 && existing)
+    char *old_grade = existing ? strchr(existing, ' ') : NULL;
+    if (rc == 0 && old_grade) {
+        *old_grade++ = '\0';
         snprintf(c.record_id, sizeof c.record_id, "%s", existing);
-    else if (rc == 0)
+        if (!nd_cli_flag(cli, "note"))
+            rc = set_field(&c, "note", "", err);
+    } else if (rc == 0) {
         rc = set_field(&c, "member", member, err);
+    }
     if (rc == 0)
         rc = write_record(store, &c, false, err);
+    if (rc == 0 && old_grade)
+        fprintf(stderr, "liangdi: the %s %s assessment of %s was %s; it is now %s\n",
+                ld_change_get(&c, "year"), ld_change_get(&c, "side"), nd_cli_arg(cli, 0),
+                old_grade, ld_change_get(&c, "grade"));
     free(existing);
     ld_change_clear(&c);
     return rc;

@@ -183,7 +183,7 @@ static int validate_text(const ld_field_def_t *def, const char *value, ld_error_
                             def->name, len, def->max_len);
     if (!ld_utf8_valid(value, len))
         return bad_value(def, value, err, "is not valid UTF-8 text");
-    if (def->max_len <= 64 && strpbrk(value, "\t\r\n") != NULL)
+    if (def->max_len <= LD_ONE_LINE_MAX && strpbrk(value, "\t\r\n") != NULL)
         return bad_value(def, value, err, "must be one line");
     return text_shape(def, value, err);
 }

@@ -4,7 +4,8 @@
 
 #include <string.h>
 
-#define NAME_MAX_LEN   64
+#define ORG_NAME_MAX_LEN    LD_ONE_LINE_MAX   /* 80 Chinese characters: a full name */
+#define MEMBER_NAME_MAX_LEN 96    /* 32 Chinese characters */
 #define PHONE_MAX_LEN  32
 #define IDNUM_MAX_LEN  18
 #define NOTE_MAX_LEN   2000
@@ -35,14 +36,14 @@ static const char *const care_status_words[] = { "open", "closed", NULL };
 
 /* Field order follows the proto field numbers. */
 static const ld_field_def_t org_fields[] = {
-    { "name",   LD_T_TEXT, LD_KIND_NONE, NULL, NAME_MAX_LEN, true, 0 },
+    { "name",   LD_T_TEXT, LD_KIND_NONE, NULL, ORG_NAME_MAX_LEN, true, 0 },
     { "kind",   LD_T_ENUM, LD_KIND_NONE, org_kind_words, 0, true, 0 },
     { "parent", LD_T_REF,  LD_KIND_ORG,  NULL, 0, false, 0 },
     { "node",   LD_T_NODE, LD_KIND_NONE, NULL, 0, true, 0 },
 };
 
 static const ld_field_def_t member_fields[] = {
-    { "name",      LD_T_TEXT, LD_KIND_NONE, NULL, NAME_MAX_LEN, true, 0 },
+    { "name",      LD_T_TEXT, LD_KIND_NONE, NULL, MEMBER_NAME_MAX_LEN, true, 0 },
     { "org",       LD_T_REF,  LD_KIND_ORG,  NULL, 0, true, 0 },
     { "gender",    LD_T_ENUM, LD_KIND_NONE, gender_words, 0, false, 0 },
     { "born",      LD_T_DATE, LD_KIND_NONE, NULL, 0, false, 0 },

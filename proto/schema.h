@@ -10,6 +10,10 @@
 #define LD_PROTOCOL_VERSION 1     /* the frame header's version; bump on wire changes */
 #define LD_SCHEMA_VERSION   1     /* the record schema's version; bump on field changes */
 
+/* A text field at most this long (a name, a phone number) is one line; longer ones
+ * (addresses, notes) may hold line breaks. */
+#define LD_ONE_LINE_MAX 240
+
 typedef enum ld_kind {
     LD_KIND_NONE = 0,
     LD_KIND_ORG,

@@ -67,15 +67,16 @@ Test(change, text_takes_chinese_and_refuses_broken_or_long_utf8)
     assert_bad("member", "name", "\xe6\x9e");                 /* cut short */
     assert_bad("member", "name", "张\x01三");                 /* a control character */
     assert_bad("member", "name", "张\n三");                   /* names are one line */
+    assert_bad("org", "name", "中共竹园镇\n东莞支部");
 
-    char name[80];
-    memset(name, 'a', 64);
-    name[64] = '\0';
+    char name[100];
+    memset(name, 'a', 96);
+    name[96] = '\0';
     assert_good("member", "name", name);
-    name[64] = 'a';
-    name[65] = '\0';
+    name[96] = 'a';
+    name[97] = '\0';
     assert_bad("member", "name", name);
-    cr_assert(strstr(err.msg, "64") != NULL, "%s", err.msg);
+    cr_assert(strstr(err.msg, "96") != NULL, "%s", err.msg);
 
     char *note = malloc(2002);
     memset(note, 'x', 2000);

@@ -465,6 +465,22 @@ Test(cli, member_add_prints_the_new_id_and_list_shows_the_member)
     OUT_LACKS("林术平");
 }
 
+Test(cli, names_are_kept_without_the_spaces_around_them_and_may_be_long)
+{
+    township();
+    RUN(0, "member", "add", "--name", " 李四\xe3\x80\x80", "--org", "longtan");
+    cr_assert_eq(query_int("SELECT count(*) FROM members WHERE name = '李四'"), 1);
+    RUN(0, "member", "show", "李四");
+    OUT_HAS("李四");
+    FAILS_UNCHANGED(2, "--name: bad value", "member", "add", "--name", "\xe3\x80\x80 ", "--org",
+                    "longtan");
+    /* 25 characters, 75 bytes: a branch's full name */
+    RUN(0, "org", "add", "baoan", "--name", "中共竹园镇外出创业群体广东省深圳市宝安区支部委员会",
+        "--kind", "mobile");
+    RUN(0, "org", "list", "--format", "csv");
+    OUT_HAS("中共竹园镇外出创业群体广东省深圳市宝安区支部委员会");
+}
+
 Test(cli, member_add_refuses_impossible_dates_and_unknown_orgs)
 {
     township();
@@ -547,6 +563,10 @@ Test(cli, member_show_prints_the_member_and_everything_about_them)
     cr_assert_eq(last.out[0], '{');
     OUT_HAS("\"trips\"");
     OUT_HAS("\"cares\"");
+    RUN(0, "member", "show", id, "--format", "csv");
+    cr_assert_eq(strncmp(last.out, "\xef\xbb\xbf", 3), 0, "the file begins with a BOM");
+    cr_assert_null(strstr(last.out + 3, "\xef\xbb\xbf"), "and has no other:\n%s", last.out);
+    OUT_HAS("\r\n\r\nid,date,kind,month,amount,note\r\n");
 }
 
 Test(cli, member_import_writes_all_rows_or_none)
@@ -603,6 +623,11 @@ Test(cli, trips_start_report_in_and_end)
     township();
     char id[64], trip[64];
     snprintf(id, sizeof id, "%s", member("林术平", "longtan", "1960-08-10"));
+    FAILS_UNCHANGED(2, "--to: bad value 'longtan' (龙潭村党支部 is a village org, not an inflow "
+                    "branch (an org of kind mobile))", "trip", "start", id, "--to", "longtan",
+                    "--date", "2010-02-20");
+    FAILS_UNCHANGED(2, "--to: bad value 'tingzi'", "trip", "start", id, "--to", "tingzi",
+                    "--date", "2010-02-20");
     RUN(0, "trip", "start", "林术平", "--to", "东莞流动党支部", "--date", "2010-02-20",
         "--reason", "务工");
     snprintf(trip, sizeof trip, "%.36s", last.out);
@@ -641,6 +666,16 @@ Test(cli, agreements_contacts_and_visits)
                     "--until", "2009-01-01");
     FAILS_UNCHANGED(2, "the same org as --outflow", "agreement", "add", "--outflow", "tingzi",
                     "--inflow", "亭子村党支部", "--signed", "2009-12-10");
+    FAILS_UNCHANGED(2, "--inflow: longtan and dongguan already have agreement ", "agreement",
+                    "add", "--outflow", "longtan", "--inflow", "dongguan", "--signed",
+                    "2010-01-10");
+    FAILS_UNCHANGED(2, "--outflow: bad value 'dongguan' (东莞流动党支部 is an inflow branch (kind "
+                    "mobile), not a home branch)", "agreement", "add", "--outflow", "dongguan",
+                    "--inflow", "tingzi", "--signed", "2010-01-10");
+    FAILS_UNCHANGED(2, "--inflow: bad value 'longtan' (龙潭村党支部 is a village org, not an "
+                    "inflow branch", "agreement", "add", "--outflow", "tingzi", "--inflow",
+                    "longtan", "--signed", "2010-01-10");
+    cr_assert_eq(query_int("SELECT count(*) FROM agreements"), 1);
     RUN(0, "contact", "add", "龙潭村党支部/东莞流动党支部", "--date", "2010-03-01", "--note", "电话");
     RUN(0, "contact", "add", ag, "--date", "2010-09-01", "--channel", "hotline");
     FAILS_UNCHANGED(2, "--channel: bad value 'pigeon'", "contact", "add", ag, "--date",
@@ -690,10 +725,16 @@ Test(cli, assessments_approvals_and_care_cases)
     township();
     char id[64], first[64];
     snprintf(id, sizeof id, "%s", member("林术平", "longtan", "1960-08-10"));
-    RUN(0, "assess", id, "--year", "2010", "--side", "outflow", "--grade", "competent");
+    RUN(0, "assess", id, "--year", "2010", "--side", "outflow", "--grade", "competent",
+        "--note", "表现良好");
     snprintf(first, sizeof first, "%.36s", last.out);
     RUN(0, "assess", id, "--year", "2010", "--side", "outflow", "--grade", "excellent");
     cr_assert_str_eq(strtok(last.out, "\n"), first, "assessing again corrects the same record");
+    cr_assert_not_null(strstr(last.err, "the 2010 outflow assessment of "), "%s", last.err);
+    cr_assert_not_null(strstr(last.err, " was competent; it is now excellent"), "%s", last.err);
+    cr_assert_eq(query_int("SELECT count(*) FROM assessments WHERE grade = 'excellent'"
+                           " AND coalesce(note, '') = ''"), 1,
+                 "the note of the assessment replaced goes with it");
     FAILS_UNCHANGED(2, "--grade: bad value 'great'", "assess", id, "--year", "2010", "--side",
                     "inflow", "--grade", "great");
     FAILS_UNCHANGED(2, "--year: bad value '10'", "assess", id, "--year", "10", "--side", "inflow",
@@ -911,6 +952,16 @@ Test(cli, backup_writes_a_consistent_copy)
     OUT_HAS("林术平");
     RUN(2, "backup", db);
     ERR_HAS("the store itself");
+    /* never over a file: the keypair beside the store, or an earlier backup */
+    char key[400];
+    snprintf(key, sizeof key, "%s.key", db);
+    write_text("node.db.key", "keypair\n");
+    FAILS_UNCHANGED(2, "already exists: give a new name", "backup", key);
+    FAILS_UNCHANGED(2, "already exists", "backup", "copy.db");
+    size_t len = 0;
+    char *kept = slurp(key, &len);
+    cr_assert_str_eq(kept, "keypair\n", "the file named is left as it was");
+    free(kept);
 }
 
 Test(cli, digest_lists_what_is_shared_with_a_branch_and_refuses_other_nodes)

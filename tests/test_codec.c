@@ -22,7 +22,7 @@ static const char *sample_value(const ld_field_def_t *f)
             return "+86 800-5-12371";
         if (strcmp(f->name, "id_number") == 0)
             return "50023619800101123X";
-        if (f->max_len <= 64)
+        if (f->max_len <= 240)
             return "林术平（龙潭村）";
         return "中共竹园镇外出创业群体广东东莞支部委员会：组织生活、党费、学习。\n第二行";
     case LD_T_DATE:   return "2010-05-01";

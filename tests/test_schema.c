@@ -222,7 +222,7 @@ Test(schema, lookups_of_unknown_names_and_kinds_find_nothing)
 Test(schema, text_lengths_follow_what_each_field_holds)
 {
     const struct { const char *kind, *field; size_t max; } lens[] = {
-        { "org", "name", 64 },       { "member", "name", 64 },   { "member", "phone", 32 },
+        { "org", "name", 240 },      { "member", "name", 96 },   { "member", "phone", 32 },
         { "trip", "phone", 32 },     { "member", "id_number", 18 }, { "trip", "employer", 2000 },
         { "trip", "address", 2000 }, { "trip", "reason", 2000 },  { "agreement", "terms", 2000 },
         { "contact", "note", 2000 }, { "care", "note", 2000 },
