@@ -14,6 +14,7 @@
 #include "compact.h"
 #include "config.h"
 #include "db.h"
+#include "endpoint.h"
 #include "keys.h"
 #include "log.h"
 #include "mailbox.h"
@@ -541,10 +542,10 @@ static int cli_run(cli_ctx_t *ctx)
         .heartbeat_timeout_ms = ctx->cfg.heartbeat_timeout_ms,
         .max_clock_drift_ms   = (uint64_t)ctx->cfg.max_clock_drift_s * 1000u,
     };
-    if (strncmp(opts.bind, "tcp://", 6) != 0 && strncmp(opts.bind, "ipc://", 6) != 0) {
+    if (!ld_endpoint_valid(opts.bind, true)) {
         free(key_path);
-        return cli_fail(CLI_EXIT_USAGE, "run: --bind '%s' is not a tcp:// or ipc:// endpoint",
-                        opts.bind);
+        return cli_fail(CLI_EXIT_USAGE, "run: --bind '%s' is not an endpoint tcp://HOST:PORT "
+                        "(PORT 1 to 65535, or *) or ipc://PATH", opts.bind);
     }
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = cli_on_signal;

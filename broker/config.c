@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "endpoint.h"
 #include "frame.h"
 #include "text.h"
 
@@ -49,12 +50,29 @@ void bk_config_clear(bk_config_t *cfg)
     cfg->key_file = NULL;
 }
 
+/* inih's line reader: one whole line, or NULL at the end of the file.  A line longer
+ * than inih's buffer would be read as two lines (and its tail taken for a setting),
+ * and a read error must not pass for the end: both stop the parse as failed. */
 static char *cfg_reader(char *str, int num, void *stream)
 {
     cfg_parse_t *p = stream;
     char *got = fgets(str, num, p->file);
-    if (got)
-        p->line++;
+    if (!got) {
+        if (ferror(p->file) && !p->failed) {
+            ld_error_set(p->err, LD_EIO, "cannot read config file %s: %s", p->path,
+                         strerror(errno ? errno : EIO));
+            p->failed = true;
+        }
+        return NULL;
+    }
+    p->line++;
+    size_t len = strlen(got);
+    if (len == (size_t)num - 1 && got[len - 1] != '\n' && !feof(p->file)) {
+        ld_error_set(p->err, LD_EINVAL, "%s:%d: line longer than %d bytes", p->path, p->line,
+                     num - 2);
+        p->failed = true;
+        return NULL;
+    }
     return got;
 }
 
@@ -117,8 +135,9 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
         free(cfg->key_file);
         cfg->key_file = strdup(value);
     } else if (strcmp(name, "bind") == 0) {
-        if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0)
-            return cfg_bad(p, name, "'%s' is not a tcp:// or ipc:// endpoint", value);
+        if (!ld_endpoint_valid(value, true))
+            return cfg_bad(p, name, "'%s' is not an endpoint tcp://HOST:PORT (PORT 1 to "
+                           "65535, or *) or ipc://PATH", value);
         free(cfg->bind);
         cfg->bind = strdup(value);
     } else if (strcmp(name, "log_level") == 0) {

@@ -411,6 +411,10 @@ int nd_cmd_backup(nd_cli_t *cli, ld_error_t *err)
     if (realpath(nd_cli_db_path(cli), real_db) && realpath(file, real_file)
         && strcmp(real_db, real_file) == 0)
         return nd_bad_value(err, "FILE", file, "that is the store itself");
+    /* a backup never replaces a file: it could be the keypair, or the last good backup */
+    if (access(file, F_OK) == 0)
+        return ld_error_set(err, LD_EEXIST, "FILE: '%s' already exists: give a new name "
+                            "(a backup never replaces a file)", file);
     if (asprintf(&tmp, "%s.tmp-%ld", file, (long) getpid()) < 0)
         return ld_error_set(err, LD_ENOMEM, "out of memory");
     unlink(tmp);

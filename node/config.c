@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "keys.h"
 #include "text.h"
 
@@ -101,31 +102,7 @@ bool nd_duration_parse(const char *text, int *ms)
 
 bool nd_endpoint_valid(const char *text)
 {
-    if (!text)
-        return false;
-    if (strncmp(text, "ipc://", 6) == 0)
-        return strlen(text) > 6 && strlen(text) < 256;
-    if (strncmp(text, "tcp://", 6) != 0)
-        return false;
-    const char *host = text + 6;
-    const char *colon = strrchr(host, ':');
-    if (!colon || colon == host)
-        return false;
-    for (const char *h = host; h < colon; h++) {
-        unsigned char ch = (unsigned char) *h;
-        if (ch <= ' ' || ch == '/' || ch >= 0x7f)
-            return false;
-    }
-    const char *port = colon + 1;
-    if (!*port || strlen(port) > 5)
-        return false;
-    long value = 0;
-    for (const char *q = port; *q; q++) {
-        if (*q < '0' || *q > '9')
-            return false;
-        value = value * 10 + (*q - '0');
-    }
-    return value >= 1 && value <= 65535;
+    return ld_endpoint_valid(text, false);
 }
 
 bool nd_endpoint_list_valid(const char *list)
@@ -337,6 +314,12 @@ nd_config_t *nd_config_load(const char *path, ld_error_t *err)
         goto err;
     }
     int rc = ini_parse_stream(config_reader, &ps, config_handler, &ps);
+    /* a read error (a directory named as the file) is not the end of the file */
+    if (ferror(ps.file)) {
+        ld_error_set(err, LD_EIO, "cannot read config file '%s': %s", path,
+                     strerror(errno ? errno : EIO));
+        goto err;
+    }
     if (ps.failed_alloc) {
         ld_error_set(err, LD_ENOMEM, "out of memory reading config '%s'", path);
         goto err;

@@ -167,6 +167,14 @@ Test(config, refuses_a_missing_file_as_an_io_error)
     cr_assert(strstr(err.msg, "/nonexistent/liangdi/node.conf"), "%s", err.msg);
 }
 
+Test(config, refuses_a_directory_named_as_the_file)
+{
+    ld_error_t err = { 0 };
+    cr_assert_null(nd_config_load(dir, &err));
+    cr_assert_eq(err.code, LD_EIO);
+    cr_assert_not_null(strstr(err.msg, "cannot read config file"), "%s", err.msg);
+}
+
 Test(config, refuses_a_line_too_long_to_read_whole)
 {
     ld_error_t err;
