@@ -673,6 +673,8 @@ static int cli_parse(int argc, char **argv, cli_args_t *a)
         const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!value)
             return cli_fail(CLI_EXIT_USAGE, "option %s needs a value", opts[k].name);
+        if (*opts[k].slot)
+            return cli_fail(CLI_EXIT_USAGE, "option %s given twice", opts[k].name);
         *opts[k].slot = value;
     }
     return CLI_EXIT_OK;
