@@ -584,8 +584,10 @@ static int late_dues(report_t *r, const person_t *p, const char *month, const ch
  * trip started in and the month of the date. */
 static int mark_paid(report_t *r, person_t *p, int32_t month)
 {
+    if (p->started == NO_DAY)
+        return 0;
     int32_t first = nd_month_of(p->started), last = nd_month_of(r->as_of);
-    if (p->started == NO_DAY || month < first || month > last)
+    if (month < first || month > last)
         return 0;
     if (!p->paid && !(p->paid = calloc((size_t) (last - first) + 1, 1)))
         return fail_nomem(r);
