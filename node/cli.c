@@ -109,6 +109,9 @@ static const cli_command_t cli_commands[] = {
       "MEMBER --kind elderly|children|land-transfer|forest-rights --date DATE"
       " [--status open|closed] [--note TEXT]",
       "record a home-care case for a member's family" },
+    { "delete", nd_cmd_delete, "RECORD", "", "", "", FMT_NONE, "RECORD",
+      "delete a record entered by mistake (an activity, contact, visit, assessment, approval,"
+      " care case or agreement), on every node that holds it" },
     { "export", nd_cmd_export, "", "", "", "", FMT_NONE, "",
       "every record this node holds, as one JSON document" },
     { "digest", nd_cmd_digest, "", "with", "records", "with", FMT_LIST, "--with NODE [--records]",

@@ -669,31 +669,6 @@ int nd_cmd_digest(nd_cli_t *cli, ld_error_t *err)
 
 /* --------------------------------------------------------------- history ---- */
 
-/* The kind of the record with this id, or LD_KIND_NONE. */
-static ld_kind_t record_kind(sqlite3 *db, const char *id, ld_error_t *err, int *rc)
-{
-    *rc = 0;
-    for (int k = LD_KIND_ORG; k < LD_KIND_COUNT; k++) {
-        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t) k);
-        char sql[128];
-        sqlite3_stmt *st = NULL;
-        snprintf(sql, sizeof sql, "SELECT 1 FROM \"%s\" WHERE \"id\" = ?1", def->table);
-        int src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-        if (src == SQLITE_OK)
-            src = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        if (src == SQLITE_OK)
-            src = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (src == SQLITE_ROW)
-            return (ld_kind_t) k;
-        if (src != SQLITE_DONE) {
-            *rc = ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
-            return LD_KIND_NONE;
-        }
-    }
-    return LD_KIND_NONE;
-}
-
 /* One line of a record's history: a field's value as its author wrote it. */
 typedef struct history_line {
     uint64_t hlc;                         /* the author's stamp */
@@ -821,8 +796,8 @@ int nd_cmd_history(nd_cli_t *cli, ld_error_t *err)
     if (!store)
         return err->code;
     sqlite3 *db = nd_store_db(store);
-    ld_kind_t kind = strlen(text) <= LD_RECORD_ID_MAX ? record_kind(db, text, err, &rc)
-                                                      : LD_KIND_NONE;
+    ld_kind_t kind = LD_KIND_NONE;
+    rc = nd_resolve_kind(store, text, &kind, err);
     if (rc != 0)
         return rc;
     if (kind != LD_KIND_NONE) {

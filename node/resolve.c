@@ -136,3 +136,30 @@ int nd_resolve(nd_store_t *store, ld_kind_t kind, const char *text, const char *
     snprintf(out, LD_RECORD_ID_MAX + 1, "%s", ids[0]);
     return 0;
 }
+
+int nd_resolve_kind(nd_store_t *store, const char *id, ld_kind_t *kind, ld_error_t *err)
+{
+    sqlite3 *db = nd_store_db(store);
+    *kind = LD_KIND_NONE;
+    if (strlen(id) > LD_RECORD_ID_MAX)
+        return 0;
+    for (int k = LD_KIND_ORG; k < LD_KIND_COUNT; k++) {
+        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t) k);
+        char sql[128];
+        sqlite3_stmt *st = NULL;
+        snprintf(sql, sizeof sql, "SELECT 1 FROM \"%s\" WHERE \"id\" = ?1", def->table);
+        int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc == SQLITE_ROW) {
+            *kind = (ld_kind_t) k;
+            return 0;
+        }
+        if (rc != SQLITE_DONE)
+            return ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
+    }
+    return 0;
+}

@@ -15,4 +15,8 @@
 int nd_resolve(nd_store_t *store, ld_kind_t kind, const char *text, const char *what,
                char out[LD_RECORD_ID_MAX + 1], ld_error_t *err);
 
+/* The kind of the record whose id is `id` (live or deleted) into *kind, LD_KIND_NONE
+ * when no table holds it.  0 or LD_EIO. */
+int nd_resolve_kind(nd_store_t *store, const char *id, ld_kind_t *kind, ld_error_t *err);
+
 #endif

@@ -751,6 +751,43 @@ Test(cli, assessments_approvals_and_care_cases)
     cr_assert_eq(query_int("SELECT count(*) FROM assessments"), 1);
 }
 
+Test(cli, delete_makes_a_mistaken_entry_a_tombstone_and_refuses_what_others_hang_off)
+{
+    township();
+    char id[64], dues[64], ag[64], contact[64];
+    snprintf(id, sizeof id, "%s", member("林术平", "longtan", "1960-08-10"));
+    RUN(0, "activity", "add", id, "--date", "2010-03-05", "--kind", "dues", "--month", "2010-03",
+        "--amount", "5");
+    snprintf(dues, sizeof dues, "%.36s", last.out);
+    RUN(0, "delete", dues);
+    cr_assert_str_eq(strtok(last.out, "\n"), dues);
+    ERR_HAS("activity ");
+    cr_assert_eq(query_int("SELECT count(*) FROM activities WHERE deleted = 1"), 1);
+    RUN(0, "activity", "list", "--format", "csv");
+    OUT_LACKS(dues);
+    RUN(0, "history", dues);
+    OUT_HAS("(deleted)");
+    FAILS_UNCHANGED(2, "was deleted", "delete", dues);
+    FAILS_UNCHANGED(2, "RECORD: no record 'nosuch'", "delete", "nosuch");
+    FAILS_UNCHANGED(2, "members and orgs are not deleted", "delete", id);
+    FAILS_UNCHANGED(2, "members and orgs are not deleted", "delete", "longtan");
+    RUN(0, "trip", "start", id, "--to", "dongguan", "--date", "2010-02-20");
+    char trip[64];
+    snprintf(trip, sizeof trip, "%.36s", last.out);
+    FAILS_UNCHANGED(2, "a trip is ended ('liangdi trip end'), not deleted", "delete", trip);
+    RUN(0, "agreement", "add", "--outflow", "longtan", "--inflow", "dongguan", "--signed",
+        "2009-12-10");
+    snprintf(ag, sizeof ag, "%.36s", last.out);
+    RUN(0, "contact", "add", ag, "--date", "2010-03-01");
+    snprintf(contact, sizeof contact, "%.36s", last.out);
+    FAILS_UNCHANGED(2, "still has 1 contact(s) and visit(s): delete those first", "delete", ag);
+    RUN(0, "delete", contact);
+    RUN(0, "delete", ag);
+    cr_assert_eq(query_int("SELECT count(*) FROM agreements WHERE deleted = 0"), 0);
+    RUN(0, "agreement", "add", "--outflow", "longtan", "--inflow", "dongguan", "--signed",
+        "2010-01-10");
+}
+
 /* ---------------------------------------------- export, history, report ---- */
 
 Test(cli, export_is_one_stable_json_document)

@@ -150,24 +150,6 @@ Test(sync_converge, records_written_at_both_branches_converge_when_home_syncs_fi
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
-/* Deletes a record through the node's own write path: a tombstone. */
-static void delete_record(hn_node_t *n, ld_kind_t kind, const char *id)
-{
-    ld_error_t err;
-    ld_error_clear(&err);
-    nd_store_t *store = nd_store_open(n->db, false, &err);
-    cr_assert_not_null(store, "%s", err.msg);
-    ld_change_t c;
-    ld_change_init(&c);
-    c.kind = kind;
-    snprintf(c.record_id, sizeof c.record_id, "%s", id);
-    c.deleted = true;
-    int rc = nd_store_write(store, &c, &err);
-    ld_change_clear(&c);
-    nd_store_destroy(&store);
-    cr_assert_eq(rc, 0, "deleting %s: %s", id, err.msg);
-}
-
 Test(sync_converge, an_ended_trip_and_a_deleted_entry_reach_the_other_branch)
 {
     people_t p;
@@ -180,7 +162,7 @@ Test(sync_converge, an_ended_trip_and_a_deleted_entry_reach_the_other_branch)
     cr_assert_eq(hn_sync(dongguan), 0);
     cr_assert_eq(count(dongguan, "SELECT count(*) FROM \"activities\" WHERE \"deleted\" = 0"), 1);
 
-    delete_record(dongguan, LD_KIND_ACTIVITY, entry);
+    ok(dongguan, NULL, 0, (const char *const[]){ "delete", entry, NULL });
     ok(home, NULL, 0,
        (const char *const[]){ "trip", "end", p.li, "--date", "2010-08-01", "--why", "returned",
                               NULL });
