@@ -20,6 +20,9 @@
  *               the date (few rows), matched per half-year and per year.
  *
  * The rules (thresholds from settings "report.*", defaults in rules.c):
+ *   - a home branch and an inflow branch with mobile members there need an agreement
+ *     signed by the date and not ended before it (every obligation hangs off one):
+ *     without one, a breach per pair;
  *   - an agreement owes one contact per half-year and one visit per calendar year, for
  *     every period that begins on or after the day it was signed (and not after `until`);
  *     a period that ended without one is a breach, a current period within the last
@@ -54,12 +57,12 @@
 /* ------------------------------------------------------------ findings ---- */
 
 typedef enum duty {
-    DUTY_CONTACT = 0, DUTY_VISIT, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY, DUTY_ASSESS,
+    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY, DUTY_ASSESS,
     DUTY_REPORT_IN, DUTY_LOST, DUTY_COUNT
 } duty_t;
 
 static const char *const duty_names[DUTY_COUNT] = {
-    "半年电联", "年度互访", "组织生活", "党费", "补缴党费", "双边考核", "外出报到", "失联",
+    "共管协议", "半年电联", "年度互访", "组织生活", "党费", "补缴党费", "双边考核", "外出报到", "失联",
 };
 
 #define CELLS_MAX 8
@@ -906,10 +909,83 @@ static int check_periods(report_t *r, const agreement_row_t *a, const dated_list
     return 0;
 }
 
+/* "OUTFLOW\x1fINFLOW": the key of a pair of branches, malloc'd (NULL when out of memory). */
+static char *pair_key(const char *outflow, const char *inflow)
+{
+    char *key = NULL;
+    return asprintf(&key, "%s\x1f%s", outflow, inflow) < 0 ? NULL : key;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Each pair of a home branch and an inflow branch with members away there and no
+ * agreement in force on the date: one breach, since every obligation hangs off one.
+ * `pairs` (sorted keys) are the pairs with one. */
+static int check_unagreed(report_t *r, char **pairs, size_t npairs)
+{
+    typedef struct unagreed {
+        char       *key;
+        const char *outflow_name, *inflow_name, *first;   /* borrowed from people */
+        long        members;
+    } unagreed_t;
+    unagreed_t *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (size_t i = 0; i < r->npeople && rc == 0; i++) {
+        const person_t *p = &r->people[i];
+        if (!p->mobile)
+            continue;
+        char *key = pair_key(p->org, p->inflow);
+        if (!key) {
+            rc = fail_nomem(r);
+            break;
+        }
+        size_t k = 0;
+        while (k < n && strcmp(v[k].key, key) != 0)
+            k++;
+        if ((npairs && bsearch(&key, pairs, npairs, sizeof *pairs, key_cmp)) || k < n) {
+            if (k < n)
+                v[k].members++;
+            free(key);
+            continue;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            unagreed_t *grown = realloc(v, ncap * sizeof *grown);
+            if (!grown) {
+                free(key);
+                rc = fail_nomem(r);
+                break;
+            }
+            v = grown;
+            cap = ncap;
+        }
+        v[n++] = (unagreed_t) { key, p->org_name, p->inflow_name, p->name, 1 };
+    }
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        char note[256];
+        snprintf(note, sizeof note, "%s等 %ld 名流动党员在此，两支部尚无有效的共管协议",
+                 v[k].first, v[k].members);
+        const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), v[k].outflow_name,
+                                         v[k].inflow_name, duty_names[DUTY_AGREEMENT], "",
+                                         "", "无", note };
+        rc = add_finding(r, 0, ND_LEVEL_BREACH, DUTY_AGREEMENT, cells, v[k].key);
+    }
+    for (size_t k = 0; k < n; k++)
+        free(v[k].key);
+    free(v);
+    return rc;
+}
+
 static int check_agreements(report_t *r)
 {
     dated_list_t contacts = { 0 }, visits = { 0 };
     sqlite3_stmt *st = NULL;
+    char **pairs = NULL;
+    size_t npairs = 0, pairs_cap = 0;
     int rc = load_dated(r, Q_CONTACTS, &contacts);
     if (!rc)
         rc = load_dated(r, Q_VISITS, &visits);
@@ -928,13 +1004,37 @@ static int check_agreements(report_t *r)
         rc = check_periods(r, &a, &contacts, DUTY_CONTACT);
         if (!rc)
             rc = check_periods(r, &a, &visits, DUTY_VISIT);
+        if (rc || (a.until != NO_DAY && a.until < r->as_of))
+            continue;
+        if (npairs == pairs_cap) {
+            size_t ncap = pairs_cap ? pairs_cap * 2 : 32;
+            char **grown = realloc(pairs, ncap * sizeof *grown);
+            if (!grown) {
+                rc = fail_nomem(r);
+                break;
+            }
+            pairs = grown;
+            pairs_cap = ncap;
+        }
+        if (!(pairs[npairs] = pair_key(a.outflow, a.inflow)))
+            rc = fail_nomem(r);
+        else
+            npairs++;
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = fail_sql(r, queries[Q_AGREEMENTS].name);
+    if (rc == 0) {
+        if (npairs > 1)
+            qsort(pairs, npairs, sizeof *pairs, key_cmp);
+        rc = check_unagreed(r, pairs, npairs);
+    }
 out:
     sqlite3_finalize(st);
     dated_free(&contacts);
     dated_free(&visits);
+    for (size_t i = 0; i < npairs; i++)
+        free(pairs[i]);
+    free(pairs);
     return rc;
 }
 

@@ -751,6 +751,53 @@ Test(report, a_branch_totals_what_it_holds_and_does_not_call_it_the_township)
     cr_assert_eq(total_of("全镇", "竹园镇党委", "mobile"), 1);
 }
 
+/* The rows of table 1 of `duty` as of date; the first one's note in *note. */
+static size_t duty_rows(const char *date, const char *duty, const char **note)
+{
+    report_json(town->store, date);
+    const jval_t *rows = table(1);
+    size_t n = 0;
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(jstr(rows->items[i], "duty"), duty) == 0 && n++ == 0 && note)
+            *note = jstr(rows->items[i], "note");
+    return n;
+}
+
+Test(report, members_away_where_their_branch_has_no_agreement_in_force_are_a_breach)
+{
+    small_store("2011-01-10", "2011-01-01");
+    cr_assert_eq(duty_rows("2011-03-01", "共管协议", NULL), 0, "longtan and dongguan agreed");
+    ld_error_t err = { 0 };
+    char member[37], agreement[37];
+    cr_assert_eq(seed_write(town->store, LD_KIND_ORG, "tingzi", NULL, &err, "name", "亭子村党支部",
+                            "kind", "village", "parent", "zhuyuan", "node", "zhuyuan", NULL), 0,
+                 "%s", err.msg);
+    const char *names[] = { "张小平", "李四" };
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(seed_write(town->store, LD_KIND_MEMBER, "", member, &err, "name", names[i],
+                                "org", "tingzi", NULL), 0, "%s", err.msg);
+        cr_assert_eq(seed_write(town->store, LD_KIND_TRIP, "", NULL, &err, "member", member,
+                                "to", "dongguan", "started", "2011-02-01", "status",
+                                "registered", NULL), 0, "%s", err.msg);
+    }
+    const char *note = NULL;
+    cr_assert_eq(duty_rows("2011-03-01", "共管协议", &note), 1, "one row for the pair");
+    cr_assert_not_null(strstr(note, "2 名流动党员"), "%s", note);
+    const jval_t *row = table(1)->items[0];
+    cr_assert_str_eq(jstr(row, "outflow"), "亭子村党支部");
+    cr_assert_str_eq(jstr(row, "inflow"), "东莞支部");
+    cr_assert_str_eq(jstr(row, "level"), "超期");
+
+    /* an agreement in force answers it; one that ended before the date does not */
+    cr_assert_eq(seed_write(town->store, LD_KIND_AGREEMENT, "", agreement, &err, "outflow",
+                            "tingzi", "inflow", "dongguan", "signed", "2011-02-15", "until",
+                            "2011-06-30", NULL), 0, "%s", err.msg);
+    cr_assert_eq(duty_rows("2011-02-14", "共管协议", NULL), 1, "not signed yet");
+    cr_assert_eq(duty_rows("2011-03-01", "共管协议", NULL), 0);
+    cr_assert_eq(duty_rows("2011-06-30", "共管协议", NULL), 0);
+    cr_assert_eq(duty_rows("2011-07-01", "共管协议", NULL), 1, "ended on 2011-06-30");
+}
+
 Test(report, the_half_year_contact_warns_in_its_last_30_days_and_breaches_after)
 {
     small_store("2011-01-10", "2011-01-01");
