@@ -327,10 +327,24 @@ static int field_from_text(nd_store_t *store, ld_kind_t kind, const char *field,
         }
         break;
     case LD_T_DATE: {
-        int32_t days;
-        if (!ld_date_parse(value, &days))
-            return nd_bad_value(err, what, value, looks_like_date(value)
-                                ? "no such date" : "expected a date YYYY-MM-DD");
+        int32_t days, today = ld_date_cst(time(NULL));
+        if (!ld_date_parse(value, &days)) {
+            int year = looks_like_date(value) ? atoi(value) : 0;
+            return nd_bad_value(err, what, value, !looks_like_date(value)
+                                ? "expected a date YYYY-MM-DD"
+                                : year < LD_YEAR_MIN || year > LD_YEAR_MAX
+                                ? "years run from 1900 to 2199"
+                                : "no such date");
+        }
+        /* what happened is recorded when it has happened; only an agreement's end and a
+         * departure registered beforehand may lie ahead */
+        if (days > today && strcmp(def->name, "until") != 0 &&
+            !(kind == LD_KIND_TRIP && strcmp(def->name, "started") == 0)) {
+            char day[11];
+            ld_date_format(today, day);
+            snprintf(why, sizeof why, "after today, %s (China Standard Time)", day);
+            return nd_bad_value(err, what, value, why);
+        }
         break;
     }
     case LD_T_MONTH: {
@@ -374,7 +388,7 @@ static int field_from_text(nd_store_t *store, ld_kind_t kind, const char *field,
         bool digits = strlen(value) == 4;
         for (const char *p = value; digits && *p; p++)
             digits = *p >= '0' && *p <= '9';
-        if (!digits || atoi(value) < 1900 || atoi(value) > 2199)
+        if (!digits || atoi(value) < LD_YEAR_MIN || atoi(value) > LD_YEAR_MAX)
             return nd_bad_value(err, what, value, "expected a year 1900..2199");
         break;
     }

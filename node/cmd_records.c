@@ -311,6 +311,9 @@ int nd_cmd_member_add(nd_cli_t *cli, ld_error_t *err)
         return err->code;
     c.kind = LD_KIND_MEMBER;
     int rc = set_flags(cli, store, &c, member_flags, true, err);
+    const char *joined = rc == 0 ? ld_change_get(&c, "joined") : NULL;
+    if (joined && ld_change_get(&c, "born") && strcmp(joined, ld_change_get(&c, "born")) < 0)
+        rc = nd_bad_value(err, "--joined", joined, "before --born");
     if (rc == 0) {
         const char *born = ld_change_get(&c, "born");
         const char *number = ld_change_get(&c, "id_number");

@@ -554,6 +554,12 @@ static int import_on_row(void *user, size_t line, size_t ncells, const char *con
         snprintf(what, sizeof what, "%s:%zu: column name", ctx->path, line);
         rc = nd_bad_value(&e, what, "", "a name is needed");
     }
+    const char *born = row.values[COL_BORN], *joined = row.values[COL_JOINED];
+    if (rc == 0 && born && joined && strcmp(joined, born) < 0) {
+        char what[512];
+        snprintf(what, sizeof what, "%s:%zu: column joined", ctx->path, line);
+        rc = nd_bad_value(&e, what, joined, "before the member was born");
+    }
     if (rc == 0)
         rc = import_check_duplicates(ctx, &row, &e);
     if (rc == LD_ENOMEM) {

@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define YEAR_MIN 1900
-#define YEAR_MAX 2199
 #define CST_OFFSET_S (8 * 3600)
 #define MONEY_FEN_LIMIT 100000000000LL   /* 10^9 yuan in fen */
 
@@ -208,7 +206,7 @@ bool ld_date_parse(const char *text, int32_t *days)
         return false;
     if (!digits(text, 4, &y) || !digits(text + 5, 2, &m) || !digits(text + 8, 2, &d))
         return false;
-    if (y < YEAR_MIN || y > YEAR_MAX || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
+    if (y < LD_YEAR_MIN || y > LD_YEAR_MAX || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
         return false;
     if (days != NULL)
         *days = ld_date_join(y, m, d);
@@ -233,7 +231,7 @@ bool ld_month_parse(const char *text, int32_t *months)
         return false;
     if (!digits(text, 4, &y) || !digits(text + 5, 2, &m))
         return false;
-    if (y < YEAR_MIN || y > YEAR_MAX || m < 1 || m > 12)
+    if (y < LD_YEAR_MIN || y > LD_YEAR_MAX || m < 1 || m > 12)
         return false;
     if (months != NULL)
         *months = y * 12 + m - 1;

@@ -29,6 +29,10 @@ bool ld_date_parse(const char *text, int32_t *days);
 /* Writes "YYYY-MM-DD" and NUL into out[11]. */
 void ld_date_format(int32_t days, char out[11]);
 
+/* The years a date or a month may name. */
+#define LD_YEAR_MIN 1900
+#define LD_YEAR_MAX 2199
+
 /* "YYYY-MM" (years 1900..2199): months since year 0 (year * 12 + month - 1). */
 bool ld_month_parse(const char *text, int32_t *months);
 void ld_month_format(int32_t months, char out[8]);

@@ -493,6 +493,19 @@ Test(cli, member_add_refuses_impossible_dates_and_unknown_orgs)
                     "atlantis");
     FAILS_UNCHANGED(2, "--gender: bad value 'x' (expected female|male)", "member", "add",
                     "--name", "甲", "--org", "longtan", "--gender", "x");
+    FAILS_UNCHANGED(2, "--born: bad value '2199-01-01' (after today, ", "member", "add",
+                    "--name", "甲", "--org", "longtan", "--born", "2199-01-01");
+    FAILS_UNCHANGED(2, "--born: bad value '1800-01-01' (years run from 1900 to 2199)", "member",
+                    "add", "--name", "甲", "--org", "longtan", "--born", "1800-01-01");
+    FAILS_UNCHANGED(2, "--joined: bad value '1950-01-01' (before --born)", "member", "add",
+                    "--name", "甲", "--org", "longtan", "--born", "1990-01-01", "--joined",
+                    "1950-01-01");
+    const char *id = member("乙", "longtan", "1970-01-01");
+    FAILS_UNCHANGED(2, "--date: bad value '2199-02-20' (after today, ", "activity", "add", id,
+                    "--date", "2199-02-20", "--kind", "study");
+    /* an agreement's end may lie ahead */
+    RUN(0, "agreement", "add", "--outflow", "longtan", "--inflow", "dongguan", "--signed",
+        "2010-01-10", "--until", "2199-12-31");
 }
 
 Test(cli, member_add_refuses_a_duplicate_with_the_existing_id)
@@ -590,6 +603,9 @@ Test(cli, member_import_writes_all_rows_or_none)
     write_text("dup.csv", "name,org,id-number\n戊,tingzi,500236197102030022\n");
     FAILS_UNCHANGED(2, "dup.csv:2: column id-number: bad value '500236197102030022' (a duplicate: member", "member",
                     "import", "dup.csv");
+    write_text("order.csv", "name,org,born,joined\n己,longtan,1990-01-01,1950-01-01\n");
+    FAILS_UNCHANGED(2, "order.csv:2: column joined: bad value '1950-01-01' (before the member "
+                    "was born)", "member", "import", "order.csv");
     FAILS_UNCHANGED(2, "cannot open", "member", "import", "nonexistent.csv");
     cr_assert_eq(query_int("SELECT count(*) FROM members"), 2);
 }
