@@ -268,9 +268,10 @@ int nd_cmd_status(nd_cli_t *cli, ld_error_t *err)
     if (!store)
         return err->code;
     sqlite3 *db = nd_store_db(store);
-    int rc = apply_config_broker(cli, store, err);
-    if (rc != 0)
-        return rc;
+    int rc = 0;
+    /* the config file's broker is shown and probed, not written: status only reads */
+    const char *config_endpoint = nd_config_broker(nd_cli_config(cli));
+    const char *config_key = nd_config_broker_key(nd_cli_config(cli));
     t = nd_table_new("status", 2, keys, NULL);
     if (!t)
         return ld_error_set(err, LD_ENOMEM, "out of memory");
@@ -319,13 +320,16 @@ int nd_cmd_status(nd_cli_t *cli, ld_error_t *err)
         rc = status_row(t, "last sync", buf, err);
     if (rc == 0 && last_error && *last_error)
         rc = status_row(t, "last sync error", last_error, err);
-    endpoint = nd_store_setting(store, "broker.endpoint");
+    endpoint = config_endpoint ? strdup(config_endpoint)
+                               : nd_store_setting(store, "broker.endpoint");
     if (rc == 0)
         rc = status_row(t, "broker", endpoint && *endpoint ? endpoint : "(none set)", err);
     if (rc == 0 && endpoint && *endpoint) {
         int timeout = nd_config_timeout_ms(nd_cli_config(cli));
         nd_sync_opts_t opts = sync_opts(cli, timeout && timeout < PROBE_TIMEOUT_DEFAULT_MS
                                              ? timeout : PROBE_TIMEOUT_DEFAULT_MS);
+        opts.endpoints = config_endpoint;
+        opts.server_key = config_key;
         ld_error_t perr;
         ld_error_clear(&perr);
         if (nd_sync_probe(store, nd_cli_db_path(cli), &opts, &perr) == 0)

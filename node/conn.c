@@ -119,6 +119,7 @@ static int split_endpoints(nd_broker_config_t *cfg, const char *list, ld_error_t
 }
 
 int nd_broker_config_load(nd_store_t *store, const char *db_path, const char *keyfile,
+                          const char *endpoints_given, const char *key_given,
                           nd_broker_config_t *out, ld_error_t *err)
 {
     int rc = 0;
@@ -127,8 +128,9 @@ int nd_broker_config_load(nd_store_t *store, const char *db_path, const char *ke
     char *path = NULL;
 
     memset(out, 0, sizeof *out);
-    endpoints = nd_store_setting(store, "broker.endpoint");
-    key = nd_store_setting(store, "broker.key");
+    endpoints = endpoints_given ? strdup(endpoints_given)
+                                : nd_store_setting(store, "broker.endpoint");
+    key = key_given ? strdup(key_given) : nd_store_setting(store, "broker.key");
     if (endpoints == NULL || endpoints[0] == '\0' || key == NULL || key[0] == '\0') {
         rc = ld_error_set(err, LD_EINVAL,
                           "no broker set for this node: run `liangdi broker set ENDPOINT --key KEY`");

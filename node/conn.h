@@ -28,11 +28,13 @@ typedef struct nd_broker_config {
     ld_keypair_t keys;
 } nd_broker_config_t;
 
-/* Reads the broker settings of `store` and the keypair from `keyfile` (NULL: beside
- * `db_path`).  LD_EINVAL when no broker is set or a setting is malformed, LD_EDENIED /
+/* Reads the broker settings of `store` (or `endpoints` and `server_key` where given,
+ * which take their place) and the keypair from `keyfile` (NULL: beside `db_path`).
+ * LD_EINVAL when no broker is set or a setting is malformed, LD_EDENIED /
  * LD_ENOTFOUND / LD_EINVAL from the keypair file; err names the setting or file.
  * On success free with nd_broker_config_clear. */
 int nd_broker_config_load(nd_store_t *store, const char *db_path, const char *keyfile,
+                          const char *endpoints, const char *server_key,
                           nd_broker_config_t *out, ld_error_t *err);
 void nd_broker_config_clear(nd_broker_config_t *cfg);
 

@@ -210,8 +210,10 @@ static void reload_config(nd_store_t *store, const char *db_path, const nd_sync_
 {
     nd_broker_config_t fresh;
     ld_error_t err;
-    if (nd_broker_config_load(store, db_path, opts != NULL ? opts->keyfile : NULL, &fresh,
-                              &err) != 0) {
+    if (nd_broker_config_load(store, db_path, opts != NULL ? opts->keyfile : NULL,
+                                   opts != NULL ? opts->endpoints : NULL,
+                                   opts != NULL ? opts->server_key : NULL, &fresh,
+                                   &err) != 0) {
         ld_warn("reading the broker settings and keypair again: %s; keeping those in use",
                 err.msg);
         return;
@@ -233,7 +235,9 @@ int nd_daemon_run(nd_store_t *store, const char *db_path, const nd_sync_opts_t *
 {
     nd_broker_config_t cfg;
     struct sigaction old_term, old_int;
-    int rc = nd_broker_config_load(store, db_path, opts != NULL ? opts->keyfile : NULL, &cfg, err);
+    int rc = nd_broker_config_load(store, db_path, opts != NULL ? opts->keyfile : NULL,
+                                   opts != NULL ? opts->endpoints : NULL,
+                                   opts != NULL ? opts->server_key : NULL, &cfg, err);
     if (rc != 0)
         return rc;
 

@@ -188,7 +188,9 @@ static int run_round(nd_store_t *store, const char *db_path, const nd_sync_opts_
                      round_kind_t kind, nd_sync_result_t *result, ld_error_t *err)
 {
     nd_broker_config_t cfg;
-    int rc = nd_broker_config_load(store, db_path, opts != NULL ? opts->keyfile : NULL, &cfg, err);
+    int rc = nd_broker_config_load(store, db_path, opts != NULL ? opts->keyfile : NULL,
+                                   opts != NULL ? opts->endpoints : NULL,
+                                   opts != NULL ? opts->server_key : NULL, &cfg, err);
     if (rc != 0)
         return rc;
     int64_t failing_since = 0;

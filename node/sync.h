@@ -13,6 +13,8 @@ typedef struct nd_sync_opts {
     int         timeout_ms;       /* sync: give up after this long (default 30 s) */
     int         interval_ms;      /* daemon: fetch at least this often (default 60 s) */
     bool        progress;         /* print "changes done / left" (on a terminal) */
+    const char *endpoints;        /* the broker, in place of the store's; NULL: the store's */
+    const char *server_key;       /* its key, likewise */
 } nd_sync_opts_t;
 
 typedef struct nd_sync_result {

@@ -1141,6 +1141,20 @@ Test(cli, config_gives_the_db_and_flags_override_it)
     OUT_HAS("dongguan");
 }
 
+Test(cli, status_shows_and_probes_the_config_broker_without_writing_it)
+{
+    RUN(0, "init", "--node", "zhuyuan", "--name", "竹园镇党委", "--broker", "tcp://127.0.0.1:1",
+        "--broker-key", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    write_text("node.conf", "[node]\nbroker = tcp://127.0.0.1:2\n");
+    snapshot_t before = snap();
+    RUN(0, "--config", "node.conf", "status", "--format", "csv");
+    OUT_HAS("tcp://127.0.0.1:2");
+    OUT_LACKS("tcp://127.0.0.1:1");
+    assert_unchanged(&before);
+    RUN(0, "status", "--format", "csv");
+    OUT_HAS("tcp://127.0.0.1:1");
+}
+
 Test(cli, config_report_thresholds_hold_for_the_report_without_being_stored)
 {
     township();
