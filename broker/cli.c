@@ -101,6 +101,15 @@ static int cli_error(const ld_error_t *err)
     return cli_fail(err->code == LD_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME, "%s", err->msg);
 }
 
+/* The exit code for an error from a registry change: a node that is not registered, or
+ * one already registered or linked, is the caller's argument (2), as a bad value is. */
+static int cli_registry_error(const ld_error_t *err)
+{
+    bool argument = err->code == LD_EINVAL || err->code == LD_ENOTFOUND ||
+                    err->code == LD_EEXIST;
+    return cli_fail(argument ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME, "%s", err->msg);
+}
+
 /* "<db>.key": malloc'd, caller frees; NULL if out of memory. */
 static char *cli_key_path(const char *db)
 {
@@ -278,7 +287,7 @@ static int cli_node_add(cli_ctx_t *ctx)
     if (!registry)
         return code;
     if (bk_registry_add_node(registry, id, ctx->args.name, ctx->args.key, &err) < 0)
-        code = cli_error(&err);
+        code = cli_registry_error(&err);
     else
         fprintf(stderr, "liangdi-broker: node %s registered\n", id);
     bk_registry_destroy(&registry);
@@ -296,7 +305,7 @@ static int cli_node_rekey(cli_ctx_t *ctx)
     if (!registry)
         return code;
     if (bk_registry_set_key(registry, id, ctx->args.key, &err) < 0)
-        code = cli_error(&err);
+        code = cli_registry_error(&err);
     else
         fprintf(stderr, "liangdi-broker: node %s has its new key; the old one is refused from "
                 "now on, and is never used again\n", id);
@@ -328,7 +337,7 @@ static int cli_node_remove(cli_ctx_t *ctx)
     if (!registry)
         return code;
     if (bk_registry_remove_node(registry, id, &err) < 0)
-        code = cli_error(&err);
+        code = cli_registry_error(&err);
     else
         fprintf(stderr, "liangdi-broker: node %s removed; it is refused from now on\n", id);
     bk_registry_destroy(&registry);
@@ -357,7 +366,7 @@ static int cli_link_add(cli_ctx_t *ctx)
     if (!registry)
         return code;
     if (bk_registry_add_link(registry, a, b, &err) < 0)
-        code = cli_error(&err);
+        code = cli_registry_error(&err);
     else
         fprintf(stderr, "liangdi-broker: %s and %s linked\n", a, b);
     bk_registry_destroy(&registry);
@@ -388,7 +397,7 @@ static int cli_link_remove(cli_ctx_t *ctx)
     if (!registry)
         return code;
     if (bk_registry_remove_link(registry, a, b, &err) < 0)
-        code = cli_error(&err);
+        code = cli_registry_error(&err);
     else
         fprintf(stderr, "liangdi-broker: %s and %s unlinked\n", a, b);
     bk_registry_destroy(&registry);

@@ -585,8 +585,13 @@ Test(broker_protocol, bad_arguments_exit_2_naming_the_argument_and_value)
     cr_assert_not_null(strstr(log, "'short'"), "%s", log);
     cr_assert_not_null(strstr(log, "'--colour'"), "%s", log);
     free(log);
-    cr_assert_eq(CLI(NULL, 0, "link", "add", "home", "nowhere", "--db", bk.db), 1,
-                 "a runtime failure exits 1");
+    cr_assert_eq(CLI(NULL, 0, "link", "add", "home", "nowhere", "--db", bk.db), 2,
+                 "a node that is not registered is a bad argument");
+    cr_assert_eq(CLI(NULL, 0, "node", "remove", "nowhere", "--db", bk.db), 2);
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s.none", bk.db);
+    cr_assert_eq(CLI(NULL, 0, "node", "list", "--db", missing), 1,
+                 "a runtime failure (no store there) exits 1");
 }
 
 Test(broker_protocol, a_bad_config_line_names_file_line_and_key)

@@ -309,14 +309,14 @@ Test(sync_auth, node_rekey_refuses_bad_input_naming_it_and_changes_nothing)
     rekey_refused(2, "--key 'nope' is not a CURVE public key", "dongguan", "nope");
     if (world.store == HN_STORE_SQLITE)   /* the key file the CLI compares with */
         rekey_refused(2, "is the broker's own key", "dongguan", world.broker.key);
-    rekey_refused(1, "node nowhere is not registered", "nowhere", kp.public_key);
+    rekey_refused(2, "node nowhere is not registered", "nowhere", kp.public_key);
     hn_result_t twice;
     cr_assert_eq(hn_broker_cmd(&world, &twice, "node", "rekey", "dongguan", "--key",
                                kp.public_key, "--key", home->key, NULL), 0);
     cr_assert_eq(twice.status, 2, "%s", twice.err);
     cr_assert_not_null(strstr(twice.err, "option --key given twice"), "%s", twice.err);
     hn_result_free(&twice);
-    rekey_refused(1, "already registered to node home", "dongguan", home->key);
+    rekey_refused(2, "already registered to node home", "dongguan", home->key);
     /* dongguan still answers to its key */
     char id[37];
     cr_assert_eq(hn_mobile_member(home, "王芳", "female", "2010-04-01", id), 0);
