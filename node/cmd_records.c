@@ -302,6 +302,23 @@ static int member_check_duplicate(nd_store_t *store, const char *self, const cha
     return 0;
 }
 
+/* Refuses a home branch (`org`, given as --org `value`) that another node keeps: a
+ * member is registered, and moved, on the node that keeps his branch. */
+static int check_org_here(nd_store_t *store, const char *org, const char *value,
+                          ld_error_t *err)
+{
+    char *node = NULL, why[160];
+    int rc = org ? query_text(nd_store_db(store), "SELECT coalesce(\"node\", '') FROM \"orgs\""
+                              " WHERE \"id\" = ?1", org, NULL, NULL, &node, err) : 0;
+    if (rc == 0 && node && *node && strcmp(node, nd_store_node_id(store)) != 0) {
+        snprintf(why, sizeof why, "kept by node %s: a member is registered on the node that "
+                 "keeps his branch", node);
+        rc = nd_bad_value(err, "--org", value, why);
+    }
+    free(node);
+    return rc;
+}
+
 int nd_cmd_member_add(nd_cli_t *cli, ld_error_t *err)
 {
     ld_change_t c;
@@ -314,6 +331,8 @@ int nd_cmd_member_add(nd_cli_t *cli, ld_error_t *err)
     const char *joined = rc == 0 ? ld_change_get(&c, "joined") : NULL;
     if (joined && ld_change_get(&c, "born") && strcmp(joined, ld_change_get(&c, "born")) < 0)
         rc = nd_bad_value(err, "--joined", joined, "before --born");
+    if (rc == 0)
+        rc = check_org_here(store, ld_change_get(&c, "org"), nd_cli_flag(cli, "org"), err);
     if (rc == 0) {
         const char *born = ld_change_get(&c, "born");
         const char *number = ld_change_get(&c, "id_number");
@@ -351,6 +370,7 @@ int nd_cmd_member_edit(nd_cli_t *cli, ld_error_t *err)
                           " --org, --gender, --born, --joined, --phone, --id-number)");
         goto out;
     }
+    rc = check_org_here(store, ld_change_get(&c, "org"), nd_cli_flag(cli, "org"), err);
     for (int i = 0; i < 4 && rc == 0; i++) {
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT coalesce(\"%s\", '') FROM \"members\" WHERE \"id\" = ?1",

@@ -288,6 +288,7 @@ typedef struct import_ctx {
     int           column_of_cell[ND_CSV_CELLS_MAX];   /* -1: none */
     size_t        ncells;
     strmap_t      orgs;            /* org id or name -> id (or AMBIGUOUS) */
+    strmap_t      org_nodes;       /* org id -> the node that keeps it, for other nodes' */
     strmap_t      numbers;         /* id number -> "member ID" or "line N" */
     strmap_t      people;          /* name \x1f org \x1f born -> the same */
     import_row_t *rows;
@@ -303,6 +304,7 @@ static void import_ctx_free(import_ctx_t *ctx)
             free(ctx->rows[i].values[k]);
     free(ctx->rows);
     strmap_free(&ctx->orgs);
+    strmap_free(&ctx->org_nodes);
     strmap_free(&ctx->numbers);
     strmap_free(&ctx->people);
 }
@@ -311,8 +313,10 @@ static int import_load_orgs(import_ctx_t *ctx, ld_error_t *err)
 {
     sqlite3 *db = nd_store_db(ctx->store);
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT \"id\", coalesce(\"name\", '') FROM \"orgs\""
+    int rc = sqlite3_prepare_v2(db, "SELECT \"id\", coalesce(\"name\", ''),"
+                                " coalesce(\"node\", '') FROM \"orgs\""
                                 " WHERE coalesce(\"deleted\", 0) = 0", -1, &st, NULL);
+    const char *self = nd_store_node_id(ctx->store);
     /* Names first, then ids, so an id always wins over a name. */
     strmap_t ids = { 0 };
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -320,7 +324,11 @@ static int import_load_orgs(import_ctx_t *ctx, ld_error_t *err)
         const char *name = (const char *) sqlite3_column_text(st, 1);
         if (!id)
             continue;
+        const char *node = (const char *) sqlite3_column_text(st, 2);
         if (strmap_put(&ids, id, id) != 0)
+            goto nomem;
+        if (node && *node && strcmp(node, self) != 0 &&
+            strmap_put(&ctx->org_nodes, id, node) != 0)
             goto nomem;
         if (name && *name) {
             const char *seen = strmap_get(&ctx->orgs, name);
@@ -478,6 +486,14 @@ static int import_cell(import_ctx_t *ctx, size_t line, int col, const char *cell
         }
         if (strcmp(id, AMBIGUOUS) == 0)
             return nd_bad_value(e, what, cell, "two orgs have this name; give the org's id");
+        const char *keeper = strmap_get(&ctx->org_nodes, id);
+        if (keeper) {
+            char why[160];
+            cell_what(ctx, line, col, what, sizeof what);
+            snprintf(why, sizeof why, "kept by node %s: a member is registered on the node "
+                     "that keeps his branch", keeper);
+            return nd_bad_value(e, what, cell, why);
+        }
         *out = strdup(id);
         return *out ? 0 : ld_error_set(e, LD_ENOMEM, "out of memory");
     }

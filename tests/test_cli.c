@@ -500,7 +500,12 @@ Test(cli, member_add_refuses_impossible_dates_and_unknown_orgs)
     FAILS_UNCHANGED(2, "--joined: bad value '1950-01-01' (before --born)", "member", "add",
                     "--name", "甲", "--org", "longtan", "--born", "1990-01-01", "--joined",
                     "1950-01-01");
+    FAILS_UNCHANGED(2, "--org: bad value 'dongguan' (kept by node dongguan: a member is "
+                    "registered on the node that keeps his branch)", "member", "add", "--name",
+                    "甲", "--org", "dongguan");
     const char *id = member("乙", "longtan", "1970-01-01");
+    FAILS_UNCHANGED(2, "--org: bad value '东莞流动党支部' (kept by node dongguan", "member", "edit",
+                    id, "--org", "东莞流动党支部");
     FAILS_UNCHANGED(2, "--date: bad value '2199-02-20' (after today, ", "activity", "add", id,
                     "--date", "2199-02-20", "--kind", "study");
     /* an agreement's end may lie ahead */
@@ -603,6 +608,9 @@ Test(cli, member_import_writes_all_rows_or_none)
     write_text("dup.csv", "name,org,id-number\n戊,tingzi,500236197102030022\n");
     FAILS_UNCHANGED(2, "dup.csv:2: column id-number: bad value '500236197102030022' (a duplicate: member", "member",
                     "import", "dup.csv");
+    write_text("elsewhere.csv", "name,org\n庚,longtan\n辛,dongguan\n");
+    FAILS_UNCHANGED(2, "elsewhere.csv:3: column org: bad value 'dongguan' (kept by node "
+                    "dongguan", "member", "import", "elsewhere.csv");
     write_text("order.csv", "name,org,born,joined\n己,longtan,1990-01-01,1950-01-01\n");
     FAILS_UNCHANGED(2, "order.csv:2: column joined: bad value '1950-01-01' (before the member "
                     "was born)", "member", "import", "order.csv");
