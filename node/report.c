@@ -38,6 +38,9 @@
  *     way is not yet owed); a payment made in the twelve months up to the date more than
  *     backpay_max_months after the month it covers is a breach;
  *   - assessments: a member mobile during the last full year needs both sides' for it;
+ *     and, for that year, his written report to the home branch and the certificate's
+ *     review (activities of kind report and review dated from that year's first day up
+ *     to the date);
  *   - a trip still not reported in more than report_in_days after it started;
  *   - out of contact: the latest trip marked lost-contact, or a mobile member with no
  *     activity of any kind for contact_lost_months whole months.
@@ -58,11 +61,12 @@
 
 typedef enum duty {
     DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY, DUTY_ASSESS,
-    DUTY_REPORT_IN, DUTY_LOST, DUTY_COUNT
+    DUTY_YEARLY_REPORT, DUTY_REVIEW, DUTY_REPORT_IN, DUTY_LOST, DUTY_COUNT
 } duty_t;
 
 static const char *const duty_names[DUTY_COUNT] = {
-    "共管协议", "半年电联", "年度互访", "组织生活", "党费", "补缴党费", "双边考核", "外出报到", "失联",
+    "共管协议", "半年电联", "年度互访", "组织生活", "党费", "补缴党费", "双边考核", "年度书面报告",
+    "活动证年审", "外出报到", "失联",
 };
 
 #define CELLS_MAX 8
@@ -106,6 +110,9 @@ typedef struct person {
     bool    mobile;            /* the latest trip is current on the date */
     bool    out_last_year;     /* some trip overlapped the last full year */
     bool    assessed[2];       /* last year's assessment: [0] outflow, [1] inflow side */
+    bool    yearly[2];         /* for the last full year: [0] the member's written report,
+                                  [1] the certificate's review, dated from its first day
+                                  up to the date */
     char    last_life[11];     /* "" or the latest organisational life up to the date */
     char    last_any[11];      /* "" or the latest activity of any kind */
     uint8_t *paid;             /* owned, NULL until a dues entry is found: one byte per
@@ -607,6 +614,10 @@ static int load_activities(report_t *r)
         return rc;
     char window[11];   /* back-pay: paid after this day */
     ld_date_format(nd_add_months(r->as_of, -12), window);
+    char year_first[11];   /* the yearly report and review: dated from this day on */
+    int y, m, d;
+    ld_date_split(r->as_of, &y, &m, &d);
+    ld_date_format(ld_date_join(y - 1, 1, 1), year_first);
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *date = col_text(st, 2);
@@ -627,6 +638,11 @@ static int load_activities(report_t *r)
                 rc = late_dues(r, p, month, date);
         } else if (is_life(kind) && strcmp(date, p->last_life) > 0) {
             memcpy(p->last_life, date, 11);
+        } else if (strcmp(date, year_first) >= 0) {
+            if (strcmp(kind, "report") == 0)
+                p->yearly[0] = true;
+            else if (strcmp(kind, "review") == 0)
+                p->yearly[1] = true;
         }
     }
     if (rc == 0 && step != SQLITE_DONE)
@@ -769,6 +785,14 @@ static int check_people(report_t *r)
                                 : !p->assessed[0] ? "流出地" : "流入地";
             snprintf(note, sizeof note, "%d 年度缺%s考核", y - 1, missing);
             rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_ASSESS, p, year, "", note);
+        }
+        if (rc == 0 && p->out_last_year && !p->yearly[0]) {
+            snprintf(note, sizeof note, "%d 年度未向流出地党支部提交书面报告", y - 1);
+            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_YEARLY_REPORT, p, year, "", note);
+        }
+        if (rc == 0 && p->out_last_year && !p->yearly[1]) {
+            snprintf(note, sizeof note, "%d 年度党员活动证未经年审（随民主评议）", y - 1);
+            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_REVIEW, p, year, "", note);
         }
 
         bool waiting = strcmp(p->status, "registered") == 0 ||

@@ -48,6 +48,16 @@ bool seed_has_assessment(int i, bool outflow_side)
     return outflow_side ? i % 13 != 6 : i % 9 != 4;
 }
 
+bool seed_has_yearly_report(int i)
+{
+    return !seed_is_silent(i) && i % 11 != 2;
+}
+
+bool seed_has_review(int i)
+{
+    return !seed_is_silent(i) && i % 8 != 5;
+}
+
 bool seed_agreement_contact(int j, bool second_half)
 {
     return second_half ? j % 4 != 2 : j % 5 != 1;
@@ -309,6 +319,10 @@ static int member_year(seed_township_t *s, const seed_member_t *m, ld_error_t *e
         snprintf(month, sizeof month, "2010-%02d", seed_backpay_month(i));
         rc = write_activity(s, m, "2010-08-15", "dues", month, "补缴党费", err);
     }
+    if (rc == 0 && seed_has_yearly_report(i))
+        rc = write_activity(s, m, "2010-12-20", "report", NULL, "2010年度书面报告", err);
+    if (rc == 0 && seed_has_review(i))
+        rc = write_activity(s, m, "2011-01-10", "review", NULL, "活动证年审", err);
     for (int side = 0; side < 2 && rc == 0; side++)
         if (seed_has_assessment(i, side == 0))
             rc = seed_write(s->store, LD_KIND_ASSESSMENT, "", NULL, err, "member", m->id,

@@ -110,6 +110,11 @@ int  seed_last_dues_month(int i);  /* last month of 2010 paid for; 0 if silent *
 bool seed_dues_paid_late(int i);   /* months 8..12 paid on 2011-01-05 */
 int  seed_backpay_month(int i);    /* 1 (7 months late), 2 (6 months) or 0: none */
 bool seed_has_assessment(int i, bool outflow_side);
+
+/* Whether member i's 2010 written report (dated 2010-12-20) and certificate review
+ * (dated 2011-01-10, after the year it reviews) are on record. */
+bool seed_has_yearly_report(int i);
+bool seed_has_review(int i);
 bool seed_agreement_contact(int j, bool second_half);
 bool seed_agreement_visit(int j);
 

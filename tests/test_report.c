@@ -522,6 +522,25 @@ Test(report, in_january_the_ended_periods_are_breaches_and_2010_assessments_are_
     cr_assert_not_null(row);
     cr_assert_str_eq(jstr(row, "note"), "2010 年度缺流出地和流入地考核");
 
+    /* the member's written report for 2010 and the certificate's review, which may come
+     * in the new year */
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++)
+        if (!seed_has_yearly_report(town->members[i].index))
+            want.v[want.n++] = town->members[i].name;
+    cr_assert(want.n > 0);
+    found(3, "年度书面报告", "超期", &got);
+    same_names(&got, &want, "yearly reports");
+    want.n = 0;
+    for (size_t i = 0; i < town->nmembers; i++)
+        if (!seed_has_review(town->members[i].index))
+            want.v[want.n++] = town->members[i].name;
+    found(3, "活动证年审", "超期", &got);
+    same_names(&got, &want, "reviews");
+    row = row_of(3, town->members[2].name, "年度书面报告");
+    cr_assert_not_null(row);
+    cr_assert_str_eq(jstr(row, "note"), "2010 年度未向流出地党支部提交书面报告");
+
     /* agreements: every missed period of 2010 is now a breach */
     const jval_t *rows = table(1);
     size_t want_rows = 0;
