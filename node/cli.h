@@ -85,6 +85,9 @@ int nd_cmd_activity_list(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_assess(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_approval_add(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_care_add(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_care_list(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_care_close(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_approval_list(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_delete(nd_cli_t *cli, ld_error_t *err);            /* cmd_delete.c */
 
 int nd_cmd_init(nd_cli_t *cli, ld_error_t *err);

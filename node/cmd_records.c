@@ -1035,3 +1035,94 @@ int nd_cmd_care_add(nd_cli_t *cli, ld_error_t *err)
     };
     return add_member_record(cli, LD_KIND_CARE, flags, "status", err);
 }
+
+/* The --member filter of a list: its id into member, or NULL when not given. */
+static int member_filter(nd_cli_t *cli, nd_store_t *store, char member[LD_RECORD_ID_MAX + 1],
+                         const char **bind, ld_error_t *err)
+{
+    const char *flag = nd_cli_flag(cli, "member");
+    *bind = NULL;
+    if (!flag)
+        return 0;
+    int rc = nd_resolve(store, LD_KIND_MEMBER, flag, "--member", member, err);
+    if (rc == 0)
+        *bind = member;
+    return rc;
+}
+
+int nd_cmd_approval_list(nd_cli_t *cli, ld_error_t *err)
+{
+    static const char *const keys[] = { "id", "member", "name", "date", "to", "decision",
+                                        "note" };
+    static const char *const labels[] = { "id", "member", "姓名 name", "date", "流入地 to",
+                                          "decision", "note" };
+    char member[LD_RECORD_ID_MAX + 1];
+    const char *binds[1];
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    int rc = member_filter(cli, store, member, &binds[0], err);
+    if (rc != 0)
+        return rc;
+    return nd_cli_list(cli, "approvals",
+        "SELECT a.\"id\", a.\"member\", m.\"name\", a.\"date\", coalesce(o.\"name\", a.\"to\"),"
+        " a.\"decision\", a.\"note\" FROM \"approvals\" a"
+        " LEFT JOIN \"members\" m ON m.\"id\" = a.\"member\""
+        " LEFT JOIN \"orgs\" o ON o.\"id\" = a.\"to\""
+        " WHERE coalesce(a.\"deleted\", 0) = 0 AND (?1 IS NULL OR a.\"member\" = ?1)"
+        " ORDER BY a.\"date\", a.\"id\"", binds, 1, 7, keys, labels, err);
+}
+
+int nd_cmd_care_list(nd_cli_t *cli, ld_error_t *err)
+{
+    static const char *const keys[] = { "id", "member", "name", "kind", "date", "status",
+                                        "note" };
+    static const char *const labels[] = { "id", "member", "姓名 name", "kind", "date",
+                                          "status", "note" };
+    char member[LD_RECORD_ID_MAX + 1];
+    const char *binds[2] = { NULL, nd_cli_has(cli, "open") ? "open" : NULL };
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    int rc = member_filter(cli, store, member, &binds[0], err);
+    if (rc != 0)
+        return rc;
+    return nd_cli_list(cli, "cares",
+        "SELECT c.\"id\", c.\"member\", m.\"name\", c.\"kind\", c.\"date\", c.\"status\","
+        " c.\"note\" FROM \"cares\" c LEFT JOIN \"members\" m ON m.\"id\" = c.\"member\""
+        " WHERE coalesce(c.\"deleted\", 0) = 0 AND (?1 IS NULL OR c.\"member\" = ?1)"
+        " AND (?2 IS NULL OR c.\"status\" = ?2)"
+        " ORDER BY c.\"date\", c.\"id\"", binds, 2, 7, keys, labels, err);
+}
+
+int nd_cmd_care_close(nd_cli_t *cli, ld_error_t *err)
+{
+    static const flag_field_t flags[] = { { "note", "note" }, { NULL, NULL } };
+    const char *id = nd_cli_arg(cli, 0);
+    char *status = NULL;
+    ld_change_t c;
+    ld_change_init(&c);
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    int rc = query_text(nd_store_db(store), "SELECT coalesce(\"status\", '') FROM \"cares\""
+                        " WHERE \"id\" = ?1 AND coalesce(\"deleted\", 0) = 0", id, NULL, NULL,
+                        &status, err);
+    if (rc == 0 && !status)
+        rc = ld_error_set(err, LD_ENOTFOUND, "CASE: no care case '%s' (its id, as 'liangdi "
+                          "care list' shows it)", id);
+    else if (rc == 0 && strcmp(status, "closed") == 0)
+        rc = ld_error_set(err, LD_EEXIST, "CASE: care case %s is already closed", id);
+    if (rc == 0) {
+        c.kind = LD_KIND_CARE;
+        snprintf(c.record_id, sizeof c.record_id, "%s", id);
+        rc = set_field(&c, "status", "closed", err);
+    }
+    if (rc == 0)
+        rc = set_flags(cli, store, &c, flags, false, err);
+    if (rc == 0)
+        rc = write_record(store, &c, false, err);
+    free(status);
+    ld_change_clear(&c);
+    return rc;
+}

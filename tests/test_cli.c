@@ -773,6 +773,21 @@ Test(cli, assessments_approvals_and_care_cases)
     FAILS_UNCHANGED(2, "MEMBER: no member 'nobody'", "care", "add", "nobody", "--kind", "elderly",
                     "--date", "2010-04-01");
     cr_assert_eq(query_int("SELECT count(*) FROM assessments"), 1);
+    RUN(0, "approval", "list", "--member", "林术平", "--format", "csv");
+    OUT_HAS("2010-01-15,,approved");
+    RUN(0, "care", "add", id, "--kind", "elderly", "--date", "2010-05-01", "--note", "空巢老人");
+    char care[64];
+    snprintf(care, sizeof care, "%.36s", last.out);
+    RUN(0, "care", "list", "--open", "--format", "csv");
+    OUT_HAS(care);
+    OUT_LACKS("land-transfer");
+    RUN(0, "care", "close", care, "--note", "已安排邻居照看");
+    RUN(0, "care", "list", "--open", "--format", "csv");
+    OUT_LACKS(care);
+    RUN(0, "care", "list", "--member", id, "--format", "csv");
+    OUT_HAS("已安排邻居照看");
+    FAILS_UNCHANGED(2, "is already closed", "care", "close", care);
+    FAILS_UNCHANGED(2, "CASE: no care case 'nosuch'", "care", "close", "nosuch");
 }
 
 Test(cli, delete_makes_a_mistaken_entry_a_tombstone_and_refuses_what_others_hang_off)
