@@ -912,7 +912,23 @@ int nd_cmd_activity_add(nd_cli_t *cli, ld_error_t *err)
         else if (!dues && nd_cli_flag(cli, "amount"))
             rc = nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
                               "only dues have an amount");
+        else if (dues && strcmp(ld_change_get(&c, "amount"), "0") == 0)
+            rc = nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
+                              "dues paid are more than 0");
     }
+    /* a month is paid for once: a second entry is a slip, or the first one was */
+    char *paid = NULL;
+    if (rc == 0 && strcmp(ld_change_get(&c, "kind"), "dues") == 0)
+        rc = query_text(nd_store_db(store), "SELECT \"id\" || ', paid ' || \"date\""
+                        " FROM \"activities\" WHERE \"member\" = ?1 AND \"kind\" = 'dues'"
+                        " AND \"month\" = ?2 AND coalesce(\"deleted\", 0) = 0"
+                        " ORDER BY \"id\" LIMIT 1", member, ld_change_get(&c, "month"), NULL,
+                        &paid, err);
+    if (rc == 0 && paid)
+        rc = ld_error_set(err, LD_EEXIST, "--month: the dues for %s are already recorded (%s);"
+                          " if that entry is wrong, 'liangdi delete' it first",
+                          ld_change_get(&c, "month"), paid);
+    free(paid);
     if (rc == 0)
         rc = write_record(store, &c, false, err);
     ld_change_clear(&c);

@@ -739,6 +739,12 @@ Test(cli, dues_need_a_month_and_a_non_negative_amount)
                     "2010-03-05", "--kind", "dues", "--month", "2010-13", "--amount", "5");
     FAILS_UNCHANGED(2, "--kind: bad value 'party'", "activity", "add", id, "--date", "2010-03-05",
                     "--kind", "party");
+    FAILS_UNCHANGED(2, "--month: the dues for 2010-03 are already recorded (", "activity",
+                    "add", id, "--date", "2010-03-20", "--kind", "dues", "--month", "2010-03",
+                    "--amount", "0.5");
+    FAILS_UNCHANGED(2, "--amount: bad value '0.00' (dues paid are more than 0)", "activity",
+                    "add", id, "--date", "2010-04-05", "--kind", "dues", "--month", "2010-04",
+                    "--amount", "0.00");
     RUN(0, "activity", "list", "--member", "林术平", "--format", "csv");
     OUT_HAS("0.50");
     OUT_HAS("theme-day");
