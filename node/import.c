@@ -273,6 +273,20 @@ static const char *const import_columns[NCOLS] = {
 static const char *const import_fields[NCOLS] = {
     "name", "org", "gender", "born", "joined", "phone", "id_number",
 };
+/* The headings a roster kept in a Chinese spreadsheet gives the same columns. */
+static const char *const import_headings[NCOLS] = {
+    "姓名", "党支部", "性别", "出生日期", "入党日期", "联系电话", "身份证号",
+};
+
+/* A gender cell in Chinese, as a roster says it, to the schema's word; others as they are. */
+static const char *gender_word(const char *cell)
+{
+    if (strcmp(cell, "男") == 0)
+        return "male";
+    if (strcmp(cell, "女") == 0)
+        return "female";
+    return cell;
+}
 
 #define AMBIGUOUS "\x01"   /* an org name two orgs share */
 
@@ -433,12 +447,14 @@ static int import_header(import_ctx_t *ctx, size_t line, size_t ncells, const ch
         }
         int col = -1;
         for (int k = 0; k < NCOLS; k++)
-            if (strcmp(name, import_columns[k]) == 0 || strcmp(name, import_fields[k]) == 0)
+            if (strcmp(name, import_columns[k]) == 0 || strcmp(name, import_fields[k]) == 0 ||
+                strcmp(name, import_headings[k]) == 0)
                 col = k;
         if (col < 0) {
             ld_quote(name, LD_QUOTE_MAX, quoted, sizeof quoted);
             return ld_error_set(err, LD_EINVAL, "%s:%zu: unknown column '%s' (columns: name,org,"
-                                "gender,born,joined,phone,id-number)", ctx->path, line, quoted);
+                                "gender,born,joined,phone,id-number, or 姓名,党支部,性别,出生日期,"
+                                "入党日期,联系电话,身份证号)", ctx->path, line, quoted);
         }
         if (seen[col])
             return ld_error_set(err, LD_EINVAL, "%s:%zu: column '%s' given twice", ctx->path, line,
@@ -497,6 +513,8 @@ static int import_cell(import_ctx_t *ctx, size_t line, int col, const char *cell
         *out = strdup(id);
         return *out ? 0 : ld_error_set(e, LD_ENOMEM, "out of memory");
     }
+    if (col == COL_GENDER)
+        cell = gender_word(cell);
     /* The check names the cell only when it fails: it runs again with the name then. */
     int rc = nd_field_from_text(ctx->store, LD_KIND_MEMBER, import_fields[col], "", cell, out, e);
     if (rc != 0 && rc != LD_ENOMEM) {

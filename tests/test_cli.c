@@ -608,6 +608,13 @@ Test(cli, member_import_writes_all_rows_or_none)
     write_text("dup.csv", "name,org,id-number\n戊,tingzi,500236197102030022\n");
     FAILS_UNCHANGED(2, "dup.csv:2: column id-number: bad value '500236197102030022' (a duplicate: member", "member",
                     "import", "dup.csv");
+    write_text("roster.csv", "姓名,党支部,性别,出生日期\n壬,龙潭村党支部,女,1975-03-04\n"
+                             "癸,longtan,男,1976-05-06\n");
+    RUN(0, "member", "import", "roster.csv");
+    cr_assert_eq(query_int("SELECT count(*) FROM members WHERE name = '壬' AND gender = 'female'"
+                           " AND org = 'longtan'"), 1);
+    cr_assert_eq(query_int("SELECT count(*) FROM members WHERE name = '癸' AND gender = 'male'"),
+                 1);
     write_text("elsewhere.csv", "name,org\n庚,longtan\n辛,dongguan\n");
     FAILS_UNCHANGED(2, "elsewhere.csv:3: column org: bad value 'dongguan' (kept by node "
                     "dongguan", "member", "import", "elsewhere.csv");
@@ -615,7 +622,7 @@ Test(cli, member_import_writes_all_rows_or_none)
     FAILS_UNCHANGED(2, "order.csv:2: column joined: bad value '1950-01-01' (before the member "
                     "was born)", "member", "import", "order.csv");
     FAILS_UNCHANGED(2, "cannot open", "member", "import", "nonexistent.csv");
-    cr_assert_eq(query_int("SELECT count(*) FROM members"), 2);
+    cr_assert_eq(query_int("SELECT count(*) FROM members"), 4);
 }
 
 Test(cli, lists_refuse_unknown_filters_and_formats)
