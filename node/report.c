@@ -301,6 +301,11 @@ static int load_rules(report_t *r)
         if (rc)
             return rc;
     }
+    /* a warning comes before the breach, or there would be none */
+    if (r->rules.life_warn_months >= r->rules.life_breach_months)
+        return ld_error_set(r->err, LD_EINVAL, "setting report.life_warn_months = %d must be "
+                            "below report.life_breach_months = %d", r->rules.life_warn_months,
+                            r->rules.life_breach_months);
     return 0;
 }
 

@@ -905,6 +905,16 @@ Test(report, settings_override_the_thresholds_and_a_bad_one_is_named)
                  strcmp(jstr(params->items[i], "value"), "2") == 0;
     cr_assert(shown, "the parameters table shows the setting in force");
 
+    cr_assert_eq(nd_store_set_setting(town->store, "report.life_warn_months", "8", &err), 0);
+    FILE *null = fopen("/dev/null", "w");
+    cr_assert_not_null(null);
+    cr_assert_eq(nd_report_print(town->store, day("2011-04-10"), ND_FMT_TABLE, null, &err),
+                 LD_EINVAL, "a warning after the breach is refused");
+    fclose(null);
+    cr_assert_not_null(strstr(err.msg, "report.life_warn_months = 8 must be below "
+                                       "report.life_breach_months = 3"), "%s", err.msg);
+    cr_assert_eq(nd_store_set_setting(town->store, "report.life_warn_months", "2", &err), 0);
+
     cr_assert_eq(nd_store_set_setting(town->store, "report.report_in_days", "30d", &err), 0);
     FILE *f = fopen("/dev/null", "w");
     cr_assert_not_null(f);
