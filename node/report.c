@@ -155,6 +155,25 @@ typedef struct report {
     long         counts[DUTY_COUNT][3];
 } report_t;
 
+/* A duty's name as the report prints it: the contact and the visit say how often they are
+ * owed ("半年电联", "年度互访" by default). */
+static const char *duty_name(const report_t *r, duty_t duty)
+{
+    static const char *const contact[13] = {
+        [1] = "每月电联", [2] = "两月电联", [3] = "季度电联", [4] = "四月电联",
+        [6] = "半年电联", [12] = "年度电联",
+    };
+    static const char *const visit[13] = {
+        [1] = "每月互访", [2] = "两月互访", [3] = "季度互访", [4] = "四月互访",
+        [6] = "半年互访", [12] = "年度互访",
+    };
+    int months = duty == DUTY_CONTACT ? r->rules.contact_period_months
+               : duty == DUTY_VISIT ? r->rules.visit_period_months : 0;
+    const char *name = months >= 1 && months <= 12
+                       ? (duty == DUTY_CONTACT ? contact : visit)[months] : NULL;
+    return name ? name : duty_names[duty];
+}
+
 /* ------------------------------------------------------------- helpers ---- */
 
 static int fail_sql(report_t *r, const char *what)
@@ -274,6 +293,8 @@ static const struct {
     { "report.backpay_max_months",  "党费补缴：最长月数",       offsetof(nd_rules_t, backpay_max_months) },
     { "report.report_in_days",      "外出报到：限期天数",       offsetof(nd_rules_t, report_in_days) },
     { "report.contact_lost_months", "失联：无任何活动月数",     offsetof(nd_rules_t, contact_lost_months) },
+    { "report.contact_period_months", "电联：每几个月一次",     offsetof(nd_rules_t, contact_period_months) },
+    { "report.visit_period_months", "互访：每几个月一次",       offsetof(nd_rules_t, visit_period_months) },
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -301,6 +322,12 @@ static int load_rules(report_t *r)
         if (rc)
             return rc;
     }
+    if (!nd_period_months_valid(r->rules.contact_period_months) ||
+        !nd_period_months_valid(r->rules.visit_period_months))
+        return ld_error_set(r->err, LD_EINVAL, "settings report.contact_period_months = %d and "
+                            "report.visit_period_months = %d must each be 1, 2, 3, 4, 6 or 12 "
+                            "(periods that split a year evenly)",
+                            r->rules.contact_period_months, r->rules.visit_period_months);
     /* a warning comes before the breach, or there would be none */
     if (r->rules.life_warn_months >= r->rules.life_breach_months)
         return ld_error_set(r->err, LD_EINVAL, "setting report.life_warn_months = %d must be "
@@ -894,23 +921,25 @@ typedef struct agreement_row {
     int32_t     signed_on, until;
 } agreement_row_t;
 
-/* The periods of one obligation (contacts per half-year, or visits per year). */
+/* The periods of one obligation (contacts per half-year, or visits per year, by
+ * default). */
 static int check_periods(report_t *r, const agreement_row_t *a, const dated_list_t *l,
                          duty_t duty)
 {
-    bool half = duty == DUTY_CONTACT;
-    int warn = half ? r->rules.contact_warn_days : r->rules.visit_warn_days;
+    bool contact = duty == DUTY_CONTACT;
+    int warn = contact ? r->rules.contact_warn_days : r->rules.visit_warn_days;
+    int months = contact ? r->rules.contact_period_months : r->rules.visit_period_months;
     size_t first, end;
     dated_slice(l, a->id, &first, &end);
     char last[11] = "无";
     if (end > first)
         ld_date_format(l->v[end - 1].day, last);
 
-    nd_period_t p = half ? nd_half_year_of(a->signed_on) : nd_year_of(a->signed_on);
+    nd_period_t p = nd_period_of(a->signed_on, months);
     if (p.first < a->signed_on)
-        p = half ? nd_half_year_after(p) : nd_year_after(p);
+        p = nd_period_after(p, months);
     for (; p.first <= r->as_of && (a->until == NO_DAY || p.first <= a->until);
-         p = half ? nd_half_year_after(p) : nd_year_after(p)) {
+         p = nd_period_after(p, months)) {
         bool met = false;
         for (size_t i = first; i < end && !met; i++)
             met = l->v[i].day >= p.first && l->v[i].day <= p.last;
@@ -920,7 +949,7 @@ static int check_periods(report_t *r, const agreement_row_t *a, const dated_list
         char label[32], due[11], note[160], key[512];
         nd_period_label(p, label);
         ld_date_format(p.last, due);
-        const char *what = half ? "电联" : "互访";
+        const char *what = contact ? "电联" : "互访";
         if (level == ND_LEVEL_BREACH)
             snprintf(note, sizeof note, "%s无%s记录，已超期 %" PRId32 " 天", label, what,
                      r->as_of - p.last);
@@ -928,8 +957,8 @@ static int check_periods(report_t *r, const agreement_row_t *a, const dated_list
             snprintf(note, sizeof note, "%s尚无%s记录，距截止还有 %" PRId32 " 天", label, what,
                      p.last - r->as_of);
         const char *cells[CELLS_MAX] = { nd_level_name(level), a->outflow_name,
-                                         a->inflow_name, duty_names[duty], label, due, last,
-                                         note };
+                                         a->inflow_name, duty_name(r, duty), label, due,
+                                         last, note };
         snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s", a->outflow, a->inflow, due, a->id);
         int rc = add_finding(r, 0, level, duty, cells, key);
         if (rc)
@@ -1242,7 +1271,7 @@ static nd_table_t *counts_table(report_t *r, const char *title)
         char a[24], b[24];
         snprintf(a, sizeof a, "%ld", r->counts[d][ND_LEVEL_BREACH]);
         snprintf(b, sizeof b, "%ld", r->counts[d][ND_LEVEL_WARNING]);
-        const char *row[] = { duty_names[d], a, b };
+        const char *row[] = { duty_name(r, (duty_t) d), a, b };
         if (nd_table_add_row(t, row)) {
             nd_table_destroy(&t);
             return NULL;
@@ -1440,11 +1469,14 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
         rc = check_people(&r);
     if (!rc)
         rc = check_agreements(&r);
-    char title0[96];
+    char title0[96], title1[128];
     snprintf(title0, sizeof title0, "两地双管合规报告（截至 %s）", r.as_of_text);
+    snprintf(title1, sizeof title1, "一、共管协议：每%s电联一次、每%s互访一次",
+             nd_period_name(r.rules.contact_period_months),
+             nd_period_name(r.rules.visit_period_months));
     const char *titles[NTABLES] = {
         title0,
-        "一、共管协议：每半年电联一次、每年互访一次",
+        title1,
         "二、流动党员：组织生活与党费",
         "三、双边考核、外出报到与失联",
         "四、流动党员统计",

@@ -11,55 +11,83 @@ void nd_rules_defaults(nd_rules_t *r)
     r->visit_warn_days = 60;
     r->life_warn_months = 5;
     r->life_breach_months = 6;
+    r->contact_period_months = 6;
+    r->visit_period_months = 12;
     r->backpay_max_months = 6;
     r->report_in_days = 30;
     r->contact_lost_months = 6;
 }
 
-nd_period_t nd_half_year_of(int32_t day)
+bool nd_period_months_valid(int months)
+{
+    return months >= 1 && months <= 12 && 12 % months == 0;
+}
+
+static int days_in_month(int y, int m);
+
+nd_period_t nd_period_of(int32_t day, int months)
 {
     int y, m, d;
     ld_date_split(day, &y, &m, &d);
-    nd_period_t p;
-    if (m <= 6) {
-        p.first = ld_date_join(y, 1, 1);
-        p.last = ld_date_join(y, 6, 30);
-    } else {
-        p.first = ld_date_join(y, 7, 1);
-        p.last = ld_date_join(y, 12, 31);
-    }
+    int first = (m - 1) / months * months + 1, last = first + months - 1;
+    nd_period_t p = { ld_date_join(y, first, 1), ld_date_join(y, last, days_in_month(y, last)) };
     return p;
+}
+
+nd_period_t nd_period_after(nd_period_t p, int months)
+{
+    return nd_period_of(p.last + 1, months);
+}
+
+nd_period_t nd_half_year_of(int32_t day)
+{
+    return nd_period_of(day, 6);
 }
 
 nd_period_t nd_year_of(int32_t day)
 {
-    int y, m, d;
-    ld_date_split(day, &y, &m, &d);
-    nd_period_t p = { ld_date_join(y, 1, 1), ld_date_join(y, 12, 31) };
-    return p;
+    return nd_period_of(day, 12);
 }
 
 nd_period_t nd_half_year_after(nd_period_t p)
 {
-    return nd_half_year_of(p.last + 1);
+    return nd_period_after(p, 6);
 }
 
 nd_period_t nd_year_after(nd_period_t p)
 {
-    return nd_year_of(p.last + 1);
+    return nd_period_after(p, 12);
 }
 
 void nd_period_label(nd_period_t p, char out[32])
 {
+    static const char *const quarters[] = { "一", "二", "三", "四" };
     int y1, m1, d1, y2, m2, d2;
     ld_date_split(p.first, &y1, &m1, &d1);
     ld_date_split(p.last, &y2, &m2, &d2);
-    if (m1 == 1 && m2 == 12)
+    int months = m2 - m1 + 1;
+    if (months == 12)
         snprintf(out, 32, "%04d年", y1);
-    else if (m1 == 1)
-        snprintf(out, 32, "%04d年上半年", y1);
+    else if (months == 6)
+        snprintf(out, 32, "%04d年%s半年", y1, m1 == 1 ? "上" : "下");
+    else if (months == 3)
+        snprintf(out, 32, "%04d年第%s季度", y1, quarters[(m1 - 1) / 3]);
+    else if (months == 1)
+        snprintf(out, 32, "%04d年%d月", y1, m1);
     else
-        snprintf(out, 32, "%04d年下半年", y1);
+        snprintf(out, 32, "%04d年%d-%d月", y1, m1, m2);
+}
+
+const char *nd_period_name(int months)
+{
+    switch (months) {
+    case 1:  return "月";
+    case 2:  return "两个月";
+    case 3:  return "季度";
+    case 4:  return "四个月";
+    case 6:  return "半年";
+    default: return "年";
+    }
 }
 
 nd_level_t nd_period_level(nd_period_t p, int32_t as_of, bool met, int warn_days)

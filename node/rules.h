@@ -24,10 +24,23 @@ typedef struct nd_rules {
     int backpay_max_months;    /* 6: dues may be paid at most this many months late */
     int report_in_days;        /* 30: a trip must be reported in within this many days */
     int contact_lost_months;   /* 6: no activity of any kind: out of contact */
+    int contact_period_months; /* 6: one contact per this many months (a divisor of 12) */
+    int visit_period_months;   /* 12: one visit per this many months (a divisor of 12) */
 } nd_rules_t;
 
 /* Fills r with the seed's values above. */
 void nd_rules_defaults(nd_rules_t *r);
+
+/* Whether months is a period length the calendar splits a year into evenly: 1, 2, 3,
+ * 4, 6 or 12. */
+bool nd_period_months_valid(int months);
+
+/* The period of `months` (nd_period_months_valid) holding `day`: periods start in
+ * January, so 6 gives Jan-Jun and Jul-Dec, 3 the quarters, 12 the calendar year. */
+nd_period_t nd_period_of(int32_t day, int months);
+
+/* The period of `months` right after p. */
+nd_period_t nd_period_after(nd_period_t p, int months);
 
 /* The half-year (Jan-Jun or Jul-Dec) and the calendar year holding `day`. */
 nd_period_t nd_half_year_of(int32_t day);
@@ -37,8 +50,13 @@ nd_period_t nd_year_of(int32_t day);
 nd_period_t nd_half_year_after(nd_period_t p);
 nd_period_t nd_year_after(nd_period_t p);
 
-/* "2010年上半年", "2010年下半年" or "2010年" into out[32]. */
+/* "2010年上半年", "2010年下半年", "2010年", "2010年第二季度", "2010年3月" or "2010年1-2月"
+ * into out[32]. */
 void nd_period_label(nd_period_t p, char out[32]);
+
+/* How a period of `months` is said in "每…一次": "半年", "年", "季度", "月", "两个月",
+ * "四个月".  Static. */
+const char *nd_period_name(int months);
 
 /* Whether a period obligation stands as of `as_of`: OK if it was met (`met`), or the
  * period has not begun, or more than `warn_days` are left; WARNING if the period is

@@ -968,6 +968,57 @@ Test(rules, five_months_warn_and_six_breach)
     cr_assert_str_eq(nd_level_name(ND_LEVEL_WARNING), "预警");
 }
 
+Test(rules, periods_split_the_year_evenly_from_january)
+{
+    cr_assert(nd_period_months_valid(3));
+    cr_assert_not(nd_period_months_valid(5), "five months do not split a year");
+    cr_assert_not(nd_period_months_valid(0));
+    cr_assert_not(nd_period_months_valid(24));
+    nd_period_t q = nd_period_of(day("2012-02-29"), 3);
+    cr_assert_eq(q.first, day("2012-01-01"));
+    cr_assert_eq(q.last, day("2012-03-31"));
+    char label[32];
+    nd_period_label(q, label);
+    cr_assert_str_eq(label, "2012年第一季度");
+    q = nd_period_after(nd_period_of(day("2012-11-15"), 3), 3);
+    nd_period_label(q, label);
+    cr_assert_str_eq(label, "2013年第一季度");
+    nd_period_t m = nd_period_of(day("2011-02-10"), 1);
+    cr_assert_eq(m.last, day("2011-02-28"));
+    nd_period_label(m, label);
+    cr_assert_str_eq(label, "2011年2月");
+    nd_period_label(nd_period_of(day("2011-06-10"), 4), label);
+    cr_assert_str_eq(label, "2011年5-8月");
+    cr_assert_str_eq(nd_period_name(3), "季度");
+    cr_assert_str_eq(nd_period_name(12), "年");
+}
+
+Test(report, contacts_may_be_owed_each_quarter_when_the_township_says_so)
+{
+    small_store("2011-01-10", "2011-01-01");
+    ld_error_t err = { 0 };
+    cr_assert_eq(nd_store_set_setting(town->store, "report.contact_period_months", "3", &err), 0);
+    cr_assert_eq(period_rows("2011-04-01", "2011年第一季度", "季度电联", "超期"), 1);
+    cr_assert_str_eq(jstr(jget(doc, "tables")->items[1], "title"),
+                     "一、共管协议：每季度电联一次、每年互访一次");
+    cr_assert_eq(period_rows("2011-04-01", "2011年上半年", "半年电联", "预警"), 0);
+    cr_assert_eq(seed_write(town->store, LD_KIND_CONTACT, "", NULL, &err, "agreement",
+                            agreement_id, "date", "2011-02-15", "channel", "phone", NULL), 0,
+                 "%s", err.msg);
+    cr_assert_eq(period_rows("2011-04-01", "2011年第一季度", "季度电联", "超期"), 0);
+    cr_assert_eq(period_rows("2011-07-01", "2011年第二季度", "季度电联", "超期"), 1,
+                 "one contact a quarter: the second quarter had none");
+
+    cr_assert_eq(nd_store_set_setting(town->store, "report.visit_period_months", "5", &err), 0);
+    FILE *null = fopen("/dev/null", "w");
+    cr_assert_not_null(null);
+    cr_assert_eq(nd_report_print(town->store, day("2011-07-01"), ND_FMT_TABLE, null, &err),
+                 LD_EINVAL);
+    fclose(null);
+    cr_assert_not_null(strstr(err.msg, "report.visit_period_months = 5 must each be 1, 2, 3, 4, 6"
+                                       " or 12"), "%s", err.msg);
+}
+
 Test(rules, half_years_split_at_the_end_of_june)
 {
     nd_period_t p = nd_half_year_of(day("2010-06-30"));
