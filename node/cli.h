@@ -60,8 +60,8 @@ int nd_cli_list(nd_cli_t *cli, const char *title, const char *sql, const char *c
                 size_t nbinds, size_t ncols, const char *const *keys,
                 const char *const *labels, ld_error_t *err);
 
-/* The commands (cmd_records.c, cmd_delete.c, cmd_admin.c): 0 or an LD_E* code with err
- * set. */
+/* The commands (cmd_members.c, cmd_trips.c, cmd_certificate.c, cmd_delete.c, cmd_admin.c):
+ * 0 or an LD_E* code with err set. */
 int nd_cmd_org_add(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_org_edit(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_org_list(nd_cli_t *cli, ld_error_t *err);

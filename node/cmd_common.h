@@ -1,0 +1,51 @@
+/* cmd_common.h: what the commands that write records share: flags turned into a
+ * change's fields, the store's one write path, naming the record an argument means, and
+ * a one-value query.  The commands are in cmd_members.c, cmd_trips.c and
+ * cmd_certificate.c. */
+#ifndef ND_CMD_COMMON_H
+#define ND_CMD_COMMON_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "change.h"
+#include "cli.h"
+#include "error.h"
+#include "schema.h"
+#include "store.h"
+
+/* A flag and the schema field its value goes to; a map ends with { NULL, NULL }. */
+typedef struct nd_flag_field {
+    const char *flag;
+    const char *field;
+} nd_flag_field_t;
+
+/* The i-th word of an enum field ("registered" for the trip status 0), or "".  Static. */
+const char *nd_rec_schema_word(ld_kind_t kind, const char *field, size_t i);
+
+/* The trip status words: 0 registered and 1 reported in mean "away"; 2.. ended. */
+const char *nd_rec_trip_word(size_t i);
+
+/* Sets every flag of `map` the user gave on c, converted by nd_field_from_text.  On an
+ * add (`adding`) an empty value is left out rather than set.  0 or an LD_E* code. */
+int nd_rec_set_flags(nd_cli_t *cli, nd_store_t *store, ld_change_t *c,
+                     const nd_flag_field_t *map, bool adding, ld_error_t *err);
+
+/* Sets a field the command computed itself (a default, a status word). */
+int nd_rec_set_field(ld_change_t *c, const char *field, const char *value, ld_error_t *err);
+
+/* Writes c through the store's one write path and prints the record's id.  A change
+ * without a record id, or `create`, must make a new record. */
+int nd_rec_write(nd_store_t *store, ld_change_t *c, bool create, ld_error_t *err);
+
+/* Resolves the command's first positional argument as a record of `kind`. */
+int nd_rec_resolve_arg(nd_cli_t *cli, nd_store_t *store, ld_kind_t kind, const char *what,
+                       char id[LD_RECORD_ID_MAX + 1], ld_error_t *err);
+
+/* One text value of a query with up to 3 bound texts (NULL ones left unbound): a
+ * malloc'd copy into *out, which the caller frees (NULL if no row).  0 or LD_EIO. */
+int nd_rec_query_text(sqlite3 *db, const char *sql, const char *a, const char *b,
+                      const char *c, char **out, ld_error_t *err);
+
+#endif
