@@ -358,14 +358,19 @@ static int field_from_text(nd_store_t *store, ld_kind_t kind, const char *field,
             return nd_bad_value(err, what, value, "expected a month YYYY-MM");
         break;
     }
-    case LD_T_ENUM:
-        if (ld_schema_word_index(def, value) < 0) {
+    case LD_T_ENUM: {
+        /* the word, or the Chinese a table shows for it ("女" for female) */
+        int label = ld_schema_word_index(def, value) < 0 ? ld_schema_label_index(def, value) : -1;
+        if (label >= 0) {
+            stored = def->words[label];
+        } else if (ld_schema_word_index(def, value) < 0) {
             char words[200];
             enum_words(def, words, sizeof words);
             snprintf(why, sizeof why, "expected %s", words);
             return nd_bad_value(err, what, value, why);
         }
         break;
+    }
     case LD_T_REF: {
         int rc = nd_resolve(store, def->ref, value, what, buf, err);
         if (rc != 0)
@@ -406,9 +411,23 @@ static int field_from_text(nd_store_t *store, ld_kind_t kind, const char *field,
     return *out ? 0 : ld_error_set(err, LD_ENOMEM, "out of memory");
 }
 
+/* The schema field a list column shows, when it is an enum a person reads in Chinese. */
+static const char *enum_column(const char *key)
+{
+    static const char *const fields[] = {
+        "gender", "status", "kind", "channel", "grade", "decision", "side",
+    };
+    if (strcmp(key, "trip_status") == 0)
+        return "status";
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (strcmp(key, fields[i]) == 0)
+            return fields[i];
+    return NULL;
+}
+
 int nd_cli_query(sqlite3 *db, const char *title, const char *sql, const char *const *binds,
                  size_t nbinds, size_t ncols, const char *const *keys,
-                 const char *const *labels, nd_table_t **out, ld_error_t *err)
+                 const char *const *labels, bool readable, nd_table_t **out, ld_error_t *err)
 {
     sqlite3_stmt *st = NULL;
     nd_table_t *table = NULL;
@@ -429,8 +448,13 @@ int nd_cli_query(sqlite3 *db, const char *title, const char *sql, const char *co
             goto db_fail;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        for (size_t i = 0; i < ncols; i++)
+        for (size_t i = 0; i < ncols; i++) {
             cells[i] = (const char *) sqlite3_column_text(st, (int) i);
+            const char *field = readable && cells[i] ? enum_column(keys[i]) : NULL;
+            const char *label = field ? ld_schema_label(field, cells[i]) : NULL;
+            if (label)
+                cells[i] = label;
+        }
         if (nd_table_add_row(table, cells) != 0) {
             rc = ld_error_set(err, LD_ENOMEM, "out of memory");
             goto out;
@@ -459,7 +483,7 @@ int nd_cli_list(nd_cli_t *cli, const char *title, const char *sql, const char *c
     if (!store)
         return err->code;
     int rc = nd_cli_query(nd_store_db(store), title, sql, binds, nbinds, ncols, keys, labels,
-                          &table, err);
+                          cli->format == ND_FMT_TABLE, &table, err);
     if (rc == 0) {
         rc = nd_table_print(table, cli->format, stdout);
         if (rc != 0)

@@ -50,10 +50,12 @@ int nd_field_from_text(nd_store_t *store, ld_kind_t kind, const char *field, con
                        const char *value, char **out, ld_error_t *err);
 
 /* Runs a query into a new table (*out, caller destroys).  Every column is read as
- * text (NULL -> empty); binds[i] (NULL -> SQL NULL) is bound to ?(i+1).  0 or LD_E*. */
+ * text (NULL -> empty); binds[i] (NULL -> SQL NULL) is bound to ?(i+1).  `readable`
+ * (for a terminal table) shows an enum column's words in Chinese ("已报到" for
+ * reported-in); CSV and JSON keep the words.  0 or LD_E*. */
 int nd_cli_query(sqlite3 *db, const char *title, const char *sql, const char *const *binds,
                  size_t nbinds, size_t ncols, const char *const *keys,
-                 const char *const *labels, nd_table_t **out, ld_error_t *err);
+                 const char *const *labels, bool readable, nd_table_t **out, ld_error_t *err);
 
 /* nd_cli_query on the cli's store, printed to stdout in the cli's format. */
 int nd_cli_list(nd_cli_t *cli, const char *title, const char *sql, const char *const *binds,

@@ -314,7 +314,8 @@ static int show_part(nd_cli_t *cli, sqlite3 *db, const char *title, const char *
     nd_table_t *table = NULL;
     const char *binds[] = { id };
     nd_format_t fmt = nd_cli_format(cli);
-    int rc = nd_cli_query(db, title, sql, binds, 1, ncols, keys, NULL, &table, err);
+    int rc = nd_cli_query(db, title, sql, binds, 1, ncols, keys, NULL, fmt == ND_FMT_TABLE,
+                          &table, err);
     if (rc != 0)
         return rc;
     if (fmt == ND_FMT_JSON)

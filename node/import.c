@@ -278,16 +278,6 @@ static const char *const import_headings[NCOLS] = {
     "姓名", "党支部", "性别", "出生日期", "入党日期", "联系电话", "身份证号",
 };
 
-/* A gender cell in Chinese, as a roster says it, to the schema's word; others as they are. */
-static const char *gender_word(const char *cell)
-{
-    if (strcmp(cell, "男") == 0)
-        return "male";
-    if (strcmp(cell, "女") == 0)
-        return "female";
-    return cell;
-}
-
 #define AMBIGUOUS "\x01"   /* an org name two orgs share */
 
 typedef struct import_row {
@@ -513,8 +503,6 @@ static int import_cell(import_ctx_t *ctx, size_t line, int col, const char *cell
         *out = strdup(id);
         return *out ? 0 : ld_error_set(e, LD_ENOMEM, "out of memory");
     }
-    if (col == COL_GENDER)
-        cell = gender_word(cell);
     /* The check names the cell only when it fails: it runs again with the name then. */
     int rc = nd_field_from_text(ctx->store, LD_KIND_MEMBER, import_fields[col], "", cell, out, e);
     if (rc != 0 && rc != LD_ENOMEM) {

@@ -34,91 +34,112 @@ static const char *const care_kind_words[] = {
 };
 static const char *const care_status_words[] = { "open", "closed", NULL };
 
+/* What a person reads for each word above, in the same order. */
+static const char *const org_kind_labels[] = {
+    "乡镇党委", "村党支部", "社区党支部", "流动党员党支部", NULL
+};
+static const char *const gender_labels[] = { "女", "男", NULL };
+static const char *const trip_status_labels[] = {
+    "已登记", "已报到", "已返乡", "已转出", "失联", NULL
+};
+static const char *const channel_labels[] = { "电话", "视频", "热线", "信函", NULL };
+static const char *const activity_kind_labels[] = {
+    "党员大会", "支委会", "党小组会", "主题党日", "党课", "组织生活会",
+    "民主评议", "党费", "学习", "志愿服务", "书面报告", "活动证年审", NULL
+};
+static const char *const side_labels[] = { "流出地", "流入地", NULL };
+static const char *const grade_labels[] = { "优秀", "称职", "基本称职", "不称职", NULL };
+static const char *const decision_labels[] = { "待批", "批准", "不批准", NULL };
+static const char *const care_kind_labels[] = {
+    "空巢老人", "留守儿童", "土地流转", "林权登记", NULL
+};
+static const char *const care_status_labels[] = { "办理中", "已办结", NULL };
+
 /* Field order follows the proto field numbers. */
 static const ld_field_def_t org_fields[] = {
-    { "name",   LD_T_TEXT, LD_KIND_NONE, NULL, ORG_NAME_MAX_LEN, true, 0 },
-    { "kind",   LD_T_ENUM, LD_KIND_NONE, org_kind_words, 0, true, 0 },
-    { "parent", LD_T_REF,  LD_KIND_ORG,  NULL, 0, false, 0 },
-    { "node",   LD_T_NODE, LD_KIND_NONE, NULL, 0, true, 0 },
+    { "name",   LD_T_TEXT, LD_KIND_NONE, NULL, ORG_NAME_MAX_LEN, true, 0, NULL },
+    { "kind",   LD_T_ENUM, LD_KIND_NONE, org_kind_words, 0, true, 0, org_kind_labels },
+    { "parent", LD_T_REF,  LD_KIND_ORG,  NULL, 0, false, 0, NULL },
+    { "node",   LD_T_NODE, LD_KIND_NONE, NULL, 0, true, 0, NULL },
 };
 
 static const ld_field_def_t member_fields[] = {
-    { "name",      LD_T_TEXT, LD_KIND_NONE, NULL, MEMBER_NAME_MAX_LEN, true, 0 },
-    { "org",       LD_T_REF,  LD_KIND_ORG,  NULL, 0, true, 0 },
-    { "gender",    LD_T_ENUM, LD_KIND_NONE, gender_words, 0, false, 0 },
-    { "born",      LD_T_DATE, LD_KIND_NONE, NULL, 0, false, 0 },
-    { "joined",    LD_T_DATE, LD_KIND_NONE, NULL, 0, false, 0 },
-    { "phone",     LD_T_TEXT, LD_KIND_NONE, NULL, PHONE_MAX_LEN, false, 0 },
-    { "id_number", LD_T_TEXT, LD_KIND_NONE, NULL, IDNUM_MAX_LEN, false, 0 },
+    { "name",      LD_T_TEXT, LD_KIND_NONE, NULL, MEMBER_NAME_MAX_LEN, true, 0, NULL },
+    { "org",       LD_T_REF,  LD_KIND_ORG,  NULL, 0, true, 0, NULL },
+    { "gender",    LD_T_ENUM, LD_KIND_NONE, gender_words, 0, false, 0, gender_labels },
+    { "born",      LD_T_DATE, LD_KIND_NONE, NULL, 0, false, 0, NULL },
+    { "joined",    LD_T_DATE, LD_KIND_NONE, NULL, 0, false, 0, NULL },
+    { "phone",     LD_T_TEXT, LD_KIND_NONE, NULL, PHONE_MAX_LEN, false, 0, NULL },
+    { "id_number", LD_T_TEXT, LD_KIND_NONE, NULL, IDNUM_MAX_LEN, false, 0, NULL },
 };
 
 static const ld_field_def_t trip_fields[] = {
-    { "member",      LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0 },
-    { "to",          LD_T_REF,  LD_KIND_ORG,    NULL, 0, true, 0 },
-    { "started",     LD_T_DATE, LD_KIND_NONE,   NULL, 0, true, 0 },
-    { "reported_in", LD_T_DATE, LD_KIND_NONE,   NULL, 0, false, 0 },
-    { "ended",       LD_T_DATE, LD_KIND_NONE,   NULL, 0, false, 0 },
+    { "member",      LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0, NULL },
+    { "to",          LD_T_REF,  LD_KIND_ORG,    NULL, 0, true, 0, NULL },
+    { "started",     LD_T_DATE, LD_KIND_NONE,   NULL, 0, true, 0, NULL },
+    { "reported_in", LD_T_DATE, LD_KIND_NONE,   NULL, 0, false, 0, NULL },
+    { "ended",       LD_T_DATE, LD_KIND_NONE,   NULL, 0, false, 0, NULL },
     /* registered, then reported-in, then one of the endings */
-    { "status",      LD_T_ENUM, LD_KIND_NONE,   trip_status_words, 0, true, 2 },
-    { "employer",    LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
-    { "address",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
-    { "phone",       LD_T_TEXT, LD_KIND_NONE,   NULL, PHONE_MAX_LEN, false, 0 },
-    { "reason",      LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
+    { "status",      LD_T_ENUM, LD_KIND_NONE,   trip_status_words, 0, true, 2, trip_status_labels },
+    { "employer",    LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
+    { "address",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
+    { "phone",       LD_T_TEXT, LD_KIND_NONE,   NULL, PHONE_MAX_LEN, false, 0, NULL },
+    { "reason",      LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
 };
 
 static const ld_field_def_t agreement_fields[] = {
-    { "outflow", LD_T_REF,  LD_KIND_ORG,  NULL, 0, true, 0 },
-    { "inflow",  LD_T_REF,  LD_KIND_ORG,  NULL, 0, true, 0 },
-    { "signed",  LD_T_DATE, LD_KIND_NONE, NULL, 0, true, 0 },
-    { "until",   LD_T_DATE, LD_KIND_NONE, NULL, 0, false, 0 },
-    { "terms",   LD_T_TEXT, LD_KIND_NONE, NULL, NOTE_MAX_LEN, false, 0 },
+    { "outflow", LD_T_REF,  LD_KIND_ORG,  NULL, 0, true, 0, NULL },
+    { "inflow",  LD_T_REF,  LD_KIND_ORG,  NULL, 0, true, 0, NULL },
+    { "signed",  LD_T_DATE, LD_KIND_NONE, NULL, 0, true, 0, NULL },
+    { "until",   LD_T_DATE, LD_KIND_NONE, NULL, 0, false, 0, NULL },
+    { "terms",   LD_T_TEXT, LD_KIND_NONE, NULL, NOTE_MAX_LEN, false, 0, NULL },
 };
 
 static const ld_field_def_t contact_fields[] = {
-    { "agreement", LD_T_REF,  LD_KIND_AGREEMENT, NULL, 0, true, 0 },
-    { "date",      LD_T_DATE, LD_KIND_NONE,      NULL, 0, true, 0 },
-    { "channel",   LD_T_ENUM, LD_KIND_NONE,      channel_words, 0, true, 0 },
-    { "note",      LD_T_TEXT, LD_KIND_NONE,      NULL, NOTE_MAX_LEN, false, 0 },
+    { "agreement", LD_T_REF,  LD_KIND_AGREEMENT, NULL, 0, true, 0, NULL },
+    { "date",      LD_T_DATE, LD_KIND_NONE,      NULL, 0, true, 0, NULL },
+    { "channel",   LD_T_ENUM, LD_KIND_NONE,      channel_words, 0, true, 0, channel_labels },
+    { "note",      LD_T_TEXT, LD_KIND_NONE,      NULL, NOTE_MAX_LEN, false, 0, NULL },
 };
 
 static const ld_field_def_t visit_fields[] = {
-    { "agreement", LD_T_REF,  LD_KIND_AGREEMENT, NULL, 0, true, 0 },
-    { "date",      LD_T_DATE, LD_KIND_NONE,      NULL, 0, true, 0 },
-    { "host",      LD_T_REF,  LD_KIND_ORG,       NULL, 0, true, 0 },
-    { "note",      LD_T_TEXT, LD_KIND_NONE,      NULL, NOTE_MAX_LEN, false, 0 },
+    { "agreement", LD_T_REF,  LD_KIND_AGREEMENT, NULL, 0, true, 0, NULL },
+    { "date",      LD_T_DATE, LD_KIND_NONE,      NULL, 0, true, 0, NULL },
+    { "host",      LD_T_REF,  LD_KIND_ORG,       NULL, 0, true, 0, NULL },
+    { "note",      LD_T_TEXT, LD_KIND_NONE,      NULL, NOTE_MAX_LEN, false, 0, NULL },
 };
 
 static const ld_field_def_t activity_fields[] = {
-    { "member", LD_T_REF,   LD_KIND_MEMBER, NULL, 0, true, 0 },
-    { "date",   LD_T_DATE,  LD_KIND_NONE,   NULL, 0, true, 0 },
-    { "kind",   LD_T_ENUM,  LD_KIND_NONE,   activity_kind_words, 0, true, 0 },
-    { "month",  LD_T_MONTH, LD_KIND_NONE,   NULL, 0, false, 0 },
-    { "amount", LD_T_MONEY, LD_KIND_NONE,   NULL, 0, false, 0 },
-    { "note",   LD_T_TEXT,  LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
+    { "member", LD_T_REF,   LD_KIND_MEMBER, NULL, 0, true, 0, NULL },
+    { "date",   LD_T_DATE,  LD_KIND_NONE,   NULL, 0, true, 0, NULL },
+    { "kind",   LD_T_ENUM,  LD_KIND_NONE,   activity_kind_words, 0, true, 0, activity_kind_labels },
+    { "month",  LD_T_MONTH, LD_KIND_NONE,   NULL, 0, false, 0, NULL },
+    { "amount", LD_T_MONEY, LD_KIND_NONE,   NULL, 0, false, 0, NULL },
+    { "note",   LD_T_TEXT,  LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
 };
 
 static const ld_field_def_t assessment_fields[] = {
-    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0 },
-    { "year",   LD_T_YEAR, LD_KIND_NONE,   NULL, 0, true, 0 },
-    { "side",   LD_T_ENUM, LD_KIND_NONE,   side_words, 0, true, 0 },
-    { "grade",  LD_T_ENUM, LD_KIND_NONE,   grade_words, 0, true, 0 },
-    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
+    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0, NULL },
+    { "year",   LD_T_YEAR, LD_KIND_NONE,   NULL, 0, true, 0, NULL },
+    { "side",   LD_T_ENUM, LD_KIND_NONE,   side_words, 0, true, 0, side_labels },
+    { "grade",  LD_T_ENUM, LD_KIND_NONE,   grade_words, 0, true, 0, grade_labels },
+    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
 };
 
 static const ld_field_def_t approval_fields[] = {
-    { "member",   LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0 },
-    { "date",     LD_T_DATE, LD_KIND_NONE,   NULL, 0, true, 0 },
-    { "to",       LD_T_REF,  LD_KIND_ORG,    NULL, 0, false, 0 },
-    { "decision", LD_T_ENUM, LD_KIND_NONE,   decision_words, 0, true, 0 },
-    { "note",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
+    { "member",   LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0, NULL },
+    { "date",     LD_T_DATE, LD_KIND_NONE,   NULL, 0, true, 0, NULL },
+    { "to",       LD_T_REF,  LD_KIND_ORG,    NULL, 0, false, 0, NULL },
+    { "decision", LD_T_ENUM, LD_KIND_NONE,   decision_words, 0, true, 0, decision_labels },
+    { "note",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
 };
 
 static const ld_field_def_t care_fields[] = {
-    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0 },
-    { "kind",   LD_T_ENUM, LD_KIND_NONE,   care_kind_words, 0, true, 0 },
-    { "date",   LD_T_DATE, LD_KIND_NONE,   NULL, 0, true, 0 },
-    { "status", LD_T_ENUM, LD_KIND_NONE,   care_status_words, 0, true, 0 },
-    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0 },
+    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0, NULL },
+    { "kind",   LD_T_ENUM, LD_KIND_NONE,   care_kind_words, 0, true, 0, care_kind_labels },
+    { "date",   LD_T_DATE, LD_KIND_NONE,   NULL, 0, true, 0, NULL },
+    { "status", LD_T_ENUM, LD_KIND_NONE,   care_status_words, 0, true, 0, care_status_labels },
+    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
 };
 
 #define NFIELDS(a) (sizeof (a) / sizeof (a)[0])
@@ -175,4 +196,28 @@ int ld_schema_word_index(const ld_field_def_t *field, const char *word)
             return i;
     }
     return -1;
+}
+
+int ld_schema_label_index(const ld_field_def_t *field, const char *label)
+{
+    if (!field || !field->labels || !label)
+        return -1;
+    for (int i = 0; field->labels[i]; i++)
+        if (strcmp(field->labels[i], label) == 0)
+            return i;
+    return -1;
+}
+
+const char *ld_schema_label(const char *field, const char *word)
+{
+    for (int k = LD_KIND_ORG; k < LD_KIND_COUNT; k++) {
+        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t) k);
+        int f = ld_schema_field_index(def, field);
+        if (f < 0 || !def->fields[f].labels)
+            continue;
+        int i = ld_schema_word_index(&def->fields[f], word);
+        if (i >= 0)
+            return def->fields[f].labels[i];
+    }
+    return NULL;
 }

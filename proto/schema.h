@@ -51,6 +51,8 @@ typedef struct ld_field_def {
                                      order and the rest end it (a trip's status): merging
                                      never gives a later stage way to an earlier one; 0 for
                                      a field where the last writer wins */
+    const char *const *labels;    /* LD_T_ENUM: what a person reads for each word, in
+                                     Chinese, in the order of `words` */
 } ld_field_def_t;
 
 typedef struct ld_kind_def {
@@ -72,5 +74,12 @@ int ld_schema_field_index(const ld_kind_def_t *def, const char *name);
 
 /* The index of `word` in an enum field's words, or -1. */
 int ld_schema_word_index(const ld_field_def_t *field, const char *word);
+
+/* The index of `label` in an enum field's labels ("女" for gender), or -1. */
+int ld_schema_label_index(const ld_field_def_t *field, const char *label);
+
+/* The label of `word` in an enum field named `field` of any kind ("reported-in" of
+ * "status": "已报到"), or NULL when no such field has the word.  Static. */
+const char *ld_schema_label(const char *field, const char *word);
 
 #endif

@@ -574,9 +574,21 @@ Test(cli, member_show_prints_the_member_and_everything_about_them)
     OUT_HAS("林术平");
     OUT_HAS("塑胶厂");
     OUT_HAS("12.50");
-    OUT_HAS("excellent");
-    OUT_HAS("pending");
-    OUT_HAS("elderly");
+    /* a table reads in Chinese; CSV and JSON keep the schema's words */
+    OUT_HAS("优秀");
+    OUT_HAS("待批");
+    OUT_HAS("空巢老人");
+    OUT_HAS("流入地");
+    OUT_LACKS("excellent");
+    RUN(0, "member", "show", id, "--format", "csv");
+    OUT_HAS(",excellent,");
+    OUT_HAS(",elderly,");
+    /* and the Chinese is taken where the word is */
+    RUN(0, "assess", id, "--year", "2009", "--side", "流出地", "--grade", "称职");
+    cr_assert_eq(query_int("SELECT count(*) FROM assessments WHERE year = 2009"
+                           " AND side = 'outflow' AND grade = 'competent'"), 1);
+    FAILS_UNCHANGED(2, "--grade: bad value '很好' (expected excellent|competent|", "assess", id,
+                    "--year", "2008", "--side", "inflow", "--grade", "很好");
     RUN(0, "member", "show", id, "--format", "json");
     cr_assert_eq(last.out[0], '{');
     OUT_HAS("\"trips\"");

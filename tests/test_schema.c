@@ -234,3 +234,32 @@ Test(schema, text_lengths_follow_what_each_field_holds)
         cr_assert_eq(def->fields[idx].max_len, lens[i].max, "%s.%s", lens[i].kind, lens[i].field);
     }
 }
+
+Test(schema, every_enum_word_has_one_chinese_label_and_a_table_finds_it)
+{
+    for (int k = LD_KIND_ORG; k < LD_KIND_COUNT; k++) {
+        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t) k);
+        for (size_t f = 0; f < def->nfields; f++) {
+            const ld_field_def_t *field = &def->fields[f];
+            if (field->type != LD_T_ENUM)
+                continue;
+            cr_assert_not_null(field->labels, "%s.%s has no labels", def->name, field->name);
+            size_t i = 0;
+            for (; field->words[i]; i++) {
+                cr_assert_not_null(field->labels[i], "%s.%s: no label for %s", def->name,
+                                   field->name, field->words[i]);
+                cr_assert_eq(ld_schema_label_index(field, field->labels[i]), (int) i,
+                             "%s.%s: label %s twice", def->name, field->name, field->labels[i]);
+                cr_assert_lt(ld_schema_word_index(field, field->labels[i]), 0);
+                cr_assert_str_eq(ld_schema_label(field->name, field->words[i]), field->labels[i],
+                                 "%s.%s: %s", def->name, field->name, field->words[i]);
+            }
+            cr_assert_null(field->labels[i], "%s.%s: more labels than words", def->name,
+                           field->name);
+        }
+    }
+    cr_assert_str_eq(ld_schema_label("status", "reported-in"), "已报到");
+    cr_assert_str_eq(ld_schema_label("status", "closed"), "已办结");
+    cr_assert_null(ld_schema_label("status", "member"));
+    cr_assert_null(ld_schema_label("note", "dues"));
+}
