@@ -360,10 +360,11 @@ static int field_from_text(nd_store_t *store, ld_kind_t kind, const char *field,
     }
     case LD_T_ENUM: {
         /* the word, or the Chinese a table shows for it ("女" for female) */
-        int label = ld_schema_word_index(def, value) < 0 ? ld_schema_label_index(def, value) : -1;
+        int word = ld_schema_word_index(def, value);
+        int label = word < 0 ? ld_schema_label_index(def, value) : -1;
         if (label >= 0) {
             stored = def->words[label];
-        } else if (ld_schema_word_index(def, value) < 0) {
+        } else if (word < 0) {
             char words[200];
             enum_words(def, words, sizeof words);
             snprintf(why, sizeof why, "expected %s", words);
