@@ -39,8 +39,8 @@
  *     backpay_max_months after the month it covers is a breach;
  *   - assessments: a member mobile during the last full year needs both sides' for it;
  *     and, for that year, his written report to the home branch and the certificate's
- *     review (activities of kind report and review dated from that year's first day up
- *     to the date);
+ *     review (activities of kind report and review dated in that year, or in January to
+ *     March of the next: an entry counts for one year only);
  *   - a trip still not reported in more than report_in_days after it started;
  *   - out of contact: the latest trip marked lost-contact, or a mobile member with no
  *     activity of any kind for contact_lost_months whole months.
@@ -111,8 +111,8 @@ typedef struct person {
     bool    out_last_year;     /* some trip overlapped the last full year */
     bool    assessed[2];       /* last year's assessment: [0] outflow, [1] inflow side */
     bool    yearly[2];         /* for the last full year: [0] the member's written report,
-                                  [1] the certificate's review, dated from its first day
-                                  up to the date */
+                                  [1] the certificate's review (load_activities says
+                                  which entries count for a year) */
     char    last_life[11];     /* "" or the latest organisational life up to the date */
     char    last_any[11];      /* "" or the latest activity of any kind */
     uint8_t *paid;             /* owned, NULL until a dues entry is found: one byte per
@@ -646,10 +646,12 @@ static int load_activities(report_t *r)
         return rc;
     char window[11];   /* back-pay: paid after this day */
     ld_date_format(nd_add_months(r->as_of, -12), window);
-    char year_first[11];   /* the yearly report and review: dated from this day on */
+    /* the yearly report and review owed for the last full year: an entry counts for
+     * the year it is dated in, or, made in January to March, for the year before (the
+     * review comes with the democratic appraisal, early in the new year) */
     int y, m, d;
     ld_date_split(r->as_of, &y, &m, &d);
-    ld_date_format(ld_date_join(y - 1, 1, 1), year_first);
+    int owed = y - 1;
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *date = col_text(st, 2);
@@ -670,11 +672,10 @@ static int load_activities(report_t *r)
                 rc = late_dues(r, p, month, date);
         } else if (is_life(kind) && strcmp(date, p->last_life) > 0) {
             memcpy(p->last_life, date, 11);
-        } else if (strcmp(date, year_first) >= 0) {
-            if (strcmp(kind, "report") == 0)
-                p->yearly[0] = true;
-            else if (strcmp(kind, "review") == 0)
-                p->yearly[1] = true;
+        } else if (strcmp(kind, "report") == 0 || strcmp(kind, "review") == 0) {
+            int ey = atoi(date), em = atoi(date + 5);
+            if ((em <= 3 ? ey - 1 : ey) == owed)
+                p->yearly[strcmp(kind, "review") == 0] = true;
         }
     }
     if (rc == 0 && step != SQLITE_DONE)

@@ -817,6 +817,19 @@ Test(report, members_away_where_their_branch_has_no_agreement_in_force_are_a_bre
     cr_assert_eq(duty_rows("2011-07-01", "共管协议", NULL), 1, "ended on 2011-06-30");
 }
 
+Test(report, a_yearly_report_counts_for_one_year_the_one_before_when_made_by_march)
+{
+    small_store("2011-01-10", "2011-01-01");
+    activity("2012-02-01", "report", NULL, NULL);      /* the report for 2011 */
+    activity("2012-06-01", "review", NULL, NULL);      /* the review of 2012 */
+    cr_assert_str_eq(level_on("2012-01-15", 3, "年度书面报告"), "超期", "not made yet");
+    cr_assert_str_eq(level_on("2012-03-01", 3, "年度书面报告"), "");
+    cr_assert_str_eq(level_on("2012-03-01", 3, "活动证年审"), "超期", "2011 was not reviewed");
+    cr_assert_str_eq(level_on("2013-01-15", 3, "年度书面报告"), "超期",
+                     "February 2012's report was 2011's, not 2012's");
+    cr_assert_str_eq(level_on("2013-01-15", 3, "活动证年审"), "");
+}
+
 Test(report, the_half_year_contact_warns_in_its_last_30_days_and_breaches_after)
 {
     small_store("2011-01-10", "2011-01-01");
