@@ -299,7 +299,8 @@ int nd_field_from_text(nd_store_t *store, ld_kind_t kind, const char *field, con
     char *name = trimmed(value);
     if (!name)
         return ld_error_set(err, LD_ENOMEM, "out of memory");
-    int rc = field_from_text(store, kind, field, what, name, out, err);
+    int rc = *name || !*value ? field_from_text(store, kind, field, what, name, out, err)
+                              : nd_bad_value(err, what, value, "a name is needed, not only spaces");
     free(name);
     return rc;
 }

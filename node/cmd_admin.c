@@ -2,6 +2,7 @@
  * broker set, status, sync, daemon, backup, compact, export, digest, history, conflicts
  * and report. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -453,8 +454,18 @@ int nd_cmd_backup(nd_cli_t *cli, ld_error_t *err)
         rc = ld_error_set(err, LD_EIO, "backup to '%s': closing failed", file);
         goto out;
     }
-    if (rename(tmp, file) != 0) {
-        rc = ld_error_set(err, LD_EIO, "FILE: cannot write '%s': %s", file, strerror(errno));
+    /* a file made under that name meanwhile is not replaced either; a file system that
+     * cannot promise it (EINVAL) gets the check made above, once more */
+    int moved = renameat2(AT_FDCWD, tmp, AT_FDCWD, file, RENAME_NOREPLACE);
+    if (moved != 0 && (errno == EINVAL || errno == ENOSYS)) {
+        errno = EEXIST;
+        moved = access(file, F_OK) == 0 ? -1 : rename(tmp, file);
+    }
+    if (moved != 0) {
+        rc = errno == EEXIST
+             ? ld_error_set(err, LD_EEXIST, "FILE: '%s' already exists: give a new name (a "
+                            "backup never replaces a file)", file)
+             : ld_error_set(err, LD_EIO, "FILE: cannot write '%s': %s", file, strerror(errno));
         goto out;
     }
     fprintf(stderr, "liangdi: backup of %s written to %s (%d pages)\n", nd_cli_db_path(cli), file,
@@ -465,8 +476,7 @@ out:
         sqlite3_backup_finish(bk);
     if (dest)
         sqlite3_close(dest);
-    if (rc != 0)
-        unlink(tmp);
+    unlink(tmp);
     free(tmp);
     return rc;
 }

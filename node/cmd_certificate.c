@@ -40,6 +40,9 @@ int nd_cmd_activity_add(nd_cli_t *cli, ld_error_t *err)
         else if (!dues && nd_cli_flag(cli, "amount"))
             rc = nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
                               "only dues have an amount");
+        else if (!dues && nd_cli_flag(cli, "month"))
+            rc = nd_bad_value(err, "--month", nd_cli_flag(cli, "month"),
+                              "only dues are paid for a month");
         else if (dues && strcmp(ld_change_get(&c, "amount"), "0") == 0)
             rc = nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
                               "dues paid are more than 0");
@@ -242,9 +245,9 @@ int nd_cmd_care_list(nd_cli_t *cli, ld_error_t *err)
 
 int nd_cmd_care_close(nd_cli_t *cli, ld_error_t *err)
 {
-    static const nd_flag_field_t flags[] = { { "note", "note" }, { NULL, NULL } };
     const char *id = nd_cli_arg(cli, 0);
-    char *status = NULL;
+    const char *closing = nd_cli_flag(cli, "note");
+    char *status = NULL, *note = NULL, *both = NULL;
     ld_change_t c;
     ld_change_init(&c);
     nd_store_t *store = nd_cli_store(cli, err);
@@ -263,11 +266,27 @@ int nd_cmd_care_close(nd_cli_t *cli, ld_error_t *err)
         snprintf(c.record_id, sizeof c.record_id, "%s", id);
         rc = nd_rec_set_field(&c, "status", "closed", err);
     }
-    if (rc == 0)
-        rc = nd_rec_set_flags(cli, store, &c, flags, false, err);
+    /* the closing note follows the case's own, which stays */
+    if (rc == 0 && closing && *closing)
+        rc = nd_rec_query_text(nd_store_db(store), "SELECT coalesce(\"note\", '') FROM"
+                               " \"cares\" WHERE \"id\" = ?1", id, NULL, NULL, &note, err);
+    if (rc == 0 && closing && *closing &&
+        asprintf(&both, "%s%s结案：%s", note ? note : "", note && *note ? "；" : "", closing) < 0) {
+        both = NULL;
+        rc = ld_error_set(err, LD_ENOMEM, "out of memory");
+    }
+    if (rc == 0 && both) {
+        char *stored = NULL;
+        rc = nd_field_from_text(store, LD_KIND_CARE, "note", "--note", both, &stored, err);
+        if (rc == 0)
+            rc = nd_rec_set_field(&c, "note", stored, err);
+        free(stored);
+    }
     if (rc == 0)
         rc = nd_rec_write(store, &c, false, err);
     free(status);
+    free(note);
+    free(both);
     ld_change_clear(&c);
     return rc;
 }

@@ -227,10 +227,10 @@ int nd_cmd_member_add(nd_cli_t *cli, ld_error_t *err)
 
 int nd_cmd_member_edit(nd_cli_t *cli, ld_error_t *err)
 {
-    static const char *const cols[] = { "name", "org", "born", "id_number" };
+    static const char *const cols[] = { "name", "org", "born", "id_number", "joined" };
     char id[LD_RECORD_ID_MAX + 1];
-    char *current[4] = { NULL, NULL, NULL, NULL };
-    const char *merged[4];
+    char *current[5] = { NULL, NULL, NULL, NULL, NULL };
+    const char *merged[5];
     ld_change_t c;
     int rc;
     ld_change_init(&c);
@@ -251,7 +251,7 @@ int nd_cmd_member_edit(nd_cli_t *cli, ld_error_t *err)
         goto out;
     }
     rc = check_org_here(store, ld_change_get(&c, "org"), nd_cli_flag(cli, "org"), err);
-    for (int i = 0; i < 4 && rc == 0; i++) {
+    for (int i = 0; i < 5 && rc == 0; i++) {
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT coalesce(\"%s\", '') FROM \"members\" WHERE \"id\" = ?1",
                  cols[i]);
@@ -259,12 +259,17 @@ int nd_cmd_member_edit(nd_cli_t *cli, ld_error_t *err)
         const char *changed = ld_change_get(&c, cols[i]);
         merged[i] = changed ? changed : current[i] ? current[i] : "";
     }
+    /* the dates as they will stand, the stored one where only the other is changed */
+    if (rc == 0 && *merged[2] && *merged[4] && strcmp(merged[4], merged[2]) < 0)
+        rc = ld_change_get(&c, "joined")
+             ? nd_bad_value(err, "--joined", merged[4], "before the member was born")
+             : nd_bad_value(err, "--born", merged[2], "after the member joined");
     if (rc == 0)
         rc = member_check_duplicate(store, id, merged[0], merged[1], merged[2], merged[3], err);
     if (rc == 0)
         rc = nd_rec_write(store, &c, false, err);
 out:
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         free(current[i]);
     ld_change_clear(&c);
     return rc;

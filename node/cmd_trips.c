@@ -83,6 +83,13 @@ static int check_date_after(const char *flag, const char *date, const char *sinc
         snprintf(why, sizeof why, "before %s %s", since_what, since);
         return nd_bad_value(err, flag, date, why);
     }
+    int32_t today = ld_date_cst(time(NULL));
+    if (days > today) {
+        char day[11];
+        ld_date_format(today, day);
+        snprintf(why, sizeof why, "after today, %s (China Standard Time)", day);
+        return nd_bad_value(err, flag, date, why);
+    }
     return 0;
 }
 
@@ -167,7 +174,11 @@ int nd_cmd_trip_end(nd_cli_t *cli, ld_error_t *err)
     bool why_ok = false;
     char words[128] = "";
     for (size_t i = 2; i <= 4; i++) {
+        /* the word, or the Chinese a table shows for it (已返乡 for returned) */
         const char *w = nd_rec_schema_word(LD_KIND_TRIP, "status", i);
+        const char *label = ld_schema_label("status", w);
+        if (*w && label && strcmp(label, why) == 0)
+            why = w;
         why_ok = why_ok || (*w && strcmp(w, why) == 0);
         snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s", i > 2 ? "|" : "", w);
     }
@@ -254,18 +265,22 @@ int nd_cmd_agreement_add(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = check_org_side(db, ld_change_get(&c, "inflow"), true, "--inflow",
                             nd_cli_flag(cli, "inflow"), err);
-    /* one agreement per pair of branches: the report owes its contacts and visits once */
+    /* one agreement in force per pair of branches at a time: the report owes its contacts
+     * and visits once; one that ended before this is signed may be followed by it */
     char *existing = NULL;
     if (rc == 0)
         rc = nd_rec_query_text(db, "SELECT \"id\" || ' (signed ' || coalesce(\"signed\", '?')"
-                               " || ')' FROM \"agreements\""
-                               " WHERE \"outflow\" = ?1 AND \"inflow\" = ?2"
-                               " AND coalesce(\"deleted\", 0) = 0 ORDER BY \"id\" LIMIT 1",
-                               ld_change_get(&c, "outflow"), ld_change_get(&c, "inflow"), NULL,
-                               &existing, err);
+                               " || coalesce(', until ' || \"until\", '') || ')'"
+                               " FROM \"agreements\" WHERE \"outflow\" = ?1 AND \"inflow\" = ?2"
+                               " AND coalesce(\"deleted\", 0) = 0"
+                               " AND (coalesce(\"until\", '') = '' OR \"until\" >= ?3)"
+                               " ORDER BY \"id\" LIMIT 1",
+                               ld_change_get(&c, "outflow"), ld_change_get(&c, "inflow"),
+                               ld_change_get(&c, "signed"), &existing, err);
     if (rc == 0 && existing)
-        rc = ld_error_set(err, LD_EEXIST, "--inflow: %s and %s already have agreement %s",
-                          nd_cli_flag(cli, "outflow"), nd_cli_flag(cli, "inflow"), existing);
+        rc = ld_error_set(err, LD_EEXIST, "--inflow: %s and %s already have agreement %s, in "
+                          "force on %s", nd_cli_flag(cli, "outflow"), nd_cli_flag(cli, "inflow"),
+                          existing, ld_change_get(&c, "signed"));
     free(existing);
     const char *until = rc == 0 ? ld_change_get(&c, "until") : NULL;
     if (until && strcmp(until, ld_change_get(&c, "signed")) < 0)

@@ -12,6 +12,7 @@
 
 #include "endpoint.h"
 #include "keys.h"
+#include "rules.h"
 #include "text.h"
 
 #define CONFIG_REPORT_MAX 64
@@ -236,6 +237,9 @@ static int config_report_key(config_parse_t *ps, const char *name, const char *v
     if (!config_count_valid(value))
         return config_fail(ps, "bad value '%s' for %s (expected a whole number of days or months)",
                            value, name);
+    if (strstr(name, "_period_months") && !nd_period_months_valid(atoi(value)))
+        return config_fail(ps, "bad value '%s' for %s (expected 1, 2, 3, 4, 6 or 12: months that "
+                           "split a year evenly)", value, name);
     char key[80];
     snprintf(key, sizeof key, "report.%s", name);
     for (size_t i = 0; i < c->nreport; i++)

@@ -160,11 +160,11 @@ typedef struct report {
 static const char *duty_name(const report_t *r, duty_t duty)
 {
     static const char *const contact[13] = {
-        [1] = "每月电联", [2] = "两月电联", [3] = "季度电联", [4] = "四月电联",
+        [1] = "每月电联", [2] = "两个月电联", [3] = "季度电联", [4] = "四个月电联",
         [6] = "半年电联", [12] = "年度电联",
     };
     static const char *const visit[13] = {
-        [1] = "每月互访", [2] = "两月互访", [3] = "季度互访", [4] = "四月互访",
+        [1] = "每月互访", [2] = "两个月互访", [3] = "季度互访", [4] = "四个月互访",
         [6] = "半年互访", [12] = "年度互访",
     };
     int months = duty == DUTY_CONTACT ? r->rules.contact_period_months
@@ -286,8 +286,8 @@ static const struct {
     const char *label;
     size_t      offset;
 } settings[] = {
-    { "report.contact_warn_days",   "半年电联：期末预警天数",   offsetof(nd_rules_t, contact_warn_days) },
-    { "report.visit_warn_days",     "年度互访：年末预警天数",   offsetof(nd_rules_t, visit_warn_days) },
+    { "report.contact_warn_days",   "电联：期末预警天数",       offsetof(nd_rules_t, contact_warn_days) },
+    { "report.visit_warn_days",     "互访：期末预警天数",       offsetof(nd_rules_t, visit_warn_days) },
     { "report.life_warn_months",    "组织生活、党费：预警月数", offsetof(nd_rules_t, life_warn_months) },
     { "report.life_breach_months",  "组织生活、党费：超期月数", offsetof(nd_rules_t, life_breach_months) },
     { "report.backpay_max_months",  "党费补缴：最长月数",       offsetof(nd_rules_t, backpay_max_months) },
@@ -322,12 +322,12 @@ static int load_rules(report_t *r)
         if (rc)
             return rc;
     }
-    if (!nd_period_months_valid(r->rules.contact_period_months) ||
-        !nd_period_months_valid(r->rules.visit_period_months))
-        return ld_error_set(r->err, LD_EINVAL, "settings report.contact_period_months = %d and "
-                            "report.visit_period_months = %d must each be 1, 2, 3, 4, 6 or 12 "
-                            "(periods that split a year evenly)",
-                            r->rules.contact_period_months, r->rules.visit_period_months);
+    bool contact_ok = nd_period_months_valid(r->rules.contact_period_months);
+    if (!contact_ok || !nd_period_months_valid(r->rules.visit_period_months))
+        return ld_error_set(r->err, LD_EINVAL, "setting report.%s_period_months = %d must be 1, "
+                            "2, 3, 4, 6 or 12 (months that split a year evenly)",
+                            contact_ok ? "visit" : "contact", contact_ok
+                            ? r->rules.visit_period_months : r->rules.contact_period_months);
     /* a warning comes before the breach, or there would be none */
     if (r->rules.life_warn_months >= r->rules.life_breach_months)
         return ld_error_set(r->err, LD_EINVAL, "setting report.life_warn_months = %d must be "

@@ -472,8 +472,8 @@ Test(cli, names_are_kept_without_the_spaces_around_them_and_may_be_long)
     cr_assert_eq(query_int("SELECT count(*) FROM members WHERE name = '李四'"), 1);
     RUN(0, "member", "show", "李四");
     OUT_HAS("李四");
-    FAILS_UNCHANGED(2, "--name: bad value", "member", "add", "--name", "\xe3\x80\x80 ", "--org",
-                    "longtan");
+    FAILS_UNCHANGED(2, "--name: bad value '\xe3\x80\x80 ' (a name is needed, not only spaces)",
+                    "member", "add", "--name", "\xe3\x80\x80 ", "--org", "longtan");
     /* 25 characters, 75 bytes: a branch's full name */
     RUN(0, "org", "add", "baoan", "--name", "中共竹园镇外出创业群体广东省深圳市宝安区支部委员会",
         "--kind", "mobile");
@@ -761,6 +761,9 @@ Test(cli, dues_need_a_month_and_a_non_negative_amount)
     FAILS_UNCHANGED(2, "--month: the dues for 2010-03 are already recorded (", "activity",
                     "add", id, "--date", "2010-03-20", "--kind", "dues", "--month", "2010-03",
                     "--amount", "0.5");
+    FAILS_UNCHANGED(2, "--month: bad value '2010-03' (only dues are paid for a month)",
+                    "activity", "add", id, "--date", "2010-03-07", "--kind", "meeting",
+                    "--month", "2010-03");
     FAILS_UNCHANGED(2, "--amount: bad value '0.00' (dues paid are more than 0)", "activity",
                     "add", id, "--date", "2010-04-05", "--kind", "dues", "--month", "2010-04",
                     "--amount", "0.00");
@@ -810,7 +813,7 @@ Test(cli, assessments_approvals_and_care_cases)
     RUN(0, "care", "list", "--open", "--format", "csv");
     OUT_LACKS(care);
     RUN(0, "care", "list", "--member", id, "--format", "csv");
-    OUT_HAS("已安排邻居照看");
+    OUT_HAS("空巢老人；结案：已安排邻居照看");
     FAILS_UNCHANGED(2, "is already closed", "care", "close", care);
     FAILS_UNCHANGED(2, "CASE: no care case 'nosuch'", "care", "close", "nosuch");
 }

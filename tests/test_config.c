@@ -167,6 +167,15 @@ Test(config, refuses_a_missing_file_as_an_io_error)
     cr_assert(strstr(err.msg, "/nonexistent/liangdi/node.conf"), "%s", err.msg);
 }
 
+Test(config, refuses_a_period_that_does_not_split_the_year)
+{
+    ld_error_t err = { 0 };
+    const char *msg = load_fails("[report]\ncontact_warn_days = 20\nvisit_period_months = 5\n",
+                                 &err);
+    cr_assert_not_null(strstr(msg, "node.conf:3: bad value '5' for visit_period_months "
+                                   "(expected 1, 2, 3, 4, 6 or 12"), "%s", msg);
+}
+
 Test(config, refuses_a_directory_named_as_the_file)
 {
     ld_error_t err = { 0 };

@@ -1028,8 +1028,8 @@ Test(report, contacts_may_be_owed_each_quarter_when_the_township_says_so)
     cr_assert_eq(nd_report_print(town->store, day("2011-07-01"), ND_FMT_TABLE, null, &err),
                  LD_EINVAL);
     fclose(null);
-    cr_assert_not_null(strstr(err.msg, "report.visit_period_months = 5 must each be 1, 2, 3, 4, 6"
-                                       " or 12"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "setting report.visit_period_months = 5 must be 1, 2, 3,"
+                                       " 4, 6 or 12"), "%s", err.msg);
 }
 
 Test(rules, half_years_split_at_the_end_of_june)
