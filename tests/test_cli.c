@@ -506,6 +506,12 @@ Test(cli, member_add_refuses_impossible_dates_and_unknown_orgs)
     const char *id = member("乙", "longtan", "1970-01-01");
     FAILS_UNCHANGED(2, "--org: bad value '东莞流动党支部' (kept by node dongguan", "member", "edit",
                     id, "--org", "东莞流动党支部");
+    /* born 1970: an edit cannot make him join before it, nor be born after joining */
+    FAILS_UNCHANGED(2, "--joined: bad value '1960-01-01' (before the member was born)", "member",
+                    "edit", id, "--joined", "1960-01-01");
+    RUN(0, "member", "edit", id, "--joined", "1995-07-01");
+    FAILS_UNCHANGED(2, "--born: bad value '2000-01-01' (after the member joined)", "member",
+                    "edit", id, "--born", "2000-01-01");
     FAILS_UNCHANGED(2, "--date: bad value '2199-02-20' (after today, ", "activity", "add", id,
                     "--date", "2199-02-20", "--kind", "study");
     /* an agreement's end may lie ahead */
@@ -680,12 +686,16 @@ Test(cli, trips_start_report_in_and_end)
                     "2010-03-01");
     FAILS_UNCHANGED(2, "--date: bad value '2010-01-01' (before the trip's start 2010-02-20)",
                     "trip", "report-in", id, "--date", "2010-01-01");
+    FAILS_UNCHANGED(2, "--date: bad value '2199-03-01' (after today, ", "trip", "report-in", id,
+                    "--date", "2199-03-01");
     RUN(0, "trip", "report-in", id, "--date", "2010-03-01");
     cr_assert_str_eq(strtok(last.out, "\n"), trip);
     FAILS_UNCHANGED(2, "already reported in", "trip", "report-in", id, "--date", "2010-03-02");
     FAILS_UNCHANGED(2, "--why: bad value 'bored' (expected returned|transferred|lost-contact)",
                     "trip", "end", id, "--date", "2010-12-01", "--why", "bored");
-    RUN(0, "trip", "end", id, "--date", "2010-12-01", "--why", "returned");
+    FAILS_UNCHANGED(2, "--date: bad value '2199-12-01' (after today, ", "trip", "end", id,
+                    "--date", "2199-12-01", "--why", "returned");
+    RUN(0, "trip", "end", id, "--date", "2010-12-01", "--why", "已返乡");
     RUN(0, "trip", "list", "--member", id, "--format", "csv");
     OUT_HAS("returned");
     OUT_HAS("2010-03-01");
@@ -719,6 +729,16 @@ Test(cli, agreements_contacts_and_visits)
                     "inflow branch", "agreement", "add", "--outflow", "tingzi", "--inflow",
                     "longtan", "--signed", "2010-01-10");
     cr_assert_eq(query_int("SELECT count(*) FROM agreements"), 1);
+    /* an agreement that ended may be followed by a new one, not overlapped */
+    RUN(0, "org", "add", "shenzhen", "--name", "深圳流动党支部", "--kind", "mobile", "--node",
+        "shenzhen");
+    RUN(0, "agreement", "add", "--outflow", "tingzi", "--inflow", "shenzhen", "--signed",
+        "2009-01-01", "--until", "2009-12-31");
+    FAILS_UNCHANGED(2, "in force on 2009-12-31", "agreement", "add", "--outflow", "tingzi",
+                    "--inflow", "shenzhen", "--signed", "2009-12-31");
+    RUN(0, "agreement", "add", "--outflow", "tingzi", "--inflow", "shenzhen", "--signed",
+        "2010-01-01");
+    cr_assert_eq(query_int("SELECT count(*) FROM agreements"), 3);
     RUN(0, "contact", "add", "龙潭村党支部/东莞流动党支部", "--date", "2010-03-01", "--note", "电话");
     RUN(0, "contact", "add", ag, "--date", "2010-09-01", "--channel", "hotline");
     FAILS_UNCHANGED(2, "--channel: bad value 'pigeon'", "contact", "add", ag, "--date",
