@@ -415,7 +415,8 @@ int nd_cmd_member_import(nd_cli_t *cli, ld_error_t *err)
     nd_store_t *store = nd_cli_store(cli, err);
     if (!store)
         return err->code;
-    int rc = nd_import_members(store, nd_cli_arg(cli, 0), &count, err);
+    int rc = nd_import_members_in(store, nd_cli_arg(cli, 0), nd_cli_flag(cli, "encoding"),
+                                  &count, err);
     if (rc == 0)
         fprintf(stderr, "imported %zu members\n", count);
     return rc;

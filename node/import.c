@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <iconv.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,7 +478,8 @@ static int import_cell(import_ctx_t *ctx, size_t line, int col, const char *cell
     *out = NULL;
     if (len != strlen(cell) || !ld_utf8_valid(cell, len)) {
         cell_what(ctx, line, col, what, sizeof what);
-        return nd_bad_value(e, what, cell, "not valid UTF-8 text");
+        return nd_bad_value(e, what, cell, "not valid UTF-8 text; a file saved by Excel on "
+                            "Chinese Windows is GBK: add --encoding gbk");
     }
     if (col == COL_ORG) {
         const char *id = *cell ? strmap_get(&ctx->orgs, cell) : NULL;
@@ -708,13 +710,53 @@ static int import_write(import_ctx_t *ctx, ld_error_t *err)
     return rc;
 }
 
+/* Replaces buf[0..len) (malloc'd) with its UTF-8 form, read as GB18030.  0, or LD_EINVAL
+ * naming the line of the first byte that is not GB18030. */
+static int import_from_gbk(const char *path, char **buf, size_t *len, ld_error_t *err)
+{
+    iconv_t cd = iconv_open("UTF-8", "GB18030");
+    if (cd == (iconv_t) -1)
+        return ld_error_set(err, LD_EIO, "this system cannot read GB18030 (iconv: %s)",
+                            strerror(errno));
+    size_t cap = *len * 2 + 4, left_in = *len, left_out = cap;
+    char *out = malloc(cap), *in = *buf, *o = out;
+    int rc = out ? 0 : ld_error_set(err, LD_ENOMEM, "out of memory reading '%s'", path);
+    if (rc == 0 && iconv(cd, &in, &left_in, &o, &left_out) == (size_t) -1) {
+        size_t line = 1;
+        for (const char *p = *buf; p < in; p++)
+            line += *p == '\n';
+        rc = ld_error_set(err, LD_EINVAL, "%s:%zu: not GB18030 (GBK) text either", path, line);
+    }
+    iconv_close(cd);
+    if (rc != 0) {
+        free(out);
+        return rc;
+    }
+    *o = '\0';
+    free(*buf);
+    *buf = out;
+    *len = (size_t) (o - out);
+    return 0;
+}
+
 int nd_import_members(nd_store_t *store, const char *path, size_t *count, ld_error_t *err)
+{
+    return nd_import_members_in(store, path, NULL, count, err);
+}
+
+int nd_import_members_in(nd_store_t *store, const char *path, const char *encoding,
+                         size_t *count, ld_error_t *err)
 {
     import_ctx_t ctx = { .store = store, .path = path };
     char *buf = NULL;
     size_t len = 0;
     *count = 0;
+    bool gbk = encoding && strcmp(encoding, "gbk") == 0;
+    if (encoding && !gbk && strcmp(encoding, "utf-8") != 0)
+        return nd_bad_value(err, "--encoding", encoding, "expected utf-8|gbk");
     int rc = import_read(path, &buf, &len, err);
+    if (rc == 0 && gbk)
+        rc = import_from_gbk(path, &buf, &len, err);
     if (rc == 0)
         rc = import_load_orgs(&ctx, err);
     if (rc == 0)

@@ -32,4 +32,10 @@ int nd_csv_parse(const char *buf, size_t len, nd_csv_row_fn fn, void *ctx, ld_er
  * (reason)" (LD_EINVAL), or names the failure (LD_EIO).  *count = rows imported. */
 int nd_import_members(nd_store_t *store, const char *path, size_t *count, ld_error_t *err);
 
+/* The same, from a file in `encoding`: NULL or "utf-8", or "gbk" (read as GB18030, of
+ * which GBK is a part: what Excel saves a CSV in on Chinese Windows).  A file that is not
+ * UTF-8 is refused naming the line, and that --encoding gbk may read it. */
+int nd_import_members_in(nd_store_t *store, const char *path, const char *encoding,
+                         size_t *count, ld_error_t *err);
+
 #endif

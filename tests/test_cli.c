@@ -633,6 +633,16 @@ Test(cli, member_import_writes_all_rows_or_none)
                            " AND org = 'longtan'"), 1);
     cr_assert_eq(query_int("SELECT count(*) FROM members WHERE name = '癸' AND gender = 'male'"),
                  1);
+    /* what Excel saves on Chinese Windows: 子鼠 and 丑牛 of 龙潭村党支部, in GBK */
+    write_text("gbk.csv", "name,org\n\xd7\xd3\xca\xf3,longtan\n"
+                          "\xb3\xf3\xc5\xa3,\xc1\xfa\xcc\xb6\xb4\xe5\xb5\xb3\xd6\xa7\xb2\xbf\n");
+    FAILS_UNCHANGED(2, "gbk.csv:2: column name: bad value", "member", "import", "gbk.csv");
+    ERR_HAS("add --encoding gbk");
+    FAILS_UNCHANGED(2, "--encoding: bad value 'latin1' (expected utf-8|gbk)", "member", "import",
+                    "gbk.csv", "--encoding", "latin1");
+    RUN(0, "member", "import", "gbk.csv", "--encoding", "gbk");
+    cr_assert_eq(query_int("SELECT count(*) FROM members WHERE name IN ('子鼠', '丑牛')"
+                           " AND org = 'longtan'"), 2);
     write_text("elsewhere.csv", "name,org\n庚,longtan\n辛,dongguan\n");
     FAILS_UNCHANGED(2, "elsewhere.csv:3: column org: bad value 'dongguan' (kept by node "
                     "dongguan", "member", "import", "elsewhere.csv");
@@ -640,7 +650,7 @@ Test(cli, member_import_writes_all_rows_or_none)
     FAILS_UNCHANGED(2, "order.csv:2: column joined: bad value '1950-01-01' (before the member "
                     "was born)", "member", "import", "order.csv");
     FAILS_UNCHANGED(2, "cannot open", "member", "import", "nonexistent.csv");
-    cr_assert_eq(query_int("SELECT count(*) FROM members"), 4);
+    cr_assert_eq(query_int("SELECT count(*) FROM members"), 6);
 }
 
 Test(cli, lists_refuse_unknown_filters_and_formats)
