@@ -9,10 +9,10 @@
 
 #define RESOLVE_CANDIDATES_MAX 8
 
-/* Runs `sql` (one text column: the id) with ?1 = a and ?2 = b (b may be NULL) and
- * collects up to RESOLVE_CANDIDATES_MAX + 1 ids.  Returns the count or LD_EIO. */
+/* Runs `sql` (one text column: the id) with ?1 = a, ?2 = b and ?3 = c (b and c may be
+ * NULL) and collects up to RESOLVE_CANDIDATES_MAX + 1 ids.  Returns the count or LD_EIO. */
 static int resolve_query(sqlite3 *db, const char *sql, const char *a, const char *b,
-                         char ids[][LD_RECORD_ID_MAX + 1], ld_error_t *err)
+                         const char *c, char ids[][LD_RECORD_ID_MAX + 1], ld_error_t *err)
 {
     sqlite3_stmt *st = NULL;
     int n = 0;
@@ -22,6 +22,8 @@ static int resolve_query(sqlite3 *db, const char *sql, const char *a, const char
     rc = sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK && b)
         rc = sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && c)
+        rc = sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
     if (rc != SQLITE_OK)
         goto fail;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -83,10 +85,19 @@ static int resolve_agreement_pair(nd_store_t *store, const char *text, const cha
         rc = nd_resolve(store, LD_KIND_ORG, slash + 1, what, inflow, err);
     if (rc != 0)
         return rc;
+    /* the one in force today, when an earlier one between the two has ended */
+    char today[11];
+    ld_date_format(ld_date_cst(time(NULL)), today);
     int n = resolve_query(nd_store_db(store),
                           "SELECT \"id\" FROM \"agreements\" WHERE coalesce(\"deleted\", 0) = 0"
+                          " AND \"outflow\" = ?1 AND \"inflow\" = ?2"
+                          " AND (coalesce(\"until\", '') = '' OR \"until\" >= ?3) ORDER BY \"id\"",
+                          outflow, inflow, today, ids, err);
+    if (n != 1)
+        n = n < 0 ? n : resolve_query(nd_store_db(store),
+                          "SELECT \"id\" FROM \"agreements\" WHERE coalesce(\"deleted\", 0) = 0"
                           " AND \"outflow\" = ?1 AND \"inflow\" = ?2 ORDER BY \"id\"",
-                          outflow, inflow, ids, err);
+                          outflow, inflow, NULL, ids, err);
     if (n < 0)
         return n;
     if (n == 0)
@@ -112,7 +123,7 @@ int nd_resolve(nd_store_t *store, ld_kind_t kind, const char *text, const char *
     if (strlen(text) <= LD_RECORD_ID_MAX) {
         snprintf(sql, sizeof sql, "SELECT \"id\" FROM \"%s\" WHERE \"id\" = ?1"
                  " AND coalesce(\"deleted\", 0) = 0", def->table);
-        int n = resolve_query(nd_store_db(store), sql, text, NULL, ids, err);
+        int n = resolve_query(nd_store_db(store), sql, text, NULL, NULL, ids, err);
         if (n < 0)
             return n;
         if (n == 1) {
@@ -126,7 +137,7 @@ int nd_resolve(nd_store_t *store, ld_kind_t kind, const char *text, const char *
         return resolve_not_found(what, def->name, text, "by id", err);
     snprintf(sql, sizeof sql, "SELECT \"id\" FROM \"%s\" WHERE \"name\" = ?1"
              " AND coalesce(\"deleted\", 0) = 0 ORDER BY \"id\"", def->table);
-    int n = resolve_query(nd_store_db(store), sql, text, NULL, ids, err);
+    int n = resolve_query(nd_store_db(store), sql, text, NULL, NULL, ids, err);
     if (n < 0)
         return n;
     if (n == 0)

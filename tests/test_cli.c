@@ -748,7 +748,14 @@ Test(cli, agreements_contacts_and_visits)
                     "--inflow", "shenzhen", "--signed", "2009-12-31");
     RUN(0, "agreement", "add", "--outflow", "tingzi", "--inflow", "shenzhen", "--signed",
         "2010-01-01");
+    char current[64];
+    snprintf(current, sizeof current, "%.36s", last.out);
     cr_assert_eq(query_int("SELECT count(*) FROM agreements"), 3);
+    /* named by its two branches, the pair means the agreement in force */
+    RUN(0, "contact", "add", "亭子村党支部/深圳流动党支部", "--date", "2010-03-02");
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM contacts WHERE agreement = '%s'", current);
+    cr_assert_eq(query_int(sql), 1);
     RUN(0, "contact", "add", "龙潭村党支部/东莞流动党支部", "--date", "2010-03-01", "--note", "电话");
     RUN(0, "contact", "add", ag, "--date", "2010-09-01", "--channel", "hotline");
     FAILS_UNCHANGED(2, "--channel: bad value 'pigeon'", "contact", "add", ag, "--date",
