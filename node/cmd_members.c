@@ -312,14 +312,38 @@ int nd_cmd_member_list(nd_cli_t *cli, ld_error_t *err)
 }
 
 /* Renders one table of member show; in JSON the tables become members of one object. */
+/* What a person reads over a column of member show: the Chinese, then the key. */
+static const char *show_label(const char *key)
+{
+    static const char *const labels[][2] = {
+        { "name", "姓名 name" },         { "org", "党支部 org" },        { "gender", "性别 gender" },
+        { "born", "出生 born" },         { "joined", "入党 joined" },    { "phone", "电话 phone" },
+        { "id_number", "身份证号 id_number" }, { "origin", "录入节点 origin" },
+        { "to", "流入地 to" },           { "started", "外出 started" },
+        { "reported_in", "报到 reported_in" }, { "ended", "结束 ended" },
+        { "status", "状态 status" },     { "employer", "工作单位 employer" },
+        { "address", "地址 address" },   { "reason", "原因 reason" },    { "date", "日期 date" },
+        { "kind", "类别 kind" },         { "month", "月份 month" },      { "amount", "金额 amount" },
+        { "note", "备注 note" },         { "year", "年度 year" },        { "side", "考核方 side" },
+        { "grade", "等次 grade" },       { "decision", "审批 decision" },
+    };
+    for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+        if (strcmp(labels[i][0], key) == 0)
+            return labels[i][1];
+    return key;
+}
+
 static int show_part(nd_cli_t *cli, sqlite3 *db, const char *title, const char *sql,
                      const char *id, size_t ncols, const char *const *keys, bool *first,
                      ld_error_t *err)
 {
     nd_table_t *table = NULL;
     const char *binds[] = { id };
+    const char *labels[16];
     nd_format_t fmt = nd_cli_format(cli);
-    int rc = nd_cli_query(db, title, sql, binds, 1, ncols, keys, NULL, fmt == ND_FMT_TABLE,
+    for (size_t i = 0; i < ncols && i < sizeof labels / sizeof labels[0]; i++)
+        labels[i] = show_label(keys[i]);
+    int rc = nd_cli_query(db, title, sql, binds, 1, ncols, keys, labels, fmt == ND_FMT_TABLE,
                           &table, err);
     if (rc != 0)
         return rc;

@@ -585,6 +585,7 @@ Test(cli, member_show_prints_the_member_and_everything_about_them)
     OUT_HAS("待批");
     OUT_HAS("空巢老人");
     OUT_HAS("流入地");
+    OUT_HAS("姓名 name");
     OUT_LACKS("excellent");
     RUN(0, "member", "show", id, "--format", "csv");
     OUT_HAS(",excellent,");
