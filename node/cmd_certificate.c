@@ -75,16 +75,13 @@ int nd_cmd_activity_list(nd_cli_t *cli, ld_error_t *err)
         "id", "member", "姓名 name", "date", "kind", "month", "amount (yuan)", "note",
     };
     char member[LD_RECORD_ID_MAX + 1];
-    const char *flag = nd_cli_flag(cli, "member");
+    const char *binds[1];
     nd_store_t *store = nd_cli_store(cli, err);
     if (!store)
         return err->code;
-    if (flag) {
-        int rc = nd_resolve(store, LD_KIND_MEMBER, flag, "--member", member, err);
-        if (rc != 0)
-            return rc;
-    }
-    const char *binds[] = { flag ? member : NULL };
+    int rc = nd_rec_member_filter(cli, store, member, &binds[0], err);
+    if (rc != 0)
+        return rc;
     return nd_cli_list(cli, "activities",
         "SELECT a.\"id\", a.\"member\", m.\"name\", a.\"date\", a.\"kind\", a.\"month\","
         " CASE WHEN a.\"amount\" IS NULL THEN NULL"
@@ -184,20 +181,6 @@ int nd_cmd_care_add(nd_cli_t *cli, ld_error_t *err)
     return add_member_record(cli, LD_KIND_CARE, flags, "status", err);
 }
 
-/* The --member filter of a list: its id into member, or NULL when not given. */
-static int member_filter(nd_cli_t *cli, nd_store_t *store, char member[LD_RECORD_ID_MAX + 1],
-                         const char **bind, ld_error_t *err)
-{
-    const char *flag = nd_cli_flag(cli, "member");
-    *bind = NULL;
-    if (!flag)
-        return 0;
-    int rc = nd_resolve(store, LD_KIND_MEMBER, flag, "--member", member, err);
-    if (rc == 0)
-        *bind = member;
-    return rc;
-}
-
 int nd_cmd_approval_list(nd_cli_t *cli, ld_error_t *err)
 {
     static const char *const keys[] = { "id", "member", "name", "date", "to", "decision",
@@ -209,7 +192,7 @@ int nd_cmd_approval_list(nd_cli_t *cli, ld_error_t *err)
     nd_store_t *store = nd_cli_store(cli, err);
     if (!store)
         return err->code;
-    int rc = member_filter(cli, store, member, &binds[0], err);
+    int rc = nd_rec_member_filter(cli, store, member, &binds[0], err);
     if (rc != 0)
         return rc;
     return nd_cli_list(cli, "approvals",
@@ -232,7 +215,7 @@ int nd_cmd_care_list(nd_cli_t *cli, ld_error_t *err)
     nd_store_t *store = nd_cli_store(cli, err);
     if (!store)
         return err->code;
-    int rc = member_filter(cli, store, member, &binds[0], err);
+    int rc = nd_rec_member_filter(cli, store, member, &binds[0], err);
     if (rc != 0)
         return rc;
     return nd_cli_list(cli, "cares",

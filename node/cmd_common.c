@@ -101,3 +101,16 @@ const char *nd_rec_trip_word(size_t i)
 {
     return nd_rec_schema_word(LD_KIND_TRIP, "status", i);
 }
+
+int nd_rec_member_filter(nd_cli_t *cli, nd_store_t *store, char member[LD_RECORD_ID_MAX + 1],
+                         const char **bind, ld_error_t *err)
+{
+    const char *flag = nd_cli_flag(cli, "member");
+    *bind = NULL;
+    if (!flag)
+        return 0;
+    int rc = nd_resolve(store, LD_KIND_MEMBER, flag, "--member", member, err);
+    if (rc == 0)
+        *bind = member;
+    return rc;
+}

@@ -43,6 +43,11 @@ int nd_rec_write(nd_store_t *store, ld_change_t *c, bool create, ld_error_t *err
 int nd_rec_resolve_arg(nd_cli_t *cli, nd_store_t *store, ld_kind_t kind, const char *what,
                        char id[LD_RECORD_ID_MAX + 1], ld_error_t *err);
 
+/* A list's --member filter: the member's id into member and *bind, or *bind NULL when
+ * the flag was not given.  0 or what nd_resolve says. */
+int nd_rec_member_filter(nd_cli_t *cli, nd_store_t *store, char member[LD_RECORD_ID_MAX + 1],
+                         const char **bind, ld_error_t *err);
+
 /* One text value of a query with up to 3 bound texts (NULL ones left unbound): a
  * malloc'd copy into *out, which the caller frees (NULL if no row).  0 or LD_EIO. */
 int nd_rec_query_text(sqlite3 *db, const char *sql, const char *a, const char *b,

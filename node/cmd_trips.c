@@ -220,16 +220,13 @@ int nd_cmd_trip_list(nd_cli_t *cli, ld_error_t *err)
         "employer", "address", "phone", "reason",
     };
     char member[LD_RECORD_ID_MAX + 1];
-    const char *flag = nd_cli_flag(cli, "member");
+    const char *binds[1];
     nd_store_t *store = nd_cli_store(cli, err);
     if (!store)
         return err->code;
-    if (flag) {
-        int rc = nd_resolve(store, LD_KIND_MEMBER, flag, "--member", member, err);
-        if (rc != 0)
-            return rc;
-    }
-    const char *binds[] = { flag ? member : NULL };
+    int rc = nd_rec_member_filter(cli, store, member, &binds[0], err);
+    if (rc != 0)
+        return rc;
     return nd_cli_list(cli, "trips",
         "SELECT t.\"id\", t.\"member\", m.\"name\", coalesce(o.\"name\", t.\"to\"), t.\"started\","
         " t.\"reported_in\", t.\"ended\", t.\"status\", t.\"employer\", t.\"address\","
