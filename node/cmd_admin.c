@@ -82,25 +82,34 @@ static int ensure_keypair(const char *path, ld_error_t *err)
     return rc;
 }
 
+/* Writes the broker's endpoint and key (either may be NULL: kept), in one transaction:
+ * a store never holds one broker's endpoint with another's key. */
+static int set_broker(nd_store_t *store, const char *endpoint, const char *key,
+                      ld_error_t *err)
+{
+    const char *pairs[2][2] = { { "broker.endpoint", endpoint }, { "broker.key", key } };
+    int rc = nd_store_begin(store, err);
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (!pairs[i][1])
+            continue;
+        char *current = nd_store_setting(store, pairs[i][0]);
+        bool same = current && strcmp(current, pairs[i][1]) == 0;
+        free(current);
+        if (!same)
+            rc = nd_store_set_setting(store, pairs[i][0], pairs[i][1], err);
+    }
+    if (rc == 0)
+        return nd_store_commit(store, err);
+    nd_store_rollback(store);
+    return rc;
+}
+
 /* The config file's broker, when it names one, replaces the store's. */
 static int apply_config_broker(nd_cli_t *cli, nd_store_t *store, ld_error_t *err)
 {
     const char *endpoint = nd_config_broker(nd_cli_config(cli));
     const char *key = nd_config_broker_key(nd_cli_config(cli));
-    const char *pairs[2][2] = { { "broker.endpoint", endpoint }, { "broker.key", key } };
-    for (int i = 0; i < 2; i++) {
-        if (!pairs[i][1])
-            continue;
-        char *current = nd_store_setting(store, pairs[i][0]);
-        int same = current && strcmp(current, pairs[i][1]) == 0;
-        free(current);
-        if (!same) {
-            int rc = nd_store_set_setting(store, pairs[i][0], pairs[i][1], err);
-            if (rc != 0)
-                return rc;
-        }
-    }
-    return 0;
+    return endpoint || key ? set_broker(store, endpoint, key, err) : 0;
 }
 
 /* ------------------------------------------------------------------ init ---- */
@@ -214,9 +223,7 @@ int nd_cmd_broker_set(nd_cli_t *cli, ld_error_t *err)
         return err->code;
     rc = ensure_keypair(nd_cli_keyfile(cli), err);
     if (rc == 0)
-        rc = nd_store_set_setting(store, "broker.endpoint", endpoint, err);
-    if (rc == 0)
-        rc = nd_store_set_setting(store, "broker.key", key, err);
+        rc = set_broker(store, endpoint, key, err);
     return rc;
 }
 
