@@ -968,11 +968,12 @@ static int check_periods(report_t *r, const agreement_row_t *a, const dated_list
     return 0;
 }
 
-/* "OUTFLOW\x1fINFLOW": the key of a pair of branches, malloc'd (NULL when out of memory). */
-static char *pair_key(const char *outflow, const char *inflow)
+#define PAIR_KEY_MAX (2 * (LD_ID_MAX + 1))
+
+/* "OUTFLOW\x1fINFLOW": the key of a pair of branches, into out[PAIR_KEY_MAX]. */
+static void pair_key(const char *outflow, const char *inflow, char out[PAIR_KEY_MAX])
 {
-    char *key = NULL;
-    return asprintf(&key, "%s\x1f%s", outflow, inflow) < 0 ? NULL : key;
+    snprintf(out, PAIR_KEY_MAX, "%s\x1f%s", outflow, inflow);
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -982,59 +983,54 @@ static int key_cmp(const void *a, const void *b)
 
 /* Each pair of a home branch and an inflow branch with members away there and no
  * agreement in force on the date: one breach, since every obligation hangs off one.
- * `pairs` (sorted keys) are the pairs with one. */
+ * `pairs` (sorted pair_key keys) are the pairs with one. */
 static int check_unagreed(report_t *r, char **pairs, size_t npairs)
 {
     typedef struct unagreed {
-        char       *key;
-        const char *outflow_name, *inflow_name, *first;   /* borrowed from people */
-        long        members;
+        const person_t *first;     /* borrowed: the first member away there */
+        long            members;
     } unagreed_t;
     unagreed_t *v = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
     for (size_t i = 0; i < r->npeople && rc == 0; i++) {
         const person_t *p = &r->people[i];
+        char key[PAIR_KEY_MAX];
+        const char *k = key;
         if (!p->mobile)
             continue;
-        char *key = pair_key(p->org, p->inflow);
-        if (!key) {
-            rc = fail_nomem(r);
-            break;
-        }
-        size_t k = 0;
-        while (k < n && strcmp(v[k].key, key) != 0)
-            k++;
-        if ((npairs && bsearch(&key, pairs, npairs, sizeof *pairs, key_cmp)) || k < n) {
-            if (k < n)
-                v[k].members++;
-            free(key);
+        pair_key(p->org, p->inflow, key);
+        if (npairs && bsearch(&k, pairs, npairs, sizeof *pairs, key_cmp))
             continue;
-        }
-        if (n == cap) {
+        size_t j = 0;
+        while (j < n && (strcmp(v[j].first->org, p->org) != 0 ||
+                         strcmp(v[j].first->inflow, p->inflow) != 0))
+            j++;
+        if (j == n && n == cap) {
             size_t ncap = cap ? cap * 2 : 8;
             unagreed_t *grown = realloc(v, ncap * sizeof *grown);
             if (!grown) {
-                free(key);
                 rc = fail_nomem(r);
                 break;
             }
             v = grown;
             cap = ncap;
         }
-        v[n++] = (unagreed_t) { key, p->org_name, p->inflow_name, p->name, 1 };
+        if (j == n)
+            v[n++] = (unagreed_t) { p, 0 };
+        v[j].members++;
     }
-    for (size_t k = 0; k < n && rc == 0; k++) {
-        char note[256];
+    for (size_t j = 0; j < n && rc == 0; j++) {
+        const person_t *p = v[j].first;
+        char note[256], key[PAIR_KEY_MAX];
         snprintf(note, sizeof note, "%s等 %ld 名流动党员在此，两支部尚无有效的共管协议",
-                 v[k].first, v[k].members);
-        const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), v[k].outflow_name,
-                                         v[k].inflow_name, duty_names[DUTY_AGREEMENT], "",
+                 p->name, v[j].members);
+        pair_key(p->org, p->inflow, key);
+        const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), p->org_name,
+                                         p->inflow_name, duty_names[DUTY_AGREEMENT], "",
                                          "", "无", note };
-        rc = add_finding(r, 0, ND_LEVEL_BREACH, DUTY_AGREEMENT, cells, v[k].key);
+        rc = add_finding(r, 0, ND_LEVEL_BREACH, DUTY_AGREEMENT, cells, key);
     }
-    for (size_t k = 0; k < n; k++)
-        free(v[k].key);
     free(v);
     return rc;
 }
@@ -1075,7 +1071,9 @@ static int check_agreements(report_t *r)
             pairs = grown;
             pairs_cap = ncap;
         }
-        if (!(pairs[npairs] = pair_key(a.outflow, a.inflow)))
+        char key[PAIR_KEY_MAX];
+        pair_key(a.outflow, a.inflow, key);
+        if (!(pairs[npairs] = strdup(key)))
             rc = fail_nomem(r);
         else
             npairs++;
