@@ -414,18 +414,12 @@ static int field_from_text(nd_store_t *store, ld_kind_t kind, const char *field,
     return *out ? 0 : ld_error_set(err, LD_ENOMEM, "out of memory");
 }
 
-/* The schema field a list column shows, when it is an enum a person reads in Chinese. */
+/* The enum field a list column shows, when a person reads it in Chinese; NULL if none.
+ * A member list calls the status of the trip under way "trip_status". */
 static const char *enum_column(const char *key)
 {
-    static const char *const fields[] = {
-        "gender", "status", "kind", "channel", "grade", "decision", "side",
-    };
-    if (strcmp(key, "trip_status") == 0)
-        return "status";
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (strcmp(key, fields[i]) == 0)
-            return fields[i];
-    return NULL;
+    const char *field = strcmp(key, "trip_status") == 0 ? "status" : key;
+    return ld_schema_labelled(field) ? field : NULL;
 }
 
 int nd_cli_query(sqlite3 *db, const char *title, const char *sql, const char *const *binds,
@@ -450,11 +444,14 @@ int nd_cli_query(sqlite3 *db, const char *title, const char *sql, const char *co
         if (rc != SQLITE_OK)
             goto db_fail;
     }
+    const char *fields[32];        /* per column: the enum field it shows, or NULL */
+    for (size_t i = 0; i < ncols; i++)
+        fields[i] = readable ? enum_column(keys[i]) : NULL;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         for (size_t i = 0; i < ncols; i++) {
             cells[i] = (const char *) sqlite3_column_text(st, (int) i);
-            const char *field = readable && cells[i] ? enum_column(keys[i]) : NULL;
-            const char *label = field ? ld_schema_label(field, cells[i]) : NULL;
+            const char *label = fields[i] && cells[i] ? ld_schema_label(fields[i], cells[i])
+                                                       : NULL;
             if (label)
                 cells[i] = label;
         }

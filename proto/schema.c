@@ -208,6 +208,17 @@ int ld_schema_label_index(const ld_field_def_t *field, const char *label)
     return -1;
 }
 
+bool ld_schema_labelled(const char *field)
+{
+    for (int k = LD_KIND_ORG; k < LD_KIND_COUNT; k++) {
+        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t) k);
+        int f = ld_schema_field_index(def, field);
+        if (f >= 0 && def->fields[f].labels)
+            return true;
+    }
+    return false;
+}
+
 const char *ld_schema_label(const char *field, const char *word)
 {
     for (int k = LD_KIND_ORG; k < LD_KIND_COUNT; k++) {

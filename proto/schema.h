@@ -78,6 +78,9 @@ int ld_schema_word_index(const ld_field_def_t *field, const char *word);
 /* The index of `label` in an enum field's labels ("女" for gender), or -1. */
 int ld_schema_label_index(const ld_field_def_t *field, const char *label);
 
+/* Whether some kind has an enum field named `field`, with labels. */
+bool ld_schema_labelled(const char *field);
+
 /* The label of `word` in an enum field named `field` of any kind ("reported-in" of
  * "status": "已报到"), or NULL when no such field has the word.  Static. */
 const char *ld_schema_label(const char *field, const char *word);
