@@ -70,27 +70,20 @@ static int open_trip(sqlite3 *db, const char *member, char id[LD_RECORD_ID_MAX +
     return 0;
 }
 
-/* Checks --date is a real date not before `since` (the trip's start). */
-static int check_date_after(const char *flag, const char *date, const char *since,
-                            const char *since_what, ld_error_t *err)
+/* Checks `date`, given as `flag` for the trip field `field`, as any date of a record is
+ * checked (a real day, not after today), and that it is not before `since`. */
+static int check_date_after(nd_store_t *store, const char *field, const char *flag,
+                            const char *date, const char *since, const char *since_what,
+                            ld_error_t *err)
 {
-    int32_t days;
-    char why[128];
-    if (!ld_date_parse(date, &days))
-        return nd_bad_value(err, flag, date, strlen(date) == 10 ? "no such date"
-                                                                : "expected a date YYYY-MM-DD");
-    if (since && *since && strcmp(date, since) < 0) {
+    char *stored = NULL, why[128];
+    int rc = nd_field_from_text(store, LD_KIND_TRIP, field, flag, date, &stored, err);
+    free(stored);
+    if (rc == 0 && since && *since && strcmp(date, since) < 0) {
         snprintf(why, sizeof why, "before %s %s", since_what, since);
-        return nd_bad_value(err, flag, date, why);
+        rc = nd_bad_value(err, flag, date, why);
     }
-    int32_t today = ld_date_cst(time(NULL));
-    if (days > today) {
-        char day[11];
-        ld_date_format(today, day);
-        snprintf(why, sizeof why, "after today, %s (China Standard Time)", day);
-        return nd_bad_value(err, flag, date, why);
-    }
-    return 0;
+    return rc;
 }
 
 int nd_cmd_trip_start(nd_cli_t *cli, ld_error_t *err)
@@ -150,7 +143,8 @@ int nd_cmd_trip_report_in(nd_cli_t *cli, ld_error_t *err)
         rc = ld_error_set(err, LD_EINVAL, "MEMBER: '%s' has already reported in on trip %s",
                           nd_cli_arg(cli, 0), trip);
     if (rc == 0)
-        rc = check_date_after("--date", date, started, "the trip's start", err);
+        rc = check_date_after(store, "reported_in", "--date", date, started, "the trip's start",
+                              err);
     c.kind = LD_KIND_TRIP;
     snprintf(c.record_id, sizeof c.record_id, "%s", trip);
     if (rc == 0)
@@ -163,40 +157,47 @@ int nd_cmd_trip_report_in(nd_cli_t *cli, ld_error_t *err)
     return rc;
 }
 
+/* The word of an ending of a trip that `why` names (a word or its Chinese), into *word
+ * (malloc'd, caller frees); the stages under way are not endings. */
+static int trip_ending(nd_store_t *store, const char *why, char **word, ld_error_t *err)
+{
+    const ld_kind_def_t *def = ld_schema_kind(LD_KIND_TRIP);
+    const ld_field_def_t *status = &def->fields[ld_schema_field_index(def, "status")];
+    ld_error_t ignored;
+    ld_error_clear(&ignored);
+    if (nd_field_from_text(store, LD_KIND_TRIP, "status", "--why", why, word, &ignored) == 0 &&
+        ld_schema_word_index(status, *word) >= (int) status->steps)
+        return 0;
+    free(*word);
+    *word = NULL;
+    char words[128] = "", reason[160];
+    for (size_t i = status->steps; status->words[i]; i++)
+        snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s",
+                 i > status->steps ? "|" : "", status->words[i]);
+    snprintf(reason, sizeof reason, "expected %s", words);
+    return nd_bad_value(err, "--why", why, reason);
+}
+
 int nd_cmd_trip_end(nd_cli_t *cli, ld_error_t *err)
 {
     char member[LD_RECORD_ID_MAX + 1], trip[LD_RECORD_ID_MAX + 1], started[16], status[32];
+    char *why = NULL;
     bool found;
     const char *date = nd_cli_flag(cli, "date");
-    const char *why = nd_cli_flag(cli, "why");
     ld_change_t c;
     ld_change_init(&c);
-    bool why_ok = false;
-    char words[128] = "";
-    for (size_t i = 2; i <= 4; i++) {
-        /* the word, or the Chinese a table shows for it (已返乡 for returned) */
-        const char *w = nd_rec_schema_word(LD_KIND_TRIP, "status", i);
-        const char *label = ld_schema_label("status", w);
-        if (*w && label && strcmp(label, why) == 0)
-            why = w;
-        why_ok = why_ok || (*w && strcmp(w, why) == 0);
-        snprintf(words + strlen(words), sizeof words - strlen(words), "%s%s", i > 2 ? "|" : "", w);
-    }
-    if (!why_ok) {
-        char reason[160];
-        snprintf(reason, sizeof reason, "expected %s", words);
-        return nd_bad_value(err, "--why", why, reason);
-    }
     nd_store_t *store = nd_cli_store(cli, err);
     if (!store)
         return err->code;
-    int rc = nd_rec_resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
+    int rc = trip_ending(store, nd_cli_flag(cli, "why"), &why, err);
+    if (rc == 0)
+        rc = nd_rec_resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
     if (rc == 0)
         rc = open_trip(nd_store_db(store), member, trip, started, status, &found, err);
     if (rc == 0 && !found)
         rc = ld_error_set(err, LD_EINVAL, "MEMBER: '%s' is not away on a trip", nd_cli_arg(cli, 0));
     if (rc == 0)
-        rc = check_date_after("--date", date, started, "the trip's start", err);
+        rc = check_date_after(store, "ended", "--date", date, started, "the trip's start", err);
     c.kind = LD_KIND_TRIP;
     snprintf(c.record_id, sizeof c.record_id, "%s", trip);
     if (rc == 0)
@@ -205,6 +206,7 @@ int nd_cmd_trip_end(nd_cli_t *cli, ld_error_t *err)
         rc = nd_rec_set_field(&c, "status", why, err);
     if (rc == 0)
         rc = nd_rec_write(store, &c, false, err);
+    free(why);
     ld_change_clear(&c);
     return rc;
 }
