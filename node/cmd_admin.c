@@ -407,6 +407,12 @@ int nd_cmd_daemon(nd_cli_t *cli, ld_error_t *err)
 
 /* ---------------------------------------------------------------- backup ---- */
 
+static int backup_exists(const char *file, ld_error_t *err)
+{
+    return ld_error_set(err, LD_EEXIST, "FILE: '%s' already exists: give a new name (a backup "
+                        "never replaces a file)", file);
+}
+
 int nd_cmd_backup(nd_cli_t *cli, ld_error_t *err)
 {
     const char *file = nd_cli_arg(cli, 0);
@@ -425,8 +431,7 @@ int nd_cmd_backup(nd_cli_t *cli, ld_error_t *err)
         return nd_bad_value(err, "FILE", file, "that is the store itself");
     /* a backup never replaces a file: it could be the keypair, or the last good backup */
     if (access(file, F_OK) == 0)
-        return ld_error_set(err, LD_EEXIST, "FILE: '%s' already exists: give a new name "
-                            "(a backup never replaces a file)", file);
+        return backup_exists(file, err);
     if (asprintf(&tmp, "%s.tmp-%ld", file, (long) getpid()) < 0)
         return ld_error_set(err, LD_ENOMEM, "out of memory");
     unlink(tmp);
@@ -469,9 +474,7 @@ int nd_cmd_backup(nd_cli_t *cli, ld_error_t *err)
         moved = access(file, F_OK) == 0 ? -1 : rename(tmp, file);
     }
     if (moved != 0) {
-        rc = errno == EEXIST
-             ? ld_error_set(err, LD_EEXIST, "FILE: '%s' already exists: give a new name (a "
-                            "backup never replaces a file)", file)
+        rc = errno == EEXIST ? backup_exists(file, err)
              : ld_error_set(err, LD_EIO, "FILE: cannot write '%s': %s", file, strerror(errno));
         goto out;
     }

@@ -230,19 +230,23 @@ int nd_cmd_care_close(nd_cli_t *cli, ld_error_t *err)
 {
     const char *id = nd_cli_arg(cli, 0);
     const char *closing = nd_cli_flag(cli, "note");
-    char *status = NULL, *note = NULL, *both = NULL;
+    char *row = NULL, *both = NULL;
     ld_change_t c;
     ld_change_init(&c);
     nd_store_t *store = nd_cli_store(cli, err);
     if (!store)
         return err->code;
-    int rc = nd_rec_query_text(nd_store_db(store), "SELECT coalesce(\"status\", '')"
-                               " FROM \"cares\" WHERE \"id\" = ?1"
-                               " AND coalesce(\"deleted\", 0) = 0", id, NULL, NULL, &status, err);
-    if (rc == 0 && !status)
+    /* "STATUS NOTE": a status is one word */
+    int rc = nd_rec_query_text(nd_store_db(store), "SELECT coalesce(\"status\", '') || ' ' ||"
+                               " coalesce(\"note\", '') FROM \"cares\" WHERE \"id\" = ?1"
+                               " AND coalesce(\"deleted\", 0) = 0", id, NULL, NULL, &row, err);
+    char *note = row ? strchr(row, ' ') : NULL;
+    if (note)
+        *note++ = '\0';
+    if (rc == 0 && !row)
         rc = ld_error_set(err, LD_ENOTFOUND, "CASE: no care case '%s' (its id, as 'liangdi "
                           "care list' shows it)", id);
-    else if (rc == 0 && strcmp(status, "closed") == 0)
+    else if (rc == 0 && strcmp(row, "closed") == 0)
         rc = ld_error_set(err, LD_EEXIST, "CASE: care case %s is already closed", id);
     if (rc == 0) {
         c.kind = LD_KIND_CARE;
@@ -250,11 +254,8 @@ int nd_cmd_care_close(nd_cli_t *cli, ld_error_t *err)
         rc = nd_rec_set_field(&c, "status", "closed", err);
     }
     /* the closing note follows the case's own, which stays */
-    if (rc == 0 && closing && *closing)
-        rc = nd_rec_query_text(nd_store_db(store), "SELECT coalesce(\"note\", '') FROM"
-                               " \"cares\" WHERE \"id\" = ?1", id, NULL, NULL, &note, err);
     if (rc == 0 && closing && *closing &&
-        asprintf(&both, "%s%s结案：%s", note ? note : "", note && *note ? "；" : "", closing) < 0) {
+        asprintf(&both, "%s%s结案：%s", note, *note ? "；" : "", closing) < 0) {
         both = NULL;
         rc = ld_error_set(err, LD_ENOMEM, "out of memory");
     }
@@ -267,8 +268,7 @@ int nd_cmd_care_close(nd_cli_t *cli, ld_error_t *err)
     }
     if (rc == 0)
         rc = nd_rec_write(store, &c, false, err);
-    free(status);
-    free(note);
+    free(row);
     free(both);
     ld_change_clear(&c);
     return rc;

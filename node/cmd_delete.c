@@ -5,34 +5,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_common.h"
 #include "resolve.h"
 #include "text.h"
-
-/* Whether an agreement still has live contacts or visits: 0 with *n set, or LD_EIO. */
-static int agreement_children(sqlite3 *db, const char *id, long *n, ld_error_t *err)
-{
-    static const char sql[] =
-        "SELECT (SELECT count(*) FROM \"contacts\" WHERE \"agreement\" = ?1"
-        " AND coalesce(\"deleted\", 0) = 0)"
-        " + (SELECT count(*) FROM \"visits\" WHERE \"agreement\" = ?1"
-        " AND coalesce(\"deleted\", 0) = 0)";
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    *n = rc == SQLITE_ROW ? (long) sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW)
-        return ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
-    return 0;
-}
 
 /* Refuses the kinds other records hang off, saying what to do instead. */
 static int check_deletable(nd_store_t *store, ld_kind_t kind, const char *id, ld_error_t *err)
 {
     long children = 0;
+    char *count = NULL;
     int rc = 0;
     switch (kind) {
     case LD_KIND_ORG:
@@ -47,7 +28,13 @@ static int check_deletable(nd_store_t *store, ld_kind_t kind, const char *id, ld
                             "('liangdi trip end'), not deleted, since it says which branch "
                             "holds the member's records", id);
     case LD_KIND_AGREEMENT:
-        rc = agreement_children(nd_store_db(store), id, &children, err);
+        rc = nd_rec_query_text(nd_store_db(store),
+                               "SELECT (SELECT count(*) FROM \"contacts\" WHERE \"agreement\" = ?1"
+                               " AND coalesce(\"deleted\", 0) = 0) + (SELECT count(*) FROM"
+                               " \"visits\" WHERE \"agreement\" = ?1 AND coalesce(\"deleted\", 0)"
+                               " = 0)", id, NULL, NULL, &count, err);
+        children = count ? atol(count) : 0;
+        free(count);
         if (rc == 0 && children > 0)
             rc = ld_error_set(err, LD_EINVAL, "RECORD: agreement %s still has %ld contact(s) "
                               "and visit(s): delete those first", id, children);
