@@ -39,26 +39,6 @@ nd_period_t nd_period_after(nd_period_t p, int months)
     return nd_period_of(p.last + 1, months);
 }
 
-nd_period_t nd_half_year_of(int32_t day)
-{
-    return nd_period_of(day, 6);
-}
-
-nd_period_t nd_year_of(int32_t day)
-{
-    return nd_period_of(day, 12);
-}
-
-nd_period_t nd_half_year_after(nd_period_t p)
-{
-    return nd_period_after(p, 6);
-}
-
-nd_period_t nd_year_after(nd_period_t p)
-{
-    return nd_period_after(p, 12);
-}
-
 void nd_period_label(nd_period_t p, char out[32])
 {
     static const char *const quarters[] = { "一", "二", "三", "四" };

@@ -1,4 +1,4 @@
-/* rules.h: the calendar arithmetic behind the compliance report: half-years and years,
+/* rules.h: the calendar arithmetic behind the compliance report: periods of a year,
  * whole months between two dates, and when an obligation is a warning or a breach.
  * Pure functions on day numbers (days since 1970-01-01, see ld_date_parse). */
 #ifndef ND_RULES_H
@@ -41,14 +41,6 @@ nd_period_t nd_period_of(int32_t day, int months);
 
 /* The period of `months` right after p. */
 nd_period_t nd_period_after(nd_period_t p, int months);
-
-/* The half-year (Jan-Jun or Jul-Dec) and the calendar year holding `day`. */
-nd_period_t nd_half_year_of(int32_t day);
-nd_period_t nd_year_of(int32_t day);
-
-/* The period right after p (p must come from one of the two functions above). */
-nd_period_t nd_half_year_after(nd_period_t p);
-nd_period_t nd_year_after(nd_period_t p);
 
 /* "2010年上半年", "2010年下半年", "2010年", "2010年第二季度", "2010年3月" or "2010年1-2月"
  * into out[32]. */

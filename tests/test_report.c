@@ -1034,28 +1034,28 @@ Test(report, contacts_may_be_owed_each_quarter_when_the_township_says_so)
 
 Test(rules, half_years_split_at_the_end_of_june)
 {
-    nd_period_t p = nd_half_year_of(day("2010-06-30"));
+    nd_period_t p = nd_period_of(day("2010-06-30"), 6);
     cr_assert_eq(p.first, day("2010-01-01"));
     cr_assert_eq(p.last, day("2010-06-30"));
-    p = nd_half_year_of(day("2010-07-01"));
+    p = nd_period_of(day("2010-07-01"), 6);
     cr_assert_eq(p.first, day("2010-07-01"));
     cr_assert_eq(p.last, day("2010-12-31"));
-    p = nd_half_year_after(p);
+    p = nd_period_after(p, 6);
     cr_assert_eq(p.first, day("2011-01-01"));
     char label[32];
     nd_period_label(p, label);
     cr_assert_str_eq(label, "2011年上半年");
-    nd_period_label(nd_half_year_of(day("2011-12-31")), label);
+    nd_period_label(nd_period_of(day("2011-12-31"), 6), label);
     cr_assert_str_eq(label, "2011年下半年");
-    nd_period_label(nd_year_of(day("2012-02-29")), label);
+    nd_period_label(nd_period_of(day("2012-02-29"), 12), label);
     cr_assert_str_eq(label, "2012年");
-    p = nd_year_of(day("2012-02-29"));
+    p = nd_period_of(day("2012-02-29"), 12);
     cr_assert_eq(p.last - p.first, 365, "2012 has 366 days");
 }
 
 Test(rules, a_period_warns_in_its_last_days_and_breaches_once_ended)
 {
-    nd_period_t h = nd_half_year_of(day("2011-03-01"));
+    nd_period_t h = nd_period_of(day("2011-03-01"), 6);
     cr_assert_eq(nd_period_level(h, day("2011-05-31"), false, 30), ND_LEVEL_OK);
     cr_assert_eq(nd_period_level(h, day("2011-06-01"), false, 30), ND_LEVEL_WARNING);
     cr_assert_eq(nd_period_level(h, day("2011-06-30"), false, 30), ND_LEVEL_WARNING);
