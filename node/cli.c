@@ -172,6 +172,15 @@ int nd_bad_value(ld_error_t *err, const char *what, const char *value, const cha
     return ld_error_set(err, LD_EINVAL, "%s: bad value '%s' (%s)", what, quoted, why);
 }
 
+int nd_bad_org_elsewhere(ld_error_t *err, const char *what, const char *value,
+                         const char *node)
+{
+    char why[160];
+    snprintf(why, sizeof why, "kept by node %s: a member is registered on the node that "
+             "keeps his branch", node);
+    return nd_bad_value(err, what, value, why);
+}
+
 static bool word_in(const char *list, const char *word, size_t len)
 {
     const char *p = list;

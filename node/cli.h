@@ -42,6 +42,11 @@ nd_store_t *nd_cli_store(nd_cli_t *cli, ld_error_t *err);
 /* LD_EINVAL with "WHAT: bad value 'VALUE' (WHY)", VALUE quoted with ld_quote. */
 int nd_bad_value(ld_error_t *err, const char *what, const char *value, const char *why);
 
+/* nd_bad_value for an org, named as VALUE, that node `node` keeps, given for a member's
+ * home branch here: a member is registered on the node that keeps his branch. */
+int nd_bad_org_elsewhere(ld_error_t *err, const char *what, const char *value,
+                         const char *node);
+
 /* Checks `value` given for `what` (a flag, "--born") against a field of the schema and
  * returns its stored form in *out (malloc'd, caller frees): dates, months, enum words,
  * money (yuan -> fen), years, node ids, text length; references are resolved by id or

@@ -407,6 +407,7 @@ int nd_cmd_daemon(nd_cli_t *cli, ld_error_t *err)
 
 /* ---------------------------------------------------------------- backup ---- */
 
+/* The refusal of a FILE to back up into that exists. */
 static int backup_exists(const char *file, ld_error_t *err)
 {
     return ld_error_set(err, LD_EEXIST, "FILE: '%s' already exists: give a new name (a backup "

@@ -186,15 +186,12 @@ static int member_check_duplicate(nd_store_t *store, const char *self, const cha
 static int check_org_here(nd_store_t *store, const char *org, const char *value,
                           ld_error_t *err)
 {
-    char *node = NULL, why[160];
+    char *node = NULL;
     int rc = org ? nd_rec_query_text(nd_store_db(store), "SELECT coalesce(\"node\", '')"
                                      " FROM \"orgs\" WHERE \"id\" = ?1", org, NULL, NULL,
                                      &node, err) : 0;
-    if (rc == 0 && node && *node && strcmp(node, nd_store_node_id(store)) != 0) {
-        snprintf(why, sizeof why, "kept by node %s: a member is registered on the node that "
-                 "keeps his branch", node);
-        rc = nd_bad_value(err, "--org", value, why);
-    }
+    if (rc == 0 && node && *node && strcmp(node, nd_store_node_id(store)) != 0)
+        rc = nd_bad_org_elsewhere(err, "--org", value, node);
     free(node);
     return rc;
 }

@@ -496,11 +496,8 @@ static int import_cell(import_ctx_t *ctx, size_t line, int col, const char *cell
             return nd_bad_value(e, what, cell, "two orgs have this name; give the org's id");
         const char *keeper = strmap_get(&ctx->org_nodes, id);
         if (keeper) {
-            char why[160];
             cell_what(ctx, line, col, what, sizeof what);
-            snprintf(why, sizeof why, "kept by node %s: a member is registered on the node "
-                     "that keeps his branch", keeper);
-            return nd_bad_value(e, what, cell, why);
+            return nd_bad_org_elsewhere(e, what, cell, keeper);
         }
         *out = strdup(id);
         return *out ? 0 : ld_error_set(e, LD_ENOMEM, "out of memory");
