@@ -623,13 +623,13 @@ static int late_dues(report_t *r, const person_t *p, const char *month, const ch
 }
 
 /* Marks `month` (a month_index) paid for p, when it falls between the month p's latest
- * trip started in and the month of the date. */
-static int mark_paid(report_t *r, person_t *p, int32_t month)
+ * trip started in and `last`, the month of the date. */
+static int mark_paid(report_t *r, person_t *p, int32_t month, int32_t last)
 {
-    if (p->started == NO_DAY)
+    if (p->started == NO_DAY || month > last)
         return 0;
-    int32_t first = nd_month_of(p->started), last = nd_month_of(r->as_of);
-    if (month < first || month > last)
+    int32_t first = nd_month_of(p->started);
+    if (month < first)
         return 0;
     if (!p->paid && !(p->paid = calloc((size_t) (last - first) + 1, 1)))
         return fail_nomem(r);
@@ -652,6 +652,7 @@ static int load_activities(report_t *r)
     int y, m, d;
     ld_date_split(r->as_of, &y, &m, &d);
     int owed = y - 1;
+    int32_t as_of_month = nd_month_of(r->as_of);
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *date = col_text(st, 2);
@@ -667,7 +668,7 @@ static int load_activities(report_t *r)
             const char *month = col_text(st, 3);
             if (strlen(month) != 7)
                 continue;
-            rc = mark_paid(r, p, month_index(month));
+            rc = mark_paid(r, p, month_index(month), as_of_month);
             if (rc == 0 && p->mobile && strcmp(date, window) > 0)
                 rc = late_dues(r, p, month, date);
         } else if (is_life(kind) && strcmp(date, p->last_life) > 0) {
