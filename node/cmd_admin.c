@@ -18,6 +18,7 @@
 #include "compact.h"
 #include "digest.h"
 #include "hlc.h"
+#include "inbox.h"
 #include "keys.h"
 #include "report.h"
 #include "resolve.h"
@@ -316,6 +317,15 @@ int nd_cmd_status(nd_cli_t *cli, ld_error_t *err)
     snprintf(buf, sizeof buf, "%" PRIu64, nd_store_cursor(store));
     if (rc == 0)
         rc = status_row(t, "cursor", buf, err);
+    uint64_t inbox_batches = 0, inbox_changes = 0;
+    if (rc == 0)
+        rc = nd_inbox_depth(store, &inbox_batches, &inbox_changes, err);
+    if (rc == 0 && inbox_batches > 0) {
+        snprintf(buf, sizeof buf, "%" PRIu64 " changes in %" PRIu64 " batches taken from the "
+                 "broker, not applied yet (`liangdi sync` applies them)", inbox_changes,
+                 inbox_batches);
+        rc = status_row(t, "inbox", buf, err);
+    }
     last = nd_store_setting(store, "sync.last");
     last_error = nd_store_setting(store, "sync.last_error");
     if (last && *last) {

@@ -9,11 +9,13 @@
  *    Hello), failed for authentication (the broker does not know our key), or the link
  *    dropped (reset the session; libzmq reconnects with its own backoff).
  *  - Nothing counts as done until the broker says so: PushAck moves pushed_upto, a
- *    Batch is applied with its cursor in one transaction before it is acked.
+ *    Batch is stored in the inbox with its cursor in one transaction before it is
+ *    acked, and applied once the mailbox is drained (inbox.h).
  *  - Answers that belong to an old session are harmless: PushAck never moves
  *    pushed_upto backwards and Batch entries at or below the cursor are skipped. */
 #include "conn.h"
 #include "codec.h"
+#include "inbox.h"
 #include "frame.h"
 #include "hlc.h"
 #include "log.h"
@@ -41,6 +43,7 @@ struct nd_conn {
     char        *endpoint;
     ld_keypair_t keys;
     int          linger_ms;
+    bool         take_first;            /* nd_conn_opts_t.take_first */
 
     /* the link, as the monitor reports it */
     bool         link_up;               /* handshake succeeded, not dropped since */
@@ -214,6 +217,7 @@ nd_conn_t *nd_conn_new(nd_store_t *store, const char *endpoint, const char *serv
     self->store = store;
     self->keys = *keys;
     self->linger_ms = opts->linger_ms;
+    self->take_first = opts->take_first;
     self->last_heard = nd_conn_now_ms();
     self->endpoint = strdup(endpoint);
     if (self->endpoint == NULL) {
@@ -720,8 +724,13 @@ static int handle_push_ack(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *
     return 0;
 }
 
-static int handle_batch(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *ev,
-                        ld_error_t *err)
+/* Takes a Batch and acks it.  With take_first, while more waits at the broker, its new
+ * entries go to the inbox with the cursor; otherwise they are applied with the cursor,
+ * unless the inbox holds batches still (a sync killed before it applied them), which
+ * they then follow.  Once nothing more is on its way (the mailbox empty, no Fetch out),
+ * whatever waits in the inbox is applied. */
+static int handle_batch(nd_conn_t *self, const ld_msg_t *m, const uint8_t *body, size_t len,
+                        nd_conn_event_t *ev, ld_error_t *err)
 {
     if (!self->welcomed)
         return 0;
@@ -738,11 +747,12 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *ev,
                                 (unsigned long long)m->u.batch.positions[i - 1]);
     }
 
+    int rc;
     if (n > 0) {
         uint64_t last = m->u.batch.positions[n - 1];
-        /* The next Fetch goes out before this batch is applied: the broker reads
-         * while we write. */
-        int rc = drain_monitor(self, err);
+        /* The next Fetch goes out before this batch is stored: the broker reads while
+         * we write. */
+        rc = drain_monitor(self, err);
         if (rc < 0)
             return rc;
         if (remaining > 0 && self->fetch_inflight == 0 && self->welcomed) {
@@ -755,15 +765,20 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *ev,
         while (skip < n && m->u.batch.positions[skip] <= cursor)
             skip++;
         if (skip < n) {
-            ld_error_t aerr;
-            ld_error_clear(&aerr);
-            rc = nd_store_apply_decoded(self->store, m->u.batch.changes + skip, n - skip,
-                                        last, &aerr);
+            ld_error_t ierr;
+            ld_error_clear(&ierr);
+            uint64_t waiting = 0, waiting_changes = 0;
+            rc = nd_inbox_depth(self->store, &waiting, &waiting_changes, &ierr);
+            if (rc == 0 && (waiting > 0 || (self->take_first && remaining > 0)))
+                rc = nd_inbox_put(self->store, body, len, cursor, last, n - skip, &ierr);
+            else if (rc == 0)
+                rc = nd_store_apply_decoded(self->store, m->u.batch.changes + skip, n - skip,
+                                            last, &ierr);
             if (rc != 0)
-                return ld_error_set(err, rc, "applying a batch from the broker: %s", aerr.msg);
+                return ld_error_set(err, rc, "taking a batch from the broker: %s", ierr.msg);
             self->stats.fetched += n - skip;
         }
-        /* Applying took a while: the link may have changed meanwhile. */
+        /* Taking took a while: the link may have changed meanwhile. */
         rc = drain_monitor(self, err);
         if (rc < 0)
             return rc;
@@ -775,6 +790,11 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *ev,
     }
     self->stats.remaining = remaining;
     if ((remaining == 0 || n == 0) && self->fetch_inflight == 0) {
+        ld_error_t aerr;
+        ld_error_clear(&aerr);
+        rc = nd_inbox_apply(self->store, NULL, &aerr);
+        if (rc != 0)
+            return ld_error_set(err, rc, "%s", aerr.msg);
         if (self->fetch_again)
             self->fetch_again = false;
         else
@@ -849,7 +869,8 @@ static int handle_message(nd_conn_t *self, nd_conn_event_t *ev, ld_error_t *err)
         rc = handle_push_ack(self, &m, ev, err);
         break;
     case LD_MSG_BATCH:
-        rc = handle_batch(self, &m, ev, err);
+        rc = handle_batch(self, &m, zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), ev,
+                          err);
         break;
     case LD_MSG_NOTIFY:
         if (self->welcomed)

@@ -43,6 +43,9 @@ typedef struct nd_conn_opts {
     int reconnect_ivl_max_ms;   /* ... up to this */
     int heartbeat_ivl_ms;       /* 0: no heartbeats; the timeout is three intervals */
     int linger_ms;              /* on destroy; see nd_conn_set_linger */
+    bool take_first;            /* a backlog is taken into the inbox while more waits at
+                                 * the broker, and applied once it is drained (inbox.h);
+                                 * otherwise each batch is applied as it comes */
 } nd_conn_opts_t;
 
 typedef struct nd_conn nd_conn_t;
@@ -55,14 +58,14 @@ typedef enum nd_conn_event {
     ND_CONN_WELCOMED,       /* Welcome: the session is up */
     ND_CONN_LOST,           /* the link dropped: session reset, reconnecting */
     ND_CONN_PUSHED,         /* a PushAck moved pushed_upto */
-    ND_CONN_FETCHED,        /* a Batch was applied and acked */
+    ND_CONN_FETCHED,        /* a Batch was taken (applied or kept in the inbox) and acked */
     ND_CONN_NOTIFIED        /* Notify: the mailbox grew */
 } nd_conn_event_t;
 
 /* Counters of one conn's life. */
 typedef struct nd_conn_stats {
     uint64_t pushed;           /* own changes acked by the broker (beyond what it had) */
-    uint64_t fetched;          /* changes applied from the mailbox */
+    uint64_t fetched;          /* changes taken from the mailbox into the inbox */
     uint64_t remaining;        /* the last Batch's (or Welcome's) count left to fetch */
     uint64_t welcomes;
 } nd_conn_stats_t;

@@ -3,7 +3,8 @@
  * migration 2 drops two activity indexes that no query reads any more; migration 3
  * changes no table but marks the short form of stamps lines (merge.h), which a liangdi
  * of version 2 cannot read; migration 4 indexes activities by member alone; migration 5
- * makes the change log a rowid table, so that a change's body never spills.
+ * makes the change log a rowid table, so that a change's body never spills; migration 6
+ * adds the inbox (inbox.h), where batches taken from the broker wait to be applied.
  *
  * A migration runs in one IMMEDIATE transaction that ends by setting user_version,
  * so a crash leaves the store at the old version or the new one, never between.
@@ -208,6 +209,16 @@ static int migration_5(sqlite3 *db, ld_error_t *err)
     return exec_all(db, ddl_5, sizeof ddl_5 / sizeof ddl_5[0], err);
 }
 
+/* One row per batch taken from the broker: its Batch message as it came, the cursor
+ * before it (entries at or below are not applied again) and how many entries it holds
+ * above that cursor. */
+static int migration_6(sqlite3 *db, ld_error_t *err)
+{
+    return exec_one(db, "CREATE TABLE \"inbox\" (\"id\" INTEGER PRIMARY KEY, "
+                    "\"after\" INTEGER NOT NULL, \"last\" INTEGER NOT NULL, "
+                    "\"count\" INTEGER NOT NULL, \"body\" BLOB NOT NULL)", err);
+}
+
 typedef int (*migration_fn)(sqlite3 *db, ld_error_t *err);
 
 /* migrations[i] brings a store from version i to i + 1. */
@@ -217,6 +228,7 @@ static const migration_fn migrations[ND_STORE_SCHEMA_VERSION] = {
     migration_3,
     migration_4,
     migration_5,
+    migration_6,
 };
 
 int nd_migrate_version(sqlite3 *db, int *version, ld_error_t *err)

@@ -1477,10 +1477,11 @@ static int check_shape(const ld_change_t *c, ld_error_t *err)
     return 0;
 }
 
-/* Applies changes[0..n) and moves the cursor, in one transaction; each change is
- * validated first unless `decoded` (then its shape is checked). */
-static int apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n, uint64_t cursor,
-                       bool decoded, ld_error_t *err)
+/* Applies changes[0..n) in one transaction and, when `cursor` is not NULL, moves the
+ * cursor to *cursor in it; each change is validated first unless `decoded` (then its
+ * shape is checked). */
+static int apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
+                       const uint64_t *cursor, bool decoded, ld_error_t *err)
 {
     if (changes == NULL && n > 0)
         return ld_error_set(err, LD_EINVAL, "apply: no changes given");
@@ -1495,8 +1496,8 @@ static int apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n, u
         if (rc == 0)
             rc = apply_in_tx(self, &changes[i], err);
     }
-    if (rc == 0)
-        rc = setting_put_u64(self, KEY_CURSOR, cursor, err);
+    if (rc == 0 && cursor != NULL)
+        rc = setting_put_u64(self, KEY_CURSOR, *cursor, err);
     if (tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
         rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
     return rc;
@@ -1505,13 +1506,19 @@ static int apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n, u
 int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
                          uint64_t cursor, ld_error_t *err)
 {
-    return apply_batch(self, changes, n, cursor, false, err);
+    return apply_batch(self, changes, n, &cursor, false, err);
 }
 
 int nd_store_apply_decoded(nd_store_t *self, const ld_change_t *changes, size_t n,
                            uint64_t cursor, ld_error_t *err)
 {
-    return apply_batch(self, changes, n, cursor, true, err);
+    return apply_batch(self, changes, n, &cursor, true, err);
+}
+
+int nd_store_apply_received(nd_store_t *self, const ld_change_t *changes, size_t n,
+                            ld_error_t *err)
+{
+    return apply_batch(self, changes, n, NULL, true, err);
 }
 
 /* ------------------------------------------------------------------ reads ---- */
@@ -1573,6 +1580,11 @@ int nd_store_set_pushed_upto(nd_store_t *self, uint64_t upto, ld_error_t *err)
 uint64_t nd_store_cursor(nd_store_t *self)
 {
     return setting_u64(self, KEY_CURSOR);
+}
+
+int nd_store_set_cursor(nd_store_t *self, uint64_t cursor, ld_error_t *err)
+{
+    return setting_put_u64(self, KEY_CURSOR, cursor, err);
 }
 
 int nd_store_get(nd_store_t *self, ld_kind_t kind, const char *record_id, ld_change_t *out,

@@ -109,8 +109,10 @@ uint64_t nd_store_pushed_upto(nd_store_t *self);
 /* Records a PushAck (never moves backwards). */
 int nd_store_set_pushed_upto(nd_store_t *self, uint64_t upto, ld_error_t *err);
 
-/* The mailbox cursor: the broker position applied up to. */
+/* The mailbox cursor: the broker position taken up to (applied, or waiting in the
+ * inbox, inbox.h), and moving it (inside the caller's group, or on its own). */
 uint64_t nd_store_cursor(nd_store_t *self);
+int nd_store_set_cursor(nd_store_t *self, uint64_t cursor, ld_error_t *err);
 /* Applies a batch of changes and moves the cursor to `cursor` in one transaction. */
 int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
                          uint64_t cursor, ld_error_t *err);
@@ -119,5 +121,8 @@ int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
  * shape checked (kind, counts, terminated strings).  Never for changes from elsewhere. */
 int nd_store_apply_decoded(nd_store_t *self, const ld_change_t *changes, size_t n,
                            uint64_t cursor, ld_error_t *err);
+/* The same without moving the cursor: changes taken earlier, applied from the inbox. */
+int nd_store_apply_received(nd_store_t *self, const ld_change_t *changes, size_t n,
+                            ld_error_t *err);
 
 #endif

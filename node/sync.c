@@ -31,6 +31,8 @@ static const nd_conn_opts_t sync_conn_opts = {
     .reconnect_ivl_max_ms = 2000,
     .heartbeat_ivl_ms = 2000,
     .linger_ms = 1000,
+    /* A sync runs while a link is there: it takes a backlog first and applies it after. */
+    .take_first = true,
 };
 
 static int timeout_of(const nd_sync_opts_t *opts)

@@ -19,7 +19,7 @@ typedef struct nd_sync_opts {
 
 typedef struct nd_sync_result {
     uint64_t pushed;              /* own changes the broker acked this round */
-    uint64_t fetched;             /* changes applied from the mailbox */
+    uint64_t fetched;             /* changes taken from the mailbox (and applied) */
     uint64_t conflicts;           /* same-field races recorded */
 } nd_sync_result_t;
 

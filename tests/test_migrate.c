@@ -154,7 +154,8 @@ Test(migrate, a_new_store_has_the_log_tables_and_the_indexes_of_this_version)
     nd_store_t *s = nd_store_open(db_path, true, &err);
     cr_assert_not_null(s, "%s", err.msg);
     sqlite3 *db = nd_store_db(s);
-    static const char *const tables[] = { "settings", "changelog", "conflicts", "org_sent" };
+    static const char *const tables[] = { "settings", "changelog", "conflicts", "org_sent",
+                                          "inbox" };
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
         cr_assert(has_object(db, "table", tables[i]), "no table %s", tables[i]);
     static const char *const indexes[] = {
@@ -206,11 +207,13 @@ static void take_back(const char *sql)
     sqlite3_close(db);
 }
 
-/* Makes node "home"'s store with this liangdi, then takes it back with `sql`. */
+/* Makes node "home"'s store with this liangdi, then takes it back with `sql`, after
+ * taking away the inbox (version 6), which no older version has. */
 static void older_store(const char *sql)
 {
     nd_store_t *s = home_store();
     nd_store_destroy(&s);
+    take_back("DROP TABLE \"inbox\"");
     take_back(sql);
 }
 
@@ -352,7 +355,8 @@ Test(migrate, a_version_four_store_keeps_its_change_log_and_sends_it_in_order)
     char *before = change_log_text(nd_store_db(s));
     nd_store_destroy(&s);
     /* Back to version 4: the log clustered on (origin, seq), as migration 1 made it. */
-    take_back("CREATE TABLE \"changelog_4\" (\"origin\" TEXT NOT NULL, \"seq\" INTEGER NOT NULL, "
+    take_back("DROP TABLE \"inbox\"; "
+              "CREATE TABLE \"changelog_4\" (\"origin\" TEXT NOT NULL, \"seq\" INTEGER NOT NULL, "
               "\"record_id\" TEXT NOT NULL, \"kind\" TEXT NOT NULL, \"hlc\" INTEGER NOT NULL, "
               "\"deleted\" INTEGER NOT NULL, \"body\" BLOB NOT NULL, \"at\" INTEGER NOT NULL, "
               "PRIMARY KEY (\"origin\", \"seq\")) WITHOUT ROWID; "
@@ -384,6 +388,22 @@ Test(migrate, a_version_four_store_keeps_its_change_log_and_sends_it_in_order)
     nd_store_destroy(&s);
     free(before);
     free(after);
+}
+
+Test(migrate, a_version_five_store_gets_an_empty_inbox_and_keeps_its_cursor)
+{
+    nd_store_t *s = home_store();
+    ld_error_t err;
+    cr_assert_eq(nd_store_set_cursor(s, 812, &err), 0, "%s", err.msg);
+    nd_store_destroy(&s);
+    take_back("DROP TABLE \"inbox\"; PRAGMA user_version = 5");
+
+    s = migrated_store();
+    sqlite3 *db = nd_store_db(s);
+    cr_assert(has_object(db, "table", "inbox"));
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM \"inbox\""), 0);
+    cr_assert_eq(nd_store_cursor(s), 812);
+    nd_store_destroy(&s);
 }
 
 /* Bytes of the store's pages that hold b-tree `name` (dbstat). */

@@ -1,5 +1,6 @@
 /* test_sync_crash.c: kill -9 of the broker at random moments of a sync, over and over,
- * and of a node while it applies a batch: nothing is lost and nothing applied twice.
+ * and of a node while it takes or applies batches: nothing is lost and nothing applied
+ * twice.
  * And a broker whose store fails for a while: the node's sync tries again.
  *
  * The moments are random (a seeded PRNG, $LIANGDI_TEST_SEED to repeat a run) and
@@ -155,48 +156,67 @@ Test(sync_crash, the_broker_killed_twenty_times_mid_sync_loses_nothing_and_appli
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
-Test(sync_crash, a_node_killed_while_applying_a_batch_resumes_from_its_cursor)
+/* Home's activities dongguan has taken from the broker: applied, or waiting in its inbox
+ * (read in one statement, so a batch moving from one to the other counts once). */
+static const char *const home_taken_sql =
+    "SELECT (SELECT count(*) FROM \"changelog\" WHERE \"origin\" = 'home' AND \"kind\" = "
+    "'activity') + (SELECT coalesce(sum(\"count\"), 0) FROM \"inbox\")";
+
+Test(sync_crash, a_node_killed_while_taking_or_applying_batches_resumes_losing_nothing)
 {
     const int64_t total = 2 * ROUND_CHANGES;
     uint64_t rng = hn_seed(20101001);
     cr_assert_eq(hn_bulk_activities(home, member, (size_t)total, "竹园镇"), 0);
     cr_assert_eq(hn_sync(home), 0);
+    /* Every position of dongguan's mailbox after this one is one of home's activities. */
+    const int64_t cursor0 = hn_setting_int(dongguan->db, "cursor");
 
     int mid_kills = 0;
     for (int attempt = 0; attempt < 4; attempt++) {
-        /* Kill after a batch commits while at least one more batch is to come. */
-        int64_t before = hn_query_int(dongguan->db, home_applied_sql);
-        if (before >= total - BATCH)
+        /* Progress is taken + applied, 0 to 2 * total: a kill lands while dongguan takes
+         * batches from the broker, or while it applies them from its inbox. */
+        int64_t before = hn_query_int(dongguan->db, home_taken_sql) +
+                         hn_query_int(dongguan->db, home_applied_sql);
+        if (before >= 2 * total - BATCH)
             break;
-        int64_t target = before + 1 + (int64_t)(hn_rand(&rng) % (uint64_t)(total - BATCH - before));
+        int64_t target = before + 1 +
+                         (int64_t)(hn_rand(&rng) % (uint64_t)(2 * total - BATCH - before));
         hn_proc_t *sync = hn_node_spawn(&world, dongguan, "sync", "sync", "--timeout", "30", NULL);
         cr_assert_not_null(sync);
         int64_t deadline = hn_now_ms() + 60000;
-        while (hn_proc_running(sync) && hn_query_int(dongguan->db, home_applied_sql) < target) {
+        while (hn_proc_running(sync) && hn_query_int(dongguan->db, home_taken_sql) +
+                                        hn_query_int(dongguan->db, home_applied_sql) < target) {
             cr_assert_lt(hn_now_ms(), deadline, "dongguan's sync made no progress");
             hn_poll_pause(1);
         }
         if (!hn_proc_running(sync))
             break;
         hn_proc_signal(sync, SIGKILL);
+        int64_t taken = hn_query_int(dongguan->db, home_taken_sql);
         int64_t applied = hn_query_int(dongguan->db, home_applied_sql);
         int64_t cursor = hn_setting_int(dongguan->db, "cursor");
-        fprintf(stderr, "node killed with %lld of %lld applied, cursor %lld\n", (long long)applied,
-                (long long)total, (long long)cursor);
+        fprintf(stderr, "node killed with %lld taken and %lld applied of %lld, cursor %lld\n",
+                (long long)taken, (long long)applied, (long long)total, (long long)cursor);
         if (applied < total)
             mid_kills++;
-        /* A batch and its cursor commit together: never a record without its log entry. */
+        /* A batch and the cursor commit together, and so do a batch applied and its
+         * leaving the inbox: the cursor counts exactly what was taken, every record has
+         * its log entry, and nothing is both applied and still waiting. */
+        cr_assert_eq(cursor - cursor0, taken, "cursor %lld after %lld, but %lld taken",
+                     (long long)cursor, (long long)cursor0, (long long)taken);
         cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"activities\""), applied);
-        cr_assert(applied == before || cursor > 0, "changes applied but the cursor did not move");
+        cr_assert_leq(applied, taken);
     }
-    cr_assert_geq(mid_kills, 1, "no kill landed while dongguan was applying");
+    cr_assert_geq(mid_kills, 1, "no kill landed while dongguan was taking or applying");
 
-    int64_t before = hn_query_int(dongguan->db, home_applied_sql);
+    int64_t taken_before = hn_query_int(dongguan->db, home_taken_sql);
     int64_t pushed = 0, fetched = 0;
     cr_assert_eq(hn_sync_counts(dongguan, &pushed, &fetched), 0);
-    /* It resumed from its cursor: only what was not applied yet came again. */
-    cr_assert_eq(fetched, total - before, "fetched %lld after a kill at %lld of %lld",
-                 (long long)fetched, (long long)before, (long long)total);
+    /* It resumed from its cursor: only what was not taken yet came again, and what was
+     * waiting in the inbox was applied. */
+    cr_assert_eq(fetched, total - taken_before, "fetched %lld after a kill at %lld taken of %lld",
+                 (long long)fetched, (long long)taken_before, (long long)total);
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"inbox\""), 0);
     assert_converged(total);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }

@@ -1,0 +1,172 @@
+/* inbox.c: batches taken from the broker, kept until they are applied (inbox.h). */
+#include "inbox.h"
+
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "codec.h"
+
+static const char put_sql[] =
+    "INSERT INTO \"inbox\" (\"after\", \"last\", \"count\", \"body\") VALUES (?1, ?2, ?3, ?4)";
+static const char oldest_sql[] =
+    "SELECT \"id\", \"after\", \"last\", \"body\" FROM \"inbox\" ORDER BY \"id\" LIMIT 1";
+static const char drop_sql[] = "DELETE FROM \"inbox\" WHERE \"id\" = ?1";
+static const char depth_sql[] = "SELECT count(*), coalesce(sum(\"count\"), 0) FROM \"inbox\"";
+
+/* Prepares sql on the store's connection; 0 or LD_EIO naming `what`. */
+static int prepare(nd_store_t *store, const char *sql, sqlite3_stmt **st, const char *what,
+                   ld_error_t *err)
+{
+    sqlite3 *db = nd_store_db(store);
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+        return ld_error_set(err, LD_EIO, "inbox: %s: %s", what, sqlite3_errmsg(db));
+    return 0;
+}
+
+/* Steps st to its end; 0, or LD_EIO naming `what`. */
+static int step_done(nd_store_t *store, sqlite3_stmt *st, const char *what, ld_error_t *err)
+{
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return ld_error_set(err, LD_EIO, "inbox: %s: %s", what,
+                            sqlite3_errmsg(nd_store_db(store)));
+    return 0;
+}
+
+int nd_inbox_put(nd_store_t *store, const uint8_t *body, size_t len, uint64_t after,
+                 uint64_t last, uint64_t count, ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    bool open = false;
+    int rc = prepare(store, put_sql, &st, "storing a batch", err);
+    if (rc == 0) {
+        rc = nd_store_begin(store, err);
+        open = rc == 0;
+    }
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)last);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)count);
+        sqlite3_bind_blob(st, 4, body, (int)len, SQLITE_STATIC);
+        rc = step_done(store, st, "storing a batch", err);
+    }
+    if (rc == 0)
+        rc = nd_store_set_cursor(store, last, err);
+    if (rc == 0) {
+        rc = nd_store_commit(store, err);
+        open = false;
+    }
+    if (open)
+        nd_store_rollback(store);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* One inbox row, read: its id, cursor before, last position and decoded batch. */
+typedef struct inbox_row {
+    sqlite3_int64 id;
+    uint64_t      after;
+    uint64_t      last;
+    ld_msg_t      m;          /* owned; cleared by the caller */
+} inbox_row_t;
+
+/* Reads and decodes the oldest row into *row: 1 found, 0 the inbox is empty, or < 0
+ * with err set. */
+static int read_oldest(nd_store_t *store, sqlite3_stmt *st, inbox_row_t *row, ld_error_t *err)
+{
+    int found = 0;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        row->id = sqlite3_column_int64(st, 0);
+        row->after = (uint64_t)sqlite3_column_int64(st, 1);
+        row->last = (uint64_t)sqlite3_column_int64(st, 2);
+        const uint8_t *body = sqlite3_column_blob(st, 3);
+        size_t len = (size_t)sqlite3_column_bytes(st, 3);
+        ld_error_t derr;
+        ld_error_clear(&derr);
+        found = ld_msg_decode(LD_MSG_BATCH, body, len, &row->m, &derr);
+        if (found != 0)
+            found = ld_error_set(err, found, "inbox: the batch up to position %" PRIu64
+                                 " cannot be read: %s", row->last, derr.msg);
+        else
+            found = 1;
+    } else if (step != SQLITE_DONE) {
+        found = ld_error_set(err, LD_EIO, "inbox: reading it: %s",
+                             sqlite3_errmsg(nd_store_db(store)));
+    }
+    sqlite3_reset(st);
+    return found;
+}
+
+/* Applies one decoded row and deletes it, in one transaction; *applied grows by the
+ * changes applied. */
+static int apply_row(nd_store_t *store, sqlite3_stmt *drop, const inbox_row_t *row,
+                     uint64_t *applied, ld_error_t *err)
+{
+    const ld_msg_t *m = &row->m;
+    size_t skip = 0;
+    while (skip < m->u.batch.n && m->u.batch.positions[skip] <= row->after)
+        skip++;
+    int rc = nd_store_begin(store, err);
+    if (rc != 0)
+        return rc;
+    ld_error_t aerr;
+    ld_error_clear(&aerr);
+    rc = nd_store_apply_received(store, m->u.batch.changes + skip, m->u.batch.n - skip, &aerr);
+    if (rc != 0) {
+        rc = ld_error_set(err, rc, "applying the batch of positions %" PRIu64 " to %" PRIu64
+                          ": %s", row->after + 1, row->last, aerr.msg);
+    } else {
+        sqlite3_bind_int64(drop, 1, row->id);
+        rc = step_done(store, drop, "dropping an applied batch", err);
+        sqlite3_reset(drop);
+    }
+    if (rc == 0)
+        rc = nd_store_commit(store, err);
+    else
+        nd_store_rollback(store);
+    if (rc == 0)
+        *applied += m->u.batch.n - skip;
+    return rc;
+}
+
+int nd_inbox_apply(nd_store_t *store, uint64_t *applied, ld_error_t *err)
+{
+    sqlite3_stmt *oldest = NULL, *drop = NULL;
+    uint64_t count = 0;
+    int rc = prepare(store, oldest_sql, &oldest, "reading it", err);
+    if (rc == 0)
+        rc = prepare(store, drop_sql, &drop, "dropping an applied batch", err);
+    while (rc == 0) {
+        inbox_row_t row = { 0 };
+        int found = read_oldest(store, oldest, &row, err);
+        if (found <= 0) {
+            rc = found;
+            break;
+        }
+        rc = apply_row(store, drop, &row, &count, err);
+        ld_msg_clear(&row.m);
+    }
+    sqlite3_finalize(oldest);
+    sqlite3_finalize(drop);
+    if (applied != NULL)
+        *applied = count;
+    return rc;
+}
+
+int nd_inbox_depth(nd_store_t *store, uint64_t *batches, uint64_t *changes, ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(store, depth_sql, &st, "counting it", err);
+    if (rc == 0) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *batches = (uint64_t)sqlite3_column_int64(st, 0);
+            *changes = (uint64_t)sqlite3_column_int64(st, 1);
+        } else {
+            rc = ld_error_set(err, LD_EIO, "inbox: counting it: %s",
+                              sqlite3_errmsg(nd_store_db(store)));
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
