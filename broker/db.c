@@ -101,10 +101,25 @@ static const char db_step_3[] =
     "CREATE TABLE IF NOT EXISTS \"retired_keys\"(\"key\" TEXT PRIMARY KEY NOT NULL, "
     "\"node\" TEXT NOT NULL) WITHOUT ROWID;";
 
+/* Version 4 keeps a mailbox in chunks, the entries of one push to one mailbox in one row
+ * (mailbox_sqlite.c says why); each waiting entry of the old table becomes a chunk of
+ * one, at its position. */
+static const char db_step_4[] =
+    "CREATE TABLE IF NOT EXISTS \"mailbox\"(\"node\" TEXT NOT NULL, "
+    "\"position\" INTEGER NOT NULL, \"body\" BLOB NOT NULL, UNIQUE(\"node\", \"position\"));"
+    "CREATE TABLE \"mailbox_chunks\"(\"node\" TEXT NOT NULL, \"first\" INTEGER NOT NULL, "
+    "\"last\" INTEGER NOT NULL, \"sizes\" BLOB, \"body\" BLOB NOT NULL, "
+    "UNIQUE(\"node\", \"last\"));"
+    "INSERT INTO \"mailbox_chunks\"(\"node\", \"first\", \"last\", \"sizes\", \"body\") "
+    "SELECT \"node\", \"position\", \"position\", NULL, \"body\" FROM \"mailbox\" "
+    "ORDER BY \"node\", \"position\";"
+    "DROP TABLE \"mailbox\";";
+
 /* db_steps[v] brings a store from version v to v + 1 (version 0 is a new file). */
 static const char *const db_steps[BK_DB_SCHEMA_VERSION] = {
     [1] = db_step_2,
     [2] = db_step_3,
+    [3] = db_step_4,
 };
 
 /* Brings the store at `path` (for messages) from `version` to this broker's, one step

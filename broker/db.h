@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include "error.h"
 
-#define BK_DB_SCHEMA_VERSION 3   /* PRAGMA user_version of a broker store */
+#define BK_DB_SCHEMA_VERSION 4   /* PRAGMA user_version of a broker store */
 
 /* Opens the store at `path`.  With `create`, a missing file is made and stamped with
  * BK_DB_SCHEMA_VERSION; without, a missing file is LD_ENOTFOUND ("run init first").

@@ -1,13 +1,22 @@
 /* mailbox_sqlite.c: the embedded mailbox store.  Each node's mailbox is a run of
- * positions in one SQLite table; a push is one transaction (synchronous=FULL).
+ * positions kept in chunks in one SQLite table; a push is one transaction
+ * (synchronous=FULL).
  *
  * Positions in a mailbox are handed out one by one (mailbox_state.last) and only a
- * prefix is ever deleted (an ack up to mailbox_state.acked), so a mailbox always holds
- * exactly the positions acked+1 .. last.  Depth and `remaining` are therefore
- * arithmetic, never a count over the backlog, and reads go by cursor with LIMIT: the
- * broker's memory does not grow with what it holds. */
+ * prefix is ever acked (mailbox_state.acked), so a mailbox always holds exactly the
+ * positions acked+1 .. last.  Depth and `remaining` are therefore arithmetic, never a
+ * count over the backlog, and reads go by cursor: the broker's memory does not grow
+ * with what it holds.
+ *
+ * Chunks.  The entries one push adds to one mailbox are one row: positions first..last,
+ * their bodies end to end, and their sizes (4 bytes each, little endian; NULL for a
+ * single entry).  A push of 4,096 changes for one branch is one insert instead of 4,096
+ * into the table and its index, and an ack deletes the chunks it covers whole; a chunk
+ * acked in part stays until the rest is, and its acked entries are never handed out
+ * again.  A chunk's size is bounded by a push's (LD_BODY_MAX). */
 #include "mailbox.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "db.h"
@@ -20,12 +29,13 @@ static const char mb_schema[] =
     "  \"node\" TEXT PRIMARY KEY NOT NULL,"
     "  \"last\" INTEGER NOT NULL,"
     "  \"acked\" INTEGER NOT NULL) WITHOUT ROWID;"
-    /* A rowid table: its rows keep a body of up to a page in place (db.c says why) */
-    "CREATE TABLE IF NOT EXISTS \"mailbox\"("
+    "CREATE TABLE IF NOT EXISTS \"mailbox_chunks\"("
     "  \"node\" TEXT NOT NULL,"
-    "  \"position\" INTEGER NOT NULL,"
+    "  \"first\" INTEGER NOT NULL,"
+    "  \"last\" INTEGER NOT NULL,"
+    "  \"sizes\" BLOB,"
     "  \"body\" BLOB NOT NULL,"
-    "  UNIQUE(\"node\", \"position\"));";
+    "  UNIQUE(\"node\", \"last\"));";
 
 typedef struct mb_store {
     sqlite3      *db;
@@ -41,10 +51,18 @@ typedef struct mb_store {
     sqlite3_stmt *delete;
 } mb_store_t;
 
-/* A mailbox touched by the push in hand: its node (borrowed) and its counters. */
+typedef struct mb_bytes {
+    uint8_t *data;
+    size_t   len, cap;
+} mb_bytes_t;
+
+/* A mailbox touched by the push in hand: its node (borrowed), its counters, and the
+ * chunk the push adds to it (owned): positions first..last, sizes and bodies. */
 typedef struct mb_touched {
     const char *node;
     uint64_t    last, acked;
+    uint64_t    first;        /* the chunk's first position; 0 while it is empty */
+    mb_bytes_t  sizes, body;
 } mb_touched_t;
 
 /* The mailboxes a push touches, by node: an open-addressing table (a push of 4,096
@@ -103,13 +121,13 @@ static void *mb_open(const char *path, bool create, ld_error_t *err)
                "ON CONFLICT(\"node\") DO UPDATE SET \"last\" = excluded.\"last\", "
                "\"acked\" = excluded.\"acked\"", &self->state_set, err) < 0
         || bk_db_prepare(self->db,
-               "INSERT INTO \"mailbox\"(\"node\", \"position\", \"body\") VALUES (?1, ?2, ?3)",
-               &self->insert, err) < 0
+               "INSERT INTO \"mailbox_chunks\"(\"node\", \"first\", \"last\", \"sizes\", "
+               "\"body\") VALUES (?1, ?2, ?3, ?4, ?5)", &self->insert, err) < 0
         || bk_db_prepare(self->db,
-               "SELECT \"position\", \"body\" FROM \"mailbox\" WHERE \"node\" = ?1 "
-               "AND \"position\" > ?2 ORDER BY \"position\" LIMIT ?3", &self->select, err) < 0
+               "SELECT \"first\", \"last\", \"sizes\", \"body\" FROM \"mailbox_chunks\" "
+               "WHERE \"node\" = ?1 AND \"last\" > ?2 ORDER BY \"last\"", &self->select, err) < 0
         || bk_db_prepare(self->db,
-               "DELETE FROM \"mailbox\" WHERE \"node\" = ?1 AND \"position\" <= ?2",
+               "DELETE FROM \"mailbox_chunks\" WHERE \"node\" = ?1 AND \"last\" <= ?2",
                &self->delete, err) < 0)
         goto err;
     return self;
@@ -263,21 +281,82 @@ static mb_touched_t *mb_touch(mb_store_t *self, mb_touch_set_t *set, const char 
     return t;
 }
 
-static int mb_insert(mb_store_t *self, const char *node, uint64_t position,
-                     const uint8_t *body, size_t len, ld_error_t *err)
+/* Appends len bytes to b; 0 or LD_ENOMEM. */
+static int mb_bytes_add(mb_bytes_t *b, const void *data, size_t len, ld_error_t *err)
 {
-    int rc = mb_bind_text(self, self->insert, 1, node, err);
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len)
+            cap *= 2;
+        uint8_t *p = realloc(b->data, cap);
+        if (!p)
+            return ld_error_set(err, LD_ENOMEM, "out of memory storing a push");
+        b->data = p;
+        b->cap = cap;
+    }
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+/* Adds an entry of the push to mailbox t's chunk, at its next position. */
+static int mb_chunk_add(mb_touched_t *t, const uint8_t *body, size_t len, ld_error_t *err)
+{
+    if (len > UINT32_MAX)
+        return ld_error_set(err, LD_ETOOBIG, "a change of %zu bytes", len);
+    uint8_t size[4] = { (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
+                        (uint8_t)(len >> 24) };
+    int rc = mb_bytes_add(&t->sizes, size, sizeof size, err);
     if (rc == 0)
-        rc = mb_bind_u64(self, self->insert, 2, position, err);
-    if (rc == 0 && sqlite3_bind_blob64(self->insert, 3, len ? (const void *)body : (const void *)"",
-                                       len, SQLITE_STATIC) != SQLITE_OK)
-        rc = bk_db_fail(self->db, "bind", err);
+        rc = mb_bytes_add(&t->body, body, len, err);
+    if (rc == 0) {
+        t->last++;
+        if (t->first == 0)
+            t->first = t->last;
+    }
+    return rc;
+}
+
+/* Stores mailbox t's chunk, if the push added to it. */
+static int mb_chunk_store(mb_store_t *self, const mb_touched_t *t, ld_error_t *err)
+{
+    if (t->first == 0)
+        return 0;
+    sqlite3_stmt *st = self->insert;
+    int rc = mb_bind_text(self, st, 1, t->node, err);
+    if (rc == 0)
+        rc = mb_bind_u64(self, st, 2, t->first, err);
+    if (rc == 0)
+        rc = mb_bind_u64(self, st, 3, t->last, err);
+    if (rc == 0) {
+        /* one entry: its body alone, no sizes */
+        int b = t->first == t->last ? sqlite3_bind_null(st, 4)
+                                    : sqlite3_bind_blob64(st, 4, t->sizes.data, t->sizes.len,
+                                                          SQLITE_STATIC);
+        if (b == SQLITE_OK)
+            b = sqlite3_bind_blob64(st, 5, t->body.len ? (const void *)t->body.data
+                                                       : (const void *)"",
+                                    t->body.len, SQLITE_STATIC);
+        if (b != SQLITE_OK)
+            rc = bk_db_fail(self->db, "bind", err);
+    }
     if (rc < 0) {
-        sqlite3_reset(self->insert);
-        sqlite3_clear_bindings(self->insert);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
         return rc;
     }
-    return mb_run(self, self->insert, "storing a change", err);
+    return mb_run(self, st, "storing a push", err);
+}
+
+static void mb_touch_set_free(mb_touch_set_t *set)
+{
+    for (size_t i = 0; i < set->cap; i++) {
+        free(set->slots[i].sizes.data);
+        free(set->slots[i].body.data);
+    }
+    free(set->slots);
+    *set = (mb_touch_set_t){ 0 };
 }
 
 static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *items,
@@ -308,8 +387,7 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
                 rc = err ? err->code : LD_EIO;
                 goto err;
             }
-            t->last++;
-            rc = mb_insert(self, t->node, t->last, it->body, it->len, err);
+            rc = mb_chunk_add(t, it->body, it->len, err);
             if (rc < 0)
                 goto err;
         }
@@ -320,7 +398,9 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
         const mb_touched_t *t = &touched.slots[i];
         if (!t->node)
             continue;
-        rc = mb_state_set(self, t->node, t->last, t->acked, err);
+        rc = mb_chunk_store(self, t, err);
+        if (rc == 0)
+            rc = mb_state_set(self, t->node, t->last, t->acked, err);
         if (rc < 0)
             goto err;
     }
@@ -336,7 +416,7 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
     rc = mb_run(self, self->commit, "COMMIT", err);
     if (rc < 0)
         goto err;
-    free(touched.slots);
+    mb_touch_set_free(&touched);
     *upto = hw;
     *stored = nstored;
     return 0;
@@ -344,8 +424,34 @@ err:
     sqlite3_reset(self->hw_set);
     sqlite3_clear_bindings(self->hw_set);
     bk_db_rollback(self->db);
-    free(touched.slots);
+    mb_touch_set_free(&touched);
     return rc;
+}
+
+/* Reads entry i of a chunk of `count` entries: its body and size.  The sizes must add
+ * up to the body's length (checked by the caller before the first entry). */
+static uint32_t mb_size_at(const uint8_t *sizes, uint64_t i)
+{
+    const uint8_t *p = sizes + 4 * i;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Whether a chunk's row holds what its positions say: one size per entry (or none for
+ * one entry), adding up to the body's length. */
+static bool mb_chunk_whole(uint64_t first, uint64_t last, const uint8_t *sizes,
+                           size_t sizes_len, size_t body_len)
+{
+    if (first == 0 || last < first)
+        return false;
+    uint64_t count = last - first + 1;
+    if (!sizes)
+        return count == 1;
+    if (count > SIZE_MAX / 4 || sizes_len != count * 4)
+        return false;
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < count; i++)
+        total += mb_size_at(sizes, i);
+    return total == body_len;
 }
 
 static int mb_fetch(void *store, const char *node, uint64_t after, uint32_t credit,
@@ -360,13 +466,14 @@ static int mb_fetch(void *store, const char *node, uint64_t after, uint32_t cred
     rc = mb_state_get(self, node, &last, &acked, err);
     if (rc < 0)
         goto out;
+    /* entries at or below acked may stay in a chunk acked in part: never again */
+    uint64_t from = after > acked ? after : acked;
     if (credit > 0) {
         rc = mb_bind_text(self, self->select, 1, node, err);
         if (rc == 0)
-            rc = mb_bind_u64(self, self->select, 2, after, err);
-        if (rc == 0 && sqlite3_bind_int64(self->select, 3, credit) != SQLITE_OK)
-            rc = bk_db_fail(self->db, "bind", err);
-        while (rc == 0) {
+            rc = mb_bind_u64(self, self->select, 2, from, err);
+        bool stop = false;
+        while (rc == 0 && !stop && (uint32_t)taken < credit) {
             int step = sqlite3_step(self->select);
             if (step == SQLITE_DONE)
                 break;
@@ -374,19 +481,42 @@ static int mb_fetch(void *store, const char *node, uint64_t after, uint32_t cred
                 rc = bk_db_fail(self->db, "reading a mailbox", err);
                 break;
             }
-            uint64_t position = (uint64_t)sqlite3_column_int64(self->select, 0);
-            const uint8_t *body = sqlite3_column_blob(self->select, 1);
-            size_t len = (size_t)sqlite3_column_bytes(self->select, 1);
-            int took = fn(ctx, position, body, len);
-            if (took < 0) {
-                rc = ld_error_set(err, took, "fetch of %s stopped at position %llu", node,
-                                  (unsigned long long)position);
+            uint64_t first = (uint64_t)sqlite3_column_int64(self->select, 0);
+            uint64_t chunk_last = (uint64_t)sqlite3_column_int64(self->select, 1);
+            const uint8_t *sizes = sqlite3_column_blob(self->select, 2);
+            size_t sizes_len = (size_t)sqlite3_column_bytes(self->select, 2);
+            const uint8_t *body = sqlite3_column_blob(self->select, 3);
+            size_t body_len = (size_t)sqlite3_column_bytes(self->select, 3);
+            if (!mb_chunk_whole(first, chunk_last, sizes, sizes_len, body_len)) {
+                rc = ld_error_set(err, LD_EIO, "the mailbox of %s is damaged: the chunk of "
+                                  "positions %llu to %llu does not hold what it says", node,
+                                  (unsigned long long)first, (unsigned long long)chunk_last);
                 break;
             }
-            if (took > 0)
-                break;
-            taken++;
-            taken_upto = position;
+            size_t off = 0;
+            for (uint64_t position = first; position <= chunk_last; position++) {
+                size_t len = sizes ? mb_size_at(sizes, position - first) : body_len;
+                const uint8_t *entry = body + off;
+                off += len;
+                if (position <= from)
+                    continue;
+                if ((uint32_t)taken >= credit) {
+                    stop = true;
+                    break;
+                }
+                int took = fn(ctx, position, len ? entry : (const uint8_t *)"", len);
+                if (took < 0) {
+                    rc = ld_error_set(err, took, "fetch of %s stopped at position %llu", node,
+                                      (unsigned long long)position);
+                    break;
+                }
+                if (took > 0) {
+                    stop = true;
+                    break;
+                }
+                taken++;
+                taken_upto = position;
+            }
         }
         sqlite3_reset(self->select);
         sqlite3_clear_bindings(self->select);

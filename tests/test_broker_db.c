@@ -1,5 +1,6 @@
 /* test_broker_db.c: the broker's SQLite store file (broker/db.h): an older store brought
- * forward with its waiting changes and a registry that retires keys, a failed step
+ * forward with its waiting changes (version 1 and version 3, whose mailbox kept a row per
+ * change) and a registry that retires keys, a failed step
  * leaving it as it was, a store of a newer broker refused, and how much of the file a
  * long change takes. */
 #include <criterion/criterion.h>
@@ -127,9 +128,10 @@ static bool mailbox_is_clustered(void)
 }
 
 /* Makes a store as `init` does (registry and mailboxes) with positions 1..50 pushed and
- * 1..10 acked, then takes it back to version 1: the mailbox clustered on (node,
- * position), no retired keys. */
-static void version_one_store(void)
+ * 1..10 acked, then takes it back to `version`: the waiting positions 11..50 one row
+ * each in the mailbox table of that version (version 1: clustered on (node, position),
+ * and no retired keys; version 3: a rowid table). */
+static void older_store(int version)
 {
     ld_error_t err;
     bk_registry_t *reg = bk_registry_new(db_path, true, &err);
@@ -140,12 +142,37 @@ static void version_one_store(void)
     push_range(mb, 1, 50);
     cr_assert_eq(bk_mailbox_ack(mb, "dongguan", 10, &err), 0, "%s", err.msg);
     bk_mailbox_destroy(&mb);
-    raw_exec("CREATE TABLE \"mailbox_1\"(\"node\" TEXT NOT NULL, \"position\" INTEGER NOT NULL, "
-             "\"body\" BLOB NOT NULL, PRIMARY KEY(\"node\", \"position\")) WITHOUT ROWID; "
-             "INSERT INTO \"mailbox_1\" SELECT \"node\", \"position\", \"body\" FROM \"mailbox\"; "
-             "DROP TABLE \"mailbox\"; ALTER TABLE \"mailbox_1\" RENAME TO \"mailbox\"; "
-             "DROP TABLE \"retired_keys\"; PRAGMA user_version = 1");
-    cr_assert(mailbox_is_clustered());
+
+    raw_exec(version == 1
+             ? "CREATE TABLE \"mailbox\"(\"node\" TEXT NOT NULL, \"position\" INTEGER NOT NULL, "
+               "\"body\" BLOB NOT NULL, PRIMARY KEY(\"node\", \"position\")) WITHOUT ROWID"
+             : "CREATE TABLE \"mailbox\"(\"node\" TEXT NOT NULL, \"position\" INTEGER NOT NULL, "
+               "\"body\" BLOB NOT NULL, UNIQUE(\"node\", \"position\"))");
+    sqlite3 *db = raw_open();
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO \"mailbox\" VALUES ('dongguan', ?1, ?2)",
+                                    -1, &st, NULL), SQLITE_OK);
+    for (uint64_t position = 11; position <= 50; position++) {
+        char body[BODY_LEN + 1];
+        body_of(position, body);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)position);
+        sqlite3_bind_blob(st, 2, body, BODY_LEN, SQLITE_TRANSIENT);
+        cr_assert_eq(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    raw_exec("DROP TABLE \"mailbox_chunks\"");
+    if (version == 1)
+        raw_exec("DROP TABLE \"retired_keys\"; PRAGMA user_version = 1");
+    else
+        raw_exec("PRAGMA user_version = 3");
+    cr_assert_eq(mailbox_is_clustered(), version == 1);
+}
+
+static void version_one_store(void)
+{
+    older_store(1);
 }
 
 /* ---- tests ---- */
@@ -196,6 +223,41 @@ Test(broker_db, a_version_one_store_keeps_its_waiting_changes_at_their_positions
     cr_assert_eq(bk_registry_add_node(reg, "shenzhen", "深圳支部", k3.public_key, &err), 0, "%s",
                  err.msg);
     bk_registry_destroy(&reg);
+}
+
+Test(broker_db, a_version_three_store_keeps_its_waiting_changes_in_chunks_of_one)
+{
+    older_store(3);
+
+    ld_error_t err;
+    bk_mailbox_t *mb = bk_mailbox_new(NULL, db_path, false, &err);
+    cr_assert_not_null(mb, "%s", err.msg);
+    cr_assert_eq(raw_int("PRAGMA user_version"), BK_DB_SCHEMA_VERSION);
+    cr_assert_eq(raw_int("SELECT count(*) FROM sqlite_master WHERE \"name\" = 'mailbox'"), 0);
+    cr_assert_eq(raw_int("SELECT count(*) FROM \"mailbox_chunks\" WHERE \"first\" = \"last\" "
+                         "AND \"sizes\" IS NULL"), 40);
+
+    /* Fetched from the middle, in order, bodies intact; acked in part, then the rest. */
+    uint64_t remaining = 0;
+    seen_t seen = { 0 };
+    cr_assert_eq(bk_mailbox_fetch(mb, "dongguan", 20, 10, check_entry, &seen, &remaining, &err),
+                 10, "%s", err.msg);
+    cr_assert_eq(seen.first, 21);
+    cr_assert_eq(seen.last, 30);
+    cr_assert_eq(remaining, 20);
+    cr_assert_eq(bk_mailbox_ack(mb, "dongguan", 30, &err), 0, "%s", err.msg);
+    cr_assert_eq(raw_int("SELECT count(*) FROM \"mailbox_chunks\""), 20);
+
+    /* A new push follows on as one chunk. */
+    push_range(mb, 51, 60);
+    cr_assert_eq(raw_int("SELECT count(*) FROM \"mailbox_chunks\" WHERE \"first\" = 51 "
+                         "AND \"last\" = 60"), 1);
+    seen = (seen_t){ 0 };
+    cr_assert_eq(bk_mailbox_fetch(mb, "dongguan", 30, 100, check_entry, &seen, &remaining, &err),
+                 30, "%s", err.msg);
+    cr_assert_eq(seen.first, 31);
+    cr_assert_eq(seen.last, 60);
+    bk_mailbox_destroy(&mb);
 }
 
 Test(broker_db, a_step_that_fails_leaves_the_store_at_its_old_version_with_its_changes)
@@ -258,7 +320,8 @@ Test(broker_db, a_change_of_a_thousand_bytes_takes_about_its_size_in_the_mailbox
     push_range(mb, 1, 200);
     bk_mailbox_destroy(&mb);
     cr_assert_eq(raw_int("PRAGMA page_size"), 4096);
-    long long used = raw_int("SELECT sum(\"pgsize\") FROM \"dbstat\" WHERE \"name\" = 'mailbox'");
+    long long used = raw_int("SELECT sum(\"pgsize\") FROM \"dbstat\" WHERE \"name\" = "
+                             "'mailbox_chunks'");
     cr_assert_gt(used, 0);
     cr_assert_lt(used, 2 * 200 * BODY_LEN, "the mailbox takes %lld bytes for %d of bodies",
                  used, 200 * BODY_LEN);

@@ -471,8 +471,9 @@ Test(broker_protocol, a_backup_taken_while_serving_is_a_consistent_store)
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
     sqlite3_finalize(st);
-    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM \"mailbox\" WHERE \"node\" = ?1",
-                                    -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT sum(\"last\" - \"first\" + 1) FROM "
+                                    "\"mailbox_chunks\" WHERE \"node\" = ?1", -1, &st, NULL),
+                 SQLITE_OK);
     sqlite3_bind_text(st, 1, "dongguan", -1, SQLITE_STATIC);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     cr_assert_eq(sqlite3_column_int(st, 0), 50);
@@ -496,11 +497,12 @@ Test(broker_protocol, compact_gives_a_drained_mailbox_back_to_the_disk_once_run_
     ld_msg_t b;
     broker_start();
     peer_t home = node_open("home", &key_home, NULL);
-    for (uint64_t i = 0; i < 8; i++)
+    /* about 2 MB of changes: the mailbox keeps them in chunks, about their own size */
+    for (uint64_t i = 0; i < 16; i++)
         push_ok(&home, "home", i * 1000 + 1, (i + 1) * 1000, (i + 1) * 1000);
     peer_t dg = node_open("dongguan", &key_dongguan, NULL);
-    send_ack(&dg, 8000);
-    send_fetch(&dg, 8000, 10);                  /* answered after the ack is done */
+    send_ack(&dg, 16000);
+    send_fetch(&dg, 16000, 10);                  /* answered after the ack is done */
     expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.n + b.u.batch.remaining, 0, "the mailbox is drained");
     ld_msg_clear(&b);
@@ -537,12 +539,12 @@ Test(broker_protocol, compact_gives_a_drained_mailbox_back_to_the_disk_once_run_
     /* the registry, the links and the sequence are all still there */
     broker_start();
     home = node_open("home", &key_home, NULL);
-    push_ok(&home, "home", 8001, 8001, 8001);
+    push_ok(&home, "home", 16001, 16001, 16001);
     dg = node_open("dongguan", &key_dongguan, NULL);
-    send_fetch(&dg, 8000, 10);
+    send_fetch(&dg, 16000, 10);
     expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.n, 1);
-    cr_assert_eq(b.u.batch.changes[0].seq, 8001);
+    cr_assert_eq(b.u.batch.changes[0].seq, 16001);
     ld_msg_clear(&b);
     peer_close(&dg);
     peer_close(&home);

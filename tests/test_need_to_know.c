@@ -694,15 +694,16 @@ static void address_shenzhen(ld_change_t *c)
     cr_assert_eq(ld_change_add_audience(c, "shenzhen", &err), 0, "%s", err.msg);
 }
 
-/* How many mailbox entries of the broker's store mention `text` (a record id) in their
- * body, or, with text NULL, are addressed to `node`. */
+/* With text NULL, how many mailbox entries the broker's store keeps for `node`; with a
+ * text (a record id), how many of its mailbox chunks (a push's entries for one node)
+ * mention it in their bodies. */
 static int64_t broker_entries(const char *node, const char *text)
 {
     if (text != NULL)
-        return query_int(world.broker.db, "SELECT count(*) FROM \"mailbox\""
+        return query_int(world.broker.db, "SELECT count(*) FROM \"mailbox_chunks\""
                          " WHERE instr(\"body\", CAST(?1 AS BLOB)) > 0", text, NULL);
-    return query_int(world.broker.db, "SELECT count(*) FROM \"mailbox\" WHERE \"node\" = ?1",
-                     node, NULL);
+    return query_int(world.broker.db, "SELECT coalesce(sum(\"last\" - \"first\" + 1), 0) "
+                     "FROM \"mailbox_chunks\" WHERE \"node\" = ?1", node, NULL);
 }
 
 /* The broker reclaims a node's mailbox when the node's ACK arrives, which may be just
