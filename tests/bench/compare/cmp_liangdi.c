@@ -1,5 +1,6 @@
-/* cmp_liangdi.c: the liangdi contestant's two helpers: fill a sender's outbox with N
- * activity records through the store's one write path, and wait for a receiver to hold N. */
+/* cmp_liangdi.c: the liangdi contestant's helpers: fill a sender's outbox with N activity
+ * records through the store's one write path, wait for a receiver to have taken N from
+ * the broker (held durably, applied or in its inbox), and wait for it to hold N applied. */
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #define GROUP      4096          /* records per store transaction while filling */
 #define NOTE_TEXT  "参加支部主题党日，学习党章党规，缴纳党费。"
 #define POLL_NS    (10 * 1000 * 1000)
+#define TAKEN_POLL_NS (1000 * 1000)   /* 1 ms: the drain phase ends at the last batch */
 
 /* Writes into note[0..size) + NUL a note of exactly `size` bytes of UTF-8: the record's
  * number, Chinese text cut at a character boundary, and '.' to make up the length. */
@@ -178,10 +180,59 @@ static int wait_count(const char *path, uint64_t n, uint64_t timeout_s)
     return -1;
 }
 
+/* The activities the receiver has taken: the table's last rowid (rows are only added to
+ * it here, so it is their count) plus the changes waiting in its inbox, in one statement,
+ * so that a batch moving from the inbox to the table counts once.  -1 on a lock. */
+static int64_t taken_now(sqlite3 *db)
+{
+    const ld_kind_def_t *def = ld_schema_kind(LD_KIND_ACTIVITY);
+    sqlite3_stmt *st = NULL;
+    char sql[200];
+    int64_t taken = -1;
+
+    snprintf(sql, sizeof sql, "SELECT coalesce((SELECT max(\"rowid\") FROM \"%s\"), 0) + "
+             "(SELECT coalesce(sum(\"count\"), 0) FROM \"inbox\")", def->table);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        taken = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return taken;
+}
+
+/* Waits until the receiver at `path` has taken n activities from the broker, polling
+ * every millisecond for up to timeout_s.  The receiver took nothing else since it last
+ * synced.  0, or -1 with what it had printed. */
+static int wait_taken(const char *path, uint64_t n, uint64_t timeout_s)
+{
+    sqlite3 *db = NULL;
+    double deadline = cmp_now() + (double)timeout_s;
+    struct timespec pause = { 0, TAKEN_POLL_NS };
+    int64_t taken = 0;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, PROG ": open %s: %s\n", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 1000);
+    while ((taken = taken_now(db)) < 0 || (uint64_t)taken < n) {
+        if (cmp_now() >= deadline)
+            break;
+        nanosleep(&pause, NULL);
+    }
+    sqlite3_close(db);
+    if (taken >= 0 && (uint64_t)taken >= n)
+        return 0;
+    fprintf(stderr, PROG ": %s took %" PRId64 " of %" PRIu64 " activities in %" PRIu64 " s\n",
+            path, taken, n, timeout_s);
+    return -1;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: " PROG " fill DB MEMBER_ID N SIZE     (N study activities, notes of SIZE bytes)\n"
+            "       " PROG " taken DB N TIMEOUT_S         (until DB took N activities)\n"
             "       " PROG " wait DB N TIMEOUT_S          (until DB holds N activities)\n");
 }
 
@@ -205,10 +256,12 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    if (argc == 5 && strcmp(argv[1], "wait") == 0) {
+    if (argc == 5 && (strcmp(argv[1], "wait") == 0 || strcmp(argv[1], "taken") == 0)) {
         if (cmp_parse_count(argv[3], "N", UINT32_MAX, &n) < 0 ||
             cmp_parse_count(argv[4], "TIMEOUT_S", 3600, &timeout_s) < 0)
             return 2;
+        if (strcmp(argv[1], "taken") == 0)
+            return wait_taken(argv[2], n, timeout_s) == 0 ? 0 : 1;
         return wait_count(argv[2], n, timeout_s) == 0 ? 0 : 1;
     }
     usage();
