@@ -281,11 +281,13 @@ static mb_touched_t *mb_touch(mb_store_t *self, mb_touch_set_t *set, const char 
     return t;
 }
 
-/* Appends len bytes to b; 0 or LD_ENOMEM. */
-static int mb_bytes_add(mb_bytes_t *b, const void *data, size_t len, ld_error_t *err)
+/* Appends len bytes to b, which takes `first` bytes at its first allocation (pages of it
+ * never written are never resident); 0 or LD_ENOMEM. */
+static int mb_bytes_add(mb_bytes_t *b, const void *data, size_t len, size_t first,
+                        ld_error_t *err)
 {
     if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
+        size_t cap = b->cap ? b->cap : (first > 4096 ? first : 4096);
         while (cap < b->len + len)
             cap *= 2;
         uint8_t *p = realloc(b->data, cap);
@@ -300,16 +302,18 @@ static int mb_bytes_add(mb_bytes_t *b, const void *data, size_t len, ld_error_t 
     return 0;
 }
 
-/* Adds an entry of the push to mailbox t's chunk, at its next position. */
-static int mb_chunk_add(mb_touched_t *t, const uint8_t *body, size_t len, ld_error_t *err)
+/* Adds an entry of the push to mailbox t's chunk, at its next position; the push holds
+ * `n` entries of `bytes` in all, the most a chunk of it can take. */
+static int mb_chunk_add(mb_touched_t *t, const uint8_t *body, size_t len, size_t n,
+                        size_t bytes, ld_error_t *err)
 {
     if (len > UINT32_MAX)
         return ld_error_set(err, LD_ETOOBIG, "a change of %zu bytes", len);
     uint8_t size[4] = { (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
                         (uint8_t)(len >> 24) };
-    int rc = mb_bytes_add(&t->sizes, size, sizeof size, err);
+    int rc = mb_bytes_add(&t->sizes, size, sizeof size, 4 * n, err);
     if (rc == 0)
-        rc = mb_bytes_add(&t->body, body, len, err);
+        rc = mb_bytes_add(&t->body, body, len, bytes, err);
     if (rc == 0) {
         t->last++;
         if (t->first == 0)
@@ -372,6 +376,9 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
     rc = mb_hw_get(self, origin, &hw, err);
     if (rc < 0)
         goto err;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += items[i].len;
     for (size_t i = 0; i < n; i++) {
         const bk_push_item_t *it = &items[i];
         if (it->seq <= hw)
@@ -387,7 +394,7 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
                 rc = err ? err->code : LD_EIO;
                 goto err;
             }
-            rc = mb_chunk_add(t, it->body, it->len, err);
+            rc = mb_chunk_add(t, it->body, it->len, n, bytes, err);
             if (rc < 0)
                 goto err;
         }

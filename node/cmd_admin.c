@@ -321,9 +321,9 @@ int nd_cmd_status(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = nd_inbox_depth(store, &inbox_batches, &inbox_changes, err);
     if (rc == 0 && inbox_batches > 0) {
-        snprintf(buf, sizeof buf, "%" PRIu64 " changes in %" PRIu64 " batches taken from the "
+        snprintf(buf, sizeof buf, "%" PRIu64 " changes in %" PRIu64 " %s taken from the "
                  "broker, not applied yet (`liangdi sync` applies them)", inbox_changes,
-                 inbox_batches);
+                 inbox_batches, inbox_batches == 1 ? "batch" : "batches");
         rc = status_row(t, "inbox", buf, err);
     }
     last = nd_store_setting(store, "sync.last");

@@ -260,6 +260,31 @@ Test(broker_db, a_version_three_store_keeps_its_waiting_changes_in_chunks_of_one
     bk_mailbox_destroy(&mb);
 }
 
+Test(broker_db, a_chunk_whose_sizes_do_not_add_up_is_refused_naming_its_positions)
+{
+    ld_error_t err;
+    bk_mailbox_t *mb = bk_mailbox_new(NULL, db_path, true, &err);
+    cr_assert_not_null(mb, "%s", err.msg);
+    push_range(mb, 1, 5);
+    push_range(mb, 6, 8);
+    /* the second chunk's sizes lose an entry */
+    raw_exec("UPDATE \"mailbox_chunks\" SET \"sizes\" = substr(\"sizes\", 1, 8) "
+             "WHERE \"first\" = 6");
+
+    uint64_t remaining = 0;
+    seen_t seen = { 0 };
+    cr_assert_eq(bk_mailbox_fetch(mb, "dongguan", 0, 100, check_entry, &seen, &remaining, &err),
+                 LD_EIO);
+    cr_assert(strstr(err.msg, "the mailbox of dongguan is damaged: the chunk of positions 6 "
+                     "to 8") != NULL, "%s", err.msg);
+    /* what comes before it is still read whole */
+    seen = (seen_t){ 0 };
+    cr_assert_eq(bk_mailbox_fetch(mb, "dongguan", 0, 5, check_entry, &seen, &remaining, &err),
+                 5, "%s", err.msg);
+    cr_assert_eq(seen.last, 5);
+    bk_mailbox_destroy(&mb);
+}
+
 Test(broker_db, a_step_that_fails_leaves_the_store_at_its_old_version_with_its_changes)
 {
     version_one_store();

@@ -14,7 +14,9 @@
 #include <sqlite3.h>
 
 #include "change.h"
+#include "codec.h"
 #include "hlc.h"
+#include "inbox.h"
 #include "store.h"
 
 #define ARGS_MAX 40
@@ -407,6 +409,45 @@ Test(cli, broker_set_checks_endpoint_and_key)
     RUN(0, "key");
     RUN(0, "status", "--format", "csv");
     OUT_HAS("tcp://127.0.0.1:1");
+}
+
+Test(cli, status_counts_the_changes_waiting_in_the_inbox)
+{
+    RUN(0, "init", "--node", "dongguan", "--name", "东莞支部");
+    RUN(0, "status");
+    OUT_LACKS("inbox");
+
+    /* A batch of two orgs taken from the broker and not applied yet. */
+    ld_error_t err;
+    ld_buf_t body = { NULL, 0, 0 };
+    for (uint64_t seq = 1; seq <= 2; seq++) {
+        ld_change_t c;
+        ld_change_init(&c);
+        c.kind = LD_KIND_ORG;
+        snprintf(c.record_id, sizeof c.record_id, "org-%llu", (unsigned long long)seq);
+        strcpy(c.origin, "zhuyuan");
+        c.seq = seq;
+        c.hlc = ld_hlc_make(ld_hlc_wall_now() - 60000, (uint16_t)seq);
+        cr_assert_eq(ld_change_set(&c, "name", "龙潭村党支部", &err), 0, "%s", err.msg);
+        cr_assert_eq(ld_change_set(&c, "kind", "village", &err), 0, "%s", err.msg);
+        uint8_t *packed = NULL;
+        size_t len = 0;
+        cr_assert_eq(ld_change_pack(&c, &packed, &len, &err), 0, "%s", err.msg);
+        cr_assert_eq(ld_batch_append(&body, seq, packed, len), 0);
+        free(packed);
+        ld_change_clear(&c);
+    }
+    cr_assert_eq(ld_batch_finish(&body, 0), 0);
+    nd_store_t *s = nd_store_open(db, false, &err);
+    cr_assert_not_null(s, "%s", err.msg);
+    cr_assert_eq(nd_inbox_put(s, body.data, body.len, 0, 2, 2, &err), 0, "%s", err.msg);
+    nd_store_destroy(&s);
+    ld_buf_free(&body);
+
+    RUN(0, "status");
+    OUT_HAS("2 changes in 1 batch taken from the broker, not applied yet");
+    RUN(0, "status", "--format", "csv");
+    OUT_HAS("inbox,");
 }
 
 /* ------------------------------------------------------------- orgs ---- */
