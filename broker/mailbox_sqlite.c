@@ -63,6 +63,7 @@ typedef struct mb_touched {
     uint64_t    last, acked;
     uint64_t    first;        /* the chunk's first position; 0 while it is empty */
     mb_bytes_t  sizes, body;
+    size_t      want_entries, want_bytes;   /* what the push will add to it */
 } mb_touched_t;
 
 /* The mailboxes a push touches, by node: an open-addressing table (a push of 4,096
@@ -281,13 +282,13 @@ static mb_touched_t *mb_touch(mb_store_t *self, mb_touch_set_t *set, const char 
     return t;
 }
 
-/* Appends len bytes to b, which takes `first` bytes at its first allocation (pages of it
- * never written are never resident); 0 or LD_ENOMEM. */
+/* Appends len bytes to b, which takes `first` bytes (or more, if len does not fit) at
+ * its first allocation; 0 or LD_ENOMEM. */
 static int mb_bytes_add(mb_bytes_t *b, const void *data, size_t len, size_t first,
                         ld_error_t *err)
 {
     if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : (first > 4096 ? first : 4096);
+        size_t cap = b->cap ? b->cap : (first > 0 ? first : 64);
         while (cap < b->len + len)
             cap *= 2;
         uint8_t *p = realloc(b->data, cap);
@@ -302,18 +303,16 @@ static int mb_bytes_add(mb_bytes_t *b, const void *data, size_t len, size_t firs
     return 0;
 }
 
-/* Adds an entry of the push to mailbox t's chunk, at its next position; the push holds
- * `n` entries of `bytes` in all, the most a chunk of it can take. */
-static int mb_chunk_add(mb_touched_t *t, const uint8_t *body, size_t len, size_t n,
-                        size_t bytes, ld_error_t *err)
+/* Adds an entry of the push to mailbox t's chunk, at its next position. */
+static int mb_chunk_add(mb_touched_t *t, const uint8_t *body, size_t len, ld_error_t *err)
 {
     if (len > UINT32_MAX)
         return ld_error_set(err, LD_ETOOBIG, "a change of %zu bytes", len);
     uint8_t size[4] = { (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
                         (uint8_t)(len >> 24) };
-    int rc = mb_bytes_add(&t->sizes, size, sizeof size, 4 * n, err);
+    int rc = mb_bytes_add(&t->sizes, size, sizeof size, 4 * t->want_entries, err);
     if (rc == 0)
-        rc = mb_bytes_add(&t->body, body, len, bytes, err);
+        rc = mb_bytes_add(&t->body, body, len, t->want_bytes, err);
     if (rc == 0) {
         t->last++;
         if (t->first == 0)
@@ -376,25 +375,40 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
     rc = mb_hw_get(self, origin, &hw, err);
     if (rc < 0)
         goto err;
-    size_t bytes = 0;
-    for (size_t i = 0; i < n; i++)
-        bytes += items[i].len;
+    /* First what each mailbox's chunk will hold, so that it is allocated once, at its
+     * size: a push for a thousand mailboxes must not reserve the whole push for each. */
+    uint64_t mark = hw;
     for (size_t i = 0; i < n; i++) {
         const bk_push_item_t *it = &items[i];
-        if (it->seq <= hw)
+        if (it->seq <= mark)
             continue;            /* already stored: a repeated push */
-        if (it->seq != hw + 1) {
+        if (it->seq != mark + 1) {
             rc = ld_error_set(err, LD_EINVAL, "change seq %llu of %s skips ahead of %llu",
-                              (unsigned long long)it->seq, origin, (unsigned long long)hw);
+                              (unsigned long long)it->seq, origin, (unsigned long long)mark);
             goto err;
         }
+        mark = it->seq;
         for (size_t j = 0; j < it->nto; j++) {
             mb_touched_t *t = mb_touch(self, &touched, it->to[j], err);
             if (!t) {
                 rc = err ? err->code : LD_EIO;
                 goto err;
             }
-            rc = mb_chunk_add(t, it->body, it->len, n, bytes, err);
+            t->want_entries++;
+            t->want_bytes += it->len;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const bk_push_item_t *it = &items[i];
+        if (it->seq <= hw)
+            continue;
+        for (size_t j = 0; j < it->nto; j++) {
+            mb_touched_t *t = mb_touch(self, &touched, it->to[j], err);
+            if (!t) {
+                rc = err ? err->code : LD_EIO;
+                goto err;
+            }
+            rc = mb_chunk_add(t, it->body, it->len, err);
             if (rc < 0)
                 goto err;
         }
