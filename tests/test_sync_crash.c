@@ -171,16 +171,18 @@ Test(sync_crash, a_node_killed_while_taking_or_applying_batches_resumes_losing_n
     /* Every position of dongguan's mailbox after this one is one of home's activities. */
     const int64_t cursor0 = hn_setting_int(dongguan->db, "cursor");
 
-    int mid_kills = 0;
+    int take_kills = 0, apply_kills = 0;
     for (int attempt = 0; attempt < 4; attempt++) {
-        /* Progress is taken + applied, 0 to 2 * total: a kill lands while dongguan takes
-         * batches from the broker, or while it applies them from its inbox. */
+        /* Progress is taken + applied, 0 to 2 * total.  The first kill is aimed at the
+         * first half of the taking, while dongguan takes batches from the broker; the
+         * others at the applying, while it applies them from its inbox. */
         int64_t before = hn_query_int(dongguan->db, home_taken_sql) +
                          hn_query_int(dongguan->db, home_applied_sql);
         if (before >= 2 * total - BATCH)
             break;
-        int64_t target = before + 1 +
-                         (int64_t)(hn_rand(&rng) % (uint64_t)(2 * total - BATCH - before));
+        int64_t lo = attempt == 0 ? before : (before > total ? before : total);
+        int64_t hi = attempt == 0 ? total / 2 : 2 * total - BATCH;
+        int64_t target = lo + 1 + (int64_t)(hn_rand(&rng) % (uint64_t)(hi - lo));
         hn_proc_t *sync = hn_node_spawn(&world, dongguan, "sync", "sync", "--timeout", "30", NULL);
         cr_assert_not_null(sync);
         int64_t deadline = hn_now_ms() + 60000;
@@ -197,8 +199,10 @@ Test(sync_crash, a_node_killed_while_taking_or_applying_batches_resumes_losing_n
         int64_t cursor = hn_setting_int(dongguan->db, "cursor");
         fprintf(stderr, "node killed with %lld taken and %lld applied of %lld, cursor %lld\n",
                 (long long)taken, (long long)applied, (long long)total, (long long)cursor);
-        if (applied < total)
-            mid_kills++;
+        if (taken < total)
+            take_kills++;
+        else if (applied < total)
+            apply_kills++;
         /* A batch and the cursor commit together, and so do a batch applied and its
          * leaving the inbox: the cursor counts exactly what was taken, every record has
          * its log entry, and nothing is both applied and still waiting. */
@@ -206,8 +210,13 @@ Test(sync_crash, a_node_killed_while_taking_or_applying_batches_resumes_losing_n
                      (long long)cursor, (long long)cursor0, (long long)taken);
         cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"activities\""), applied);
         cr_assert_leq(applied, taken);
+        /* A sync takes the whole backlog before it applies any of it. */
+        if (applied > 0)
+            cr_assert_eq(taken, total, "%lld applied with only %lld of %lld taken",
+                         (long long)applied, (long long)taken, (long long)total);
     }
-    cr_assert_geq(mid_kills, 1, "no kill landed while dongguan was taking or applying");
+    cr_assert_geq(take_kills, 1, "no kill landed while dongguan was taking");
+    cr_assert_geq(apply_kills, 1, "no kill landed while dongguan was applying");
 
     int64_t taken_before = hn_query_int(dongguan->db, home_taken_sql);
     int64_t pushed = 0, fetched = 0;

@@ -127,21 +127,44 @@ static int64_t count_activities(sqlite3 *db)
     return rc == SQLITE_BUSY ? 0 : count;
 }
 
+/* The receiver's store at `path`, read-only, waiting up to a second for its locks; NULL
+ * with the reason printed. */
+static sqlite3 *open_receiver(const char *path)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, PROG ": open %s: %s\n", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 1000);
+    return db;
+}
+
+/* The one number `sql` returns, or -1 (a lock, or no such table yet). */
+static int64_t query_i64(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
 /* The highest rowid of the activities table (0 when empty, -1 on a lock): a lookup at
  * the end of the table, cheap enough to poll beside the receiver without taking its
  * CPU, which counting every row each time would. */
 static int64_t last_activity_rowid(sqlite3 *db)
 {
-    const ld_kind_def_t *def = ld_schema_kind(LD_KIND_ACTIVITY);
-    sqlite3_stmt *st = NULL;
     char sql[96];
-    int64_t last = -1;
 
-    snprintf(sql, sizeof sql, "SELECT coalesce(max(\"rowid\"), 0) FROM \"%s\"", def->table);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        last = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return last;
+    snprintf(sql, sizeof sql, "SELECT coalesce(max(\"rowid\"), 0) FROM \"%s\"",
+             ld_schema_kind(LD_KIND_ACTIVITY)->table);
+    return query_i64(db, sql);
 }
 
 /* Waits until the receiver's store at `path` holds n activities, polling every 10 ms for
@@ -149,19 +172,13 @@ static int64_t last_activity_rowid(sqlite3 *db)
  * (rows are only added to it here).  0, or -1 with what was there printed. */
 static int wait_count(const char *path, uint64_t n, uint64_t timeout_s)
 {
-    sqlite3 *db = NULL;
+    sqlite3 *db = open_receiver(path);
     double deadline = cmp_now() + (double)timeout_s;
     struct timespec pause = { 0, POLL_NS };
     int64_t count = 0;
-    int rc;
 
-    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-    if (rc != SQLITE_OK) {
-        fprintf(stderr, PROG ": open %s: %s\n", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close(db);
+    if (db == NULL)
         return -1;
-    }
-    sqlite3_busy_timeout(db, 1000);
     for (;;) {
         int64_t last = last_activity_rowid(db);
         if (last < 0 || (uint64_t)last >= n || cmp_now() >= deadline) {
@@ -185,17 +202,12 @@ static int wait_count(const char *path, uint64_t n, uint64_t timeout_s)
  * so that a batch moving from the inbox to the table counts once.  -1 on a lock. */
 static int64_t taken_now(sqlite3 *db)
 {
-    const ld_kind_def_t *def = ld_schema_kind(LD_KIND_ACTIVITY);
-    sqlite3_stmt *st = NULL;
     char sql[200];
-    int64_t taken = -1;
 
     snprintf(sql, sizeof sql, "SELECT coalesce((SELECT max(\"rowid\") FROM \"%s\"), 0) + "
-             "(SELECT coalesce(sum(\"count\"), 0) FROM \"inbox\")", def->table);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        taken = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return taken;
+             "(SELECT coalesce(sum(\"count\"), 0) FROM \"inbox\")",
+             ld_schema_kind(LD_KIND_ACTIVITY)->table);
+    return query_i64(db, sql);
 }
 
 /* Waits until the receiver at `path` has taken n activities from the broker, polling
@@ -203,18 +215,13 @@ static int64_t taken_now(sqlite3 *db)
  * synced.  0, or -1 with what it had printed. */
 static int wait_taken(const char *path, uint64_t n, uint64_t timeout_s)
 {
-    sqlite3 *db = NULL;
+    sqlite3 *db = open_receiver(path);
     double deadline = cmp_now() + (double)timeout_s;
     struct timespec pause = { 0, TAKEN_POLL_NS };
     int64_t taken = 0;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
 
-    if (rc != SQLITE_OK) {
-        fprintf(stderr, PROG ": open %s: %s\n", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close(db);
+    if (db == NULL)
         return -1;
-    }
-    sqlite3_busy_timeout(db, 1000);
     while ((taken = taken_now(db)) < 0 || (uint64_t)taken < n) {
         if (cmp_now() >= deadline)
             break;
