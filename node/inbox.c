@@ -44,11 +44,15 @@ int nd_inbox_put(nd_store_t *store, const uint8_t *body, size_t len, uint64_t af
         open = rc == 0;
     }
     if (rc == 0) {
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)last);
-        sqlite3_bind_int64(st, 3, (sqlite3_int64)count);
-        sqlite3_bind_blob(st, 4, body, (int)len, SQLITE_STATIC);
-        rc = step_done(store, st, "storing a batch", err);
+        if (sqlite3_bind_int64(st, 1, (sqlite3_int64)after) != SQLITE_OK
+            || sqlite3_bind_int64(st, 2, (sqlite3_int64)last) != SQLITE_OK
+            || sqlite3_bind_int64(st, 3, (sqlite3_int64)count) != SQLITE_OK
+            || sqlite3_bind_blob64(st, 4, len ? (const void *)body : (const void *)"", len,
+                                   SQLITE_STATIC) != SQLITE_OK)
+            rc = ld_error_set(err, LD_EIO, "inbox: storing a batch: %s",
+                              sqlite3_errmsg(nd_store_db(store)));
+        else
+            rc = step_done(store, st, "storing a batch", err);
     }
     if (rc == 0)
         rc = nd_store_set_cursor(store, last, err);
@@ -98,26 +102,33 @@ static int read_oldest(nd_store_t *store, sqlite3_stmt *st, inbox_row_t *row, ld
     return found;
 }
 
-/* Applies one decoded row and deletes it, in one transaction; *applied grows by the
- * changes applied. */
-static int apply_row(nd_store_t *store, sqlite3_stmt *drop, const inbox_row_t *row,
-                     uint64_t *applied, ld_error_t *err)
+/* Applies the oldest batch and deletes it, in one transaction that also read it (so
+ * that two processes applying at once do not both take it): 1 applied, 0 the inbox is
+ * empty, or < 0 with err set and nothing applied.  *applied grows by the changes. */
+static int apply_oldest(nd_store_t *store, sqlite3_stmt *oldest, sqlite3_stmt *drop,
+                        uint64_t *applied, ld_error_t *err)
 {
-    const ld_msg_t *m = &row->m;
-    size_t skip = 0;
-    while (skip < m->u.batch.n && m->u.batch.positions[skip] <= row->after)
-        skip++;
+    inbox_row_t row = { 0 };
     int rc = nd_store_begin(store, err);
     if (rc != 0)
         return rc;
+    int found = read_oldest(store, oldest, &row, err);
+    if (found <= 0) {
+        nd_store_rollback(store);
+        return found;
+    }
+    const ld_msg_t *m = &row.m;
+    size_t skip = 0;
+    while (skip < m->u.batch.n && m->u.batch.positions[skip] <= row.after)
+        skip++;
     ld_error_t aerr;
     ld_error_clear(&aerr);
     rc = nd_store_apply_received(store, m->u.batch.changes + skip, m->u.batch.n - skip, &aerr);
     if (rc != 0) {
         rc = ld_error_set(err, rc, "applying the batch of positions %" PRIu64 " to %" PRIu64
-                          ": %s", row->after + 1, row->last, aerr.msg);
+                          ": %s", row.after + 1, row.last, aerr.msg);
     } else {
-        sqlite3_bind_int64(drop, 1, row->id);
+        sqlite3_bind_int64(drop, 1, row.id);
         rc = step_done(store, drop, "dropping an applied batch", err);
         sqlite3_reset(drop);
     }
@@ -127,7 +138,8 @@ static int apply_row(nd_store_t *store, sqlite3_stmt *drop, const inbox_row_t *r
         nd_store_rollback(store);
     if (rc == 0)
         *applied += m->u.batch.n - skip;
-    return rc;
+    ld_msg_clear(&row.m);
+    return rc == 0 ? 1 : rc;
 }
 
 int nd_inbox_apply(nd_store_t *store, uint64_t *applied, ld_error_t *err)
@@ -137,15 +149,11 @@ int nd_inbox_apply(nd_store_t *store, uint64_t *applied, ld_error_t *err)
     int rc = prepare(store, oldest_sql, &oldest, "reading it", err);
     if (rc == 0)
         rc = prepare(store, drop_sql, &drop, "dropping an applied batch", err);
-    while (rc == 0) {
-        inbox_row_t row = { 0 };
-        int found = read_oldest(store, oldest, &row, err);
-        if (found <= 0) {
-            rc = found;
-            break;
-        }
-        rc = apply_row(store, drop, &row, &count, err);
-        ld_msg_clear(&row.m);
+    if (rc == 0) {
+        int got;
+        while ((got = apply_oldest(store, oldest, drop, &count, err)) == 1)
+            ;
+        rc = got;                 /* 0: the inbox is empty; < 0: a batch failed */
     }
     sqlite3_finalize(oldest);
     sqlite3_finalize(drop);

@@ -18,17 +18,18 @@
 #include "error.h"
 #include "store.h"
 
-/* Stores a Batch body (`body`, `len`, as decoded into `m`'s positions) whose entries
- * above `after` are new, and moves the cursor to `last`, in one transaction.  `count`
- * is how many entries lie above `after`.  Must not be called inside an open group.
- * 0, or a negative LD_E* code with err set and nothing stored. */
+/* Stores a Batch body (`body`, `len`, as it came from the broker, already decoded once
+ * to check it) whose entries above `after` are new, and moves the cursor to `last`, in
+ * one transaction.  `count` is how many entries lie above `after`.  Must not be called
+ * inside an open group.  0, or a negative LD_E* code with err set and nothing stored. */
 int nd_inbox_put(nd_store_t *store, const uint8_t *body, size_t len, uint64_t after,
                  uint64_t last, uint64_t count, ld_error_t *err);
 
-/* Applies every batch waiting in the inbox, oldest first, each in one transaction with
- * its deletion.  *applied (may be NULL) is the number of changes applied.  A batch that
- * fails stays in the inbox with everything after it: 0, or the failure with err naming
- * the batch's positions. */
+/* Applies every batch waiting in the inbox, oldest first, each in one transaction that
+ * reads it, applies it and deletes it (two processes applying at once never both take
+ * one).  *applied (may be NULL) is the number of changes applied.  A batch that fails
+ * stays in the inbox with everything after it: 0, or the failure with err naming the
+ * batch's positions. */
 int nd_inbox_apply(nd_store_t *store, uint64_t *applied, ld_error_t *err);
 
 /* How many batches and changes wait in the inbox.  0 or LD_EIO. */

@@ -11,6 +11,7 @@
  * that answers with a failure of its own store is tried again within the timeout. */
 #include "sync.h"
 #include "conn.h"
+#include "inbox.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -229,6 +230,16 @@ int nd_sync_once(nd_store_t *store, const char *db_path, const nd_sync_opts_t *o
     if (result != NULL)
         memset(result, 0, sizeof *result);
     int rc = run_round(store, db_path, opts, ROUND_SYNC, result, err);
+    /* What was taken is applied whatever became of the round (a timeout, a lost link,
+     * a refusal): a failed sync leaves nothing waiting that it could apply.  A round
+     * that failed keeps its own error; one that did not fails with the apply's. */
+    ld_error_t aerr;
+    ld_error_clear(&aerr);
+    int arc = nd_inbox_apply(store, NULL, &aerr);
+    if (arc != 0 && rc == 0)
+        rc = ld_error_set(err, arc, "%s", aerr.msg);
+    else if (arc != 0)
+        ld_warn("%s", aerr.msg);
     nd_conn_record_outcome(store, rc, err);
     return rc;
 }

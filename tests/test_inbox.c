@@ -214,6 +214,23 @@ Test(inbox, a_put_that_fails_leaves_neither_the_batch_nor_the_cursor)
     nd_store_rollback(s);
     cr_assert_eq(nd_store_cursor(s), 0);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM \"inbox\""), 0);
+
+    /* The cursor cannot be written once the batch is: the batch goes too. */
+    cr_assert_eq(sqlite3_exec(nd_store_db(s), "CREATE TEMP TRIGGER \"no_cursor\" BEFORE INSERT "
+                              "ON \"settings\" WHEN NEW.\"key\" = 'cursor' BEGIN SELECT "
+                              "RAISE(ABORT, 'no cursor now'); END", NULL, NULL, NULL), SQLITE_OK);
+    int rc = nd_inbox_put(s, b.data, b.len, 0, 1, 1, &err);
+    cr_assert_eq(rc, LD_EIO, "%d: %s", rc, err.msg);
+    cr_assert(strstr(err.msg, "no cursor now") != NULL, "%s", err.msg);
+    cr_assert_eq(nd_store_cursor(s), 0);
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM \"inbox\""), 0);
+
+    /* Once it can, the same batch is taken whole. */
+    cr_assert_eq(sqlite3_exec(nd_store_db(s), "DROP TRIGGER \"no_cursor\"", NULL, NULL, NULL),
+                 SQLITE_OK);
+    put(s, &b, 0, 1, 1);
+    cr_assert_eq(nd_store_cursor(s), 1);
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM \"inbox\""), 1);
     ld_buf_free(&b);
     nd_store_destroy(&s);
 }

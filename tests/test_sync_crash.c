@@ -1,6 +1,6 @@
 /* test_sync_crash.c: kill -9 of the broker at random moments of a sync, over and over,
  * and of a node while it takes or applies batches: nothing is lost and nothing applied
- * twice.
+ * twice.  A sync whose broker dies mid-drain applies what it took before it fails.
  * And a broker whose store fails for a while: the node's sync tries again.
  *
  * The moments are random (a seeded PRNG, $LIANGDI_TEST_SEED to repeat a run) and
@@ -226,6 +226,40 @@ Test(sync_crash, a_node_killed_while_taking_or_applying_batches_resumes_losing_n
     cr_assert_eq(fetched, total - taken_before, "fetched %lld after a kill at %lld taken of %lld",
                  (long long)fetched, (long long)taken_before, (long long)total);
     cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"inbox\""), 0);
+    assert_converged(total);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
+/* A sync that takes part of a backlog and then loses its broker (killed, and not back
+ * within the sync's timeout) fails, but applies what it took before it exits: nothing
+ * it holds waits for another sync to be seen. */
+Test(sync_crash, a_sync_whose_broker_dies_mid_drain_applies_what_it_took_before_it_fails)
+{
+    const int64_t total = 10 * BATCH;
+    cr_assert_eq(hn_bulk_activities(home, member, (size_t)total, "竹园镇"), 0);
+    cr_assert_eq(hn_sync(home), 0);
+
+    hn_proc_t *sync = hn_node_spawn(&world, dongguan, "sync", "sync", "--timeout", "2", NULL);
+    cr_assert_not_null(sync);
+    int64_t deadline = hn_now_ms() + 60000;
+    while (hn_proc_running(sync) && hn_query_int(dongguan->db, home_taken_sql) < BATCH) {
+        cr_assert_lt(hn_now_ms(), deadline, "dongguan's sync took nothing");
+        hn_poll_pause(1);
+    }
+    hn_broker_kill(&world);
+    int64_t taken = hn_query_int(dongguan->db, home_taken_sql);
+    cr_assert_lt(taken, total, "the sync took the whole backlog before the broker died");
+    cr_assert_neq(hn_proc_wait(sync, 30000), 0, "a sync without its broker succeeded");
+
+    int64_t applied = hn_query_int(dongguan->db, home_applied_sql);
+    cr_assert_geq(applied, taken, "%lld taken before the kill, %lld applied", (long long)taken,
+                  (long long)applied);
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"inbox\""), 0,
+                 "the failed sync left batches unapplied");
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"activities\""), applied);
+
+    cr_assert_eq(hn_broker_start(&world), 0);
+    cr_assert_eq(hn_sync(dongguan), 0);
     assert_converged(total);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
