@@ -1,6 +1,7 @@
 /* test_sync_crash.c: kill -9 of the broker at random moments of a sync, over and over,
  * and of a node while it takes or applies batches: nothing is lost and nothing applied
- * twice.  A sync whose broker dies mid-drain applies what it took before it fails.
+ * twice.  A sync whose broker dies mid-drain applies what it took before it fails; a
+ * batch a node cannot apply waits in its inbox while the mailbox goes on.
  * And a broker whose store fails for a while: the node's sync tries again.
  *
  * The moments are random (a seeded PRNG, $LIANGDI_TEST_SEED to repeat a run) and
@@ -261,6 +262,49 @@ Test(sync_crash, a_sync_whose_broker_dies_mid_drain_applies_what_it_took_before_
     cr_assert_eq(hn_broker_start(&world), 0);
     cr_assert_eq(hn_sync(dongguan), 0);
     assert_converged(total);
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
+/* Runs sql on a store file from outside its processes. */
+static void store_exec(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+    sqlite3_close(h);
+}
+
+/* A batch the receiving node cannot apply (here its store refuses the records: a
+ * trigger stands in for whatever a node may refuse) is taken and acked all the same:
+ * it waits whole in the inbox, the broker's mailbox is emptied, and the sync fails
+ * saying which batch and why.  Once the node can apply it, the next sync does. */
+Test(sync_crash, a_batch_the_node_cannot_apply_waits_in_its_inbox_and_the_mailbox_goes_on)
+{
+    cr_assert_eq(hn_bulk_activities(home, member, 3, "拒收"), 0);
+    cr_assert_eq(hn_sync(home), 0);
+    store_exec(dongguan->db, "CREATE TRIGGER \"refuse\" BEFORE INSERT ON \"activities\" "
+               "WHEN NEW.\"note\" LIKE '拒收%' BEGIN SELECT RAISE(ABORT, '此处不收'); END");
+
+    hn_proc_t *sync = hn_node_spawn(&world, dongguan, "sync", "sync", "--timeout", "10", NULL);
+    cr_assert_not_null(sync);
+    cr_assert_eq(hn_proc_wait(sync, 30000), 1, "the sync did not fail (log %s)", sync->log);
+    char line[512] = "";
+    cr_assert(hn_proc_wait_log(sync, "applying the batch of positions", 0, 1000, line,
+                               sizeof line), "no word of the batch (log %s)", sync->log);
+    cr_assert(strstr(line, "此处不收") != NULL, "%s", line);
+
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"inbox\""), 1);
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT sum(\"count\") FROM \"inbox\""), 3);
+    cr_assert_eq(hn_query_int(dongguan->db, home_applied_sql), 0);
+    if (world.store == HN_STORE_SQLITE)
+        cr_assert_eq(hn_query_int(world.broker.db, "SELECT count(*) FROM \"mailbox_chunks\" "
+                                  "WHERE \"node\" = 'dongguan'"), 0,
+                     "the broker still holds what the node took");
+
+    store_exec(dongguan->db, "DROP TRIGGER \"refuse\"");
+    cr_assert_eq(hn_sync(dongguan), 0);
+    cr_assert_eq(hn_query_int(dongguan->db, "SELECT count(*) FROM \"inbox\""), 0);
+    assert_converged(3);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }
 
