@@ -9,8 +9,8 @@
  *    Hello), failed for authentication (the broker does not know our key), or the link
  *    dropped (reset the session; libzmq reconnects with its own backoff).
  *  - Nothing counts as done until the broker says so: PushAck moves pushed_upto, a
- *    Batch is stored in the inbox with its cursor in one transaction before it is
- *    acked, and applied once the mailbox is drained (inbox.h).
+ *    Batch is applied, or stored in the inbox to be applied once the mailbox is
+ *    drained, with its cursor in one transaction before it is acked (inbox.h).
  *  - Answers that belong to an old session are harmless: PushAck never moves
  *    pushed_upto backwards and Batch entries at or below the cursor are skipped. */
 #include "conn.h"
