@@ -230,23 +230,19 @@ int nd_cmd_care_close(nd_cli_t *cli, ld_error_t *err)
 {
     const char *id = nd_cli_arg(cli, 0);
     const char *closing = nd_cli_flag(cli, "note");
-    char *row = NULL, *both = NULL;
+    char *status = NULL, *note = NULL, *both = NULL;
     ld_change_t c;
     ld_change_init(&c);
     nd_store_t *store = nd_cli_store(cli, err);
     if (!store)
         return err->code;
-    /* "STATUS NOTE": a status is one word */
-    int rc = nd_rec_query_text(nd_store_db(store), "SELECT coalesce(\"status\", '') || ' ' ||"
+    int rc = nd_rec_query_pair(nd_store_db(store), "SELECT coalesce(\"status\", ''),"
                                " coalesce(\"note\", '') FROM \"cares\" WHERE \"id\" = ?1"
-                               " AND coalesce(\"deleted\", 0) = 0", id, NULL, NULL, &row, err);
-    char *note = row ? strchr(row, ' ') : NULL;
-    if (note)
-        *note++ = '\0';
-    if (rc == 0 && !row)
+                               " AND coalesce(\"deleted\", 0) = 0", id, &status, &note, err);
+    if (rc == 0 && !status)
         rc = ld_error_set(err, LD_ENOTFOUND, "CASE: no care case '%s' (its id, as 'liangdi "
                           "care list' shows it)", id);
-    else if (rc == 0 && strcmp(row, "closed") == 0)
+    else if (rc == 0 && strcmp(status, "closed") == 0)
         rc = ld_error_set(err, LD_EEXIST, "CASE: care case %s is already closed", id);
     if (rc == 0) {
         c.kind = LD_KIND_CARE;
@@ -268,7 +264,8 @@ int nd_cmd_care_close(nd_cli_t *cli, ld_error_t *err)
     }
     if (rc == 0)
         rc = nd_rec_write(store, &c, false, err);
-    free(row);
+    free(status);
+    free(note);
     free(both);
     ld_change_clear(&c);
     return rc;

@@ -66,14 +66,15 @@ int nd_rec_resolve_arg(nd_cli_t *cli, nd_store_t *store, ld_kind_t kind, const c
     return nd_resolve(store, kind, nd_cli_arg(cli, 0), what, id, err);
 }
 
-/* One text value of a query with up to 3 bound texts; malloc'd copy into *out (NULL if
- * no row).  0 or LD_EIO. */
-int nd_rec_query_text(sqlite3 *db, const char *sql, const char *a, const char *b, const char *c,
-                      char **out, ld_error_t *err)
+/* The first `n` text columns of the first row of a query with up to 3 bound texts, each
+ * a malloc'd copy into out[i] (all NULL if no row).  0 or LD_EIO. */
+static int query_texts(sqlite3 *db, const char *sql, const char *a, const char *b,
+                       const char *c, char **out, int n, ld_error_t *err)
 {
     sqlite3_stmt *st = NULL;
     const char *binds[3] = { a, b, c };
-    *out = NULL;
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     for (int i = 0; i < 3 && rc == SQLITE_OK; i++)
         if (binds[i])
@@ -81,21 +82,43 @@ int nd_rec_query_text(sqlite3 *db, const char *sql, const char *a, const char *b
     if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            const unsigned char *v = sqlite3_column_text(st, 0);
-            *out = strdup(v ? (const char *) v : "");
-            rc = *out ? SQLITE_DONE : SQLITE_NOMEM;
+            rc = SQLITE_DONE;
+            for (int i = 0; i < n && rc == SQLITE_DONE; i++) {
+                const unsigned char *v = sqlite3_column_text(st, i);
+                out[i] = strdup(v ? (const char *) v : "");
+                rc = out[i] ? SQLITE_DONE : SQLITE_NOMEM;
+            }
         }
     }
     if (rc != SQLITE_DONE) {
         ld_error_set(err, LD_EIO, "database: %s", sqlite3_errmsg(db));
         sqlite3_finalize(st);
-        free(*out);
-        *out = NULL;
+        for (int i = 0; i < n; i++) {
+            free(out[i]);
+            out[i] = NULL;
+        }
         return LD_EIO;
     }
     sqlite3_finalize(st);
     return 0;
 }
+
+int nd_rec_query_text(sqlite3 *db, const char *sql, const char *a, const char *b, const char *c,
+                      char **out, ld_error_t *err)
+{
+    return query_texts(db, sql, a, b, c, out, 1, err);
+}
+
+int nd_rec_query_pair(sqlite3 *db, const char *sql, const char *a, char **first,
+                      char **second, ld_error_t *err)
+{
+    char *out[2];
+    int rc = query_texts(db, sql, a, NULL, NULL, out, 2, err);
+    *first = out[0];
+    *second = out[1];
+    return rc;
+}
+
 /* The trip status words: 0 registered and 1 reported in mean "away"; 2.. ended. */
 const char *nd_rec_trip_word(size_t i)
 {

@@ -53,4 +53,9 @@ int nd_rec_member_filter(nd_cli_t *cli, nd_store_t *store, char member[LD_RECORD
 int nd_rec_query_text(sqlite3 *db, const char *sql, const char *a, const char *b,
                       const char *c, char **out, ld_error_t *err);
 
+/* The same for the first two columns of a query with one bound text: malloc'd copies
+ * into *first and *second, which the caller frees (both NULL if no row). */
+int nd_rec_query_pair(sqlite3 *db, const char *sql, const char *a, char **first,
+                      char **second, ld_error_t *err);
+
 #endif

@@ -16,25 +16,20 @@
 static int check_org_side(sqlite3 *db, const char *org, bool inflow, const char *flag,
                           const char *value, ld_error_t *err)
 {
-    /* "KIND NAME": a kind is one word */
-    char *row = NULL, why[256];
-    int rc = nd_rec_query_text(db, "SELECT coalesce(\"kind\", '') || ' ' || coalesce(\"name\","
-                               " \"id\") FROM \"orgs\" WHERE \"id\" = ?1", org, NULL, NULL,
-                               &row, err);
-    char *name = row ? strchr(row, ' ') : NULL;
-    if (rc == 0 && name) {
-        *name++ = '\0';
-        if ((strcmp(row, "mobile") == 0) != inflow) {
-            if (inflow)
-                snprintf(why, sizeof why, "%s is a %s org, not an inflow branch (an org of "
-                         "kind mobile)", name, row);
-            else
-                snprintf(why, sizeof why, "%s is an inflow branch (kind mobile), not a home "
-                         "branch", name);
-            rc = nd_bad_value(err, flag, value, why);
-        }
+    char *kind = NULL, *name = NULL, why[256];
+    int rc = nd_rec_query_pair(db, "SELECT coalesce(\"kind\", ''), coalesce(\"name\", \"id\")"
+                               " FROM \"orgs\" WHERE \"id\" = ?1", org, &kind, &name, err);
+    if (rc == 0 && kind != NULL && (strcmp(kind, "mobile") == 0) != inflow) {
+        if (inflow)
+            snprintf(why, sizeof why, "%s is a %s org, not an inflow branch (an org of kind "
+                     "mobile)", name, kind);
+        else
+            snprintf(why, sizeof why, "%s is an inflow branch (kind mobile), not a home "
+                     "branch", name);
+        rc = nd_bad_value(err, flag, value, why);
     }
-    free(row);
+    free(kind);
+    free(name);
     return rc;
 }
 

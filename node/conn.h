@@ -65,7 +65,8 @@ typedef enum nd_conn_event {
 /* Counters of one conn's life. */
 typedef struct nd_conn_stats {
     uint64_t pushed;           /* own changes acked by the broker (beyond what it had) */
-    uint64_t fetched;          /* changes taken from the mailbox into the inbox */
+    uint64_t fetched;          /* changes taken from the mailbox (applied, or kept in the
+                                * inbox) */
     uint64_t remaining;        /* the last Batch's (or Welcome's) count left to fetch */
     uint64_t welcomes;
 } nd_conn_stats_t;

@@ -167,71 +167,51 @@ static int64_t last_activity_rowid(sqlite3 *db)
     return query_i64(db, sql);
 }
 
-/* Waits until the receiver's store at `path` holds n activities, polling every 10 ms for
- * up to timeout_s: the rows are counted once the table's last rowid says n may be there
- * (rows are only added to it here).  0, or -1 with what was there printed. */
-static int wait_count(const char *path, uint64_t n, uint64_t timeout_s)
+/* The activities the receiver holds applied: the table's last rowid says when n may
+ * be there (rows are only added to it here), and only then are they counted.  -1 on an
+ * error (printed). */
+static int64_t applied_now(sqlite3 *db, uint64_t n)
 {
-    sqlite3 *db = open_receiver(path);
-    double deadline = cmp_now() + (double)timeout_s;
-    struct timespec pause = { 0, POLL_NS };
-    int64_t count = 0;
-
-    if (db == NULL)
-        return -1;
-    for (;;) {
-        int64_t last = last_activity_rowid(db);
-        if (last < 0 || (uint64_t)last >= n || cmp_now() >= deadline) {
-            count = count_activities(db);
-            if (count < 0 || (uint64_t)count >= n || cmp_now() >= deadline)
-                break;
-        }
-        nanosleep(&pause, NULL);
-    }
-    sqlite3_close(db);
-    if (count >= 0 && (uint64_t)count >= n)
-        return 0;
-    if (count >= 0)
-        fprintf(stderr, PROG ": %s holds %" PRId64 " of %" PRIu64 " activities after %" PRIu64
-                " s\n", path, count, n, timeout_s);
-    return -1;
+    int64_t last = last_activity_rowid(db);
+    return last >= 0 && (uint64_t)last < n ? last : count_activities(db);
 }
 
 /* The activities the receiver has taken: the table's last rowid (rows are only added to
  * it here, so it is their count) plus the changes waiting in its inbox, in one statement,
- * so that a batch moving from the inbox to the table counts once.  -1 on a lock. */
-static int64_t taken_now(sqlite3 *db)
+ * so that a batch moving from the inbox to the table counts once.  0 on a lock. */
+static int64_t taken_now(sqlite3 *db, uint64_t n)
 {
     char sql[200];
 
+    (void)n;
     snprintf(sql, sizeof sql, "SELECT coalesce((SELECT max(\"rowid\") FROM \"%s\"), 0) + "
              "(SELECT coalesce(sum(\"count\"), 0) FROM \"inbox\")",
              ld_schema_kind(LD_KIND_ACTIVITY)->table);
-    return query_i64(db, sql);
+    int64_t taken = query_i64(db, sql);
+    return taken < 0 ? 0 : taken;
 }
 
-/* Waits until the receiver at `path` has taken n activities from the broker, polling
- * every millisecond for up to timeout_s.  The receiver took nothing else since it last
- * synced.  0, or -1 with what it had printed. */
-static int wait_taken(const char *path, uint64_t n, uint64_t timeout_s)
+/* Waits until `now` says the receiver's store at `path` has n activities (`what`: held
+ * or taken), asking every pause_ns for up to timeout_s.  0, or -1 with what was there
+ * printed. */
+static int wait_for(const char *path, uint64_t n, uint64_t timeout_s, long pause_ns,
+                    int64_t (*now)(sqlite3 *db, uint64_t n), const char *what)
 {
     sqlite3 *db = open_receiver(path);
     double deadline = cmp_now() + (double)timeout_s;
-    struct timespec pause = { 0, TAKEN_POLL_NS };
-    int64_t taken = 0;
+    struct timespec pause = { 0, pause_ns };
+    int64_t count = 0;
 
     if (db == NULL)
         return -1;
-    while ((taken = taken_now(db)) < 0 || (uint64_t)taken < n) {
-        if (cmp_now() >= deadline)
-            break;
+    while ((count = now(db, n)) >= 0 && (uint64_t)count < n && cmp_now() < deadline)
         nanosleep(&pause, NULL);
-    }
     sqlite3_close(db);
-    if (taken >= 0 && (uint64_t)taken >= n)
+    if (count >= 0 && (uint64_t)count >= n)
         return 0;
-    fprintf(stderr, PROG ": %s took %" PRId64 " of %" PRIu64 " activities in %" PRIu64 " s\n",
-            path, taken, n, timeout_s);
+    if (count >= 0)
+        fprintf(stderr, PROG ": %s %s %" PRId64 " of %" PRIu64 " activities after %" PRIu64
+                " s\n", path, what, count, n, timeout_s);
     return -1;
 }
 
@@ -268,8 +248,8 @@ int main(int argc, char **argv)
             cmp_parse_count(argv[4], "TIMEOUT_S", 3600, &timeout_s) < 0)
             return 2;
         if (strcmp(argv[1], "taken") == 0)
-            return wait_taken(argv[2], n, timeout_s) == 0 ? 0 : 1;
-        return wait_count(argv[2], n, timeout_s) == 0 ? 0 : 1;
+            return wait_for(argv[2], n, timeout_s, TAKEN_POLL_NS, taken_now, "took") == 0 ? 0 : 1;
+        return wait_for(argv[2], n, timeout_s, POLL_NS, applied_now, "holds") == 0 ? 0 : 1;
     }
     usage();
     return 2;
