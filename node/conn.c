@@ -729,7 +729,8 @@ static int handle_push_ack(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *
  * unless the inbox holds batches still (a sync stopped before it applied them), which
  * they then follow, or they cannot be applied, when they go to the inbox too.  Once
  * nothing more is on its way (the mailbox empty, no Fetch out), whatever waits in the
- * inbox is applied. */
+ * inbox is applied.  m is the batch as ld_batch_peek read it (positions, no changes):
+ * only a batch applied here is decoded here. */
 static int handle_batch(nd_conn_t *self, const ld_msg_t *m, const uint8_t *body, size_t len,
                         nd_conn_event_t *ev, ld_error_t *err)
 {
@@ -772,10 +773,14 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, const uint8_t *body,
             rc = nd_inbox_depth(self->store, &waiting, &waiting_changes, &ierr);
             bool to_inbox = waiting > 0 || (self->take_first && remaining > 0);
             if (rc == 0 && !to_inbox) {
-                rc = nd_store_apply_decoded(self->store, m->u.batch.changes + skip, n - skip,
-                                            last, &ierr);
-                /* A batch that cannot be applied here waits in the inbox, and the
-                 * mailbox goes on. */
+                ld_msg_t full;
+                rc = ld_msg_decode(LD_MSG_BATCH, body, len, &full, &ierr);
+                if (rc == 0)
+                    rc = nd_store_apply_decoded(self->store, full.u.batch.changes + skip,
+                                                n - skip, last, &ierr);
+                ld_msg_clear(&full);
+                /* A batch that cannot be read or applied here waits in the inbox, and
+                 * the mailbox goes on. */
                 if (rc != 0) {
                     ld_warn("a batch from the broker waits in the inbox: %s", ierr.msg);
                     ld_error_clear(&ierr);
@@ -866,8 +871,14 @@ static int handle_message(nd_conn_t *self, nd_conn_event_t *ev, ld_error_t *err)
         goto out;
     }
 
+    /* A Batch is read for its positions only: its changes are decoded when they are
+     * applied, here at once or later from the inbox. */
     ld_msg_t m;
-    rc = ld_msg_decode(type, zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), &m, &perr);
+    if (type == LD_MSG_BATCH)
+        rc = ld_batch_peek(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), &m, &perr);
+    else
+        rc = ld_msg_decode(type, zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), &m,
+                           &perr);
     if (rc != 0) {
         rc = ld_error_set(err, rc, "the broker sent a %s this node cannot read: %s",
                           ld_msg_type_name(type), perr.msg);

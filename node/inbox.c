@@ -90,8 +90,9 @@ static int read_oldest(nd_store_t *store, sqlite3_stmt *st, inbox_row_t *row, ld
         ld_error_clear(&derr);
         found = ld_msg_decode(LD_MSG_BATCH, body, len, &row->m, &derr);
         if (found != 0)
-            found = ld_error_set(err, found, "inbox: the batch up to position %" PRIu64
-                                 " cannot be read: %s", row->last, derr.msg);
+            found = ld_error_set(err, found, "inbox: the batch of positions %" PRIu64 " to %"
+                                 PRIu64 " cannot be read: %s", row->after + 1, row->last,
+                                 derr.msg);
         else
             found = 1;
     } else if (step != SQLITE_DONE) {

@@ -6,8 +6,8 @@
  * after the mailbox is drained, each batch in one transaction that also deletes it
  * from the inbox, so a crash between the two steps, or in the middle of either, loses
  * nothing and applies nothing twice.  The link is needed only as long as taking lasts,
- * and a change that cannot be applied here (a bug, a disk full) waits in the inbox
- * instead of holding up the broker's mailbox.
+ * and a change that cannot be read or applied here (a bug, a disk full) waits in the
+ * inbox instead of holding up the broker's mailbox.
  *
  * Ownership: the store is borrowed; bodies passed in are copied into the store. */
 #ifndef ND_INBOX_H
@@ -18,10 +18,10 @@
 #include "error.h"
 #include "store.h"
 
-/* Stores a Batch body (`body`, `len`, as it came from the broker, already decoded once
- * to check it) whose entries above `after` are new, and moves the cursor to `last`, in
- * one transaction.  `count` is how many entries lie above `after`.  Must not be called
- * inside an open group.  0, or a negative LD_E* code with err set and nothing stored. */
+/* Stores a Batch body (`body`, `len`, as it came from the broker, its framing checked
+ * by ld_batch_peek; its changes are decoded when it is applied) whose entries above
+ * `after` are new, and moves the cursor to `last`, in one transaction.  `count` is how
+ * many entries lie above `after`.  Must not be called inside an open group.  0, or a negative LD_E* code with err set and nothing stored. */
 int nd_inbox_put(nd_store_t *store, const uint8_t *body, size_t len, uint64_t after,
                  uint64_t last, uint64_t count, ld_error_t *err);
 

@@ -1036,6 +1036,17 @@ static int decode_changes(const uint8_t *body, size_t len, bool batch, ld_msg_t 
         n = push != NULL ? push->n_changes : 0;
     }
     if (bat == NULL && push == NULL) {
+        /* Name the change that broke it, if one did: each is unpacked alone. */
+        for (size_t i = 0; i < count; i++) {
+            Liangdi__Change *one = spans[i].data == NULL ? NULL
+                : liangdi__change__unpack(NULL, spans[i].len, spans[i].data);
+            if (one == NULL && spans[i].data != NULL) {
+                rc = ld_error_set(err, LD_EPROTO, "%s %s %zu: %zu bytes are not a valid Change",
+                                  what, batch ? "entry" : "change", i + 1, spans[i].len);
+                goto out;
+            }
+            liangdi__change__free_unpacked(one, NULL);
+        }
         rc = ld_error_set(err, LD_EPROTO, "%zu bytes are not a valid %s", len,
                           batch ? "Batch" : "Push");
         goto out;
@@ -1094,6 +1105,71 @@ out:
         m->u.push.text = text.head;
     free(spans);
     arena_release(&arena);            /* the unpacked message and all it points to */
+    return rc;
+}
+
+int ld_batch_peek(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t *err)
+{
+    size_t count = 0, i = 0, pos = 0;
+    ld_wire_field_t f;
+    int rc;
+
+    ld_msg_init(m, LD_MSG_BATCH);
+    if (len > LD_BODY_MAX)
+        return ld_error_set(err, LD_ETOOBIG, "Batch body of %zu bytes is over the %u-byte limit",
+                            len, LD_BODY_MAX);
+    if (len > 0 && body == NULL)
+        return ld_error_set(err, LD_EINVAL, "no body");
+    if ((rc = count_field(body, len, 1, &count, err)) != 0)
+        return rc;
+    if (count > LD_BATCH_MAX)
+        return ld_error_set(err, LD_ETOOBIG, "batch of %zu changes, at most %u", count,
+                            LD_BATCH_MAX);
+    if (count > 0 && (m->u.batch.positions = calloc(count, sizeof(uint64_t))) == NULL)
+        return ld_error_set(err, LD_ENOMEM, "out of memory for %zu positions", count);
+    /* As protobuf reads it: of a field given twice, the last counts. */
+    while ((rc = ld_wire_next(body, len, &pos, &f, err)) == 1) {
+        if (f.number == 2 && f.type == 0) {
+            m->u.batch.remaining = f.value;
+            continue;
+        }
+        if (f.number == 2 || (f.number == 1 && f.type != 2)) {
+            rc = ld_error_set(err, LD_EPROTO, "batch field %" PRIu64 " has wire type %u",
+                              f.number, f.type);
+            break;
+        }
+        if (f.number != 1)
+            continue;
+        size_t epos = 0, changes = 0;
+        uint64_t position = 0;
+        ld_wire_field_t e;
+        while ((rc = ld_wire_next(f.data, f.len, &epos, &e, err)) == 1) {
+            if ((e.number == 1 && e.type != 0) || (e.number == 2 && e.type != 2)) {
+                rc = ld_error_set(err, LD_EPROTO, "batch entry %zu: field %" PRIu64
+                                  " has wire type %u", i + 1, e.number, e.type);
+                break;
+            }
+            if (e.number == 1)
+                position = e.value;
+            else if (e.number == 2)
+                changes++;
+        }
+        if (rc != 0)
+            break;
+        if (changes != 1) {
+            rc = ld_error_set(err, LD_EINVAL, "batch entry %zu holds %zu changes", i + 1, changes);
+            break;
+        }
+        if (position == 0 || (i > 0 && position <= m->u.batch.positions[i - 1])) {
+            rc = ld_error_set(err, LD_EINVAL, "batch entry %zu: position %" PRIu64
+                              " is not after the one before", i + 1, position);
+            break;
+        }
+        m->u.batch.positions[i++] = position;
+    }
+    m->u.batch.n = i;
+    if (rc != 0)
+        ld_msg_clear(m);
     return rc;
 }
 

@@ -32,11 +32,12 @@ int ld_wire_next(const uint8_t *p, size_t len, size_t *pos, ld_wire_field_t *f, 
         return rc;
     f->number = key >> 3;
     f->type = (unsigned)(key & 7);
+    f->value = 0;
     f->data = NULL;
     f->len = 0;
     switch (f->type) {
     case 0:
-        return read_varint(p, len, pos, &n, "varint", err) == 0 ? 1 : LD_EPROTO;
+        return read_varint(p, len, pos, &f->value, "varint", err) == 0 ? 1 : LD_EPROTO;
     case 1:
     case 5: {
         size_t width = f->type == 1 ? 8 : 4;

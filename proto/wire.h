@@ -11,6 +11,7 @@
 typedef struct ld_wire_field {
     uint64_t       number;     /* the field number */
     unsigned       type;       /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
+    uint64_t       value;      /* type 0: the varint's value; else 0 */
     const uint8_t *data;       /* type 2: the payload, borrowed from the body; else NULL */
     size_t         len;        /* type 2: the payload's length */
 } ld_wire_field_t;

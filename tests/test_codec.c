@@ -977,3 +977,210 @@ Test(codec, ten_thousand_random_inputs_decode_cleanly_or_fail_with_a_message, .t
     free(buf);
     free(push);
 }
+
+/* ---- a Batch read for its framing alone (ld_batch_peek) ---- */
+
+/* Peeks body and asserts it gives exactly what ld_msg_decode gives of positions, count
+ * and remaining; the peek holds no changes. */
+static void assert_peek_agrees(const uint8_t *body, size_t len, const ld_msg_t *full)
+{
+    ld_msg_t peek;
+    ld_error_t err;
+    cr_assert_eq(ld_batch_peek(body, len, &peek, &err), 0, "%s", err.msg);
+    cr_assert_eq(peek.type, LD_MSG_BATCH);
+    cr_assert_null(peek.u.batch.changes);
+    cr_assert_eq(peek.u.batch.n, full->u.batch.n);
+    cr_assert_eq(peek.u.batch.remaining, full->u.batch.remaining);
+    for (size_t i = 0; i < full->u.batch.n; i++)
+        cr_assert_eq(peek.u.batch.positions[i], full->u.batch.positions[i], "entry %zu", i);
+    ld_msg_clear(&peek);
+}
+
+Test(codec, a_peeked_batch_gives_the_positions_and_remaining_a_decode_gives)
+{
+    size_t n;
+    ld_change_t *cs = all_kinds(&n);
+    ld_buf_t b = { NULL, 0, 0 };
+    ld_error_t err;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        cr_assert_eq(ld_change_pack(&cs[i], &bytes, &len, &err), 0, "%s", err.msg);
+        cr_assert_eq(ld_batch_append(&b, UINT64_C(1) << (20 + i), bytes, len), 0);
+        free(bytes);
+    }
+    cr_assert_eq(ld_batch_finish(&b, 4321), 0);
+    ld_msg_t full;
+    cr_assert_eq(ld_msg_decode(LD_MSG_BATCH, b.data, b.len, &full, &err), 0, "%s", err.msg);
+    cr_assert_eq(full.u.batch.n, n);
+    assert_peek_agrees(b.data, b.len, &full);
+    ld_msg_clear(&full);
+
+    /* An empty batch: no entries, and what remains. */
+    ld_buf_reset(&b);
+    cr_assert_eq(ld_batch_finish(&b, 7), 0);
+    ld_msg_t peek;
+    cr_assert_eq(ld_batch_peek(b.data, b.len, &peek, &err), 0, "%s", err.msg);
+    cr_assert_eq(peek.u.batch.n, 0);
+    cr_assert_eq(peek.u.batch.remaining, 7);
+    ld_msg_clear(&peek);
+    ld_buf_free(&b);
+    free_changes(cs, n);
+}
+
+Test(codec, a_peek_does_not_read_the_changes_a_decode_refuses)
+{
+    ld_change_t c;
+    make_change(&c, LD_KIND_VISIT, 1);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    ld_error_t err;
+    cr_assert_eq(ld_change_pack(&c, &bytes, &len, &err), 0, "%s", err.msg);
+    static const uint8_t garbage[] = { 0xff, 0xff, 0xff };    /* a varint cut short */
+    ld_buf_t b = { NULL, 0, 0 };
+    cr_assert_eq(ld_batch_append(&b, 3, bytes, len), 0);
+    cr_assert_eq(ld_batch_append(&b, 9, garbage, sizeof garbage), 0);
+    cr_assert_eq(ld_batch_finish(&b, 0), 0);
+
+    ld_msg_t m;
+    cr_assert_eq(ld_batch_peek(b.data, b.len, &m, &err), 0, "%s", err.msg);
+    cr_assert_eq(m.u.batch.n, 2);
+    cr_assert_eq(m.u.batch.positions[0], 3);
+    cr_assert_eq(m.u.batch.positions[1], 9);
+    ld_msg_clear(&m);
+    /* The decode that applying does refuses it. */
+    cr_assert_neq(ld_msg_decode(LD_MSG_BATCH, b.data, b.len, &m, &err), 0);
+    ld_buf_free(&b);
+    free(bytes);
+    ld_change_clear(&c);
+}
+
+Test(codec, a_peek_refuses_what_breaks_the_framing_naming_it)
+{
+    ld_change_t c;
+    make_change(&c, LD_KIND_VISIT, 1);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    ld_error_t err;
+    ld_msg_t m;
+    cr_assert_eq(ld_change_pack(&c, &bytes, &len, &err), 0, "%s", err.msg);
+    cr_assert_lt(len, 1000);
+    uint8_t entry[2100], body[2200];
+    size_t e, k;
+
+    /* Two changes in one entry. */
+    e = 0;
+    entry[e++] = 0x08;
+    entry[e++] = 1;
+    e += put_len_field(entry + e, 0x12, bytes, len);
+    e += put_len_field(entry + e, 0x12, bytes, len);
+    k = put_len_field(body, 0x0a, entry, e);
+    cr_assert_eq(ld_batch_peek(body, k, &m, &err), LD_EINVAL);
+    cr_assert(strstr(err.msg, "batch entry 1 holds 2 changes") != NULL, "%s", err.msg);
+
+    /* An entry without its change. */
+    e = 0;
+    entry[e++] = 0x08;
+    entry[e++] = 4;
+    k = put_len_field(body, 0x0a, entry, e);
+    cr_assert_eq(ld_batch_peek(body, k, &m, &err), LD_EINVAL);
+    cr_assert(strstr(err.msg, "batch entry 1 holds 0 changes") != NULL, "%s", err.msg);
+
+    /* Position 0, and a position not after the one before. */
+    ld_buf_t b = { NULL, 0, 0 };
+    cr_assert_eq(ld_batch_append(&b, 0, bytes, len), 0);
+    cr_assert_eq(ld_batch_peek(b.data, b.len, &m, &err), LD_EINVAL);
+    cr_assert(strstr(err.msg, "batch entry 1: position 0") != NULL, "%s", err.msg);
+    ld_buf_reset(&b);
+    cr_assert_eq(ld_batch_append(&b, 5, bytes, len), 0);
+    cr_assert_eq(ld_batch_append(&b, 5, bytes, len), 0);
+    cr_assert_eq(ld_batch_peek(b.data, b.len, &m, &err), LD_EINVAL);
+    cr_assert(strstr(err.msg, "batch entry 2: position 5") != NULL, "%s", err.msg);
+
+    /* `remaining` as a string, a position as a string. */
+    static const uint8_t remaining_len[] = { 0x12, 0x01, 0x05 };
+    cr_assert_eq(ld_batch_peek(remaining_len, sizeof remaining_len, &m, &err), LD_EPROTO);
+    cr_assert(strstr(err.msg, "batch field 2 has wire type 2") != NULL, "%s", err.msg);
+    e = put_len_field(entry, 0x0a, (const uint8_t *)"7", 1);
+    e += put_len_field(entry + e, 0x12, bytes, len);
+    k = put_len_field(body, 0x0a, entry, e);
+    cr_assert_eq(ld_batch_peek(body, k, &m, &err), LD_EPROTO);
+    cr_assert(strstr(err.msg, "batch entry 1: field 1 has wire type 2") != NULL, "%s", err.msg);
+
+    /* A body cut short inside an entry. */
+    ld_buf_reset(&b);
+    cr_assert_eq(ld_batch_append(&b, 5, bytes, len), 0);
+    cr_assert_eq(ld_batch_peek(b.data, b.len - 1, &m, &err), LD_EPROTO);
+
+    /* More entries than a batch may hold: refused before anything is allocated. */
+    ld_buf_reset(&b);
+    for (uint64_t pos = 1; pos <= LD_BATCH_MAX + 1; pos++)
+        cr_assert_eq(ld_batch_append(&b, pos, (const uint8_t *)"", 0), 0);
+    cr_assert_eq(ld_batch_peek(b.data, b.len, &m, &err), LD_ETOOBIG);
+    cr_assert(strstr(err.msg, "at most 4096") != NULL, "%s", err.msg);
+
+    /* Over the body limit. */
+    cr_assert_eq(ld_batch_peek(b.data, (size_t)LD_BODY_MAX + 1, &m, &err), LD_ETOOBIG);
+    ld_buf_free(&b);
+    free(bytes);
+    ld_change_clear(&c);
+}
+
+Test(codec, on_mutated_batches_a_peek_accepts_every_body_a_decode_accepts_and_agrees)
+{
+    uint64_t seed = UINT64_C(0x7065656b62617463);   /* fixed: failures reproduce */
+    size_t n;
+    ld_change_t *cs = all_kinds(&n);
+    ld_buf_t valid = { NULL, 0, 0 };
+    ld_error_t err;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        cr_assert_eq(ld_change_pack(&cs[i], &bytes, &len, &err), 0, "%s", err.msg);
+        cr_assert_eq(ld_batch_append(&valid, 10 * (i + 1), bytes, len), 0);
+        free(bytes);
+    }
+    cr_assert_eq(ld_batch_finish(&valid, 99), 0);
+    uint8_t *buf = malloc(valid.len + 64);
+    cr_assert_not_null(buf);
+    size_t both = 0, peek_only = 0, neither = 0;
+    for (int round = 0; round < 3000; round++) {
+        size_t len = valid.len;
+        memcpy(buf, valid.data, len);
+        int edits = 1 + (int)(rng_next(&seed) % 2);
+        for (int e = 0; e < edits; e++) {
+            size_t at = (size_t)(rng_next(&seed) % len);
+            switch (rng_next(&seed) % 3) {
+            case 0: buf[at] = (uint8_t)rng_next(&seed); break;
+            case 1: buf[at] ^= (uint8_t)(1u << (rng_next(&seed) % 8)); break;
+            default: len = at + 1; break;
+            }
+        }
+        ld_msg_t full, peek;
+        int drc = ld_msg_decode(LD_MSG_BATCH, buf, len, &full, &err);
+        int prc = ld_batch_peek(buf, len, &peek, &err);
+        if (prc != 0) {
+            cr_assert_neq(err.msg[0], '\0');
+            cr_assert_neq(drc, 0, "round %d: the decode took what the peek refused: %s",
+                          round, err.msg);
+            neither++;
+        } else if (drc == 0) {
+            assert_peek_agrees(buf, len, &full);
+            both++;
+        } else {
+            peek_only++;              /* a change inside is broken: applying refuses it */
+        }
+        if (drc == 0)
+            ld_msg_clear(&full);
+        if (prc == 0)
+            ld_msg_clear(&peek);
+    }
+    cr_assert_gt(both, 0);
+    cr_assert_gt(peek_only, 0);
+    cr_assert_gt(neither, 0);
+    cr_log_info("mutated batches: %zu both read, %zu peeked only, %zu neither", both,
+                peek_only, neither);
+    free(buf);
+    ld_buf_free(&valid);
+    free_changes(cs, n);
+}

@@ -202,6 +202,51 @@ Test(inbox, a_batch_that_cannot_be_applied_stays_whole_and_what_follows_waits)
     nd_store_destroy(&s);
 }
 
+Test(inbox, a_batch_with_a_change_that_cannot_be_read_stays_whole_naming_its_positions)
+{
+    nd_store_t *s = open_store(true);
+    ld_buf_t good, bad = { NULL, 0, 0 }, later;
+    make_batch(&good, 1, 2, 1, 0);
+    make_batch(&later, 5, 1, 5, 0);
+    /* What a sync takes is read for its positions only: a change that is not a Change
+     * at all gets as far as the inbox. */
+    ld_buf_t one;
+    make_batch(&one, 3, 1, 3, 0);
+    ld_msg_t m;
+    ld_error_t err;
+    cr_assert_eq(ld_msg_decode(LD_MSG_BATCH, one.data, one.len, &m, &err), 0, "%s", err.msg);
+    static const uint8_t garbage[] = { 0x0a, 0x05, 'o' };      /* a string cut short */
+    cr_assert_eq(ld_batch_append(&bad, 3, m.u.batch.changes[0].wire,
+                                 m.u.batch.changes[0].wire_len), 0);
+    cr_assert_eq(ld_batch_append(&bad, 4, garbage, sizeof garbage), 0);
+    cr_assert_eq(ld_batch_finish(&bad, 0), 0);
+    ld_msg_clear(&m);
+    cr_assert_eq(ld_batch_peek(bad.data, bad.len, &m, &err), 0, "%s", err.msg);
+    ld_msg_clear(&m);
+    put(s, &good, 0, 2, 2);
+    put(s, &bad, 2, 4, 2);
+    put(s, &later, 4, 5, 1);
+
+    uint64_t applied = 0;
+    int rc = nd_inbox_apply(s, &applied, &err);
+    cr_assert_neq(rc, 0);
+    cr_assert(strstr(err.msg, "positions 3 to 4") != NULL, "%s", err.msg);
+    cr_assert(strstr(err.msg, "batch entry 2") != NULL, "%s", err.msg);
+    cr_assert_eq(applied, 2);
+    /* Nothing of it is applied, not even its readable first change. */
+    cr_assert_eq(query_int(s, "SELECT count(*) FROM \"orgs\""), 2);
+    uint64_t batches = 0, changes = 0;
+    cr_assert_eq(nd_inbox_depth(s, &batches, &changes, &err), 0, "%s", err.msg);
+    cr_assert_eq(batches, 2);
+    cr_assert_eq(changes, 3);
+    cr_assert_eq(nd_store_cursor(s), 5);
+    ld_buf_free(&good);
+    ld_buf_free(&bad);
+    ld_buf_free(&one);
+    ld_buf_free(&later);
+    nd_store_destroy(&s);
+}
+
 Test(inbox, a_put_that_fails_leaves_neither_the_batch_nor_the_cursor)
 {
     nd_store_t *s = open_store(true);
