@@ -41,20 +41,62 @@ static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
     return n;
 }
 
+/* True if any of the eight bytes of w (all below 0x80) is below 0x20. */
+static bool any_below_space(uint64_t w)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    return ((w - ones * 0x20) & ~w & ones * 0x80) != 0;
+}
+
+static bool continuation(unsigned char b)
+{
+    return (b & 0xc0) == 0x80;
+}
+
+/* The same rules as utf8_decode, checked without building code points: text is most
+ * of what a node and the broker check on every change, and most of it is Chinese. */
 bool ld_utf8_valid(const char *s, size_t len)
 {
     if (s == NULL)
         return len == 0;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        uint32_t cp;
-        size_t n = utf8_decode(p + i, len - i, &cp);
-        if (n == 0)
-            return false;
-        if (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r')
-            return false;
-        i += n;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        /* eight ASCII bytes at a time while none is a control character */
+        while (end - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, sizeof w);
+            if ((w & UINT64_C(0x8080808080808080)) != 0 || any_below_space(w))
+                break;
+            p += 8;
+        }
+        if (p == end)
+            break;
+        unsigned char b = p[0];
+        size_t left = (size_t)(end - p);
+        if (b < 0x80) {
+            if (b < 0x20 && b != '\t' && b != '\n' && b != '\r')
+                return false;
+            p++;
+        } else if (b < 0xc2) {
+            return false;                     /* a continuation, or an overlong lead */
+        } else if (b < 0xe0) {
+            if (left < 2 || !continuation(p[1]))
+                return false;
+            p += 2;
+        } else if (b < 0xf0) {
+            if (left < 3 || !continuation(p[1]) || !continuation(p[2])
+                || (b == 0xe0 && p[1] < 0xa0)     /* overlong */
+                || (b == 0xed && p[1] >= 0xa0))   /* a surrogate */
+                return false;
+            p += 3;
+        } else {
+            if (b > 0xf4 || left < 4 || !continuation(p[1]) || !continuation(p[2])
+                || !continuation(p[3])
+                || (b == 0xf0 && p[1] < 0x90)     /* overlong */
+                || (b == 0xf4 && p[1] >= 0x90))   /* past U+10FFFF */
+                return false;
+            p += 4;
+        }
     }
     return true;
 }

@@ -230,3 +230,131 @@ Test(text, quoting_cuts_long_text_with_an_ellipsis_and_always_terminates)
     ld_quote("abc", LD_QUOTE_MAX, tiny, sizeof tiny);
     cr_assert_str_eq(tiny, "");
 }
+
+/* An independent reading of the rules, one code point at a time: well-formed UTF-8
+ * (no overlong form, no surrogate, nothing past U+10FFFF) with no control character
+ * but tab, LF and CR. */
+static bool oracle_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char b = s[i];
+        size_t n = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3
+                 : (b & 0xf8) == 0xf0 ? 4 : 0;
+        if (n == 0 || i + n > len)
+            return false;
+        uint32_t cp = n == 1 ? b : n == 2 ? (b & 0x1fu) : n == 3 ? (b & 0x0fu) : (b & 0x07u);
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3fu);
+        }
+        static const uint32_t least[] = { 0, 0, 0x80, 0x800, 0x10000 };
+        if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        if (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r')
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+/* Checks buf[0..len) alone and inside ASCII runs of every length around the 8-byte
+ * steps the validator takes. */
+static void check_against_oracle(const unsigned char *seq, size_t n)
+{
+    bool want = oracle_valid(seq, n);
+    cr_assert_eq(ld_utf8_valid((const char *)seq, n), want, "%02x %02x %02x %02x (%zu)",
+                 seq[0], n > 1 ? seq[1] : 0, n > 2 ? seq[2] : 0, n > 3 ? seq[3] : 0, n);
+    unsigned char buf[32];
+    for (size_t pre = 0; pre <= 9; pre += 3) {
+        memset(buf, 'a', sizeof buf);
+        memcpy(buf + pre, seq, n);
+        cr_assert_eq(ld_utf8_valid((const char *)buf, pre + n + 9), want,
+                     "%02x.. (%zu) after %zu ASCII bytes", seq[0], n, pre);
+    }
+}
+
+Test(text, every_sequence_of_up_to_three_bytes_is_judged_as_the_rules_say)
+{
+    unsigned char s[4] = { 0 };
+    size_t valid3 = 0;
+    for (unsigned a = 0; a < 256; a++) {
+        s[0] = (unsigned char)a;
+        check_against_oracle(s, 1);
+        for (unsigned b = 0; b < 256; b++) {
+            s[1] = (unsigned char)b;
+            check_against_oracle(s, 2);
+            for (unsigned c = 0; c < 256; c++) {
+                s[2] = (unsigned char)c;
+                bool want = oracle_valid(s, 3);
+                cr_assert_eq(ld_utf8_valid((const char *)s, 3), want, "%02x %02x %02x", a, b, c);
+                valid3 += want;
+            }
+        }
+    }
+    /* 0x20..0x7f plus tab, LF and CR make 99 one-byte characters; three valid bytes:
+     * 99^3 + 2 * 99 * 1920 (a two-byte one and ASCII, either way round) + 61,440
+     * three-byte characters (U+0800..U+FFFF less 2,048 surrogates). */
+    cr_assert_eq(valid3, 99u * 99 * 99 + 2u * 99 * 1920 + 61440u, "%zu", valid3);
+    for (unsigned a = 0xc0; a < 256; a++) {          /* leads in ASCII context */
+        for (unsigned b = 0; b < 256; b += 5) {
+            s[0] = (unsigned char)a;
+            s[1] = (unsigned char)b;
+            s[2] = 0x80;
+            check_against_oracle(s, 2);
+            check_against_oracle(s, 3);
+        }
+    }
+}
+
+Test(text, four_byte_sequences_and_their_edges_are_judged_as_the_rules_say)
+{
+    static const unsigned char tails[] = { 0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0,
+                                           0xbf, 0xc0, 0xe4, 0xff };
+    unsigned char s[4];
+    for (unsigned a = 0xe0; a < 256; a++)
+        for (unsigned b = 0; b < 256; b++)
+            for (size_t c = 0; c < sizeof tails; c++)
+                for (size_t d = 0; d < sizeof tails; d++) {
+                    s[0] = (unsigned char)a;
+                    s[1] = (unsigned char)b;
+                    s[2] = tails[c];
+                    s[3] = tails[d];
+                    check_against_oracle(s, 4);
+                    check_against_oracle(s, 3);
+                }
+}
+
+Test(text, random_mixed_text_is_judged_as_the_rules_say)
+{
+    static const char *const pieces[] = { "a", "Zz", "\t", "\n", "\r", "两", "地", "。",
+                                          "\xf0\xa0\x80\x80", "\xc2\xa9", "abcdefgh", " ",
+                                          "\x07", "\x80", "\xed\xa0\x80", "\xe4\xb8" };
+    uint64_t seed = UINT64_C(0x7574663832303236);
+    unsigned char buf[256];
+    size_t judged_valid = 0, judged_invalid = 0;
+    for (int round = 0; round < 20000; round++) {
+        size_t len = 0;
+        int parts = (int)(seed % 12);
+        for (int k = 0; k < parts; k++) {
+            seed = seed * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+            /* mostly well-formed pieces, a broken one now and then */
+            size_t pick = (size_t)(seed >> 33) % (sizeof pieces / sizeof pieces[0]);
+            if (pick >= 12 && (seed >> 20) % 8 != 0)
+                pick %= 12;
+            size_t n = strlen(pieces[pick]);
+            memcpy(buf + len, pieces[pick], n);
+            len += n;
+        }
+        seed = seed * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+        bool want = oracle_valid(buf, len);
+        cr_assert_eq(ld_utf8_valid((const char *)buf, len), want, "round %d", round);
+        if (want)
+            judged_valid++;
+        else
+            judged_invalid++;
+    }
+    cr_assert_gt(judged_valid, 1000);
+    cr_assert_gt(judged_invalid, 1000);
+}
