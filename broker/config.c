@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "confkeys.h"
 #include "endpoint.h"
 #include "frame.h"
 #include "text.h"
@@ -21,6 +22,7 @@ typedef struct cfg_parse {
     int          line;
     ld_error_t  *err;
     bool         failed;
+    ld_confkeys_t seen;        /* the keys set so far, with their lines */
 } cfg_parse_t;
 
 void bk_config_defaults(bk_config_t *cfg)
@@ -118,6 +120,15 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
     }
     if (!ld_utf8_valid(value, strlen(value)))
         return cfg_bad(p, name, "value is not UTF-8");
+    int first = ld_confkeys_note(&p->seen, section, name, p->line);
+    if (first < 0) {
+        ld_error_set(p->err, LD_ENOMEM, "out of memory reading %s", p->path);
+        p->failed = true;
+        return 0;
+    }
+    if (first > 0)
+        return cfg_bad(p, name, "set twice (first on line %d; an indented line counts as the "
+                       "key again)", first);
     if (strcmp(name, "db") == 0) {
         if (!*value)
             return cfg_bad(p, name, "empty path");
@@ -198,6 +209,7 @@ int bk_config_load(bk_config_t *cfg, const char *path, ld_error_t *err)
     }
     int rc = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
     fclose(p.file);
+    ld_confkeys_free(&p.seen);
     if (p.failed)
         return err ? err->code : LD_EINVAL;
     if (rc != 0)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "confkeys.h"
 #include "endpoint.h"
 #include "keys.h"
 #include "rules.h"
@@ -44,6 +45,7 @@ typedef struct config_parse {
     bool         failed_alloc;
     char        *buf;          /* getline's buffer */
     size_t       bufsize;
+    ld_confkeys_t seen;        /* the keys set so far, with their lines */
 } config_parse_t;
 
 nd_config_t *nd_config_new(void)
@@ -242,9 +244,6 @@ static int config_report_key(config_parse_t *ps, const char *name, const char *v
                            "split a year evenly)", value, name);
     char key[80];
     snprintf(key, sizeof key, "report.%s", name);
-    for (size_t i = 0; i < c->nreport; i++)
-        if (strcmp(c->report_keys[i], key) == 0)
-            return config_set_text(ps, &c->report_values[i], value);
     if (c->nreport == CONFIG_REPORT_MAX)
         return config_fail(ps, "too many keys in [report] (at most %d)", CONFIG_REPORT_MAX);
     char *k = strdup(key);
@@ -267,6 +266,16 @@ static int config_handler(void *user, const char *section, const char *name, con
     if (!ld_utf8_valid(name, strlen(name)) || !ld_utf8_valid(value, strlen(value))
         || !ld_utf8_valid(section, strlen(section)))
         return config_fail(ps, "not valid UTF-8");
+    if (strcmp(section, "node") == 0 || strcmp(section, "report") == 0) {
+        int first = ld_confkeys_note(&ps->seen, section, name, ps->line);
+        if (first < 0) {
+            ps->failed_alloc = true;
+            return 0;
+        }
+        if (first > 0)
+            return config_fail(ps, "'%s' in [%s] is set twice (first on line %d; an "
+                               "indented line counts as the key again)", name, section, first);
+    }
     if (strcmp(section, "node") == 0)
         return config_node_key(ps, name, value);
     if (strcmp(section, "report") == 0)
@@ -344,11 +353,13 @@ nd_config_t *nd_config_load(const char *path, ld_error_t *err)
     }
     fclose(ps.file);
     free(ps.buf);
+    ld_confkeys_free(&ps.seen);
     return config;
 err:
     if (ps.file)
         fclose(ps.file);
     free(ps.buf);
+    ld_confkeys_free(&ps.seen);
     nd_config_destroy(&config);
     return NULL;
 }

@@ -92,3 +92,19 @@ Test(broker_config, a_bind_port_out_of_range_is_refused)
         bk_config_clear(&cfg);
     }
 }
+
+Test(broker_config, a_key_set_twice_is_refused_naming_both_lines)
+{
+    bk_config_t cfg;
+    ld_error_t err;
+    cr_assert_eq(load(NULL, "[broker]\nbind = tcp://127.0.0.1:*\nlog_level = info\n"
+                            "bind = tcp://127.0.0.1:7000\n", &cfg, &err), LD_EINVAL);
+    char want[400];
+    snprintf(want, sizeof want, "%s:4: bind: set twice (first on line 2; an indented line "
+             "counts as the key again)", path);
+    cr_assert_str_eq(err.msg, want);
+    bk_config_clear(&cfg);
+    cr_assert_eq(load(NULL, "[broker]\ndb = a.db\n    b.db\n", &cfg, &err), LD_EINVAL);
+    cr_assert(strstr(err.msg, ":3: db: set twice (first on line 2") != NULL, "%s", err.msg);
+    bk_config_clear(&cfg);
+}

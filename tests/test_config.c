@@ -259,3 +259,25 @@ Test(config, reads_several_broker_endpoints_from_the_node_section)
     const char *msg = load_fails("[node]\nbroker = tcp://10.0.0.1:7700,udp://x:1\n", &err);
     cr_assert(strstr(msg, ":2: bad value 'tcp://10.0.0.1:7700,udp://x:1' for broker"), "%s", msg);
 }
+
+Test(config, refuses_a_key_set_twice_naming_both_lines)
+{
+    ld_error_t err;
+    char want[400];
+    const char *msg = load_fails("[node]\ndb = a.db\nlog_level = info\n\ndb = b.db\n", &err);
+    snprintf(want, sizeof want, "%s:5: 'db' in [node] is set twice (first on line 2; an "
+             "indented line counts as the key again)", path);
+    cr_assert_str_eq(msg, want);
+    cr_assert_eq(err.code, LD_EINVAL);
+    /* in a second [node] section, and in [report], alike */
+    msg = load_fails("[node]\ntimeout = 10s\n[report]\nvisit_warn_days = 30\n[node]\n"
+                     "timeout = 20s\n", &err);
+    cr_assert(strstr(msg, ":6: 'timeout' in [node] is set twice (first on line 2") != NULL,
+              "%s", msg);
+    msg = load_fails("[report]\nvisit_warn_days = 30\nvisit_warn_days = 40\n", &err);
+    cr_assert(strstr(msg, ":3: 'visit_warn_days' in [report] is set twice") != NULL, "%s", msg);
+    /* an indented line is the key before it again, not a value of its own */
+    msg = load_fails("[node]\ndb = a.db\n  b.db\n", &err);
+    cr_assert(strstr(msg, ":3: 'db' in [node] is set twice (first on line 2") != NULL, "%s",
+              msg);
+}
