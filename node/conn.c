@@ -44,6 +44,8 @@ struct nd_conn {
     ld_keypair_t keys;
     int          linger_ms;
     bool         take_first;            /* nd_conn_opts_t.take_first */
+    nd_inbox_progress_fn applying;      /* nd_conn_opts_t.applying, and its context */
+    void        *applying_ctx;
 
     /* the link, as the monitor reports it */
     bool         link_up;               /* handshake succeeded, not dropped since */
@@ -218,6 +220,8 @@ nd_conn_t *nd_conn_new(nd_store_t *store, const char *endpoint, const char *serv
     self->keys = *keys;
     self->linger_ms = opts->linger_ms;
     self->take_first = opts->take_first;
+    self->applying = opts->applying;
+    self->applying_ctx = opts->applying_ctx;
     self->last_heard = nd_conn_now_ms();
     self->endpoint = strdup(endpoint);
     if (self->endpoint == NULL) {
@@ -810,7 +814,7 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, const uint8_t *body,
          * (`liangdi sync` applies once more after its round, and reports it). */
         ld_error_t aerr;
         ld_error_clear(&aerr);
-        if (nd_inbox_apply(self->store, NULL, &aerr) != 0)
+        if (nd_inbox_apply(self->store, self->applying, self->applying_ctx, NULL, &aerr) != 0)
             ld_warn("%s", aerr.msg);
         if (self->fetch_again)
             self->fetch_again = false;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include "config.h"
 #include "error.h"
+#include "inbox.h"
 #include "keys.h"
 #include "store.h"
 
@@ -46,6 +47,8 @@ typedef struct nd_conn_opts {
     bool take_first;            /* a backlog is taken into the inbox while more waits at
                                  * the broker, and applied once it is drained (inbox.h);
                                  * otherwise each batch is applied as it comes */
+    nd_inbox_progress_fn applying;   /* told as the inbox is applied; may be NULL */
+    void *applying_ctx;
 } nd_conn_opts_t;
 
 typedef struct nd_conn nd_conn_t;

@@ -143,17 +143,22 @@ static int apply_oldest(nd_store_t *store, sqlite3_stmt *oldest, sqlite3_stmt *d
     return rc == 0 ? 1 : rc;
 }
 
-int nd_inbox_apply(nd_store_t *store, uint64_t *applied, ld_error_t *err)
+int nd_inbox_apply(nd_store_t *store, nd_inbox_progress_fn progress, void *ctx,
+                   uint64_t *applied, ld_error_t *err)
 {
     sqlite3_stmt *oldest = NULL, *drop = NULL;
-    uint64_t count = 0;
+    uint64_t count = 0, batches = 0, waiting = 0;
     int rc = prepare(store, oldest_sql, &oldest, "reading it", err);
     if (rc == 0)
         rc = prepare(store, drop_sql, &drop, "dropping an applied batch", err);
+    if (rc == 0 && progress != NULL)
+        rc = nd_inbox_depth(store, &batches, &waiting, err);
     if (rc == 0) {
         int got;
-        while ((got = apply_oldest(store, oldest, drop, &count, err)) == 1)
-            ;
+        while ((got = apply_oldest(store, oldest, drop, &count, err)) == 1) {
+            if (progress != NULL)
+                progress(ctx, count, waiting > count ? waiting : count);
+        }
         rc = got;                 /* 0: the inbox is empty; < 0: a batch failed */
     }
     sqlite3_finalize(oldest);

@@ -25,12 +25,17 @@
 int nd_inbox_put(nd_store_t *store, const uint8_t *body, size_t len, uint64_t after,
                  uint64_t last, uint64_t count, ld_error_t *err);
 
+/* Told after each batch is applied: the changes applied so far by this nd_inbox_apply,
+ * and how many waited in the inbox when it began. */
+typedef void (*nd_inbox_progress_fn)(void *ctx, uint64_t applied, uint64_t waiting);
+
 /* Applies every batch waiting in the inbox, oldest first, each in one transaction that
  * reads it, applies it and deletes it (two processes applying at once never both take
- * one).  *applied (may be NULL) is the number of changes applied.  A batch that fails
- * stays in the inbox with everything after it: 0, or the failure with err naming the
- * batch's positions. */
-int nd_inbox_apply(nd_store_t *store, uint64_t *applied, ld_error_t *err);
+ * one).  `progress` (may be NULL) is told after each batch.  *applied (may be NULL) is
+ * the number of changes applied.  A batch that fails stays in the inbox with everything
+ * after it: 0, or the failure with err naming the batch's positions. */
+int nd_inbox_apply(nd_store_t *store, nd_inbox_progress_fn progress, void *ctx,
+                   uint64_t *applied, ld_error_t *err);
 
 /* How many batches and changes wait in the inbox.  0 or LD_EIO. */
 int nd_inbox_depth(nd_store_t *store, uint64_t *batches, uint64_t *changes, ld_error_t *err);

@@ -53,6 +53,24 @@ static void print_progress(nd_store_t *store, const nd_conn_t *conn, bool final)
     fflush(stderr);
 }
 
+/* The line shown while the inbox is applied: changes applied of those taken. */
+typedef struct applying_line {
+    int64_t next_ms;            /* when the line is shown again */
+} applying_line_t;
+
+static void print_applying(void *ctx, uint64_t applied, uint64_t waiting)
+{
+    applying_line_t *line = ctx;
+    int64_t now = nd_conn_now_ms();
+    bool done = applied >= waiting;
+    if (!done && now < line->next_ms)
+        return;
+    line->next_ms = now + PROGRESS_EVERY_MS;
+    fprintf(stderr, "\rapplied %" PRIu64 "/%" PRIu64 " changes taken from the broker%s",
+            applied, waiting, done ? "\n" : "   ");
+    fflush(stderr);
+}
+
 /* The error for a round that heard nothing within its timeout. */
 static int silence_error(const nd_conn_t *conn, int timeout_ms, ld_error_t *err)
 {
@@ -86,8 +104,14 @@ static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const ch
     uint64_t conflicts_before = nd_store_conflict_count(store);
 
     *welcomed = false;
-    nd_conn_t *conn = nd_conn_new(store, endpoint, cfg->server_key, &cfg->keys,
-                                  &sync_conn_opts, err);
+    nd_conn_opts_t conn_opts = sync_conn_opts;
+    applying_line_t line = { 0 };
+    if (progress) {
+        conn_opts.applying = print_applying;
+        conn_opts.applying_ctx = &line;
+    }
+    nd_conn_t *conn = nd_conn_new(store, endpoint, cfg->server_key, &cfg->keys, &conn_opts,
+                                  err);
     if (conn == NULL)
         return err != NULL && err->code != 0 ? err->code : LD_EIO;
 
@@ -235,7 +259,9 @@ int nd_sync_once(nd_store_t *store, const char *db_path, const nd_sync_opts_t *o
      * that failed keeps its own error; one that did not fails with the apply's. */
     ld_error_t aerr;
     ld_error_clear(&aerr);
-    int arc = nd_inbox_apply(store, NULL, &aerr);
+    applying_line_t line = { 0 };
+    bool progress = opts != NULL && opts->progress;
+    int arc = nd_inbox_apply(store, progress ? print_applying : NULL, &line, NULL, &aerr);
     if (arc != 0 && rc == 0)
         rc = ld_error_set(err, arc, "%s", aerr.msg);
     else if (arc != 0)

@@ -118,7 +118,7 @@ Test(inbox, a_taken_batch_waits_with_its_cursor_and_is_applied_once_then_leaves)
     cr_assert_eq(changes, 5);
 
     uint64_t applied = 0;
-    cr_assert_eq(nd_inbox_apply(s, &applied, &err), 0, "%s", err.msg);
+    cr_assert_eq(nd_inbox_apply(s, NULL, NULL, &applied, &err), 0, "%s", err.msg);
     cr_assert_eq(applied, 5);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM \"orgs\""), 5);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM \"changelog\" WHERE \"origin\" = 'home'"), 5);
@@ -128,11 +128,57 @@ Test(inbox, a_taken_batch_waits_with_its_cursor_and_is_applied_once_then_leaves)
     cr_assert_eq(nd_store_cursor(s), 15, "applying leaves the cursor where taking put it");
 
     /* Applying again finds nothing and changes nothing. */
-    cr_assert_eq(nd_inbox_apply(s, &applied, &err), 0, "%s", err.msg);
+    cr_assert_eq(nd_inbox_apply(s, NULL, NULL, &applied, &err), 0, "%s", err.msg);
     cr_assert_eq(applied, 0);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM \"changelog\""), 5);
     ld_buf_free(&b1);
     ld_buf_free(&b2);
+    nd_store_destroy(&s);
+}
+
+/* What the progress callback was told, call by call. */
+typedef struct told {
+    uint64_t applied[8], waiting[8];
+    size_t   n;
+} told_t;
+
+static void tell(void *ctx, uint64_t applied, uint64_t waiting)
+{
+    told_t *t = ctx;
+    cr_assert_lt(t->n, 8);
+    t->applied[t->n] = applied;
+    t->waiting[t->n] = waiting;
+    t->n++;
+}
+
+Test(inbox, progress_is_told_after_each_batch_against_what_waited)
+{
+    nd_store_t *s = open_store(true);
+    ld_buf_t b1, b2, b3;
+    make_batch(&b1, 1, 3, 1, 0);
+    make_batch(&b2, 4, 2, 4, 0);
+    make_batch(&b3, 6, 4, 6, 0);
+    put(s, &b1, 0, 3, 3);
+    put(s, &b2, 3, 5, 2);
+    put(s, &b3, 5, 9, 4);
+    told_t t = { .n = 0 };
+    uint64_t applied = 0;
+    ld_error_t err;
+    cr_assert_eq(nd_inbox_apply(s, tell, &t, &applied, &err), 0, "%s", err.msg);
+    cr_assert_eq(applied, 9);
+    cr_assert_eq(t.n, 3);
+    static const uint64_t want[] = { 3, 5, 9 };
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(t.applied[i], want[i], "call %zu", i);
+        cr_assert_eq(t.waiting[i], 9, "call %zu", i);
+    }
+    /* an empty inbox tells nothing */
+    t.n = 0;
+    cr_assert_eq(nd_inbox_apply(s, tell, &t, &applied, &err), 0, "%s", err.msg);
+    cr_assert_eq(t.n, 0);
+    ld_buf_free(&b1);
+    ld_buf_free(&b2);
+    ld_buf_free(&b3);
     nd_store_destroy(&s);
 }
 
@@ -145,7 +191,7 @@ Test(inbox, entries_at_or_below_the_cursor_before_the_batch_are_not_applied_from
     put(s, &b, 22, 24, 2);
     ld_error_t err;
     uint64_t applied = 0;
-    cr_assert_eq(nd_inbox_apply(s, &applied, &err), 0, "%s", err.msg);
+    cr_assert_eq(nd_inbox_apply(s, NULL, NULL, &applied, &err), 0, "%s", err.msg);
     cr_assert_eq(applied, 2);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM \"orgs\" WHERE \"id\" IN ('org-3', 'org-4')"), 2);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM \"orgs\""), 2);
@@ -165,7 +211,7 @@ Test(inbox, a_batch_taken_by_a_process_that_died_is_applied_by_the_next)
     cr_assert_eq(nd_store_cursor(s), 3);
     ld_error_t err;
     uint64_t applied = 0;
-    cr_assert_eq(nd_inbox_apply(s, &applied, &err), 0, "%s", err.msg);
+    cr_assert_eq(nd_inbox_apply(s, NULL, NULL, &applied, &err), 0, "%s", err.msg);
     cr_assert_eq(applied, 3);
     cr_assert_eq(query_int(s, "SELECT count(*) FROM \"orgs\""), 3);
     ld_buf_free(&b);
@@ -185,7 +231,7 @@ Test(inbox, a_batch_that_cannot_be_applied_stays_whole_and_what_follows_waits)
 
     ld_error_t err;
     uint64_t applied = 0;
-    int rc = nd_inbox_apply(s, &applied, &err);
+    int rc = nd_inbox_apply(s, NULL, NULL, &applied, &err);
     cr_assert_eq(rc, LD_ECLOCK, "%d: %s", rc, err.msg);
     cr_assert(strstr(err.msg, "positions 3 to 5") != NULL, "%s", err.msg);
     cr_assert_eq(applied, 2);
@@ -228,7 +274,7 @@ Test(inbox, a_batch_with_a_change_that_cannot_be_read_stays_whole_naming_its_pos
     put(s, &later, 4, 5, 1);
 
     uint64_t applied = 0;
-    int rc = nd_inbox_apply(s, &applied, &err);
+    int rc = nd_inbox_apply(s, NULL, NULL, &applied, &err);
     cr_assert_neq(rc, 0);
     cr_assert(strstr(err.msg, "positions 3 to 4") != NULL, "%s", err.msg);
     cr_assert(strstr(err.msg, "batch entry 2") != NULL, "%s", err.msg);
