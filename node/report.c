@@ -36,7 +36,9 @@
  *     longest run of uncovered months counts against the same two thresholds (a month
  *     paid ahead, or a later one, hides no earlier month left unpaid; the month under
  *     way is not yet owed); a payment made in the twelve months up to the date more than
- *     backpay_max_months after the month it covers is a breach;
+ *     backpay_max_months after the month it covers is a breach; a month from the one the
+ *     trip started in to the month of the date with two or more entries is a warning
+ *     (two branches recorded one payment before they synced, or it was paid twice);
  *   - assessments: a member mobile during the last full year needs both sides' for it;
  *     and, for that year, his written report to the home branch and the certificate's
  *     review (activities of kind report and review dated in that year, or in January to
@@ -60,13 +62,14 @@
 /* ------------------------------------------------------------ findings ---- */
 
 typedef enum duty {
-    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY, DUTY_ASSESS,
-    DUTY_YEARLY_REPORT, DUTY_REVIEW, DUTY_REPORT_IN, DUTY_LOST, DUTY_COUNT
+    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY,
+    DUTY_DUES_TWICE, DUTY_ASSESS, DUTY_YEARLY_REPORT, DUTY_REVIEW, DUTY_REPORT_IN, DUTY_LOST,
+    DUTY_COUNT
 } duty_t;
 
 static const char *const duty_names[DUTY_COUNT] = {
-    "共管协议", "半年电联", "年度互访", "组织生活", "党费", "补缴党费", "双边考核", "年度书面报告",
-    "活动证年审", "外出报到", "失联",
+    "共管协议", "半年电联", "年度互访", "组织生活", "党费", "补缴党费", "党费重记", "双边考核",
+    "年度书面报告", "活动证年审", "外出报到", "失联",
 };
 
 #define CELLS_MAX 8
@@ -117,7 +120,8 @@ typedef struct person {
     char    last_any[11];      /* "" or the latest activity of any kind */
     uint8_t *paid;             /* owned, NULL until a dues entry is found: one byte per
                                   month from the month the latest trip started to the
-                                  month of the date, set when paid for by the date */
+                                  month of the date, how many entries paid for it by the
+                                  date (up to 255) */
 } person_t;
 
 /* An organisation: its name and kind, by id. */
@@ -633,7 +637,8 @@ static int mark_paid(report_t *r, person_t *p, int32_t month, int32_t last)
         return 0;
     if (!p->paid && !(p->paid = calloc((size_t) (last - first) + 1, 1)))
         return fail_nomem(r);
-    p->paid[month - first] = 1;
+    if (p->paid[month - first] < UINT8_MAX)
+        p->paid[month - first]++;
     return 0;
 }
 
@@ -782,6 +787,25 @@ static int check_mobile(report_t *r, const person_t *p)
         else
             snprintf(note, sizeof note, "%s 起连续 %d 个月未交", run_from, u.run);
         rc = member_finding(r, 1, level, DUTY_DUES, p, run_from, elapsed, note);
+    }
+
+    /* A month paid for twice: most often both branches recorded one payment before
+     * they synced (each checks only its own entries), else the member paid twice. */
+    int32_t first = nd_month_of(p->started), this_month = nd_month_of(r->as_of);
+    for (int32_t m = first; rc == 0 && p->paid && m <= this_month; m++) {
+        if (p->paid[m - first] < 2)
+            continue;
+        char month[8], key[512];
+        ld_month_format(m, month);
+        snprintf(note, sizeof note, "%s 的党费记了 %d 笔：核对后删去多记的", month,
+                 p->paid[m - first]);
+        const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_WARNING), p->name,
+                                         p->org_name, p->inflow_name,
+                                         duty_names[DUTY_DUES_TWICE], month, "", note };
+        int n = member_key(key, sizeof key, p->org, p->name, p->id);
+        if (n > 0 && (size_t) n < sizeof key)
+            snprintf(key + n, sizeof key - (size_t) n, "\x1f%s", month);
+        rc = add_finding(r, 1, ND_LEVEL_WARNING, DUTY_DUES_TWICE, cells, key);
     }
 
     last = NO_DAY;
