@@ -492,3 +492,102 @@ int nd_table_print(const nd_table_t *self, nd_format_t fmt, FILE *out)
         rc = LD_EIO;
     return rc;
 }
+
+/* ------------------------------------------------------------- documents ---- */
+
+/* One table rendered into a malloc'd buffer (caller frees); NULL on failure. */
+static char *render(const nd_table_t *t, nd_format_t fmt, size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        return NULL;
+    int rc = nd_table_print(t, fmt, f);
+    if (fclose(f) != 0 || rc != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* The part of an HTML page between "<body>\n" and "</body>\n" (or the whole text). */
+static void html_body(const char *page, const char **start, const char **end)
+{
+    const char *b = strstr(page, "<body>\n");
+    const char *e = b ? strstr(b, "</body>\n") : NULL;
+    *start = b ? b + strlen("<body>\n") : page;
+    *end = e ? e : page + strlen(page);
+}
+
+/* Writes the rendered tables text[0..n) (len[0..n) bytes) as one document; true if
+ * writing failed. */
+static bool write_document(char *const *text, const size_t *len, const char *const *titles,
+                           size_t n, nd_format_t fmt, const char *title, const nd_meta_t *meta,
+                           size_t nmeta, FILE *out)
+{
+    bool bad = false;
+    const char *s, *e;
+    switch (fmt) {
+    case ND_FMT_TABLE:
+        for (size_t i = 0; i < n && !bad; i++)
+            bad = (i && putc('\n', out) == EOF) || fwrite(text[i], 1, len[i], out) != len[i];
+        break;
+    case ND_FMT_CSV:
+        bad = fputs("\xef\xbb\xbf", out) == EOF;
+        for (size_t i = 0; i < n && !bad; i++) {
+            const char *body = text[i];
+            if (strncmp(body, "\xef\xbb\xbf", 3) == 0)
+                body += 3;
+            bad = (i && fputs("\r\n", out) == EOF) || csv_cell(out, titles[i]) ||
+                  fputs("\r\n", out) == EOF || fputs(body, out) == EOF;
+        }
+        break;
+    case ND_FMT_JSON:
+        bad = fputs("{\"title\":", out) == EOF || json_string(out, title);
+        for (size_t m = 0; m < nmeta && !bad; m++)
+            bad = putc(',', out) == EOF || json_string(out, meta[m].key) ||
+                  putc(':', out) == EOF || json_string(out, meta[m].value);
+        bad = bad || fputs(",\"tables\":[\n", out) == EOF;
+        for (size_t i = 0; i < n && !bad; i++) {
+            size_t k = len[i];
+            while (k > 0 && text[i][k - 1] == '\n')
+                k--;
+            bad = (i && fputs(",\n", out) == EOF) || fwrite(text[i], 1, k, out) != k;
+        }
+        bad = bad || fputs("\n]}\n", out) == EOF;
+        break;
+    default:                                     /* ND_FMT_HTML: the first page's head */
+        if (n == 0)
+            break;
+        html_body(text[0], &s, &e);
+        bad = fwrite(text[0], 1, (size_t) (s - text[0]), out) != (size_t) (s - text[0]);
+        for (size_t i = 0; i < n && !bad; i++) {
+            html_body(text[i], &s, &e);
+            bad = fwrite(s, 1, (size_t) (e - s), out) != (size_t) (e - s);
+        }
+        bad = bad || fputs("</body>\n</html>\n", out) == EOF;
+        break;
+    }
+    return bad || ferror(out);
+}
+
+int nd_tables_print(nd_table_t *const *tables, const char *const *titles, size_t n,
+                    nd_format_t fmt, const char *title, const nd_meta_t *meta, size_t nmeta,
+                    FILE *out)
+{
+    if (fmt != ND_FMT_TABLE && fmt != ND_FMT_CSV && fmt != ND_FMT_JSON && fmt != ND_FMT_HTML)
+        return LD_EINVAL;
+    char **text = calloc(n ? n : 1, sizeof *text);
+    size_t *len = calloc(n ? n : 1, sizeof *len);
+    int rc = text && len ? 0 : LD_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!(text[i] = render(tables[i], fmt, &len[i])))
+            rc = LD_ENOMEM;
+    if (rc == 0 && write_document(text, len, titles, n, fmt, title, meta, nmeta, out))
+        rc = LD_EIO;
+    for (size_t i = 0; text && i < n; i++)
+        free(text[i]);
+    free(text);
+    free(len);
+    return rc;
+}

@@ -30,4 +30,16 @@ size_t nd_table_rows(const nd_table_t *self);
 /* Writes the table to `out` in `fmt`. 0 or LD_EIO. */
 int nd_table_print(const nd_table_t *self, nd_format_t fmt, FILE *out);
 
+/* A name and a text, for the head of a document's JSON object. */
+typedef struct nd_meta { const char *key, *value; } nd_meta_t;
+
+/* Writes tables[0..n) (titled titles[0..n)) as one document: on a terminal, one table
+ * after another; as CSV, one BOM, then each table led by a record of its title; as JSON,
+ * one object {"title": title, each of meta[0..nmeta) as a member, "tables": [...]}; as
+ * HTML, one page.  0, LD_ENOMEM (a table could not be rendered), LD_EIO (writing
+ * failed) or LD_EINVAL (no such format). */
+int nd_tables_print(nd_table_t *const *tables, const char *const *titles, size_t n,
+                    nd_format_t fmt, const char *title, const nd_meta_t *meta, size_t nmeta,
+                    FILE *out);
+
 #endif

@@ -1308,124 +1308,19 @@ static nd_table_t *counts_table(report_t *r, const char *title)
 
 #define NTABLES 6
 
-/* One table rendered into a malloc'd buffer (caller frees); NULL on failure. */
-static char *render(const nd_table_t *t, nd_format_t fmt, size_t *len)
-{
-    char *buf = NULL;
-    FILE *f = open_memstream(&buf, len);
-    if (!f)
-        return NULL;
-    int rc = nd_table_print(t, fmt, f);
-    if (fclose(f) != 0 || rc != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
-
-/* The part of an HTML page between "<body>\n" and "</body>\n" (or the whole text). */
-static void html_body(const char *page, const char **start, const char **end)
-{
-    const char *b = strstr(page, "<body>\n");
-    const char *e = b ? strstr(b, "</body>\n") : NULL;
-    *start = b ? b + strlen("<body>\n") : page;
-    *end = e ? e : page + strlen(page);
-}
-
-/* A title as a CSV record of one cell (quoted when it needs to be). */
-static int csv_title(FILE *out, const char *title)
-{
-    bool quote = strpbrk(title, ",\"\r\n") != NULL;
-    if (quote && putc('"', out) == EOF)
-        return LD_EIO;
-    for (const char *p = title; *p; p++)
-        if ((*p == '"' && putc('"', out) == EOF) || putc(*p, out) == EOF)
-            return LD_EIO;
-    if (quote && putc('"', out) == EOF)
-        return LD_EIO;
-    return fputs("\r\n", out) == EOF ? LD_EIO : 0;
-}
-
-static int json_text(FILE *out, const char *s)
-{
-    if (putc('"', out) == EOF)
-        return LD_EIO;
-    for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-        int e;
-        if (*p == '"' || *p == '\\')
-            e = putc('\\', out) == EOF || putc(*p, out) == EOF;
-        else if (*p < 0x20)
-            e = fprintf(out, "\\u%04x", (unsigned) *p) < 0;
-        else
-            e = putc(*p, out) == EOF;
-        if (e)
-            return LD_EIO;
-    }
-    return putc('"', out) == EOF ? LD_EIO : 0;
-}
-
 static int print_tables(report_t *r, nd_table_t *const *tables, const char *const *titles,
                         nd_format_t fmt, FILE *out)
 {
-    char *text[NTABLES] = { 0 };
-    size_t len[NTABLES] = { 0 };
-    int rc = 0;
-    for (int i = 0; i < NTABLES; i++)
-        if (!(text[i] = render(tables[i], fmt, &len[i]))) {
-            rc = ld_error_set(r->err, LD_EIO, "report: rendering a table failed");
-            goto out;
-        }
-    bool bad = false;
-    switch (fmt) {
-    case ND_FMT_TABLE:
-        for (int i = 0; i < NTABLES && !bad; i++)
-            bad = (i && putc('\n', out) == EOF) || fwrite(text[i], 1, len[i], out) != len[i];
-        break;
-    case ND_FMT_CSV:
-        /* one BOM, then per table: its title as a record, the table, a blank record */
-        bad = fputs("\xef\xbb\xbf", out) == EOF;
-        for (int i = 0; i < NTABLES && !bad; i++) {
-            const char *body = text[i];
-            if (strncmp(body, "\xef\xbb\xbf", 3) == 0)
-                body += 3;
-            bad = (i && fputs("\r\n", out) == EOF) || csv_title(out, titles[i]) ||
-                  fputs(body, out) == EOF;
-        }
-        break;
-    case ND_FMT_JSON:
-        bad = fputs("{\"title\":\"两地双管合规报告\",\"as_of\":", out) == EOF ||
-              json_text(out, r->as_of_text) || fputs(",\"node\":", out) == EOF ||
-              json_text(out, nd_store_node_id(r->store)) ||
-              fputs(",\"tables\":[\n", out) == EOF;
-        for (int i = 0; i < NTABLES && !bad; i++) {
-            size_t n = len[i];
-            while (n > 0 && text[i][n - 1] == '\n')
-                n--;
-            bad = (i && fputs(",\n", out) == EOF) || fwrite(text[i], 1, n, out) != n;
-        }
-        bad = bad || fputs("\n]}\n", out) == EOF;
-        break;
-    case ND_FMT_HTML: {
-        const char *s, *e;
-        html_body(text[0], &s, &e);
-        bad = fwrite(text[0], 1, (size_t) (s - text[0]), out) != (size_t) (s - text[0]);
-        for (int i = 0; i < NTABLES && !bad; i++) {
-            html_body(text[i], &s, &e);
-            bad = fwrite(s, 1, (size_t) (e - s), out) != (size_t) (e - s);
-        }
-        bad = bad || fputs("</body>\n</html>\n", out) == EOF;
-        break;
-    }
-    default:
-        rc = ld_error_set(r->err, LD_EINVAL, "report: unknown output format %d", (int) fmt);
-        goto out;
-    }
-    if (bad || ferror(out))
-        rc = ld_error_set(r->err, LD_EIO, "report: writing the report failed");
-out:
-    for (int i = 0; i < NTABLES; i++)
-        free(text[i]);
-    return rc;
+    const nd_meta_t meta[] = { { "as_of", r->as_of_text },
+                               { "node", nd_store_node_id(r->store) } };
+    int rc = nd_tables_print(tables, titles, NTABLES, fmt, "两地双管合规报告", meta, 2, out);
+    if (rc == LD_ENOMEM)
+        return ld_error_set(r->err, LD_EIO, "report: rendering a table failed");
+    if (rc == LD_EINVAL)
+        return ld_error_set(r->err, LD_EINVAL, "report: unknown output format %d", (int) fmt);
+    if (rc != 0)
+        return ld_error_set(r->err, LD_EIO, "report: writing the report failed");
+    return 0;
 }
 
 static void report_clear(report_t *r)
