@@ -302,3 +302,67 @@ Test(output, many_rows_grow_the_table)
     cr_assert_not_null(strstr(out, "\r\n999\r\n"));
     nd_table_destroy(&t);
 }
+
+/* Renders two tables as one document in fmt into `rendered`. */
+static const char *render_document(nd_format_t fmt)
+{
+    nd_table_t *t[2] = { two_columns("一、成员"), two_columns("二、外出") };
+    add2(t[0], "林术平", "龙潭村党支部");
+    add2(t[1], "张小平", "东莞支部");
+    const char *titles[2] = { "一、成员", "二、外出" };
+    const nd_meta_t meta[] = { { "as_of", "2011-03-01" }, { "node", "zhuyuan" } };
+    size_t len = 0;
+    free(rendered);
+    rendered = NULL;
+    FILE *f = open_memstream(&rendered, &len);
+    cr_assert_not_null(f);
+    cr_assert_eq(nd_tables_print(t, titles, 2, fmt, "两地双管合规报告", meta, 2, f), 0);
+    cr_assert_eq(fclose(f), 0);
+    nd_table_destroy(&t[0]);
+    nd_table_destroy(&t[1]);
+    return rendered;
+}
+
+static size_t count_of(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+Test(output, tables_print_as_one_document_in_every_format)
+{
+    const char *s = render_document(ND_FMT_TABLE);
+    cr_assert_not_null(strstr(s, "林术平"));
+    cr_assert_not_null(strstr(s, "\n\n二、外出"), "%s", s);
+
+    s = render_document(ND_FMT_CSV);
+    cr_assert_eq(count_of(s, "\xef\xbb\xbf"), 1, "one BOM for the whole document");
+    const char *csv_head = "\xef\xbb\xbf一、成员\r\nname,org\r\n林术平,龙潭村党支部\r\n";
+    cr_assert_eq(strncmp(s, csv_head, strlen(csv_head)), 0, "%s", s);
+    cr_assert_not_null(strstr(s, "\r\n\r\n二、外出\r\nname,org\r\n张小平,东莞支部\r\n"), "%s", s);
+
+    s = render_document(ND_FMT_JSON);
+    const char *json_head = "{\"title\":\"两地双管合规报告\",\"as_of\":\"2011-03-01\","
+                            "\"node\":\"zhuyuan\",\"tables\":[\n";
+    cr_assert_eq(strncmp(s, json_head, strlen(json_head)), 0, "%s", s);
+    cr_assert_eq(count_of(s, "\"title\":\"一、成员\""), 1, "%s", s);
+    cr_assert_eq(count_of(s, "\"title\":\"二、外出\""), 1, "%s", s);
+    cr_assert_not_null(strstr(s, "\n]}\n"), "%s", s);
+
+    s = render_document(ND_FMT_HTML);
+    cr_assert_eq(count_of(s, "<html"), 1, "one page: %s", s);
+    cr_assert_eq(count_of(s, "</html>"), 1);
+    cr_assert_eq(count_of(s, "<table"), 2);
+    cr_assert_not_null(strstr(s, "东莞支部"));
+}
+
+Test(output, a_document_in_an_unknown_format_is_refused)
+{
+    nd_table_t *t = two_columns("一");
+    const char *titles[] = { "一" };
+    cr_assert_eq(nd_tables_print(&t, titles, 1, (nd_format_t) 9, "x", NULL, 0, stdout),
+                 LD_EINVAL);
+    nd_table_destroy(&t);
+}
