@@ -529,6 +529,8 @@ Test(codec, a_batch_entry_holding_two_changes_is_refused)
     ld_msg_t out;
     cr_assert_eq(ld_msg_decode(LD_MSG_BATCH, body, k, &out, &err), LD_EINVAL);
     cr_assert(strstr(err.msg, "batch entry 1 holds 2 changes") != NULL, "%s", err.msg);
+    cr_assert_eq(ld_batch_peek(body, k, &out, &err), LD_EINVAL, "a peek refuses it alike");
+    cr_assert(strstr(err.msg, "batch entry 1 holds 2 changes") != NULL, "%s", err.msg);
     free(bytes);
     ld_change_clear(&c);
 }
@@ -996,20 +998,30 @@ static void assert_peek_agrees(const uint8_t *body, size_t len, const ld_msg_t *
     ld_msg_clear(&peek);
 }
 
-Test(codec, a_peeked_batch_gives_the_positions_and_remaining_a_decode_gives)
+/* A Batch body in b of one change of every kind at positions 10, 20, ..., then
+ * `remaining`; returns the number of entries. */
+static size_t all_kinds_batch(ld_buf_t *b, uint64_t remaining)
 {
     size_t n;
     ld_change_t *cs = all_kinds(&n);
-    ld_buf_t b = { NULL, 0, 0 };
     ld_error_t err;
     for (size_t i = 0; i < n; i++) {
         uint8_t *bytes = NULL;
         size_t len = 0;
         cr_assert_eq(ld_change_pack(&cs[i], &bytes, &len, &err), 0, "%s", err.msg);
-        cr_assert_eq(ld_batch_append(&b, UINT64_C(1) << (20 + i), bytes, len), 0);
+        cr_assert_eq(ld_batch_append(b, 10 * (i + 1), bytes, len), 0);
         free(bytes);
     }
-    cr_assert_eq(ld_batch_finish(&b, 4321), 0);
+    cr_assert_eq(ld_batch_finish(b, remaining), 0);
+    free_changes(cs, n);
+    return n;
+}
+
+Test(codec, a_peeked_batch_gives_the_positions_and_remaining_a_decode_gives)
+{
+    ld_buf_t b = { NULL, 0, 0 };
+    ld_error_t err;
+    size_t n = all_kinds_batch(&b, 4321);
     ld_msg_t full;
     cr_assert_eq(ld_msg_decode(LD_MSG_BATCH, b.data, b.len, &full, &err), 0, "%s", err.msg);
     cr_assert_eq(full.u.batch.n, n);
@@ -1025,7 +1037,6 @@ Test(codec, a_peeked_batch_gives_the_positions_and_remaining_a_decode_gives)
     cr_assert_eq(peek.u.batch.remaining, 7);
     ld_msg_clear(&peek);
     ld_buf_free(&b);
-    free_changes(cs, n);
 }
 
 Test(codec, a_peek_does_not_read_the_changes_a_decode_refuses)
@@ -1068,17 +1079,7 @@ Test(codec, a_peek_refuses_what_breaks_the_framing_naming_it)
     uint8_t entry[2100], body[2200];
     size_t e, k;
 
-    /* Two changes in one entry. */
-    e = 0;
-    entry[e++] = 0x08;
-    entry[e++] = 1;
-    e += put_len_field(entry + e, 0x12, bytes, len);
-    e += put_len_field(entry + e, 0x12, bytes, len);
-    k = put_len_field(body, 0x0a, entry, e);
-    cr_assert_eq(ld_batch_peek(body, k, &m, &err), LD_EINVAL);
-    cr_assert(strstr(err.msg, "batch entry 1 holds 2 changes") != NULL, "%s", err.msg);
-
-    /* An entry without its change. */
+    /* An entry without its change (two changes: see the decode's test). */
     e = 0;
     entry[e++] = 0x08;
     entry[e++] = 4;
@@ -1129,18 +1130,9 @@ Test(codec, a_peek_refuses_what_breaks_the_framing_naming_it)
 Test(codec, on_mutated_batches_a_peek_accepts_every_body_a_decode_accepts_and_agrees)
 {
     uint64_t seed = UINT64_C(0x7065656b62617463);   /* fixed: failures reproduce */
-    size_t n;
-    ld_change_t *cs = all_kinds(&n);
     ld_buf_t valid = { NULL, 0, 0 };
     ld_error_t err;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t *bytes = NULL;
-        size_t len = 0;
-        cr_assert_eq(ld_change_pack(&cs[i], &bytes, &len, &err), 0, "%s", err.msg);
-        cr_assert_eq(ld_batch_append(&valid, 10 * (i + 1), bytes, len), 0);
-        free(bytes);
-    }
-    cr_assert_eq(ld_batch_finish(&valid, 99), 0);
+    all_kinds_batch(&valid, 99);
     uint8_t *buf = malloc(valid.len + 64);
     cr_assert_not_null(buf);
     size_t both = 0, peek_only = 0, neither = 0;
@@ -1182,5 +1174,4 @@ Test(codec, on_mutated_batches_a_peek_accepts_every_body_a_decode_accepts_and_ag
                 peek_only, neither);
     free(buf);
     ld_buf_free(&valid);
-    free_changes(cs, n);
 }

@@ -746,17 +746,24 @@ static int deliver_one(void *ctx, uint64_t seq, const uint8_t *packed, size_t le
     return 0;
 }
 
-Test(report, a_branch_totals_what_it_holds_and_does_not_call_it_the_township)
+/* The Dongguan branch's store beside the small store, holding what the home sent it. */
+static nd_store_t *open_branch(void)
 {
-    small_store("2011-01-10", "2011-01-01");
     char path[600];
     ld_error_t err = { 0 };
     snprintf(path, sizeof path, "%s/dongguan.db", town->dir);
-    nd_store_t *home = town->store, *branch = nd_store_open(path, true, &err);
+    nd_store_t *branch = nd_store_open(path, true, &err);
     cr_assert_not_null(branch, "%s", err.msg);
     cr_assert_eq(nd_store_init_node(branch, "dongguan", "东莞支部", &err), 0, "%s", err.msg);
-    cr_assert_geq(nd_store_outbox(home, 0, SIZE_MAX, deliver_one, branch, &err), 1, "%s",
-                  err.msg);
+    cr_assert_geq(nd_store_outbox(town->store, 0, SIZE_MAX, deliver_one, branch, &err), 1,
+                  "%s", err.msg);
+    return branch;
+}
+
+Test(report, a_branch_totals_what_it_holds_and_does_not_call_it_the_township)
+{
+    small_store("2011-01-10", "2011-01-01");
+    nd_store_t *home = town->store, *branch = open_branch();
     town->store = branch;
     report_json(branch, "2011-03-01");
     const jval_t *rows = table(4);
@@ -770,11 +777,11 @@ Test(report, a_branch_totals_what_it_holds_and_does_not_call_it_the_township)
     cr_assert_eq(total_of("全镇", "竹园镇党委", "mobile"), 1);
 }
 
-/* The rows of table 1 of `duty` as of date; the first one's note in *note. */
-static size_t duty_rows(const char *date, const char *duty, const char **note)
+/* The rows of table t of `duty` as of date; the first one's note in *note. */
+static size_t rows_in(int t, const char *date, const char *duty, const char **note)
 {
     report_json(town->store, date);
-    const jval_t *rows = table(1);
+    const jval_t *rows = table(t);
     size_t n = 0;
     for (size_t i = 0; i < rows->n; i++)
         if (strcmp(jstr(rows->items[i], "duty"), duty) == 0 && n++ == 0 && note)
@@ -782,29 +789,18 @@ static size_t duty_rows(const char *date, const char *duty, const char **note)
     return n;
 }
 
-/* The rows of the members' table (2) of `duty` as of date; the first one's note in *note. */
-static size_t member_rows(const char *date, const char *duty, const char **note)
+/* The same in the agreements' table (1). */
+static size_t duty_rows(const char *date, const char *duty, const char **note)
 {
-    report_json(town->store, date);
-    const jval_t *rows = table(2);
-    size_t n = 0;
-    for (size_t i = 0; i < rows->n; i++)
-        if (strcmp(jstr(rows->items[i], "duty"), duty) == 0 && n++ == 0 && note)
-            *note = jstr(rows->items[i], "note");
-    return n;
+    return rows_in(1, date, duty, note);
 }
 
 Test(report, a_month_of_dues_recorded_at_both_nodes_before_they_synced_is_a_warning)
 {
     small_store("2011-01-10", "2011-01-01");
-    char path[600], branch_entry[LD_UUID_LEN + 1];
+    char branch_entry[LD_UUID_LEN + 1];
     ld_error_t err = { 0 };
-    snprintf(path, sizeof path, "%s/dongguan.db", town->dir);
-    nd_store_t *home = town->store, *branch = nd_store_open(path, true, &err);
-    cr_assert_not_null(branch, "%s", err.msg);
-    cr_assert_eq(nd_store_init_node(branch, "dongguan", "东莞支部", &err), 0, "%s", err.msg);
-    cr_assert_geq(nd_store_outbox(home, 0, SIZE_MAX, deliver_one, branch, &err), 1, "%s",
-                  err.msg);
+    nd_store_t *home = town->store, *branch = open_branch();
     /* Each records February's payment, neither having seen the other's. */
     activity("2011-02-10", "dues", "2011-02", NULL);
     activity("2011-03-05", "dues", "2011-03", NULL);
@@ -812,18 +808,18 @@ Test(report, a_month_of_dues_recorded_at_both_nodes_before_they_synced_is_a_warn
     cr_assert_eq(seed_write(branch, LD_KIND_ACTIVITY, "", branch_entry, &err, "member",
                             member_id, "date", "2011-02-12", "kind", "dues", "month", "2011-02",
                             "amount", "100", NULL), 0, "%s", err.msg);
-    cr_assert_eq(member_rows("2011-04-01", "党费重记", NULL), 0, "not synced yet");
+    cr_assert_eq(rows_in(2, "2011-04-01", "党费重记", NULL), 0, "not synced yet");
     cr_assert_geq(nd_store_outbox(branch, branch_sent, SIZE_MAX, deliver_one, home, &err), 1,
                   "%s", err.msg);
 
     const char *note = NULL;
-    cr_assert_eq(member_rows("2011-04-01", "党费重记", &note), 1);
+    cr_assert_eq(rows_in(2, "2011-04-01", "党费重记", &note), 1);
     cr_assert_str_eq(note, "2011-02 的党费记了 2 笔：核对后删去多记的");
     const jval_t *row = row_of(2, "林术平", "党费重记");
     cr_assert_not_null(row);
     cr_assert_str_eq(jstr(row, "level"), "预警");
     cr_assert_str_eq(jstr(row, "date"), "2011-02");
-    cr_assert_eq(member_rows("2011-02-11", "党费重记", NULL), 0, "the branch's came later");
+    cr_assert_eq(rows_in(2, "2011-02-11", "党费重记", NULL), 0, "the branch's came later");
 
     /* Deleting the extra entry clears it. */
     ld_change_t c;
@@ -833,7 +829,7 @@ Test(report, a_month_of_dues_recorded_at_both_nodes_before_they_synced_is_a_warn
     c.deleted = true;
     cr_assert_eq(nd_store_write(home, &c, &err), 0, "%s", err.msg);
     ld_change_clear(&c);
-    cr_assert_eq(member_rows("2011-04-01", "党费重记", NULL), 0);
+    cr_assert_eq(rows_in(2, "2011-04-01", "党费重记", NULL), 0);
     nd_store_destroy(&branch);
 }
 
