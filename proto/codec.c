@@ -117,8 +117,6 @@ static int copy_text(char *dst, size_t size, const char *src, const char *what,
     return 0;
 }
 
-static int buf_reserve(ld_buf_t *b, size_t more);
-
 /* Packs any message into a malloc'd buffer (caller frees). */
 static int pack_message(const ProtobufCMessage *msg, uint8_t **out, size_t *len,
                         ld_error_t *err)
@@ -606,7 +604,7 @@ int ld_change_pack_buf(const ld_change_t *c, ld_buf_t *b, ld_error_t *err)
     if (rc == 0) {
         size_t size = protobuf_c_message_get_packed_size(&w.msg.base);
         b->len = 0;
-        rc = buf_reserve(b, size > 0 ? size : 1);
+        rc = ld_buf_reserve(b, size > 0 ? size : 1);
         if (rc != 0)
             rc = ld_error_set(err, rc, "change of %zu bytes: %s", size, ld_strerror(rc));
         else if ((b->len = protobuf_c_message_pack(&w.msg.base, b->data)) != size)
@@ -628,170 +626,6 @@ int ld_change_unpack(const uint8_t *data, size_t len, ld_change_t *c, ld_error_t
         return ld_error_set(err, LD_EPROTO, "%zu bytes are not a valid Change", len);
     int rc = change_from_wire(msg, c, NULL, err);
     liangdi__change__free_unpacked(msg, NULL);
-    return rc;
-}
-
-/* --------------------------------------------------- Push and Batch bodies -- */
-
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static void put_varint(ld_buf_t *b, uint64_t v)
-{
-    while (v >= 0x80) {
-        b->data[b->len++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    b->data[b->len++] = (uint8_t)v;
-}
-
-/* Makes room for `more` bytes; LD_ETOOBIG past LD_BODY_MAX, LD_ENOMEM. */
-static int buf_reserve(ld_buf_t *b, size_t more)
-{
-    if (more > LD_BODY_MAX || b->len > LD_BODY_MAX - more)
-        return LD_ETOOBIG;
-    size_t need = b->len + more;
-    if (need <= b->cap)
-        return 0;
-    size_t cap = b->cap > 0 ? b->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    uint8_t *data = realloc(b->data, cap);
-    if (data == NULL)
-        return LD_ENOMEM;
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
-
-void ld_buf_free(ld_buf_t *b)
-{
-    if (b == NULL)
-        return;
-    free(b->data);
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
-}
-
-void ld_buf_reset(ld_buf_t *b)
-{
-    b->len = 0;
-}
-
-/* Wire tags: (field number << 3) | wire type. */
-#define TAG_PUSH_CHANGES    0x0a   /* Push.changes = 1, length-delimited */
-#define TAG_BATCH_ENTRIES   0x0a   /* Batch.entries = 1, length-delimited */
-#define TAG_BATCH_REMAINING 0x10   /* Batch.remaining = 2, varint */
-#define TAG_ENTRY_POSITION  0x08   /* Entry.position = 1, varint */
-#define TAG_ENTRY_CHANGE    0x12   /* Entry.change = 2, length-delimited */
-
-int ld_push_append(ld_buf_t *b, const uint8_t *change, size_t len)
-{
-    if (len > LD_BODY_MAX)
-        return LD_ETOOBIG;
-    int rc = buf_reserve(b, 1 + varint_size(len) + len);
-    if (rc != 0)
-        return rc;
-    b->data[b->len++] = TAG_PUSH_CHANGES;
-    put_varint(b, len);
-    if (len > 0)
-        memcpy(b->data + b->len, change, len);
-    b->len += len;
-    return 0;
-}
-
-int ld_batch_append(ld_buf_t *b, uint64_t position, const uint8_t *change, size_t len)
-{
-    if (len > LD_BODY_MAX)
-        return LD_ETOOBIG;
-    size_t entry = 1 + varint_size(position) + 1 + varint_size(len) + len;
-    int rc = buf_reserve(b, 1 + varint_size(entry) + entry);
-    if (rc != 0)
-        return rc;
-    b->data[b->len++] = TAG_BATCH_ENTRIES;
-    put_varint(b, entry);
-    b->data[b->len++] = TAG_ENTRY_POSITION;
-    put_varint(b, position);
-    b->data[b->len++] = TAG_ENTRY_CHANGE;
-    put_varint(b, len);
-    if (len > 0)
-        memcpy(b->data + b->len, change, len);
-    b->len += len;
-    return 0;
-}
-
-int ld_batch_finish(ld_buf_t *b, uint64_t remaining)
-{
-    int rc = buf_reserve(b, 1 + varint_size(remaining));
-    if (rc != 0)
-        return rc;
-    b->data[b->len++] = TAG_BATCH_REMAINING;
-    put_varint(b, remaining);
-    return 0;
-}
-
-/* Counts the top-level occurrences of field `number` in a body without unpacking it,
- * so that Push and Batch bodies over LD_BATCH_MAX entries are refused before any
- * allocation.  LD_EPROTO if the body is not well-formed at the top level. */
-static int count_field(const uint8_t *p, size_t len, uint32_t number, size_t *count,
-                       ld_error_t *err)
-{
-    size_t pos = 0;
-    ld_wire_field_t f;
-    int rc;
-    *count = 0;
-    while ((rc = ld_wire_next(p, len, &pos, &f, err)) == 1) {
-        if (f.number == number)
-            (*count)++;
-    }
-    return rc;
-}
-
-/* Finds the bytes of each change in a Push (Push.changes = 1) or a Batch (Batch.entries
- * = 1, Entry.change = 2) body, in order, into spans[0..n) (n as counted before; an entry
- * without a change gets a span without data).  An entry with two changes (which
- * protobuf would merge into one) is refused: the bytes kept for a change must be
- * exactly the change decoded. */
-static int change_spans(const uint8_t *body, size_t len, bool batch, ld_wire_field_t *spans,
-                        size_t n, ld_error_t *err)
-{
-    size_t pos = 0, i = 0;
-    ld_wire_field_t f;
-    int rc;
-    while ((rc = ld_wire_next(body, len, &pos, &f, err)) == 1) {
-        if (f.number != 1)
-            continue;
-        if (f.type != 2 || i == n)
-            return ld_error_set(err, LD_EPROTO, "%s entry %zu is not a message",
-                                batch ? "batch" : "push", i + 1);
-        if (!batch) {
-            spans[i++] = f;
-            continue;
-        }
-        size_t epos = 0, found = 0;
-        ld_wire_field_t e;
-        while ((rc = ld_wire_next(f.data, f.len, &epos, &e, err)) == 1) {
-            if (e.number == 2) {
-                spans[i] = e;
-                found++;
-            }
-        }
-        if (rc != 0)
-            return rc;
-        if (found > 1)
-            return ld_error_set(err, LD_EINVAL, "batch entry %zu holds %zu changes", i + 1, found);
-        if (found == 0)
-            spans[i].data = NULL;
-        i++;
-    }
     return rc;
 }
 
@@ -1001,7 +835,7 @@ static int decode_changes(const uint8_t *body, size_t len, bool batch, ld_msg_t 
 {
     const char *what = batch ? "batch" : "push";
     size_t count = 0;
-    int rc = count_field(body, len, 1, &count, err);
+    int rc = ld_wire_count(body, len, 1, &count, err);
     if (rc != 0)
         return rc;
     if (count > LD_BATCH_MAX)
@@ -1025,7 +859,7 @@ static int decode_changes(const uint8_t *body, size_t len, bool batch, ld_msg_t 
         goto out;
     }
     memcpy(*wire, body, len);
-    if ((rc = change_spans(*wire, len, batch, spans, count, err)) != 0)
+    if ((rc = ld_wire_change_spans(*wire, len, batch, spans, count, err)) != 0)
         goto out;
     size_t n;
     if (batch) {
@@ -1120,7 +954,7 @@ int ld_batch_peek(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t *err)
                             len, LD_BODY_MAX);
     if (len > 0 && body == NULL)
         return ld_error_set(err, LD_EINVAL, "no body");
-    if ((rc = count_field(body, len, 1, &count, err)) != 0)
+    if ((rc = ld_wire_count(body, len, 1, &count, err)) != 0)
         return rc;
     if (count > LD_BATCH_MAX)
         return ld_error_set(err, LD_ETOOBIG, "batch of %zu changes, at most %u", count,

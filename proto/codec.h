@@ -7,11 +7,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "body.h"
 #include "change.h"
 #include "error.h"
 #include "frame.h"
-
-#define LD_BATCH_MAX 4096u      /* changes in one Push or Batch */
 
 typedef enum ld_error_code {
     LD_ERR_UNSPECIFIED = 0, LD_ERR_BAD_MESSAGE, LD_ERR_VERSION, LD_ERR_AUTH,
@@ -77,17 +76,6 @@ int ld_change_pack(const ld_change_t *c, uint8_t **out, size_t *len, ld_error_t 
 int ld_change_pack_valid(const ld_change_t *c, uint8_t **out, size_t *len, ld_error_t *err);
 /* Unpacks and validates; c is initialised by this call and owns its strings. */
 int ld_change_unpack(const uint8_t *data, size_t len, ld_change_t *c, ld_error_t *err);
-
-/* A growing byte buffer for building Push and Batch bodies straight from packed
- * changes, without unpacking them.  Free with ld_buf_free.  The appends return 0,
- * LD_ENOMEM, or LD_ETOOBIG (nothing appended) when the body would pass LD_BODY_MAX;
- * counting changes against LD_BATCH_MAX is the caller's job. */
-typedef struct ld_buf { uint8_t *data; size_t len, cap; } ld_buf_t;
-void ld_buf_free(ld_buf_t *b);
-void ld_buf_reset(ld_buf_t *b);            /* len = 0, keeps the memory */
-int  ld_push_append(ld_buf_t *b, const uint8_t *change, size_t len);
-int  ld_batch_append(ld_buf_t *b, uint64_t position, const uint8_t *change, size_t len);
-int  ld_batch_finish(ld_buf_t *b, uint64_t remaining);   /* appends `remaining` */
 
 /* Packs a change known valid (as for ld_change_pack_valid) into b, in place of what b
  * held, reusing its memory: b->data[0..b->len) is the change.  0, LD_ETOOBIG, LD_ENOMEM. */

@@ -60,3 +60,52 @@ int ld_wire_next(const uint8_t *p, size_t len, size_t *pos, ld_wire_field_t *f, 
         return ld_error_set(err, LD_EPROTO, "wire type %u at byte %zu", f->type, *pos);
     }
 }
+
+int ld_wire_count(const uint8_t *p, size_t len, uint64_t number, size_t *count,
+                  ld_error_t *err)
+{
+    size_t pos = 0;
+    ld_wire_field_t f;
+    int rc;
+    *count = 0;
+    while ((rc = ld_wire_next(p, len, &pos, &f, err)) == 1) {
+        if (f.number == number)
+            (*count)++;
+    }
+    return rc;
+}
+
+int ld_wire_change_spans(const uint8_t *body, size_t len, bool batch, ld_wire_field_t *spans,
+                         size_t n, ld_error_t *err)
+{
+    size_t pos = 0, i = 0;
+    ld_wire_field_t f;
+    int rc;
+    while ((rc = ld_wire_next(body, len, &pos, &f, err)) == 1) {
+        if (f.number != 1)
+            continue;
+        if (f.type != 2 || i == n)
+            return ld_error_set(err, LD_EPROTO, "%s entry %zu is not a message",
+                                batch ? "batch" : "push", i + 1);
+        if (!batch) {
+            spans[i++] = f;
+            continue;
+        }
+        size_t epos = 0, found = 0;
+        ld_wire_field_t e;
+        while ((rc = ld_wire_next(f.data, f.len, &epos, &e, err)) == 1) {
+            if (e.number == 2) {
+                spans[i] = e;
+                found++;
+            }
+        }
+        if (rc != 0)
+            return rc;
+        if (found > 1)
+            return ld_error_set(err, LD_EINVAL, "batch entry %zu holds %zu changes", i + 1, found);
+        if (found == 0)
+            spans[i].data = NULL;
+        i++;
+    }
+    return rc;
+}

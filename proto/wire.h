@@ -4,6 +4,7 @@
 #ifndef LD_WIRE_H
 #define LD_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
@@ -20,5 +21,19 @@ typedef struct ld_wire_field {
  * it.  Returns 1 when a field was read, 0 at the end of the body, LD_EPROTO (naming the
  * byte) when the body is not well-formed there. */
 int ld_wire_next(const uint8_t *p, size_t len, size_t *pos, ld_wire_field_t *f, ld_error_t *err);
+
+/* Counts the top-level occurrences of field `number` in a body without unpacking it,
+ * so that Push and Batch bodies over LD_BATCH_MAX entries are refused before any
+ * allocation.  0, or LD_EPROTO if the body is not well-formed at the top level. */
+int ld_wire_count(const uint8_t *p, size_t len, uint64_t number, size_t *count,
+                  ld_error_t *err);
+
+/* Finds the bytes of each change in a Push (Push.changes = 1) or a Batch (Batch.entries
+ * = 1, Entry.change = 2) body, in order, into spans[0..n) (n as counted before; an entry
+ * without a change gets a span without data).  An entry with two changes (which
+ * protobuf would merge into one) is refused: the bytes kept for a change must be
+ * exactly the change decoded.  0, LD_EPROTO or LD_EINVAL. */
+int ld_wire_change_spans(const uint8_t *body, size_t len, bool batch, ld_wire_field_t *spans,
+                         size_t n, ld_error_t *err);
 
 #endif
