@@ -5,7 +5,7 @@
 # with one line: "N passed, N failed".
 #
 # Environment: LIANGDI_TEST_SANITIZE=0 skips the sanitizer build;
-#              LIANGDI_FUZZ_SECONDS=N runs each fuzz target N seconds (default 20; 0 skips);
+#              LIANGDI_FUZZ_SECONDS=N runs each fuzz target N seconds (default 10; 0 skips);
 #              LIANGDI_TEST_ARGS passes extra arguments to `meson test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ if [ "${LIANGDI_TEST_SANITIZE:-1}" != 0 ]; then
         meson test -C build-asan --print-errorlogs ${LIANGDI_TEST_ARGS:-} || status=1
 fi
 
-fuzz_seconds=${LIANGDI_FUZZ_SECONDS:-20}
+fuzz_seconds=${LIANGDI_FUZZ_SECONDS:-10}
 if [ "$fuzz_seconds" != 0 ]; then
     dirs+=(build-fuzz)
     LIANGDI_FUZZ_SECONDS=$fuzz_seconds bash deploy/fuzz.sh || status=1

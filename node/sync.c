@@ -56,6 +56,7 @@ static void print_progress(nd_store_t *store, const nd_conn_t *conn, bool final)
 /* The line shown while the inbox is applied: changes applied of those taken. */
 typedef struct applying_line {
     int64_t next_ms;            /* when the line is shown again */
+    bool    open;               /* shown, and not ended with a newline yet */
 } applying_line_t;
 
 static void print_applying(void *ctx, uint64_t applied, uint64_t waiting)
@@ -66,9 +67,18 @@ static void print_applying(void *ctx, uint64_t applied, uint64_t waiting)
     if (!done && now < line->next_ms)
         return;
     line->next_ms = now + PROGRESS_EVERY_MS;
+    line->open = !done;
     fprintf(stderr, "\rapplied %" PRIu64 "/%" PRIu64 " changes taken from the broker%s",
             applied, waiting, done ? "\n" : "   ");
     fflush(stderr);
+}
+
+/* Ends a line an apply that stopped short left open, before anything else is printed. */
+static void end_applying(applying_line_t *line)
+{
+    if (line->open)
+        fputc('\n', stderr);
+    line->open = false;
 }
 
 /* The error for a round that heard nothing within its timeout. */
@@ -164,6 +174,7 @@ static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const ch
             break;
     }
 
+    end_applying(&line);
     if (progress && *welcomed)
         print_progress(store, conn, true);
     if (result != NULL) {
@@ -262,6 +273,7 @@ int nd_sync_once(nd_store_t *store, const char *db_path, const nd_sync_opts_t *o
     applying_line_t line = { 0 };
     bool progress = opts != NULL && opts->progress;
     int arc = nd_inbox_apply(store, progress ? print_applying : NULL, &line, NULL, &aerr);
+    end_applying(&line);
     if (arc != 0 && rc == 0)
         rc = ld_error_set(err, arc, "%s", aerr.msg);
     else if (arc != 0)
