@@ -86,8 +86,9 @@ static int check_date_after(nd_store_t *store, const char *field, const char *fl
 int nd_cmd_trip_start(nd_cli_t *cli, ld_error_t *err)
 {
     static const nd_flag_field_t flags[] = {
-        { "to", "to" }, { "date", "started" }, { "employer", "employer" },
-        { "address", "address" }, { "phone", "phone" }, { "reason", "reason" }, { NULL, NULL },
+        { "to", "to" }, { "date", "started" }, { "until", "until" },
+        { "employer", "employer" }, { "address", "address" }, { "phone", "phone" },
+        { "reason", "reason" }, { NULL, NULL },
     };
     char member[LD_RECORD_ID_MAX + 1], trip[LD_RECORD_ID_MAX + 1], started[16], status[32];
     bool found;
@@ -112,6 +113,11 @@ int nd_cmd_trip_start(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = check_org_side(nd_store_db(store), ld_change_get(&c, "to"), true, "--to",
                             nd_cli_flag(cli, "to"), err);
+    /* and is expected to end no earlier than it starts */
+    const char *until = nd_cli_flag(cli, "until");
+    if (rc == 0 && until != NULL && *until != '\0')
+        rc = check_date_after(store, "until", "--until", until, ld_change_get(&c, "started"),
+                              "the trip's start", err);
     if (rc == 0)
         rc = nd_rec_set_field(&c, "status", nd_rec_trip_word(0), err);
     if (rc == 0)
@@ -211,12 +217,12 @@ int nd_cmd_trip_end(nd_cli_t *cli, ld_error_t *err)
 int nd_cmd_trip_list(nd_cli_t *cli, ld_error_t *err)
 {
     static const char *const keys[] = {
-        "id", "member", "name", "to", "started", "reported_in", "ended", "status", "employer",
-        "address", "phone", "reason",
+        "id", "member", "name", "to", "started", "until", "reported_in", "ended", "status",
+        "employer", "address", "phone", "reason",
     };
     static const char *const labels[] = {
-        "id", "member", "姓名 name", "流入地 to", "started", "reported in", "ended", "status",
-        "employer", "address", "phone", "reason",
+        "id", "member", "姓名 name", "流入地 to", "started", "until", "reported in", "ended",
+        "status", "employer", "address", "phone", "reason",
     };
     char member[LD_RECORD_ID_MAX + 1];
     const char *binds[1];
@@ -228,12 +234,12 @@ int nd_cmd_trip_list(nd_cli_t *cli, ld_error_t *err)
         return rc;
     return nd_cli_list(cli, "trips",
         "SELECT t.\"id\", t.\"member\", m.\"name\", coalesce(o.\"name\", t.\"to\"), t.\"started\","
-        " t.\"reported_in\", t.\"ended\", t.\"status\", t.\"employer\", t.\"address\","
-        " t.\"phone\", t.\"reason\" FROM \"trips\" t"
+        " t.\"until\", t.\"reported_in\", t.\"ended\", t.\"status\", t.\"employer\","
+        " t.\"address\", t.\"phone\", t.\"reason\" FROM \"trips\" t"
         " LEFT JOIN \"members\" m ON m.\"id\" = t.\"member\""
         " LEFT JOIN \"orgs\" o ON o.\"id\" = t.\"to\""
         " WHERE coalesce(t.\"deleted\", 0) = 0 AND (?1 IS NULL OR t.\"member\" = ?1)"
-        " ORDER BY t.\"started\", t.\"id\"", binds, 1, 12, keys, labels, err);
+        " ORDER BY t.\"started\", t.\"id\"", binds, 1, 13, keys, labels, err);
 }
 
 /* ------------------------------------------------------------ agreements ---- */

@@ -219,6 +219,50 @@ static int migration_6(sqlite3 *db, ld_error_t *err)
                     "\"count\" INTEGER NOT NULL, \"body\" BLOB NOT NULL)", err);
 }
 
+/* Whether `table` has `column` (0 no, 1 yes), or < 0. */
+static int has_column(sqlite3 *db, const char *table, const char *column, ld_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE \"name\" = ?2",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC) == SQLITE_OK
+        && sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC) == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        found = rc == SQLITE_ROW;
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK)
+        found = ld_error_set(err, LD_EIO, "store: reading the columns of %s: %s", table,
+                             sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Record schema 2 gives a trip the day it is expected to end (`until`).  Every field
+ * the schema has and its table lacks gets its column, empty in the rows there are
+ * (a store made new already has them all: migration 1 follows the schema). */
+static int migration_7(sqlite3 *db, ld_error_t *err)
+{
+    char sql[DDL_MAX];
+    int rc = 0;
+    for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT && rc == 0; k++) {
+        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t)k);
+        for (size_t i = 0; def != NULL && i < def->nfields && rc == 0; i++) {
+            int has = has_column(db, def->table, def->fields[i].name, err);
+            if (has < 0)
+                rc = has;
+            else if (has == 0) {
+                snprintf(sql, sizeof sql, "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s",
+                         def->table, def->fields[i].name, column_type(def->fields[i].type));
+                rc = exec_one(db, sql, err);
+            }
+        }
+    }
+    return rc;
+}
+
 typedef int (*migration_fn)(sqlite3 *db, ld_error_t *err);
 
 /* migrations[i] brings a store from version i to i + 1. */
@@ -229,6 +273,7 @@ static const migration_fn migrations[ND_STORE_SCHEMA_VERSION] = {
     migration_4,
     migration_5,
     migration_6,
+    migration_7,
 };
 
 int nd_migrate_version(sqlite3 *db, int *version, ld_error_t *err)

@@ -85,6 +85,8 @@ static const ld_field_def_t trip_fields[] = {
     { "address",     LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
     { "phone",       LD_T_TEXT, LD_KIND_NONE,   NULL, PHONE_MAX_LEN, false, 0, NULL },
     { "reason",      LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
+    /* the length the registration expects, as the day it ends (预计外出至) */
+    { "until",       LD_T_DATE, LD_KIND_NONE,   NULL, 0, false, 0, NULL },
 };
 
 static const ld_field_def_t agreement_fields[] = {

@@ -729,9 +729,16 @@ Test(cli, trips_start_report_in_and_end)
                     "--date", "2010-02-20");
     FAILS_UNCHANGED(2, "--to: bad value 'tingzi'", "trip", "start", id, "--to", "tingzi",
                     "--date", "2010-02-20");
+    FAILS_UNCHANGED(2, "--until: bad value '2010-02-19' (before the trip's start 2010-02-20)",
+                    "trip", "start", id, "--to", "dongguan", "--date", "2010-02-20", "--until",
+                    "2010-02-19");
+    FAILS_UNCHANGED(2, "--until: bad value '2010-02-30' (no such date)", "trip", "start", id,
+                    "--to", "dongguan", "--date", "2010-02-20", "--until", "2010-02-30");
     RUN(0, "trip", "start", "林术平", "--to", "东莞流动党支部", "--date", "2010-02-20",
-        "--reason", "务工");
+        "--until", "2199-02-20", "--reason", "务工");
     snprintf(trip, sizeof trip, "%.36s", last.out);
+    cr_assert_eq(query_int("SELECT count(*) FROM trips WHERE \"until\" = '2199-02-20'"), 1,
+                 "the expected end may lie ahead");
     RUN(0, "member", "list", "--mobile", "--format", "csv");
     OUT_HAS("林术平");
     FAILS_UNCHANGED(2, "already away on trip", "trip", "start", id, "--to", "dongguan", "--date",
@@ -749,8 +756,8 @@ Test(cli, trips_start_report_in_and_end)
                     "--date", "2199-12-01", "--why", "returned");
     RUN(0, "trip", "end", id, "--date", "2010-12-01", "--why", "已返乡");
     RUN(0, "trip", "list", "--member", id, "--format", "csv");
-    OUT_HAS("returned");
-    OUT_HAS("2010-03-01");
+    OUT_HAS("id,member,name,to,started,until,reported_in,ended,status,");
+    OUT_HAS(",2010-02-20,2199-02-20,2010-03-01,2010-12-01,returned,");
     RUN(0, "member", "list", "--mobile", "--format", "csv");
     OUT_LACKS("林术平");
     FAILS_UNCHANGED(2, "is not away on a trip", "trip", "end", id, "--date", "2010-12-02",

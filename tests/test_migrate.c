@@ -208,12 +208,13 @@ static void take_back(const char *sql)
 }
 
 /* Makes node "home"'s store with this liangdi, then takes it back with `sql`, after
- * taking away the inbox (version 6), which no older version has. */
+ * taking away the trip's `until` (version 7) and the inbox (version 6), which no older
+ * version has. */
 static void older_store(const char *sql)
 {
     nd_store_t *s = home_store();
     nd_store_destroy(&s);
-    take_back("DROP TABLE \"inbox\"");
+    take_back("ALTER TABLE \"trips\" DROP COLUMN \"until\"; DROP TABLE \"inbox\"");
     take_back(sql);
 }
 
@@ -396,13 +397,37 @@ Test(migrate, a_version_five_store_gets_an_empty_inbox_and_keeps_its_cursor)
     ld_error_t err;
     cr_assert_eq(nd_store_set_cursor(s, 812, &err), 0, "%s", err.msg);
     nd_store_destroy(&s);
-    take_back("DROP TABLE \"inbox\"; PRAGMA user_version = 5");
+    take_back("ALTER TABLE \"trips\" DROP COLUMN \"until\"; DROP TABLE \"inbox\"; "
+              "PRAGMA user_version = 5");
 
     s = migrated_store();
     sqlite3 *db = nd_store_db(s);
     cr_assert(has_object(db, "table", "inbox"));
     cr_assert_eq(query_int(db, "SELECT count(*) FROM \"inbox\""), 0);
     cr_assert_eq(nd_store_cursor(s), 812);
+    nd_store_destroy(&s);
+}
+
+Test(migrate, a_version_six_store_gives_its_trips_an_expected_end_and_keeps_them)
+{
+    nd_store_t *s = home_store();
+    nd_store_destroy(&s);
+    take_back("ALTER TABLE \"trips\" DROP COLUMN \"until\"; "
+              "INSERT INTO \"trips\" (\"id\", \"member\", \"to\", \"started\", \"status\", "
+              "\"hlc\", \"origin\", \"stamps\", \"created_by\") VALUES "
+              "('t1', 'm1', 'dongguan', '2026-03-01', 'registered', 1, 'home', '', 'home'); "
+              "PRAGMA user_version = 6");
+
+    s = migrated_store();
+    sqlite3 *db = nd_store_db(s);
+    char type[32];
+    column_type(db, "trips", "until", type, sizeof type);
+    cr_assert_str_eq(type, "TEXT");
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM \"trips\" WHERE \"id\" = 't1' AND "
+                           "\"started\" = '2026-03-01' AND \"until\" IS NULL"), 1);
+    nd_store_destroy(&s);
+    /* opened again, nothing is added twice */
+    s = migrated_store();
     nd_store_destroy(&s);
 }
 
