@@ -317,6 +317,7 @@ static const char *show_label(const char *key)
         { "born", "出生 born" },         { "joined", "入党 joined" },    { "phone", "电话 phone" },
         { "id_number", "身份证号 id_number" }, { "origin", "录入节点 origin" },
         { "to", "流入地 to" },           { "started", "外出 started" },
+        { "until", "预计外出至 until" },
         { "reported_in", "报到 reported_in" }, { "ended", "结束 ended" },
         { "status", "状态 status" },     { "employer", "工作单位 employer" },
         { "address", "地址 address" },   { "reason", "原因 reason" },    { "date", "日期 date" },
@@ -375,8 +376,8 @@ int nd_cmd_member_show(nd_cli_t *cli, ld_error_t *err)
         "id", "name", "org", "gender", "born", "joined", "phone", "id_number", "origin",
     };
     static const char *const trip_keys[] = {
-        "id", "to", "started", "reported_in", "ended", "status", "employer", "address", "phone",
-        "reason",
+        "id", "to", "started", "until", "reported_in", "ended", "status", "employer", "address",
+        "phone", "reason",
     };
     static const char *const activity_keys[] = { "id", "date", "kind", "month", "amount", "note" };
     static const char *const assessment_keys[] = { "id", "year", "side", "grade", "note" };
@@ -398,11 +399,12 @@ int nd_cmd_member_show(nd_cli_t *cli, ld_error_t *err)
         id, 9, member_keys, &first, err);
     if (rc == 0)
         rc = show_part(cli, db, "trips",
-            "SELECT t.\"id\", coalesce(o.\"name\", t.\"to\"), t.\"started\", t.\"reported_in\","
-            " t.\"ended\", t.\"status\", t.\"employer\", t.\"address\", t.\"phone\", t.\"reason\""
-            " FROM \"trips\" t LEFT JOIN \"orgs\" o ON o.\"id\" = t.\"to\""
+            "SELECT t.\"id\", coalesce(o.\"name\", t.\"to\"), t.\"started\", t.\"until\","
+            " t.\"reported_in\", t.\"ended\", t.\"status\", t.\"employer\", t.\"address\","
+            " t.\"phone\", t.\"reason\" FROM \"trips\" t"
+            " LEFT JOIN \"orgs\" o ON o.\"id\" = t.\"to\""
             " WHERE t.\"member\" = ?1 AND coalesce(t.\"deleted\", 0) = 0"
-            " ORDER BY t.\"started\", t.\"id\"", id, 10, trip_keys, &first, err);
+            " ORDER BY t.\"started\", t.\"id\"", id, 11, trip_keys, &first, err);
     if (rc == 0)
         rc = show_part(cli, db, "activities",
             "SELECT \"id\", \"date\", \"kind\", \"month\", CASE WHEN \"amount\" IS NULL THEN NULL"

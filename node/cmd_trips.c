@@ -221,8 +221,8 @@ int nd_cmd_trip_list(nd_cli_t *cli, ld_error_t *err)
         "employer", "address", "phone", "reason",
     };
     static const char *const labels[] = {
-        "id", "member", "姓名 name", "流入地 to", "started", "until", "reported in", "ended",
-        "status", "employer", "address", "phone", "reason",
+        "id", "member", "姓名 name", "流入地 to", "started", "预计外出至 until", "reported in",
+        "ended", "status", "employer", "address", "phone", "reason",
     };
     char member[LD_RECORD_ID_MAX + 1];
     const char *binds[1];

@@ -758,6 +758,9 @@ Test(cli, trips_start_report_in_and_end)
     RUN(0, "trip", "list", "--member", id, "--format", "csv");
     OUT_HAS("id,member,name,to,started,until,reported_in,ended,status,");
     OUT_HAS(",2010-02-20,2199-02-20,2010-03-01,2010-12-01,returned,");
+    RUN(0, "member", "show", id);
+    OUT_HAS("预计外出至 until");
+    OUT_HAS("2199-02-20");
     RUN(0, "member", "list", "--mobile", "--format", "csv");
     OUT_LACKS("林术平");
     FAILS_UNCHANGED(2, "is not away on a trip", "trip", "end", id, "--date", "2010-12-02",
