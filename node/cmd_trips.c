@@ -68,7 +68,8 @@ static int open_trip(sqlite3 *db, const char *member, char id[LD_RECORD_ID_MAX +
 }
 
 /* Checks `date`, given as `flag` for the trip field `field`, as any date of a record is
- * checked (a real day, not after today), and that it is not before `since`. */
+ * checked (a real day; not after today, except the start and the expected end), and that
+ * it is not before `since`. */
 static int check_date_after(nd_store_t *store, const char *field, const char *flag,
                             const char *date, const char *since, const char *since_what,
                             ld_error_t *err)

@@ -4,15 +4,16 @@
  * changes no table but marks the short form of stamps lines (merge.h), which a liangdi
  * of version 2 cannot read; migration 4 indexes activities by member alone; migration 5
  * makes the change log a rowid table, so that a change's body never spills; migration 6
- * adds the inbox (inbox.h), where batches taken from the broker wait to be applied.
+ * adds the inbox (inbox.h), where batches taken from the broker wait to be applied;
+ * migration 7 adds the columns of fields the record schema gained (a trip's `until`).
  *
  * A migration runs in one IMMEDIATE transaction that ends by setting user_version,
  * so a crash leaves the store at the old version or the new one, never between.
  * Record tables keep their rowid: clustering them on random UUIDs (WITHOUT ROWID)
  * measured about 40% slower to apply changes to, as whole rows move on page splits.
- * Migration 1 reads today's field lists; when a later schema version adds a field,
- * its migration adds the column, and migration 1 must keep creating only the
- * version-1 columns (freeze its field list at that point).
+ * Migration 1 reads today's field lists, so a new store has every column at once; a
+ * migration for a field the record schema gained adds the column only where it is
+ * missing (migration 7), so a new store and an upgraded one end alike.
  */
 #include "migrate.h"
 

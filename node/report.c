@@ -1315,7 +1315,7 @@ static int print_tables(report_t *r, nd_table_t *const *tables, const char *cons
                                { "node", nd_store_node_id(r->store) } };
     int rc = nd_tables_print(tables, titles, NTABLES, fmt, "两地双管合规报告", meta, 2, out);
     if (rc == LD_ENOMEM)
-        return ld_error_set(r->err, LD_EIO, "report: rendering a table failed");
+        return ld_error_set(r->err, LD_ENOMEM, "report: out of memory rendering a table");
     if (rc == LD_EINVAL)
         return ld_error_set(r->err, LD_EINVAL, "report: unknown output format %d", (int) fmt);
     if (rc != 0)

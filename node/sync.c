@@ -129,6 +129,7 @@ static int round_with(nd_store_t *store, const nd_broker_config_t *cfg, const ch
         int64_t now = nd_conn_now_ms();
         int64_t deadline = nd_conn_last_heard(conn) + timeout_ms;
         if (progress && now >= next_progress) {
+            end_applying(&line);
             print_progress(store, conn, false);
             next_progress = now + PROGRESS_EVERY_MS;
         }

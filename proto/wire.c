@@ -4,14 +4,16 @@
 
 #include <inttypes.h>
 
-/* Reads a varint at p[*pos]; LD_EPROTO naming `what` if it is cut short or too long. */
-static int read_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out,
+/* Reads a varint of at most `most` bytes at p[*pos]; LD_EPROTO naming `what` if it is
+ * cut short or longer.  protobuf-c reads keys and lengths in at most 5 bytes (32 bits),
+ * other varints in at most 10: a walk that took more would find fields it never sees. */
+static int read_varint(const uint8_t *p, size_t len, size_t *pos, unsigned most, uint64_t *out,
                        const char *what, ld_error_t *err)
 {
     uint64_t v = 0;
     size_t at = *pos;
     for (unsigned shift = 0;; shift += 7) {
-        if (*pos >= len || shift > 63)
+        if (*pos >= len || shift >= 7 * most)
             return ld_error_set(err, LD_EPROTO, "truncated %s at byte %zu", what, at);
         uint8_t byte = p[(*pos)++];
         v |= (uint64_t)(byte & 0x7f) << shift;
@@ -27,9 +29,13 @@ int ld_wire_next(const uint8_t *p, size_t len, size_t *pos, ld_wire_field_t *f, 
     uint64_t key = 0, n = 0;
     if (*pos >= len)
         return 0;
-    int rc = read_varint(p, len, pos, &key, "field key", err);
+    size_t at = *pos;
+    int rc = read_varint(p, len, pos, 5, &key, "field key", err);
     if (rc != 0)
         return rc;
+    if (key > UINT32_MAX || key >> 3 == 0)
+        return ld_error_set(err, LD_EPROTO, "field key %" PRIu64 " at byte %zu is not a field",
+                            key, at);
     f->number = key >> 3;
     f->type = (unsigned)(key & 7);
     f->value = 0;
@@ -37,7 +43,7 @@ int ld_wire_next(const uint8_t *p, size_t len, size_t *pos, ld_wire_field_t *f, 
     f->len = 0;
     switch (f->type) {
     case 0:
-        return read_varint(p, len, pos, &f->value, "varint", err) == 0 ? 1 : LD_EPROTO;
+        return read_varint(p, len, pos, 10, &f->value, "varint", err) == 0 ? 1 : LD_EPROTO;
     case 1:
     case 5: {
         size_t width = f->type == 1 ? 8 : 4;
@@ -47,7 +53,7 @@ int ld_wire_next(const uint8_t *p, size_t len, size_t *pos, ld_wire_field_t *f, 
         return 1;
     }
     case 2:
-        if (read_varint(p, len, pos, &n, "length", err) != 0)
+        if (read_varint(p, len, pos, 5, &n, "length", err) != 0)
             return LD_EPROTO;
         if (n > len - *pos)
             return ld_error_set(err, LD_EPROTO, "field %" PRIu64 " of %" PRIu64

@@ -267,7 +267,7 @@ static void check_against_oracle(const unsigned char *seq, size_t n)
     cr_assert_eq(ld_utf8_valid((const char *)seq, n), want, "%02x %02x %02x %02x (%zu)",
                  seq[0], n > 1 ? seq[1] : 0, n > 2 ? seq[2] : 0, n > 3 ? seq[3] : 0, n);
     unsigned char buf[32];
-    for (size_t pre = 0; pre <= 9; pre += 3) {
+    for (size_t pre = 0; pre <= 9; pre++) {
         memset(buf, 'a', sizeof buf);
         memcpy(buf + pre, seq, n);
         cr_assert_eq(ld_utf8_valid((const char *)buf, pre + n + 9), want,
@@ -330,7 +330,8 @@ Test(text, random_mixed_text_is_judged_as_the_rules_say)
 {
     static const char *const pieces[] = { "a", "Zz", "\t", "\n", "\r", "两", "地", "。",
                                           "\xf0\xa0\x80\x80", "\xc2\xa9", "abcdefgh", " ",
-                                          "\x07", "\x80", "\xed\xa0\x80", "\xe4\xb8" };
+                                          "\x07", "\x80", "\xed\xa0\x80", "\xe4\xb8",
+                                          "\xe0\x80\x80" };
     uint64_t seed = UINT64_C(0x7574663832303236);
     unsigned char buf[256];
     size_t judged_valid = 0, judged_invalid = 0;

@@ -1,5 +1,6 @@
 /* fuzz_frame.c: fuzz target for the frame decoder: a header frame and a body, as a
- * peer would send them, through ld_frame_parse and ld_msg_decode. */
+ * peer would send them, through ld_frame_parse and ld_msg_decode; a Batch body also
+ * through ld_batch_peek, which must read every body the decode reads, alike. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +26,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     ld_msg_t msg;
     int rc = ld_msg_decode(type, data + hlen, size - hlen, &msg, &err);
+    if (type == LD_MSG_BATCH) {
+        ld_msg_t peek;
+        ld_error_t perr;
+        int prc = ld_batch_peek(data + hlen, size - hlen, &peek, &perr);
+        if (prc != 0 && (rc == 0 || prc >= 0 || perr.msg[0] == '\0'))
+            __builtin_trap();   /* refused what the decode read, or without a message */
+        if (prc == 0 && rc == 0) {
+            if (peek.u.batch.n != msg.u.batch.n ||
+                peek.u.batch.remaining != msg.u.batch.remaining)
+                __builtin_trap();
+            for (size_t i = 0; i < msg.u.batch.n; i++)
+                if (peek.u.batch.positions[i] != msg.u.batch.positions[i])
+                    __builtin_trap();
+        }
+        if (prc == 0)
+            ld_msg_clear(&peek);
+    }
     if (rc == 0) {
         /* What decodes must encode again. */
         uint8_t *out = NULL;
