@@ -40,6 +40,8 @@
 #define RJ_RELOAD_MS     30000
 #define RJ_RECHECK_MS    500
 #define RJ_CAS_TRIES     16
+#define RJ_LIST_WAIT_MS  5000   /* a bucket just made may be unknown a moment longer */
+#define RJ_LIST_PAUSE_MS 100
 #define RJ_KEY_MAX       (8 + 2 * LD_ID_MAX + 2)
 #define RJ_VALUE_MAX     (8 + LD_KEY_TEXT + LD_ID_MAX + BK_NAME_MAX)
 
@@ -527,7 +529,18 @@ static int rj_scan(rj_store_t *self, kvStore *kv, const char *prefix, rj_entry_f
     size_t skip = strlen("$KV.") + strlen(bucket) + 1;
     jsOptions_Init(&o);
     o.Stream.Info.SubjectsFilter = filter;
-    natsStatus s = js_GetStreamInfo(&si, bk_js_ctx(self->js), stream, &o, &jerr);
+    /* The bucket was opened or made just before: a cluster may not yet know its stream
+     * on the server asked (JetStream error 10059, not found) for a moment after it was
+     * made with three replicas.  Asked again, for a bounded time. */
+    natsStatus s;
+    for (int waited = 0;; waited += RJ_LIST_PAUSE_MS) {
+        jerr = 0;
+        s = js_GetStreamInfo(&si, bk_js_ctx(self->js), stream, &o, &jerr);
+        if (s != NATS_NOT_FOUND || waited >= RJ_LIST_WAIT_MS)
+            break;
+        struct timespec pause = { 0, RJ_LIST_PAUSE_MS * 1000000L };
+        nanosleep(&pause, NULL);
+    }
     if (s != NATS_OK)
         return bk_js_fail(err, s, jerr, "listing %s* of bucket %s", prefix, bucket);
     int rc = 0;

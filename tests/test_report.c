@@ -712,7 +712,7 @@ Test(report, a_month_paid_ahead_or_later_hides_no_month_left_unpaid)
 {
     small_store("2011-01-10", "2011-01-01");
     for (int mo = 2; mo <= 12; mo++) {
-        char month[8], date[11];
+        char month[24], date[24];   /* room for any int, as the compiler sees it */
         snprintf(month, sizeof month, "2011-%02d", mo);
         snprintf(date, sizeof date, "2011-%02d-05", mo);
         if (mo < 4 || mo > 9)           /* April to September left unpaid */

@@ -110,7 +110,7 @@ static void must_run(const char *log, const char *const *args)
 
 /* One member row: name, org, gender, born, joined, phone, id number. */
 typedef struct row {
-    char name[32], org[8], gender[8], born[11], joined[11], phone[12], idnum[24];
+    char name[32], org[24], gender[8], born[11], joined[11], phone[24], idnum[24];
 } row_t;
 
 static void make_row(long i, row_t *r)
@@ -256,7 +256,7 @@ int main(int argc, char **argv)
                            "--kind", "township", NULL };
     must_run(log, town);
     for (int b = 0; b < BRANCHES; b++) {
-        char id[8], name[64];
+        char id[16], name[64];
         snprintf(id, sizeof id, "b%02d", b);
         snprintf(name, sizeof name, "第%02d村党支部", b);
         const char *org[] = { "--db", db, "org", "add", id, "--name", name, "--kind",
