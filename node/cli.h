@@ -80,6 +80,7 @@ int nd_cmd_member_import(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_trip_start(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_trip_report_in(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_trip_end(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_trip_edit(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_trip_list(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_agreement_add(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_agreement_list(nd_cli_t *cli, ld_error_t *err);

@@ -67,6 +67,26 @@ static int open_trip(sqlite3 *db, const char *member, char id[LD_RECORD_ID_MAX +
     return 0;
 }
 
+/* The store into *store, and the trip under way of the member the MEMBER argument names
+ * into trip, started and status: 0, or an error saying there is no store, or that the
+ * member is unknown or not away (LD_EINVAL). */
+static int trip_under_way(nd_cli_t *cli, nd_store_t **store, char trip[LD_RECORD_ID_MAX + 1],
+                          char started[16], char status[32], ld_error_t *err)
+{
+    char member[LD_RECORD_ID_MAX + 1];
+    bool found = false;
+    trip[0] = started[0] = status[0] = '\0';
+    if (!(*store = nd_cli_store(cli, err)))
+        return err->code;
+    int rc = nd_rec_resolve_arg(cli, *store, LD_KIND_MEMBER, "MEMBER", member, err);
+    if (rc == 0)
+        rc = open_trip(nd_store_db(*store), member, trip, started, status, &found, err);
+    if (rc == 0 && !found)
+        rc = ld_error_set(err, LD_EINVAL, "MEMBER: '%s' is not away on a trip"
+                          " (start one with 'liangdi trip start')", nd_cli_arg(cli, 0));
+    return rc;
+}
+
 /* Checks `date`, given as `flag` for the trip field `field`, as any date of a record is
  * checked (a real day; not after today, except the start and the expected end), and that
  * it is not before `since`. */
@@ -129,20 +149,12 @@ int nd_cmd_trip_start(nd_cli_t *cli, ld_error_t *err)
 
 int nd_cmd_trip_report_in(nd_cli_t *cli, ld_error_t *err)
 {
-    char member[LD_RECORD_ID_MAX + 1], trip[LD_RECORD_ID_MAX + 1], started[16], status[32];
-    bool found;
+    char trip[LD_RECORD_ID_MAX + 1], started[16], status[32];
     const char *date = nd_cli_flag(cli, "date");
+    nd_store_t *store = NULL;
     ld_change_t c;
     ld_change_init(&c);
-    nd_store_t *store = nd_cli_store(cli, err);
-    if (!store)
-        return err->code;
-    int rc = nd_rec_resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
-    if (rc == 0)
-        rc = open_trip(nd_store_db(store), member, trip, started, status, &found, err);
-    if (rc == 0 && !found)
-        rc = ld_error_set(err, LD_EINVAL, "MEMBER: '%s' is not away on a trip"
-                          " (start one with 'liangdi trip start')", nd_cli_arg(cli, 0));
+    int rc = trip_under_way(cli, &store, trip, started, status, err);
     if (rc == 0 && strcmp(status, nd_rec_trip_word(0)) != 0)
         rc = ld_error_set(err, LD_EINVAL, "MEMBER: '%s' has already reported in on trip %s",
                           nd_cli_arg(cli, 0), trip);
@@ -184,9 +196,8 @@ static int trip_ending(nd_store_t *store, const char *why, char **word, ld_error
 
 int nd_cmd_trip_end(nd_cli_t *cli, ld_error_t *err)
 {
-    char member[LD_RECORD_ID_MAX + 1], trip[LD_RECORD_ID_MAX + 1], started[16], status[32];
+    char trip[LD_RECORD_ID_MAX + 1], started[16], status[32];
     char *why = NULL;
-    bool found;
     const char *date = nd_cli_flag(cli, "date");
     ld_change_t c;
     ld_change_init(&c);
@@ -195,11 +206,7 @@ int nd_cmd_trip_end(nd_cli_t *cli, ld_error_t *err)
         return err->code;
     int rc = trip_ending(store, nd_cli_flag(cli, "why"), &why, err);
     if (rc == 0)
-        rc = nd_rec_resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
-    if (rc == 0)
-        rc = open_trip(nd_store_db(store), member, trip, started, status, &found, err);
-    if (rc == 0 && !found)
-        rc = ld_error_set(err, LD_EINVAL, "MEMBER: '%s' is not away on a trip", nd_cli_arg(cli, 0));
+        rc = trip_under_way(cli, &store, trip, started, status, err);
     if (rc == 0)
         rc = check_date_after(store, "ended", "--date", date, started, "the trip's start", err);
     c.kind = LD_KIND_TRIP;
@@ -211,6 +218,34 @@ int nd_cmd_trip_end(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = nd_rec_write(store, &c, false, err);
     free(why);
+    ld_change_clear(&c);
+    return rc;
+}
+
+int nd_cmd_trip_edit(nd_cli_t *cli, ld_error_t *err)
+{
+    static const nd_flag_field_t flags[] = {
+        { "until", "until" }, { "employer", "employer" }, { "address", "address" },
+        { "phone", "phone" }, { "reason", "reason" }, { NULL, NULL },
+    };
+    char trip[LD_RECORD_ID_MAX + 1], started[16], status[32];
+    nd_store_t *store = NULL;
+    ld_change_t c;
+    ld_change_init(&c);
+    int rc = trip_under_way(cli, &store, trip, started, status, err);
+    c.kind = LD_KIND_TRIP;
+    snprintf(c.record_id, sizeof c.record_id, "%s", trip);
+    if (rc == 0)
+        rc = nd_rec_set_flags(cli, store, &c, flags, false, err);
+    if (rc == 0 && c.nfields == 0)
+        rc = ld_error_set(err, LD_EINVAL, "nothing to change (give at least one of --until,"
+                          " --employer, --address, --phone, --reason)");
+    const char *until = ld_change_get(&c, "until");
+    if (rc == 0 && until != NULL && *until != '\0')
+        rc = check_date_after(store, "until", "--until", until, started, "the trip's start",
+                              err);
+    if (rc == 0)
+        rc = nd_rec_write(store, &c, false, err);
     ld_change_clear(&c);
     return rc;
 }

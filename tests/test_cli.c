@@ -739,6 +739,14 @@ Test(cli, trips_start_report_in_and_end)
     snprintf(trip, sizeof trip, "%.36s", last.out);
     cr_assert_eq(query_int("SELECT count(*) FROM trips WHERE \"until\" = '2199-02-20'"), 1,
                  "the expected end may lie ahead");
+    /* what the registration says may change while the member is away */
+    FAILS_UNCHANGED(2, "nothing to change", "trip", "edit", id);
+    FAILS_UNCHANGED(2, "--until: bad value '2010-01-01' (before the trip's start 2010-02-20)",
+                    "trip", "edit", id, "--until", "2010-01-01");
+    RUN(0, "trip", "edit", "林术平", "--until", "2198-12-31", "--employer", "东莞市凤岗镇电子厂");
+    cr_assert_eq(query_int("SELECT count(*) FROM trips WHERE \"until\" = '2198-12-31' AND "
+                           "employer = '东莞市凤岗镇电子厂' AND reason = '务工' AND "
+                           "started = '2010-02-20'"), 1, "only the fields given change");
     RUN(0, "member", "list", "--mobile", "--format", "csv");
     OUT_HAS("林术平");
     FAILS_UNCHANGED(2, "already away on trip", "trip", "start", id, "--to", "dongguan", "--date",
@@ -757,14 +765,15 @@ Test(cli, trips_start_report_in_and_end)
     RUN(0, "trip", "end", id, "--date", "2010-12-01", "--why", "已返乡");
     RUN(0, "trip", "list", "--member", id, "--format", "csv");
     OUT_HAS("id,member,name,to,started,until,reported_in,ended,status,");
-    OUT_HAS(",2010-02-20,2199-02-20,2010-03-01,2010-12-01,returned,");
+    OUT_HAS(",2010-02-20,2198-12-31,2010-03-01,2010-12-01,returned,东莞市凤岗镇电子厂,");
     RUN(0, "member", "show", id);
     OUT_HAS("预计外出至 until");
-    OUT_HAS("2199-02-20");
+    OUT_HAS("2198-12-31");
     RUN(0, "member", "list", "--mobile", "--format", "csv");
     OUT_LACKS("林术平");
     FAILS_UNCHANGED(2, "is not away on a trip", "trip", "end", id, "--date", "2010-12-02",
                     "--why", "returned");
+    FAILS_UNCHANGED(2, "is not away on a trip", "trip", "edit", id, "--phone", "13900000000");
 }
 
 /* -------------------------------------------------------- agreements ---- */
