@@ -773,9 +773,13 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, const uint8_t *body,
         if (skip < n) {
             ld_error_t ierr;
             ld_error_clear(&ierr);
-            uint64_t waiting = 0, waiting_changes = 0;
-            rc = nd_inbox_depth(self->store, &waiting, &waiting_changes, &ierr);
-            bool to_inbox = waiting > 0 || (self->take_first && remaining > 0);
+            /* Whether the inbox holds batches is asked only when it decides anything. */
+            bool to_inbox = self->take_first && remaining > 0;
+            if (!to_inbox) {
+                uint64_t waiting = 0, waiting_changes = 0;
+                rc = nd_inbox_depth(self->store, &waiting, &waiting_changes, &ierr);
+                to_inbox = waiting > 0;
+            }
             if (rc == 0 && !to_inbox) {
                 ld_msg_t full;
                 rc = ld_msg_decode(LD_MSG_BATCH, body, len, &full, &ierr);

@@ -67,6 +67,16 @@ void ld_buf_reset(ld_buf_t *b)
 #define TAG_ENTRY_POSITION  0x08   /* Entry.position = 1, varint */
 #define TAG_ENTRY_CHANGE    0x12   /* Entry.change = 2, length-delimited */
 
+/* Writes a length-delimited field, tag then length then bytes, into room reserved. */
+static void put_bytes_field(ld_buf_t *b, uint8_t tag, const uint8_t *data, size_t len)
+{
+    b->data[b->len++] = tag;
+    put_varint(b, len);
+    if (len > 0)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
 int ld_push_append(ld_buf_t *b, const uint8_t *change, size_t len)
 {
     if (len > LD_BODY_MAX)
@@ -74,11 +84,7 @@ int ld_push_append(ld_buf_t *b, const uint8_t *change, size_t len)
     int rc = ld_buf_reserve(b, 1 + varint_size(len) + len);
     if (rc != 0)
         return rc;
-    b->data[b->len++] = TAG_PUSH_CHANGES;
-    put_varint(b, len);
-    if (len > 0)
-        memcpy(b->data + b->len, change, len);
-    b->len += len;
+    put_bytes_field(b, TAG_PUSH_CHANGES, change, len);
     return 0;
 }
 
@@ -94,11 +100,7 @@ int ld_batch_append(ld_buf_t *b, uint64_t position, const uint8_t *change, size_
     put_varint(b, entry);
     b->data[b->len++] = TAG_ENTRY_POSITION;
     put_varint(b, position);
-    b->data[b->len++] = TAG_ENTRY_CHANGE;
-    put_varint(b, len);
-    if (len > 0)
-        memcpy(b->data + b->len, change, len);
-    b->len += len;
+    put_bytes_field(b, TAG_ENTRY_CHANGE, change, len);
     return 0;
 }
 

@@ -982,6 +982,19 @@ Test(codec, ten_thousand_random_inputs_decode_cleanly_or_fail_with_a_message, .t
 
 /* ---- a Batch read for its framing alone (ld_batch_peek) ---- */
 
+/* The bytes of one packed visit change, of under 1,000 bytes (caller frees). */
+static uint8_t *packed_visit(size_t *len)
+{
+    ld_change_t c;
+    ld_error_t err;
+    uint8_t *bytes = NULL;
+    make_change(&c, LD_KIND_VISIT, 1);
+    cr_assert_eq(ld_change_pack(&c, &bytes, len, &err), 0, "%s", err.msg);
+    cr_assert_lt(*len, 1000);
+    ld_change_clear(&c);
+    return bytes;
+}
+
 /* Peeks body and asserts it gives exactly what ld_msg_decode gives of positions, count
  * and remaining; the peek holds no changes. */
 static void assert_peek_agrees(const uint8_t *body, size_t len, const ld_msg_t *full)
@@ -1041,12 +1054,9 @@ Test(codec, a_peeked_batch_gives_the_positions_and_remaining_a_decode_gives)
 
 Test(codec, a_peek_does_not_read_the_changes_a_decode_refuses)
 {
-    ld_change_t c;
-    make_change(&c, LD_KIND_VISIT, 1);
-    uint8_t *bytes = NULL;
     size_t len = 0;
+    uint8_t *bytes = packed_visit(&len);
     ld_error_t err;
-    cr_assert_eq(ld_change_pack(&c, &bytes, &len, &err), 0, "%s", err.msg);
     static const uint8_t garbage[] = { 0xff, 0xff, 0xff };    /* a varint cut short */
     ld_buf_t b = { NULL, 0, 0 };
     cr_assert_eq(ld_batch_append(&b, 3, bytes, len), 0);
@@ -1063,19 +1073,14 @@ Test(codec, a_peek_does_not_read_the_changes_a_decode_refuses)
     cr_assert_neq(ld_msg_decode(LD_MSG_BATCH, b.data, b.len, &m, &err), 0);
     ld_buf_free(&b);
     free(bytes);
-    ld_change_clear(&c);
 }
 
 Test(codec, a_peek_refuses_what_breaks_the_framing_naming_it)
 {
-    ld_change_t c;
-    make_change(&c, LD_KIND_VISIT, 1);
-    uint8_t *bytes = NULL;
     size_t len = 0;
+    uint8_t *bytes = packed_visit(&len);
     ld_error_t err;
     ld_msg_t m;
-    cr_assert_eq(ld_change_pack(&c, &bytes, &len, &err), 0, "%s", err.msg);
-    cr_assert_lt(len, 1000);
     uint8_t entry[2100], body[2200];
     size_t e, k;
 
@@ -1143,7 +1148,6 @@ Test(codec, a_peek_refuses_what_breaks_the_framing_naming_it)
     cr_assert_eq(ld_batch_peek(b.data, (size_t)LD_BODY_MAX + 1, &m, &err), LD_ETOOBIG);
     ld_buf_free(&b);
     free(bytes);
-    ld_change_clear(&c);
 }
 
 Test(codec, on_mutated_batches_a_peek_accepts_every_body_a_decode_accepts_and_agrees)
