@@ -605,6 +605,21 @@ static int32_t month_index(const char *text)
     return ld_month_parse(month, &m) ? m : -1;
 }
 
+/* One finding about a member, in section `sect`; `more` (may be NULL) tells apart the
+ * member's findings of one duty in the sort key (a member may have several). */
+static int member_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
+                          const person_t *p, const char *date, const char *elapsed,
+                          const char *note, const char *more)
+{
+    const char *cells[CELLS_MAX] = { nd_level_name(level), p->name, p->org_name,
+                                     p->inflow_name, duty_names[duty], date, elapsed, note };
+    char key[512];
+    int n = member_key(key, sizeof key, p->org, p->name, p->id);
+    if (more != NULL && n > 0 && (size_t) n < sizeof key)
+        snprintf(key + n, sizeof key - (size_t) n, "\x1f%s", more);
+    return add_finding(r, sect, level, duty, cells, key);
+}
+
 /* One dues entry paid too late, found during the activities pass. */
 static int late_dues(report_t *r, const person_t *p, const char *month, const char *paid)
 {
@@ -612,18 +627,12 @@ static int late_dues(report_t *r, const person_t *p, const char *month, const ch
     if (covers < 0 || when < 0 || when - covers <= r->rules.backpay_max_months)
         return 0;
     int late = (int) (when - covers);
-    char elapsed[32], note[160], key[512];
+    char elapsed[32], note[160], more[32];
     snprintf(elapsed, sizeof elapsed, "%d个月", late);
     snprintf(note, sizeof note, "%s 的党费于 %s 补缴，迟 %d 个月（限 %d 个月）", month, paid,
              late, r->rules.backpay_max_months);
-    const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), p->name, p->org_name,
-                                     p->inflow_name, duty_names[DUTY_BACKPAY], paid, elapsed,
-                                     note };
-    /* a member may have several: after the member, by payment and month */
-    int n = member_key(key, sizeof key, p->org, p->name, p->id);
-    if (n > 0 && (size_t) n < sizeof key)
-        snprintf(key + n, sizeof key - (size_t) n, "\x1f%s\x1f%s", paid, month);
-    return add_finding(r, 1, ND_LEVEL_BREACH, DUTY_BACKPAY, cells, key);
+    snprintf(more, sizeof more, "%s\x1f%s", paid, month);    /* by payment, then month */
+    return member_finding(r, 1, ND_LEVEL_BREACH, DUTY_BACKPAY, p, paid, elapsed, note, more);
 }
 
 /* Marks `month` (a month_index) paid for p, when it falls between the month p's latest
@@ -712,18 +721,6 @@ static int load_assessments(report_t *r)
     return rc;
 }
 
-/* One finding about a member, in section `sect`. */
-static int member_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
-                          const person_t *p, const char *date, const char *elapsed,
-                          const char *note)
-{
-    const char *cells[CELLS_MAX] = { nd_level_name(level), p->name, p->org_name,
-                                     p->inflow_name, duty_names[duty], date, elapsed, note };
-    char key[512];
-    member_key(key, sizeof key, p->org, p->name, p->id);
-    return add_finding(r, sect, level, duty, cells, key);
-}
-
 /* The months after the one p's latest trip started in, up to the last month that has
  * ended, that no dues entry paid for: how many, and the longest run of them. */
 typedef struct unpaid {
@@ -770,7 +767,7 @@ static int check_mobile(report_t *r, const person_t *p)
             snprintf(note, sizeof note, "最近一次组织生活 %s，已 %d 个月", p->last_life, months);
         else
             snprintf(note, sizeof note, "外出（%s）以来无组织生活记录，已 %d 个月", since, months);
-        rc = member_finding(r, 1, level, DUTY_LIFE, p, p->last_life, elapsed, note);
+        rc = member_finding(r, 1, level, DUTY_LIFE, p, p->last_life, elapsed, note, NULL);
     }
 
     unpaid_t u = unpaid_months(r, p);
@@ -786,7 +783,7 @@ static int check_mobile(report_t *r, const person_t *p)
                      run_from, u.run, u.total);
         else
             snprintf(note, sizeof note, "%s 起连续 %d 个月未交", run_from, u.run);
-        rc = member_finding(r, 1, level, DUTY_DUES, p, run_from, elapsed, note);
+        rc = member_finding(r, 1, level, DUTY_DUES, p, run_from, elapsed, note, NULL);
     }
 
     /* A month paid for twice: most often both branches recorded one payment before
@@ -795,17 +792,11 @@ static int check_mobile(report_t *r, const person_t *p)
     for (int32_t m = first; rc == 0 && p->paid && m <= this_month; m++) {
         if (p->paid[m - first] < 2)
             continue;
-        char month[8], key[512];
+        char month[8];
         ld_month_format(m, month);
         snprintf(note, sizeof note, "%s 的党费记了 %d 笔：核对后删去多记的", month,
                  p->paid[m - first]);
-        const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_WARNING), p->name,
-                                         p->org_name, p->inflow_name,
-                                         duty_names[DUTY_DUES_TWICE], month, "", note };
-        int n = member_key(key, sizeof key, p->org, p->name, p->id);
-        if (n > 0 && (size_t) n < sizeof key)
-            snprintf(key + n, sizeof key - (size_t) n, "\x1f%s", month);
-        rc = add_finding(r, 1, ND_LEVEL_WARNING, DUTY_DUES_TWICE, cells, key);
+        rc = member_finding(r, 1, ND_LEVEL_WARNING, DUTY_DUES_TWICE, p, month, "", note, month);
     }
 
     last = NO_DAY;
@@ -819,7 +810,8 @@ static int check_mobile(report_t *r, const person_t *p)
                      p->last_any, months);
         else
             snprintf(note, sizeof note, "外出（%s）以来无任何活动记录，已 %d 个月", since, months);
-        rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_LOST, p, p->last_any, elapsed, note);
+        rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_LOST, p, p->last_any, elapsed,
+                            note, NULL);
     }
     return rc;
 }
@@ -842,15 +834,16 @@ static int check_people(report_t *r)
             const char *missing = !p->assessed[0] && !p->assessed[1] ? "流出地和流入地"
                                 : !p->assessed[0] ? "流出地" : "流入地";
             snprintf(note, sizeof note, "%d 年度缺%s考核", y - 1, missing);
-            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_ASSESS, p, year, "", note);
+            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_ASSESS, p, year, "", note, NULL);
         }
         if (rc == 0 && p->out_last_year && !p->yearly[0]) {
             snprintf(note, sizeof note, "%d 年度未向流出地党支部提交书面报告", y - 1);
-            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_YEARLY_REPORT, p, year, "", note);
+            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_YEARLY_REPORT, p, year, "",
+                                note, NULL);
         }
         if (rc == 0 && p->out_last_year && !p->yearly[1]) {
             snprintf(note, sizeof note, "%d 年度党员活动证未经年审（随民主评议）", y - 1);
-            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_REVIEW, p, year, "", note);
+            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_REVIEW, p, year, "", note, NULL);
         }
 
         bool waiting = strcmp(p->status, "registered") == 0 ||
@@ -862,13 +855,15 @@ static int check_people(report_t *r)
             snprintf(elapsed, sizeof elapsed, "%" PRId32 "天", r->as_of - p->started);
             snprintf(note, sizeof note, "外出登记 %" PRId32 " 天仍未到流入地党支部报到（限 %d 天）",
                      r->as_of - p->started, r->rules.report_in_days);
-            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_REPORT_IN, p, date, elapsed, note);
+            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_REPORT_IN, p, date, elapsed,
+                                note, NULL);
         }
 
         if (rc == 0 && strcmp(p->status, "lost-contact") == 0 &&
             (p->ended == NO_DAY || p->ended <= r->as_of)) {
             fmt_day(p->ended != NO_DAY ? p->ended : p->started, date);
-            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_LOST, p, date, "", "外出登记状态为失联");
+            rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_LOST, p, date, "",
+                                "外出登记状态为失联", NULL);
         }
     }
     return rc;
