@@ -44,6 +44,8 @@
  *     review (activities of kind report and review dated in that year, or in January to
  *     March of the next: an entry counts for one year only);
  *   - a trip still not reported in more than report_in_days after it started;
+ *   - a trip under way on the date after the day it was expected to end (a warning: the
+ *     branch records the return, or a later expected end);
  *   - out of contact: the latest trip marked lost-contact, or a mobile member with no
  *     activity of any kind for contact_lost_months whole months.
  * Every finding row holds a level ("超期" breach, "预警" warning); rows are sorted
@@ -63,13 +65,13 @@
 
 typedef enum duty {
     DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY,
-    DUTY_DUES_TWICE, DUTY_ASSESS, DUTY_YEARLY_REPORT, DUTY_REVIEW, DUTY_REPORT_IN, DUTY_LOST,
-    DUTY_COUNT
+    DUTY_DUES_TWICE, DUTY_ASSESS, DUTY_YEARLY_REPORT, DUTY_REVIEW, DUTY_REPORT_IN, DUTY_OVERDUE,
+    DUTY_LOST, DUTY_COUNT
 } duty_t;
 
 static const char *const duty_names[DUTY_COUNT] = {
     "共管协议", "半年电联", "年度互访", "组织生活", "党费", "补缴党费", "党费重记", "双边考核",
-    "年度书面报告", "活动证年审", "外出报到", "失联",
+    "年度书面报告", "活动证年审", "外出报到", "逾期未归", "失联",
 };
 
 #define CELLS_MAX 8
@@ -110,6 +112,7 @@ typedef struct person {
     bool    female;
     char    status[16];        /* of the latest trip */
     int32_t started, reported_in, ended;
+    int32_t until;             /* the day the latest trip is expected to end, or NO_DAY */
     bool    mobile;            /* the latest trip is current on the date */
     bool    out_last_year;     /* some trip overlapped the last full year */
     bool    assessed[2];       /* last year's assessment: [0] outflow, [1] inflow side */
@@ -350,7 +353,7 @@ static const char *const life_kinds[] = {
 /* ?1 the date.  In the order of the index trips(member, started, id): no sorting. */
 static const char sql_trips[] =
     "SELECT t.\"member\", t.\"to\", t.\"started\", t.\"reported_in\", t.\"ended\","
-    " t.\"status\", m.\"name\", m.\"org\", m.\"gender\" = 'female'"
+    " t.\"status\", m.\"name\", m.\"org\", m.\"gender\" = 'female', t.\"until\""
     " FROM \"trips\" AS t"
     " JOIN \"members\" AS m ON m.\"id\" = t.\"member\" AND m.\"deleted\" = 0"
     " WHERE t.\"deleted\" = 0 AND t.\"started\" <= ?1"
@@ -561,6 +564,7 @@ static int load_trips(report_t *r)
         p->started = col_day(st, 2);
         p->reported_in = col_day(st, 3);
         p->ended = col_day(st, 4);
+        p->until = col_day(st, 9);
         snprintf(p->status, sizeof p->status, "%s", col_text(st, 5));
         bool current = strcmp(p->status, "registered") == 0 ||
                        strcmp(p->status, "reported-in") == 0;
@@ -856,6 +860,15 @@ static int check_people(report_t *r)
             snprintf(note, sizeof note, "外出登记 %" PRId32 " 天仍未到流入地党支部报到（限 %d 天）",
                      r->as_of - p->started, r->rules.report_in_days);
             rc = member_finding(r, 2, ND_LEVEL_BREACH, DUTY_REPORT_IN, p, date, elapsed,
+                                note, NULL);
+        }
+
+        if (rc == 0 && p->mobile && p->until != NO_DAY && p->until < r->as_of) {
+            fmt_day(p->until, date);
+            snprintf(elapsed, sizeof elapsed, "%" PRId32 "天", r->as_of - p->until);
+            snprintf(note, sizeof note, "预计外出至 %s，已过 %" PRId32 " 天未登记返回（返回：trip end；延期：trip edit --until）",
+                     date, r->as_of - p->until);
+            rc = member_finding(r, 2, ND_LEVEL_WARNING, DUTY_OVERDUE, p, date, elapsed,
                                 note, NULL);
         }
 
@@ -1392,7 +1405,7 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
         title0,
         title1,
         "二、流动党员：组织生活与党费",
-        "三、双边考核、外出报到与失联",
+        "三、双边考核、外出报到、逾期未归与失联",
         "四、流动党员统计",
         "问题汇总",
     };

@@ -593,7 +593,7 @@ Test(report, breaches_are_listed_before_warnings_and_each_format_holds_every_sec
     cr_assert_eq(ntables, 6);
     cr_assert_eq(ndoctypes, 1);
     cr_assert_not_null(strstr(html, "<title>两地双管合规报告（截至 2010-12-15）</title>"));
-    cr_assert_not_null(strstr(html, "<h2>三、双边考核、外出报到与失联</h2>"));
+    cr_assert_not_null(strstr(html, "<h2>三、双边考核、外出报到、逾期未归与失联</h2>"));
     size_t len = strlen(html);
     cr_assert(strcmp(html + len - 16, "</body>\n</html>\n") == 0);
 
@@ -926,6 +926,26 @@ Test(report, a_trip_must_be_reported_in_within_30_days)
                             "2011-02-20", "status", "reported-in", NULL), 0, "%s", err.msg);
     cr_assert_str_eq(level_on("2011-02-19", 3, "外出报到"), "超期");
     cr_assert_str_eq(level_on("2011-02-20", 3, "外出报到"), "");
+}
+
+Test(report, a_trip_under_way_past_its_expected_end_is_a_warning_until_it_ends)
+{
+    small_store("2011-01-10", "2011-01-01");
+    cr_assert_str_eq(level_on("2012-01-10", 3, "逾期未归"), "", "no expected end, no finding");
+    ld_error_t err = { 0 };
+    cr_assert_eq(seed_write(town->store, LD_KIND_TRIP, trip_id, NULL, &err, "until",
+                            "2011-06-30", "reported_in", "2011-01-20", "status", "reported-in",
+                            NULL), 0, "%s", err.msg);
+    cr_assert_str_eq(level_on("2011-06-30", 3, "逾期未归"), "");
+    cr_assert_str_eq(level_on("2011-07-01", 3, "逾期未归"), "预警");
+    const char *note = NULL;
+    cr_assert_eq(rows_in(3, "2011-07-12", "逾期未归", &note), 1);
+    cr_assert_not_null(strstr(note, "预计外出至 2011-06-30，已过 12 天"), "%s", note);
+    /* the return, recorded: no finding after it, still one for a day before it */
+    cr_assert_eq(seed_write(town->store, LD_KIND_TRIP, trip_id, NULL, &err, "ended",
+                            "2011-07-20", "status", "returned", NULL), 0, "%s", err.msg);
+    cr_assert_str_eq(level_on("2011-07-19", 3, "逾期未归"), "预警");
+    cr_assert_str_eq(level_on("2011-07-20", 3, "逾期未归"), "");
 }
 
 Test(report, six_months_without_any_activity_is_out_of_contact)
