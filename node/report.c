@@ -27,6 +27,12 @@
  *     every period that begins on or after the day it was signed (and not after `until`);
  *     a period that ended without one is a breach, a current period within the last
  *     contact_warn_days / visit_warn_days days without one is a warning;
+ *   - an inflow branch's own organisational life, by the timetable of nd_life_rules
+ *     (theme day, committee and group monthly, all-member meeting quarterly, life
+ *     meeting and appraisal yearly): the last period of each kind that has ended with
+ *     no entry by a member of the branch, written by the branch's node during that
+ *     member's latest trip, is a breach, once a member away there on the date had left for it by the period's
+ *     first day (check_branches);
  *   - a mobile member's organisational life (meeting, committee, group, theme-day,
  *     lecture, life-meeting, appraisal): whole months since the latest one (or since the
  *     trip started, when there is none) >= life_warn_months warns, >= life_breach_months
@@ -57,6 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "rules.h"
+#include "schema.h"
 #include "text.h"
 
 #define NO_DAY INT32_MIN
@@ -64,13 +71,13 @@
 /* ------------------------------------------------------------ findings ---- */
 
 typedef enum duty {
-    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY,
+    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_BRANCH_LIFE, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY,
     DUTY_DUES_TWICE, DUTY_ASSESS, DUTY_YEARLY_REPORT, DUTY_REVIEW, DUTY_REPORT_IN, DUTY_OVERDUE,
     DUTY_LOST, DUTY_COUNT
 } duty_t;
 
 static const char *const duty_names[DUTY_COUNT] = {
-    "共管协议", "半年电联", "年度互访", "组织生活", "党费", "补缴党费", "党费重记", "双边考核",
+    "共管协议", "半年电联", "年度互访", "支部组织生活", "组织生活", "党费", "补缴党费", "党费重记", "双边考核",
     "年度书面报告", "活动证年审", "外出报到", "逾期未归", "失联",
 };
 
@@ -109,6 +116,7 @@ typedef struct person {
     char        inflow[LD_ID_MAX + 1];      /* where the latest trip goes */
     char       *name;                       /* owned */
     const char *org_name, *inflow_name;     /* borrowed from the orgs, or the ids above */
+    struct org *inflow_org;                 /* borrowed; NULL when the store lacks it */
     bool    female;
     char    status[16];        /* of the latest trip */
     int32_t started, reported_in, ended;
@@ -130,7 +138,12 @@ typedef struct person {
 /* An organisation: its name and kind, by id. */
 typedef struct org {
     char *id, *name, *kind;
+    char *node;               /* the node that keeps it */
     bool  here;               /* kept by this node */
+    /* As an inflow branch, for each kind of nd_life_rules: */
+    int     owing[ND_LIFE_RULES];   /* members away here since its last period began */
+    bool    held[ND_LIFE_RULES];    /* an entry of the kind in that period */
+    int32_t latest[ND_LIFE_RULES];  /* the latest entry up to the date, or 0 */
 } org_t;
 
 /* A dated reference (a contact or a visit of an agreement). */
@@ -158,7 +171,8 @@ typedef struct report {
     size_t       npeople, people_cap;
     size_t      *slots;          /* open-addressing hash of people by id: index + 1, 0 free */
     size_t       nslots;         /* a power of two */
-    findings_t   sect[3];        /* agreements; members' life and dues; the rest */
+    nd_period_t  life_period[ND_LIFE_RULES];  /* the last period of each that has ended */
+    findings_t   sect[3];        /* agreements and branches; members' life and dues; the rest */
     long         counts[DUTY_COUNT][3];
 } report_t;
 
@@ -362,7 +376,7 @@ static const char sql_trips[] =
 /* Every live row, in table order; the date is compared in C so that SQLite reads the
  * table straight through instead of looking rows up from the date index. */
 static const char sql_activities[] =
-    "SELECT \"member\", \"kind\", \"date\", \"month\" FROM \"activities\""
+    "SELECT \"member\", \"kind\", \"date\", \"month\", \"created_by\" FROM \"activities\""
     " WHERE \"deleted\" = 0";
 
 /* ?1 the year. */
@@ -452,12 +466,16 @@ static int load_orgs(report_t *r)
             r->orgs_cap = cap;
         }
         org_t *o = &r->orgs[r->norgs++];
+        memset(o, 0, sizeof *o);
+        for (int k = 0; k < ND_LIFE_RULES; k++)
+            o->latest[k] = NO_DAY;
         o->id = col_dup(st, 0);
         o->name = col_dup(st, 1);
         /* a deleted org keeps its name here but counts as no kind of branch */
         o->kind = sqlite3_column_int(st, 3) ? strdup("") : col_dup(st, 2);
+        o->node = col_dup(st, 4);
         o->here = strcmp(col_text(st, 4), nd_store_node_id(r->store)) == 0;
-        if (!o->id || !o->name || !o->kind) {
+        if (!o->id || !o->name || !o->kind || !o->node) {
             rc = fail_nomem(r);
             goto out;
         }
@@ -474,10 +492,16 @@ static int org_cmp(const void *key, const void *elem)
     return strcmp(key, ((const org_t *) elem)->id);
 }
 
+/* Org `id`, or NULL when the store does not hold it. */
+static org_t *find_org(const report_t *r, const char *id)
+{
+    return r->norgs ? bsearch(id, r->orgs, r->norgs, sizeof *r->orgs, org_cmp) : NULL;
+}
+
 /* The name of org `id`, or `id` itself when the store does not hold it. */
 static const char *org_name(const report_t *r, const char *id)
 {
-    const org_t *o = r->norgs ? bsearch(id, r->orgs, r->norgs, sizeof *r->orgs, org_cmp) : NULL;
+    const org_t *o = find_org(r, id);
     return o ? o->name : id;
 }
 
@@ -582,6 +606,7 @@ static int load_trips(report_t *r)
     for (size_t i = 0; i < r->npeople; i++) {
         r->people[i].org_name = org_name(r, r->people[i].org);
         r->people[i].inflow_name = org_name(r, r->people[i].inflow);
+        r->people[i].inflow_org = find_org(r, r->people[i].inflow);
     }
     rc = index_people(r);
 out:
@@ -656,6 +681,25 @@ static int mark_paid(report_t *r, person_t *p, int32_t month, int32_t last)
 }
 
 /* The activities pass: each live entry up to the date, folded into its member. */
+/* Counts an organisational-life entry of member p, dated `date` (up to the report's)
+ * and written first at node `by`, to the inflow branch of p's latest trip, if that
+ * branch's node wrote it (an entry the home township wrote is of its own branch's
+ * life, the member home for a while) during that trip. */
+static void branch_life(report_t *r, const person_t *p, const char *kind, const char *date,
+                        const char *by)
+{
+    int k = nd_life_rule_of(kind);
+    org_t *o = p->inflow_org;
+    int32_t day;
+    if (k < 0 || !o || strcmp(by, o->node) != 0 || !ld_date_parse(date, &day) ||
+        day < p->started || (p->ended != NO_DAY && day > p->ended))
+        return;
+    if (day > o->latest[k])
+        o->latest[k] = day;
+    if (day >= r->life_period[k].first && day <= r->life_period[k].last)
+        o->held[k] = true;
+}
+
 static int load_activities(report_t *r)
 {
     sqlite3_stmt *st = NULL;
@@ -689,8 +733,10 @@ static int load_activities(report_t *r)
             rc = mark_paid(r, p, month_index(month), as_of_month);
             if (rc == 0 && p->mobile && strcmp(date, window) > 0)
                 rc = late_dues(r, p, month, date);
-        } else if (is_life(kind) && strcmp(date, p->last_life) > 0) {
-            memcpy(p->last_life, date, 11);
+        } else if (is_life(kind)) {
+            if (strcmp(date, p->last_life) > 0)
+                memcpy(p->last_life, date, 11);
+            branch_life(r, p, kind, date, col_text(st, 4));
         } else if (strcmp(kind, "report") == 0 || strcmp(kind, "review") == 0) {
             int ey = atoi(date), em = atoi(date + 5);
             if ((em <= 3 ? ey - 1 : ey) == owed)
@@ -1128,6 +1174,52 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------ branches ---- */
+
+/* The organisational life of inflow branches.  A branch owes each kind of nd_life_rules
+ * in the last period of it that has ended, when a member away there on the date had
+ * left for it by that period's first day; a period with no entry of the kind, by any
+ * member of the branch during the member's trip, is a breach.  Only that period is
+ * looked at: the one before it is history a secretary can no longer act on. */
+static int check_branches(report_t *r)
+{
+    for (size_t i = 0; i < r->npeople; i++) {
+        const person_t *p = &r->people[i];
+        if (!p->mobile || !p->inflow_org)
+            continue;
+        for (int k = 0; k < ND_LIFE_RULES; k++)
+            if (p->started <= r->life_period[k].first)
+                p->inflow_org->owing[k]++;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < r->norgs && rc == 0; i++) {
+        const org_t *o = &r->orgs[i];
+        for (int k = 0; k < ND_LIFE_RULES && rc == 0; k++) {
+            if (o->owing[k] == 0 || o->held[k])
+                continue;
+            nd_period_t per = r->life_period[k];
+            const char *kind = ld_schema_label("kind", nd_life_rules[k].kind);
+            if (!kind)
+                kind = nd_life_rules[k].kind;
+            char label[32], due[11], last[11] = "无", note[192], key[512];
+            nd_period_label(per, label);
+            ld_date_format(per.last, due);
+            if (o->latest[k] != NO_DAY)
+                ld_date_format(o->latest[k], last);
+            snprintf(note, sizeof note, "%s无%s记录（每%s一次），已超期 %" PRId32 " 天；"
+                     "在此的流动党员 %d 名", label, kind,
+                     nd_period_name(nd_life_rules[k].months), r->as_of - per.last,
+                     o->owing[k]);
+            const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), "", o->name, kind,
+                                             label, due, last, note };
+            /* after the agreements' rows, whose keys begin with an org id */
+            snprintf(key, sizeof key, "\x7f%s\x1f%d", o->id, k);
+            rc = add_finding(r, 0, ND_LEVEL_BREACH, DUTY_BRANCH_LIFE, cells, key);
+        }
+    }
+    return rc;
+}
+
 /* ---------------------------------------------------------------- tables ---- */
 
 static const char *const finding_keys[CELLS_MAX] = {
@@ -1343,6 +1435,7 @@ static void report_clear(report_t *r)
         free(r->orgs[i].id);
         free(r->orgs[i].name);
         free(r->orgs[i].kind);
+        free(r->orgs[i].node);
     }
     free(r->orgs);
     for (int s = 0; s < 3; s++)
@@ -1362,6 +1455,9 @@ static int report_init(report_t *r, nd_store_t *store, int32_t as_of, ld_error_t
     if (y < 1900 || y > 2199)
         return ld_error_set(err, LD_EINVAL, "report: date %" PRId32 " is out of range", as_of);
     ld_date_format(as_of, r->as_of_text);
+    for (int k = 0; k < ND_LIFE_RULES; k++)
+        r->life_period[k] = nd_period_of(nd_period_of(as_of, nd_life_rules[k].months).first - 1,
+                                         nd_life_rules[k].months);
     return load_rules(r);
 }
 
@@ -1396,9 +1492,11 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
         rc = check_people(&r);
     if (!rc)
         rc = check_agreements(&r);
-    char title0[96], title1[128];
+    if (!rc)
+        rc = check_branches(&r);
+    char title0[96], title1[160];
     snprintf(title0, sizeof title0, "两地双管合规报告（截至 %s）", r.as_of_text);
-    snprintf(title1, sizeof title1, "一、共管协议：每%s电联一次、每%s互访一次",
+    snprintf(title1, sizeof title1, "一、共管协议（每%s电联一次、每%s互访一次）与流入地党支部组织生活",
              nd_period_name(r.rules.contact_period_months),
              nd_period_name(r.rules.visit_period_months));
     const char *titles[NTABLES] = {

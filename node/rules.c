@@ -3,6 +3,7 @@
 #include "rules.h"
 
 #include <stdio.h>
+#include <string.h>
 #include "text.h"
 
 void nd_rules_defaults(nd_rules_t *r)
@@ -16,6 +17,23 @@ void nd_rules_defaults(nd_rules_t *r)
     r->backpay_max_months = 6;
     r->report_in_days = 30;
     r->contact_lost_months = 6;
+}
+
+const nd_life_rule_t nd_life_rules[ND_LIFE_RULES] = {
+    { "theme-day", 1 },      /* 主题党日 */
+    { "committee", 1 },      /* 支委会 */
+    { "group", 1 },          /* 党小组会 */
+    { "meeting", 3 },        /* 党员大会 */
+    { "life-meeting", 12 },  /* 组织生活会 */
+    { "appraisal", 12 },     /* 民主评议 */
+};
+
+int nd_life_rule_of(const char *kind)
+{
+    for (int i = 0; i < ND_LIFE_RULES; i++)
+        if (strcmp(kind, nd_life_rules[i].kind) == 0)
+            return i;
+    return -1;
 }
 
 bool nd_period_months_valid(int months)

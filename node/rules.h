@@ -28,6 +28,20 @@ typedef struct nd_rules {
     int visit_period_months;   /* 12: one visit per this many months (a divisor of 12) */
 } nd_rules_t;
 
+/* The organisational life a branch holds on a timetable (DOMAIN.md, national practice):
+ * the activity kind, and one per this many months.  Lectures (党课) are left out: their
+ * rate is set locally. */
+typedef struct nd_life_rule {
+    const char *kind;
+    int         months;
+} nd_life_rule_t;
+
+#define ND_LIFE_RULES 6
+extern const nd_life_rule_t nd_life_rules[ND_LIFE_RULES];
+
+/* The index in nd_life_rules of activity kind `kind`, or -1 when it has no timetable. */
+int nd_life_rule_of(const char *kind);
+
 /* Fills r with the seed's values above. */
 void nd_rules_defaults(nd_rules_t *r);
 

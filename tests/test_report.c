@@ -223,6 +223,27 @@ static const jval_t *table(int i)
     return rows;
 }
 
+/* The rows of the agreements' table that are about an agreement (those about an inflow
+ * branch's own organisational life name no outflow branch), checking the others' shape. */
+static size_t agreement_rows(const jval_t *rows)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rows->n; i++) {
+        const jval_t *x = rows->items[i];
+        if (jstr(x, "outflow")[0] != '\0') {
+            n++;
+            continue;
+        }
+        const char *duty = jstr(x, "duty");
+        cr_assert(strcmp(duty, "主题党日") == 0 || strcmp(duty, "支委会") == 0 ||
+                  strcmp(duty, "党小组会") == 0 || strcmp(duty, "党员大会") == 0 ||
+                  strcmp(duty, "组织生活会") == 0 || strcmp(duty, "民主评议") == 0,
+                  "a row with no outflow branch is about %s", duty);
+        cr_assert_str_eq(jstr(x, "level"), "超期");
+    }
+    return n;
+}
+
 /* A list of names, to compare what the report says with what the test expects. */
 typedef struct names {
     const char *v[SEED_MEMBERS_MAX * 2];
@@ -422,7 +443,7 @@ Test(report, in_mid_december_warnings_come_before_the_half_year_and_year_end)
         want_rows += !seed_agreement_contact(a->index, true);
         want_rows += dg && !seed_agreement_visit(a->index);
     }
-    cr_assert_eq(rows->n, want_rows);
+    cr_assert_eq(agreement_rows(rows), want_rows);
     for (size_t j = 0; j < town->nagreements; j++) {
         const seed_agreement_t *a = &town->agreements[j];
         bool dg = strcmp(a->inflow, "dongguan") == 0;
@@ -551,7 +572,7 @@ Test(report, in_january_the_ended_periods_are_breaches_and_2010_assessments_are_
         want_rows += !seed_agreement_contact(a->index, true);
         want_rows += dg && !seed_agreement_visit(a->index);
     }
-    cr_assert_eq(rows->n, want_rows);
+    cr_assert_eq(agreement_rows(rows), want_rows);
     for (size_t r = 0; r < rows->n; r++)
         cr_assert_str_eq(jstr(rows->items[r], "level"), "超期");
 
@@ -579,7 +600,7 @@ Test(report, breaches_are_listed_before_warnings_and_each_format_holds_every_sec
     const char *csv = report_text(town->store, "2010-12-15", ND_FMT_CSV);
     cr_assert(strncmp(csv, "\xef\xbb\xbf", 3) == 0);
     cr_assert_null(strstr(csv + 3, "\xef\xbb\xbf"), "one BOM for the whole file");
-    cr_assert_not_null(strstr(csv, "\r\n一、共管协议：每半年电联一次、每年互访一次\r\n"
+    cr_assert_not_null(strstr(csv, "\r\n一、共管协议（每半年电联一次、每年互访一次）与流入地党支部组织生活\r\n"
                                    "level,outflow,inflow,duty,period,due,last,note\r\n"));
     cr_assert_not_null(strstr(csv, "\r\n四、流动党员统计\r\ngroup,org,mobile,women\r\n"));
 
@@ -928,6 +949,97 @@ Test(report, a_trip_must_be_reported_in_within_30_days)
     cr_assert_str_eq(level_on("2011-02-20", 3, "外出报到"), "");
 }
 
+/* The rows about the Dongguan branch's own organisational life as of `date`, in `kinds`
+ * (the duties, joined by ","), with the row of `want` (if found) in *row. */
+static size_t branch_rows(const char *date, char kinds[128], const char *want,
+                          const jval_t **row)
+{
+    report_json(town->store, date);
+    const jval_t *rows = table(1);
+    size_t n = 0;
+    kinds[0] = '\0';
+    for (size_t i = 0; i < rows->n; i++) {
+        const jval_t *x = rows->items[i];
+        if (jstr(x, "outflow")[0] != '\0')
+            continue;
+        cr_assert_str_eq(jstr(x, "inflow"), "东莞支部");
+        const char *duty = jstr(x, "duty");
+        size_t len = strlen(kinds);
+        snprintf(kinds + len, 128 - len, "%s%s", n++ ? "," : "", duty);
+        if (row && strcmp(duty, want) == 0)
+            *row = x;
+    }
+    return n;
+}
+
+/* An activity of the member written at the branch's node, then taken by the home's. */
+static void branch_activity(nd_store_t *branch, const char *date, const char *kind)
+{
+    ld_error_t err = { 0 };
+    uint64_t sent = nd_store_last_seq(branch);
+    cr_assert_eq(seed_write(branch, LD_KIND_ACTIVITY, "", NULL, &err, "member", member_id,
+                            "date", date, "kind", kind, NULL), 0, "%s", err.msg);
+    cr_assert_geq(nd_store_outbox(branch, sent, SIZE_MAX, deliver_one, town->store, &err), 1,
+                  "%s", err.msg);
+}
+
+Test(report, an_inflow_branch_owes_its_monthly_quarterly_and_yearly_life_once_members_are_there)
+{
+    small_store("2011-01-10", "2011-01-01");
+    nd_store_t *branch = open_branch();
+    char kinds[128];
+    const jval_t *row = NULL;
+    /* January began before the member left: nothing is owed for it */
+    cr_assert_eq(branch_rows("2011-02-01", kinds, "", NULL), 0, "%s", kinds);
+    /* February: theme day, committee, group; the quarter and the year began before */
+    cr_assert_eq(branch_rows("2011-03-01", kinds, "主题党日", &row), 3, "%s", kinds);
+    cr_assert_str_eq(kinds, "主题党日,支委会,党小组会");
+    cr_assert_not_null(row);
+    cr_assert_str_eq(jstr(row, "level"), "超期");
+    cr_assert_str_eq(jstr(row, "period"), "2011年2月");
+    cr_assert_str_eq(jstr(row, "due"), "2011-02-28");
+    cr_assert_str_eq(jstr(row, "last"), "无");
+    cr_assert_str_eq(jstr(row, "note"),
+                     "2011年2月无主题党日记录（每月一次），已超期 1 天；在此的流动党员 1 名");
+
+    /* the home township's own entry is of its own branch's life, not Dongguan's */
+    activity("2011-02-20", "committee", NULL, NULL);
+    branch_activity(branch, "2011-02-25", "theme-day");
+    branch_activity(branch, "2011-03-02", "group");   /* after the date: not seen */
+    cr_assert_eq(branch_rows("2011-03-01", kinds, "", NULL), 2, "%s", kinds);
+    cr_assert_str_eq(kinds, "支委会,党小组会");
+    /* the branch's own report says the same */
+    nd_store_t *home = town->store;
+    town->store = branch;
+    cr_assert_eq(branch_rows("2011-03-01", kinds, "", NULL), 2, "%s", kinds);
+    town->store = home;
+    /* March: the theme day of February does not count for it */
+    row = NULL;
+    cr_assert_eq(branch_rows("2011-04-01", kinds, "主题党日", &row), 2, "%s", kinds);
+    cr_assert_str_eq(kinds, "主题党日,支委会");
+    cr_assert_str_eq(jstr(row, "last"), "2011-02-25");
+
+    /* the second quarter is the first the member spent there whole */
+    cr_assert_eq(branch_rows("2011-07-01", kinds, "", NULL), 4, "%s", kinds);
+    cr_assert_str_eq(kinds, "主题党日,支委会,党小组会,党员大会");
+    branch_activity(branch, "2011-05-20", "meeting");
+    cr_assert_eq(branch_rows("2011-07-01", kinds, "", NULL), 3, "%s", kinds);
+    /* 2011 began before he left; 2012 he spent there whole, so its life meeting and
+     * appraisal are owed too */
+    cr_assert_eq(branch_rows("2012-01-01", kinds, "", NULL), 4, "%s", kinds);
+    cr_assert_eq(branch_rows("2013-01-01", kinds, "", NULL), 6, "%s", kinds);
+    branch_activity(branch, "2012-12-20", "appraisal");
+    cr_assert_eq(branch_rows("2013-01-01", kinds, "", NULL), 5, "%s", kinds);
+    cr_assert_str_eq(kinds, "主题党日,支委会,党小组会,党员大会,组织生活会");
+
+    /* back home: the branch owes nothing for him */
+    ld_error_t err = { 0 };
+    cr_assert_eq(seed_write(town->store, LD_KIND_TRIP, trip_id, NULL, &err, "ended",
+                            "2012-12-31", "status", "returned", NULL), 0, "%s", err.msg);
+    cr_assert_eq(branch_rows("2013-01-01", kinds, "", NULL), 0, "%s", kinds);
+    nd_store_destroy(&branch);
+}
+
 Test(report, a_trip_under_way_past_its_expected_end_is_a_warning_until_it_ends)
 {
     small_store("2011-01-10", "2011-01-01");
@@ -1084,7 +1196,7 @@ Test(report, contacts_may_be_owed_each_quarter_when_the_township_says_so)
     cr_assert_eq(nd_store_set_setting(town->store, "report.contact_period_months", "3", &err), 0);
     cr_assert_eq(period_rows("2011-04-01", "2011年第一季度", "季度电联", "超期"), 1);
     cr_assert_str_eq(jstr(jget(doc, "tables")->items[1], "title"),
-                     "一、共管协议：每季度电联一次、每年互访一次");
+                     "一、共管协议（每季度电联一次、每年互访一次）与流入地党支部组织生活");
     cr_assert_eq(period_rows("2011-04-01", "2011年上半年", "半年电联", "预警"), 0);
     cr_assert_eq(seed_write(town->store, LD_KIND_CONTACT, "", NULL, &err, "agreement",
                             agreement_id, "date", "2011-02-15", "channel", "phone", NULL), 0,
