@@ -232,6 +232,12 @@ record_home() {
         if [ $((i % 30)) -ne 13 ]; then
             rec zhuyuan assess "$who" --year 2009 --side outflow --grade competent
         fi
+        # the seed's two who built businesses away, at the Spring Festival symposium
+        case $who in
+            林术平|张小平)
+                rec zhuyuan activity add "$who" --date 2010-02-16 --kind symposium \
+                    --note "春节返乡创业党员座谈会" ;;
+        esac
     done
     for i in "${!agreements[@]}"; do
         if [ $((i % 2)) -eq 0 ] && [ "$i" -ne 4 ]; then

@@ -98,7 +98,7 @@ static const cli_command_t cli_commands[] = {
     { "activity add", nd_cmd_activity_add, "MEMBER", "date kind month amount note", "",
       "date kind", FMT_NONE,
       "MEMBER --date DATE --kind meeting|committee|group|theme-day|lecture|life-meeting|"
-      "appraisal|dues|study|volunteer|report|review [--month YYYY-MM] [--amount YUAN]"
+      "appraisal|dues|study|volunteer|report|review|symposium [--month YYYY-MM] [--amount YUAN]"
       " [--note TEXT]",
       "record a line of the activity certificate (dues need --month and --amount)" },
     { "activity list", nd_cmd_activity_list, "", "member", "", "", FMT_LIST, "[--member MEMBER]",

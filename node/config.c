@@ -178,7 +178,7 @@ static bool config_count_valid(const char *value)
 static const char *const config_report_keys[] = {
     "contact_warn_days", "visit_warn_days", "life_warn_months", "life_breach_months",
     "backpay_max_months", "report_in_days", "contact_lost_months", "contact_period_months",
-    "visit_period_months", NULL,
+    "visit_period_months", "symposium_period_months", NULL,
 };
 
 static bool config_report_key_known(const char *name)

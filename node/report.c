@@ -33,6 +33,10 @@
  *     no entry by a member of the branch, written by the branch's node during that
  *     member's latest trip, is a breach, once a member away there on the date had left for it by the period's
  *     first day (check_branches);
+ *   - the township's symposium for its mobile members, once per symposium_period_months,
+ *     on the node that keeps the township: the last period that has ended with no entry
+ *     of kind symposium is a breach, once a member away on the date had left by its first
+ *     day (check_symposium);
  *   - a mobile member's organisational life (meeting, committee, group, theme-day,
  *     lecture, life-meeting, appraisal): whole months since the latest one (or since the
  *     trip started, when there is none) >= life_warn_months warns, >= life_breach_months
@@ -71,13 +75,13 @@
 /* ------------------------------------------------------------ findings ---- */
 
 typedef enum duty {
-    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_BRANCH_LIFE, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY,
+    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_SYMPOSIUM, DUTY_BRANCH_LIFE, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY,
     DUTY_DUES_TWICE, DUTY_ASSESS, DUTY_YEARLY_REPORT, DUTY_REVIEW, DUTY_REPORT_IN, DUTY_OVERDUE,
     DUTY_LOST, DUTY_COUNT
 } duty_t;
 
 static const char *const duty_names[DUTY_COUNT] = {
-    "共管协议", "半年电联", "年度互访", "支部组织生活", "组织生活", "党费", "补缴党费", "党费重记", "双边考核",
+    "共管协议", "半年电联", "年度互访", "流动党员座谈会", "支部组织生活", "组织生活", "党费", "补缴党费", "党费重记", "双边考核",
     "年度书面报告", "活动证年审", "外出报到", "逾期未归", "失联",
 };
 
@@ -172,6 +176,9 @@ typedef struct report {
     size_t      *slots;          /* open-addressing hash of people by id: index + 1, 0 free */
     size_t       nslots;         /* a power of two */
     nd_period_t  life_period[ND_LIFE_RULES];  /* the last period of each that has ended */
+    nd_period_t  symposium_period;            /* the last one that has ended */
+    int32_t      symposium_latest;            /* the latest symposium up to the date, or NO_DAY */
+    bool         symposium_held;              /* one in symposium_period */
     findings_t   sect[3];        /* agreements and branches; members' life and dues; the rest */
     long         counts[DUTY_COUNT][3];
 } report_t;
@@ -316,6 +323,7 @@ static const struct {
     { "report.contact_lost_months", "失联：无任何活动月数",     offsetof(nd_rules_t, contact_lost_months) },
     { "report.contact_period_months", "电联：每几个月一次",     offsetof(nd_rules_t, contact_period_months) },
     { "report.visit_period_months", "互访：每几个月一次",       offsetof(nd_rules_t, visit_period_months) },
+    { "report.symposium_period_months", "座谈会：每几个月一次", offsetof(nd_rules_t, symposium_period_months) },
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -343,12 +351,16 @@ static int load_rules(report_t *r)
         if (rc)
             return rc;
     }
-    bool contact_ok = nd_period_months_valid(r->rules.contact_period_months);
-    if (!contact_ok || !nd_period_months_valid(r->rules.visit_period_months))
-        return ld_error_set(r->err, LD_EINVAL, "setting report.%s_period_months = %d must be 1, "
-                            "2, 3, 4, 6 or 12 (months that split a year evenly)",
-                            contact_ok ? "visit" : "contact", contact_ok
-                            ? r->rules.visit_period_months : r->rules.contact_period_months);
+    const struct { const char *name; int months; } periods[] = {
+        { "contact", r->rules.contact_period_months },
+        { "visit", r->rules.visit_period_months },
+        { "symposium", r->rules.symposium_period_months },
+    };
+    for (size_t i = 0; i < sizeof periods / sizeof periods[0]; i++)
+        if (!nd_period_months_valid(periods[i].months))
+            return ld_error_set(r->err, LD_EINVAL, "setting report.%s_period_months = %d must "
+                                "be 1, 2, 3, 4, 6 or 12 (months that split a year evenly)",
+                                periods[i].name, periods[i].months);
     /* a warning comes before the breach, or there would be none */
     if (r->rules.life_warn_months >= r->rules.life_breach_months)
         return ld_error_set(r->err, LD_EINVAL, "setting report.life_warn_months = %d must be "
@@ -737,6 +749,14 @@ static int load_activities(report_t *r)
             if (strcmp(date, p->last_life) > 0)
                 memcpy(p->last_life, date, 11);
             branch_life(r, p, kind, date, col_text(st, 4));
+        } else if (strcmp(kind, "symposium") == 0) {
+            int32_t day;
+            if (ld_date_parse(date, &day)) {
+                if (r->symposium_latest == NO_DAY || day > r->symposium_latest)
+                    r->symposium_latest = day;
+                r->symposium_held |= day >= r->symposium_period.first &&
+                                     day <= r->symposium_period.last;
+            }
         } else if (strcmp(kind, "report") == 0 || strcmp(kind, "review") == 0) {
             int ey = atoi(date), em = atoi(date + 5);
             if ((em <= 3 ? ey - 1 : ey) == owed)
@@ -1220,6 +1240,37 @@ static int check_branches(report_t *r)
     return rc;
 }
 
+/* The township's symposium for its mobile members (DOMAIN.md: twice a year by default),
+ * on the node that keeps the township: the last period that has ended with no entry of
+ * kind symposium for any member is a breach, once a member away on the date had left
+ * by that period's first day. */
+static int check_symposium(report_t *r)
+{
+    const org_t *town = NULL;
+    for (size_t i = 0; i < r->norgs && !town; i++)
+        if (r->orgs[i].here && strcmp(r->orgs[i].kind, "township") == 0)
+            town = &r->orgs[i];
+    nd_period_t per = r->symposium_period;
+    int owing = 0;
+    for (size_t i = 0; town && i < r->npeople; i++)
+        owing += r->people[i].mobile && r->people[i].started <= per.first;
+    if (owing == 0 || r->symposium_held)
+        return 0;
+    int months = r->rules.symposium_period_months;
+    char label[32], due[11], last[11] = "无", note[192], key[512];
+    nd_period_label(per, label);
+    ld_date_format(per.last, due);
+    if (r->symposium_latest != NO_DAY)
+        ld_date_format(r->symposium_latest, last);
+    snprintf(note, sizeof note, "%s无流动党员座谈会记录（每%s一次），已超期 %" PRId32 " 天；"
+             "外出的流动党员 %d 名", label, nd_period_name(months), r->as_of - per.last, owing);
+    const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), town->name, "",
+                                     duty_names[DUTY_SYMPOSIUM], label, due, last, note };
+    /* after the agreements' rows, before the branches' */
+    snprintf(key, sizeof key, "\x7e%s", town->id);
+    return add_finding(r, 0, ND_LEVEL_BREACH, DUTY_SYMPOSIUM, cells, key);
+}
+
 /* ---------------------------------------------------------------- tables ---- */
 
 static const char *const finding_keys[CELLS_MAX] = {
@@ -1442,6 +1493,12 @@ static void report_clear(report_t *r)
         findings_free(&r->sect[s]);
 }
 
+/* The last period of `months` that ended before `as_of`. */
+static nd_period_t last_period(int32_t as_of, int months)
+{
+    return nd_period_of(nd_period_of(as_of, months).first - 1, months);
+}
+
 static int report_init(report_t *r, nd_store_t *store, int32_t as_of, ld_error_t *err)
 {
     memset(r, 0, sizeof *r);
@@ -1456,9 +1513,12 @@ static int report_init(report_t *r, nd_store_t *store, int32_t as_of, ld_error_t
         return ld_error_set(err, LD_EINVAL, "report: date %" PRId32 " is out of range", as_of);
     ld_date_format(as_of, r->as_of_text);
     for (int k = 0; k < ND_LIFE_RULES; k++)
-        r->life_period[k] = nd_period_of(nd_period_of(as_of, nd_life_rules[k].months).first - 1,
-                                         nd_life_rules[k].months);
-    return load_rules(r);
+        r->life_period[k] = last_period(as_of, nd_life_rules[k].months);
+    int rc = load_rules(r);
+    if (rc == 0)
+        r->symposium_period = last_period(as_of, r->rules.symposium_period_months);
+    r->symposium_latest = NO_DAY;
+    return rc;
 }
 
 int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out,
@@ -1494,11 +1554,15 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
         rc = check_agreements(&r);
     if (!rc)
         rc = check_branches(&r);
-    char title0[96], title1[160];
+    if (!rc)
+        rc = check_symposium(&r);
+    char title0[96], title1[256];
     snprintf(title0, sizeof title0, "两地双管合规报告（截至 %s）", r.as_of_text);
-    snprintf(title1, sizeof title1, "一、共管协议（每%s电联一次、每%s互访一次）与流入地党支部组织生活",
+    snprintf(title1, sizeof title1, "一、共管协议（每%s电联一次、每%s互访一次）、"
+             "流动党员座谈会（每%s一次）与流入地党支部组织生活",
              nd_period_name(r.rules.contact_period_months),
-             nd_period_name(r.rules.visit_period_months));
+             nd_period_name(r.rules.visit_period_months),
+             nd_period_name(r.rules.symposium_period_months));
     const char *titles[NTABLES] = {
         title0,
         title1,

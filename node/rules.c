@@ -14,6 +14,7 @@ void nd_rules_defaults(nd_rules_t *r)
     r->life_breach_months = 6;
     r->contact_period_months = 6;
     r->visit_period_months = 12;
+    r->symposium_period_months = 6;
     r->backpay_max_months = 6;
     r->report_in_days = 30;
     r->contact_lost_months = 6;

@@ -26,6 +26,7 @@ typedef struct nd_rules {
     int contact_lost_months;   /* 6: no activity of any kind: out of contact */
     int contact_period_months; /* 6: one contact per this many months (a divisor of 12) */
     int visit_period_months;   /* 12: one visit per this many months (a divisor of 12) */
+    int symposium_period_months; /* 6: the township's symposium for its mobile members */
 } nd_rules_t;
 
 /* The organisational life a branch holds on a timetable (DOMAIN.md, national practice):

@@ -22,7 +22,7 @@ static const char *const trip_status_words[] = {
 static const char *const channel_words[] = { "phone", "video", "hotline", "letter", NULL };
 static const char *const activity_kind_words[] = {
     "meeting", "committee", "group", "theme-day", "lecture", "life-meeting",
-    "appraisal", "dues", "study", "volunteer", "report", "review", NULL
+    "appraisal", "dues", "study", "volunteer", "report", "review", "symposium", NULL
 };
 static const char *const side_words[] = { "outflow", "inflow", NULL };
 static const char *const grade_words[] = {
@@ -45,7 +45,7 @@ static const char *const trip_status_labels[] = {
 static const char *const channel_labels[] = { "电话", "视频", "热线", "信函", NULL };
 static const char *const activity_kind_labels[] = {
     "党员大会", "支委会", "党小组会", "主题党日", "党课", "组织生活会",
-    "民主评议", "党费", "学习", "志愿服务", "书面报告", "活动证年审", NULL
+    "民主评议", "党费", "学习", "志愿服务", "书面报告", "活动证年审", "座谈会", NULL
 };
 static const char *const side_labels[] = { "流出地", "流入地", NULL };
 static const char *const grade_labels[] = { "优秀", "称职", "基本称职", "不称职", NULL };

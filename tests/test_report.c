@@ -223,18 +223,24 @@ static const jval_t *table(int i)
     return rows;
 }
 
-/* The rows of the agreements' table that are about an agreement (those about an inflow
- * branch's own organisational life name no outflow branch), checking the others' shape. */
+/* The rows of the agreements' table that are about an agreement, checking the others'
+ * shape: the township's symposium names no inflow branch, an inflow branch's own
+ * organisational life no outflow branch. */
 static size_t agreement_rows(const jval_t *rows)
 {
     size_t n = 0;
     for (size_t i = 0; i < rows->n; i++) {
         const jval_t *x = rows->items[i];
+        const char *duty = jstr(x, "duty");
+        if (jstr(x, "inflow")[0] == '\0') {
+            cr_assert_str_eq(duty, "流动党员座谈会");
+            cr_assert_str_eq(jstr(x, "outflow"), "竹园镇党委");
+            continue;
+        }
         if (jstr(x, "outflow")[0] != '\0') {
             n++;
             continue;
         }
-        const char *duty = jstr(x, "duty");
         cr_assert(strcmp(duty, "主题党日") == 0 || strcmp(duty, "支委会") == 0 ||
                   strcmp(duty, "党小组会") == 0 || strcmp(duty, "党员大会") == 0 ||
                   strcmp(duty, "组织生活会") == 0 || strcmp(duty, "民主评议") == 0,
@@ -600,7 +606,7 @@ Test(report, breaches_are_listed_before_warnings_and_each_format_holds_every_sec
     const char *csv = report_text(town->store, "2010-12-15", ND_FMT_CSV);
     cr_assert(strncmp(csv, "\xef\xbb\xbf", 3) == 0);
     cr_assert_null(strstr(csv + 3, "\xef\xbb\xbf"), "one BOM for the whole file");
-    cr_assert_not_null(strstr(csv, "\r\n一、共管协议（每半年电联一次、每年互访一次）与流入地党支部组织生活\r\n"
+    cr_assert_not_null(strstr(csv, "\r\n一、共管协议（每半年电联一次、每年互访一次）、流动党员座谈会（每半年一次）与流入地党支部组织生活\r\n"
                                    "level,outflow,inflow,duty,period,due,last,note\r\n"));
     cr_assert_not_null(strstr(csv, "\r\n四、流动党员统计\r\ngroup,org,mobile,women\r\n"));
 
@@ -1040,6 +1046,66 @@ Test(report, an_inflow_branch_owes_its_monthly_quarterly_and_yearly_life_once_me
     nd_store_destroy(&branch);
 }
 
+/* The township's symposium row as of `date`, or NULL. */
+static const jval_t *symposium_row(const char *date)
+{
+    report_json(town->store, date);
+    const jval_t *rows = table(1), *found = NULL;
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(jstr(rows->items[i], "duty"), "流动党员座谈会") == 0) {
+            cr_assert_null(found, "two symposium rows");
+            found = rows->items[i];
+        }
+    return found;
+}
+
+Test(report, the_township_owes_a_symposium_each_half_year_its_members_are_away)
+{
+    small_store("2011-01-10", "2011-01-01");
+    /* the first half of 2011 began before the member left */
+    cr_assert_null(symposium_row("2011-07-01"));
+    const jval_t *row = symposium_row("2012-01-01");
+    cr_assert_not_null(row);
+    cr_assert_str_eq(jstr(row, "level"), "超期");
+    cr_assert_str_eq(jstr(row, "outflow"), "竹园镇党委");
+    cr_assert_str_eq(jstr(row, "inflow"), "");
+    cr_assert_str_eq(jstr(row, "period"), "2011年下半年");
+    cr_assert_str_eq(jstr(row, "due"), "2011-12-31");
+    cr_assert_str_eq(jstr(row, "last"), "无");
+    cr_assert_str_eq(jstr(row, "note"),
+                     "2011年下半年无流动党员座谈会记录（每半年一次），已超期 1 天；外出的流动党员 1 名");
+    activity("2011-11-20", "symposium", NULL, NULL);
+    cr_assert_null(symposium_row("2012-01-01"));
+    row = symposium_row("2012-07-01");
+    cr_assert_not_null(row);
+    cr_assert_str_eq(jstr(row, "last"), "2011-11-20");
+
+    /* the branch does not keep the township: it owes none */
+    nd_store_t *home = town->store, *branch = open_branch();
+    town->store = branch;
+    cr_assert_null(symposium_row("2012-07-01"));
+    town->store = home;
+    nd_store_destroy(&branch);
+
+    /* once a year, by the setting; a period that does not split the year is refused */
+    ld_error_t err = { 0 };
+    cr_assert_eq(nd_store_set_setting(town->store, "report.symposium_period_months", "12",
+                                      &err), 0, "%s", err.msg);
+    cr_assert_null(symposium_row("2012-07-01"), "2011 began before he left");
+    row = symposium_row("2013-01-01");
+    cr_assert_not_null(row);
+    cr_assert_str_eq(jstr(row, "period"), "2012年");
+    cr_assert_eq(nd_store_set_setting(town->store, "report.symposium_period_months", "5",
+                                      &err), 0, "%s", err.msg);
+    FILE *null = fopen("/dev/null", "w");
+    cr_assert_not_null(null);
+    cr_assert_eq(nd_report_print(town->store, day("2013-01-01"), ND_FMT_TABLE, null, &err),
+                 LD_EINVAL);
+    fclose(null);
+    cr_assert_not_null(strstr(err.msg, "report.symposium_period_months = 5 must be 1, 2, 3, "
+                                       "4, 6 or 12"), "%s", err.msg);
+}
+
 Test(report, a_trip_under_way_past_its_expected_end_is_a_warning_until_it_ends)
 {
     small_store("2011-01-10", "2011-01-01");
@@ -1196,7 +1262,7 @@ Test(report, contacts_may_be_owed_each_quarter_when_the_township_says_so)
     cr_assert_eq(nd_store_set_setting(town->store, "report.contact_period_months", "3", &err), 0);
     cr_assert_eq(period_rows("2011-04-01", "2011年第一季度", "季度电联", "超期"), 1);
     cr_assert_str_eq(jstr(jget(doc, "tables")->items[1], "title"),
-                     "一、共管协议（每季度电联一次、每年互访一次）与流入地党支部组织生活");
+                     "一、共管协议（每季度电联一次、每年互访一次）、流动党员座谈会（每半年一次）与流入地党支部组织生活");
     cr_assert_eq(period_rows("2011-04-01", "2011年上半年", "半年电联", "预警"), 0);
     cr_assert_eq(seed_write(town->store, LD_KIND_CONTACT, "", NULL, &err, "agreement",
                             agreement_id, "date", "2011-02-15", "channel", "phone", NULL), 0,
