@@ -31,8 +31,8 @@
  *     (theme day, committee and group monthly, all-member meeting quarterly, life
  *     meeting and appraisal yearly): the last period of each kind that has ended with
  *     no entry by a member of the branch, written by the branch's node during that
- *     member's latest trip, is a breach, once a member away there on the date had left for it by the period's
- *     first day (check_branches);
+ *     member's latest trip, is a breach, once a member away there on the date had left
+ *     for it by the period's first day (check_branches);
  *   - the township's symposium for its mobile members, once per symposium_period_months,
  *     on the node that keeps the township: the last period that has ended with no entry
  *     of kind symposium is a breach, once a member away on the date had left by its first
@@ -75,14 +75,15 @@
 /* ------------------------------------------------------------ findings ---- */
 
 typedef enum duty {
-    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_SYMPOSIUM, DUTY_BRANCH_LIFE, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY,
-    DUTY_DUES_TWICE, DUTY_ASSESS, DUTY_YEARLY_REPORT, DUTY_REVIEW, DUTY_REPORT_IN, DUTY_OVERDUE,
-    DUTY_LOST, DUTY_COUNT
+    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_SYMPOSIUM, DUTY_BRANCH_LIFE, DUTY_LIFE,
+    DUTY_DUES, DUTY_BACKPAY, DUTY_DUES_TWICE, DUTY_ASSESS, DUTY_YEARLY_REPORT, DUTY_REVIEW,
+    DUTY_REPORT_IN, DUTY_OVERDUE, DUTY_LOST, DUTY_COUNT
 } duty_t;
 
 static const char *const duty_names[DUTY_COUNT] = {
-    "共管协议", "半年电联", "年度互访", "流动党员座谈会", "支部组织生活", "组织生活", "党费", "补缴党费", "党费重记", "双边考核",
-    "年度书面报告", "活动证年审", "外出报到", "逾期未归", "失联",
+    "共管协议", "半年电联", "年度互访", "流动党员座谈会", "支部组织生活", "组织生活", "党费",
+    "补缴党费", "党费重记", "双边考核", "年度书面报告", "活动证年审", "外出报到", "逾期未归",
+    "失联",
 };
 
 #define CELLS_MAX 8
@@ -147,7 +148,7 @@ typedef struct org {
     /* As an inflow branch, for each kind of nd_life_rules: */
     int     owing[ND_LIFE_RULES];   /* members away here since its last period began */
     bool    held[ND_LIFE_RULES];    /* an entry of the kind in that period */
-    int32_t latest[ND_LIFE_RULES];  /* the latest entry up to the date, or 0 */
+    int32_t latest[ND_LIFE_RULES];  /* the latest entry up to the date, or NO_DAY */
 } org_t;
 
 /* A dated reference (a contact or a visit of an agreement). */
@@ -323,7 +324,8 @@ static const struct {
     { "report.contact_lost_months", "失联：无任何活动月数",     offsetof(nd_rules_t, contact_lost_months) },
     { "report.contact_period_months", "电联：每几个月一次",     offsetof(nd_rules_t, contact_period_months) },
     { "report.visit_period_months", "互访：每几个月一次",       offsetof(nd_rules_t, visit_period_months) },
-    { "report.symposium_period_months", "座谈会：每几个月一次", offsetof(nd_rules_t, symposium_period_months) },
+    { "report.symposium_period_months", "座谈会：每几个月一次",
+      offsetof(nd_rules_t, symposium_period_months) },
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -932,8 +934,8 @@ static int check_people(report_t *r)
         if (rc == 0 && p->mobile && p->until != NO_DAY && p->until < r->as_of) {
             fmt_day(p->until, date);
             snprintf(elapsed, sizeof elapsed, "%" PRId32 "天", r->as_of - p->until);
-            snprintf(note, sizeof note, "预计外出至 %s，已过 %" PRId32 " 天未登记返回（返回：trip end；延期：trip edit --until）",
-                     date, r->as_of - p->until);
+            snprintf(note, sizeof note, "预计外出至 %s，已过 %" PRId32 " 天未登记返回"
+                     "（返回：trip end；延期：trip edit --until）", date, r->as_of - p->until);
             rc = member_finding(r, 2, ND_LEVEL_WARNING, DUTY_OVERDUE, p, date, elapsed,
                                 note, NULL);
         }
