@@ -158,7 +158,7 @@ static void js_lib_release(void)
     pthread_mutex_unlock(&js_lib_lock);
 }
 
-bk_js_t *bk_js_new(const char *urls, jsPubAckErrHandler on_pub_error, void *closure,
+bk_js_t *bk_js_new(const char *urls, jsPubAckHandler on_pub_ack, void *closure,
                    ld_error_t *err)
 {
     char *list[BK_JS_URLS_MAX];
@@ -219,8 +219,9 @@ bk_js_t *bk_js_new(const char *urls, jsPubAckErrHandler on_pub_error, void *clos
     jsOptions_Init(&jo);
     jo.Wait = BK_JS_WAIT_MS;
     jo.PublishAsync.MaxPending = JS_MAX_PENDING;
-    jo.PublishAsync.ErrHandler = on_pub_error;
-    jo.PublishAsync.ErrHandlerClosure = closure;
+    /* every acknowledgement, not only the errors: a "duplicate" may be one of nothing */
+    jo.PublishAsync.AckHandler = on_pub_ack;
+    jo.PublishAsync.AckHandlerClosure = closure;
     s = natsConnection_JetStream(&self->js, self->nc, &jo);
     if (s != NATS_OK) {
         bk_js_fail(err, s, 0, "jetstream: no JetStream context on %s", self->urls);

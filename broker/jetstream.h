@@ -19,10 +19,11 @@ typedef struct bk_js bk_js_t;
 int bk_js_urls_check(const char *urls, ld_error_t *err);
 
 /* Connects to the servers of `urls` (reconnecting to any of them, forever, when the
- * link drops) and makes a JetStream context.  `on_pub_error` (may be NULL) is called on
- * a libnats thread for every asynchronous publish that failed, with `closure`.  NULL
- * with err set (LD_EINVAL for a bad list, LD_EIO when no server answers). */
-bk_js_t *bk_js_new(const char *urls, jsPubAckErrHandler on_pub_error, void *closure,
+ * link drops) and makes a JetStream context.  `on_pub_ack` (may be NULL) is called on a
+ * libnats thread with the answer to every asynchronous publish, stored or failed, with
+ * `closure`; it owns the message and destroys it.  NULL with err set (LD_EINVAL for a
+ * bad list, LD_EIO when no server answers). */
+bk_js_t *bk_js_new(const char *urls, jsPubAckHandler on_pub_ack, void *closure,
                    ld_error_t *err);
 
 /* Closes the connection and NULLs *self_p; safe on NULL and twice.  The last one

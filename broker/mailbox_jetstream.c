@@ -89,14 +89,31 @@ static bool mj_subject(const char *node, char out[MJ_SUBJECT_MAX])
     return bk_js_token(node, out + plen, MJ_SUBJECT_MAX - plen);
 }
 
-static void mj_on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+/* Every asynchronous publish's answer.  A failure counts against the push; so does a
+ * "duplicate" of sequence 0.  Older nats-servers (fixed in 2.11: nats-server pull
+ * requests 6415 and 6486) stage a Nats-Msg-Id with sequence 0 before proposing the
+ * message, and a proposal a leader change drops leaves it there for the duplicate
+ * window: the push repeated after the failover is then called a duplicate of an entry
+ * the stream never stored.  Taken as stored, it would raise the mark past entries that
+ * are in no mailbox, and their node would never receive them; as a failure, the node
+ * pushes again until the stream stores them (or another front-end's push has). */
+static void mj_on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
+                          void *closure)
 {
     mj_store_t *self = closure;
     (void)js;
-    if (atomic_fetch_add(&self->pub_failures, 1) == 0)
-        ld_warn("jetstream: a mailbox write was not stored: %s%s%s",
-                natsStatus_GetText(pae->Err), pae->ErrText ? ": " : "",
-                pae->ErrText ? pae->ErrText : "");
+    if (pae != NULL) {
+        if (atomic_fetch_add(&self->pub_failures, 1) == 0)
+            ld_warn("jetstream: a mailbox write was not stored: %s%s%s",
+                    natsStatus_GetText(pae->Err), pae->ErrText ? ": " : "",
+                    pae->ErrText ? pae->ErrText : "");
+    } else if (pa != NULL && pa->Duplicate && pa->Sequence == 0) {
+        if (atomic_fetch_add(&self->pub_failures, 1) == 0)
+            ld_warn("jetstream: a mailbox write on %s was called a duplicate of an entry "
+                    "the stream never stored (sequence 0)",
+                    msg ? natsMsg_GetSubject(msg) : "?");
+    }
+    natsMsg_Destroy(msg);
 }
 
 /* Drops the publishes still waiting for an acknowledgement, so that no late answer
@@ -369,7 +386,7 @@ static void *mj_open(const char *urls, bool create, ld_error_t *err)
     }
     self->pipe_rd = fds[0];
     self->pipe_wr = fds[1];
-    self->js = bk_js_new(urls, mj_on_pub_error, self, err);
+    self->js = bk_js_new(urls, mj_on_pub_ack, self, err);
     if (!self->js)
         goto err;
     jsStreamConfig_Init(&sc);
