@@ -1,7 +1,9 @@
 /* test_report.c: the compliance report on the seed township, checked against values
  * computed by hand from the fixture's own lists; and each rule at its boundaries. */
 #include <criterion/criterion.h>
+
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -629,6 +631,29 @@ Test(report, breaches_are_listed_before_warnings_and_each_format_holds_every_sec
     cr_assert_not_null(strstr(tab, "\n四、流动党员统计\n"));
 }
 
+/* Asserts that a row's cells are as given: pairs of key and value, ended by NULL. */
+static void row_is(const jval_t *row, ...)
+{
+    cr_assert_not_null(row);
+    va_list ap;
+    va_start(ap, row);
+    for (const char *key; (key = va_arg(ap, const char *)) != NULL;) {
+        const char *want = va_arg(ap, const char *);
+        cr_assert_str_eq(jstr(row, key), want, "%s", key);
+    }
+    va_end(ap);
+}
+
+/* The report as of `date` thrown away: its status, with err set when it fails. */
+static int report_to_nowhere(const char *date, ld_error_t *err)
+{
+    FILE *null = fopen("/dev/null", "w");
+    cr_assert_not_null(null);
+    int rc = nd_report_print(town->store, day(date), ND_FMT_TABLE, null, err);
+    fclose(null);
+    return rc;
+}
+
 /* ------------------------------------------- one member, rules at edges ---- */
 
 /* A store with the home village, the Dongguan branch, one member who left on
@@ -1000,13 +1025,9 @@ Test(report, an_inflow_branch_owes_its_monthly_quarterly_and_yearly_life_once_me
     /* February: theme day, committee, group; the quarter and the year began before */
     cr_assert_eq(branch_rows("2011-03-01", kinds, "主题党日", &row), 3, "%s", kinds);
     cr_assert_str_eq(kinds, "主题党日,支委会,党小组会");
-    cr_assert_not_null(row);
-    cr_assert_str_eq(jstr(row, "level"), "超期");
-    cr_assert_str_eq(jstr(row, "period"), "2011年2月");
-    cr_assert_str_eq(jstr(row, "due"), "2011-02-28");
-    cr_assert_str_eq(jstr(row, "last"), "无");
-    cr_assert_str_eq(jstr(row, "note"),
-                     "2011年2月无主题党日记录（每月一次），已超期 1 天；在此的流动党员 1 名");
+    row_is(row, "level", "超期", "outflow", "", "inflow", "东莞支部", "period", "2011年2月",
+           "due", "2011-02-28", "last", "无",
+           "note", "2011年2月无主题党日记录（每月一次），已超期 1 天；在此的流动党员 1 名", NULL);
 
     /* the home township's own entry is of its own branch's life, not Dongguan's */
     activity("2011-02-20", "committee", NULL, NULL);
@@ -1065,15 +1086,10 @@ Test(report, the_township_owes_a_symposium_each_half_year_its_members_are_away)
     /* the first half of 2011 began before the member left */
     cr_assert_null(symposium_row("2011-07-01"));
     const jval_t *row = symposium_row("2012-01-01");
-    cr_assert_not_null(row);
-    cr_assert_str_eq(jstr(row, "level"), "超期");
-    cr_assert_str_eq(jstr(row, "outflow"), "竹园镇党委");
-    cr_assert_str_eq(jstr(row, "inflow"), "");
-    cr_assert_str_eq(jstr(row, "period"), "2011年下半年");
-    cr_assert_str_eq(jstr(row, "due"), "2011-12-31");
-    cr_assert_str_eq(jstr(row, "last"), "无");
-    cr_assert_str_eq(jstr(row, "note"),
-                     "2011年下半年无流动党员座谈会记录（每半年一次），已超期 1 天；外出的流动党员 1 名");
+    row_is(row, "level", "超期", "outflow", "竹园镇党委", "inflow", "", "period", "2011年下半年",
+           "due", "2011-12-31", "last", "无",
+           "note", "2011年下半年无流动党员座谈会记录（每半年一次），已超期 1 天；外出的流动党员 1 名",
+           NULL);
     activity("2011-11-20", "symposium", NULL, NULL);
     cr_assert_null(symposium_row("2012-01-01"));
     row = symposium_row("2012-07-01");
@@ -1097,11 +1113,7 @@ Test(report, the_township_owes_a_symposium_each_half_year_its_members_are_away)
     cr_assert_str_eq(jstr(row, "period"), "2012年");
     cr_assert_eq(nd_store_set_setting(town->store, "report.symposium_period_months", "5",
                                       &err), 0, "%s", err.msg);
-    FILE *null = fopen("/dev/null", "w");
-    cr_assert_not_null(null);
-    cr_assert_eq(nd_report_print(town->store, day("2013-01-01"), ND_FMT_TABLE, null, &err),
-                 LD_EINVAL);
-    fclose(null);
+    cr_assert_eq(report_to_nowhere("2013-01-01", &err), LD_EINVAL);
     cr_assert_not_null(strstr(err.msg, "report.symposium_period_months = 5 must be 1, 2, 3, "
                                        "4, 6 or 12"), "%s", err.msg);
 }
@@ -1168,21 +1180,14 @@ Test(report, settings_override_the_thresholds_and_a_bad_one_is_named)
     cr_assert(shown, "the parameters table shows the setting in force");
 
     cr_assert_eq(nd_store_set_setting(town->store, "report.life_warn_months", "8", &err), 0);
-    FILE *null = fopen("/dev/null", "w");
-    cr_assert_not_null(null);
-    cr_assert_eq(nd_report_print(town->store, day("2011-04-10"), ND_FMT_TABLE, null, &err),
-                 LD_EINVAL, "a warning after the breach is refused");
-    fclose(null);
+    cr_assert_eq(report_to_nowhere("2011-04-10", &err), LD_EINVAL,
+                 "a warning after the breach is refused");
     cr_assert_not_null(strstr(err.msg, "report.life_warn_months = 8 must be below "
                                        "report.life_breach_months = 3"), "%s", err.msg);
     cr_assert_eq(nd_store_set_setting(town->store, "report.life_warn_months", "2", &err), 0);
 
     cr_assert_eq(nd_store_set_setting(town->store, "report.report_in_days", "30d", &err), 0);
-    FILE *f = fopen("/dev/null", "w");
-    cr_assert_not_null(f);
-    int rc = nd_report_print(town->store, day("2011-04-10"), ND_FMT_TABLE, f, &err);
-    fclose(f);
-    cr_assert_eq(rc, LD_EINVAL);
+    cr_assert_eq(report_to_nowhere("2011-04-10", &err), LD_EINVAL);
     cr_assert_not_null(strstr(err.msg, "report.report_in_days"), "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, "30d"), "%s", err.msg);
 }
@@ -1272,11 +1277,7 @@ Test(report, contacts_may_be_owed_each_quarter_when_the_township_says_so)
                  "one contact a quarter: the second quarter had none");
 
     cr_assert_eq(nd_store_set_setting(town->store, "report.visit_period_months", "5", &err), 0);
-    FILE *null = fopen("/dev/null", "w");
-    cr_assert_not_null(null);
-    cr_assert_eq(nd_report_print(town->store, day("2011-07-01"), ND_FMT_TABLE, null, &err),
-                 LD_EINVAL);
-    fclose(null);
+    cr_assert_eq(report_to_nowhere("2011-07-01", &err), LD_EINVAL);
     cr_assert_not_null(strstr(err.msg, "setting report.visit_period_months = 5 must be 1, 2, 3,"
                                        " 4, 6 or 12"), "%s", err.msg);
 }
