@@ -6,7 +6,7 @@
 LD_PACKAGES=(
     gcc libc6-dev pkg-config meson ninja-build python3
     libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
-    libcriterion-dev libinih-dev libsodium-dev
+    libcriterion-dev libinih-dev libsodium-dev libicu-dev
 )
 
 ld_root_cmd() {

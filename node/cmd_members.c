@@ -304,7 +304,7 @@ int nd_cmd_member_list(nd_cli_t *cli, ld_error_t *err)
         " LEFT JOIN \"orgs\" io ON io.\"id\" = t.\"to\""
         " WHERE coalesce(m.\"deleted\", 0) = 0 AND (?1 IS NULL OR m.\"org\" = ?1)"
         " AND (?4 IS NULL OR t.\"id\" IS NOT NULL)"
-        " ORDER BY m.\"org\", m.\"name\", m.\"id\"",
+        " ORDER BY m.\"org\", m.\"name\" COLLATE \"zh\", m.\"id\"",
         binds, 4, 10, keys, labels, err);
 }
 

@@ -66,11 +66,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "collate.h"
 #include "rules.h"
 #include "schema.h"
 #include "text.h"
 
 #define NO_DAY INT32_MIN
+#define NAME_KEY_MAX 512      /* a name's sort key in hex (collate.h) */
 
 /* ------------------------------------------------------------ findings ---- */
 
@@ -302,10 +304,15 @@ static int finding_cmp(const void *a, const void *b)
     return (int) x->duty - (int) y->duty;
 }
 
-/* The sort key of a member's finding: branch id, name, id, separated by \x1f. */
-static int member_key(char *out, size_t size, const char *org, const char *name, const char *id)
+/* The sort key of a member's finding: branch id, the name's sort key (by pinyin,
+ * collate.h), id, separated by \x1f. */
+static int member_key(report_t *r, char *out, size_t size, const char *org, const char *name,
+                      const char *id)
 {
-    return snprintf(out, size, "%s\x1f%s\x1f%s", org, name, id);
+    char by_pinyin[NAME_KEY_MAX];
+    if (nd_collate_key(nd_store_collate(r->store), name, by_pinyin, sizeof by_pinyin) != 0)
+        snprintf(by_pinyin, sizeof by_pinyin, "%s", name);
+    return snprintf(out, size, "%s\x1f%s\x1f%s", org, by_pinyin, id);
 }
 
 /* --------------------------------------------------------------- settings ---- */
@@ -656,8 +663,8 @@ static int member_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
 {
     const char *cells[CELLS_MAX] = { nd_level_name(level), p->name, p->org_name,
                                      p->inflow_name, duty_names[duty], date, elapsed, note };
-    char key[512];
-    int n = member_key(key, sizeof key, p->org, p->name, p->id);
+    char key[NAME_KEY_MAX + 256];
+    int n = member_key(r, key, sizeof key, p->org, p->name, p->id);
     if (more != NULL && n > 0 && (size_t) n < sizeof key)
         snprintf(key + n, sizeof key - (size_t) n, "\x1f%s", more);
     return add_finding(r, sect, level, duty, cells, key);

@@ -37,6 +37,7 @@
 
 #include "audience.h"
 #include "codec.h"
+#include "collate.h"
 #include "compact.h"
 #include "hlc.h"
 #include "merge.h"
@@ -119,6 +120,7 @@ struct nd_store {
     bool           broken;                        /* a write in it failed part way */
     uint64_t       group_seq;                     /* last_seq when the group began */
     nd_audience_t *aud;
+    nd_collate_t  *collate;                       /* names by pinyin: the collation "zh" */
     ld_uuid7_t     ids;                           /* new record ids (uuid.h) */
     ld_buf_t       packed;                        /* the change being logged */
     char          *stamps;                        /* the stamps of the row being written ... */
@@ -825,6 +827,9 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
         goto err;
     }
     sqlite3_busy_timeout(self->db, 5000);
+    if (!(self->collate = nd_collate_new(err)) ||
+        nd_collate_register(self->collate, self->db, err) != 0)
+        goto err;
     char mode[16] = "", page[16] = "", ckpt[48], page_sql[48];
     /* A new file gets 16 KiB pages (an existing one keeps its own: WAL fixes the size).
      * Every page goes through the kernel twice, to the WAL and to the file: with a
@@ -898,6 +903,7 @@ void nd_store_destroy(nd_store_t **self_p)
         sqlite3_finalize(self->row_new[k]);
     }
     sqlite3_close(self->db);
+    nd_collate_destroy(&self->collate);     /* after the connection that used it */
     ld_buf_free(&self->packed);
     free(self->stamps);
     free(self->path);
@@ -909,6 +915,11 @@ void nd_store_destroy(nd_store_t **self_p)
 sqlite3 *nd_store_db(nd_store_t *self)
 {
     return self->db;
+}
+
+nd_collate_t *nd_store_collate(nd_store_t *self)
+{
+    return self->collate;
 }
 
 const char *nd_store_node_id(nd_store_t *self)

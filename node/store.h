@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "change.h"
+#include "collate.h"
 #include "error.h"
 
 typedef struct nd_store nd_store_t;
@@ -28,6 +29,9 @@ void nd_store_destroy(nd_store_t **self_p);
 
 /* Borrowed handle for read-only queries (lists, reports). */
 sqlite3 *nd_store_db(nd_store_t *self);
+
+/* The store's collator of names (collate.h), lent; its connection has the collation "zh". */
+nd_collate_t *nd_store_collate(nd_store_t *self);
 
 /* This node's id and name, "" before init.  Borrowed. */
 const char *nd_store_node_id(nd_store_t *self);

@@ -506,6 +506,20 @@ Test(cli, member_add_prints_the_new_id_and_list_shows_the_member)
     OUT_LACKS("林术平");
 }
 
+Test(cli, member_list_orders_a_branch_by_pinyin_not_by_code_point)
+{
+    township();
+    /* by code point 张 (U+5F20) 李 (U+674E) 王 (U+738B) 赵 (U+8D75) */
+    const char *added[] = { "赵六", "张三", "王五", "李四" };
+    for (size_t i = 0; i < 4; i++)
+        member(added[i], "龙潭村党支部", "1970-01-01");
+    RUN(0, "member", "list", "--org", "longtan");
+    const char *li = strstr(last.out, "李四"), *wang = strstr(last.out, "王五");
+    const char *zhang = strstr(last.out, "张三"), *zhao = strstr(last.out, "赵六");
+    cr_assert(li && wang && zhang && zhao, "%s", last.out);
+    cr_assert(li < wang && wang < zhang && zhang < zhao, "li wang zhang zhao:\n%s", last.out);
+}
+
 Test(cli, names_are_kept_without_the_spaces_around_them_and_may_be_long)
 {
     township();

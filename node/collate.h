@@ -1,0 +1,33 @@
+/* collate.h: people's names in the order a Chinese reader looks them up: by pinyin, as
+ * a dictionary or a spreadsheet sorts them (ICU's "zh" collation), not by code point
+ * (张 before 李 by code point; 李 li, 王 wang, 张 zhang, 赵 zhao by pinyin). */
+#ifndef ND_COLLATE_H
+#define ND_COLLATE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "error.h"
+
+typedef struct nd_collate nd_collate_t;
+
+/* A collator (cheap: ICU's is opened at the first comparison); NULL with err set when
+ * out of memory.  Owned by the caller. */
+nd_collate_t *nd_collate_new(ld_error_t *err);
+
+/* Frees *self_p and NULLs it; safe on NULL. */
+void nd_collate_destroy(nd_collate_t **self_p);
+
+/* <0, 0 or >0 as UTF-8 text a sorts before, with or after b. */
+int nd_collate_cmp(nd_collate_t *self, const char *a, size_t alen, const char *b, size_t blen);
+
+/* Adds the collation "zh" (nd_collate_cmp) to connection db: ORDER BY x COLLATE "zh".
+ * self must outlive db's use of it. */
+int nd_collate_register(nd_collate_t *self, sqlite3 *db, ld_error_t *err);
+
+/* Writes text's sort key into out (size bytes) as lowercase hex, which strcmp orders as
+ * nd_collate_cmp orders the texts; 0, or -1 (out empty) when out is too small or text is
+ * not UTF-8. */
+int nd_collate_key(nd_collate_t *self, const char *text, char *out, size_t size);
+
+#endif
