@@ -1,7 +1,8 @@
 /* collate.c: names by pinyin, through ICU's collator for "zh".  One per store
  * (nd_store_open), used from the thread that uses the store; ICU's collator is opened
- * at the first comparison (about 4 ms), so that a command that sorts no names pays
- * nothing.  Should ICU fail then, texts compare byte by byte: the order stays total. */
+ * at the first comparison (a few milliseconds), so that a command that sorts no names
+ * pays nothing.  Should ICU fail then, texts compare byte by byte: the order stays
+ * total. */
 #include "collate.h"
 
 #include <stdbool.h>
