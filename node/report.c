@@ -142,15 +142,20 @@ typedef struct person {
                                   date (up to 255) */
 } person_t;
 
+/* An obligation held once a period (an inflow branch's organisational life of one kind,
+ * the township's symposium), in the last period of it that has ended. */
+typedef struct periodic {
+    int32_t latest;           /* the latest entry up to the date, or NO_DAY */
+    bool    held;             /* an entry in the period */
+    int     owing;            /* members away on the date who had left by its first day */
+} periodic_t;
+
 /* An organisation: its name and kind, by id. */
 typedef struct org {
     char *id, *name, *kind;
     char *node;               /* the node that keeps it */
     bool  here;               /* kept by this node */
-    /* As an inflow branch, for each kind of nd_life_rules: */
-    int     owing[ND_LIFE_RULES];   /* members away here since its last period began */
-    bool    held[ND_LIFE_RULES];    /* an entry of the kind in that period */
-    int32_t latest[ND_LIFE_RULES];  /* the latest entry up to the date, or NO_DAY */
+    periodic_t life[ND_LIFE_RULES];   /* as an inflow branch, each kind of nd_life_rules */
 } org_t;
 
 /* A dated reference (a contact or a visit of an agreement). */
@@ -180,8 +185,7 @@ typedef struct report {
     size_t       nslots;         /* a power of two */
     nd_period_t  life_period[ND_LIFE_RULES];  /* the last period of each that has ended */
     nd_period_t  symposium_period;            /* the last one that has ended */
-    int32_t      symposium_latest;            /* the latest symposium up to the date, or NO_DAY */
-    bool         symposium_held;              /* one in symposium_period */
+    periodic_t   symposium;                   /* the township's, in symposium_period */
     findings_t   sect[3];        /* agreements and branches; members' life and dues; the rest */
     long         counts[DUTY_COUNT][3];
 } report_t;
@@ -489,7 +493,7 @@ static int load_orgs(report_t *r)
         org_t *o = &r->orgs[r->norgs++];
         memset(o, 0, sizeof *o);
         for (int k = 0; k < ND_LIFE_RULES; k++)
-            o->latest[k] = NO_DAY;
+            o->life[k].latest = NO_DAY;
         o->id = col_dup(st, 0);
         o->name = col_dup(st, 1);
         /* a deleted org keeps its name here but counts as no kind of branch */
@@ -701,7 +705,14 @@ static int mark_paid(report_t *r, person_t *p, int32_t month, int32_t last)
     return 0;
 }
 
-/* The activities pass: each live entry up to the date, folded into its member. */
+/* An entry dated `day` of a periodic obligation whose period is `per`. */
+static void periodic_entry(periodic_t *t, nd_period_t per, int32_t day)
+{
+    if (t->latest == NO_DAY || day > t->latest)
+        t->latest = day;
+    t->held |= day >= per.first && day <= per.last;
+}
+
 /* Counts an organisational-life entry of member p, dated `date` (up to the report's)
  * and written first at node `by`, to the inflow branch of p's latest trip, if that
  * branch's node wrote it (an entry the home township wrote is of its own branch's
@@ -715,12 +726,10 @@ static void branch_life(report_t *r, const person_t *p, const char *kind, const 
     if (k < 0 || !o || strcmp(by, o->node) != 0 || !ld_date_parse(date, &day) ||
         day < p->started || (p->ended != NO_DAY && day > p->ended))
         return;
-    if (day > o->latest[k])
-        o->latest[k] = day;
-    if (day >= r->life_period[k].first && day <= r->life_period[k].last)
-        o->held[k] = true;
+    periodic_entry(&o->life[k], r->life_period[k], day);
 }
 
+/* The activities pass: each live entry up to the date, folded into its member. */
 static int load_activities(report_t *r)
 {
     sqlite3_stmt *st = NULL;
@@ -760,12 +769,8 @@ static int load_activities(report_t *r)
             branch_life(r, p, kind, date, col_text(st, 4));
         } else if (strcmp(kind, "symposium") == 0) {
             int32_t day;
-            if (ld_date_parse(date, &day)) {
-                if (r->symposium_latest == NO_DAY || day > r->symposium_latest)
-                    r->symposium_latest = day;
-                r->symposium_held |= day >= r->symposium_period.first &&
-                                     day <= r->symposium_period.last;
-            }
+            if (ld_date_parse(date, &day))
+                periodic_entry(&r->symposium, r->symposium_period, day);
         } else if (strcmp(kind, "report") == 0 || strcmp(kind, "review") == 0) {
             int ey = atoi(date), em = atoi(date + 5);
             if ((em <= 3 ? ey - 1 : ey) == owed)
@@ -1203,7 +1208,27 @@ out:
     return rc;
 }
 
-/* ------------------------------------------------------------ branches ---- */
+/* ------------------------------------------------------------ periodic ---- */
+
+/* The breach of a periodic obligation t not held in period `per` (one per `months`), in
+ * the agreements' section: `what` it is (the duty's cell and the note's subject),
+ * `outflow` and `inflow` its branch cells, `who` owes it (the note's count), `key` its
+ * place after the agreements' rows. */
+static int periodic_finding(report_t *r, const periodic_t *t, nd_period_t per, int months,
+                            duty_t duty, const char *what, const char *outflow,
+                            const char *inflow, const char *who, const char *key)
+{
+    char label[32], due[11], last[11] = "无", note[192];
+    nd_period_label(per, label);
+    ld_date_format(per.last, due);
+    if (t->latest != NO_DAY)
+        ld_date_format(t->latest, last);
+    snprintf(note, sizeof note, "%s无%s记录（每%s一次），已超期 %" PRId32 " 天；%s %d 名",
+             label, what, nd_period_name(months), r->as_of - per.last, who, t->owing);
+    const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), outflow, inflow, what,
+                                     label, due, last, note };
+    return add_finding(r, 0, ND_LEVEL_BREACH, duty, cells, key);
+}
 
 /* The organisational life of inflow branches.  A branch owes each kind of nd_life_rules
  * in the last period of it that has ended, when a member away there on the date had
@@ -1217,33 +1242,21 @@ static int check_branches(report_t *r)
         if (!p->mobile || !p->inflow_org)
             continue;
         for (int k = 0; k < ND_LIFE_RULES; k++)
-            if (p->started <= r->life_period[k].first)
-                p->inflow_org->owing[k]++;
+            p->inflow_org->life[k].owing += p->started <= r->life_period[k].first;
     }
     int rc = 0;
     for (size_t i = 0; i < r->norgs && rc == 0; i++) {
         const org_t *o = &r->orgs[i];
         for (int k = 0; k < ND_LIFE_RULES && rc == 0; k++) {
-            if (o->owing[k] == 0 || o->held[k])
+            if (o->life[k].owing == 0 || o->life[k].held)
                 continue;
-            nd_period_t per = r->life_period[k];
             const char *kind = ld_schema_label("kind", nd_life_rules[k].kind);
-            if (!kind)
-                kind = nd_life_rules[k].kind;
-            char label[32], due[11], last[11] = "无", note[192], key[512];
-            nd_period_label(per, label);
-            ld_date_format(per.last, due);
-            if (o->latest[k] != NO_DAY)
-                ld_date_format(o->latest[k], last);
-            snprintf(note, sizeof note, "%s无%s记录（每%s一次），已超期 %" PRId32 " 天；"
-                     "在此的流动党员 %d 名", label, kind,
-                     nd_period_name(nd_life_rules[k].months), r->as_of - per.last,
-                     o->owing[k]);
-            const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), "", o->name, kind,
-                                             label, due, last, note };
+            char key[256];
             /* after the agreements' rows, whose keys begin with an org id */
             snprintf(key, sizeof key, "\x7f%s\x1f%d", o->id, k);
-            rc = add_finding(r, 0, ND_LEVEL_BREACH, DUTY_BRANCH_LIFE, cells, key);
+            rc = periodic_finding(r, &o->life[k], r->life_period[k], nd_life_rules[k].months,
+                                  DUTY_BRANCH_LIFE, kind ? kind : nd_life_rules[k].kind, "",
+                                  o->name, "在此的流动党员", key);
         }
     }
     return rc;
@@ -1259,25 +1272,17 @@ static int check_symposium(report_t *r)
     for (size_t i = 0; i < r->norgs && !town; i++)
         if (r->orgs[i].here && strcmp(r->orgs[i].kind, "township") == 0)
             town = &r->orgs[i];
-    nd_period_t per = r->symposium_period;
-    int owing = 0;
     for (size_t i = 0; town && i < r->npeople; i++)
-        owing += r->people[i].mobile && r->people[i].started <= per.first;
-    if (owing == 0 || r->symposium_held)
+        r->symposium.owing += r->people[i].mobile &&
+                              r->people[i].started <= r->symposium_period.first;
+    if (r->symposium.owing == 0 || r->symposium.held)
         return 0;
-    int months = r->rules.symposium_period_months;
-    char label[32], due[11], last[11] = "无", note[192], key[512];
-    nd_period_label(per, label);
-    ld_date_format(per.last, due);
-    if (r->symposium_latest != NO_DAY)
-        ld_date_format(r->symposium_latest, last);
-    snprintf(note, sizeof note, "%s无流动党员座谈会记录（每%s一次），已超期 %" PRId32 " 天；"
-             "外出的流动党员 %d 名", label, nd_period_name(months), r->as_of - per.last, owing);
-    const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), town->name, "",
-                                     duty_names[DUTY_SYMPOSIUM], label, due, last, note };
+    char key[256];
     /* after the agreements' rows, before the branches' */
     snprintf(key, sizeof key, "\x7e%s", town->id);
-    return add_finding(r, 0, ND_LEVEL_BREACH, DUTY_SYMPOSIUM, cells, key);
+    return periodic_finding(r, &r->symposium, r->symposium_period,
+                            r->rules.symposium_period_months, DUTY_SYMPOSIUM,
+                            duty_names[DUTY_SYMPOSIUM], town->name, "", "外出的流动党员", key);
 }
 
 /* ---------------------------------------------------------------- tables ---- */
@@ -1502,12 +1507,6 @@ static void report_clear(report_t *r)
         findings_free(&r->sect[s]);
 }
 
-/* The last period of `months` that ended before `as_of`. */
-static nd_period_t last_period(int32_t as_of, int months)
-{
-    return nd_period_of(nd_period_of(as_of, months).first - 1, months);
-}
-
 static int report_init(report_t *r, nd_store_t *store, int32_t as_of, ld_error_t *err)
 {
     memset(r, 0, sizeof *r);
@@ -1522,11 +1521,11 @@ static int report_init(report_t *r, nd_store_t *store, int32_t as_of, ld_error_t
         return ld_error_set(err, LD_EINVAL, "report: date %" PRId32 " is out of range", as_of);
     ld_date_format(as_of, r->as_of_text);
     for (int k = 0; k < ND_LIFE_RULES; k++)
-        r->life_period[k] = last_period(as_of, nd_life_rules[k].months);
+        r->life_period[k] = nd_period_ended(as_of, nd_life_rules[k].months);
     int rc = load_rules(r);
     if (rc == 0)
-        r->symposium_period = last_period(as_of, r->rules.symposium_period_months);
-    r->symposium_latest = NO_DAY;
+        r->symposium_period = nd_period_ended(as_of, r->rules.symposium_period_months);
+    r->symposium.latest = NO_DAY;
     return rc;
 }
 

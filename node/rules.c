@@ -58,6 +58,11 @@ nd_period_t nd_period_after(nd_period_t p, int months)
     return nd_period_of(p.last + 1, months);
 }
 
+nd_period_t nd_period_ended(int32_t day, int months)
+{
+    return nd_period_of(nd_period_of(day, months).first - 1, months);
+}
+
 void nd_period_label(nd_period_t p, char out[32])
 {
     static const char *const quarters[] = { "一", "二", "三", "四" };

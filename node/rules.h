@@ -57,6 +57,9 @@ nd_period_t nd_period_of(int32_t day, int months);
 /* The period of `months` right after p. */
 nd_period_t nd_period_after(nd_period_t p, int months);
 
+/* The last period of `months` that ended before `day`: the one before nd_period_of(day). */
+nd_period_t nd_period_ended(int32_t day, int months);
+
 /* "2010年上半年", "2010年下半年", "2010年", "2010年第二季度", "2010年3月" or "2010年1-2月"
  * into out[32]. */
 void nd_period_label(nd_period_t p, char out[32]);

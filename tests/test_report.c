@@ -1297,6 +1297,22 @@ Test(report, contacts_may_be_owed_each_quarter_when_the_township_says_so)
                                        " 4, 6 or 12"), "%s", err.msg);
 }
 
+Test(rules, the_last_ended_period_is_the_one_before_the_dates_own)
+{
+    nd_period_t p = nd_period_ended(day("2011-07-01"), 6);
+    cr_assert_eq(p.first, day("2011-01-01"));
+    cr_assert_eq(p.last, day("2011-06-30"));
+    p = nd_period_ended(day("2011-06-30"), 6);
+    cr_assert_eq(p.first, day("2010-07-01"));
+    cr_assert_eq(p.last, day("2010-12-31"));
+    p = nd_period_ended(day("2012-03-01"), 1);
+    cr_assert_eq(p.first, day("2012-02-01"));
+    cr_assert_eq(p.last, day("2012-02-29"));
+    p = nd_period_ended(day("2012-01-01"), 12);
+    cr_assert_eq(p.first, day("2011-01-01"));
+    cr_assert_eq(p.last, day("2011-12-31"));
+}
+
 Test(rules, half_years_split_at_the_end_of_june)
 {
     nd_period_t p = nd_period_of(day("2010-06-30"), 6);
