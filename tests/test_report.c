@@ -1299,18 +1299,17 @@ Test(report, contacts_may_be_owed_each_quarter_when_the_township_says_so)
 
 Test(rules, the_last_ended_period_is_the_one_before_the_dates_own)
 {
-    nd_period_t p = nd_period_ended(day("2011-07-01"), 6);
-    cr_assert_eq(p.first, day("2011-01-01"));
-    cr_assert_eq(p.last, day("2011-06-30"));
-    p = nd_period_ended(day("2011-06-30"), 6);
-    cr_assert_eq(p.first, day("2010-07-01"));
-    cr_assert_eq(p.last, day("2010-12-31"));
-    p = nd_period_ended(day("2012-03-01"), 1);
-    cr_assert_eq(p.first, day("2012-02-01"));
-    cr_assert_eq(p.last, day("2012-02-29"));
-    p = nd_period_ended(day("2012-01-01"), 12);
-    cr_assert_eq(p.first, day("2011-01-01"));
-    cr_assert_eq(p.last, day("2011-12-31"));
+    static const struct { const char *day; int months; const char *first, *last; } cases[] = {
+        { "2011-07-01", 6, "2011-01-01", "2011-06-30" },
+        { "2011-06-30", 6, "2010-07-01", "2010-12-31" },
+        { "2012-03-01", 1, "2012-02-01", "2012-02-29" },
+        { "2012-01-01", 12, "2011-01-01", "2011-12-31" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nd_period_t p = nd_period_ended(day(cases[i].day), cases[i].months);
+        cr_assert_eq(p.first, day(cases[i].first), "%s, %d", cases[i].day, cases[i].months);
+        cr_assert_eq(p.last, day(cases[i].last), "%s, %d", cases[i].day, cases[i].months);
+    }
 }
 
 Test(rules, half_years_split_at_the_end_of_june)
