@@ -232,12 +232,20 @@ record_home() {
         if [ $((i % 30)) -ne 13 ]; then
             rec zhuyuan assess "$who" --year 2009 --side outflow --grade competent
         fi
-        # the seed's two who built businesses away, at the Spring Festival symposium
+        # the seed's two who built businesses away, at the Spring Festival symposium,
+        # and honoured in the 2009 selection
         case $who in
             林术平|张小平)
                 rec zhuyuan activity add "$who" --date 2010-02-16 --kind symposium \
-                    --note "春节返乡创业党员座谈会" ;;
+                    --note "春节返乡创业党员座谈会"
+                rec zhuyuan honour add "$who" --year 2009 --kind prosperous \
+                    --date 2010-02-16 --note "返乡投资，带动群众致富" ;;
         esac
+        # "1+1": an office member paired with a member in difficulty
+        if [ $((i % 25)) -eq 11 ]; then
+            rec zhuyuan support add "$who" --kind pairing --date 2010-03-01 \
+                --helper "镇党政办党员" --note "机关党员一对一帮扶"
+        fi
     done
     for i in "${!agreements[@]}"; do
         if [ $((i % 2)) -eq 0 ] && [ "$i" -ne 4 ]; then

@@ -67,7 +67,8 @@ int nd_cli_list(nd_cli_t *cli, const char *title, const char *sql, const char *c
                 size_t nbinds, size_t ncols, const char *const *keys,
                 const char *const *labels, ld_error_t *err);
 
-/* The commands (cmd_members.c, cmd_trips.c, cmd_certificate.c, cmd_delete.c, cmd_admin.c):
+/* The commands (cmd_members.c, cmd_trips.c, cmd_certificate.c, cmd_support.c, cmd_delete.c,
+ * cmd_admin.c):
  * 0 or an LD_E* code with err set. */
 int nd_cmd_org_add(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_org_edit(nd_cli_t *cli, ld_error_t *err);
@@ -96,6 +97,10 @@ int nd_cmd_care_add(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_care_list(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_care_close(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_approval_list(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_honour_add(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_honour_list(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_support_add(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_support_list(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_delete(nd_cli_t *cli, ld_error_t *err);            /* cmd_delete.c */
 
 int nd_cmd_init(nd_cli_t *cli, ld_error_t *err);

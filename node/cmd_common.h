@@ -1,7 +1,7 @@
 /* cmd_common.h: what the commands that write records share: flags turned into a
  * change's fields, the store's one write path, naming the record an argument means, and
- * a one-value query.  The commands are in cmd_members.c, cmd_trips.c and
- * cmd_certificate.c. */
+ * a one-value query.  The commands are in cmd_members.c, cmd_trips.c, cmd_certificate.c
+ * and cmd_support.c. */
 #ifndef ND_CMD_COMMON_H
 #define ND_CMD_COMMON_H
 

@@ -308,7 +308,6 @@ int nd_cmd_member_list(nd_cli_t *cli, ld_error_t *err)
         binds, 4, 10, keys, labels, err);
 }
 
-/* Renders one table of member show; in JSON the tables become members of one object. */
 /* What a person reads over a column of member show: the Chinese, then the key. */
 static const char *show_label(const char *key)
 {
@@ -324,6 +323,7 @@ static const char *show_label(const char *key)
         { "kind", "类别 kind" },         { "month", "月份 month" },      { "amount", "金额 amount" },
         { "note", "备注 note" },         { "year", "年度 year" },        { "side", "考核方 side" },
         { "grade", "等次 grade" },       { "decision", "审批 decision" },
+        { "helper", "帮扶人 helper" },
     };
     for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
         if (strcmp(labels[i][0], key) == 0)
@@ -331,6 +331,7 @@ static const char *show_label(const char *key)
     return key;
 }
 
+/* Renders one table of member show; in JSON the tables become members of one object. */
 static int show_part(nd_cli_t *cli, sqlite3 *db, const char *title, const char *sql,
                      const char *id, size_t ncols, const char *const *keys, bool *first,
                      ld_error_t *err)
@@ -383,6 +384,8 @@ int nd_cmd_member_show(nd_cli_t *cli, ld_error_t *err)
     static const char *const assessment_keys[] = { "id", "year", "side", "grade", "note" };
     static const char *const approval_keys[] = { "id", "date", "to", "decision", "note" };
     static const char *const care_keys[] = { "id", "kind", "date", "status", "note" };
+    static const char *const honour_keys[] = { "id", "year", "kind", "date", "note" };
+    static const char *const support_keys[] = { "id", "kind", "date", "helper", "amount", "note" };
     char id[LD_RECORD_ID_MAX + 1];
     bool first = true;
     nd_store_t *store = nd_cli_store(cli, err);
@@ -427,6 +430,17 @@ int nd_cmd_member_show(nd_cli_t *cli, ld_error_t *err)
             "SELECT \"id\", \"kind\", \"date\", \"status\", \"note\" FROM \"cares\""
             " WHERE \"member\" = ?1 AND coalesce(\"deleted\", 0) = 0"
             " ORDER BY \"date\", \"id\"", id, 5, care_keys, &first, err);
+    if (rc == 0)
+        rc = show_part(cli, db, "honours",
+            "SELECT \"id\", \"year\", \"kind\", \"date\", \"note\" FROM \"honours\""
+            " WHERE \"member\" = ?1 AND coalesce(\"deleted\", 0) = 0"
+            " ORDER BY \"year\", \"kind\" <> 'prosperous', \"id\"", id, 5, honour_keys, &first, err);
+    if (rc == 0)
+        rc = show_part(cli, db, "supports",
+            "SELECT \"id\", \"kind\", \"date\", \"helper\", CASE WHEN \"amount\" IS NULL THEN NULL"
+            " ELSE printf('%d.%02d', \"amount\" / 100, \"amount\" % 100) END, \"note\""
+            " FROM \"supports\" WHERE \"member\" = ?1 AND coalesce(\"deleted\", 0) = 0"
+            " ORDER BY \"date\", \"id\"", id, 6, support_keys, &first, err);
     if (rc == 0 && nd_cli_format(cli) == ND_FMT_JSON)
         printf("\n}\n");
     return rc;

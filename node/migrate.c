@@ -44,6 +44,9 @@ static const struct {
     { "assessments_member_year_side", "assessments", "\"member\", \"year\", \"side\"" },
     { "approvals_member",          "approvals",   "\"member\"" },
     { "cares_member",              "cares",       "\"member\"" },
+    { "honours_year_kind",         "honours",     "\"year\", \"kind\"" },
+    { "honours_member",            "honours",     "\"member\"" },
+    { "supports_member",           "supports",    "\"member\"" },
     { "agreements_outflow",        "agreements",  "\"outflow\"" },
     { "agreements_inflow",         "agreements",  "\"inflow\"" },
     { "orgs_parent",               "orgs",        "\"parent\"" },
@@ -125,6 +128,22 @@ too_big:
     return ld_error_set(err, LD_ETOOBIG, "store: DDL for %s is too long", def->table);
 }
 
+/* Creates the indexes of record_indexes on `table`, or on every table when it is NULL;
+ * 0 or LD_EIO. */
+static int create_record_indexes(sqlite3 *db, const char *table, ld_error_t *err)
+{
+    char sql[DDL_MAX];
+    int rc = 0;
+    for (size_t i = 0; i < sizeof record_indexes / sizeof record_indexes[0] && rc == 0; i++) {
+        if (table != NULL && strcmp(record_indexes[i].table, table) != 0)
+            continue;
+        snprintf(sql, sizeof sql, "CREATE INDEX \"%s\" ON \"%s\" (%s)", record_indexes[i].name,
+                 record_indexes[i].table, record_indexes[i].columns);
+        rc = exec_one(db, sql, err);
+    }
+    return rc;
+}
+
 static int migration_1(sqlite3 *db, ld_error_t *err)
 {
     char sql[DDL_MAX];
@@ -136,11 +155,8 @@ static int migration_1(sqlite3 *db, ld_error_t *err)
     }
     if (rc == 0)
         rc = exec_all(db, fixed_ddl_1, sizeof fixed_ddl_1 / sizeof fixed_ddl_1[0], err);
-    for (size_t i = 0; i < sizeof record_indexes / sizeof record_indexes[0] && rc == 0; i++) {
-        snprintf(sql, sizeof sql, "CREATE INDEX \"%s\" ON \"%s\" (%s)", record_indexes[i].name,
-                 record_indexes[i].table, record_indexes[i].columns);
-        rc = exec_one(db, sql, err);
-    }
+    if (rc == 0)
+        rc = create_record_indexes(db, NULL, err);
     return rc;
 }
 
@@ -220,25 +236,43 @@ static int migration_6(sqlite3 *db, ld_error_t *err)
                     "\"count\" INTEGER NOT NULL, \"body\" BLOB NOT NULL)", err);
 }
 
-/* Whether `table` has `column` (0 no, 1 yes), or < 0. */
-static int has_column(sqlite3 *db, const char *table, const char *column, ld_error_t *err)
+/* Whether `sql`, with `a` bound to ?1 and `b` (unless NULL) to ?2, finds a row: 1, 0, or
+ * a negative LD_EIO saying it was `what` that could not be read. */
+static int finds_row(sqlite3 *db, const char *sql, const char *a, const char *b,
+                     const char *what, ld_error_t *err)
 {
     sqlite3_stmt *st = NULL;
     int found = 0;
-    int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE \"name\" = ?2",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK && sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC) == SQLITE_OK
-        && sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC) == SQLITE_OK) {
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && b != NULL)
+        rc = sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         found = rc == SQLITE_ROW;
         if (rc == SQLITE_ROW || rc == SQLITE_DONE)
             rc = SQLITE_OK;
     }
     if (rc != SQLITE_OK)
-        found = ld_error_set(err, LD_EIO, "store: reading the columns of %s: %s", table,
+        found = ld_error_set(err, LD_EIO, "store: reading %s %s: %s", what, a,
                              sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return found;
+}
+
+/* Whether `table` has `column` (0 no, 1 yes), or < 0. */
+static int has_column(sqlite3 *db, const char *table, const char *column, ld_error_t *err)
+{
+    return finds_row(db, "SELECT 1 FROM pragma_table_info(?1) WHERE \"name\" = ?2", table,
+                     column, "the columns of", err);
+}
+
+/* Whether the store has a table named `table` (0 no, 1 yes), or < 0. */
+static int has_table(sqlite3 *db, const char *table, ld_error_t *err)
+{
+    return finds_row(db, "SELECT 1 FROM sqlite_schema WHERE \"type\" = 'table'"
+                     " AND \"name\" = ?1", table, NULL, "the schema, looking for table", err);
 }
 
 /* Record schema 2 gives a trip the day it is expected to end (`until`).  Every field
@@ -250,7 +284,12 @@ static int migration_7(sqlite3 *db, ld_error_t *err)
     int rc = 0;
     for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT && rc == 0; k++) {
         const ld_kind_def_t *def = ld_schema_kind((ld_kind_t)k);
-        for (size_t i = 0; def != NULL && i < def->nfields && rc == 0; i++) {
+        int table = has_table(db, def->table, err);   /* a kind of a later schema: none */
+        if (table <= 0) {
+            rc = table;
+            continue;
+        }
+        for (size_t i = 0; i < def->nfields && rc == 0; i++) {
             int has = has_column(db, def->table, def->fields[i].name, err);
             if (has < 0)
                 rc = has;
@@ -260,6 +299,30 @@ static int migration_7(sqlite3 *db, ld_error_t *err)
                 rc = exec_one(db, sql, err);
             }
         }
+    }
+    return rc;
+}
+
+/* Record schema 4 adds two kinds: honours (the yearly selection) and supports (help
+ * for members in difficulty).  Every kind the schema has and the store lacks gets its
+ * table and its indexes, empty (a store made new has them all: migration 1 follows the
+ * schema). */
+static int migration_8(sqlite3 *db, ld_error_t *err)
+{
+    char sql[DDL_MAX];
+    int rc = 0;
+    for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT && rc == 0; k++) {
+        const ld_kind_def_t *def = ld_schema_kind((ld_kind_t)k);
+        int has = has_table(db, def->table, err);
+        if (has != 0) {
+            rc = has < 0 ? has : 0;
+            continue;
+        }
+        rc = record_table_ddl(def, sql, err);
+        if (rc == 0)
+            rc = exec_one(db, sql, err);
+        if (rc == 0)
+            rc = create_record_indexes(db, def->table, err);
     }
     return rc;
 }
@@ -275,6 +338,7 @@ static const migration_fn migrations[ND_STORE_SCHEMA_VERSION] = {
     migration_5,
     migration_6,
     migration_7,
+    migration_8,
 };
 
 int nd_migrate_version(sqlite3 *db, int *version, ld_error_t *err)

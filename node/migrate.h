@@ -7,7 +7,7 @@
 #include "error.h"
 
 /* The store schema version this liangdi writes: the number of migrations it knows. */
-#define ND_STORE_SCHEMA_VERSION 7
+#define ND_STORE_SCHEMA_VERSION 8
 
 /* The store's user_version into *version.  0 or LD_EIO. */
 int nd_migrate_version(sqlite3 *db, int *version, ld_error_t *err);

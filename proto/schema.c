@@ -33,6 +33,10 @@ static const char *const care_kind_words[] = {
     "elderly", "children", "land-transfer", "forest-rights", NULL
 };
 static const char *const care_status_words[] = { "open", "closed", NULL };
+static const char *const honour_kind_words[] = { "prosperous", "law-abiding", NULL };
+static const char *const support_kind_words[] = {
+    "pairing", "fund", "training", "employment", NULL
+};
 
 /* What a person reads for each word above, in the same order. */
 static const char *const org_kind_labels[] = {
@@ -54,6 +58,10 @@ static const char *const care_kind_labels[] = {
     "空巢老人", "留守儿童", "土地流转", "林权登记", NULL
 };
 static const char *const care_status_labels[] = { "办理中", "已办结", NULL };
+static const char *const honour_kind_labels[] = { "勤劳致富能手", "遵纪守法党员", NULL };
+static const char *const support_kind_labels[] = {
+    "结对帮扶", "帮扶资金", "技术培训", "就业援助", NULL
+};
 
 /* Field order follows the proto field numbers. */
 static const ld_field_def_t org_fields[] = {
@@ -144,6 +152,23 @@ static const ld_field_def_t care_fields[] = {
     { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
 };
 
+static const ld_field_def_t honour_fields[] = {
+    { "member", LD_T_REF,  LD_KIND_MEMBER, NULL, 0, true, 0, NULL },
+    { "year",   LD_T_YEAR, LD_KIND_NONE,   NULL, 0, true, 0, NULL },
+    { "kind",   LD_T_ENUM, LD_KIND_NONE,   honour_kind_words, 0, true, 0, honour_kind_labels },
+    { "date",   LD_T_DATE, LD_KIND_NONE,   NULL, 0, false, 0, NULL },
+    { "note",   LD_T_TEXT, LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
+};
+
+static const ld_field_def_t support_fields[] = {
+    { "member", LD_T_REF,   LD_KIND_MEMBER, NULL, 0, true, 0, NULL },
+    { "kind",   LD_T_ENUM,  LD_KIND_NONE,   support_kind_words, 0, true, 0, support_kind_labels },
+    { "date",   LD_T_DATE,  LD_KIND_NONE,   NULL, 0, true, 0, NULL },
+    { "helper", LD_T_TEXT,  LD_KIND_NONE,   NULL, MEMBER_NAME_MAX_LEN, false, 0, NULL },
+    { "amount", LD_T_MONEY, LD_KIND_NONE,   NULL, 0, false, 0, NULL },
+    { "note",   LD_T_TEXT,  LD_KIND_NONE,   NULL, NOTE_MAX_LEN, false, 0, NULL },
+};
+
 #define NFIELDS(a) (sizeof (a) / sizeof (a)[0])
 
 /* Indexed by ld_kind_t. */
@@ -158,6 +183,8 @@ static const ld_kind_def_t kinds[LD_KIND_COUNT] = {
     [LD_KIND_ASSESSMENT] = { LD_KIND_ASSESSMENT, "assessment", "assessments", assessment_fields, NFIELDS(assessment_fields) },
     [LD_KIND_APPROVAL]   = { LD_KIND_APPROVAL,   "approval",   "approvals",   approval_fields, NFIELDS(approval_fields) },
     [LD_KIND_CARE]       = { LD_KIND_CARE,       "care",       "cares",       care_fields, NFIELDS(care_fields) },
+    [LD_KIND_HONOUR]     = { LD_KIND_HONOUR,     "honour",     "honours",     honour_fields, NFIELDS(honour_fields) },
+    [LD_KIND_SUPPORT]    = { LD_KIND_SUPPORT,    "support",    "supports",    support_fields, NFIELDS(support_fields) },
 };
 
 const ld_kind_def_t *ld_schema_kind(ld_kind_t kind)

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #define LD_PROTOCOL_VERSION 1     /* the frame header's version; bump on wire changes */
-#define LD_SCHEMA_VERSION   3     /* the record schema's version; bump on field changes */
+#define LD_SCHEMA_VERSION   4     /* the record schema's version; bump on field changes */
 
 /* A text field at most this long (a name, a phone number) is one line; longer ones
  * (addresses, notes) may hold line breaks. */
@@ -26,6 +26,8 @@ typedef enum ld_kind {
     LD_KIND_ASSESSMENT,
     LD_KIND_APPROVAL,
     LD_KIND_CARE,
+    LD_KIND_HONOUR,
+    LD_KIND_SUPPORT,
     LD_KIND_COUNT
 } ld_kind_t;
 

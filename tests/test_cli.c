@@ -930,6 +930,105 @@ Test(cli, assessments_approvals_and_care_cases)
     FAILS_UNCHANGED(2, "CASE: no care case 'nosuch'", "care", "close", "nosuch");
 }
 
+Test(cli, honours_are_given_once_a_year_each_and_listed_by_year_then_pinyin)
+{
+    township();
+    char lin[64], zhang[64], honour[64];
+    snprintf(lin, sizeof lin, "%s", member("林术平", "longtan", "1960-08-10"));
+    snprintf(zhang, sizeof zhang, "%s", member("张小平", "tingzi", "1972-03-02"));
+    /* 张小平 first, so that the list's pinyin order (lin before zhang) is not the order
+     * they were written in */
+    RUN(0, "honour", "add", zhang, "--year", "2009", "--kind", "prosperous", "--date",
+        "2010-01-20", "--note", "返乡投资办厂");
+    RUN(0, "honour", "add", lin, "--year", "2009", "--kind", "prosperous");
+    snprintf(honour, sizeof honour, "%.36s", last.out);
+    RUN(0, "honour", "add", zhang, "--year", "2009", "--kind", "law-abiding");
+    RUN(0, "honour", "add", lin, "--year", "2008", "--kind", "law-abiding");
+
+    FAILS_UNCHANGED(2, "already holds the 2009 prosperous honour", "honour", "add", zhang,
+                    "--year", "2009", "--kind", "prosperous");
+    FAILS_UNCHANGED(2, "--kind: bad value 'brave'", "honour", "add", lin, "--year", "2010",
+                    "--kind", "brave");
+    FAILS_UNCHANGED(2, "--date: bad value '2009-12-31' (a year's honours are given in that"
+                    " year or after it)", "honour", "add", lin, "--year", "2010", "--kind",
+                    "prosperous", "--date", "2009-12-31");
+    FAILS_UNCHANGED(2, "--year", "honour", "add", lin, "--kind", "prosperous");
+    FAILS_UNCHANGED(2, "MEMBER: no member 'nobody'", "honour", "add", "nobody", "--year", "2010",
+                    "--kind", "prosperous");
+
+    /* 2008 before 2009; within 2009 勤劳致富能手 before 遵纪守法党员, and 林 before 张 */
+    RUN(0, "honour", "list", "--format", "csv");
+    const char *y2008 = strstr(last.out, ",2008,law-abiding,");
+    const char *lin09 = strstr(last.out, ",2009,prosperous,") ;
+    const char *zhang09 = lin09 ? strstr(lin09 + 1, ",2009,prosperous,") : NULL;
+    const char *lawful09 = strstr(last.out, ",2009,law-abiding,");
+    cr_assert(y2008 && lin09 && zhang09 && lawful09, "%s", last.out);
+    cr_assert(y2008 < lin09 && zhang09 < lawful09, "%s", last.out);
+    cr_assert(strstr(lin09, "林术平") < strstr(lin09, "张小平"), "%s", last.out);
+    OUT_HAS("张小平,亭子村党支部,2010-01-20,返乡投资办厂");
+    RUN(0, "honour", "list", "--year", "2008", "--format", "csv");
+    OUT_HAS("林术平,龙潭村党支部");
+    OUT_LACKS("2009");
+    FAILS_UNCHANGED(2, "--year: bad value 'last'", "honour", "list", "--year", "last");
+    RUN(0, "honour", "list");
+    OUT_HAS("勤劳致富能手");
+    OUT_HAS("遵纪守法党员");
+    RUN(0, "member", "show", zhang);
+    OUT_HAS("返乡投资办厂");
+
+    /* a mistaken entry deleted can be given again */
+    RUN(0, "delete", honour);
+    RUN(0, "honour", "add", lin, "--year", "2009", "--kind", "prosperous");
+}
+
+Test(cli, help_for_members_in_difficulty_needs_what_its_kind_needs)
+{
+    township();
+    char lin[64], zhang[64];
+    snprintf(lin, sizeof lin, "%s", member("林术平", "longtan", "1960-08-10"));
+    snprintf(zhang, sizeof zhang, "%s", member("张小平", "tingzi", "1972-03-02"));
+    RUN(0, "support", "add", lin, "--kind", "pairing", "--date", "2010-03-01", "--helper",
+        "镇组织办王明", "--note", "每月走访");
+    RUN(0, "support", "add", lin, "--kind", "fund", "--date", "2010-03-15", "--amount", "500");
+    RUN(0, "support", "add", zhang, "--kind", "training", "--date", "2010-04-01");
+    RUN(0, "support", "add", zhang, "--kind", "employment", "--date", "2010-04-20");
+
+    FAILS_UNCHANGED(2, "missing --helper", "support", "add", zhang, "--kind", "pairing",
+                    "--date", "2010-03-01");
+    FAILS_UNCHANGED(2, "--helper: bad value '王明' (only a pairing has a helper)", "support",
+                    "add", zhang, "--kind", "fund", "--date", "2010-03-01", "--amount", "200",
+                    "--helper", "王明");
+    FAILS_UNCHANGED(2, "missing --amount", "support", "add", zhang, "--kind", "fund", "--date",
+                    "2010-03-01");
+    FAILS_UNCHANGED(2, "--amount: bad value '0' (a grant is more than 0)", "support", "add",
+                    zhang, "--kind", "fund", "--date", "2010-03-01", "--amount", "0");
+    FAILS_UNCHANGED(2, "only a grant from the fund has an amount", "support", "add", zhang,
+                    "--kind", "training", "--date", "2010-03-01", "--amount", "200");
+    FAILS_UNCHANGED(2, "--amount: bad value '-5'", "support", "add", zhang, "--kind", "fund",
+                    "--date", "2010-03-01", "--amount", "-5");
+    FAILS_UNCHANGED(2, "--kind: bad value 'loan'", "support", "add", zhang, "--kind", "loan",
+                    "--date", "2010-03-01");
+    FAILS_UNCHANGED(2, "--date", "support", "add", zhang, "--kind", "training");
+
+    RUN(0, "support", "list", "--format", "csv");
+    OUT_HAS("林术平,pairing,2010-03-01,镇组织办王明,,每月走访");
+    OUT_HAS("林术平,fund,2010-03-15,,500.00,");
+    RUN(0, "support", "list", "--kind", "fund", "--format", "csv");
+    OUT_HAS("500.00");
+    OUT_LACKS("pairing");
+    OUT_LACKS("张小平");
+    RUN(0, "support", "list", "--member", "张小平", "--format", "csv");
+    OUT_HAS("training");
+    OUT_HAS("employment");
+    OUT_LACKS("林术平");
+    FAILS_UNCHANGED(2, "--kind: bad value 'loan'", "support", "list", "--kind", "loan");
+    RUN(0, "support", "list");
+    OUT_HAS("结对帮扶");
+    OUT_HAS("帮扶人 helper");
+    RUN(0, "member", "show", lin, "--format", "csv");
+    OUT_HAS("镇组织办王明");
+}
+
 Test(cli, delete_makes_a_mistaken_entry_a_tombstone_and_refuses_what_others_hang_off)
 {
     township();

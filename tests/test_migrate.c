@@ -207,14 +207,17 @@ static void take_back(const char *sql)
     sqlite3_close(db);
 }
 
+/* What version 7 lacks: the honours and supports tables (and with them their indexes). */
+#define BEFORE_8 "DROP TABLE \"honours\"; DROP TABLE \"supports\"; "
+
 /* Makes node "home"'s store with this liangdi, then takes it back with `sql`, after
- * taking away the trip's `until` (version 7) and the inbox (version 6), which no older
- * version has. */
+ * taking away the two record tables of version 8, the trip's `until` (version 7) and
+ * the inbox (version 6), which no older version has. */
 static void older_store(const char *sql)
 {
     nd_store_t *s = home_store();
     nd_store_destroy(&s);
-    take_back("ALTER TABLE \"trips\" DROP COLUMN \"until\"; DROP TABLE \"inbox\"");
+    take_back(BEFORE_8 "ALTER TABLE \"trips\" DROP COLUMN \"until\"; DROP TABLE \"inbox\"");
     take_back(sql);
 }
 
@@ -397,7 +400,7 @@ Test(migrate, a_version_five_store_gets_an_empty_inbox_and_keeps_its_cursor)
     ld_error_t err;
     cr_assert_eq(nd_store_set_cursor(s, 812, &err), 0, "%s", err.msg);
     nd_store_destroy(&s);
-    take_back("ALTER TABLE \"trips\" DROP COLUMN \"until\"; DROP TABLE \"inbox\"; "
+    take_back(BEFORE_8 "ALTER TABLE \"trips\" DROP COLUMN \"until\"; DROP TABLE \"inbox\"; "
               "PRAGMA user_version = 5");
 
     s = migrated_store();
@@ -412,7 +415,7 @@ Test(migrate, a_version_six_store_gives_its_trips_an_expected_end_and_keeps_them
 {
     nd_store_t *s = home_store();
     nd_store_destroy(&s);
-    take_back("ALTER TABLE \"trips\" DROP COLUMN \"until\"; "
+    take_back(BEFORE_8 "ALTER TABLE \"trips\" DROP COLUMN \"until\"; "
               "INSERT INTO \"trips\" (\"id\", \"member\", \"to\", \"started\", \"status\", "
               "\"hlc\", \"origin\", \"stamps\", \"created_by\") VALUES "
               "('t1', 'm1', 'dongguan', '2026-03-01', 'registered', 1, 'home', '', 'home'); "
@@ -427,6 +430,38 @@ Test(migrate, a_version_six_store_gives_its_trips_an_expected_end_and_keeps_them
                            "\"started\" = '2026-03-01' AND \"until\" IS NULL"), 1);
     nd_store_destroy(&s);
     /* opened again, nothing is added twice */
+    s = migrated_store();
+    nd_store_destroy(&s);
+}
+
+Test(migrate, a_version_seven_store_gets_the_honours_and_supports_tables_and_keeps_its_records)
+{
+    nd_store_t *s = home_store();
+    nd_store_destroy(&s);
+    take_back(BEFORE_8
+              "INSERT INTO \"members\" (\"id\", \"name\", \"org\", \"hlc\", \"origin\", "
+              "\"stamps\", \"created_by\") VALUES ('m1', '林术平', 'home', 1, 'home', '', 'home'); "
+              "PRAGMA user_version = 7");
+
+    s = migrated_store();
+    sqlite3 *db = nd_store_db(s);
+    static const char *const indexes[] = { "honours_year_kind", "honours_member",
+                                            "supports_member" };
+    for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++)
+        cr_assert(has_object(db, "index", indexes[i]), "no index %s", indexes[i]);
+    /* a column per field, of the field's type */
+    char type[32];
+    column_type(db, "honours", "year", type, sizeof type);
+    cr_assert_str_eq(type, "INTEGER");
+    column_type(db, "supports", "amount", type, sizeof type);
+    cr_assert_str_eq(type, "INTEGER");
+    column_type(db, "supports", "helper", type, sizeof type);
+    cr_assert_str_eq(type, "TEXT");
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM \"honours\""), 0);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM \"members\" WHERE \"name\" = '林术平'"),
+                 1);
+    nd_store_destroy(&s);
+    /* opened again, nothing is made twice */
     s = migrated_store();
     nd_store_destroy(&s);
 }

@@ -43,13 +43,14 @@ static const org_def_t orgs[] = {
 /* The record tables, as the schema names them. */
 static const char *const tables[] = {
     "orgs", "members", "trips", "agreements", "contacts", "visits", "activities",
-    "assessments", "approvals", "cares",
+    "assessments", "approvals", "cares", "honours", "supports",
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 
 /* The member-scoped tables: a member's own row, and the rows naming it in "member". */
 static const char *const member_tables[] = {
-    "members", "trips", "activities", "assessments", "approvals", "cares",
+    "members", "trips", "activities", "assessments", "approvals", "cares", "honours",
+    "supports",
 };
 #define NMEMBER_TABLES (sizeof member_tables / sizeof member_tables[0])
 
@@ -525,6 +526,24 @@ Test(need_to_know, a_branch_node_never_receives_a_record_outside_its_audience)
     create(zhuyuan, NULL, "cares", "shenzhen", NULL, NULL,
            (const char *const[]){ "care", "add", c, "--kind", "land-transfer", "--date",
                                   "2010-03-22", NULL });
+    create(zhuyuan, NULL, "honours", "dongguan", NULL, NULL,
+           (const char *const[]){ "honour", "add", a, "--year", "2009", "--kind", "prosperous",
+                                  "--note", "返乡投资办厂", NULL });
+    create(zhuyuan, NULL, "honours", NULL, NULL, NULL,
+           (const char *const[]){ "honour", "add", e, "--year", "2009", "--kind", "law-abiding",
+                                  NULL });
+    create(zhuyuan, NULL, "supports", "shenzhen", NULL, NULL,
+           (const char *const[]){ "support", "add", c, "--kind", "pairing", "--date",
+                                  "2010-03-01", "--helper", "镇组织办王明", NULL });
+    create(zhuyuan, NULL, "honours", "shenzhen", NULL, NULL,
+           (const char *const[]){ "honour", "add", d, "--year", "2009", "--kind", "law-abiding",
+                                  "--date", "2010-01-20", NULL });
+    create(zhuyuan, NULL, "supports", "dongguan", NULL, NULL,
+           (const char *const[]){ "support", "add", b, "--kind", "training", "--date",
+                                  "2010-03-03", "--note", "电工技术培训", NULL });
+    create(zhuyuan, NULL, "supports", NULL, NULL, NULL,
+           (const char *const[]){ "support", "add", e, "--kind", "fund", "--date", "2010-03-02",
+                                  "--amount", "500", NULL });
     create(zhuyuan, NULL, "approvals", "dongguan", "dgb", NULL,
            (const char *const[]){ "approval", "add", b, "--date", "2010-02-20", "--to", "dgb",
                                   "--decision", "approved", NULL });

@@ -135,7 +135,7 @@ Test(schema, kinds_have_their_tables_and_field_order_follows_the_proto)
 {
     static const char *const tables[LD_KIND_COUNT] = {
         NULL, "orgs", "members", "trips", "agreements", "contacts", "visits", "activities",
-        "assessments", "approvals", "cares",
+        "assessments", "approvals", "cares", "honours", "supports",
     };
     for (int k = LD_KIND_NONE + 1; k < LD_KIND_COUNT; k++) {
         const ld_kind_def_t *def = ld_schema_kind((ld_kind_t)k);
