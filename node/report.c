@@ -59,7 +59,11 @@
  *   - out of contact: the latest trip marked lost-contact, or a mobile member with no
  *     activity of any kind for contact_lost_months whole months.
  * Every finding row holds a level ("超期" breach, "预警" warning); rows are sorted
- * breaches first, then by branch id and name. */
+ * breaches first, then by branch id and name.
+ *
+ * Where it is: this file gathers the data (the passes above) and judges each member;
+ * report_orgs.c judges the agreements, the branches' timetable and the township's own
+ * duties; report_tables.c renders; report_int.h is what the three share. */
 #include "report.h"
 
 #include <inttypes.h>
@@ -67,40 +71,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include "collate.h"
+#include "report_int.h"
 #include "rules.h"
 #include "schema.h"
 #include "text.h"
 
-#define NO_DAY INT32_MIN
-#define NAME_KEY_MAX 512      /* a name's sort key in hex (collate.h) */
-
 /* ------------------------------------------------------------ findings ---- */
-
-typedef enum duty {
-    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_SYMPOSIUM, DUTY_BRANCH_LIFE, DUTY_LIFE,
-    DUTY_DUES, DUTY_BACKPAY, DUTY_DUES_TWICE, DUTY_ASSESS, DUTY_YEARLY_REPORT, DUTY_REVIEW,
-    DUTY_REPORT_IN, DUTY_OVERDUE, DUTY_LOST, DUTY_COUNT
-} duty_t;
 
 static const char *const duty_names[DUTY_COUNT] = {
     "共管协议", "半年电联", "年度互访", "流动党员座谈会", "支部组织生活", "组织生活", "党费",
     "补缴党费", "党费重记", "双边考核", "年度书面报告", "活动证年审", "外出报到", "逾期未归",
     "失联",
 };
-
-#define CELLS_MAX 8
-
-typedef struct finding {
-    nd_level_t level;
-    duty_t     duty;
-    char      *key;                 /* sort key after the level: org ids, names, ids */
-    char      *cells[CELLS_MAX];
-} finding_t;
-
-typedef struct findings {
-    finding_t *v;
-    size_t     n, cap;
-} findings_t;
 
 static void findings_free(findings_t *f)
 {
@@ -113,86 +95,7 @@ static void findings_free(findings_t *f)
     memset(f, 0, sizeof *f);
 }
 
-/* ------------------------------------------------------------- the data ---- */
-
-/* A member with a trip started by the date: that latest trip, and what the activity
- * certificate says of them.  Dates are day numbers, NO_DAY when absent. */
-typedef struct person {
-    char        id[LD_RECORD_ID_MAX + 1];
-    char        org[LD_ID_MAX + 1];         /* home branch */
-    char        inflow[LD_ID_MAX + 1];      /* where the latest trip goes */
-    char       *name;                       /* owned */
-    const char *org_name, *inflow_name;     /* borrowed from the orgs, or the ids above */
-    struct org *inflow_org;                 /* borrowed; NULL when the store lacks it */
-    bool    female;
-    char    status[16];        /* of the latest trip */
-    int32_t started, reported_in, ended;
-    int32_t until;             /* the day the latest trip is expected to end, or NO_DAY */
-    bool    mobile;            /* the latest trip is current on the date */
-    bool    out_last_year;     /* some trip overlapped the last full year */
-    bool    assessed[2];       /* last year's assessment: [0] outflow, [1] inflow side */
-    bool    yearly[2];         /* for the last full year: [0] the member's written report,
-                                  [1] the certificate's review (load_activities says
-                                  which entries count for a year) */
-    char    last_life[11];     /* "" or the latest organisational life up to the date */
-    char    last_any[11];      /* "" or the latest activity of any kind */
-    uint8_t *paid;             /* owned, NULL until a dues entry is found: one byte per
-                                  month from the month the latest trip started to the
-                                  month of the date, how many entries paid for it by the
-                                  date (up to 255) */
-} person_t;
-
-/* An obligation held once a period (an inflow branch's organisational life of one kind,
- * the township's symposium), in the last period of it that has ended. */
-typedef struct periodic {
-    int32_t latest;           /* the latest entry up to the date, or NO_DAY */
-    bool    held;             /* an entry in the period */
-    int     owing;            /* members away on the date who had left by its first day */
-} periodic_t;
-
-/* An organisation: its name and kind, by id. */
-typedef struct org {
-    char *id, *name, *kind;
-    char *node;               /* the node that keeps it */
-    bool  here;               /* kept by this node */
-    periodic_t life[ND_LIFE_RULES];   /* as an inflow branch, each kind of nd_life_rules */
-} org_t;
-
-/* A dated reference (a contact or a visit of an agreement). */
-typedef struct dated {
-    char   *ref;
-    int32_t day;
-} dated_t;
-
-typedef struct group_row {
-    int         group;      /* 0 township, 1 inflow, 2 outflow */
-    const char *id, *name;  /* borrowed */
-    long        mobile, women;
-} group_row_t;
-
-typedef struct report {
-    nd_store_t  *store;
-    sqlite3     *db;
-    ld_error_t  *err;
-    int32_t      as_of;
-    char         as_of_text[11];
-    nd_rules_t   rules;
-    org_t       *orgs;           /* sorted by id */
-    size_t       norgs, orgs_cap;
-    person_t    *people;
-    size_t       npeople, people_cap;
-    size_t      *slots;          /* open-addressing hash of people by id: index + 1, 0 free */
-    size_t       nslots;         /* a power of two */
-    nd_period_t  life_period[ND_LIFE_RULES];  /* the last period of each that has ended */
-    nd_period_t  symposium_period;            /* the last one that has ended */
-    periodic_t   symposium;                   /* the township's, in symposium_period */
-    findings_t   sect[3];        /* agreements and branches; members' life and dues; the rest */
-    long         counts[DUTY_COUNT][3];
-} report_t;
-
-/* A duty's name as the report prints it: the contact and the visit say how often they are
- * owed ("半年电联", "年度互访" by default). */
-static const char *duty_name(const report_t *r, duty_t duty)
+const char *nd_rp_duty_name(const report_t *r, duty_t duty)
 {
     static const char *const contact[13] = {
         [1] = "每月电联", [2] = "两个月电联", [3] = "季度电联", [4] = "四个月电联",
@@ -211,12 +114,12 @@ static const char *duty_name(const report_t *r, duty_t duty)
 
 /* ------------------------------------------------------------- helpers ---- */
 
-static int fail_sql(report_t *r, const char *what)
+int nd_rp_fail_sql(report_t *r, const char *what)
 {
     return ld_error_set(r->err, LD_EIO, "report: %s: %s", what, sqlite3_errmsg(r->db));
 }
 
-static int fail_nomem(report_t *r)
+int nd_rp_fail_nomem(report_t *r)
 {
     return ld_error_set(r->err, LD_ENOMEM, "report: out of memory");
 }
@@ -224,14 +127,14 @@ static int fail_nomem(report_t *r)
 static int prepare(report_t *r, const char *what, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(r->db, sql, -1, st, NULL) != SQLITE_OK)
-        return fail_sql(r, what);
+        return nd_rp_fail_sql(r, what);
     return 0;
 }
 
 static int bind_text(report_t *r, sqlite3_stmt *st, int idx, const char *text)
 {
     if (sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT) != SQLITE_OK)
-        return fail_sql(r, "binding a value");
+        return nd_rp_fail_sql(r, "binding a value");
     return 0;
 }
 
@@ -242,23 +145,22 @@ static int bind_day(report_t *r, sqlite3_stmt *st, int idx, int32_t day)
     return bind_text(r, st, idx, text);
 }
 
-/* A copy of a text column, "" for NULL; NULL only when memory runs out. */
-static char *col_dup(sqlite3_stmt *st, int i)
+char *nd_rp_col_dup(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     return strdup(t ? (const char *) t : "");
 }
 
-static const char *col_text(sqlite3_stmt *st, int i)
+const char *nd_rp_col_text(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     return t ? (const char *) t : "";
 }
 
-static int32_t col_day(sqlite3_stmt *st, int i)
+int32_t nd_rp_col_day(sqlite3_stmt *st, int i)
 {
     int32_t day;
-    return ld_date_parse(col_text(st, i), &day) ? day : NO_DAY;
+    return ld_date_parse(nd_rp_col_text(st, i), &day) ? day : NO_DAY;
 }
 
 static void fmt_day(int32_t day, char out[11])
@@ -269,17 +171,15 @@ static void fmt_day(int32_t day, char out[11])
         ld_date_format(day, out);
 }
 
-/* Appends a finding to section `sect`; cells and key are copied (a NULL cell is empty).
- * The key orders findings of one level; equal keys must not occur. */
-static int add_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
-                       const char *const cells[CELLS_MAX], const char *key)
+int nd_rp_add_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
+                      const char *const cells[CELLS_MAX], const char *key)
 {
     findings_t *f = &r->sect[sect];
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 64;
         finding_t *grown = realloc(f->v, cap * sizeof *grown);
         if (!grown)
-            return fail_nomem(r);
+            return nd_rp_fail_nomem(r);
         f->v = grown;
         f->cap = cap;
     }
@@ -292,20 +192,9 @@ static int add_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
         ok = (x->cells[c] = strdup(cells[c] ? cells[c] : "")) != NULL;
     f->n++;          /* counted even when short of memory, so that it is freed */
     if (!ok)
-        return fail_nomem(r);
+        return nd_rp_fail_nomem(r);
     r->counts[duty][level]++;
     return 0;
-}
-
-static int finding_cmp(const void *a, const void *b)
-{
-    const finding_t *x = a, *y = b;
-    if (x->level != y->level)
-        return x->level == ND_LEVEL_BREACH ? -1 : 1;
-    int c = strcmp(x->key, y->key);
-    if (c)
-        return c;
-    return (int) x->duty - (int) y->duty;
 }
 
 /* The sort key of a member's finding: branch id, the name's sort key (by pinyin,
@@ -343,6 +232,17 @@ static const struct {
 static int *rule_field(nd_rules_t *rules, size_t i)
 {
     return (int *) ((char *) rules + settings[i].offset);
+}
+
+bool nd_rp_setting(const report_t *r, size_t i, const char **key, const char **label,
+                   int *value)
+{
+    if (i >= NSETTINGS)
+        return false;
+    *key = settings[i].key;
+    *label = settings[i].label;
+    *value = *(const int *) ((const char *) &r->rules + settings[i].offset);
+    return true;
 }
 
 static int load_rules(report_t *r)
@@ -430,11 +330,6 @@ static const char sql_orgs[] =
     "SELECT \"id\", COALESCE(\"name\", \"id\"), COALESCE(\"kind\", ''), \"deleted\","
     " COALESCE(\"node\", '') FROM \"orgs\" ORDER BY \"id\"";
 
-/* The statements with their bindings, shared by the report and nd_report_explain. */
-typedef enum query {
-    Q_TRIPS = 0, Q_ACTIVITIES, Q_ASSESS, Q_AGREEMENTS, Q_CONTACTS, Q_VISITS, Q_ORGS, Q_COUNT
-} query_t;
-
 static const struct {
     const char *name;
     const char *sql;
@@ -448,17 +343,21 @@ static const struct {
     [Q_ORGS]       = { "organisations", sql_orgs },
 };
 
-/* Prepares query q with its parameters bound for the report's date. */
-static int prepare_query(report_t *r, query_t q, sqlite3_stmt **st)
+const char *nd_rp_query_name(query_t q)
 {
-    int rc = prepare(r, queries[q].name, queries[q].sql, st);
+    return queries[q].name;
+}
+
+int nd_rp_prepare_query(report_t *r, query_t q, sqlite3_stmt **st)
+{
+    int rc = prepare(r, nd_rp_query_name(q), queries[q].sql, st);
     if (rc)
         return rc;
     int y, m, d;
     ld_date_split(r->as_of, &y, &m, &d);
     if (q == Q_ASSESS) {
         if (sqlite3_bind_int(*st, 1, y - 1) != SQLITE_OK)
-            rc = fail_sql(r, "binding a value");
+            rc = nd_rp_fail_sql(r, "binding a value");
     } else if (q != Q_ACTIVITIES && q != Q_ORGS) {
         rc = bind_day(r, *st, 1, r->as_of);
     }
@@ -475,7 +374,7 @@ static int prepare_query(report_t *r, query_t q, sqlite3_stmt **st)
 static int load_orgs(report_t *r)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, Q_ORGS, &st);
+    int rc = nd_rp_prepare_query(r, Q_ORGS, &st);
     if (rc)
         return rc;
     int step = SQLITE_DONE;
@@ -484,7 +383,7 @@ static int load_orgs(report_t *r)
             size_t cap = r->orgs_cap ? r->orgs_cap * 2 : 64;
             org_t *grown = realloc(r->orgs, cap * sizeof *grown);
             if (!grown) {
-                rc = fail_nomem(r);
+                rc = nd_rp_fail_nomem(r);
                 goto out;
             }
             r->orgs = grown;
@@ -494,19 +393,19 @@ static int load_orgs(report_t *r)
         memset(o, 0, sizeof *o);
         for (int k = 0; k < ND_LIFE_RULES; k++)
             o->life[k].latest = NO_DAY;
-        o->id = col_dup(st, 0);
-        o->name = col_dup(st, 1);
+        o->id = nd_rp_col_dup(st, 0);
+        o->name = nd_rp_col_dup(st, 1);
         /* a deleted org keeps its name here but counts as no kind of branch */
-        o->kind = sqlite3_column_int(st, 3) ? strdup("") : col_dup(st, 2);
-        o->node = col_dup(st, 4);
-        o->here = strcmp(col_text(st, 4), nd_store_node_id(r->store)) == 0;
+        o->kind = sqlite3_column_int(st, 3) ? strdup("") : nd_rp_col_dup(st, 2);
+        o->node = nd_rp_col_dup(st, 4);
+        o->here = strcmp(nd_rp_col_text(st, 4), nd_store_node_id(r->store)) == 0;
         if (!o->id || !o->name || !o->kind || !o->node) {
-            rc = fail_nomem(r);
+            rc = nd_rp_fail_nomem(r);
             goto out;
         }
     }
     if (step != SQLITE_DONE)
-        rc = fail_sql(r, queries[Q_ORGS].name);
+        rc = nd_rp_fail_sql(r, nd_rp_query_name(Q_ORGS));
 out:
     sqlite3_finalize(st);
     return rc;
@@ -548,7 +447,7 @@ static int index_people(report_t *r)
         n *= 2;
     r->slots = calloc(n, sizeof *r->slots);
     if (!r->slots)
-        return fail_nomem(r);
+        return nd_rp_fail_nomem(r);
     r->nslots = n;
     for (size_t i = 0; i < r->npeople; i++) {
         size_t h = hash_text(r->people[i].id) & (n - 1);
@@ -577,7 +476,7 @@ static person_t *find_person(const report_t *r, const char *id)
 static int load_trips(report_t *r)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, Q_TRIPS, &st);
+    int rc = nd_rp_prepare_query(r, Q_TRIPS, &st);
     if (rc)
         return rc;
     int y, m, d;
@@ -586,13 +485,13 @@ static int load_trips(report_t *r)
     person_t *p = NULL;
     int step = SQLITE_DONE;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *member = col_text(st, 0);
+        const char *member = nd_rp_col_text(st, 0);
         if (!p || strcmp(p->id, member) != 0) {
             if (r->npeople == r->people_cap) {
                 size_t cap = r->people_cap ? r->people_cap * 2 : 256;
                 person_t *grown = realloc(r->people, cap * sizeof *grown);
                 if (!grown) {
-                    rc = fail_nomem(r);
+                    rc = nd_rp_fail_nomem(r);
                     goto out;
                 }
                 r->people = grown;
@@ -601,20 +500,20 @@ static int load_trips(report_t *r)
             p = &r->people[r->npeople++];
             memset(p, 0, sizeof *p);
             snprintf(p->id, sizeof p->id, "%s", member);
-            snprintf(p->org, sizeof p->org, "%s", col_text(st, 7));
+            snprintf(p->org, sizeof p->org, "%s", nd_rp_col_text(st, 7));
             p->female = sqlite3_column_int(st, 8) != 0;
-            if (!(p->name = col_dup(st, 6))) {
-                rc = fail_nomem(r);
+            if (!(p->name = nd_rp_col_dup(st, 6))) {
+                rc = nd_rp_fail_nomem(r);
                 goto out;
             }
         }
         /* rows come in start order: the last one of a member is the latest trip */
-        snprintf(p->inflow, sizeof p->inflow, "%s", col_text(st, 1));
-        p->started = col_day(st, 2);
-        p->reported_in = col_day(st, 3);
-        p->ended = col_day(st, 4);
-        p->until = col_day(st, 9);
-        snprintf(p->status, sizeof p->status, "%s", col_text(st, 5));
+        snprintf(p->inflow, sizeof p->inflow, "%s", nd_rp_col_text(st, 1));
+        p->started = nd_rp_col_day(st, 2);
+        p->reported_in = nd_rp_col_day(st, 3);
+        p->ended = nd_rp_col_day(st, 4);
+        p->until = nd_rp_col_day(st, 9);
+        snprintf(p->status, sizeof p->status, "%s", nd_rp_col_text(st, 5));
         bool current = strcmp(p->status, "registered") == 0 ||
                        strcmp(p->status, "reported-in") == 0;
         p->mobile = p->started != NO_DAY &&
@@ -624,7 +523,7 @@ static int load_trips(report_t *r)
             p->out_last_year = true;
     }
     if (step != SQLITE_DONE) {
-        rc = fail_sql(r, queries[Q_TRIPS].name);
+        rc = nd_rp_fail_sql(r, nd_rp_query_name(Q_TRIPS));
         goto out;
     }
     /* names last: the people array no longer moves */
@@ -671,7 +570,7 @@ static int member_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
     int n = member_key(r, key, sizeof key, p->org, p->name, p->id);
     if (more != NULL && n > 0 && (size_t) n < sizeof key)
         snprintf(key + n, sizeof key - (size_t) n, "\x1f%s", more);
-    return add_finding(r, sect, level, duty, cells, key);
+    return nd_rp_add_finding(r, sect, level, duty, cells, key);
 }
 
 /* One dues entry paid too late, found during the activities pass. */
@@ -699,18 +598,10 @@ static int mark_paid(report_t *r, person_t *p, int32_t month, int32_t last)
     if (month < first)
         return 0;
     if (!p->paid && !(p->paid = calloc((size_t) (last - first) + 1, 1)))
-        return fail_nomem(r);
+        return nd_rp_fail_nomem(r);
     if (p->paid[month - first] < UINT8_MAX)
         p->paid[month - first]++;
     return 0;
-}
-
-/* An entry dated `day` of a periodic obligation whose period is `per`. */
-static void periodic_entry(periodic_t *t, nd_period_t per, int32_t day)
-{
-    if (t->latest == NO_DAY || day > t->latest)
-        t->latest = day;
-    t->held |= day >= per.first && day <= per.last;
 }
 
 /* Counts an organisational-life entry of member p, dated `date` (up to the report's)
@@ -726,14 +617,14 @@ static void branch_life(report_t *r, const person_t *p, const char *kind, const 
     if (k < 0 || !o || strcmp(by, o->node) != 0 || !ld_date_parse(date, &day) ||
         day < p->started || (p->ended != NO_DAY && day > p->ended))
         return;
-    periodic_entry(&o->life[k], r->life_period[k], day);
+    nd_rp_periodic_entry(&o->life[k], r->life_period[k], day);
 }
 
 /* The activities pass: each live entry up to the date, folded into its member. */
 static int load_activities(report_t *r)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, Q_ACTIVITIES, &st);
+    int rc = nd_rp_prepare_query(r, Q_ACTIVITIES, &st);
     if (rc)
         return rc;
     char window[11];   /* back-pay: paid after this day */
@@ -747,17 +638,17 @@ static int load_activities(report_t *r)
     int32_t as_of_month = nd_month_of(r->as_of);
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *date = col_text(st, 2);
+        const char *date = nd_rp_col_text(st, 2);
         if (strlen(date) != 10 || strcmp(date, r->as_of_text) > 0)
             continue;
-        person_t *p = find_person(r, col_text(st, 0));
+        person_t *p = find_person(r, nd_rp_col_text(st, 0));
         if (!p)
             continue;
-        const char *kind = col_text(st, 1);
+        const char *kind = nd_rp_col_text(st, 1);
         if (strcmp(date, p->last_any) > 0)
             memcpy(p->last_any, date, 11);
         if (strcmp(kind, "dues") == 0) {
-            const char *month = col_text(st, 3);
+            const char *month = nd_rp_col_text(st, 3);
             if (strlen(month) != 7)
                 continue;
             rc = mark_paid(r, p, month_index(month), as_of_month);
@@ -766,11 +657,11 @@ static int load_activities(report_t *r)
         } else if (is_life(kind)) {
             if (strcmp(date, p->last_life) > 0)
                 memcpy(p->last_life, date, 11);
-            branch_life(r, p, kind, date, col_text(st, 4));
+            branch_life(r, p, kind, date, nd_rp_col_text(st, 4));
         } else if (strcmp(kind, "symposium") == 0) {
             int32_t day;
             if (ld_date_parse(date, &day))
-                periodic_entry(&r->symposium, r->symposium_period, day);
+                nd_rp_periodic_entry(&r->symposium, r->symposium_period, day);
         } else if (strcmp(kind, "report") == 0 || strcmp(kind, "review") == 0) {
             int ey = atoi(date), em = atoi(date + 5);
             if ((em <= 3 ? ey - 1 : ey) == owed)
@@ -778,7 +669,7 @@ static int load_activities(report_t *r)
         }
     }
     if (rc == 0 && step != SQLITE_DONE)
-        rc = fail_sql(r, queries[Q_ACTIVITIES].name);
+        rc = nd_rp_fail_sql(r, nd_rp_query_name(Q_ACTIVITIES));
     sqlite3_finalize(st);
     return rc;
 }
@@ -787,20 +678,20 @@ static int load_activities(report_t *r)
 static int load_assessments(report_t *r)
 {
     sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, Q_ASSESS, &st);
+    int rc = nd_rp_prepare_query(r, Q_ASSESS, &st);
     if (rc)
         return rc;
     int step = SQLITE_DONE;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        person_t *p = find_person(r, col_text(st, 0));
-        const char *side = col_text(st, 1);
+        person_t *p = find_person(r, nd_rp_col_text(st, 0));
+        const char *side = nd_rp_col_text(st, 1);
         if (p && strcmp(side, "outflow") == 0)
             p->assessed[0] = true;
         else if (p && strcmp(side, "inflow") == 0)
             p->assessed[1] = true;
     }
     if (step != SQLITE_DONE)
-        rc = fail_sql(r, queries[Q_ASSESS].name);
+        rc = nd_rp_fail_sql(r, nd_rp_query_name(Q_ASSESS));
     sqlite3_finalize(st);
     return rc;
 }
@@ -962,523 +853,14 @@ static int check_people(report_t *r)
     return rc;
 }
 
-/* ---------------------------------------------------------- agreements ---- */
-
-typedef struct dated_list {
-    dated_t *v;
-    size_t   n, cap;
-} dated_list_t;
-
-static void dated_free(dated_list_t *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].ref);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-static int load_dated(report_t *r, query_t q, dated_list_t *l)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prepare_query(r, q, &st);
-    if (rc)
-        return rc;
-    int step = SQLITE_DONE;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int32_t day = col_day(st, 1);
-        if (day == NO_DAY)
-            continue;
-        if (l->n == l->cap) {
-            size_t cap = l->cap ? l->cap * 2 : 64;
-            dated_t *grown = realloc(l->v, cap * sizeof *grown);
-            if (!grown) {
-                rc = fail_nomem(r);
-                goto out;
-            }
-            l->v = grown;
-            l->cap = cap;
-        }
-        if (!(l->v[l->n].ref = col_dup(st, 0))) {
-            rc = fail_nomem(r);
-            goto out;
-        }
-        l->v[l->n++].day = day;
-    }
-    if (step != SQLITE_DONE)
-        rc = fail_sql(r, queries[q].name);
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* The slice [*first, *end) of l (sorted by ref, then day) that belongs to ref. */
-static void dated_slice(const dated_list_t *l, const char *ref, size_t *first, size_t *end)
-{
-    size_t lo = 0, hi = l->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(l->v[mid].ref, ref) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *first = lo;
-    while (hi < l->n && strcmp(l->v[hi].ref, ref) == 0)
-        hi++;
-    if (hi < lo)
-        hi = lo;
-    *end = hi;
-}
-
-typedef struct agreement_row {
-    const char *id, *outflow, *outflow_name, *inflow, *inflow_name;
-    int32_t     signed_on, until;
-} agreement_row_t;
-
-/* The periods of one obligation (contacts per half-year, or visits per year, by
- * default). */
-static int check_periods(report_t *r, const agreement_row_t *a, const dated_list_t *l,
-                         duty_t duty)
-{
-    bool contact = duty == DUTY_CONTACT;
-    int warn = contact ? r->rules.contact_warn_days : r->rules.visit_warn_days;
-    int months = contact ? r->rules.contact_period_months : r->rules.visit_period_months;
-    size_t first, end;
-    dated_slice(l, a->id, &first, &end);
-    char last[11] = "无";
-    if (end > first)
-        ld_date_format(l->v[end - 1].day, last);
-
-    nd_period_t p = nd_period_of(a->signed_on, months);
-    if (p.first < a->signed_on)
-        p = nd_period_after(p, months);
-    for (; p.first <= r->as_of && (a->until == NO_DAY || p.first <= a->until);
-         p = nd_period_after(p, months)) {
-        bool met = false;
-        for (size_t i = first; i < end && !met; i++)
-            met = l->v[i].day >= p.first && l->v[i].day <= p.last;
-        nd_level_t level = nd_period_level(p, r->as_of, met, warn);
-        if (level == ND_LEVEL_OK)
-            continue;
-        char label[32], due[11], note[160], key[512];
-        nd_period_label(p, label);
-        ld_date_format(p.last, due);
-        const char *what = contact ? "电联" : "互访";
-        if (level == ND_LEVEL_BREACH)
-            snprintf(note, sizeof note, "%s无%s记录，已超期 %" PRId32 " 天", label, what,
-                     r->as_of - p.last);
-        else
-            snprintf(note, sizeof note, "%s尚无%s记录，距截止还有 %" PRId32 " 天", label, what,
-                     p.last - r->as_of);
-        const char *cells[CELLS_MAX] = { nd_level_name(level), a->outflow_name,
-                                         a->inflow_name, duty_name(r, duty), label, due,
-                                         last, note };
-        snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s", a->outflow, a->inflow, due, a->id);
-        int rc = add_finding(r, 0, level, duty, cells, key);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-#define PAIR_KEY_MAX (2 * (LD_ID_MAX + 1))
-
-/* "OUTFLOW\x1fINFLOW": the key of a pair of branches, into out[PAIR_KEY_MAX]. */
-static void pair_key(const char *outflow, const char *inflow, char out[PAIR_KEY_MAX])
-{
-    snprintf(out, PAIR_KEY_MAX, "%s\x1f%s", outflow, inflow);
-}
-
-static int key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/* Each pair of a home branch and an inflow branch with members away there and no
- * agreement in force on the date: one breach, since every obligation hangs off one.
- * `pairs` (sorted pair_key keys) are the pairs with one. */
-static int check_unagreed(report_t *r, char **pairs, size_t npairs)
-{
-    typedef struct unagreed {
-        const person_t *first;     /* borrowed: the first member away there */
-        long            members;
-    } unagreed_t;
-    unagreed_t *v = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-    for (size_t i = 0; i < r->npeople && rc == 0; i++) {
-        const person_t *p = &r->people[i];
-        char key[PAIR_KEY_MAX];
-        const char *k = key;
-        if (!p->mobile)
-            continue;
-        pair_key(p->org, p->inflow, key);
-        if (npairs && bsearch(&k, pairs, npairs, sizeof *pairs, key_cmp))
-            continue;
-        size_t j = 0;
-        while (j < n && (strcmp(v[j].first->org, p->org) != 0 ||
-                         strcmp(v[j].first->inflow, p->inflow) != 0))
-            j++;
-        if (j == n && n == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            unagreed_t *grown = realloc(v, ncap * sizeof *grown);
-            if (!grown) {
-                rc = fail_nomem(r);
-                break;
-            }
-            v = grown;
-            cap = ncap;
-        }
-        if (j == n)
-            v[n++] = (unagreed_t) { p, 0 };
-        v[j].members++;
-    }
-    for (size_t j = 0; j < n && rc == 0; j++) {
-        const person_t *p = v[j].first;
-        char note[256], key[PAIR_KEY_MAX];
-        snprintf(note, sizeof note, "%s等 %ld 名流动党员在此，两支部尚无有效的共管协议",
-                 p->name, v[j].members);
-        pair_key(p->org, p->inflow, key);
-        const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), p->org_name,
-                                         p->inflow_name, duty_names[DUTY_AGREEMENT], "",
-                                         "", "无", note };
-        rc = add_finding(r, 0, ND_LEVEL_BREACH, DUTY_AGREEMENT, cells, key);
-    }
-    free(v);
-    return rc;
-}
-
-static int check_agreements(report_t *r)
-{
-    dated_list_t contacts = { 0 }, visits = { 0 };
-    sqlite3_stmt *st = NULL;
-    char **pairs = NULL;
-    size_t npairs = 0, pairs_cap = 0;
-    int rc = load_dated(r, Q_CONTACTS, &contacts);
-    if (!rc)
-        rc = load_dated(r, Q_VISITS, &visits);
-    if (!rc)
-        rc = prepare_query(r, Q_AGREEMENTS, &st);
-    if (rc)
-        goto out;
-    int step = SQLITE_DONE;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        agreement_row_t a = {
-            col_text(st, 0), col_text(st, 1), col_text(st, 2), col_text(st, 3),
-            col_text(st, 4), col_day(st, 5), col_day(st, 6),
-        };
-        if (a.signed_on == NO_DAY)
-            continue;
-        rc = check_periods(r, &a, &contacts, DUTY_CONTACT);
-        if (!rc)
-            rc = check_periods(r, &a, &visits, DUTY_VISIT);
-        if (rc || (a.until != NO_DAY && a.until < r->as_of))
-            continue;
-        if (npairs == pairs_cap) {
-            size_t ncap = pairs_cap ? pairs_cap * 2 : 32;
-            char **grown = realloc(pairs, ncap * sizeof *grown);
-            if (!grown) {
-                rc = fail_nomem(r);
-                break;
-            }
-            pairs = grown;
-            pairs_cap = ncap;
-        }
-        char key[PAIR_KEY_MAX];
-        pair_key(a.outflow, a.inflow, key);
-        if (!(pairs[npairs] = strdup(key)))
-            rc = fail_nomem(r);
-        else
-            npairs++;
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = fail_sql(r, queries[Q_AGREEMENTS].name);
-    if (rc == 0) {
-        if (npairs > 1)
-            qsort(pairs, npairs, sizeof *pairs, key_cmp);
-        rc = check_unagreed(r, pairs, npairs);
-    }
-out:
-    sqlite3_finalize(st);
-    dated_free(&contacts);
-    dated_free(&visits);
-    for (size_t i = 0; i < npairs; i++)
-        free(pairs[i]);
-    free(pairs);
-    return rc;
-}
-
-/* ------------------------------------------------------------ periodic ---- */
-
-/* The breach of a periodic obligation t not held in period `per` (one per `months`), in
- * the agreements' section: `what` it is (the duty's cell and the note's subject),
- * `outflow` and `inflow` its branch cells, `who` owes it (the note's count), `key` its
- * place after the agreements' rows. */
-static int periodic_finding(report_t *r, const periodic_t *t, nd_period_t per, int months,
-                            duty_t duty, const char *what, const char *outflow,
-                            const char *inflow, const char *who, const char *key)
-{
-    char label[32], due[11], last[11] = "无", note[192];
-    nd_period_label(per, label);
-    ld_date_format(per.last, due);
-    if (t->latest != NO_DAY)
-        ld_date_format(t->latest, last);
-    snprintf(note, sizeof note, "%s无%s记录（每%s一次），已超期 %" PRId32 " 天；%s %d 名",
-             label, what, nd_period_name(months), r->as_of - per.last, who, t->owing);
-    const char *cells[CELLS_MAX] = { nd_level_name(ND_LEVEL_BREACH), outflow, inflow, what,
-                                     label, due, last, note };
-    return add_finding(r, 0, ND_LEVEL_BREACH, duty, cells, key);
-}
-
-/* The organisational life of inflow branches.  A branch owes each kind of nd_life_rules
- * in the last period of it that has ended, when a member away there on the date had
- * left for it by that period's first day; a period with no entry of the kind, by any
- * member of the branch during the member's trip, is a breach.  Only that period is
- * looked at: the one before it is history a secretary can no longer act on. */
-static int check_branches(report_t *r)
-{
-    for (size_t i = 0; i < r->npeople; i++) {
-        const person_t *p = &r->people[i];
-        if (!p->mobile || !p->inflow_org)
-            continue;
-        for (int k = 0; k < ND_LIFE_RULES; k++)
-            p->inflow_org->life[k].owing += p->started <= r->life_period[k].first;
-    }
-    int rc = 0;
-    for (size_t i = 0; i < r->norgs && rc == 0; i++) {
-        const org_t *o = &r->orgs[i];
-        for (int k = 0; k < ND_LIFE_RULES && rc == 0; k++) {
-            if (o->life[k].owing == 0 || o->life[k].held)
-                continue;
-            const char *kind = ld_schema_label("kind", nd_life_rules[k].kind);
-            char key[256];
-            /* after the agreements' rows, whose keys begin with an org id */
-            snprintf(key, sizeof key, "\x7f%s\x1f%d", o->id, k);
-            rc = periodic_finding(r, &o->life[k], r->life_period[k], nd_life_rules[k].months,
-                                  DUTY_BRANCH_LIFE, kind ? kind : nd_life_rules[k].kind, "",
-                                  o->name, "在此的流动党员", key);
-        }
-    }
-    return rc;
-}
-
-/* The township's symposium for its mobile members (DOMAIN.md: twice a year by default),
- * on the node that keeps the township: the last period that has ended with no entry of
- * kind symposium for any member is a breach, once a member away on the date had left
- * by that period's first day. */
-static int check_symposium(report_t *r)
-{
-    const org_t *town = NULL;
-    for (size_t i = 0; i < r->norgs && !town; i++)
-        if (r->orgs[i].here && strcmp(r->orgs[i].kind, "township") == 0)
-            town = &r->orgs[i];
-    for (size_t i = 0; town && i < r->npeople; i++)
-        r->symposium.owing += r->people[i].mobile &&
-                              r->people[i].started <= r->symposium_period.first;
-    if (r->symposium.owing == 0 || r->symposium.held)
-        return 0;
-    char key[256];
-    /* after the agreements' rows, before the branches' */
-    snprintf(key, sizeof key, "\x7e%s", town->id);
-    return periodic_finding(r, &r->symposium, r->symposium_period,
-                            r->rules.symposium_period_months, DUTY_SYMPOSIUM,
-                            duty_names[DUTY_SYMPOSIUM], town->name, "", "外出的流动党员", key);
-}
-
-/* ---------------------------------------------------------------- tables ---- */
-
-static const char *const finding_keys[CELLS_MAX] = {
-    "level", "member", "org", "inflow", "duty", "date", "elapsed", "note",
-};
-static const char *const finding_labels[CELLS_MAX] = {
-    "级别", "姓名", "流出地党支部", "流入地党支部", "事项", "日期", "时长", "说明",
-};
-static const char *const agreement_keys[CELLS_MAX] = {
-    "level", "outflow", "inflow", "duty", "period", "due", "last", "note",
-};
-static const char *const agreement_labels[CELLS_MAX] = {
-    "级别", "流出地党支部", "流入地党支部", "事项", "期间", "截止日期", "最近一次", "说明",
-};
-
-static nd_table_t *findings_table(report_t *r, int sect, const char *title)
-{
-    findings_t *f = &r->sect[sect];
-    nd_table_t *t = sect == 0
-        ? nd_table_new(title, CELLS_MAX, agreement_keys, agreement_labels)
-        : nd_table_new(title, CELLS_MAX, finding_keys, finding_labels);
-    if (!t)
-        return NULL;
-    if (f->n > 1)
-        qsort(f->v, f->n, sizeof *f->v, finding_cmp);
-    for (size_t i = 0; i < f->n; i++)
-        if (nd_table_add_row(t, (const char *const *) f->v[i].cells)) {
-            nd_table_destroy(&t);
-            return NULL;
-        }
-    return t;
-}
-
-static nd_table_t *parameters_table(report_t *r, const char *title)
-{
-    static const char *const keys[] = { "item", "value" };
-    static const char *const labels[] = { "项目", "值" };
-    nd_table_t *t = nd_table_new(title, 2, keys, labels);
-    if (!t)
-        return NULL;
-    char node[256];
-    snprintf(node, sizeof node, "%s %s", nd_store_node_id(r->store),
-             nd_store_node_name(r->store));
-    const char *row0[] = { "截至日期", r->as_of_text };
-    const char *row1[] = { "本节点", node };
-    int rc = nd_table_add_row(t, row0);
-    if (!rc)
-        rc = nd_table_add_row(t, row1);
-    for (size_t i = 0; i < NSETTINGS && !rc; i++) {
-        char item[160], value[16];
-        snprintf(item, sizeof item, "%s (%s)", settings[i].label, settings[i].key);
-        snprintf(value, sizeof value, "%d", *rule_field(&r->rules, i));
-        const char *row[] = { item, value };
-        rc = nd_table_add_row(t, row);
-    }
-    if (rc)
-        nd_table_destroy(&t);
-    return t;
-}
-
-static int group_cmp(const void *a, const void *b)
-{
-    const group_row_t *x = a, *y = b;
-    if (x->group != y->group)
-        return x->group - y->group;
-    return strcmp(x->id, y->id);
-}
-
-/* The index of the row of `group` for org `id` (and `name`: both borrowed), added if
- * missing; -1 when memory runs out. */
-static long group_find(group_row_t **rows, size_t *n, size_t *cap, int group,
-                       const char *id, const char *name)
-{
-    for (size_t i = 0; i < *n; i++)
-        if ((*rows)[i].group == group && strcmp((*rows)[i].id, id) == 0)
-            return (long) i;
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 32;
-        group_row_t *grown = realloc(*rows, ncap * sizeof *grown);
-        if (!grown)
-            return -1;
-        *rows = grown;
-        *cap = ncap;
-    }
-    group_row_t *g = &(*rows)[*n];
-    memset(g, 0, sizeof *g);
-    g->group = group;
-    g->id = id;
-    g->name = name;
-    return (long) (*n)++;
-}
-
-/* Mobile members and women among them: all this store holds (the township's, on the
- * node that keeps the township; otherwise this node's), each inflow branch, each home
- * branch (every branch the store holds, with none too). */
-static nd_table_t *totals_table(report_t *r, const char *title)
-{
-    static const char *const keys[] = { "group", "org", "mobile", "women" };
-    static const char *const labels[] = { "类别", "党组织", "流动党员", "其中女党员" };
-    static const char *const group_names[] = { "全镇", "流入地", "流出地", "合计" };
-    group_row_t *rows = NULL;
-    size_t n = 0, cap = 0;
-    nd_table_t *t = NULL;
-    bool ok = true;
-    const char *township = NULL;
-    for (size_t i = 0; i < r->norgs && ok; i++) {
-        const org_t *o = &r->orgs[i];
-        if (strcmp(o->kind, "township") == 0 && o->here && !township)
-            township = o->name;
-        else if (strcmp(o->kind, "mobile") == 0)
-            ok = group_find(&rows, &n, &cap, 1, o->id, o->name) >= 0;
-        else if (strcmp(o->kind, "village") == 0 || strcmp(o->kind, "community") == 0)
-            ok = group_find(&rows, &n, &cap, 2, o->id, o->name) >= 0;
-    }
-    long total = 0, women = 0;
-    for (size_t i = 0; i < r->npeople && ok; i++) {
-        const person_t *m = &r->people[i];
-        if (!m->mobile)
-            continue;
-        long in = group_find(&rows, &n, &cap, 1, m->inflow, m->inflow_name);
-        long home = in >= 0 ? group_find(&rows, &n, &cap, 2, m->org, m->org_name) : -1;
-        ok = in >= 0 && home >= 0;
-        if (!ok)
-            break;
-        rows[in].mobile++;
-        rows[home].mobile++;
-        total++;
-        if (m->female) {
-            rows[in].women++;
-            rows[home].women++;
-            women++;
-        }
-    }
-    if (!ok)
-        goto nomem;
-    if (n > 1)
-        qsort(rows, n, sizeof *rows, group_cmp);
-    t = nd_table_new(title, 4, keys, labels);
-    if (!t)
-        goto nomem;
-    char a[24], b[24];
-    snprintf(a, sizeof a, "%ld", total);
-    snprintf(b, sizeof b, "%ld", women);
-    /* a branch holds only the members it co-manages: its total is not the township's */
-    const char *row0[] = { group_names[township ? 0 : 3],
-                           township ? township : nd_store_node_name(r->store), a, b };
-    if (nd_table_add_row(t, row0))
-        goto nomem;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(a, sizeof a, "%ld", rows[i].mobile);
-        snprintf(b, sizeof b, "%ld", rows[i].women);
-        const char *row[] = { group_names[rows[i].group], rows[i].name, a, b };
-        if (nd_table_add_row(t, row))
-            goto nomem;
-    }
-    goto out;
-nomem:
-    fail_nomem(r);
-    nd_table_destroy(&t);
-out:
-    free(rows);
-    return t;
-}
-
-static nd_table_t *counts_table(report_t *r, const char *title)
-{
-    static const char *const keys[] = { "duty", "breaches", "warnings" };
-    static const char *const labels[] = { "事项", "超期", "预警" };
-    nd_table_t *t = nd_table_new(title, 3, keys, labels);
-    if (!t)
-        return NULL;
-    for (int d = 0; d < DUTY_COUNT; d++) {
-        char a[24], b[24];
-        snprintf(a, sizeof a, "%ld", r->counts[d][ND_LEVEL_BREACH]);
-        snprintf(b, sizeof b, "%ld", r->counts[d][ND_LEVEL_WARNING]);
-        const char *row[] = { duty_name(r, (duty_t) d), a, b };
-        if (nd_table_add_row(t, row)) {
-            nd_table_destroy(&t);
-            return NULL;
-        }
-    }
-    return t;
-}
-
 /* ---------------------------------------------------------------- output ---- */
-
-#define NTABLES 6
 
 static int print_tables(report_t *r, nd_table_t *const *tables, const char *const *titles,
                         nd_format_t fmt, FILE *out)
 {
     const nd_meta_t meta[] = { { "as_of", r->as_of_text },
                                { "node", nd_store_node_id(r->store) } };
-    int rc = nd_tables_print(tables, titles, NTABLES, fmt, "两地双管合规报告", meta, 2, out);
+    int rc = nd_tables_print(tables, titles, ND_RP_TABLES, fmt, "两地双管合规报告", meta, 2, out);
     if (rc == LD_ENOMEM)
         return ld_error_set(r->err, LD_ENOMEM, "report: out of memory rendering a table");
     if (rc == LD_EINVAL)
@@ -1533,7 +915,7 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
                     ld_error_t *err)
 {
     report_t r;
-    nd_table_t *tables[NTABLES] = { 0 };
+    nd_table_t *tables[ND_RP_TABLES] = { 0 };
     bool own_txn = false;
     int rc = report_init(&r, store, as_of, err);
     if (rc)
@@ -1546,7 +928,7 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
     own_txn = sqlite3_get_autocommit(r.db) != 0;
     if (own_txn && sqlite3_exec(r.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         own_txn = false;
-        rc = fail_sql(&r, "starting a read transaction");
+        rc = nd_rp_fail_sql(&r, "starting a read transaction");
         goto out;
     }
     rc = load_orgs(&r);
@@ -1559,11 +941,11 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
     if (!rc)
         rc = check_people(&r);
     if (!rc)
-        rc = check_agreements(&r);
+        rc = nd_rp_check_agreements(&r);
     if (!rc)
-        rc = check_branches(&r);
+        rc = nd_rp_check_branches(&r);
     if (!rc)
-        rc = check_symposium(&r);
+        rc = nd_rp_check_township(&r);
     char title0[96], title1[256];
     snprintf(title0, sizeof title0, "两地双管合规报告（截至 %s）", r.as_of_text);
     snprintf(title1, sizeof title1, "一、共管协议（每%s电联一次、每%s互访一次）、"
@@ -1571,7 +953,7 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
              nd_period_name(r.rules.contact_period_months),
              nd_period_name(r.rules.visit_period_months),
              nd_period_name(r.rules.symposium_period_months));
-    const char *titles[NTABLES] = {
+    const char *titles[ND_RP_TABLES] = {
         title0,
         title1,
         "二、流动党员：组织生活与党费",
@@ -1579,26 +961,20 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
         "四、流动党员统计",
         "问题汇总",
     };
-    if (!rc) {
-        tables[0] = parameters_table(&r, titles[0]);
-        tables[1] = findings_table(&r, 0, titles[1]);
-        tables[2] = findings_table(&r, 1, titles[2]);
-        tables[3] = findings_table(&r, 2, titles[3]);
-        tables[4] = totals_table(&r, titles[4]);
-        tables[5] = counts_table(&r, titles[5]);
-    }
+    if (!rc)
+        nd_rp_tables(&r, titles, tables);
     if (own_txn && sqlite3_exec(r.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK && !rc)
-        rc = fail_sql(&r, "ending the read transaction");
+        rc = nd_rp_fail_sql(&r, "ending the read transaction");
     if (rc)
         goto out;
-    for (int i = 0; i < NTABLES; i++)
+    for (int i = 0; i < ND_RP_TABLES; i++)
         if (!tables[i]) {
-            rc = err && err->code ? err->code : fail_nomem(&r);
+            rc = err && err->code ? err->code : nd_rp_fail_nomem(&r);
             goto out;
         }
     rc = print_tables(&r, tables, titles, fmt, out);
 out:
-    for (int i = 0; i < NTABLES; i++)
+    for (int i = 0; i < ND_RP_TABLES; i++)
         nd_table_destroy(&tables[i]);
     report_clear(&r);
     return rc;
@@ -1614,14 +990,14 @@ int nd_report_explain(nd_store_t *store, int32_t as_of, FILE *out, ld_error_t *e
         char *sql = NULL;
         sqlite3_stmt *st = NULL;
         if (asprintf(&sql, "EXPLAIN QUERY PLAN %s", queries[q].sql) < 0) {
-            rc = fail_nomem(&r);
+            rc = nd_rp_fail_nomem(&r);
             break;
         }
-        rc = prepare(&r, queries[q].name, sql, &st);
+        rc = prepare(&r, nd_rp_query_name(q), sql, &st);
         free(sql);
         if (rc)
             break;
-        fprintf(out, "%s:\n", queries[q].name);
+        fprintf(out, "%s:\n", nd_rp_query_name(q));
         int step = SQLITE_DONE;
         /* rows: id, parent, notused, detail; indent by depth */
         int ids[64], depth[64], nids = 0;
@@ -1635,10 +1011,10 @@ int nd_report_explain(nd_store_t *store, int32_t as_of, FILE *out, ld_error_t *e
                 ids[nids] = id;
                 depth[nids++] = dep;
             }
-            fprintf(out, "%*s%s\n", dep * 2, "", col_text(st, 3));
+            fprintf(out, "%*s%s\n", dep * 2, "", nd_rp_col_text(st, 3));
         }
         if (rc == 0 && step != SQLITE_DONE)
-            rc = fail_sql(&r, queries[q].name);
+            rc = nd_rp_fail_sql(&r, nd_rp_query_name(q));
         sqlite3_finalize(st);
     }
     if (rc == 0 && ferror(out))
