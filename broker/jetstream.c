@@ -293,9 +293,11 @@ static bool cluster_forming(natsStatus s, jsErrCode jerr, int *waited_ms)
     if (s == NATS_OK || s == NATS_NOT_FOUND || *waited_ms >= JS_PLACE_WAIT_MS)
         return false;
     const char *last = nats_GetLastError(NULL);
+    /* the key-value calls give no JetStream error code, only its text */
     bool forming = s == NATS_TIMEOUT || jerr == JSClusterNoPeersErr ||
                    jerr == JSClusterNotAvailErr ||
-                   (last != NULL && strstr(last, "no suitable peers") != NULL);
+                   (last != NULL && (strstr(last, "no suitable peers") != NULL ||
+                                     strstr(last, "temporarily unavailable") != NULL));
     if (!forming)
         return false;
     struct timespec pause = { 0, JS_PLACE_PAUSE_MS * 1000000L };

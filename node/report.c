@@ -16,6 +16,8 @@
  *               organisational life, the months dues were paid for, latest activity of
  *               any kind, and dues paid late within the last twelve months;
  *   assessments one scan of the last full year's rows, marking each side;
+ *   honours     the latest year up to the last full one with an honour, searched in the
+ *               index honours(year, kind);
  *   agreements  each agreement signed by the date, with all contacts and visits up to
  *               the date (few rows), matched per half-year and per year.
  *
@@ -36,7 +38,9 @@
  *   - the township's symposium for its mobile members, once per symposium_period_months,
  *     on the node that keeps the township: the last period that has ended with no entry
  *     of kind symposium is a breach, once a member away on the date had left by its first
- *     day (check_symposium);
+ *     day; and its yearly selection of honoured members: no honour for the last full
+ *     year, once a member was away in it, is a warning until the end of March, then a
+ *     breach (report_orgs.c);
  *   - a mobile member's organisational life (meeting, committee, group, theme-day,
  *     lecture, life-meeting, appraisal): whole months since the latest one (or since the
  *     trip started, when there is none) >= life_warn_months warns, >= life_breach_months
@@ -79,9 +83,9 @@
 /* ------------------------------------------------------------ findings ---- */
 
 static const char *const duty_names[DUTY_COUNT] = {
-    "共管协议", "半年电联", "年度互访", "流动党员座谈会", "支部组织生活", "组织生活", "党费",
-    "补缴党费", "党费重记", "双边考核", "年度书面报告", "活动证年审", "外出报到", "逾期未归",
-    "失联",
+    "共管协议", "半年电联", "年度互访", "流动党员座谈会", "年度评选", "支部组织生活", "组织生活",
+    "党费", "补缴党费", "党费重记", "双边考核", "年度书面报告", "活动证年审", "外出报到",
+    "逾期未归", "失联",
 };
 
 static void findings_free(findings_t *f)
@@ -326,6 +330,10 @@ static const char sql_visits[] =
     "SELECT \"agreement\", \"date\" FROM \"visits\""
     " WHERE \"deleted\" = 0 AND \"date\" <= ?1 ORDER BY \"agreement\", \"date\"";
 
+/* ?1 the last full year: the latest year up to it with an honour. */
+static const char sql_honours[] =
+    "SELECT max(\"year\") FROM \"honours\" WHERE \"deleted\" = 0 AND \"year\" <= ?1";
+
 static const char sql_orgs[] =
     "SELECT \"id\", COALESCE(\"name\", \"id\"), COALESCE(\"kind\", ''), \"deleted\","
     " COALESCE(\"node\", '') FROM \"orgs\" ORDER BY \"id\"";
@@ -341,6 +349,7 @@ static const struct {
     [Q_CONTACTS]   = { "contacts", sql_contacts },
     [Q_VISITS]     = { "visits", sql_visits },
     [Q_ORGS]       = { "organisations", sql_orgs },
+    [Q_HONOURS]    = { "honours up to the last year", sql_honours },
 };
 
 const char *nd_rp_query_name(query_t q)
@@ -355,7 +364,7 @@ int nd_rp_prepare_query(report_t *r, query_t q, sqlite3_stmt **st)
         return rc;
     int y, m, d;
     ld_date_split(r->as_of, &y, &m, &d);
-    if (q == Q_ASSESS) {
+    if (q == Q_ASSESS || q == Q_HONOURS) {
         if (sqlite3_bind_int(*st, 1, y - 1) != SQLITE_OK)
             rc = nd_rp_fail_sql(r, "binding a value");
     } else if (q != Q_ACTIVITIES && q != Q_ORGS) {
@@ -949,7 +958,7 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
     char title0[96], title1[256];
     snprintf(title0, sizeof title0, "两地双管合规报告（截至 %s）", r.as_of_text);
     snprintf(title1, sizeof title1, "一、共管协议（每%s电联一次、每%s互访一次）、"
-             "流动党员座谈会（每%s一次）与流入地党支部组织生活",
+             "流动党员座谈会（每%s一次）、年度评选与流入地党支部组织生活",
              nd_period_name(r.rules.contact_period_months),
              nd_period_name(r.rules.visit_period_months),
              nd_period_name(r.rules.symposium_period_months));

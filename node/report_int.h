@@ -25,9 +25,9 @@
 /* ------------------------------------------------------------ findings ---- */
 
 typedef enum duty {
-    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_SYMPOSIUM, DUTY_BRANCH_LIFE, DUTY_LIFE,
-    DUTY_DUES, DUTY_BACKPAY, DUTY_DUES_TWICE, DUTY_ASSESS, DUTY_YEARLY_REPORT, DUTY_REVIEW,
-    DUTY_REPORT_IN, DUTY_OVERDUE, DUTY_LOST, DUTY_COUNT
+    DUTY_AGREEMENT = 0, DUTY_CONTACT, DUTY_VISIT, DUTY_SYMPOSIUM, DUTY_SELECTION,
+    DUTY_BRANCH_LIFE, DUTY_LIFE, DUTY_DUES, DUTY_BACKPAY, DUTY_DUES_TWICE, DUTY_ASSESS,
+    DUTY_YEARLY_REPORT, DUTY_REVIEW, DUTY_REPORT_IN, DUTY_OVERDUE, DUTY_LOST, DUTY_COUNT
 } duty_t;
 
 typedef struct finding {
@@ -111,7 +111,8 @@ typedef struct report {
 /* The report's queries (report.c), each read in one pass; nd_report_explain prints their
  * plans. */
 typedef enum query {
-    Q_TRIPS = 0, Q_ACTIVITIES, Q_ASSESS, Q_AGREEMENTS, Q_CONTACTS, Q_VISITS, Q_ORGS, Q_COUNT
+    Q_TRIPS = 0, Q_ACTIVITIES, Q_ASSESS, Q_AGREEMENTS, Q_CONTACTS, Q_VISITS, Q_ORGS, Q_HONOURS,
+    Q_COUNT
 } query_t;
 
 /* ------------------------------------------------------------ report.c ---- */
@@ -159,7 +160,7 @@ int nd_rp_check_agreements(report_t *r);
 int nd_rp_check_branches(report_t *r);
 
 /* The township's own duties, on the node that keeps it: its symposium for mobile
- * members. */
+ * members, and the yearly selection of honoured members. */
 int nd_rp_check_township(report_t *r);
 
 /* ----------------------------------------------------- report_tables.c ---- */

@@ -322,17 +322,12 @@ int nd_rp_check_branches(report_t *r)
     return rc;
 }
 
-/* The township's symposium for its mobile members (DOMAIN.md: twice a year by default),
- * on the node that keeps the township: the last period that has ended with no entry of
- * kind symposium for any member is a breach, once a member away on the date had left
- * by that period's first day. */
-int nd_rp_check_township(report_t *r)
+/* The township's symposium for its mobile members (DOMAIN.md: twice a year by default):
+ * the last period that has ended with no entry of kind symposium for any member is a
+ * breach, once a member away on the date had left by that period's first day. */
+static int check_symposium(report_t *r, const org_t *town)
 {
-    const org_t *town = NULL;
-    for (size_t i = 0; i < r->norgs && !town; i++)
-        if (r->orgs[i].here && strcmp(r->orgs[i].kind, "township") == 0)
-            town = &r->orgs[i];
-    for (size_t i = 0; town && i < r->npeople; i++)
+    for (size_t i = 0; i < r->npeople; i++)
         r->symposium.owing += r->people[i].mobile &&
                               r->people[i].started <= r->symposium_period.first;
     if (r->symposium.owing == 0 || r->symposium.held)
@@ -342,5 +337,67 @@ int nd_rp_check_township(report_t *r)
     snprintf(key, sizeof key, "\x7e%s", town->id);
     return periodic_finding(r, &r->symposium, r->symposium_period,
                             r->rules.symposium_period_months, DUTY_SYMPOSIUM,
-                            nd_rp_duty_name(r, DUTY_SYMPOSIUM), town->name, "", "外出的流动党员", key);
+                            nd_rp_duty_name(r, DUTY_SYMPOSIUM), town->name, "",
+                            "外出的流动党员", key);
+}
+
+/* The yearly selection of honoured members (DOMAIN.md: 勤劳致富能手 and 遵纪守法党员),
+ * owed for the last full year once a member was away in it: no honour for that year is
+ * a warning until the end of March (the selection is made with the year's review),
+ * then a breach. */
+static int check_selection(report_t *r, const org_t *town)
+{
+    int away = 0;
+    for (size_t i = 0; i < r->npeople; i++)
+        away += r->people[i].out_last_year;
+    if (away == 0)
+        return 0;
+    sqlite3_stmt *st = NULL;
+    int rc = nd_rp_prepare_query(r, Q_HONOURS, &st);
+    if (rc)
+        return rc;
+    int latest = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        latest = sqlite3_column_int(st, 0);     /* 0 when there is none */
+    else
+        rc = nd_rp_fail_sql(r, nd_rp_query_name(Q_HONOURS));
+    sqlite3_finalize(st);
+    int y, m, d;
+    ld_date_split(r->as_of, &y, &m, &d);
+    if (rc || latest == y - 1)
+        return rc;
+    nd_level_t level = m <= 3 ? ND_LEVEL_WARNING : ND_LEVEL_BREACH;
+    char period[32], due[11], last[32] = "无", note[256], key[256];
+    snprintf(period, sizeof period, "%d年度", y - 1);
+    ld_date_format(ld_date_join(y, 3, 31), due);
+    if (latest > 0)
+        snprintf(last, sizeof last, "%d年度", latest);
+    if (level == ND_LEVEL_BREACH)
+        snprintf(note, sizeof note, "%s无勤劳致富能手、遵纪守法党员评选记录（每年一次，次年"
+                 "3月底前），已超期 %" PRId32 " 天；当年外出的流动党员 %d 名", period,
+                 r->as_of - ld_date_join(y, 3, 31), away);
+    else
+        snprintf(note, sizeof note, "%s尚无勤劳致富能手、遵纪守法党员评选记录，距截止还有 %"
+                 PRId32 " 天；当年外出的流动党员 %d 名", period,
+                 ld_date_join(y, 3, 31) - r->as_of, away);
+    const char *cells[CELLS_MAX] = { nd_level_name(level), town->name, "",
+                                     nd_rp_duty_name(r, DUTY_SELECTION), period, due, last,
+                                     note };
+    /* after the symposium's row */
+    snprintf(key, sizeof key, "\x7e%s\x1fselection", town->id);
+    return nd_rp_add_finding(r, 0, level, DUTY_SELECTION, cells, key);
+}
+
+int nd_rp_check_township(report_t *r)
+{
+    const org_t *town = NULL;
+    for (size_t i = 0; i < r->norgs && !town; i++)
+        if (r->orgs[i].here && strcmp(r->orgs[i].kind, "township") == 0)
+            town = &r->orgs[i];
+    if (!town)
+        return 0;
+    int rc = check_symposium(r, town);
+    if (rc == 0)
+        rc = check_selection(r, town);
+    return rc;
 }

@@ -227,8 +227,8 @@ static const jval_t *table(int i)
 }
 
 /* The rows of the agreements' table that are about an agreement, checking the others'
- * shape: the township's symposium names no inflow branch, an inflow branch's own
- * organisational life no outflow branch. */
+ * shape: the township's symposium and yearly selection name no inflow branch, an inflow
+ * branch's own organisational life no outflow branch. */
 static size_t agreement_rows(const jval_t *rows)
 {
     size_t n = 0;
@@ -236,7 +236,8 @@ static size_t agreement_rows(const jval_t *rows)
         const jval_t *x = rows->items[i];
         const char *duty = jstr(x, "duty");
         if (jstr(x, "inflow")[0] == '\0') {
-            cr_assert_str_eq(duty, "流动党员座谈会");
+            cr_assert(strcmp(duty, "流动党员座谈会") == 0 || strcmp(duty, "年度评选") == 0,
+                      "a row with no inflow branch is about %s", duty);
             cr_assert_str_eq(jstr(x, "outflow"), "竹园镇党委");
             continue;
         }
@@ -582,8 +583,9 @@ Test(report, in_january_the_ended_periods_are_breaches_and_2010_assessments_are_
         want_rows += dg && !seed_agreement_visit(a->index);
     }
     cr_assert_eq(agreement_rows(rows), want_rows);
-    for (size_t r = 0; r < rows->n; r++)
-        cr_assert_str_eq(jstr(rows->items[r], "level"), "超期");
+    for (size_t r = 0; r < rows->n; r++)   /* the selection is due by the end of March */
+        cr_assert_str_eq(jstr(rows->items[r], "level"),
+                         strcmp(jstr(rows->items[r], "duty"), "年度评选") == 0 ? "预警" : "超期");
 
     /* the counts table agrees with the sections */
     const jval_t *counts = table(5);
@@ -623,7 +625,7 @@ Test(report, breaches_are_listed_before_warnings_and_each_format_holds_every_sec
     const char *csv = report_text(town->store, "2010-12-15", ND_FMT_CSV);
     cr_assert(strncmp(csv, "\xef\xbb\xbf", 3) == 0);
     cr_assert_null(strstr(csv + 3, "\xef\xbb\xbf"), "one BOM for the whole file");
-    cr_assert_not_null(strstr(csv, "\r\n一、共管协议（每半年电联一次、每年互访一次）、流动党员座谈会（每半年一次）与流入地党支部组织生活\r\n"
+    cr_assert_not_null(strstr(csv, "\r\n一、共管协议（每半年电联一次、每年互访一次）、流动党员座谈会（每半年一次）、年度评选与流入地党支部组织生活\r\n"
                                    "level,outflow,inflow,duty,period,due,last,note\r\n"));
     cr_assert_not_null(strstr(csv, "\r\n四、流动党员统计\r\ngroup,org,mobile,women\r\n"));
 
@@ -1133,6 +1135,78 @@ Test(report, the_township_owes_a_symposium_each_half_year_its_members_are_away)
                                        "4, 6 or 12"), "%s", err.msg);
 }
 
+/* The township's selection row as of `date`, or NULL. */
+static const jval_t *selection_row(const char *date)
+{
+    report_json(town->store, date);
+    const jval_t *rows = table(1), *found = NULL;
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(jstr(rows->items[i], "duty"), "年度评选") == 0) {
+            cr_assert_null(found, "two selection rows");
+            found = rows->items[i];
+        }
+    return found;
+}
+
+static void honour(const char *year, const char *kind, char *id_out)
+{
+    ld_error_t err = { 0 };
+    cr_assert_eq(seed_write(town->store, LD_KIND_HONOUR, "", id_out, &err, "member", member_id,
+                            "year", year, "kind", kind, NULL), 0, "%s", err.msg);
+}
+
+Test(report, the_township_owes_a_selection_for_each_year_its_members_were_away)
+{
+    small_store("2011-01-10", "2011-01-01");
+    /* 2010: nobody was away yet */
+    cr_assert_null(selection_row("2011-06-01"));
+    /* 2011: a warning until the end of March 2012, then a breach */
+    const jval_t *row = selection_row("2012-03-31");
+    row_is(row, "level", "预警", "outflow", "竹园镇党委", "inflow", "", "period", "2011年度",
+           "due", "2012-03-31", "last", "无",
+           "note", "2011年度尚无勤劳致富能手、遵纪守法党员评选记录，距截止还有 0 天；"
+                   "当年外出的流动党员 1 名", NULL);
+    row = selection_row("2012-04-02");
+    row_is(row, "level", "超期", "period", "2011年度",
+           "note", "2011年度无勤劳致富能手、遵纪守法党员评选记录（每年一次，次年3月底前），"
+                   "已超期 2 天；当年外出的流动党员 1 名", NULL);
+
+    /* an honour of the year, of either kind, is the selection held */
+    char id[LD_UUID_LEN + 1];
+    honour("2011", "law-abiding", id);
+    cr_assert_null(selection_row("2012-04-02"));
+    /* the next year's is owed again, and says when the last was */
+    row = selection_row("2013-04-01");
+    row_is(row, "level", "超期", "period", "2012年度", "last", "2011年度", NULL);
+    /* an honour for a later year is not that year's */
+    honour("2013", "prosperous", NULL);
+    row = selection_row("2013-04-01");
+    row_is(row, "period", "2012年度", "last", "2011年度", NULL);
+
+    /* a tombstoned honour no longer counts */
+    ld_change_t c;
+    ld_change_init(&c);
+    c.kind = LD_KIND_HONOUR;
+    snprintf(c.record_id, sizeof c.record_id, "%s", id);
+    c.deleted = true;
+    ld_error_t err = { 0 };
+    cr_assert_eq(nd_store_write(town->store, &c, &err), 0, "%s", err.msg);
+    ld_change_clear(&c);
+    cr_assert_not_null(selection_row("2012-04-02"));
+
+    /* the branch does not keep the township: it owes none */
+    nd_store_t *home = town->store, *branch = open_branch();
+    town->store = branch;
+    cr_assert_null(selection_row("2012-04-02"));
+    town->store = home;
+    nd_store_destroy(&branch);
+
+    /* a member back home before the year began is not counted for it */
+    cr_assert_eq(seed_write(town->store, LD_KIND_TRIP, trip_id, NULL, &err, "ended",
+                            "2012-12-31", "status", "returned", NULL), 0, "%s", err.msg);
+    cr_assert_null(selection_row("2014-04-01"));
+}
+
 Test(report, a_trip_under_way_past_its_expected_end_is_a_warning_until_it_ends)
 {
     small_store("2011-01-10", "2011-01-01");
@@ -1282,7 +1356,7 @@ Test(report, contacts_may_be_owed_each_quarter_when_the_township_says_so)
     cr_assert_eq(nd_store_set_setting(town->store, "report.contact_period_months", "3", &err), 0);
     cr_assert_eq(period_rows("2011-04-01", "2011年第一季度", "季度电联", "超期"), 1);
     cr_assert_str_eq(jstr(jget(doc, "tables")->items[1], "title"),
-                     "一、共管协议（每季度电联一次、每年互访一次）、流动党员座谈会（每半年一次）与流入地党支部组织生活");
+                     "一、共管协议（每季度电联一次、每年互访一次）、流动党员座谈会（每半年一次）、年度评选与流入地党支部组织生活");
     cr_assert_eq(period_rows("2011-04-01", "2011年上半年", "半年电联", "预警"), 0);
     cr_assert_eq(seed_write(town->store, LD_KIND_CONTACT, "", NULL, &err, "agreement",
                             agreement_id, "date", "2011-02-15", "channel", "phone", NULL), 0,
