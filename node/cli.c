@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "change.h"
+#include "collate.h"
 #include "log.h"
 #include "resolve.h"
 #include "text.h"
@@ -559,6 +560,9 @@ nd_store_t *nd_cli_store(nd_cli_t *cli, ld_error_t *err)
         return NULL;
     }
     cli->store = nd_store_open(cli->db_path, false, err);
+    nd_name_order_t order;
+    if (cli->store && nd_config_name_order(cli->config, &order))
+        nd_collate_set_order(nd_store_collate(cli->store), order);
     return cli->store;
 }
 

@@ -1,4 +1,4 @@
-/* collate.c: names by pinyin, through ICU's collator for "zh".  One per store
+/* collate.c: names by pinyin or by strokes, through ICU's collator for "zh".  One per store
  * (nd_store_open), used from the thread that uses the store; ICU's collator is opened
  * at the first comparison (a few milliseconds), so that a command that sorts no names
  * pays nothing.  Should ICU fail then, texts compare byte by byte: the order stays
@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unicode/ucol.h>
 #include <unicode/ustring.h>
 
@@ -15,9 +16,21 @@
 #define KEY_BYTES_MAX 1024
 
 struct nd_collate {
-    UCollator *coll;          /* NULL until first used */
-    bool       failed;        /* ICU gave none */
+    UCollator      *coll;     /* NULL until first used */
+    bool            failed;   /* ICU gave none */
+    nd_name_order_t order;
 };
+
+bool nd_name_order_parse(const char *text, nd_name_order_t *out)
+{
+    if (strcmp(text, "pinyin") == 0 || strcmp(text, "拼音") == 0)
+        *out = ND_NAMES_PINYIN;
+    else if (strcmp(text, "stroke") == 0 || strcmp(text, "笔画") == 0)
+        *out = ND_NAMES_STROKE;
+    else
+        return false;
+    return true;
+}
 
 nd_collate_t *nd_collate_new(ld_error_t *err)
 {
@@ -32,7 +45,8 @@ static UCollator *collator(nd_collate_t *self)
 {
     if (!self->coll && !self->failed) {
         UErrorCode status = U_ZERO_ERROR;
-        self->coll = ucol_open("zh", &status);
+        self->coll = ucol_open(self->order == ND_NAMES_STROKE ? "zh@collation=stroke" : "zh",
+                               &status);
         if (U_FAILURE(status)) {
             if (self->coll)
                 ucol_close(self->coll);
@@ -60,6 +74,17 @@ void nd_collate_destroy(nd_collate_t **self_p)
         ucol_close((*self_p)->coll);
     free(*self_p);
     *self_p = NULL;
+}
+
+void nd_collate_set_order(nd_collate_t *self, nd_name_order_t order)
+{
+    if (order == self->order)
+        return;
+    if (self->coll)
+        ucol_close(self->coll);
+    self->coll = NULL;             /* opened again, in the new order, when next used */
+    self->failed = false;
+    self->order = order;
 }
 
 int nd_collate_cmp(nd_collate_t *self, const char *a, size_t alen, const char *b, size_t blen)

@@ -29,6 +29,8 @@ struct nd_config {
     int            timeout_ms;
     bool           has_log_level;
     ld_log_level_t log_level;
+    bool           has_name_order;
+    nd_name_order_t name_order;
     size_t         nreport;
     char          *report_keys[CONFIG_REPORT_MAX];
     char          *report_values[CONFIG_REPORT_MAX];
@@ -228,6 +230,13 @@ static int config_node_key(config_parse_t *ps, const char *name, const char *val
         c->has_log_level = true;
         return 1;
     }
+    if (strcmp(name, "name_order") == 0) {
+        if (!nd_name_order_parse(value, &c->name_order))
+            return config_fail(ps, "bad value '%s' for %s (expected pinyin or stroke)", value,
+                               name);
+        c->has_name_order = true;
+        return 1;
+    }
     return config_fail(ps, "unknown key '%s' in [%s]", name, "node");
 }
 
@@ -377,6 +386,14 @@ bool nd_config_log_level(const nd_config_t *self, ld_log_level_t *out)
     if (!self || !self->has_log_level)
         return false;
     *out = self->log_level;
+    return true;
+}
+
+bool nd_config_name_order(const nd_config_t *self, nd_name_order_t *out)
+{
+    if (!self || !self->has_name_order)
+        return false;
+    *out = self->name_order;
     return true;
 }
 

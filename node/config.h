@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "collate.h"
 #include "error.h"
 #include "log.h"
 
@@ -38,6 +39,9 @@ int nd_config_timeout_ms(const nd_config_t *self);
 
 /* [node] log_level; false when unset. */
 bool nd_config_log_level(const nd_config_t *self, ld_log_level_t *out);
+
+/* [node] name_order (pinyin or stroke); false when unset. */
+bool nd_config_name_order(const nd_config_t *self, nd_name_order_t *out);
 
 /* The [report] thresholds, in file order, as setting names ("report.life_warn_months")
  * and values.  Borrowed; i < nd_config_report_count. */

@@ -520,6 +520,38 @@ Test(cli, member_list_orders_a_branch_by_pinyin_not_by_code_point)
     cr_assert(li < wang && wang < zhang && zhang < zhao, "li wang zhang zhao:\n%s", last.out);
 }
 
+Test(cli, with_name_order_stroke_lists_and_the_report_go_by_the_surnames_strokes)
+{
+    township();
+    /* by pinyin: 黄 huang, 李 li, 王 wang, 赵 zhao; by strokes: 王 4, 李 7, 赵 9, 黄 11 */
+    const char *added[] = { "赵六", "黄晓明", "王五", "李四" };
+    for (size_t i = 0; i < 4; i++)
+        member(added[i], "龙潭村党支部", "1970-01-01");
+    RUN(0, "member", "list", "--org", "longtan");
+    cr_assert(strstr(last.out, "黄晓明") < strstr(last.out, "王五"), "pinyin:\n%s", last.out);
+    write_text("stroke.conf", "[node]\nname_order = stroke\n");
+    RUN(0, "--config", "stroke.conf", "member", "list", "--org", "longtan");
+    const char *wang = strstr(last.out, "王五"), *li = strstr(last.out, "李四");
+    const char *zhao = strstr(last.out, "赵六"), *huang = strstr(last.out, "黄晓明");
+    cr_assert(wang && li && zhao && huang, "%s", last.out);
+    cr_assert(wang < li && li < zhao && zhao < huang, "wang li zhao huang:\n%s", last.out);
+    /* the report's members in one branch, by the same order */
+    for (size_t i = 0; i < 4; i++)
+        RUN(0, "trip", "start", added[i], "--to", "dongguan", "--date", "2010-01-05");
+    RUN(0, "--config", "stroke.conf", "report", "--as-of", "2010-09-01", "--format", "csv");
+    const char *section = strstr(last.out, "二、");
+    cr_assert_not_null(section, "%s", last.out);
+    wang = strstr(section, "王五");
+    li = strstr(section, "李四");
+    zhao = strstr(section, "赵六");
+    huang = strstr(section, "黄晓明");
+    cr_assert(wang && li && zhao && huang, "%s", section);
+    cr_assert(wang < li && li < zhao && zhao < huang, "wang li zhao huang:\n%s", section);
+    write_text("bad3.conf", "[node]\nname_order = surname\n");
+    FAILS_UNCHANGED(2, "bad3.conf:2: bad value 'surname' for name_order (expected pinyin or"
+                    " stroke)", "--config", "bad3.conf", "member", "list");
+}
+
 Test(cli, names_are_kept_without_the_spaces_around_them_and_may_be_long)
 {
     township();

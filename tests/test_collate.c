@@ -1,5 +1,6 @@
-/* test_collate.c: names by pinyin (collate.h): the comparison, the hex sort keys that
- * the report orders its findings by, and the collation "zh" on a store's connection. */
+/* test_collate.c: names by pinyin or by strokes (collate.h): the comparison, the hex sort
+ * keys that the report orders its findings by, and the collation "zh" on a store's
+ * connection. */
 #include <criterion/criterion.h>
 
 #include <stdio.h>
@@ -33,6 +34,40 @@ Test(collate, surnames_go_by_pinyin_where_code_points_would_not)
     nd_collate_destroy(&c);
     nd_collate_destroy(&c);
     cr_assert_null(c);
+}
+
+Test(collate, by_strokes_the_surname_with_fewer_strokes_comes_first)
+{
+    ld_error_t err = { 0 };
+    nd_collate_t *c = nd_collate_new(&err);
+    cr_assert_not_null(c, "%s", err.msg);
+    /* 丁 2 strokes, 王 4, 刘 6, 李 7, 林 8, 赵 9, 黄 11: by pinyin (ding, huang, li, lin,
+     * liu, wang, zhao) 黄 would be second and 王 sixth */
+    const char *strokes[] = { "丁一", "王五", "刘强", "李四", "林术平", "赵六", "黄晓明" };
+    size_t n = sizeof strokes / sizeof strokes[0];
+    cr_assert_lt(nd_collate_cmp(c, "黄晓明", strlen("黄晓明"), "王五", strlen("王五")), 0,
+                 "by pinyin before the order is set");
+    nd_collate_set_order(c, ND_NAMES_STROKE);
+    char keys[sizeof strokes / sizeof strokes[0]][512];
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(nd_collate_key(c, strokes[i], keys[i], sizeof keys[i]), 0);
+    for (size_t i = 0; i + 1 < n; i++) {
+        cr_assert_lt(nd_collate_cmp(c, strokes[i], strlen(strokes[i]), strokes[i + 1],
+                                    strlen(strokes[i + 1])), 0, "%s before %s", strokes[i],
+                     strokes[i + 1]);
+        cr_assert_lt(strcmp(keys[i], keys[i + 1]), 0, "%s's key before %s's", strokes[i],
+                     strokes[i + 1]);
+    }
+    /* and back */
+    nd_collate_set_order(c, ND_NAMES_PINYIN);
+    cr_assert_lt(nd_collate_cmp(c, "黄晓明", strlen("黄晓明"), "王五", strlen("王五")), 0);
+
+    nd_name_order_t order = ND_NAMES_PINYIN;
+    cr_assert(nd_name_order_parse("stroke", &order) && order == ND_NAMES_STROKE);
+    cr_assert(nd_name_order_parse("拼音", &order) && order == ND_NAMES_PINYIN);
+    cr_assert(nd_name_order_parse("笔画", &order) && order == ND_NAMES_STROKE);
+    cr_assert_not(nd_name_order_parse("strokes", &order));
+    nd_collate_destroy(&c);
 }
 
 Test(collate, hex_keys_order_as_the_collator_does)
