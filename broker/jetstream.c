@@ -297,7 +297,8 @@ static bool cluster_forming(natsStatus s, jsErrCode jerr, int *waited_ms)
     bool forming = s == NATS_TIMEOUT || jerr == JSClusterNoPeersErr ||
                    jerr == JSClusterNotAvailErr ||
                    (last != NULL && (strstr(last, "no suitable peers") != NULL ||
-                                     strstr(last, "temporarily unavailable") != NULL));
+                                     strstr(last, "JetStream system temporarily unavailable")
+                                     != NULL));
     if (!forming)
         return false;
     struct timespec pause = { 0, JS_PLACE_PAUSE_MS * 1000000L };

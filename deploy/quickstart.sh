@@ -204,6 +204,8 @@ sync_all zhuyuan dongguan shenzhen
 #   member i with i % 17 == 5:  never reported in at the inflow branch;
 #   member i with i % 30 == 13: no assessment from the home side;
 #   member 40:                  eight months of dues back-paid at once;
+#   each branch's committee and group meet monthly, and all its members in March and
+#   June, recorded for its first member; Shenzhen's group skipped June (breach);
 #   agreements 4 and 13:        no contact this half-year; agreements 9 and 22: no visit.
 # rec NODE ARGS...: one write on NODE, echoed to the recorder's log and counted.
 recorded=0
@@ -260,7 +262,7 @@ record_home() {
 }
 
 record_branch() {
-    local branch=$1 i m
+    local branch=$1 i m lead=
     for i in "${!members[@]}"; do
         [ "${member_to[$i]}" = "$branch" ] || continue
         local who=${members[$i]} left=${member_left[$i]}
@@ -274,9 +276,23 @@ record_branch() {
         local first
         first=$(month_of "$left")
         [ "$(day_of "$left")" -gt 20 ] && first=$((first + 1))
+        # the branch's own meetings, on the first member it keeps the book for
+        [ -z "$lead" ] && [ "$first" -le 2 ] && lead=$i
         for ((m = first; m <= 6; m++)); do
             rec "$branch" activity add "$who" --date "2010-0$m-25" --kind theme-day \
                 --note "主题党日"
+            if [ "$i" = "$lead" ]; then
+                rec "$branch" activity add "$who" --date "2010-0$m-10" --kind committee \
+                    --note "支委会"
+                if [ "$branch" != shenzhen ] || [ "$m" -ne 6 ]; then
+                    rec "$branch" activity add "$who" --date "2010-0$m-15" --kind group \
+                        --note "党小组会"
+                fi
+                if [ $((m % 3)) -eq 0 ]; then
+                    rec "$branch" activity add "$who" --date "2010-0$m-20" --kind meeting \
+                        --note "流动党员党支部党员大会"
+                fi
+            fi
             if [ "$i" -ne 40 ]; then
                 rec "$branch" activity add "$who" --date "2010-0$m-25" --kind dues \
                     --month "2010-0$m" --amount $((5 + i % 4 * 5))

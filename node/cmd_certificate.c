@@ -84,8 +84,7 @@ int nd_cmd_activity_list(nd_cli_t *cli, ld_error_t *err)
         return rc;
     return nd_cli_list(cli, "activities",
         "SELECT a.\"id\", a.\"member\", m.\"name\", a.\"date\", a.\"kind\", a.\"month\","
-        " CASE WHEN a.\"amount\" IS NULL THEN NULL"
-        " ELSE printf('%d.%02d', a.\"amount\" / 100, a.\"amount\" % 100) END, a.\"note\""
+        " " ND_SQL_YUAN("a.\"amount\"") ", a.\"note\""
         " FROM \"activities\" a LEFT JOIN \"members\" m ON m.\"id\" = a.\"member\""
         " WHERE coalesce(a.\"deleted\", 0) = 0 AND (?1 IS NULL OR a.\"member\" = ?1)"
         " ORDER BY a.\"date\", a.\"id\"", binds, 1, 8, keys, labels, err);
@@ -138,38 +137,13 @@ int nd_cmd_assess(nd_cli_t *cli, ld_error_t *err)
     return rc;
 }
 
-/* Adds a record of `kind` about the member named by the first argument, from `flags`;
- * `word_field`, when the flags leave it unset, takes its enum's first word. */
-static int add_member_record(nd_cli_t *cli, ld_kind_t kind, const nd_flag_field_t *flags,
-                             const char *word_field, ld_error_t *err)
-{
-    char member[LD_RECORD_ID_MAX + 1];
-    ld_change_t c;
-    ld_change_init(&c);
-    nd_store_t *store = nd_cli_store(cli, err);
-    if (!store)
-        return err->code;
-    c.kind = kind;
-    int rc = nd_rec_resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
-    if (rc == 0)
-        rc = nd_rec_set_field(&c, "member", member, err);
-    if (rc == 0)
-        rc = nd_rec_set_flags(cli, store, &c, flags, true, err);
-    if (rc == 0 && !ld_change_get(&c, word_field))
-        rc = nd_rec_set_field(&c, word_field, nd_rec_schema_word(kind, word_field, 0), err);
-    if (rc == 0)
-        rc = nd_rec_write(store, &c, false, err);
-    ld_change_clear(&c);
-    return rc;
-}
-
 int nd_cmd_approval_add(nd_cli_t *cli, ld_error_t *err)
 {
     static const nd_flag_field_t flags[] = {
         { "date", "date" }, { "to", "to" }, { "decision", "decision" }, { "note", "note" },
         { NULL, NULL },
     };
-    return add_member_record(cli, LD_KIND_APPROVAL, flags, "decision", err);
+    return nd_rec_add_about_member(cli, LD_KIND_APPROVAL, flags, "decision", NULL, err);
 }
 
 int nd_cmd_care_add(nd_cli_t *cli, ld_error_t *err)
@@ -178,7 +152,7 @@ int nd_cmd_care_add(nd_cli_t *cli, ld_error_t *err)
         { "kind", "kind" }, { "date", "date" }, { "status", "status" }, { "note", "note" },
         { NULL, NULL },
     };
-    return add_member_record(cli, LD_KIND_CARE, flags, "status", err);
+    return nd_rec_add_about_member(cli, LD_KIND_CARE, flags, "status", NULL, err);
 }
 
 int nd_cmd_approval_list(nd_cli_t *cli, ld_error_t *err)

@@ -137,3 +137,28 @@ int nd_rec_member_filter(nd_cli_t *cli, nd_store_t *store, char member[LD_RECORD
         *bind = member;
     return rc;
 }
+
+int nd_rec_add_about_member(nd_cli_t *cli, ld_kind_t kind, const nd_flag_field_t *flags,
+                            const char *word_field, nd_rec_check_fn check, ld_error_t *err)
+{
+    char member[LD_RECORD_ID_MAX + 1];
+    ld_change_t c;
+    ld_change_init(&c);
+    nd_store_t *store = nd_cli_store(cli, err);
+    if (!store)
+        return err->code;
+    c.kind = kind;
+    int rc = nd_rec_resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
+    if (rc == 0)
+        rc = nd_rec_set_field(&c, "member", member, err);
+    if (rc == 0)
+        rc = nd_rec_set_flags(cli, store, &c, flags, true, err);
+    if (rc == 0 && word_field && !ld_change_get(&c, word_field))
+        rc = nd_rec_set_field(&c, word_field, nd_rec_schema_word(kind, word_field, 0), err);
+    if (rc == 0 && check)
+        rc = check(cli, store, &c, err);
+    if (rc == 0)
+        rc = nd_rec_write(store, &c, false, err);
+    ld_change_clear(&c);
+    return rc;
+}

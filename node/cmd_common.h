@@ -15,6 +15,11 @@
 #include "schema.h"
 #include "store.h"
 
+/* A column of fen (`col`, already quoted, "a.\"amount\"") as yuan text with two
+ * decimals, NULL as NULL: a piece of a SELECT. */
+#define ND_SQL_YUAN(col) \
+    "CASE WHEN " col " IS NULL THEN NULL ELSE printf('%d.%02d', " col " / 100, " col " % 100) END"
+
 /* A flag and the schema field its value goes to; a map ends with { NULL, NULL }. */
 typedef struct nd_flag_field {
     const char *flag;
@@ -42,6 +47,17 @@ int nd_rec_write(nd_store_t *store, ld_change_t *c, bool create, ld_error_t *err
 /* Resolves the command's first positional argument as a record of `kind`. */
 int nd_rec_resolve_arg(nd_cli_t *cli, nd_store_t *store, ld_kind_t kind, const char *what,
                        char id[LD_RECORD_ID_MAX + 1], ld_error_t *err);
+
+/* What a command checks in the change it is about to write (the member's id is in its
+ * "member"): 0, or an LD_E* code with err set, and nothing is written. */
+typedef int (*nd_rec_check_fn)(nd_cli_t *cli, nd_store_t *store, const ld_change_t *c,
+                               ld_error_t *err);
+
+/* Adds a record of `kind` about the member named by the first argument, from `flags`;
+ * `word_field` (may be NULL), when the flags leave it unset, takes its enum's first
+ * word; `check` (may be NULL) runs before the write.  0 or an LD_E* code. */
+int nd_rec_add_about_member(nd_cli_t *cli, ld_kind_t kind, const nd_flag_field_t *flags,
+                            const char *word_field, nd_rec_check_fn check, ld_error_t *err);
 
 /* A list's --member filter: the member's id into member and *bind, or *bind NULL when
  * the flag was not given.  0 or what nd_resolve says. */

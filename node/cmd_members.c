@@ -410,8 +410,7 @@ int nd_cmd_member_show(nd_cli_t *cli, ld_error_t *err)
             " ORDER BY t.\"started\", t.\"id\"", id, 11, trip_keys, &first, err);
     if (rc == 0)
         rc = show_part(cli, db, "activities",
-            "SELECT \"id\", \"date\", \"kind\", \"month\", CASE WHEN \"amount\" IS NULL THEN NULL"
-            " ELSE printf('%d.%02d', \"amount\" / 100, \"amount\" % 100) END, \"note\""
+            "SELECT \"id\", \"date\", \"kind\", \"month\", " ND_SQL_YUAN("\"amount\"") ", \"note\""
             " FROM \"activities\" WHERE \"member\" = ?1 AND coalesce(\"deleted\", 0) = 0"
             " ORDER BY \"date\", \"id\"", id, 6, activity_keys, &first, err);
     if (rc == 0)
@@ -434,11 +433,11 @@ int nd_cmd_member_show(nd_cli_t *cli, ld_error_t *err)
         rc = show_part(cli, db, "honours",
             "SELECT \"id\", \"year\", \"kind\", \"date\", \"note\" FROM \"honours\""
             " WHERE \"member\" = ?1 AND coalesce(\"deleted\", 0) = 0"
-            " ORDER BY \"year\", \"kind\" <> 'prosperous', \"id\"", id, 5, honour_keys, &first, err);
+            " ORDER BY \"year\", \"kind\" <> 'prosperous', \"id\"", id, 5, honour_keys,
+            &first, err);
     if (rc == 0)
         rc = show_part(cli, db, "supports",
-            "SELECT \"id\", \"kind\", \"date\", \"helper\", CASE WHEN \"amount\" IS NULL THEN NULL"
-            " ELSE printf('%d.%02d', \"amount\" / 100, \"amount\" % 100) END, \"note\""
+            "SELECT \"id\", \"kind\", \"date\", \"helper\", " ND_SQL_YUAN("\"amount\"") ", \"note\""
             " FROM \"supports\" WHERE \"member\" = ?1 AND coalesce(\"deleted\", 0) = 0"
             " ORDER BY \"date\", \"id\"", id, 6, support_keys, &first, err);
     if (rc == 0 && nd_cli_format(cli) == ND_FMT_JSON)

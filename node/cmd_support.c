@@ -10,45 +10,36 @@
 #include "cli.h"
 #include "cmd_common.h"
 
+/* An honour is given in its year or after it, and to a member once a year for each
+ * kind (among the honours this node holds). */
+static int honour_check(nd_cli_t *cli, nd_store_t *store, const ld_change_t *c,
+                        ld_error_t *err)
+{
+    const char *date = ld_change_get(c, "date"), *year = ld_change_get(c, "year");
+    char *earlier = NULL;
+    if (date && strncmp(date, year, 4) < 0)
+        return nd_bad_value(err, "--date", nd_cli_flag(cli, "date"),
+                            "a year's honours are given in that year or after it");
+    int rc = nd_rec_query_text(nd_store_db(store), "SELECT \"id\" FROM \"honours\""
+                               " WHERE \"member\" = ?1 AND \"year\" = CAST(?2 AS INTEGER)"
+                               " AND \"kind\" = ?3 AND coalesce(\"deleted\", 0) = 0"
+                               " ORDER BY \"id\" LIMIT 1", ld_change_get(c, "member"), year,
+                               ld_change_get(c, "kind"), &earlier, err);
+    if (rc == 0 && earlier)
+        rc = ld_error_set(err, LD_EEXIST, "%s already holds the %s %s honour (%s); if that"
+                          " entry is wrong, 'liangdi delete' it first", nd_cli_arg(cli, 0),
+                          year, ld_change_get(c, "kind"), earlier);
+    free(earlier);
+    return rc;
+}
+
 int nd_cmd_honour_add(nd_cli_t *cli, ld_error_t *err)
 {
     static const nd_flag_field_t flags[] = {
         { "year", "year" }, { "kind", "kind" }, { "date", "date" }, { "note", "note" },
         { NULL, NULL },
     };
-    char member[LD_RECORD_ID_MAX + 1];
-    char *earlier = NULL;
-    ld_change_t c;
-    ld_change_init(&c);
-    nd_store_t *store = nd_cli_store(cli, err);
-    if (!store)
-        return err->code;
-    c.kind = LD_KIND_HONOUR;
-    int rc = nd_rec_resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
-    if (rc == 0)
-        rc = nd_rec_set_field(&c, "member", member, err);
-    if (rc == 0)
-        rc = nd_rec_set_flags(cli, store, &c, flags, true, err);
-    const char *date = rc == 0 ? ld_change_get(&c, "date") : NULL;
-    if (date && strncmp(date, ld_change_get(&c, "year"), 4) < 0)
-        rc = nd_bad_value(err, "--date", nd_cli_flag(cli, "date"),
-                          "a year's honours are given in that year or after it");
-    /* a member is chosen once a year for each honour */
-    if (rc == 0)
-        rc = nd_rec_query_text(nd_store_db(store), "SELECT \"id\" FROM \"honours\""
-                               " WHERE \"member\" = ?1 AND \"year\" = CAST(?2 AS INTEGER)"
-                               " AND \"kind\" = ?3 AND coalesce(\"deleted\", 0) = 0"
-                               " ORDER BY \"id\" LIMIT 1", member, ld_change_get(&c, "year"),
-                               ld_change_get(&c, "kind"), &earlier, err);
-    if (rc == 0 && earlier)
-        rc = ld_error_set(err, LD_EEXIST, "%s already holds the %s %s honour (%s); if that"
-                          " entry is wrong, 'liangdi delete' it first", nd_cli_arg(cli, 0),
-                          ld_change_get(&c, "year"), ld_change_get(&c, "kind"), earlier);
-    if (rc == 0)
-        rc = nd_rec_write(store, &c, false, err);
-    free(earlier);
-    ld_change_clear(&c);
-    return rc;
+    return nd_rec_add_about_member(cli, LD_KIND_HONOUR, flags, NULL, honour_check, err);
 }
 
 int nd_cmd_honour_list(nd_cli_t *cli, ld_error_t *err)
@@ -68,7 +59,8 @@ int nd_cmd_honour_list(nd_cli_t *cli, ld_error_t *err)
         rc = nd_field_from_text(store, LD_KIND_HONOUR, "year", "--year", nd_cli_flag(cli, "year"),
                                 &year, err);
     binds[1] = year;
-    /* by year, then honour in the schema's order, then the members in pinyin order */
+    /* by year, then 勤劳致富能手 before 遵纪守法党员 (as the seed names them), then the
+     * members in the name order (pinyin, or strokes: collate.h) */
     if (rc == 0)
         rc = nd_cli_list(cli, "honours",
             "SELECT h.\"id\", h.\"year\", h.\"kind\", h.\"member\", m.\"name\","
@@ -84,48 +76,38 @@ int nd_cmd_honour_list(nd_cli_t *cli, ld_error_t *err)
     return rc;
 }
 
+/* A pairing names its helper and a grant from the fund its sum; no other help has
+ * either. */
+static int support_check(nd_cli_t *cli, nd_store_t *store, const ld_change_t *c,
+                         ld_error_t *err)
+{
+    const char *kind = ld_change_get(c, "kind"), *amount = ld_change_get(c, "amount");
+    bool pairing = strcmp(kind, "pairing") == 0, fund = strcmp(kind, "fund") == 0;
+    if (pairing && !ld_change_get(c, "helper"))
+        return ld_error_set(err, LD_EINVAL, "missing --helper (a pairing names the office"
+                            " member who helps)");
+    if (!pairing && nd_cli_flag(cli, "helper"))
+        return nd_bad_value(err, "--helper", nd_cli_flag(cli, "helper"),
+                            "only a pairing has a helper");
+    if (fund && !amount)
+        return ld_error_set(err, LD_EINVAL, "missing --amount (a grant from the fund needs"
+                            " the sum, in yuan)");
+    if (!fund && nd_cli_flag(cli, "amount"))
+        return nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
+                            "only a grant from the fund has an amount");
+    if (fund && strcmp(amount, "0") == 0)
+        return nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
+                            "a grant is more than 0");
+    return 0;
+}
+
 int nd_cmd_support_add(nd_cli_t *cli, ld_error_t *err)
 {
     static const nd_flag_field_t flags[] = {
         { "kind", "kind" }, { "date", "date" }, { "helper", "helper" }, { "amount", "amount" },
         { "note", "note" }, { NULL, NULL },
     };
-    char member[LD_RECORD_ID_MAX + 1];
-    ld_change_t c;
-    ld_change_init(&c);
-    nd_store_t *store = nd_cli_store(cli, err);
-    if (!store)
-        return err->code;
-    c.kind = LD_KIND_SUPPORT;
-    int rc = nd_rec_resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
-    if (rc == 0)
-        rc = nd_rec_set_field(&c, "member", member, err);
-    if (rc == 0)
-        rc = nd_rec_set_flags(cli, store, &c, flags, true, err);
-    if (rc == 0) {
-        const char *kind = ld_change_get(&c, "kind");
-        bool pairing = strcmp(kind, "pairing") == 0, fund = strcmp(kind, "fund") == 0;
-        const char *amount = ld_change_get(&c, "amount");
-        if (pairing && !ld_change_get(&c, "helper"))
-            rc = ld_error_set(err, LD_EINVAL, "missing --helper (a pairing names the office"
-                              " member who helps)");
-        else if (!pairing && nd_cli_flag(cli, "helper"))
-            rc = nd_bad_value(err, "--helper", nd_cli_flag(cli, "helper"),
-                              "only a pairing has a helper");
-        else if (fund && !amount)
-            rc = ld_error_set(err, LD_EINVAL, "missing --amount (a grant from the fund needs"
-                              " the sum, in yuan)");
-        else if (!fund && nd_cli_flag(cli, "amount"))
-            rc = nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
-                              "only a grant from the fund has an amount");
-        else if (fund && strcmp(amount, "0") == 0)
-            rc = nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
-                              "a grant is more than 0");
-    }
-    if (rc == 0)
-        rc = nd_rec_write(store, &c, false, err);
-    ld_change_clear(&c);
-    return rc;
+    return nd_rec_add_about_member(cli, LD_KIND_SUPPORT, flags, NULL, support_check, err);
 }
 
 int nd_cmd_support_list(nd_cli_t *cli, ld_error_t *err)
@@ -148,8 +130,7 @@ int nd_cmd_support_list(nd_cli_t *cli, ld_error_t *err)
     if (rc == 0)
         rc = nd_cli_list(cli, "supports",
             "SELECT s.\"id\", s.\"member\", m.\"name\", s.\"kind\", s.\"date\", s.\"helper\","
-            " CASE WHEN s.\"amount\" IS NULL THEN NULL"
-            " ELSE printf('%d.%02d', s.\"amount\" / 100, s.\"amount\" % 100) END, s.\"note\""
+            " " ND_SQL_YUAN("s.\"amount\"") ", s.\"note\""
             " FROM \"supports\" s LEFT JOIN \"members\" m ON m.\"id\" = s.\"member\""
             " WHERE coalesce(s.\"deleted\", 0) = 0 AND (?1 IS NULL OR s.\"member\" = ?1)"
             " AND (?2 IS NULL OR s.\"kind\" = ?2)"

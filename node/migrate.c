@@ -5,7 +5,8 @@
  * of version 2 cannot read; migration 4 indexes activities by member alone; migration 5
  * makes the change log a rowid table, so that a change's body never spills; migration 6
  * adds the inbox (inbox.h), where batches taken from the broker wait to be applied;
- * migration 7 adds the columns of fields the record schema gained (a trip's `until`).
+ * migration 7 adds the columns of fields the record schema gained (a trip's `until`);
+ * migration 8 the tables, with their indexes, of kinds it gained (honours, supports).
  *
  * A migration runs in one IMMEDIATE transaction that ends by setting user_version,
  * so a crash leaves the store at the old version or the new one, never between.
@@ -13,7 +14,8 @@
  * measured about 40% slower to apply changes to, as whole rows move on page splits.
  * Migration 1 reads today's field lists, so a new store has every column at once; a
  * migration for a field the record schema gained adds the column only where it is
- * missing (migration 7), so a new store and an upgraded one end alike.
+ * missing (migration 7), and one for a kind its table (migration 8), so a new store and
+ * an upgraded one end alike.
  */
 #include "migrate.h"
 
@@ -24,8 +26,8 @@
 
 #define DDL_MAX 4096
 
-/* The indexes the compliance report and the audience queries relied on at version 1
- * (migration 1 keeps creating exactly these; later migrations change them). */
+/* The record tables' indexes: migration 1 creates them all, later migrations change
+ * those of version 1, and migration 8 creates those of the tables it adds. */
 static const struct {
     const char *name;
     const char *table;

@@ -34,13 +34,14 @@
  *     meeting and appraisal yearly): the last period of each kind that has ended with
  *     no entry by a member of the branch, written by the branch's node during that
  *     member's latest trip, is a breach, once a member away there on the date had left
- *     for it by the period's first day (check_branches);
+ *     for it by the period's first day (report_orgs.c);
  *   - the township's symposium for its mobile members, once per symposium_period_months,
  *     on the node that keeps the township: the last period that has ended with no entry
  *     of kind symposium is a breach, once a member away on the date had left by its first
- *     day; and its yearly selection of honoured members: no honour for the last full
- *     year, once a member was away in it, is a warning until the end of March, then a
- *     breach (report_orgs.c);
+ *     day; and its yearly selection of honoured members: no honour of either kind for
+ *     the last full year (one selection names both, and may find none worthy of one),
+ *     once a member was away in it, is a warning until the end of March, then a breach
+ *     (report_orgs.c);
  *   - a mobile member's organisational life (meeting, committee, group, theme-day,
  *     lecture, life-meeting, appraisal): whole months since the latest one (or since the
  *     trip started, when there is none) >= life_warn_months warns, >= life_breach_months
@@ -201,15 +202,15 @@ int nd_rp_add_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
     return 0;
 }
 
-/* The sort key of a member's finding: branch id, the name's sort key (by pinyin,
- * collate.h), id, separated by \x1f. */
+/* The sort key of a member's finding: branch id, the name's sort key (in the store's
+ * name order, pinyin unless set to strokes: collate.h), id, separated by \x1f. */
 static int member_key(report_t *r, char *out, size_t size, const char *org, const char *name,
                       const char *id)
 {
-    char by_pinyin[NAME_KEY_MAX];
-    if (nd_collate_key(nd_store_collate(r->store), name, by_pinyin, sizeof by_pinyin) != 0)
-        snprintf(by_pinyin, sizeof by_pinyin, "%s", name);
-    return snprintf(out, size, "%s\x1f%s\x1f%s", org, by_pinyin, id);
+    char name_key[NAME_KEY_MAX];
+    if (nd_collate_key(nd_store_collate(r->store), name, name_key, sizeof name_key) != 0)
+        snprintf(name_key, sizeof name_key, "%s", name);
+    return snprintf(out, size, "%s\x1f%s\x1f%s", org, name_key, id);
 }
 
 /* --------------------------------------------------------------- settings ---- */
@@ -238,14 +239,13 @@ static int *rule_field(nd_rules_t *rules, size_t i)
     return (int *) ((char *) rules + settings[i].offset);
 }
 
-bool nd_rp_setting(const report_t *r, size_t i, const char **key, const char **label,
-                   int *value)
+bool nd_rp_setting(report_t *r, size_t i, const char **key, const char **label, int *value)
 {
     if (i >= NSETTINGS)
         return false;
     *key = settings[i].key;
     *label = settings[i].label;
-    *value = *(const int *) ((const char *) &r->rules + settings[i].offset);
+    *value = *rule_field(&r->rules, i);
     return true;
 }
 

@@ -117,8 +117,8 @@ typedef enum query {
 
 /* ------------------------------------------------------------ report.c ---- */
 
-/* A duty's name as the report prints it: the contact and the visit say how often they are
- * owed ("半年电联", "年度互访" by default).  Static. */
+/* A duty's name as the report prints it (a static string): the contact and the visit say
+ * how often they are owed ("半年电联", "年度互访" by default). */
 const char *nd_rp_duty_name(const report_t *r, duty_t duty);
 
 /* Sets r->err from SQLite's message about `what`, or to out of memory; LD_EIO or
@@ -144,8 +144,7 @@ const char *nd_rp_query_name(query_t q);
 
 /* The i-th of the report's settings: its key, what a person reads, and its value here;
  * false past the last. */
-bool nd_rp_setting(const report_t *r, size_t i, const char **key, const char **label,
-                   int *value);
+bool nd_rp_setting(report_t *r, size_t i, const char **key, const char **label, int *value);
 
 /* ------------------------------------------------------- report_orgs.c ---- */
 
@@ -166,7 +165,7 @@ int nd_rp_check_township(report_t *r);
 /* ----------------------------------------------------- report_tables.c ---- */
 
 /* The report's tables, titled titles[i], into tables[i] (caller destroys each); a table
- * that could not be made is NULL, with r->err set when it was for want of memory. */
+ * that could not be made is NULL (for want of memory: the caller says so). */
 void nd_rp_tables(report_t *r, const char *const titles[ND_RP_TABLES],
                   nd_table_t *tables[ND_RP_TABLES]);
 

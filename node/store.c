@@ -120,7 +120,7 @@ struct nd_store {
     bool           broken;                        /* a write in it failed part way */
     uint64_t       group_seq;                     /* last_seq when the group began */
     nd_audience_t *aud;
-    nd_collate_t  *collate;                       /* names by pinyin: the collation "zh" */
+    nd_collate_t  *collate;                       /* names in order: the collation "zh" */
     ld_uuid7_t     ids;                           /* new record ids (uuid.h) */
     ld_buf_t       packed;                        /* the change being logged */
     char          *stamps;                        /* the stamps of the row being written ... */

@@ -461,9 +461,6 @@ Test(migrate, a_version_seven_store_gets_the_honours_and_supports_tables_and_kee
     cr_assert_eq(query_int(db, "SELECT count(*) FROM \"members\" WHERE \"name\" = '林术平'"),
                  1);
     nd_store_destroy(&s);
-    /* opened again, nothing is made twice */
-    s = migrated_store();
-    nd_store_destroy(&s);
 }
 
 /* Bytes of the store's pages that hold b-tree `name` (dbstat). */

@@ -1202,9 +1202,10 @@ Test(report, the_township_owes_a_selection_for_each_year_its_members_were_away)
     nd_store_destroy(&branch);
 
     /* a member back home before the year began is not counted for it */
+    cr_assert_not_null(selection_row("2015-04-01"), "2014 is owed while he is away");
     cr_assert_eq(seed_write(town->store, LD_KIND_TRIP, trip_id, NULL, &err, "ended",
-                            "2012-12-31", "status", "returned", NULL), 0, "%s", err.msg);
-    cr_assert_null(selection_row("2014-04-01"));
+                            "2013-12-31", "status", "returned", NULL), 0, "%s", err.msg);
+    cr_assert_null(selection_row("2015-04-01"));
 }
 
 Test(report, a_trip_under_way_past_its_expected_end_is_a_warning_until_it_ends)
