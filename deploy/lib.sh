@@ -28,13 +28,16 @@ ld_install_deps() {
     fi
 }
 
-# ld_build BUILD_DIR [MESON_SETUP_ARG...]: configures (once) and compiles.
+# ld_build BUILD_DIR [MESON_SETUP_ARG...]: configures (once) and compiles this source
+# tree, from whichever folder it is called.
 ld_build() {
-    local dir=$1; shift
+    local dir=$1 src
+    shift
+    src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     if [ -f "$dir/build.ninja" ]; then
-        meson setup --reconfigure "$dir" "$@" >/dev/null
+        meson setup --reconfigure "$dir" "$src" "$@" >/dev/null
     else
-        meson setup "$dir" "$@"
+        meson setup "$dir" "$src" "$@"
     fi
     meson compile -C "$dir"
 }
