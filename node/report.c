@@ -17,7 +17,8 @@
  *               any kind, and dues paid late within the last twelve months;
  *   assessments one scan of the last full year's rows, marking each side;
  *   honours     the latest year up to the last full one with an honour, searched in the
- *               index honours(year, kind);
+ *               index honours(year, kind); and the last full year's, counted by kind;
+ *   supports    the help given in the year of the date up to it, counted by kind;
  *   agreements  each agreement signed by the date, with all contacts and visits up to
  *               the date (few rows), matched per half-year and per year.
  *
@@ -64,11 +65,15 @@
  *   - out of contact: the latest trip marked lost-contact, or a mobile member with no
  *     activity of any kind for contact_lost_months whole months.
  * Every finding row holds a level ("超期" breach, "预警" warning); rows are sorted
- * breaches first, then by branch id and name.
+ * breaches first, then by branch id and name.  Besides the findings, the report counts
+ * the mobile members by branch, and the township's work: last year's honours and this
+ * year's help for members in difficulty, by kind (pairings, grants and their sum,
+ * training, help finding work), as a yearly work report states them.
  *
  * Where it is: this file gathers the data (the passes above) and judges each member;
  * report_orgs.c judges the agreements, the branches' timetable and the township's own
- * duties; report_tables.c renders; report_int.h is what the three share. */
+ * duties, and counts its work; report_tables.c renders; report_int.h is what the three
+ * share. */
 #include "report.h"
 
 #include <inttypes.h>
@@ -334,6 +339,17 @@ static const char sql_visits[] =
 static const char sql_honours[] =
     "SELECT max(\"year\") FROM \"honours\" WHERE \"deleted\" = 0 AND \"year\" <= ?1";
 
+/* ?1 the last full year: its honours, by kind. */
+static const char sql_work_honours[] =
+    "SELECT \"kind\", count(*), count(DISTINCT \"member\"), 0 FROM \"honours\""
+    " WHERE \"deleted\" = 0 AND \"year\" = ?1 GROUP BY \"kind\"";
+
+/* ?1 the date, ?2 the first day of its year: the help given between, by kind. */
+static const char sql_work_supports[] =
+    "SELECT \"kind\", count(*), count(DISTINCT \"member\"), coalesce(sum(\"amount\"), 0)"
+    " FROM \"supports\" WHERE \"deleted\" = 0 AND \"date\" BETWEEN ?2 AND ?1"
+    " GROUP BY \"kind\"";
+
 static const char sql_orgs[] =
     "SELECT \"id\", COALESCE(\"name\", \"id\"), COALESCE(\"kind\", ''), \"deleted\","
     " COALESCE(\"node\", '') FROM \"orgs\" ORDER BY \"id\"";
@@ -350,6 +366,8 @@ static const struct {
     [Q_VISITS]     = { "visits", sql_visits },
     [Q_ORGS]       = { "organisations", sql_orgs },
     [Q_HONOURS]    = { "honours up to the last year", sql_honours },
+    [Q_WORK_HONOURS]  = { "honours of the last year", sql_work_honours },
+    [Q_WORK_SUPPORTS] = { "help given this year", sql_work_supports },
 };
 
 const char *nd_rp_query_name(query_t q)
@@ -364,11 +382,13 @@ int nd_rp_prepare_query(report_t *r, query_t q, sqlite3_stmt **st)
         return rc;
     int y, m, d;
     ld_date_split(r->as_of, &y, &m, &d);
-    if (q == Q_ASSESS || q == Q_HONOURS) {
+    if (q == Q_ASSESS || q == Q_HONOURS || q == Q_WORK_HONOURS) {
         if (sqlite3_bind_int(*st, 1, y - 1) != SQLITE_OK)
             rc = nd_rp_fail_sql(r, "binding a value");
     } else if (q != Q_ACTIVITIES && q != Q_ORGS) {
         rc = bind_day(r, *st, 1, r->as_of);
+        if (rc == 0 && q == Q_WORK_SUPPORTS)
+            rc = bind_day(r, *st, 2, ld_date_join(y, 1, 1));
     }
     if (rc) {
         sqlite3_finalize(*st);
@@ -955,6 +975,8 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
         rc = nd_rp_check_branches(&r);
     if (!rc)
         rc = nd_rp_check_township(&r);
+    if (!rc)
+        rc = nd_rp_load_work(&r);
     char title0[96], title1[256];
     snprintf(title0, sizeof title0, "两地双管合规报告（截至 %s）", r.as_of_text);
     snprintf(title1, sizeof title1, "一、共管协议（每%s电联一次、每%s互访一次）、"
@@ -968,6 +990,7 @@ int nd_report_print(nd_store_t *store, int32_t as_of, nd_format_t fmt, FILE *out
         "二、流动党员：组织生活与党费",
         "三、双边考核、外出报到、逾期未归与失联",
         "四、流动党员统计",
+        "五、表彰与帮扶",
         "问题汇总",
     };
     if (!rc)

@@ -20,7 +20,8 @@
 #define NO_DAY INT32_MIN
 #define NAME_KEY_MAX 512      /* a name's sort key in hex (collate.h) */
 #define CELLS_MAX 8           /* cells of a finding's row */
-#define ND_RP_TABLES 6        /* the report's tables, in order */
+#define ND_RP_TABLES 7        /* the report's tables, in order */
+#define ND_RP_KINDS_MAX 8     /* words of an honour's or a support's kind, at most */
 
 /* ------------------------------------------------------------ findings ---- */
 
@@ -87,6 +88,13 @@ typedef struct org {
     periodic_t life[ND_LIFE_RULES];   /* as an inflow branch, each kind of nd_life_rules */
 } org_t;
 
+/* Entries of one kind of the township's work, the members they were for, and the sum of
+ * their amounts (fen). */
+typedef struct work_count {
+    long    entries, members;
+    int64_t fen;
+} work_count_t;
+
 /* Everything one report gathers and finds; report.c makes and clears it. */
 typedef struct report {
     nd_store_t  *store;
@@ -105,6 +113,10 @@ typedef struct report {
     nd_period_t  symposium_period;            /* the last one that has ended */
     periodic_t   symposium;                   /* the township's, in symposium_period */
     findings_t   sect[3];        /* agreements and branches; members' life and dues; the rest */
+    work_count_t honoured[ND_RP_KINDS_MAX];   /* honours for the last full year, by kind
+                                                 in the schema's order */
+    work_count_t helped[ND_RP_KINDS_MAX];     /* help given in the year of the date, up to
+                                                 it, by kind */
     long         counts[DUTY_COUNT][3];
 } report_t;
 
@@ -112,7 +124,7 @@ typedef struct report {
  * plans. */
 typedef enum query {
     Q_TRIPS = 0, Q_ACTIVITIES, Q_ASSESS, Q_AGREEMENTS, Q_CONTACTS, Q_VISITS, Q_ORGS, Q_HONOURS,
-    Q_COUNT
+    Q_WORK_HONOURS, Q_WORK_SUPPORTS, Q_COUNT
 } query_t;
 
 /* ------------------------------------------------------------ report.c ---- */
@@ -161,6 +173,10 @@ int nd_rp_check_branches(report_t *r);
 /* The township's own duties, on the node that keeps it: its symposium for mobile
  * members, and the yearly selection of honoured members. */
 int nd_rp_check_township(report_t *r);
+
+/* The township's work as counted in section five (r->honoured, r->helped).  0 or
+ * LD_E*. */
+int nd_rp_load_work(report_t *r);
 
 /* ----------------------------------------------------- report_tables.c ---- */
 

@@ -1,7 +1,8 @@
 /* report_orgs.c: the compliance report's findings about organisations: pairs of branches
  * with members away and no agreement, each agreement's contacts and visits per period,
  * each inflow branch's organisational life by its timetable, and the township's own
- * duties.  report.c has the design and gathers the data these read. */
+ * duties; and the township's work, counted.  report.c has the design and gathers the
+ * data these read. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,5 +400,40 @@ int nd_rp_check_township(report_t *r)
     int rc = check_symposium(r, town);
     if (rc == 0)
         rc = check_selection(r, town);
+    return rc;
+}
+
+/* --------------------------------------------------------------- work ---- */
+
+/* Counts the rows of query q (kind, entries, members, fen) into counts[], by the index
+ * of the kind among the words of `kind`'s field "kind". */
+static int load_counts(report_t *r, query_t q, ld_kind_t kind, work_count_t *counts)
+{
+    const ld_kind_def_t *def = ld_schema_kind(kind);
+    const ld_field_def_t *field = &def->fields[ld_schema_field_index(def, "kind")];
+    sqlite3_stmt *st = NULL;
+    int rc = nd_rp_prepare_query(r, q, &st);
+    if (rc)
+        return rc;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        int i = ld_schema_word_index(field, nd_rp_col_text(st, 0));
+        if (i < 0 || i >= ND_RP_KINDS_MAX)
+            continue;
+        counts[i].entries = sqlite3_column_int64(st, 1);
+        counts[i].members = sqlite3_column_int64(st, 2);
+        counts[i].fen = sqlite3_column_int64(st, 3);
+    }
+    if (step != SQLITE_DONE)
+        rc = nd_rp_fail_sql(r, nd_rp_query_name(q));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int nd_rp_load_work(report_t *r)
+{
+    int rc = load_counts(r, Q_WORK_HONOURS, LD_KIND_HONOUR, r->honoured);
+    if (rc == 0)
+        rc = load_counts(r, Q_WORK_SUPPORTS, LD_KIND_SUPPORT, r->helped);
     return rc;
 }

@@ -1,10 +1,12 @@
 /* report_tables.c: the compliance report as tables: its parameters, the findings of each
  * section in order (breaches first, then by branch and name), the mobile members counted
- * by branch, and the findings counted by duty. */
+ * by branch, the township's work counted by kind, and the findings counted by duty. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "report_int.h"
+#include "schema.h"
 
 /* ---------------------------------------------------------------- tables ---- */
 
@@ -189,6 +191,46 @@ out:
     return t;
 }
 
+/* Adds a row of work_table for each word of `kind`'s field "kind": `item`, the kind in
+ * Chinese, and counts[i]; the amount only where `amounts`.  0 or -1. */
+static int work_rows(nd_table_t *t, const char *item, ld_kind_t kind,
+                     const work_count_t *counts, bool amounts)
+{
+    const ld_kind_def_t *def = ld_schema_kind(kind);
+    const ld_field_def_t *field = &def->fields[ld_schema_field_index(def, "kind")];
+    for (int i = 0; field->words[i] && i < ND_RP_KINDS_MAX; i++) {
+        char entries[24], members[24], yuan[32] = "";
+        snprintf(entries, sizeof entries, "%ld", counts[i].entries);
+        snprintf(members, sizeof members, "%ld", counts[i].members);
+        if (amounts && counts[i].fen > 0)
+            snprintf(yuan, sizeof yuan, "%" PRId64 ".%02" PRId64, counts[i].fen / 100,
+                     counts[i].fen % 100);
+        const char *row[] = { item, field->labels[i], entries, members, yuan };
+        if (nd_table_add_row(t, row))
+            return -1;
+    }
+    return 0;
+}
+
+/* The township's work: last year's honours and this year's help, by kind. */
+static nd_table_t *work_table(report_t *r, const char *title)
+{
+    static const char *const keys[] = { "item", "kind", "entries", "members", "amount" };
+    static const char *const labels[] = { "项目", "类别", "人次", "人数", "金额（元）" };
+    nd_table_t *t = nd_table_new(title, 5, keys, labels);
+    if (!t)
+        return NULL;
+    int y, m, d;
+    ld_date_split(r->as_of, &y, &m, &d);
+    char honours[32], help[48];
+    snprintf(honours, sizeof honours, "%d年度表彰", y - 1);
+    snprintf(help, sizeof help, "%d年帮扶（至 %s）", y, r->as_of_text);
+    if (work_rows(t, honours, LD_KIND_HONOUR, r->honoured, false) != 0 ||
+        work_rows(t, help, LD_KIND_SUPPORT, r->helped, true) != 0)
+        nd_table_destroy(&t);
+    return t;
+}
+
 static nd_table_t *counts_table(report_t *r, const char *title)
 {
     static const char *const keys[] = { "duty", "breaches", "warnings" };
@@ -217,5 +259,6 @@ void nd_rp_tables(report_t *r, const char *const titles[ND_RP_TABLES],
     tables[2] = findings_table(r, 1, titles[2]);
     tables[3] = findings_table(r, 2, titles[3]);
     tables[4] = totals_table(r, titles[4]);
-    tables[5] = counts_table(r, titles[5]);
+    tables[5] = work_table(r, titles[5]);
+    tables[6] = counts_table(r, titles[6]);
 }

@@ -215,7 +215,7 @@ static const jval_t *report_json(nd_store_t *store, const char *date)
     cr_assert_str_eq(jstr(doc, "as_of"), date);
     const jval_t *tables = jget(doc, "tables");
     cr_assert_eq(tables->type, J_ARR);
-    cr_assert_eq(tables->n, 6, "six tables: parameters, three sections, totals, counts");
+    cr_assert_eq(tables->n, 7, "seven tables: parameters, three sections, totals, work, counts");
     return doc;
 }
 
@@ -588,7 +588,7 @@ Test(report, in_january_the_ended_periods_are_breaches_and_2010_assessments_are_
                          strcmp(jstr(rows->items[r], "duty"), "年度评选") == 0 ? "预警" : "超期");
 
     /* the counts table agrees with the sections */
-    const jval_t *counts = table(5);
+    const jval_t *counts = table(6);
     long sum = 0;
     for (size_t i = 0; i < counts->n; i++)
         sum += atol(jstr(counts->items[i], "breaches")) + atol(jstr(counts->items[i], "warnings"));
@@ -636,7 +636,7 @@ Test(report, breaches_are_listed_before_warnings_and_each_format_holds_every_sec
         ntables++;
     for (const char *p = html; (p = strstr(p, "<!doctype")); p++)
         ndoctypes++;
-    cr_assert_eq(ntables, 6);
+    cr_assert_eq(ntables, 7);
     cr_assert_eq(ndoctypes, 1);
     cr_assert_not_null(strstr(html, "<title>两地双管合规报告（截至 2010-12-15）</title>"));
     cr_assert_not_null(strstr(html, "<h2>三、双边考核、外出报到、逾期未归与失联</h2>"));
@@ -1206,6 +1206,53 @@ Test(report, the_township_owes_a_selection_for_each_year_its_members_were_away)
     cr_assert_eq(seed_write(town->store, LD_KIND_TRIP, trip_id, NULL, &err, "ended",
                             "2013-12-31", "status", "returned", NULL), 0, "%s", err.msg);
     cr_assert_null(selection_row("2015-04-01"));
+}
+
+/* The row of the work table for `kind` (in Chinese) as of `date`. */
+static const jval_t *work_row(const char *date, const char *kind)
+{
+    report_json(town->store, date);
+    const jval_t *rows = table(5), *found = NULL;
+    for (size_t i = 0; i < rows->n; i++)
+        if (strcmp(jstr(rows->items[i], "kind"), kind) == 0) {
+            cr_assert_null(found, "two rows of %s", kind);
+            found = rows->items[i];
+        }
+    cr_assert_not_null(found, "no row of %s", kind);
+    return found;
+}
+
+static void help(const char *date, const char *kind, const char *helper, const char *fen)
+{
+    ld_error_t err = { 0 };
+    cr_assert_eq(seed_write(town->store, LD_KIND_SUPPORT, "", NULL, &err, "member", member_id,
+                            "kind", kind, "date", date, "helper", helper, "amount", fen, NULL),
+                 0, "%s", err.msg);
+}
+
+Test(report, the_work_table_counts_last_years_honours_and_this_years_help_by_kind)
+{
+    small_store("2011-01-10", "2011-01-01");
+    /* every kind has its row, with nothing yet */
+    row_is(work_row("2012-03-01", "勤劳致富能手"), "item", "2011年度表彰", "entries", "0",
+           "members", "0", "amount", "", NULL);
+    row_is(work_row("2012-03-01", "帮扶资金"), "item", "2012年帮扶（至 2012-03-01）",
+           "entries", "0", "amount", "", NULL);
+
+    honour("2011", "prosperous", NULL);
+    honour("2010", "law-abiding", NULL);          /* another year's */
+    help("2012-01-05", "fund", NULL, "50000");
+    help("2012-02-05", "fund", NULL, "25050");
+    help("2011-12-20", "fund", NULL, "100000");   /* last year's */
+    help("2012-03-02", "fund", NULL, "100000");   /* after the date */
+    help("2012-02-01", "pairing", "镇组织办王明", NULL);
+    row_is(work_row("2012-03-01", "勤劳致富能手"), "entries", "1", "members", "1", NULL);
+    row_is(work_row("2012-03-01", "遵纪守法党员"), "entries", "0", NULL);
+    row_is(work_row("2012-03-01", "帮扶资金"), "entries", "2", "members", "1",
+           "amount", "750.50", NULL);
+    row_is(work_row("2012-03-01", "结对帮扶"), "entries", "1", "amount", "", NULL);
+    row_is(work_row("2012-03-01", "技术培训"), "entries", "0", NULL);
+    row_is(work_row("2012-03-02", "帮扶资金"), "entries", "3", "amount", "1750.50", NULL);
 }
 
 Test(report, a_trip_under_way_past_its_expected_end_is_a_warning_until_it_ends)
