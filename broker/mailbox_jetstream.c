@@ -22,7 +22,8 @@
  * such a consumer on it and never answer: then, for a while, fetches read entry by
  * entry with direct gets, which any replica answers and which create nothing (slower;
  * a replica a moment behind may end a fetch early, and the rest comes with the next).
- * An ack purges the subject below the acked position.  Depth is the subject's message
+ * A fetch takes entries only while the consumer's deliveries come without a gap, so an
+ * entry lost on the way is read again, never skipped.  An ack purges the subject below the acked position.  Depth is the subject's message
  * count.
  *
  * Mailboxes grown by one front-end are announced on liangdi.grown to the others, so
@@ -526,8 +527,10 @@ static int mj_count(mj_store_t *self, const char *node, const char *subject, uin
     return 0;
 }
 
-/* The stream sequence and the count pending after it of a consumer's message. */
-static int mj_meta(natsMsg *msg, uint64_t *position, uint64_t *pending, ld_error_t *err)
+/* Of a consumer's message: its stream sequence, the count pending after it, and its
+ * delivery number (1 for the consumer's first, 2 for its second...). */
+static int mj_meta(natsMsg *msg, uint64_t *position, uint64_t *pending, uint64_t *delivery,
+                   ld_error_t *err)
 {
     jsMsgMetaData *md = NULL;
     natsStatus s = natsMsg_GetMetaData(&md, msg);
@@ -535,6 +538,7 @@ static int mj_meta(natsMsg *msg, uint64_t *position, uint64_t *pending, ld_error
         return bk_js_fail(err, s, 0, "reading a mailbox entry's position");
     *position = md->Sequence.Stream;
     *pending = md->NumPending;
+    *delivery = md->Sequence.Consumer;
     jsMsgMetaData_Destroy(md);
     return 0;
 }
@@ -543,7 +547,14 @@ static int mj_meta(natsMsg *msg, uint64_t *position, uint64_t *pending, ld_error
  * asked for at most `credit` entries (read from the stream's leader) and deleted
  * afterwards.  *used is false when no consumer could be had in MJ_CONSUMER_WAIT_MS, or
  * it delivered nothing it announced: then nothing was taken, and the caller reads
- * another way. */
+ * another way.
+ *
+ * Deliveries can be lost on the way (the server relaying them dies): the consumer does
+ * not resend (it asks for no acks), and what comes after a lost one must not be taken,
+ * or the node's cursor would pass the lost entry and the next ack purge it.  So the
+ * entries are taken only while their delivery numbers run 1, 2, 3...; at the first gap
+ * the fetch ends, and the next one starts again after the last entry taken (or, when
+ * the first delivery is the one lost, this one reads another way). */
 static int mj_fetch_consumer(mj_store_t *self, const char *node, const char *subject,
                              uint64_t after, uint32_t credit, bk_fetch_fn fn, void *ctx,
                              uint64_t *remaining, bool *used, ld_error_t *err)
@@ -597,13 +608,25 @@ static int mj_fetch_consumer(mj_store_t *self, const char *node, const char *sub
         goto out;                       /* announced, not delivered: read another way */
     *used = true;
     *remaining = 0;
-    uint64_t last_pending = 0;
+    uint64_t last_pending = 0, delivery = 0;
     int i = 0;
     for (; i < list.Count; i++) {
         uint64_t position = 0;
-        rc = mj_meta(list.Msgs[i], &position, &last_pending, err);
+        rc = mj_meta(list.Msgs[i], &position, &last_pending, &delivery, err);
         if (rc < 0)
             goto out;
+        if (delivery != (uint64_t)i + 1) {
+            ld_warn("jetstream: the mailbox of %s delivered entry %llu as number %llu, not "
+                    "%d: deliveries were lost; taking only the %d before it", node,
+                    (unsigned long long)position, (unsigned long long)delivery, i + 1, i);
+            if (i == 0) {
+                *used = false;          /* nothing taken: read another way */
+                *remaining = pending;
+                goto out;
+            }
+            *remaining = pending > (uint64_t)i ? pending - (uint64_t)i : 1;
+            goto out;
+        }
         if (position <= after)
             continue;
         int took = fn(ctx, position, (const uint8_t *)natsMsg_GetData(list.Msgs[i]),
@@ -620,7 +643,7 @@ static int mj_fetch_consumer(mj_store_t *self, const char *node, const char *sub
     if (i < list.Count) {
         /* stopped early: what was delivered but not taken, and what is after it */
         uint64_t position = 0;
-        rc = mj_meta(list.Msgs[list.Count - 1], &position, &last_pending, err);
+        rc = mj_meta(list.Msgs[list.Count - 1], &position, &last_pending, &delivery, err);
         if (rc < 0)
             goto out;
         *remaining = (uint64_t)(list.Count - i) + last_pending;
