@@ -1133,6 +1133,46 @@ int64_t hn_query_int(const char *path, const char *sql)
     return v;
 }
 
+struct hn_watch {
+    sqlite3      *db;
+    sqlite3_stmt *st;
+};
+
+hn_watch_t *hn_watch_open(const char *path, const char *sql)
+{
+    hn_watch_t *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    w->db = open_ro(path);
+    if (w->db != NULL && sqlite3_prepare_v2(w->db, sql, -1, &w->st, NULL) == SQLITE_OK)
+        return w;
+    if (w->db != NULL)
+        fprintf(stderr, "harness: %s on %s: %s\n", sql, path, sqlite3_errmsg(w->db));
+    hn_watch_close(&w);
+    return NULL;
+}
+
+int64_t hn_watch_read(hn_watch_t *w)
+{
+    int64_t v = -1;
+    if (sqlite3_step(w->st) == SQLITE_ROW)
+        v = sqlite3_column_int64(w->st, 0);
+    else
+        fprintf(stderr, "harness: watching %s: %s\n", sqlite3_sql(w->st), sqlite3_errmsg(w->db));
+    sqlite3_reset(w->st);      /* ends the read, so that the next sees later commits */
+    return v;
+}
+
+void hn_watch_close(hn_watch_t **w)
+{
+    if (*w == NULL)
+        return;
+    sqlite3_finalize((*w)->st);
+    sqlite3_close((*w)->db);
+    free(*w);
+    *w = NULL;
+}
+
 /* True if column i of the current rows of a and b hold the same value. */
 static bool same_column(sqlite3_stmt *a, sqlite3_stmt *b, int i)
 {

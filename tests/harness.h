@@ -258,6 +258,20 @@ uint64_t hn_store_digest(const char *db);
 /* Runs a query returning one integer on a store opened read-only; -1 on failure. */
 int64_t hn_query_int(const char *db, const char *sql);
 
+/* One query returning an integer, kept prepared on a store opened read-only once: for
+ * loops that watch a store change, where opening it for every look would take longer
+ * than the writer's steps (under the sanitizers, several milliseconds).  Each read sees
+ * the latest commit. */
+typedef struct hn_watch hn_watch_t;
+
+/* NULL on failure (said on stderr).  The caller closes it with hn_watch_close. */
+hn_watch_t *hn_watch_open(const char *db, const char *sql);
+
+/* The query's value now; -1 on failure. */
+int64_t hn_watch_read(hn_watch_t *w);
+
+void hn_watch_close(hn_watch_t **w);
+
 /* How two stores compare over the records both hold. */
 typedef struct hn_diff {
     size_t shared;           /* records (any kind) present in both */

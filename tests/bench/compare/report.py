@@ -213,6 +213,34 @@ def main():
             lines.append(f"- {payload:,} B, liangdi ÷ {name}: {r:.2f} (target ≥ {want:g}): "
                          f"{verdict}{also}")
     lines.append("")
+    lines.append("The job's ceiling from this run's limits: the receiver is offline while "
+                 "the records are stored, so the store and the drain follow one another, and "
+                 "each pays the transport of its hop (the libzmq relay's rate for "
+                 "that phase) and a durable write (SQLite's insert rate); taking for each "
+                 "phase only the slower of the two, end to end can be at most N / (N / store "
+                 "ceiling + N / drain ceiling). An estimate, not a bound: liangdi keeps the records "
+                 "of one push as one row, which costs less per record than the limit's row "
+                 "each, and at 1,000 bytes the bytes written dominate:")
+    for payload in PAYLOADS:
+        sql = table.get(("sqlite", payload, "insert"))
+        relay = [table.get(("zmq", payload, ph)) for ph in ("store", "drain")]
+        mine = table.get(("liangdi", payload, "end to end"))
+        if sql is None or None in relay or mine is None:
+            lines.append(f"- {payload:,} B: not measured")
+            continue
+        caps = [min(r["rate"], sql["rate"]) for r in relay]
+        ceiling = 1.0 / sum(1.0 / c for c in caps)
+        needs = []
+        for other, want, name in [("mosquitto", 2.0, "twice Mosquitto"),
+                                  ("jetstream", 1.5, "1.5 times JetStream")]:
+            theirs = table.get((other, payload, "end to end"))
+            if theirs is not None:
+                goal = want * theirs["rate"]
+                where = "above" if goal > ceiling else "within"
+                needs.append(f"{name} is {fmt_int(goal)}, {where} it")
+        lines.append(f"- {payload:,} B: at most {fmt_int(ceiling)} records/s; liangdi reaches "
+                     f"{mine['rate'] / ceiling:.2f} of it; " + "; ".join(needs) + ".")
+    lines.append("")
     lines.append("What each system promises on a crash (read the figures with this in mind):")
     for name, text in PROMISES:
         lines.append(f"- **{name}**: {text}")
