@@ -243,10 +243,15 @@ record_home() {
                 rec zhuyuan honour add "$who" --year 2009 --kind prosperous \
                     --date 2010-02-16 --note "返乡投资，带动群众致富" ;;
         esac
-        # "1+1": an office member paired with a member in difficulty
+        # "1+1": an office member paired with a member in difficulty, a grant from the
+        # help fund, and a place on the township's training course
         if [ $((i % 25)) -eq 11 ]; then
             rec zhuyuan support add "$who" --kind pairing --date 2010-03-01 \
                 --helper "镇党政办党员" --note "机关党员一对一帮扶"
+            rec zhuyuan support add "$who" --kind fund --date 2010-03-01 --amount 500 \
+                --note "帮扶资金"
+            rec zhuyuan support add "$who" --kind training --date 2010-04-20 \
+                --note "镇农业服务中心种养技术培训"
         fi
     done
     for i in "${!agreements[@]}"; do

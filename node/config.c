@@ -165,22 +165,23 @@ static int config_set_text(config_parse_t *ps, char **slot, const char *value)
     return 1;
 }
 
-/* A threshold: a whole number 0..100000. */
-static bool config_count_valid(const char *value)
+/* A threshold or a target: a whole number 0..max (at most 8 digits). */
+static bool config_count_valid(const char *value, long max)
 {
-    if (!*value || strlen(value) > 6)
+    if (!*value || strlen(value) > 8)
         return false;
     for (const char *p = value; *p; p++)
         if (*p < '0' || *p > '9')
             return false;
-    return atol(value) <= 100000;
+    return atol(value) <= max;
 }
 
-/* The thresholds report.c reads (as "report.<key>" settings). */
+/* The thresholds and targets report.c reads (as "report.<key>" settings). */
 static const char *const config_report_keys[] = {
     "contact_warn_days", "visit_warn_days", "life_warn_months", "life_breach_months",
     "backpay_max_months", "report_in_days", "contact_lost_months", "contact_period_months",
-    "visit_period_months", "symposium_period_months", NULL,
+    "visit_period_months", "symposium_period_months", "support_fund_yuan", "training_target",
+    NULL,
 };
 
 static bool config_report_key_known(const char *name)
@@ -245,9 +246,17 @@ static int config_report_key(config_parse_t *ps, const char *name, const char *v
     nd_config_t *c = ps->config;
     if (!config_report_key_known(name))
         return config_fail(ps, "unknown key '%s' in [%s]", name, "report");
-    if (!config_count_valid(value))
-        return config_fail(ps, "bad value '%s' for %s (expected a whole number of days or months)",
-                           value, name);
+    if (strcmp(name, "support_fund_yuan") == 0 || strcmp(name, "training_target") == 0) {
+        bool yuan = strcmp(name, "support_fund_yuan") == 0;
+        long max = yuan ? 10000000 : 100000;
+        if (!config_count_valid(value, max))
+            return config_fail(ps, "bad value '%s' for %s (expected a whole number of %s, 0 "
+                               "for none, at most %ld)", value, name, yuan ? "yuan" : "members",
+                               max);
+    } else if (!config_count_valid(value, 36500)) {
+        return config_fail(ps, "bad value '%s' for %s (expected a whole number of days or "
+                           "months, at most 36500)", value, name);
+    }
     if (strstr(name, "_period_months") && !nd_period_months_valid(atoi(value)))
         return config_fail(ps, "bad value '%s' for %s (expected 1, 2, 3, 4, 6 or 12: months that "
                            "split a year evenly)", value, name);

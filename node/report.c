@@ -18,7 +18,8 @@
  *   assessments one scan of the last full year's rows, marking each side;
  *   honours     the latest year up to the last full one with an honour, searched in the
  *               index honours(year, kind); and the last full year's, counted by kind;
- *   supports    the help given in the year of the date up to it, counted by kind;
+ *   supports    the help given in the year of the date up to it, counted by kind, and
+ *               the members given training or help finding work;
  *   agreements  each agreement signed by the date, with all contacts and visits up to
  *               the date (few rows), matched per half-year and per year.
  *
@@ -68,7 +69,9 @@
  * breaches first, then by branch id and name.  Besides the findings, the report counts
  * the mobile members by branch, and the township's work: last year's honours and this
  * year's help for members in difficulty, by kind (pairings, grants and their sum,
- * training, help finding work), as a yearly work report states them.
+ * training, help finding work), as a yearly work report states them, the grants beside
+ * the year's fund (support_fund_yuan) and the members trained or helped into work
+ * beside the year's target (training_target).
  *
  * Where it is: this file gathers the data (the passes above) and judges each member;
  * report_orgs.c judges the agreements, the branches' timetable and the township's own
@@ -76,6 +79,7 @@
  * share. */
 #include "report.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -220,23 +224,31 @@ static int member_key(report_t *r, char *out, size_t size, const char *org, cons
 
 /* --------------------------------------------------------------- settings ---- */
 
+#define ND_RP_DAYS_MAX 36500        /* a threshold in days or months, at most */
+#define ND_RP_YUAN_MAX 10000000     /* a sum of yuan, at most */
+#define ND_RP_PEOPLE_MAX 100000     /* a number of members, at most */
+#define RULE(name, label, max) { "report." #name, label, offsetof(nd_rules_t, name), max }
+
 static const struct {
     const char *key;
     const char *label;
     size_t      offset;
+    int         max;                /* the largest value accepted */
 } settings[] = {
-    { "report.contact_warn_days",   "电联：期末预警天数",       offsetof(nd_rules_t, contact_warn_days) },
-    { "report.visit_warn_days",     "互访：期末预警天数",       offsetof(nd_rules_t, visit_warn_days) },
-    { "report.life_warn_months",    "组织生活、党费：预警月数", offsetof(nd_rules_t, life_warn_months) },
-    { "report.life_breach_months",  "组织生活、党费：超期月数", offsetof(nd_rules_t, life_breach_months) },
-    { "report.backpay_max_months",  "党费补缴：最长月数",       offsetof(nd_rules_t, backpay_max_months) },
-    { "report.report_in_days",      "外出报到：限期天数",       offsetof(nd_rules_t, report_in_days) },
-    { "report.contact_lost_months", "失联：无任何活动月数",     offsetof(nd_rules_t, contact_lost_months) },
-    { "report.contact_period_months", "电联：每几个月一次",     offsetof(nd_rules_t, contact_period_months) },
-    { "report.visit_period_months", "互访：每几个月一次",       offsetof(nd_rules_t, visit_period_months) },
-    { "report.symposium_period_months", "座谈会：每几个月一次",
-      offsetof(nd_rules_t, symposium_period_months) },
+    RULE(contact_warn_days,       "电联：期末预警天数",           ND_RP_DAYS_MAX),
+    RULE(visit_warn_days,         "互访：期末预警天数",           ND_RP_DAYS_MAX),
+    RULE(life_warn_months,        "组织生活、党费：预警月数",     ND_RP_DAYS_MAX),
+    RULE(life_breach_months,      "组织生活、党费：超期月数",     ND_RP_DAYS_MAX),
+    RULE(backpay_max_months,      "党费补缴：最长月数",           ND_RP_DAYS_MAX),
+    RULE(report_in_days,          "外出报到：限期天数",           ND_RP_DAYS_MAX),
+    RULE(contact_lost_months,     "失联：无任何活动月数",         ND_RP_DAYS_MAX),
+    RULE(contact_period_months,   "电联：每几个月一次",           ND_RP_DAYS_MAX),
+    RULE(visit_period_months,     "互访：每几个月一次",           ND_RP_DAYS_MAX),
+    RULE(symposium_period_months, "座谈会：每几个月一次",         ND_RP_DAYS_MAX),
+    RULE(support_fund_yuan,       "帮扶资金：每年（元）",         ND_RP_YUAN_MAX),
+    RULE(training_target,         "技术培训与就业援助：每年（人）", ND_RP_PEOPLE_MAX),
 };
+#undef RULE
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
 static int *rule_field(nd_rules_t *rules, size_t i)
@@ -262,13 +274,16 @@ static int load_rules(report_t *r)
         if (!value)
             continue;
         char *end = NULL;
+        int max = settings[i].max;
+        errno = 0;
         long v = strtol(value, &end, 10);
-        bool ok = value[0] >= '0' && value[0] <= '9' && end && *end == '\0' && v <= 36500;
+        bool ok = value[0] >= '0' && value[0] <= '9' && end && *end == '\0' && errno == 0 &&
+                  v <= max;
         if (ok)
             *rule_field(&r->rules, i) = (int) v;
         int rc = ok ? 0 : ld_error_set(r->err, LD_EINVAL,
                                        "setting %s = '%.64s' is not a whole number from 0 "
-                                       "to 36500", settings[i].key, value);
+                                       "to %d", settings[i].key, value, max);
         free(value);
         if (rc)
             return rc;
@@ -350,6 +365,12 @@ static const char sql_work_supports[] =
     " FROM \"supports\" WHERE \"deleted\" = 0 AND \"date\" BETWEEN ?2 AND ?1"
     " GROUP BY \"kind\"";
 
+/* The same, training and help finding work together: the members given either. */
+static const char sql_work_trained[] =
+    "SELECT NULL, count(*), count(DISTINCT \"member\"), 0 FROM \"supports\""
+    " WHERE \"deleted\" = 0 AND \"date\" BETWEEN ?2 AND ?1"
+    " AND \"kind\" IN ('training', 'employment')";
+
 static const char sql_orgs[] =
     "SELECT \"id\", COALESCE(\"name\", \"id\"), COALESCE(\"kind\", ''), \"deleted\","
     " COALESCE(\"node\", '') FROM \"orgs\" ORDER BY \"id\"";
@@ -368,6 +389,7 @@ static const struct {
     [Q_HONOURS]    = { "honours up to the last year", sql_honours },
     [Q_WORK_HONOURS]  = { "honours of the last year", sql_work_honours },
     [Q_WORK_SUPPORTS] = { "help given this year", sql_work_supports },
+    [Q_WORK_TRAINED]  = { "training and help finding work this year", sql_work_trained },
 };
 
 const char *nd_rp_query_name(query_t q)
@@ -387,7 +409,7 @@ int nd_rp_prepare_query(report_t *r, query_t q, sqlite3_stmt **st)
             rc = nd_rp_fail_sql(r, "binding a value");
     } else if (q != Q_ACTIVITIES && q != Q_ORGS) {
         rc = bind_day(r, *st, 1, r->as_of);
-        if (rc == 0 && q == Q_WORK_SUPPORTS)
+        if (rc == 0 && (q == Q_WORK_SUPPORTS || q == Q_WORK_TRAINED))
             rc = bind_day(r, *st, 2, ld_date_join(y, 1, 1));
     }
     if (rc) {

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "output.h"
 #include "rules.h"
+#include "schema.h"
 #include "store.h"
 #include "text.h"
 
@@ -117,6 +118,7 @@ typedef struct report {
                                                  in the schema's order */
     work_count_t helped[ND_RP_KINDS_MAX];     /* help given in the year of the date, up to
                                                  it, by kind */
+    work_count_t trained;                     /* ... training and help finding work */
     long         counts[DUTY_COUNT][3];
 } report_t;
 
@@ -124,7 +126,7 @@ typedef struct report {
  * plans. */
 typedef enum query {
     Q_TRIPS = 0, Q_ACTIVITIES, Q_ASSESS, Q_AGREEMENTS, Q_CONTACTS, Q_VISITS, Q_ORGS, Q_HONOURS,
-    Q_WORK_HONOURS, Q_WORK_SUPPORTS, Q_COUNT
+    Q_WORK_HONOURS, Q_WORK_SUPPORTS, Q_WORK_TRAINED, Q_COUNT
 } query_t;
 
 /* ------------------------------------------------------------ report.c ---- */
@@ -174,9 +176,12 @@ int nd_rp_check_branches(report_t *r);
  * members, and the yearly selection of honoured members. */
 int nd_rp_check_township(report_t *r);
 
-/* The township's work as counted in section five (r->honoured, r->helped).  0 or
- * LD_E*. */
+/* The township's work as counted in section five (r->honoured, r->helped, r->trained).
+ * 0 or LD_E*. */
 int nd_rp_load_work(report_t *r);
+
+/* The field "kind" of records of `kind` (honours and supports count by it).  Static. */
+const ld_field_def_t *nd_rp_kind_field(ld_kind_t kind);
 
 /* ----------------------------------------------------- report_tables.c ---- */
 

@@ -405,19 +405,25 @@ int nd_rp_check_township(report_t *r)
 
 /* --------------------------------------------------------------- work ---- */
 
-/* Counts the rows of query q (kind, entries, members, fen) into counts[], by the index
- * of the kind among the words of `kind`'s field "kind". */
-static int load_counts(report_t *r, query_t q, ld_kind_t kind, work_count_t *counts)
+const ld_field_def_t *nd_rp_kind_field(ld_kind_t kind)
 {
     const ld_kind_def_t *def = ld_schema_kind(kind);
-    const ld_field_def_t *field = &def->fields[ld_schema_field_index(def, "kind")];
+    return &def->fields[ld_schema_field_index(def, "kind")];
+}
+
+/* Counts the rows of query q (kind, entries, members, fen) into counts[], by the index
+ * of the kind among the words of `field`; with no field, the query's one row into
+ * counts[0]. */
+static int load_counts(report_t *r, query_t q, const ld_field_def_t *field,
+                       work_count_t *counts)
+{
     sqlite3_stmt *st = NULL;
     int rc = nd_rp_prepare_query(r, q, &st);
     if (rc)
         return rc;
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int i = ld_schema_word_index(field, nd_rp_col_text(st, 0));
+        int i = field ? ld_schema_word_index(field, nd_rp_col_text(st, 0)) : 0;
         if (i < 0 || i >= ND_RP_KINDS_MAX)
             continue;
         counts[i].entries = sqlite3_column_int64(st, 1);
@@ -432,8 +438,10 @@ static int load_counts(report_t *r, query_t q, ld_kind_t kind, work_count_t *cou
 
 int nd_rp_load_work(report_t *r)
 {
-    int rc = load_counts(r, Q_WORK_HONOURS, LD_KIND_HONOUR, r->honoured);
+    int rc = load_counts(r, Q_WORK_HONOURS, nd_rp_kind_field(LD_KIND_HONOUR), r->honoured);
     if (rc == 0)
-        rc = load_counts(r, Q_WORK_SUPPORTS, LD_KIND_SUPPORT, r->helped);
+        rc = load_counts(r, Q_WORK_SUPPORTS, nd_rp_kind_field(LD_KIND_SUPPORT), r->helped);
+    if (rc == 0)
+        rc = load_counts(r, Q_WORK_TRAINED, NULL, &r->trained);
     return rc;
 }

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "report_int.h"
-#include "schema.h"
 
 /* ---------------------------------------------------------------- tables ---- */
 
@@ -191,33 +190,38 @@ out:
     return t;
 }
 
-/* Adds a row of work_table for each word of `kind`'s field "kind": `item`, the kind in
- * Chinese, and counts[i]; the amount only where `amounts`.  0 or -1. */
-static int work_rows(nd_table_t *t, const char *item, ld_kind_t kind,
-                     const work_count_t *counts, bool amounts)
+/* A row of work_table: `item`, `kind` (in Chinese), the counts c, the amount only
+ * where `amounts`, and a target with the share of it done when target > 0: `done` of
+ * `target` (both in fen where `amounts`).  0 or -1. */
+static int work_row(nd_table_t *t, const char *item, const char *kind, const work_count_t *c,
+                    bool amounts, int64_t done, int64_t target)
 {
-    const ld_kind_def_t *def = ld_schema_kind(kind);
-    const ld_field_def_t *field = &def->fields[ld_schema_field_index(def, "kind")];
-    for (int i = 0; field->words[i] && i < ND_RP_KINDS_MAX; i++) {
-        char entries[24], members[24], yuan[32] = "";
-        snprintf(entries, sizeof entries, "%ld", counts[i].entries);
-        snprintf(members, sizeof members, "%ld", counts[i].members);
-        if (amounts && counts[i].fen > 0)
-            snprintf(yuan, sizeof yuan, "%" PRId64 ".%02" PRId64, counts[i].fen / 100,
-                     counts[i].fen % 100);
-        const char *row[] = { item, field->labels[i], entries, members, yuan };
-        if (nd_table_add_row(t, row))
-            return -1;
+    char entries[24], members[24], yuan[32] = "", goal[32] = "", share[16] = "";
+    snprintf(entries, sizeof entries, "%ld", c->entries);
+    snprintf(members, sizeof members, "%ld", c->members);
+    if (amounts && c->fen > 0)
+        snprintf(yuan, sizeof yuan, "%" PRId64 ".%02" PRId64, c->fen / 100, c->fen % 100);
+    if (target > 0) {
+        if (amounts)
+            snprintf(goal, sizeof goal, "%" PRId64 ".%02" PRId64, target / 100, target % 100);
+        else
+            snprintf(goal, sizeof goal, "%" PRId64, target);
+        snprintf(share, sizeof share, "%.1f%%", 100.0 * (double)done / (double)target);
     }
-    return 0;
+    const char *row[] = { item, kind, entries, members, yuan, goal, share };
+    return nd_table_add_row(t, row) ? -1 : 0;
 }
 
-/* The township's work: last year's honours and this year's help, by kind. */
+/* The township's work: last year's honours and this year's help, by kind; the grants
+ * beside the year's fund, and the members trained or helped into work beside the
+ * year's target. */
 static nd_table_t *work_table(report_t *r, const char *title)
 {
-    static const char *const keys[] = { "item", "kind", "entries", "members", "amount" };
-    static const char *const labels[] = { "项目", "类别", "人次", "人数", "金额（元）" };
-    nd_table_t *t = nd_table_new(title, 5, keys, labels);
+    static const char *const keys[] = { "item", "kind", "entries", "members", "amount",
+                                        "target", "done" };
+    static const char *const labels[] = { "项目", "类别", "人次", "人数", "金额（元）",
+                                          "年度目标", "完成" };
+    nd_table_t *t = nd_table_new(title, 7, keys, labels);
     if (!t)
         return NULL;
     int y, m, d;
@@ -225,8 +229,19 @@ static nd_table_t *work_table(report_t *r, const char *title)
     char honours[32], help[48];
     snprintf(honours, sizeof honours, "%d年度表彰", y - 1);
     snprintf(help, sizeof help, "%d年帮扶（至 %s）", y, r->as_of_text);
-    if (work_rows(t, honours, LD_KIND_HONOUR, r->honoured, false) != 0 ||
-        work_rows(t, help, LD_KIND_SUPPORT, r->helped, true) != 0)
+    const ld_field_def_t *honour = nd_rp_kind_field(LD_KIND_HONOUR);
+    const ld_field_def_t *support = nd_rp_kind_field(LD_KIND_SUPPORT);
+    int fund = ld_schema_word_index(support, "fund");
+    int rc = 0;
+    for (int i = 0; !rc && honour->words[i] && i < ND_RP_KINDS_MAX; i++)
+        rc = work_row(t, honours, honour->labels[i], &r->honoured[i], false, 0, 0);
+    for (int i = 0; !rc && support->words[i] && i < ND_RP_KINDS_MAX; i++)
+        rc = work_row(t, help, support->labels[i], &r->helped[i], true, r->helped[i].fen,
+                      i == fund ? (int64_t)r->rules.support_fund_yuan * 100 : 0);
+    if (!rc)
+        rc = work_row(t, help, "技术培训与就业援助（合计）", &r->trained, false,
+                      r->trained.members, r->rules.training_target);
+    if (rc)
         nd_table_destroy(&t);
     return t;
 }

@@ -18,6 +18,8 @@ void nd_rules_defaults(nd_rules_t *r)
     r->backpay_max_months = 6;
     r->report_in_days = 30;
     r->contact_lost_months = 6;
+    r->support_fund_yuan = 10000;
+    r->training_target = 50;
 }
 
 const nd_life_rule_t nd_life_rules[ND_LIFE_RULES] = {

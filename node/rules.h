@@ -27,6 +27,9 @@ typedef struct nd_rules {
     int contact_period_months; /* 6: one contact per this many months (a divisor of 12) */
     int visit_period_months;   /* 12: one visit per this many months (a divisor of 12) */
     int symposium_period_months; /* 6: the township's symposium for its mobile members */
+    int support_fund_yuan;     /* 10000: the help fund raised for a year (0: none) */
+    int training_target;       /* 50: members in difficulty to train or help into work in a
+                                  year (0: none) */
 } nd_rules_t;
 
 /* The organisational life a branch holds on a timetable (DOMAIN.md, national practice):

@@ -124,6 +124,29 @@ Test(config, names_file_line_and_value_of_a_bad_value)
     cr_assert(strstr(msg, ":2: bad value 'short' for broker_key"), "%s", msg);
     msg = load_fails("[report]\nlife_warn_months = -1\n", &err);
     cr_assert(strstr(msg, ":2: bad value '-1' for life_warn_months"), "%s", msg);
+    msg = load_fails("[report]\nvisit_warn_days = 36501\n", &err);
+    cr_assert(strstr(msg, ":2: bad value '36501' for visit_warn_days (expected a whole number "
+                          "of days or months, at most 36500)"), "%s", msg);
+    msg = load_fails("[report]\nsupport_fund_yuan = 10000.50\n", &err);
+    cr_assert(strstr(msg, ":2: bad value '10000.50' for support_fund_yuan (expected a whole "
+                          "number of yuan, 0 for none, at most 10000000)"), "%s", msg);
+    msg = load_fails("[report]\ntraining_target = 100001\n", &err);
+    cr_assert(strstr(msg, ":2: bad value '100001' for training_target (expected a whole "
+                          "number of members"), "%s", msg);
+}
+
+Test(config, reads_the_yearly_targets_of_help)
+{
+    ld_error_t err = { 0 };
+    write_file("[report]\nsupport_fund_yuan = 2500000\ntraining_target = 0\n");
+    nd_config_t *c = nd_config_load(path, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_eq(nd_config_report_count(c), 2);
+    cr_assert_str_eq(nd_config_report_key(c, 0), "report.support_fund_yuan");
+    cr_assert_str_eq(nd_config_report_value(c, 0), "2500000");
+    cr_assert_str_eq(nd_config_report_key(c, 1), "report.training_target");
+    cr_assert_str_eq(nd_config_report_value(c, 1), "0");
+    nd_config_destroy(&c);
 }
 
 Test(config, refuses_a_report_threshold_the_report_does_not_know)

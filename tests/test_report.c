@@ -1255,6 +1255,38 @@ Test(report, the_work_table_counts_last_years_honours_and_this_years_help_by_kin
     row_is(work_row("2012-03-02", "帮扶资金"), "entries", "3", "amount", "1750.50", NULL);
 }
 
+Test(report, the_work_table_sets_the_grants_beside_the_fund_and_the_trained_beside_the_target)
+{
+    small_store("2011-01-10", "2011-01-01");
+    ld_error_t err = { 0 };
+    /* the seed's 10,000 yuan and 50 members, with nothing given yet */
+    row_is(work_row("2012-03-01", "帮扶资金"), "target", "10000.00", "done", "0.0%", NULL);
+    row_is(work_row("2012-03-01", "技术培训与就业援助（合计）"), "entries", "0", "members", "0",
+           "target", "50", "done", "0.0%", NULL);
+    row_is(work_row("2012-03-01", "结对帮扶"), "target", "", "done", "", NULL);
+
+    help("2012-01-05", "fund", NULL, "75050");
+    help("2012-01-06", "training", NULL, NULL);
+    help("2012-02-06", "employment", NULL, NULL);     /* the same member again */
+    help("2011-12-06", "training", NULL, NULL);       /* last year's */
+    row_is(work_row("2012-03-01", "帮扶资金"), "amount", "750.50", "target", "10000.00",
+           "done", "7.5%", NULL);
+    row_is(work_row("2012-03-01", "技术培训与就业援助（合计）"), "entries", "2", "members", "1",
+           "target", "50", "done", "2.0%", NULL);
+
+    /* the targets are settings; 0 sets none */
+    cr_assert_eq(nd_store_set_setting(town->store, "report.support_fund_yuan", "2000", &err), 0);
+    cr_assert_eq(nd_store_set_setting(town->store, "report.training_target", "0", &err), 0);
+    row_is(work_row("2012-03-01", "帮扶资金"), "target", "2000.00", "done", "37.5%", NULL);
+    row_is(work_row("2012-03-01", "技术培训与就业援助（合计）"), "members", "1", "target", "",
+           "done", "", NULL);
+    cr_assert_eq(nd_store_set_setting(town->store, "report.support_fund_yuan", "20000000",
+                                      &err), 0);
+    cr_assert_eq(report_to_nowhere("2012-03-01", &err), LD_EINVAL);
+    cr_assert_not_null(strstr(err.msg, "report.support_fund_yuan = '20000000' is not a whole "
+                                       "number from 0 to 10000000"), "%s", err.msg);
+}
+
 Test(report, a_trip_under_way_past_its_expected_end_is_a_warning_until_it_ends)
 {
     small_store("2011-01-10", "2011-01-01");
