@@ -12,58 +12,49 @@
 
 /* ------------------------------------------------- activities and the rest ---- */
 
+/* Dues name a month and a sum above 0, nothing else does; a month is paid for once (a
+ * second entry is a slip, or the first one was). */
+static int check_activity(nd_cli_t *cli, nd_store_t *store, const ld_change_t *c,
+                          ld_error_t *err)
+{
+    bool dues = strcmp(ld_change_get(c, "kind"), "dues") == 0;
+    if (dues && !ld_change_get(c, "month"))
+        return ld_error_set(err, LD_EINVAL, "missing --month (dues are paid for a month,"
+                            " YYYY-MM)");
+    if (dues && !ld_change_get(c, "amount"))
+        return ld_error_set(err, LD_EINVAL, "missing --amount (dues need the sum paid, in yuan)");
+    if (!dues && nd_cli_flag(cli, "amount"))
+        return nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
+                            "only dues have an amount");
+    if (!dues && nd_cli_flag(cli, "month"))
+        return nd_bad_value(err, "--month", nd_cli_flag(cli, "month"),
+                            "only dues are paid for a month");
+    if (!dues)
+        return 0;
+    if (strcmp(ld_change_get(c, "amount"), "0") == 0)
+        return nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
+                            "dues paid are more than 0");
+    char *paid = NULL;
+    int rc = nd_rec_query_text(nd_store_db(store), "SELECT \"id\" || ', paid ' || \"date\""
+                               " FROM \"activities\" WHERE \"member\" = ?1 AND \"kind\" = 'dues'"
+                               " AND \"month\" = ?2 AND coalesce(\"deleted\", 0) = 0"
+                               " ORDER BY \"id\" LIMIT 1", ld_change_get(c, "member"),
+                               ld_change_get(c, "month"), NULL, &paid, err);
+    if (rc == 0 && paid)
+        rc = ld_error_set(err, LD_EEXIST, "--month: the dues for %s are already recorded (%s);"
+                          " if that entry is wrong, 'liangdi delete' it first",
+                          ld_change_get(c, "month"), paid);
+    free(paid);
+    return rc;
+}
+
 int nd_cmd_activity_add(nd_cli_t *cli, ld_error_t *err)
 {
     static const nd_flag_field_t flags[] = {
         { "date", "date" }, { "kind", "kind" }, { "month", "month" }, { "amount", "amount" },
         { "note", "note" }, { NULL, NULL },
     };
-    char member[LD_RECORD_ID_MAX + 1];
-    ld_change_t c;
-    ld_change_init(&c);
-    nd_store_t *store = nd_cli_store(cli, err);
-    if (!store)
-        return err->code;
-    c.kind = LD_KIND_ACTIVITY;
-    int rc = nd_rec_resolve_arg(cli, store, LD_KIND_MEMBER, "MEMBER", member, err);
-    if (rc == 0)
-        rc = nd_rec_set_field(&c, "member", member, err);
-    if (rc == 0)
-        rc = nd_rec_set_flags(cli, store, &c, flags, true, err);
-    if (rc == 0) {
-        bool dues = strcmp(ld_change_get(&c, "kind"), "dues") == 0;
-        if (dues && !ld_change_get(&c, "month"))
-            rc = ld_error_set(err, LD_EINVAL, "missing --month (dues are paid for a month,"
-                              " YYYY-MM)");
-        else if (dues && !ld_change_get(&c, "amount"))
-            rc = ld_error_set(err, LD_EINVAL, "missing --amount (dues need the sum paid, in yuan)");
-        else if (!dues && nd_cli_flag(cli, "amount"))
-            rc = nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
-                              "only dues have an amount");
-        else if (!dues && nd_cli_flag(cli, "month"))
-            rc = nd_bad_value(err, "--month", nd_cli_flag(cli, "month"),
-                              "only dues are paid for a month");
-        else if (dues && strcmp(ld_change_get(&c, "amount"), "0") == 0)
-            rc = nd_bad_value(err, "--amount", nd_cli_flag(cli, "amount"),
-                              "dues paid are more than 0");
-    }
-    /* a month is paid for once: a second entry is a slip, or the first one was */
-    char *paid = NULL;
-    if (rc == 0 && strcmp(ld_change_get(&c, "kind"), "dues") == 0)
-        rc = nd_rec_query_text(nd_store_db(store), "SELECT \"id\" || ', paid ' || \"date\""
-                               " FROM \"activities\" WHERE \"member\" = ?1 AND \"kind\" = 'dues'"
-                               " AND \"month\" = ?2 AND coalesce(\"deleted\", 0) = 0"
-                               " ORDER BY \"id\" LIMIT 1", member, ld_change_get(&c, "month"), NULL,
-                               &paid, err);
-    if (rc == 0 && paid)
-        rc = ld_error_set(err, LD_EEXIST, "--month: the dues for %s are already recorded (%s);"
-                          " if that entry is wrong, 'liangdi delete' it first",
-                          ld_change_get(&c, "month"), paid);
-    free(paid);
-    if (rc == 0)
-        rc = nd_rec_write(store, &c, false, err);
-    ld_change_clear(&c);
-    return rc;
+    return nd_rec_add_about_member(cli, LD_KIND_ACTIVITY, flags, NULL, check_activity, err);
 }
 
 int nd_cmd_activity_list(nd_cli_t *cli, ld_error_t *err)
