@@ -392,6 +392,12 @@ static const struct {
     [Q_WORK_TRAINED]  = { "training and help finding work this year", sql_work_trained },
 };
 
+const ld_field_def_t *nd_rp_kind_field(ld_kind_t kind)
+{
+    const ld_kind_def_t *def = ld_schema_kind(kind);
+    return &def->fields[ld_schema_field_index(def, "kind")];
+}
+
 const char *nd_rp_query_name(query_t q)
 {
     return queries[q].name;

@@ -156,6 +156,9 @@ int nd_rp_add_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
 int nd_rp_prepare_query(report_t *r, query_t q, sqlite3_stmt **st);
 const char *nd_rp_query_name(query_t q);
 
+/* The field "kind" of records of `kind` (honours and supports count by it).  Static. */
+const ld_field_def_t *nd_rp_kind_field(ld_kind_t kind);
+
 /* The i-th of the report's settings: its key, what a person reads, and its value here;
  * false past the last. */
 bool nd_rp_setting(report_t *r, size_t i, const char **key, const char **label, int *value);
@@ -180,8 +183,6 @@ int nd_rp_check_township(report_t *r);
  * 0 or LD_E*. */
 int nd_rp_load_work(report_t *r);
 
-/* The field "kind" of records of `kind` (honours and supports count by it).  Static. */
-const ld_field_def_t *nd_rp_kind_field(ld_kind_t kind);
 
 /* ----------------------------------------------------- report_tables.c ---- */
 

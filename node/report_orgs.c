@@ -405,12 +405,6 @@ int nd_rp_check_township(report_t *r)
 
 /* --------------------------------------------------------------- work ---- */
 
-const ld_field_def_t *nd_rp_kind_field(ld_kind_t kind)
-{
-    const ld_kind_def_t *def = ld_schema_kind(kind);
-    return &def->fields[ld_schema_field_index(def, "kind")];
-}
-
 /* Counts the rows of query q (kind, entries, members, fen) into counts[], by the index
  * of the kind among the words of `field`; with no field, the query's one row into
  * counts[0]. */
