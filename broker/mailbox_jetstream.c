@@ -23,8 +23,8 @@
  * entry with direct gets, which any replica answers and which create nothing (slower;
  * a replica a moment behind may end a fetch early, and the rest comes with the next).
  * A fetch takes entries only while the consumer's deliveries come without a gap, so an
- * entry lost on the way is read again, never skipped.  An ack purges the subject below the acked position.  Depth is the subject's message
- * count.
+ * entry lost on the way is read again, never skipped.  An ack purges the subject below
+ * the acked position.  Depth is the subject's message count.
  *
  * Mailboxes grown by one front-end are announced on liangdi.grown to the others, so
  * each can Notify the nodes connected to it. */
@@ -611,7 +611,7 @@ static int mj_fetch_consumer(mj_store_t *self, const char *node, const char *sub
     uint64_t last_pending = 0, delivery = 0;
     int i = 0;
     for (; i < list.Count; i++) {
-        uint64_t position = 0;
+        uint64_t position = 0, before = last_pending;
         rc = mj_meta(list.Msgs[i], &position, &last_pending, &delivery, err);
         if (rc < 0)
             goto out;
@@ -624,7 +624,8 @@ static int mj_fetch_consumer(mj_store_t *self, const char *node, const char *sub
                 *remaining = pending;
                 goto out;
             }
-            *remaining = pending > (uint64_t)i ? pending - (uint64_t)i : 1;
+            /* what was pending after the last entry taken: the lost ones and the rest */
+            *remaining = before > 0 ? before : 1;
             goto out;
         }
         if (position <= after)
@@ -738,9 +739,9 @@ static int mj_fetch(void *store, const char *node, uint64_t after, uint32_t cred
         if (used || n < 0)
             return n;
         /* With a server of the cluster down, a consumer may be placed on it and never
-         * come: read by direct get for a while. */
+         * come, or its deliveries be lost on the way: read by direct get for a while. */
         self->consumers_back_ms = now + MJ_CONSUMER_PAUSE_MS;
-        ld_warn("jetstream: no consumer for the mailbox of %s within %d ms; reading "
+        ld_warn("jetstream: no consumer delivered the mailbox of %s within %d ms; reading "
                 "mailboxes by direct get for %d s", node, MJ_CONSUMER_WAIT_MS,
                 MJ_CONSUMER_PAUSE_MS / 1000);
     }

@@ -248,14 +248,14 @@ static int config_report_key(config_parse_t *ps, const char *name, const char *v
         return config_fail(ps, "unknown key '%s' in [%s]", name, "report");
     if (strcmp(name, "support_fund_yuan") == 0 || strcmp(name, "training_target") == 0) {
         bool yuan = strcmp(name, "support_fund_yuan") == 0;
-        long max = yuan ? 10000000 : 100000;
+        long max = yuan ? ND_RULE_YUAN_MAX : ND_RULE_PEOPLE_MAX;
         if (!config_count_valid(value, max))
             return config_fail(ps, "bad value '%s' for %s (expected a whole number of %s, 0 "
                                "for none, at most %ld)", value, name, yuan ? "yuan" : "members",
                                max);
-    } else if (!config_count_valid(value, 36500)) {
+    } else if (!config_count_valid(value, ND_RULE_DAYS_MAX)) {
         return config_fail(ps, "bad value '%s' for %s (expected a whole number of days or "
-                           "months, at most 36500)", value, name);
+                           "months, at most %d)", value, name, ND_RULE_DAYS_MAX);
     }
     if (strstr(name, "_period_months") && !nd_period_months_valid(atoi(value)))
         return config_fail(ps, "bad value '%s' for %s (expected 1, 2, 3, 4, 6 or 12: months that "

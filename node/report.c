@@ -224,9 +224,6 @@ static int member_key(report_t *r, char *out, size_t size, const char *org, cons
 
 /* --------------------------------------------------------------- settings ---- */
 
-#define ND_RP_DAYS_MAX 36500        /* a threshold in days or months, at most */
-#define ND_RP_YUAN_MAX 10000000     /* a sum of yuan, at most */
-#define ND_RP_PEOPLE_MAX 100000     /* a number of members, at most */
 #define RULE(name, label, max) { "report." #name, label, offsetof(nd_rules_t, name), max }
 
 static const struct {
@@ -235,18 +232,18 @@ static const struct {
     size_t      offset;
     int         max;                /* the largest value accepted */
 } settings[] = {
-    RULE(contact_warn_days,       "电联：期末预警天数",           ND_RP_DAYS_MAX),
-    RULE(visit_warn_days,         "互访：期末预警天数",           ND_RP_DAYS_MAX),
-    RULE(life_warn_months,        "组织生活、党费：预警月数",     ND_RP_DAYS_MAX),
-    RULE(life_breach_months,      "组织生活、党费：超期月数",     ND_RP_DAYS_MAX),
-    RULE(backpay_max_months,      "党费补缴：最长月数",           ND_RP_DAYS_MAX),
-    RULE(report_in_days,          "外出报到：限期天数",           ND_RP_DAYS_MAX),
-    RULE(contact_lost_months,     "失联：无任何活动月数",         ND_RP_DAYS_MAX),
-    RULE(contact_period_months,   "电联：每几个月一次",           ND_RP_DAYS_MAX),
-    RULE(visit_period_months,     "互访：每几个月一次",           ND_RP_DAYS_MAX),
-    RULE(symposium_period_months, "座谈会：每几个月一次",         ND_RP_DAYS_MAX),
-    RULE(support_fund_yuan,       "帮扶资金：每年（元）",         ND_RP_YUAN_MAX),
-    RULE(training_target,         "技术培训与就业援助：每年（人）", ND_RP_PEOPLE_MAX),
+    RULE(contact_warn_days,       "电联：期末预警天数",           ND_RULE_DAYS_MAX),
+    RULE(visit_warn_days,         "互访：期末预警天数",           ND_RULE_DAYS_MAX),
+    RULE(life_warn_months,        "组织生活、党费：预警月数",     ND_RULE_DAYS_MAX),
+    RULE(life_breach_months,      "组织生活、党费：超期月数",     ND_RULE_DAYS_MAX),
+    RULE(backpay_max_months,      "党费补缴：最长月数",           ND_RULE_DAYS_MAX),
+    RULE(report_in_days,          "外出报到：限期天数",           ND_RULE_DAYS_MAX),
+    RULE(contact_lost_months,     "失联：无任何活动月数",         ND_RULE_DAYS_MAX),
+    RULE(contact_period_months,   "电联：每几个月一次",           ND_RULE_DAYS_MAX),
+    RULE(visit_period_months,     "互访：每几个月一次",           ND_RULE_DAYS_MAX),
+    RULE(symposium_period_months, "座谈会：每几个月一次",         ND_RULE_DAYS_MAX),
+    RULE(support_fund_yuan,       "帮扶资金：每年（元）",         ND_RULE_YUAN_MAX),
+    RULE(training_target,         "技术培训与就业援助：每年（人）", ND_RULE_PEOPLE_MAX),
 };
 #undef RULE
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -119,6 +119,7 @@ typedef struct report {
     work_count_t helped[ND_RP_KINDS_MAX];     /* help given in the year of the date, up to
                                                  it, by kind */
     work_count_t trained;                     /* ... training and help finding work */
+    bool         keeps_township;              /* the targets of the help are this node's */
     long         counts[DUTY_COUNT][3];
 } report_t;
 
@@ -179,8 +180,8 @@ int nd_rp_check_branches(report_t *r);
  * members, and the yearly selection of honoured members. */
 int nd_rp_check_township(report_t *r);
 
-/* The township's work as counted in section five (r->honoured, r->helped, r->trained).
- * 0 or LD_E*. */
+/* The township's work as counted in section five (r->honoured, r->helped, r->trained),
+ * and whether this node keeps the township (r->keeps_township).  0 or LD_E*. */
 int nd_rp_load_work(report_t *r);
 
 

@@ -389,12 +389,18 @@ static int check_selection(report_t *r, const org_t *town)
     return nd_rp_add_finding(r, 0, level, DUTY_SELECTION, cells, key);
 }
 
+/* The township this node keeps, or NULL. */
+static const org_t *township_here(const report_t *r)
+{
+    for (size_t i = 0; i < r->norgs; i++)
+        if (r->orgs[i].here && strcmp(r->orgs[i].kind, "township") == 0)
+            return &r->orgs[i];
+    return NULL;
+}
+
 int nd_rp_check_township(report_t *r)
 {
-    const org_t *town = NULL;
-    for (size_t i = 0; i < r->norgs && !town; i++)
-        if (r->orgs[i].here && strcmp(r->orgs[i].kind, "township") == 0)
-            town = &r->orgs[i];
+    const org_t *town = township_here(r);
     if (!town)
         return 0;
     int rc = check_symposium(r, town);
@@ -432,6 +438,7 @@ static int load_counts(report_t *r, query_t q, const ld_field_def_t *field,
 
 int nd_rp_load_work(report_t *r)
 {
+    r->keeps_township = township_here(r) != NULL;
     int rc = load_counts(r, Q_WORK_HONOURS, nd_rp_kind_field(LD_KIND_HONOUR), r->honoured);
     if (rc == 0)
         rc = load_counts(r, Q_WORK_SUPPORTS, nd_rp_kind_field(LD_KIND_SUPPORT), r->helped);

@@ -196,7 +196,7 @@ out:
 static int work_row(nd_table_t *t, const char *item, const char *kind, const work_count_t *c,
                     bool amounts, int64_t done, int64_t target)
 {
-    char entries[24], members[24], yuan[32] = "", goal[32] = "", share[16] = "";
+    char entries[24], members[24], yuan[32] = "", goal[32] = "", share[32] = "";
     snprintf(entries, sizeof entries, "%ld", c->entries);
     snprintf(members, sizeof members, "%ld", c->members);
     if (amounts && c->fen > 0)
@@ -212,9 +212,9 @@ static int work_row(nd_table_t *t, const char *item, const char *kind, const wor
     return nd_table_add_row(t, row) ? -1 : 0;
 }
 
-/* The township's work: last year's honours and this year's help, by kind; the grants
- * beside the year's fund, and the members trained or helped into work beside the
- * year's target. */
+/* The township's work: last year's honours and this year's help, by kind; on the node
+ * that keeps the township, the grants beside the year's fund, and the members trained
+ * or helped into work beside the year's target. */
 static nd_table_t *work_table(report_t *r, const char *title)
 {
     static const char *const keys[] = { "item", "kind", "entries", "members", "amount",
@@ -231,16 +231,17 @@ static nd_table_t *work_table(report_t *r, const char *title)
     snprintf(help, sizeof help, "%d年帮扶（至 %s）", y, r->as_of_text);
     const ld_field_def_t *honour = nd_rp_kind_field(LD_KIND_HONOUR);
     const ld_field_def_t *support = nd_rp_kind_field(LD_KIND_SUPPORT);
-    int fund = ld_schema_word_index(support, "fund");
+    int fund = r->keeps_township ? ld_schema_word_index(support, "fund") : -1;
+    int64_t trained_target = r->keeps_township ? r->rules.training_target : 0;
     int rc = 0;
-    for (int i = 0; !rc && honour->words[i] && i < ND_RP_KINDS_MAX; i++)
+    for (int i = 0; !rc && i < ND_RP_KINDS_MAX && honour->words[i]; i++)
         rc = work_row(t, honours, honour->labels[i], &r->honoured[i], false, 0, 0);
-    for (int i = 0; !rc && support->words[i] && i < ND_RP_KINDS_MAX; i++)
+    for (int i = 0; !rc && i < ND_RP_KINDS_MAX && support->words[i]; i++)
         rc = work_row(t, help, support->labels[i], &r->helped[i], true, r->helped[i].fen,
                       i == fund ? (int64_t)r->rules.support_fund_yuan * 100 : 0);
     if (!rc)
         rc = work_row(t, help, "技术培训与就业援助（合计）", &r->trained, false,
-                      r->trained.members, r->rules.training_target);
+                      r->trained.members, trained_target);
     if (rc)
         nd_table_destroy(&t);
     return t;

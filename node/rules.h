@@ -15,6 +15,12 @@ typedef struct nd_period {
     int32_t last;
 } nd_period_t;
 
+/* The largest value of a setting "report.<name>": a threshold in days or months, a sum
+ * of yuan, a number of members. */
+#define ND_RULE_DAYS_MAX   36500
+#define ND_RULE_YUAN_MAX   10000000
+#define ND_RULE_PEOPLE_MAX 100000
+
 /* The thresholds of DOMAIN.md's rules; the settings "report.<name>" override them. */
 typedef struct nd_rules {
     int contact_warn_days;     /* 30: warn in the last days of a half-year with no contact */

@@ -1265,11 +1265,11 @@ Test(report, the_work_table_sets_the_grants_beside_the_fund_and_the_trained_besi
            "target", "50", "done", "0.0%", NULL);
     row_is(work_row("2012-03-01", "结对帮扶"), "target", "", "done", "", NULL);
 
-    help("2012-01-05", "fund", NULL, "75050");
+    help("2012-01-01", "fund", NULL, "75000");       /* the year's first day counts */
     help("2012-01-06", "training", NULL, NULL);
     help("2012-02-06", "employment", NULL, NULL);     /* the same member again */
     help("2011-12-06", "training", NULL, NULL);       /* last year's */
-    row_is(work_row("2012-03-01", "帮扶资金"), "amount", "750.50", "target", "10000.00",
+    row_is(work_row("2012-03-01", "帮扶资金"), "amount", "750.00", "target", "10000.00",
            "done", "7.5%", NULL);
     row_is(work_row("2012-03-01", "技术培训与就业援助（合计）"), "entries", "2", "members", "1",
            "target", "50", "done", "2.0%", NULL);
@@ -1285,6 +1285,15 @@ Test(report, the_work_table_sets_the_grants_beside_the_fund_and_the_trained_besi
     cr_assert_eq(report_to_nowhere("2012-03-01", &err), LD_EINVAL);
     cr_assert_not_null(strstr(err.msg, "report.support_fund_yuan = '20000000' is not a whole "
                                        "number from 0 to 10000000"), "%s", err.msg);
+    cr_assert_eq(nd_store_set_setting(town->store, "report.support_fund_yuan", "2000", &err), 0);
+
+    /* a branch counts what it holds, and sets no targets: they are the township's */
+    nd_store_t *home = town->store, *branch = open_branch();
+    town->store = branch;
+    row_is(work_row("2012-03-01", "帮扶资金"), "target", "", "done", "", NULL);
+    row_is(work_row("2012-03-01", "技术培训与就业援助（合计）"), "target", "", "done", "", NULL);
+    town->store = home;
+    nd_store_destroy(&branch);
 }
 
 Test(report, a_trip_under_way_past_its_expected_end_is_a_warning_until_it_ends)

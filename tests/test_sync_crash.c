@@ -195,7 +195,8 @@ Test(sync_crash, a_node_killed_while_taking_or_applying_batches_resumes_losing_n
         hn_proc_t *sync = hn_node_spawn(&world, dongguan, "sync", "sync", "--timeout", "30", NULL);
         cr_assert_not_null(sync);
         int64_t deadline = hn_now_ms() + 60000;
-        while (hn_proc_running(sync) && hn_watch_read(progress) < target) {
+        for (int64_t now = 0; hn_proc_running(sync) && (now = hn_watch_read(progress)) < target;) {
+            cr_assert_geq(now, 0, "dongguan's store could not be read (above)");
             cr_assert_lt(hn_now_ms(), deadline, "dongguan's sync made no progress");
             hn_poll_pause(1);
         }
@@ -253,7 +254,8 @@ Test(sync_crash, a_sync_whose_broker_dies_mid_drain_applies_what_it_took_before_
     hn_proc_t *sync = hn_node_spawn(&world, dongguan, "sync", "sync", "--timeout", "2", NULL);
     cr_assert_not_null(sync);
     int64_t deadline = hn_now_ms() + 60000;
-    while (hn_proc_running(sync) && hn_watch_read(taking) < BATCH) {
+    for (int64_t now = 0; hn_proc_running(sync) && (now = hn_watch_read(taking)) < BATCH;) {
+        cr_assert_geq(now, 0, "dongguan's store could not be read (above)");
         cr_assert_lt(hn_now_ms(), deadline, "dongguan's sync took nothing");
         hn_poll_pause(1);
     }

@@ -217,8 +217,8 @@ def main():
                  "the records are stored, so the store and the drain follow one another, and "
                  "each pays the transport of its hop (the libzmq relay's rate for "
                  "that phase) and a durable write (SQLite's insert rate); taking for each "
-                 "phase only the slower of the two, end to end can be at most N / (N / store "
-                 "ceiling + N / drain ceiling). An estimate, not a bound: liangdi keeps the records "
+                 "phase only the slower of the two, end to end can reach about N / (N / "
+                 "store ceiling + N / drain ceiling). An estimate, not a bound: liangdi keeps the records "
                  "of one push as one row, which costs less per record than the limit's row "
                  "each, and at 1,000 bytes the bytes written dominate:")
     for payload in PAYLOADS:
@@ -238,8 +238,8 @@ def main():
                 goal = want * theirs["rate"]
                 where = "above" if goal > ceiling else "within"
                 needs.append(f"{name} is {fmt_int(goal)}, {where} it")
-        lines.append(f"- {payload:,} B: at most {fmt_int(ceiling)} records/s; liangdi reaches "
-                     f"{mine['rate'] / ceiling:.2f} of it; " + "; ".join(needs) + ".")
+        lines.append(f"- {payload:,} B: about {fmt_int(ceiling)} records/s; liangdi reaches "
+                     f"{mine['rate'] / ceiling:.2f} of it" + "".join("; " + n for n in needs) + ".")
     lines.append("")
     lines.append("What each system promises on a crash (read the figures with this in mind):")
     for name, text in PROMISES:
