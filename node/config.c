@@ -176,22 +176,6 @@ static bool config_count_valid(const char *value, long max)
     return atol(value) <= max;
 }
 
-/* The thresholds and targets report.c reads (as "report.<key>" settings). */
-static const char *const config_report_keys[] = {
-    "contact_warn_days", "visit_warn_days", "life_warn_months", "life_breach_months",
-    "backpay_max_months", "report_in_days", "contact_lost_months", "contact_period_months",
-    "visit_period_months", "symposium_period_months", "support_fund_yuan", "training_target",
-    NULL,
-};
-
-static bool config_report_key_known(const char *name)
-{
-    for (size_t i = 0; config_report_keys[i]; i++)
-        if (strcmp(name, config_report_keys[i]) == 0)
-            return true;
-    return false;
-}
-
 static int config_node_key(config_parse_t *ps, const char *name, const char *value)
 {
     nd_config_t *c = ps->config;
@@ -244,27 +228,18 @@ static int config_node_key(config_parse_t *ps, const char *name, const char *val
 static int config_report_key(config_parse_t *ps, const char *name, const char *value)
 {
     nd_config_t *c = ps->config;
-    if (!config_report_key_known(name))
+    const nd_rule_setting_t *rule = nd_rule_setting_named(name);
+    if (!rule)
         return config_fail(ps, "unknown key '%s' in [%s]", name, "report");
-    if (strcmp(name, "support_fund_yuan") == 0 || strcmp(name, "training_target") == 0) {
-        bool yuan = strcmp(name, "support_fund_yuan") == 0;
-        long max = yuan ? ND_RULE_YUAN_MAX : ND_RULE_PEOPLE_MAX;
-        if (!config_count_valid(value, max))
-            return config_fail(ps, "bad value '%s' for %s (expected a whole number of %s, 0 "
-                               "for none, at most %ld)", value, name, yuan ? "yuan" : "members",
-                               max);
-    } else if (!config_count_valid(value, ND_RULE_DAYS_MAX)) {
-        return config_fail(ps, "bad value '%s' for %s (expected a whole number of days or "
-                           "months, at most %d)", value, name, ND_RULE_DAYS_MAX);
-    }
+    if (!config_count_valid(value, rule->max))
+        return config_fail(ps, "bad value '%s' for %s (expected a whole number of %s, at most "
+                           "%d)", value, name, rule->unit, rule->max);
     if (strstr(name, "_period_months") && !nd_period_months_valid(atoi(value)))
         return config_fail(ps, "bad value '%s' for %s (expected 1, 2, 3, 4, 6 or 12: months that "
                            "split a year evenly)", value, name);
-    char key[80];
-    snprintf(key, sizeof key, "report.%s", name);
     if (c->nreport == CONFIG_REPORT_MAX)
         return config_fail(ps, "too many keys in [report] (at most %d)", CONFIG_REPORT_MAX);
-    char *k = strdup(key);
+    char *k = strdup(rule->key);
     char *v = strdup(value);
     if (!k || !v) {
         free(k);

@@ -224,63 +224,37 @@ static int member_key(report_t *r, char *out, size_t size, const char *org, cons
 
 /* --------------------------------------------------------------- settings ---- */
 
-#define RULE(name, label, max) { "report." #name, label, offsetof(nd_rules_t, name), max }
-
-static const struct {
-    const char *key;
-    const char *label;
-    size_t      offset;
-    int         max;                /* the largest value accepted */
-} settings[] = {
-    RULE(contact_warn_days,       "电联：期末预警天数",           ND_RULE_DAYS_MAX),
-    RULE(visit_warn_days,         "互访：期末预警天数",           ND_RULE_DAYS_MAX),
-    RULE(life_warn_months,        "组织生活、党费：预警月数",     ND_RULE_DAYS_MAX),
-    RULE(life_breach_months,      "组织生活、党费：超期月数",     ND_RULE_DAYS_MAX),
-    RULE(backpay_max_months,      "党费补缴：最长月数",           ND_RULE_DAYS_MAX),
-    RULE(report_in_days,          "外出报到：限期天数",           ND_RULE_DAYS_MAX),
-    RULE(contact_lost_months,     "失联：无任何活动月数",         ND_RULE_DAYS_MAX),
-    RULE(contact_period_months,   "电联：每几个月一次",           ND_RULE_DAYS_MAX),
-    RULE(visit_period_months,     "互访：每几个月一次",           ND_RULE_DAYS_MAX),
-    RULE(symposium_period_months, "座谈会：每几个月一次",         ND_RULE_DAYS_MAX),
-    RULE(support_fund_yuan,       "帮扶资金：每年（元）",         ND_RULE_YUAN_MAX),
-    RULE(training_target,         "技术培训与就业援助：每年（人）", ND_RULE_PEOPLE_MAX),
-};
-#undef RULE
-#define NSETTINGS (sizeof settings / sizeof settings[0])
-
-static int *rule_field(nd_rules_t *rules, size_t i)
-{
-    return (int *) ((char *) rules + settings[i].offset);
-}
 
 bool nd_rp_setting(report_t *r, size_t i, const char **key, const char **label, int *value)
 {
-    if (i >= NSETTINGS)
+    const nd_rule_setting_t *s = nd_rule_setting(i);
+    if (!s)
         return false;
-    *key = settings[i].key;
-    *label = settings[i].label;
-    *value = *rule_field(&r->rules, i);
+    *key = s->key;
+    *label = s->label;
+    *value = *nd_rule_field(&r->rules, s);
     return true;
 }
 
 static int load_rules(report_t *r)
 {
     nd_rules_defaults(&r->rules);
-    for (size_t i = 0; i < NSETTINGS; i++) {
-        char *value = nd_store_setting(r->store, settings[i].key);
+    const nd_rule_setting_t *s;
+    for (size_t i = 0; (s = nd_rule_setting(i)); i++) {
+        char *value = nd_store_setting(r->store, s->key);
         if (!value)
             continue;
         char *end = NULL;
-        int max = settings[i].max;
+        int max = s->max;
         errno = 0;
         long v = strtol(value, &end, 10);
         bool ok = value[0] >= '0' && value[0] <= '9' && end && *end == '\0' && errno == 0 &&
                   v <= max;
         if (ok)
-            *rule_field(&r->rules, i) = (int) v;
+            *nd_rule_field(&r->rules, s) = (int) v;
         int rc = ok ? 0 : ld_error_set(r->err, LD_EINVAL,
                                        "setting %s = '%.64s' is not a whole number from 0 "
-                                       "to %d", settings[i].key, value, max);
+                                       "to %d", s->key, value, max);
         free(value);
         if (rc)
             return rc;

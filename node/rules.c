@@ -22,6 +22,45 @@ void nd_rules_defaults(nd_rules_t *r)
     r->training_target = 50;
 }
 
+#define DAYS "days or months"
+#define RULE(name, label, max, unit) { "report." #name, label, offsetof(nd_rules_t, name), max, unit }
+
+static const nd_rule_setting_t settings[] = {
+    RULE(contact_warn_days,       "电联：期末预警天数",             36500, DAYS),
+    RULE(visit_warn_days,         "互访：期末预警天数",             36500, DAYS),
+    RULE(life_warn_months,        "组织生活、党费：预警月数",       36500, DAYS),
+    RULE(life_breach_months,      "组织生活、党费：超期月数",       36500, DAYS),
+    RULE(backpay_max_months,      "党费补缴：最长月数",             36500, DAYS),
+    RULE(report_in_days,          "外出报到：限期天数",             36500, DAYS),
+    RULE(contact_lost_months,     "失联：无任何活动月数",           36500, DAYS),
+    RULE(contact_period_months,   "电联：每几个月一次",             36500, DAYS),
+    RULE(visit_period_months,     "互访：每几个月一次",             36500, DAYS),
+    RULE(symposium_period_months, "座谈会：每几个月一次",           36500, DAYS),
+    RULE(support_fund_yuan,       "帮扶资金：每年（元）",           10000000, "yuan, 0 for none"),
+    RULE(training_target,         "技术培训与就业援助：每年（人）", 100000, "members, 0 for none"),
+};
+#undef RULE
+#undef DAYS
+
+const nd_rule_setting_t *nd_rule_setting(size_t i)
+{
+    return i < sizeof settings / sizeof settings[0] ? &settings[i] : NULL;
+}
+
+const nd_rule_setting_t *nd_rule_setting_named(const char *name)
+{
+    const nd_rule_setting_t *s;
+    for (size_t i = 0; (s = nd_rule_setting(i)); i++)
+        if (strcmp(s->key + strlen("report."), name) == 0)
+            return s;
+    return NULL;
+}
+
+int *nd_rule_field(nd_rules_t *r, const nd_rule_setting_t *s)
+{
+    return (int *)((char *)r + s->offset);
+}
+
 const nd_life_rule_t nd_life_rules[ND_LIFE_RULES] = {
     { "theme-day", 1 },      /* 主题党日 */
     { "committee", 1 },      /* 支委会 */

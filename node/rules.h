@@ -1,10 +1,12 @@
 /* rules.h: the calendar arithmetic behind the compliance report: periods of a year,
  * whole months between two dates, and when an obligation is a warning or a breach.
- * Pure functions on day numbers (days since 1970-01-01, see ld_date_parse). */
+ * Pure functions on day numbers (days since 1970-01-01, see ld_date_parse).  Also the
+ * report's thresholds and targets, and the settings that override them. */
 #ifndef ND_RULES_H
 #define ND_RULES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum nd_level { ND_LEVEL_OK = 0, ND_LEVEL_WARNING, ND_LEVEL_BREACH } nd_level_t;
@@ -14,12 +16,6 @@ typedef struct nd_period {
     int32_t first;
     int32_t last;
 } nd_period_t;
-
-/* The largest value of a setting "report.<name>": a threshold in days or months, a sum
- * of yuan, a number of members. */
-#define ND_RULE_DAYS_MAX   36500
-#define ND_RULE_YUAN_MAX   10000000
-#define ND_RULE_PEOPLE_MAX 100000
 
 /* The thresholds of DOMAIN.md's rules; the settings "report.<name>" override them. */
 typedef struct nd_rules {
@@ -54,6 +50,25 @@ int nd_life_rule_of(const char *kind);
 
 /* Fills r with the seed's values above. */
 void nd_rules_defaults(nd_rules_t *r);
+
+/* A setting "report.<name>" (node.conf's [report] section) that overrides one field of
+ * nd_rules_t: a whole number from 0 to `max`, counted in `unit`. */
+typedef struct nd_rule_setting {
+    const char *key;          /* "report.<name>" */
+    const char *label;        /* what a person reads, in the report */
+    size_t      offset;       /* of the field in nd_rules_t */
+    int         max;
+    const char *unit;         /* "days or months", "yuan, 0 for none"... for messages */
+} nd_rule_setting_t;
+
+/* The i-th setting, NULL past the last. */
+const nd_rule_setting_t *nd_rule_setting(size_t i);
+
+/* The setting "report.<name>" for `name`, or NULL when there is none. */
+const nd_rule_setting_t *nd_rule_setting_named(const char *name);
+
+/* The field of r that setting s overrides. */
+int *nd_rule_field(nd_rules_t *r, const nd_rule_setting_t *s);
 
 /* Whether months is a period length the calendar splits a year into evenly: 1, 2, 3,
  * 4, 6 or 12. */
