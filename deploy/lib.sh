@@ -43,11 +43,14 @@ ld_build() {
 }
 
 # ld_count_results BUILD_DIR...: prints "N passed, N failed" from meson's test logs
-# (a skipped test is neither) and returns 1 if anything failed or nothing ran.
+# (a skipped test is neither) and returns 1 if anything failed or nothing ran.  Each
+# failed test is named just above that line, with the last lines of its output, so that
+# the end of a long log says what failed.
 ld_count_results() {
     python3 - "$@" <<'PY'
 import json, sys
 passed = failed = skipped = 0
+failures = []
 for d in sys.argv[1:]:
     try:
         with open(d + "/meson-logs/testlog.json", encoding="utf-8") as f:
@@ -55,16 +58,25 @@ for d in sys.argv[1:]:
                 line = line.strip()
                 if not line:
                     continue
-                r = json.loads(line).get("result")
+                t = json.loads(line)
+                r = t.get("result")
                 if r in ("OK", "EXPECTEDFAIL"):
                     passed += 1
                 elif r == "SKIP":
                     skipped += 1
                 else:
                     failed += 1
+                    failures.append((d, t))
     except FileNotFoundError:
         failed += 1
         print(f"no test log in {d}", file=sys.stderr)
+for d, t in failures:
+    out = (t.get("stdout") or "") + (t.get("stderr") or "")
+    lines = [l for l in out.splitlines() if l.strip()][-25:]
+    print(f"FAILED {d}: {t.get('name')} ({t.get('result')}, "
+          f"{t.get('duration', 0):.1f} s), the end of its output:")
+    for l in lines:
+        print(f"    {l[:300]}")
 if skipped:
     print(f"({skipped} skipped)")
 print(f"{passed} passed, {failed} failed")

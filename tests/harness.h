@@ -171,8 +171,13 @@ int hn_world_init(hn_world_t *w, const char *tag);
  * the test passed (hn_world_fini then keeps the logs to itself) and returns true. */
 bool hn_world_finish(hn_world_t *w);
 
-/* Stops every process, prints the logs of a test that did not pass, removes the dir. */
+/* Stops every process, prints the logs of a test that did not pass, removes the dir.
+ * A second call does nothing. */
 void hn_world_fini(hn_world_t *w);
+
+/* hn_world_fini without the logs: for a test that skips from its body, as Criterion
+ * does not run a suite's .fini after cr_skip_test. */
+void hn_world_fini_quiet(hn_world_t *w);
 
 /* Starts the broker again (same store, same endpoint), every front-end on JetStream,
  * and waits for each to be ready.  0 or -1. */

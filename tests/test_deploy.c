@@ -38,6 +38,16 @@ static size_t nstrings;
 
 /* ------------------------------------------------------------ helpers ---- */
 
+static void teardown(void);
+
+/* Skips the running test.  Criterion does not run the suite's .fini after a skip, so
+ * this ends the test's fixture (its temp dir) itself first. */
+#define SKIP(...)                  \
+    do {                           \
+        teardown();                \
+        cr_skip_test(__VA_ARGS__); \
+    } while (0)
+
 /* A formatted string that lives until the end of the test (freed at teardown). */
 static const char *str(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static const char *str(const char *fmt, ...)
@@ -137,7 +147,7 @@ static void skip_under_valgrind(const char *what)
 {
     const char *v = getenv("LIANGDI_UNDER_VALGRIND");
     if (v && *v && strcmp(v, "0") != 0)
-        cr_skip_test("not run under valgrind: %s", what);
+        SKIP("not run under valgrind: %s", what);
 }
 
 /* The last `n` bytes of a command's output, for failure messages. */
@@ -537,7 +547,7 @@ static void units_for_analysis(char *argv[], size_t first)
 Test(deploy, installed_units_pass_systemd_analyze_verify)
 {
     if (!which("systemd-analyze"))
-        cr_skip_test("systemd-analyze is not installed here, so the units were not verified");
+        SKIP("systemd-analyze is not installed here, so the units were not verified");
     skip_under_valgrind("meson install runs Python");
     install_to_destdir();
     char *argv[2 + 4 + 1] = { "systemd-analyze", "verify" };
@@ -553,7 +563,7 @@ Test(deploy, installed_units_pass_systemd_analyze_verify)
 Test(deploy, installed_services_rate_under_2_0_on_systemd_analyze_security)
 {
     if (!which("systemd-analyze"))
-        cr_skip_test("systemd-analyze is not installed here, so the units were not rated");
+        SKIP("systemd-analyze is not installed here, so the units were not rated");
     skip_under_valgrind("meson install runs Python");
     install_to_destdir();
     /* --threshold counts tenths: 20 is the "2.0" systemd-analyze prints. */
@@ -570,7 +580,7 @@ Test(deploy, installed_services_rate_under_2_0_on_systemd_analyze_security)
 Test(deploy, installed_sysusers_file_creates_the_liangdi_user)
 {
     if (!which("systemd-sysusers"))
-        cr_skip_test("systemd-sysusers is not installed here, so the user file was not tried");
+        SKIP("systemd-sysusers is not installed here, so the user file was not tried");
     skip_under_valgrind("meson install runs Python");
     install_to_destdir();
     const char *root = str("%s/sysroot", tmp_root);
@@ -625,7 +635,7 @@ Test(deploy, man_pages_name_every_command_the_binaries_offer)
 Test(deploy, man_pages_render_without_warnings)
 {
     if (!which("groff"))
-        cr_skip_test("groff is not installed here, so the man pages were not rendered");
+        SKIP("groff is not installed here, so the man pages were not rendered");
     skip_under_valgrind("groff is not liangdi");
     static const char *const pages[] = { "liangdi.1", "liangdi-broker.1" };
     for (size_t i = 0; i < 2; i++) {
@@ -644,7 +654,7 @@ Test(deploy, quickstart_runs_twice_prints_both_reports_agrees_on_digests_and_lea
 {
     skip_under_valgrind("the quickstart starts thousands of processes");
 #ifdef HN_SANITIZED
-    cr_skip_test("not run in a sanitizer build: its thousands of commands start ten times "
+    SKIP("not run in a sanitizer build: its thousands of commands start ten times "
                  "slower there, and test_cli and the sync tests run each of them");
 #endif
     char who[512];
