@@ -1,8 +1,9 @@
 /* report_int.h: what the compliance report's files share: report.c gathers the data
  * and judges each member, report_orgs.c the duties of organisations (agreements, the
- * branches' timetable, the township's own), report_tables.c renders.  The data gathered
- * (report_t), the findings, and the helpers each file needs.  Included by those three
- * files only: its types keep short names, its functions carry the prefix nd_rp_. */
+ * branches' timetable, the township's own), report_tables.c renders, and report_base.c
+ * holds the helpers all three use.  The data gathered (report_t), the findings, and
+ * those helpers.  Included by those four files only: its types keep short names, its
+ * functions carry the prefix nd_rp_. */
 #ifndef ND_REPORT_INT_H
 #define ND_REPORT_INT_H
 
@@ -123,14 +124,14 @@ typedef struct report {
     long         counts[DUTY_COUNT][3];
 } report_t;
 
-/* The report's queries (report.c), each read in one pass; nd_report_explain prints their
- * plans. */
+/* The report's queries (report_base.c), each read in one pass; nd_report_explain prints
+ * their plans. */
 typedef enum query {
     Q_TRIPS = 0, Q_ACTIVITIES, Q_ASSESS, Q_AGREEMENTS, Q_CONTACTS, Q_VISITS, Q_ORGS, Q_HONOURS,
     Q_WORK_HONOURS, Q_WORK_SUPPORTS, Q_WORK_TRAINED, Q_COUNT
 } query_t;
 
-/* ------------------------------------------------------------ report.c ---- */
+/* ------------------------------------------------------- report_base.c ---- */
 
 /* A duty's name as the report prints it (a static string): the contact and the visit say
  * how often they are owed ("半年电联", "年度互访" by default). */
@@ -152,10 +153,15 @@ int32_t nd_rp_col_day(sqlite3_stmt *st, int i);
 int nd_rp_add_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
                       const char *const cells[CELLS_MAX], const char *key);
 
+/* Frees every finding of f and empties it. */
+void nd_rp_findings_free(findings_t *f);
+
 /* Prepares query q with its parameters bound for the report's date; its name, for
  * messages.  0 or LD_EIO. */
 int nd_rp_prepare_query(report_t *r, query_t q, sqlite3_stmt **st);
 const char *nd_rp_query_name(query_t q);
+/* Its SQL, unbound (a static string). */
+const char *nd_rp_query_sql(query_t q);
 
 /* The field "kind" of records of `kind` (honours and supports count by it).  Static. */
 const ld_field_def_t *nd_rp_kind_field(ld_kind_t kind);
