@@ -424,13 +424,19 @@ static int load_counts(report_t *r, query_t q, const ld_field_def_t *field,
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         int i = field ? ld_schema_word_index(field, nd_rp_col_text(st, 0)) : 0;
-        if (i < 0 || i >= ND_RP_KINDS_MAX)
-            continue;
+        if (i < 0)
+            continue;       /* not one of the words: every change is checked against them */
+        if (i >= ND_RP_KINDS_MAX) {
+            rc = ld_error_set(r->err, LD_EINVAL, "report: %s: kind '%s' is past the %d "
+                              "kinds the report counts (ND_RP_KINDS_MAX)",
+                              nd_rp_query_name(q), nd_rp_col_text(st, 0), ND_RP_KINDS_MAX);
+            break;
+        }
         counts[i].entries = sqlite3_column_int64(st, 1);
         counts[i].members = sqlite3_column_int64(st, 2);
         counts[i].fen = sqlite3_column_int64(st, 3);
     }
-    if (step != SQLITE_DONE)
+    if (rc == 0 && step != SQLITE_DONE)
         rc = nd_rp_fail_sql(r, nd_rp_query_name(q));
     sqlite3_finalize(st);
     return rc;
