@@ -396,8 +396,9 @@ void nd_conn_get_stats(const nd_conn_t *self, nd_conn_stats_t *out)
 
 /* --------------------------------------------------------------- sending ---- */
 
-/* Sends header + body without blocking.  0 sent, 1 not now (no link, or the queue is
- * full), or LD_EIO. */
+/* Sends header + body without blocking.  0 sent, 1 not now (no link, the queue is full,
+ * or the link dropped between the two parts: the whole message is to be sent again), or
+ * LD_EIO. */
 static int send_frames(nd_conn_t *self, ld_msg_type_t type, const uint8_t *body, size_t len,
                        ld_error_t *err)
 {
@@ -409,10 +410,21 @@ static int send_frames(nd_conn_t *self, ld_msg_type_t type, const uint8_t *body,
         return ld_error_set(err, LD_EIO, "sending %s to %s: %s", ld_msg_type_name(type),
                             self->endpoint, zmq_strerror(errno));
     }
-    /* The rest of a message always follows its first part into the same pipe. */
-    if (zmq_send(self->sock, body, len, ZMQ_DONTWAIT) < 0)
+    /* The body follows the header into the same pipe, unless that pipe was torn down in
+     * between (the broker went away): libzmq then drops or rolls back the header and
+     * answers EAGAIN (EFAULT in later versions), and the message is sent whole once the
+     * link is back.  EINTR left the header waiting for its body: send the body again. */
+    while (zmq_send(self->sock, body, len, ZMQ_DONTWAIT) < 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EFAULT) {
+            ld_debug("%s to %s cut off between its parts: sent again later",
+                     ld_msg_type_name(type), self->endpoint);
+            return 1;
+        }
         return ld_error_set(err, LD_EIO, "sending %s to %s: %s", ld_msg_type_name(type),
                             self->endpoint, zmq_strerror(errno));
+    }
     return 0;
 }
 
