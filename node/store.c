@@ -24,6 +24,11 @@
  * member's whole history for a branch the member has just moved to.  Snapshots carry
  * every field with the stamp it has here, so re-sending them never wins a race it
  * should not, and applying one twice changes nothing.
+ *
+ * Where it is: this file opens the store and holds what every path shares (settings,
+ * transaction levels, rows, the change log, the conflict log) and the reads;
+ * store_write.c is the write path, store_apply.c the apply path, store_snapshot.c the
+ * snapshots a new receiver is sent; store_int.h is what the four share.
  */
 #include "store.h"
 
@@ -42,24 +47,11 @@
 #include "hlc.h"
 #include "merge.h"
 #include "migrate.h"
+#include "store_int.h"
 #include "uuid.h"
 
 #define SQL_MAX          4096
 #define NODE_NAME_MAX    256
-
-#define KEY_NODE_ID      "node_id"
-#define KEY_NODE_NAME    "node_name"
-#define KEY_CLOCK        "clock"
-#define KEY_CURSOR       "cursor"
-#define KEY_PUSHED_UPTO  "pushed_upto"
-
-enum {
-    ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
-    ST_SETTING_GET, ST_SETTING_SET, ST_SETTING_DEL,
-    ST_LOG_ADD, ST_LOG_APPLY, ST_LOG_LAST, ST_OUTBOX,
-    ST_CONFLICT_ADD, ST_CONFLICT_ANY, ST_CONFLICT_WINNER, ST_CONFLICT_COUNT,
-    ST_COUNT
-};
 
 static const char *const fixed_sql[ST_COUNT] = {
     [ST_BEGIN]        = "BEGIN IMMEDIATE",
@@ -94,60 +86,10 @@ static const char *const fixed_sql[ST_COUNT] = {
     [ST_CONFLICT_COUNT] = "SELECT count(*) FROM \"conflicts\"",
 };
 
-/* Records known live here, for the reference checks of writes: an import or a batch of
- * activities names the same few orgs and members thousands of times.  A slot holds only
- * while its generation is its kind's: a row of that kind written, or a transaction
- * begun or ended (another process may write in between), makes it a new one. */
-#define LIVE_SLOTS 64
-
-typedef struct live_slot {
-    uint64_t  gen;
-    ld_kind_t kind;
-    char      id[LD_RECORD_ID_MAX + 1];
-} live_slot_t;
-
-struct nd_store {
-    sqlite3       *db;
-    char          *path;
-    char           node_id[LD_ID_MAX + 1];
-    char          *node_name;                     /* owned, "" before init */
-    ld_hlc_t       clock;
-    uint64_t       clock_saved;                   /* the clock value in settings */
-    uint64_t       last_seq;                      /* valid inside a transaction */
-    int            depth;                         /* open transaction levels */
-    bool           group;                         /* nd_store_begin is open */
-    bool           bulk;                          /* ... by nd_store_begin_bulk */
-    bool           broken;                        /* a write in it failed part way */
-    uint64_t       group_seq;                     /* last_seq when the group began */
-    nd_audience_t *aud;
-    nd_collate_t  *collate;                       /* names in order: the collation "zh" */
-    ld_uuid7_t     ids;                           /* new record ids (uuid.h) */
-    ld_buf_t       packed;                        /* the change being logged */
-    char          *stamps;                        /* the stamps of the row being written ... */
-    size_t         stamps_cap;                    /* ... in a buffer of this many bytes */
-    uint64_t       live_gen[LD_KIND_COUNT];       /* see live_slot_t */
-    live_slot_t    live[LIVE_SLOTS];
-    sqlite3_stmt  *st[ST_COUNT];
-    sqlite3_stmt  *row_get[LD_KIND_COUNT];        /* ?1 id -> fields..., deleted, stamps */
-    sqlite3_stmt  *row_put[LD_KIND_COUNT];        /* upsert of the whole row */
-    sqlite3_stmt  *row_new[LD_KIND_COUNT];        /* the same insert; a row there stays */
-};
-
 /* ------------------------------------------------------------------ helpers ---- */
 
-/* The index of field `name` in def, or -1: by address first (a change's field names
- * are the schema's own strings), then by text. */
-static int field_index(const ld_kind_def_t *def, const char *name)
-{
-    for (size_t i = 0; i < def->nfields; i++) {
-        if (def->fields[i].name == name)
-            return (int)i;
-    }
-    return ld_schema_field_index(def, name);
-}
-
 /* Copies src (NULL = "") into dst[size], cut short if it does not fit. */
-static void copy_text(char *dst, size_t size, const char *src)
+void nd_st_copy_text(char *dst, size_t size, const char *src)
 {
     size_t n = src != NULL ? strnlen(src, size - 1) : 0;
     memcpy(dst, src != NULL ? src : "", n);
@@ -156,24 +98,13 @@ static void copy_text(char *dst, size_t size, const char *src)
 
 /* Forgets what the store and its audience remember of rows of `kind` (LD_KIND_NONE:
  * of every kind): when such a row is written, and when a transaction begins or ends. */
-static void forget(nd_store_t *self, ld_kind_t kind)
+void nd_st_forget(nd_store_t *self, ld_kind_t kind)
 {
     for (int k = 0; k < LD_KIND_COUNT; k++) {
         if (kind == LD_KIND_NONE || k == (int)kind)
             self->live_gen[k]++;
     }
     nd_audience_forget(self->aud, kind);
-}
-
-/* FNV-1a of a record id, for the live slots. */
-static size_t id_hash(const char *id)
-{
-    uint32_t h = 2166136261u;
-    for (; *id != '\0'; id++) {
-        h ^= (unsigned char)*id;
-        h *= 16777619u;
-    }
-    return h;
 }
 
 /* The error for a failed SQLite call: LD_EBUSY when another process held the store
@@ -207,7 +138,7 @@ static int run_text(nd_store_t *self, const char *sql, char *row, size_t row_siz
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && row != NULL) {
         const unsigned char *t = sqlite3_column_text(st, 0);
-        copy_text(row, row_size, (const char *)t);
+        nd_st_copy_text(row, row_size, (const char *)t);
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         ret = db_error(self, sql, err);
@@ -285,7 +216,7 @@ static uint64_t setting_u64(nd_store_t *self, const char *key)
     return v;
 }
 
-static int setting_put_u64(nd_store_t *self, const char *key, uint64_t v, ld_error_t *err)
+int nd_st_setting_put_u64(nd_store_t *self, const char *key, uint64_t v, ld_error_t *err)
 {
     char text[24];
     snprintf(text, sizeof text, "%" PRIu64, v);
@@ -321,23 +252,23 @@ static int refresh(nd_store_t *self, ld_error_t *err)
 }
 
 /* The refusal of anything but a rollback in a group a write broke. */
-static int broken_group(nd_store_t *self, ld_error_t *err)
+int nd_st_broken_group(nd_store_t *self, ld_error_t *err)
 {
     return ld_error_set(err, LD_EIO, "%s: a write of this group failed part way; nothing of "
                         "the group can be kept (roll it back)", self->path);
 }
 
 /* Opens a transaction level: BEGIN IMMEDIATE outermost, a savepoint inside. */
-static int tx_begin(nd_store_t *self, ld_error_t *err)
+int nd_st_tx_begin(nd_store_t *self, ld_error_t *err)
 {
     if (self->depth > 0 && self->broken)
-        return broken_group(self, err);
+        return nd_st_broken_group(self, err);
     int rc = run(self, self->depth == 0 ? ST_BEGIN : ST_SAVEPOINT, err);
     if (rc != 0)
         return rc;
     self->depth++;
     if (self->depth == 1) {
-        forget(self, LD_KIND_NONE);      /* others may have written since */
+        nd_st_forget(self, LD_KIND_NONE);      /* others may have written since */
         rc = refresh(self, err);
         if (rc != 0) {
             run(self, ST_ROLLBACK, NULL);
@@ -350,7 +281,7 @@ static int tx_begin(nd_store_t *self, ld_error_t *err)
 /* Closes the innermost level: commits (or releases) it when ok, otherwise rolls it
  * back and puts last_seq back to `seq_before`.  Returns 0 only if ok and committed;
  * on a failed commit err is set. */
-static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *err)
+int nd_st_tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *err)
 {
     int rc = 0;
     if (self->depth <= 0)
@@ -361,7 +292,7 @@ static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *er
             return run(self, ST_RELEASE, err);
         run(self, ST_ROLLBACK_TO, NULL);
         run(self, ST_RELEASE, NULL);
-        forget(self, LD_KIND_NONE);
+        nd_st_forget(self, LD_KIND_NONE);
         self->last_seq = seq_before;
         /* An I/O error can make SQLite roll the whole transaction back itself: then
          * the writes before this one are gone too, and the group must not go on. */
@@ -370,7 +301,7 @@ static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *er
         return -1;
     }
     if (ok && self->clock.last != self->clock_saved)
-        rc = setting_put_u64(self, KEY_CLOCK, self->clock.last, err);
+        rc = nd_st_setting_put_u64(self, KEY_CLOCK, self->clock.last, err);
     if (ok && rc == 0)
         rc = run(self, ST_COMMIT, err);
     else
@@ -382,7 +313,7 @@ static int tx_end(nd_store_t *self, bool ok, uint64_t seq_before, ld_error_t *er
     }
     if (rc != 0)
         self->last_seq = seq_before;
-    forget(self, LD_KIND_NONE);
+    nd_st_forget(self, LD_KIND_NONE);
     self->depth = 0;
     self->group = false;
     self->bulk = false;
@@ -479,8 +410,8 @@ static int prepare_all(nd_store_t *self, ld_error_t *err)
 
 /* Loads record (def, id) into r (initialised here).  r->exists tells whether a row
  * was found.  0, LD_EIO or LD_ENOMEM. */
-static int row_load(nd_store_t *self, const ld_kind_def_t *def, const char *id,
-                    nd_record_t *r, ld_error_t *err)
+int nd_st_row_load(nd_store_t *self, const ld_kind_def_t *def, const char *id,
+                   nd_record_t *r, ld_error_t *err)
 {
     nd_record_init(r, def, id);
     sqlite3_stmt *st = self->row_get[def->kind];
@@ -511,8 +442,8 @@ static int row_load(nd_store_t *self, const ld_kind_def_t *def, const char *id,
 
 /* Writes r's whole row with statement st (row_put: insert or update; row_new: insert
  * unless the id is there).  *written (may be NULL) tells whether a row was written. */
-static int row_write(nd_store_t *self, const nd_record_t *r, sqlite3_stmt *st, bool *written,
-                     ld_error_t *err)
+int nd_st_row_write(nd_store_t *self, const nd_record_t *r, sqlite3_stmt *st, bool *written,
+                    ld_error_t *err)
 {
     const ld_kind_def_t *def = r->def;
     if (nd_stamps_encode_buf(r, &self->stamps, &self->stamps_cap) != 0)
@@ -536,7 +467,7 @@ static int row_write(nd_store_t *self, const nd_record_t *r, sqlite3_stmt *st, b
     bind_text(st, col++, r->created.origin);
     int rc = sqlite3_step(st);
     finish(st);
-    forget(self, def->kind);
+    nd_st_forget(self, def->kind);
     if (rc != SQLITE_DONE)
         return db_error(self, "writing a record", err);
     if (written != NULL)
@@ -545,14 +476,14 @@ static int row_write(nd_store_t *self, const nd_record_t *r, sqlite3_stmt *st, b
 }
 
 /* Writes r's whole row (insert or update). */
-static int row_save(nd_store_t *self, const nd_record_t *r, ld_error_t *err)
+int nd_st_row_save(nd_store_t *self, const nd_record_t *r, ld_error_t *err)
 {
-    return row_write(self, r, self->row_put[r->def->kind], NULL, err);
+    return nd_st_row_write(self, r, self->row_put[r->def->kind], NULL, err);
 }
 
 /* Whether a live record (def, id) is here; 0 or LD_EIO. */
-static int row_live(nd_store_t *self, const ld_kind_def_t *def, const char *id, bool *live,
-                    ld_error_t *err)
+int nd_st_row_live(nd_store_t *self, const ld_kind_def_t *def, const char *id, bool *live,
+                   ld_error_t *err)
 {
     sqlite3_stmt *st = self->row_get[def->kind];
     bind_text(st, 1, id);
@@ -572,8 +503,8 @@ static int row_live(nd_store_t *self, const ld_kind_def_t *def, const char *id, 
  * to the apply path, and a local write's change was checked as it was built
  * (check_change, check_bases).  *added (may be NULL) tells whether a row went in:
  * ST_LOG_APPLY leaves a change that is already there alone. */
-static int log_add(nd_store_t *self, const ld_change_t *c, int which, bool checked,
-                   bool *added, ld_error_t *err)
+int nd_st_log_add(nd_store_t *self, const ld_change_t *c, int which, bool checked,
+                  bool *added, ld_error_t *err)
 {
     int rc = checked ? 0 : ld_change_validate(c, err);
     const uint8_t *body = c->wire;
@@ -609,8 +540,8 @@ static int log_add(nd_store_t *self, const ld_change_t *c, int which, bool check
 /* Appends c (origin, hlc and fields already set) addressed to `to`: one change of
  * at most LD_AUDIENCE_MAX receivers each, with the next seqs.  `checked` as for log_add
  * (snapshots, built from rows as they are stored, are validated whole). */
-static int emit(nd_store_t *self, ld_change_t *c, const nd_nodes_t *to, bool checked,
-                ld_error_t *err)
+int nd_st_emit(nd_store_t *self, ld_change_t *c, const nd_nodes_t *to, bool checked,
+               ld_error_t *err)
 {
     size_t next = 0;
     int rc = 0;
@@ -621,15 +552,15 @@ static int emit(nd_store_t *self, ld_change_t *c, const nd_nodes_t *to, bool che
         if (rc != 0)
             return rc;
         c->seq = ++self->last_seq;
-        rc = log_add(self, c, ST_LOG_ADD, checked, NULL, err);
+        rc = nd_st_log_add(self, c, ST_LOG_ADD, checked, NULL, err);
     } while (rc == 0 && next < to->n);
     return rc;
 }
 
 /* --------------------------------------------------------------- conflicts ---- */
 
-static int conflicts_log(nd_store_t *self, const nd_record_t *r, const nd_merge_result_t *res,
-                         ld_error_t *err)
+int nd_st_conflicts_log(nd_store_t *self, const nd_record_t *r, const nd_merge_result_t *res,
+                        ld_error_t *err)
 {
     sqlite3_stmt *st = self->st[ST_CONFLICT_ADD];
     uint64_t at = ld_hlc_wall_now();
@@ -655,8 +586,8 @@ static int conflicts_log(nd_store_t *self, const nd_record_t *r, const nd_merge_
 
 /* Keeps the conflict log's winner columns at each field's current value, so that the
  * log does not depend on the order changes arrived in. */
-static int conflicts_follow(nd_store_t *self, const nd_record_t *r,
-                            const nd_merge_result_t *res, ld_error_t *err)
+int nd_st_conflicts_follow(nd_store_t *self, const nd_record_t *r,
+                           const nd_merge_result_t *res, ld_error_t *err)
 {
     if (res->nwon == 0)
         return 0;
@@ -682,116 +613,6 @@ static int conflicts_follow(nd_store_t *self, const nd_record_t *r,
             return db_error(self, "updating the conflict log", err);
     }
     return 0;
-}
-
-/* --------------------------------------------------------------- snapshots ---- */
-
-static int snapshot(nd_store_t *self, ld_kind_t kind, const char *id, const char *node,
-                    ld_error_t *err);
-
-/* Sends `node` every org r refers to that it has not been sent yet. */
-static int send_orgs(nd_store_t *self, const nd_record_t *r, const char *node, ld_error_t *err)
-{
-    const char *refs[LD_FIELDS_MAX];
-    size_t n = nd_audience_org_refs(r, refs);
-    for (size_t i = 0; i < n; i++) {
-        if (r->def->kind == LD_KIND_ORG && strcmp(refs[i], r->id) == 0)
-            continue;
-        bool sent = false;
-        int rc = nd_audience_org_sent(self->aud, refs[i], node, &sent, err);
-        if (rc == 0 && !sent)
-            rc = nd_audience_mark_sent(self->aud, refs[i], node, err);   /* before: no loops */
-        if (rc == 0 && !sent)
-            rc = snapshot(self, LD_KIND_ORG, refs[i], node, err);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* Appends a snapshot of record (kind, id) addressed to node alone, after the orgs it
- * refers to: every written field with its own stamp and base, then a tombstone if it
- * is one.  A record not here is skipped. */
-static int snapshot(nd_store_t *self, ld_kind_t kind, const char *id, const char *node,
-                    ld_error_t *err)
-{
-    const ld_kind_def_t *def = ld_schema_kind(kind);
-    nd_record_t r;
-    ld_change_t c;
-    nd_nodes_t to;
-    ld_change_init(&c);
-    nd_nodes_init(&to);
-    int rc = row_load(self, def, id, &r, err);
-    if (rc != 0)
-        return rc;
-    if (!r.exists)
-        goto out;
-    rc = send_orgs(self, &r, node, err);
-    if (rc == 0)
-        rc = nd_nodes_add(&to, node, NULL, err);
-    if (rc != 0)
-        goto out;
-    c.kind = kind;
-    copy_text(c.record_id, sizeof c.record_id, r.id);
-    copy_text(c.origin, sizeof c.origin, self->node_id);
-    c.hlc = nd_record_latest(&r).hlc;
-    for (size_t i = 0; i < def->nfields && rc == 0; i++) {
-        const nd_slot_t *s = &r.fields[i];
-        if (s->stamp.hlc == 0)
-            continue;
-        rc = ld_change_set(&c, def->fields[i].name, s->value != NULL ? s->value : "", err);
-        if (rc != 0)
-            break;
-        ld_field_t *f = &c.fields[c.nfields - 1];
-        f->hlc = s->stamp.hlc;
-        copy_text(f->origin, sizeof f->origin, s->stamp.origin);
-        f->base_hlc = s->base.hlc;
-        copy_text(f->base_origin, sizeof f->base_origin, s->base.origin);
-    }
-    if (rc == 0 && c.nfields > 0)
-        rc = emit(self, &c, &to, false, err);
-    if (rc == 0 && nd_record_deleted(&r)) {
-        ld_change_clear(&c);
-        c.kind = kind;
-        copy_text(c.record_id, sizeof c.record_id, r.id);
-        copy_text(c.origin, sizeof c.origin, self->node_id);
-        c.hlc = r.deleted.stamp.hlc;
-        c.deleted = true;
-        rc = emit(self, &c, &to, false, err);
-    }
-out:
-    ld_change_clear(&c);
-    nd_nodes_clear(&to);
-    nd_record_clear(&r);
-    return rc;
-}
-
-/* The nodes a member or an agreement goes to now. */
-static int owner_nodes(nd_store_t *self, ld_kind_t owner, const char *id, nd_nodes_t *out,
-                       ld_error_t *err)
-{
-    if (owner == LD_KIND_MEMBER)
-        return nd_audience_member(self->aud, self->node_id, id, out, err);
-    return nd_audience_agreement(self->aud, self->node_id, id, out, err);
-}
-
-/* The whole history for a node that has just become a receiver of a member (the
- * member moved to its branch) or of an agreement (one of its orgs changed): the owner
- * and every record of it, tombstones too, except `skip` (the record being created). */
-static int snapshot_owner(nd_store_t *self, ld_kind_t owner, const char *id, const char *node,
-                          const char *skip, ld_error_t *err)
-{
-    nd_record_ref_t *refs = NULL;
-    size_t n = 0;
-    int rc = snapshot(self, owner, id, node, err);
-    if (rc == 0)
-        rc = nd_audience_records_of(self->aud, owner, id, &refs, &n, err);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (skip == NULL || strcmp(refs[i].id, skip) != 0)
-            rc = snapshot(self, refs[i].kind, refs[i].id, node, err);
-    }
-    free(refs);
-    return rc;
 }
 
 /* ------------------------------------------------------------- open, close ---- */
@@ -873,7 +694,7 @@ nd_store_t *nd_store_open(const char *path, bool create, ld_error_t *err)
         free(name);
         goto err;
     }
-    copy_text(self->node_id, sizeof self->node_id, id);
+    nd_st_copy_text(self->node_id, sizeof self->node_id, id);
     if (name != NULL) {
         free(self->node_name);
         self->node_name = name;
@@ -949,7 +770,7 @@ int nd_store_init_node(nd_store_t *self, const char *node_id, const char *name, 
     if (copy == NULL)
         return ld_error_set(err, LD_ENOMEM, "out of memory setting the node name");
     uint64_t seq = self->last_seq;
-    int rc = tx_begin(self, err);
+    int rc = nd_st_tx_begin(self, err);
     if (rc == 0) {
         char *existing = NULL;
         rc = setting_get(self, KEY_NODE_ID, &existing, err);
@@ -961,13 +782,13 @@ int nd_store_init_node(nd_store_t *self, const char *node_id, const char *name, 
             rc = setting_put(self, KEY_NODE_ID, node_id, err);
         if (rc == 0)
             rc = setting_put(self, KEY_NODE_NAME, name, err);
-        rc = tx_end(self, rc == 0, seq, err) == 0 ? 0 : (rc != 0 ? rc : LD_EIO);
+        rc = nd_st_tx_end(self, rc == 0, seq, err) == 0 ? 0 : (rc != 0 ? rc : LD_EIO);
     }
     if (rc != 0) {
         free(copy);
         return rc;
     }
-    copy_text(self->node_id, sizeof self->node_id, node_id);
+    nd_st_copy_text(self->node_id, sizeof self->node_id, node_id);
     free(self->node_name);
     self->node_name = copy;
     return 0;
@@ -999,7 +820,7 @@ int nd_store_begin(nd_store_t *self, ld_error_t *err)
 {
     if (self->group || self->depth > 0)
         return ld_error_set(err, LD_EBUSY, "%s: a group of writes is already open", self->path);
-    int rc = tx_begin(self, err);
+    int rc = nd_st_tx_begin(self, err);
     if (rc != 0)
         return rc;
     self->group = true;
@@ -1020,11 +841,11 @@ int nd_store_commit(nd_store_t *self, ld_error_t *err)
     if (!self->group || self->depth != 1)
         return ld_error_set(err, LD_EINVAL, "%s: no group of writes is open", self->path);
     if (self->broken) {
-        int rc = broken_group(self, err);
-        tx_end(self, false, self->group_seq, NULL);
+        int rc = nd_st_broken_group(self, err);
+        nd_st_tx_end(self, false, self->group_seq, NULL);
         return rc;
     }
-    int rc = tx_end(self, true, self->group_seq, err);
+    int rc = nd_st_tx_end(self, true, self->group_seq, err);
     return rc == 0 ? 0 : (err != NULL && err->code != 0 ? err->code : LD_EIO);
 }
 
@@ -1032,504 +853,7 @@ void nd_store_rollback(nd_store_t *self)
 {
     if (!self->group)
         return;
-    tx_end(self, false, self->group_seq, NULL);
-}
-
-/* ------------------------------------------------------------- write path ---- */
-
-/* Checks what a local change may hold before anything is read. */
-static int check_change(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *c,
-                        ld_error_t *err)
-{
-    if (c->deleted && c->nfields != 0)
-        return ld_error_set(err, LD_EINVAL, "%s: a deletion sets no fields", def->name);
-    if (!c->deleted && c->nfields == 0)
-        return ld_error_set(err, LD_EINVAL, "%s: nothing to write (no fields set)", def->name);
-    if (c->nfields > LD_FIELDS_MAX || memchr(c->record_id, '\0', sizeof c->record_id) == NULL)
-        return ld_error_set(err, LD_EINVAL, "%s: malformed change", def->name);
-    for (size_t i = 0; i < c->nfields; i++) {
-        ld_field_t *f = &c->fields[i];
-        int idx = field_index(def, f->name);
-        if (idx < 0)
-            return ld_error_set(err, LD_EINVAL, "%s has no field \"%s\"", def->name,
-                                f->name != NULL ? f->name : "");
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(c->fields[j].name, f->name) == 0)
-                return ld_error_set(err, LD_EINVAL, "%s.%s is set twice", def->name, f->name);
-        }
-        int rc = ld_field_validate(&def->fields[idx], f->value != NULL ? f->value : "", err);
-        if (rc != 0)
-            return rc;
-    }
-    (void)self;
-    return 0;
-}
-
-/* A local change once stamped holds what check_change validated, ids, stamps and
- * receivers the store made, and, for each field, the stamp it overwrote as read back
- * from the row: that last is the one part checked here (what ld_change_validate would
- * ask of it), so the whole change need not be validated again as it is logged. */
-static int check_bases(const ld_kind_def_t *def, const ld_change_t *c, ld_error_t *err)
-{
-    for (size_t i = 0; i < c->nfields; i++) {
-        const ld_field_t *f = &c->fields[i];
-        if (f->base_hlc != 0 && !ld_id_valid(f->base_origin))
-            return ld_error_set(err, LD_EIO, "%s %s: the stored stamp of %s has no valid "
-                                "origin", def->name, c->record_id, f->name);
-    }
-    return 0;
-}
-
-/* Every required field of a new record is set. */
-static int check_required(const ld_kind_def_t *def, const ld_change_t *c, ld_error_t *err)
-{
-    for (size_t i = 0; i < def->nfields; i++) {
-        if (!def->fields[i].required)
-            continue;
-        const char *v = ld_change_get(c, def->fields[i].name);
-        if (v == NULL || v[0] == '\0')
-            return ld_error_set(err, LD_EINVAL, "%s: %s is required", def->name,
-                                def->fields[i].name);
-    }
-    return 0;
-}
-
-/* Every reference the change sets names a live record here. */
-static int check_refs(nd_store_t *self, const ld_kind_def_t *def, const ld_change_t *c,
-                      ld_error_t *err)
-{
-    for (size_t i = 0; i < c->nfields; i++) {
-        const ld_field_def_t *fd = &def->fields[field_index(def, c->fields[i].name)];
-        const char *v = c->fields[i].value;
-        if (fd->type != LD_T_REF || v == NULL || v[0] == '\0')
-            continue;
-        const ld_kind_def_t *ref = ld_schema_kind(fd->ref);
-        live_slot_t *slot = strlen(v) <= LD_RECORD_ID_MAX
-                            ? &self->live[(id_hash(v) ^ (size_t)ref->kind) % LIVE_SLOTS] : NULL;
-        if (slot != NULL && slot->gen == self->live_gen[ref->kind] && slot->kind == ref->kind &&
-            strcmp(slot->id, v) == 0)
-            continue;
-        bool live = false;
-        int rc = row_live(self, ref, v, &live, err);
-        if (rc != 0)
-            return rc;
-        if (!live)
-            return ld_error_set(err, LD_ENOTFOUND, "%s: no %s \"%s\" in this store", fd->name,
-                                ref->name, v);
-        if (slot != NULL) {
-            slot->gen = self->live_gen[ref->kind];
-            slot->kind = ref->kind;
-            copy_text(slot->id, sizeof slot->id, v);
-        }
-    }
-    return 0;
-}
-
-/* Gives the record its id: a new UUID for a new one, or the caller's, checked. */
-static int choose_id(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *c,
-                     ld_error_t *err)
-{
-    if (c->record_id[0] == '\0') {
-        if (def->kind == LD_KIND_ORG)
-            return ld_error_set(err, LD_EINVAL, "org: an org needs an id of its own");
-        return ld_uuid7_next(&self->ids, ld_hlc_wall_now(), c->record_id, err);
-    }
-    bool ok = def->kind == LD_KIND_ORG ? ld_id_valid(c->record_id) : ld_uuid_valid(c->record_id);
-    if (!ok)
-        return ld_error_set(err, LD_EINVAL, "%s id \"%.64s\" is not valid (%s)", def->name,
-                            c->record_id, def->kind == LD_KIND_ORG
-                            ? "1 to 64 of a-z, 0-9, '.', '_', '-', starting a-z or 0-9"
-                            : "a lowercase UUID");
-    return 0;
-}
-
-typedef enum { WRITE_ANY, WRITE_CREATE } write_mode_t;
-
-/* The write itself, inside a transaction level. */
-static int write_in_tx(nd_store_t *self, const ld_kind_def_t *def, ld_change_t *c,
-                       write_mode_t mode, ld_error_t *err)
-{
-    nd_record_t r;
-    nd_merge_result_t res;
-    nd_nodes_t before, after, audience;
-    char owner_id[LD_RECORD_ID_MAX + 1] = "";
-    ld_kind_t owner = LD_KIND_NONE;
-    bool create = mode == WRITE_CREATE || c->record_id[0] == '\0';
-    int rc;
-
-    nd_record_init(&r, def, "");
-    memset(&res, 0, sizeof res);
-    nd_nodes_init(&before);
-    nd_nodes_init(&after);
-    nd_nodes_init(&audience);
-
-    bool fresh = c->record_id[0] == '\0';       /* a UUID made here: no row can exist */
-    if (create) {
-        rc = choose_id(self, def, c, err);
-        if (rc != 0)
-            goto out;
-    }
-    if (fresh)
-        nd_record_init(&r, def, c->record_id);
-    else if ((rc = row_load(self, def, c->record_id, &r, err)) != 0)
-        goto out;
-    bool existed = r.exists;
-    if (!create && !r.exists && def->kind == LD_KIND_ORG) {
-        create = true;                   /* an org's id is chosen by its creator */
-        rc = choose_id(self, def, c, err);
-        if (rc != 0)
-            goto out;
-    }
-    if (create && r.exists) {
-        rc = ld_error_set(err, LD_EEXIST, "%s %s already exists%s", def->name, c->record_id,
-                          nd_record_deleted(&r) ? " (deleted)" : "");
-        goto out;
-    }
-    if (!create && (!r.exists || nd_record_deleted(&r))) {
-        rc = ld_error_set(err, LD_ENOTFOUND, "%s %s %s", def->name, c->record_id,
-                          r.exists ? "was deleted" : "not found");
-        goto out;
-    }
-    if (create && c->deleted) {
-        rc = ld_error_set(err, LD_EINVAL, "%s: a new record cannot be a deletion", def->name);
-        goto out;
-    }
-    if (create && (rc = check_required(def, c, err)) != 0)
-        goto out;
-    if ((rc = check_refs(self, def, c, err)) != 0)
-        goto out;
-    if (!create && (rc = nd_audience_check_writable(self->aud, self->node_id, &r, err)) != 0)
-        goto out;
-
-    /* Stamp: one clock stamp for the change, each field's base is what it overwrote. */
-    c->hlc = ld_hlc_now(&self->clock);
-    copy_text(c->origin, sizeof c->origin, self->node_id);
-    for (size_t i = 0; i < c->nfields; i++) {
-        ld_field_t *f = &c->fields[i];
-        const nd_slot_t *s = &r.fields[field_index(def, f->name)];
-        f->hlc = 0;
-        f->origin[0] = '\0';
-        f->base_hlc = s->stamp.hlc;
-        copy_text(f->base_origin, sizeof f->base_origin, s->stamp.origin);
-    }
-    rc = nd_merge_apply(&r, c, &res, err);
-    if (rc != 0)
-        goto out;
-    if (create && (rc = nd_audience_check_writable(self->aud, self->node_id, &r, err)) != 0)
-        goto out;
-
-    /* A trip or member write may move the member to a new branch, an agreement
-     * update may change one of its parties: note who had it before. */
-    if ((def->kind == LD_KIND_TRIP || (def->kind == LD_KIND_MEMBER && !create)) &&
-        nd_audience_member_of(&r) != NULL) {
-        owner = LD_KIND_MEMBER;
-        copy_text(owner_id, sizeof owner_id, nd_audience_member_of(&r));
-    } else if (def->kind == LD_KIND_AGREEMENT && !create) {
-        owner = LD_KIND_AGREEMENT;
-        copy_text(owner_id, sizeof owner_id, r.id);
-    }
-    if (owner != LD_KIND_NONE && (rc = owner_nodes(self, owner, owner_id, &before, err)) != 0)
-        goto out;
-
-    rc = row_save(self, &r, err);
-    if (rc == 0 && fresh && def->kind == LD_KIND_MEMBER)
-        nd_audience_new_member(self->aud, r.id, nd_record_get(&r, "org"));
-    if (rc == 0 && existed)
-        rc = conflicts_follow(self, &r, &res, err);
-    if (rc == 0 && owner != LD_KIND_NONE)
-        rc = owner_nodes(self, owner, owner_id, &after, err);
-    for (size_t i = 0; i < after.n && rc == 0; i++) {
-        if (!nd_nodes_has(&before, after.ids[i]))
-            rc = snapshot_owner(self, owner, owner_id, after.ids[i],
-                                create ? c->record_id : NULL, err);
-    }
-    if (rc == 0)
-        rc = nd_audience_of(self->aud, self->node_id, &r, &audience, err);
-    /* A party an agreement update leaves is told so (as a trip's end is). */
-    for (size_t i = 0; i < before.n && rc == 0 && owner == LD_KIND_AGREEMENT; i++)
-        rc = nd_nodes_add(&audience, before.ids[i], self->node_id, err);
-    for (size_t i = 0; i < audience.n && rc == 0; i++) {
-        const char *node = audience.ids[i];
-        if (def->kind == LD_KIND_ORG) {
-            /* An update reaching a node that never had the org: the whole org first. */
-            bool sent = create;
-            if (!create)
-                rc = nd_audience_org_sent(self->aud, r.id, node, &sent, err);
-            if (rc == 0)
-                rc = nd_audience_mark_sent(self->aud, r.id, node, err);
-            if (rc == 0 && !sent)
-                rc = snapshot(self, LD_KIND_ORG, r.id, node, err);
-        }
-        if (rc == 0)
-            rc = send_orgs(self, &r, node, err);
-    }
-    if (rc == 0)
-        rc = check_bases(def, c, err);
-    if (rc == 0)
-        rc = emit(self, c, &audience, true, err);
-out:
-    nd_merge_result_clear(&res);
-    nd_record_clear(&r);
-    nd_nodes_clear(&before);
-    nd_nodes_clear(&after);
-    nd_nodes_clear(&audience);
-    return rc;
-}
-
-static int write_change(nd_store_t *self, ld_change_t *c, write_mode_t mode, ld_error_t *err)
-{
-    if (c == NULL)
-        return ld_error_set(err, LD_EINVAL, "write: no change given");
-    const ld_kind_def_t *def = ld_schema_kind(c->kind);
-    if (def == NULL)
-        return ld_error_set(err, LD_EINVAL, "write: unknown record kind %d", (int)c->kind);
-    if (self->node_id[0] == '\0')
-        return ld_error_set(err, LD_EINVAL, "%s: this store has no node id yet (liangdi init)",
-                            self->path);
-    int rc = check_change(self, def, c, err);
-    if (rc != 0)
-        return rc;
-    char id_before[LD_RECORD_ID_MAX + 1];
-    memcpy(id_before, c->record_id, sizeof id_before);
-    uint64_t seq = self->last_seq;
-    if (self->group && self->bulk && self->depth == 1) {
-        /* No savepoint (its undo copied every page a write touched): a write refused
-         * by its checks has changed nothing, and one that fails after it began changing
-         * the store breaks the group, which can then only be rolled back. */
-        if (self->broken)
-            return broken_group(self, err);
-        int changes = sqlite3_total_changes(self->db);
-        rc = write_in_tx(self, def, c, mode, err);
-        if (rc != 0) {
-            self->last_seq = seq;
-            forget(self, LD_KIND_NONE);
-            if (sqlite3_total_changes(self->db) != changes || sqlite3_get_autocommit(self->db))
-                self->broken = true;
-        }
-    } else {
-        rc = tx_begin(self, err);
-        if (rc != 0)
-            return rc;
-        seq = self->last_seq;
-        rc = write_in_tx(self, def, c, mode, err);
-        if (tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
-            rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
-    }
-    if (rc != 0) {
-        memcpy(c->record_id, id_before, sizeof id_before);
-        c->seq = 0;
-    }
-    return rc;
-}
-
-int nd_store_write(nd_store_t *self, ld_change_t *c, ld_error_t *err)
-{
-    return write_change(self, c, WRITE_ANY, err);
-}
-
-int nd_store_create(nd_store_t *self, ld_change_t *c, ld_error_t *err)
-{
-    return write_change(self, c, WRITE_CREATE, err);
-}
-
-/* -------------------------------------------------------------- apply path ---- */
-
-/* Whether the writer of c addressed it to node. */
-static bool addressed_to(const ld_change_t *c, const char *node)
-{
-    for (size_t i = 0; i < c->naudience; i++) {
-        if (strcmp(c->audience[i], node) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* A change from elsewhere may name fewer receivers than this node now would: it was
- * written before its writer heard that the member moved to another branch (or that the
- * agreement changed party).  Each receiver of the member (or agreement) it missed gets
- * the record from here, whole, as a snapshot that keeps every field's own stamp and
- * author.  Only a node that may write the record passes it on (the member's home and
- * current branch, an agreement's parties): its receivers are nodes it is linked to. */
-static int pass_on(nd_store_t *self, const nd_record_t *r, const ld_change_t *c,
-                   ld_error_t *err)
-{
-    ld_kind_t owner = LD_KIND_NONE;
-    const char *owner_id = NULL;
-    if (nd_audience_member_scoped(r->def)) {
-        owner = LD_KIND_MEMBER;
-        owner_id = nd_audience_member_of(r);
-    } else if (nd_audience_agreement_scoped(r->def)) {
-        owner = LD_KIND_AGREEMENT;
-        owner_id = r->def->kind == LD_KIND_AGREEMENT ? r->id : nd_record_get(r, "agreement");
-    }
-    if (owner_id == NULL || owner_id[0] == '\0' || strcmp(c->origin, self->node_id) == 0)
-        return 0;
-    nd_nodes_t to;
-    nd_nodes_init(&to);
-    int rc = owner_nodes(self, owner, owner_id, &to, err);
-    size_t missed = 0;
-    for (size_t i = 0; i < to.n && rc == 0; i++) {
-        if (strcmp(to.ids[i], c->origin) != 0 && !addressed_to(c, to.ids[i]))
-            memmove(to.ids[missed++], to.ids[i], sizeof to.ids[i]);
-    }
-    if (rc == 0 && missed > 0) {
-        ld_error_t denied;
-        ld_error_clear(&denied);
-        rc = nd_audience_check_writable(self->aud, self->node_id, r, &denied);
-        if (rc == LD_EDENIED) {
-            missed = 0;               /* read-only here: its receivers are not ours */
-            rc = 0;
-        } else if (rc != 0) {
-            ld_error_set(err, rc, "%s", denied.msg);
-        }
-    }
-    for (size_t i = 0; i < missed && rc == 0; i++)
-        rc = snapshot(self, r->def->kind, r->id, to.ids[i], err);
-    nd_nodes_clear(&to);
-    return rc;
-}
-
-/* Applies one validated change inside a transaction level.  The change log comes
- * first: a change it already holds (known by origin and seq) was applied before and is
- * skipped, and the one statement both asks and appends.  Whatever fails after it takes
- * the log row with it, as the caller rolls the level back. */
-static int apply_in_tx(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
-{
-    const ld_kind_def_t *def = ld_schema_kind(c->kind);
-    bool added = false;
-    int rc = log_add(self, c, ST_LOG_APPLY, true, &added, err);
-    if (rc != 0 || !added)
-        return rc;
-
-    uint64_t newest = c->hlc;
-    for (size_t i = 0; i < c->nfields; i++) {
-        if (c->fields[i].hlc > newest)
-            newest = c->fields[i].hlc;
-    }
-    ld_error_t inner;
-    rc = ld_hlc_merge(&self->clock, newest, &inner);
-    if (rc != 0)
-        return ld_error_set(err, rc, "change %s/%" PRIu64 " to %s %s: %s", c->origin, c->seq,
-                            def->name, c->record_id, inner.msg);
-
-    /* Most changes from elsewhere make a record new here: merged into an empty record
-     * and inserted, unless a row is there, which is then read and merged into. */
-    nd_record_t r;
-    nd_merge_result_t res;
-    bool existed = true, inserted = false;
-    nd_record_init(&r, def, c->record_id);
-    rc = nd_merge_apply(&r, c, &res, err);
-    if (rc == 0 && res.changed)
-        rc = row_write(self, &r, self->row_new[def->kind], &inserted, err);
-    if (rc == 0 && inserted) {
-        existed = false;
-    } else if (rc == 0) {
-        nd_merge_result_clear(&res);
-        nd_record_clear(&r);
-        rc = row_load(self, def, c->record_id, &r, err);
-        if (rc != 0)
-            return rc;
-        existed = r.exists;
-        rc = nd_merge_apply(&r, c, &res, err);
-        if (rc == 0 && res.changed)
-            rc = row_save(self, &r, err);
-    }
-    if (rc == 0)
-        rc = conflicts_log(self, &r, &res, err);
-    /* A record new here has no conflicts logged to follow. */
-    if (rc == 0 && existed)
-        rc = conflicts_follow(self, &r, &res, err);
-    if (rc == 0 && res.changed)
-        rc = pass_on(self, &r, c, err);
-    if (rc == 0 && def->kind == LD_KIND_ORG && strcmp(c->origin, self->node_id) != 0)
-        rc = nd_audience_mark_sent(self->aud, c->record_id, c->origin, err);
-    if (rc == 0 && strcmp(c->origin, self->node_id) == 0 && c->seq > self->last_seq)
-        self->last_seq = c->seq;
-    nd_merge_result_clear(&res);
-    nd_record_clear(&r);
-    return rc;
-}
-
-int nd_store_apply(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
-{
-    if (c == NULL)
-        return ld_error_set(err, LD_EINVAL, "apply: no change given");
-    int rc = ld_change_validate(c, err);
-    if (rc != 0)
-        return rc;
-    uint64_t seq = self->last_seq;
-    rc = tx_begin(self, err);
-    if (rc != 0)
-        return rc;
-    if (self->depth == 1)
-        seq = self->last_seq;
-    rc = apply_in_tx(self, c, err);
-    if (tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
-        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
-    return rc;
-}
-
-/* The shape of a change that was validated before it reached the store: what the
- * apply path itself relies on to stay within its buffers. */
-static int check_shape(const ld_change_t *c, ld_error_t *err)
-{
-    bool ok = ld_schema_kind(c->kind) != NULL && c->nfields <= LD_FIELDS_MAX &&
-              c->naudience <= LD_AUDIENCE_MAX &&
-              memchr(c->record_id, '\0', sizeof c->record_id) != NULL &&
-              memchr(c->origin, '\0', sizeof c->origin) != NULL;
-    for (size_t i = 0; ok && i < c->nfields; i++) {
-        const ld_field_t *f = &c->fields[i];
-        ok = f->name != NULL && f->value != NULL &&
-             memchr(f->origin, '\0', sizeof f->origin) != NULL &&
-             memchr(f->base_origin, '\0', sizeof f->base_origin) != NULL;
-    }
-    if (!ok)
-        return ld_error_set(err, LD_EINVAL, "apply: a malformed change (seq %" PRIu64 ")", c->seq);
-    return 0;
-}
-
-/* Applies changes[0..n) in one transaction and, when `cursor` is not NULL, moves the
- * cursor to *cursor in it; each change is validated first unless `decoded` (then its
- * shape is checked). */
-static int apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
-                       const uint64_t *cursor, bool decoded, ld_error_t *err)
-{
-    if (changes == NULL && n > 0)
-        return ld_error_set(err, LD_EINVAL, "apply: no changes given");
-    uint64_t seq = self->last_seq;
-    int rc = tx_begin(self, err);
-    if (rc != 0)
-        return rc;
-    if (self->depth == 1)
-        seq = self->last_seq;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = decoded ? check_shape(&changes[i], err) : ld_change_validate(&changes[i], err);
-        if (rc == 0)
-            rc = apply_in_tx(self, &changes[i], err);
-    }
-    if (rc == 0 && cursor != NULL)
-        rc = setting_put_u64(self, KEY_CURSOR, *cursor, err);
-    if (tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
-        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
-    return rc;
-}
-
-int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
-                         uint64_t cursor, ld_error_t *err)
-{
-    return apply_batch(self, changes, n, &cursor, false, err);
-}
-
-int nd_store_apply_decoded(nd_store_t *self, const ld_change_t *changes, size_t n,
-                           uint64_t cursor, ld_error_t *err)
-{
-    return apply_batch(self, changes, n, &cursor, true, err);
-}
-
-int nd_store_apply_received(nd_store_t *self, const ld_change_t *changes, size_t n,
-                            ld_error_t *err)
-{
-    return apply_batch(self, changes, n, NULL, true, err);
+    nd_st_tx_end(self, false, self->group_seq, NULL);
 }
 
 /* ------------------------------------------------------------------ reads ---- */
@@ -1585,7 +909,7 @@ int nd_store_set_pushed_upto(nd_store_t *self, uint64_t upto, ld_error_t *err)
 {
     if (upto <= nd_store_pushed_upto(self))
         return 0;
-    return setting_put_u64(self, KEY_PUSHED_UPTO, upto, err);
+    return nd_st_setting_put_u64(self, KEY_PUSHED_UPTO, upto, err);
 }
 
 uint64_t nd_store_cursor(nd_store_t *self)
@@ -1595,7 +919,7 @@ uint64_t nd_store_cursor(nd_store_t *self)
 
 int nd_store_set_cursor(nd_store_t *self, uint64_t cursor, ld_error_t *err)
 {
-    return setting_put_u64(self, KEY_CURSOR, cursor, err);
+    return nd_st_setting_put_u64(self, KEY_CURSOR, cursor, err);
 }
 
 int nd_store_get(nd_store_t *self, ld_kind_t kind, const char *record_id, ld_change_t *out,
@@ -1608,7 +932,7 @@ int nd_store_get(nd_store_t *self, ld_kind_t kind, const char *record_id, ld_cha
         return ld_error_set(err, LD_ENOTFOUND, "%s: no such record", def->name);
     ld_change_clear(out);
     nd_record_t r;
-    int rc = row_load(self, def, record_id, &r, err);
+    int rc = nd_st_row_load(self, def, record_id, &r, err);
     if (rc != 0)
         return rc;
     if (!r.exists) {
@@ -1616,10 +940,10 @@ int nd_store_get(nd_store_t *self, ld_kind_t kind, const char *record_id, ld_cha
         goto out;
     }
     out->kind = kind;
-    copy_text(out->record_id, sizeof out->record_id, record_id);
+    nd_st_copy_text(out->record_id, sizeof out->record_id, record_id);
     nd_stamp_t latest = nd_record_latest(&r);
     out->hlc = latest.hlc;
-    copy_text(out->origin, sizeof out->origin, latest.origin);
+    nd_st_copy_text(out->origin, sizeof out->origin, latest.origin);
     out->deleted = nd_record_deleted(&r);
     for (size_t i = 0; i < def->nfields && rc == 0; i++) {
         const nd_slot_t *s = &r.fields[i];
@@ -1629,7 +953,7 @@ int nd_store_get(nd_store_t *self, ld_kind_t kind, const char *record_id, ld_cha
         if (rc == 0) {
             ld_field_t *f = &out->fields[out->nfields - 1];
             f->hlc = s->stamp.hlc;
-            copy_text(f->origin, sizeof f->origin, s->stamp.origin);
+            nd_st_copy_text(f->origin, sizeof f->origin, s->stamp.origin);
         }
     }
     if (rc != 0)
@@ -1645,7 +969,7 @@ bool nd_store_exists(nd_store_t *self, ld_kind_t kind, const char *record_id)
     bool live = false;
     if (def == NULL || record_id == NULL)
         return false;
-    if (row_live(self, def, record_id, &live, NULL) != 0)
+    if (nd_st_row_live(self, def, record_id, &live, NULL) != 0)
         return false;
     return live;
 }
@@ -1656,10 +980,10 @@ bool nd_store_is_mine(nd_store_t *self, ld_kind_t kind, const char *record_id)
     if (def == NULL || record_id == NULL || self->node_id[0] == '\0')
         return false;
     nd_record_t r;
-    if (row_load(self, def, record_id, &r, NULL) != 0)
+    if (nd_st_row_load(self, def, record_id, &r, NULL) != 0)
         return false;
     if (self->depth == 0)
-        forget(self, LD_KIND_NONE);       /* others may have written since */
+        nd_st_forget(self, LD_KIND_NONE);       /* others may have written since */
     bool mine = r.exists && nd_audience_check_writable(self->aud, self->node_id, &r, NULL) == 0;
     nd_record_clear(&r);
     return mine;
