@@ -70,15 +70,21 @@ for d in sys.argv[1:]:
     except FileNotFoundError:
         failed += 1
         print(f"no test log in {d}", file=sys.stderr)
-for d, t in failures:
-    out = (t.get("stdout") or "") + (t.get("stderr") or "")
-    lines = [l for l in out.splitlines() if l.strip()][-25:]
-    print(f"FAILED {d}: {t.get('name')} ({t.get('result')}, "
-          f"{t.get('duration', 0):.1f} s), the end of its output:")
-    for l in lines:
-        print(f"    {l[:300]}")
 if skipped:
     print(f"({skipped} skipped)")
+for d, t in failures:
+    out = (t.get("stdout") or "") + (t.get("stderr") or "")
+    lines = [l for l in out.splitlines() if l.strip()]
+    # Criterion's own verdicts first (a long log of the processes may follow them)
+    verdicts = [l for l in lines if "Assertion Failed" in l or "[FAIL]" in l
+                or "[----]   " in l or "CRASH" in l][:20]
+    print(f"FAILED {d}: {t.get('name')} ({t.get('result')}, "
+          f"{t.get('duration') or 0:.1f} s):")
+    for l in verdicts:
+        print(f"    {l[:300]}")
+    print("  the end of its output:")
+    for l in lines[-25:]:
+        print(f"    {l[:300]}")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed or not passed else 0)
 PY

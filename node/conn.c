@@ -396,9 +396,9 @@ void nd_conn_get_stats(const nd_conn_t *self, nd_conn_stats_t *out)
 
 /* --------------------------------------------------------------- sending ---- */
 
-/* Sends header + body without blocking.  0 sent, 1 not now (no link, the queue is full,
- * or the link dropped between the two parts: the whole message is to be sent again), or
- * LD_EIO. */
+/* Sends header + body without blocking.  0 sent (or lost with a link that dropped: see
+ * below), 1 not now (no link, the queue is full, or the link dropped between the two
+ * parts: the whole message is to be sent again), or LD_EIO. */
 static int send_frames(nd_conn_t *self, ld_msg_type_t type, const uint8_t *body, size_t len,
                        ld_error_t *err)
 {
@@ -410,14 +410,18 @@ static int send_frames(nd_conn_t *self, ld_msg_type_t type, const uint8_t *body,
         return ld_error_set(err, LD_EIO, "sending %s to %s: %s", ld_msg_type_name(type),
                             self->endpoint, zmq_strerror(errno));
     }
-    /* The body follows the header into the same pipe, unless that pipe was torn down in
-     * between (the broker went away): libzmq then drops or rolls back the header and
-     * answers EAGAIN (EFAULT in later versions), and the message is sent whole once the
-     * link is back.  EINTR left the header waiting for its body: send the body again. */
+    /* The body follows the header into the same pipe, unless the link dropped in between
+     * (the broker went away).  libzmq never lets a header out without its body: if the
+     * dying pipe is still the socket's, it takes the header back and answers EAGAIN, and
+     * the message is sent whole once the link is back; if the socket has let the pipe go
+     * already, it drops the body too and answers success, and the message is lost with
+     * the link, to be sent again when the session starts over (reset_session, then the
+     * Welcome's pushed_upto).  EINTR comes before anything is written: the header still
+     * waits for its body, which is sent again. */
     while (zmq_send(self->sock, body, len, ZMQ_DONTWAIT) < 0) {
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EFAULT) {
+        if (errno == EAGAIN) {
             ld_debug("%s to %s cut off between its parts: sent again later",
                      ld_msg_type_name(type), self->endpoint);
             return 1;

@@ -424,28 +424,41 @@ static int load_counts(report_t *r, query_t q, const ld_field_def_t *field,
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         int i = field ? ld_schema_word_index(field, nd_rp_col_text(st, 0)) : 0;
-        if (i < 0)
-            continue;       /* not one of the words: every change is checked against them */
-        if (i >= ND_RP_KINDS_MAX) {
-            rc = ld_error_set(r->err, LD_EINVAL, "report: %s: kind '%s' is past the %d "
-                              "kinds the report counts (ND_RP_KINDS_MAX)",
-                              nd_rp_query_name(q), nd_rp_col_text(st, 0), ND_RP_KINDS_MAX);
-            break;
-        }
+        /* i < 0: not one of the words, which every change is checked against; past the
+         * last counted: check_kinds refused the report before */
+        if (i < 0 || i >= ND_RP_KINDS_MAX)
+            continue;
         counts[i].entries = sqlite3_column_int64(st, 1);
         counts[i].members = sqlite3_column_int64(st, 2);
         counts[i].fen = sqlite3_column_int64(st, 3);
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (step != SQLITE_DONE)
         rc = nd_rp_fail_sql(r, nd_rp_query_name(q));
     sqlite3_finalize(st);
     return rc;
 }
 
+/* Whether the report can count every kind of `field` (at most ND_RP_KINDS_MAX). */
+static int check_kinds(report_t *r, const ld_field_def_t *field)
+{
+    size_t n = 0;
+    while (field->words[n] != NULL)
+        n++;
+    if (n > ND_RP_KINDS_MAX)
+        return ld_error_set(r->err, LD_ETOOBIG, "report: %s has %zu kinds, past the %d "
+                            "section five counts (ND_RP_KINDS_MAX)", field->name, n,
+                            ND_RP_KINDS_MAX);
+    return 0;
+}
+
 int nd_rp_load_work(report_t *r)
 {
     r->keeps_township = township_here(r) != NULL;
-    int rc = load_counts(r, Q_WORK_HONOURS, nd_rp_kind_field(LD_KIND_HONOUR), r->honoured);
+    int rc = check_kinds(r, nd_rp_kind_field(LD_KIND_HONOUR));
+    if (rc == 0)
+        rc = check_kinds(r, nd_rp_kind_field(LD_KIND_SUPPORT));
+    if (rc == 0)
+        rc = load_counts(r, Q_WORK_HONOURS, nd_rp_kind_field(LD_KIND_HONOUR), r->honoured);
     if (rc == 0)
         rc = load_counts(r, Q_WORK_SUPPORTS, nd_rp_kind_field(LD_KIND_SUPPORT), r->helped);
     if (rc == 0)

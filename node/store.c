@@ -1,5 +1,6 @@
-/* store.c: a branch's SQLite store: open and migrate it, and the one write path
- * (row + change log in one transaction), the apply path and the outbox.
+/* store.c: a branch's SQLite store: open and migrate it; what its write and apply paths
+ * share (settings, transaction levels, rows, the change log, the conflict log); the
+ * outbox and the reads.
  *
  * Transactions.  Every write, apply and batch runs inside one transaction level:
  * BEGIN IMMEDIATE at the outermost level (so a writer never has to upgrade a read
@@ -501,8 +502,8 @@ int nd_st_row_live(nd_store_t *self, const ld_kind_def_t *def, const char *id, b
  * node's own changes, ST_LOG_APPLY for a change from elsewhere.  c is validated whole
  * unless `checked`: a change from elsewhere was validated when it was decoded or handed
  * to the apply path, and a local write's change was checked as it was built
- * (check_change, check_bases).  *added (may be NULL) tells whether a row went in:
- * ST_LOG_APPLY leaves a change that is already there alone. */
+ * (check_change and check_bases, store_write.c).  *added (may be NULL) tells whether a
+ * row went in: ST_LOG_APPLY leaves a change that is already there alone. */
 int nd_st_log_add(nd_store_t *self, const ld_change_t *c, int which, bool checked,
                   bool *added, ld_error_t *err)
 {
@@ -538,8 +539,8 @@ int nd_st_log_add(nd_store_t *self, const ld_change_t *c, int which, bool checke
 }
 
 /* Appends c (origin, hlc and fields already set) addressed to `to`: one change of
- * at most LD_AUDIENCE_MAX receivers each, with the next seqs.  `checked` as for log_add
- * (snapshots, built from rows as they are stored, are validated whole). */
+ * at most LD_AUDIENCE_MAX receivers each, with the next seqs.  `checked` as for
+ * nd_st_log_add (snapshots, built from rows as they are stored, are validated whole). */
 int nd_st_emit(nd_store_t *self, ld_change_t *c, const nd_nodes_t *to, bool checked,
                ld_error_t *err)
 {
