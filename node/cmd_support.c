@@ -1,7 +1,7 @@
-/* cmd_support.c: the township's own work for its members (DOMAIN.md items 8 and 9): the
- * yearly selection of honoured members (评选: 勤劳致富能手, 遵纪守法党员) and the help
- * given to members in difficulty (帮扶: "1+1" pairing, the support fund, training, help
- * finding work). */
+/* cmd_support.c: the township's own work for its members, as its work report describes
+ * it: the yearly selection of honoured members (评选: 勤劳致富能手, 遵纪守法党员) and the
+ * help given to members in difficulty (帮扶: "1+1" pairing, the support fund, training,
+ * help finding work). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* conn.c: a node's connection to its broker: the CURVE DEALER, its monitor, and the
  * sync session (Hello/Welcome, a window of Pushes, a pipeline of Fetches) on it.
  *
- * How the link is handled (DESIGN.md, "ZeroMQ lessons"):
+ * How the link is handled:
  *  - ZMQ_IMMEDIATE: messages are queued only to a completed connection, and a lost
  *    connection takes its queue with it, so nothing of an old session is replayed to
  *    a new one ahead of its Hello.

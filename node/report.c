@@ -1,4 +1,4 @@
-/* report.c: the compliance report: what is overdue as of a date, by DOMAIN.md's rules,
+/* report.c: the compliance report: what is overdue as of a date, by the rules below,
  * as tables a branch secretary can act on (names, branches, dates).
  *
  * How it is computed: one pass over each table, never a query per member.
@@ -157,7 +157,7 @@ static int load_rules(report_t *r)
 
 /* --------------------------------------------------------------- people ---- */
 
-/* Organisational life in DOMAIN.md's sense. */
+/* Organisational life, as the rules above count it. */
 static const char *const life_kinds[] = {
     "meeting", "committee", "group", "theme-day", "lecture", "life-meeting", "appraisal",
 };

@@ -1,5 +1,5 @@
-/* report.h: the compliance report: what is overdue as of a date, by the rules of
- * DOMAIN.md, with the seed's values as defaults and every threshold a setting. */
+/* report.h: the compliance report: what is overdue as of a date, by the rules report.c
+ * lists, with the seed's values as defaults and every threshold a setting. */
 #ifndef ND_REPORT_H
 #define ND_REPORT_H
 

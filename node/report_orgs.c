@@ -323,7 +323,7 @@ int nd_rp_check_branches(report_t *r)
     return rc;
 }
 
-/* The township's symposium for its mobile members (DOMAIN.md: twice a year by default):
+/* The township's symposium for its mobile members (twice a year by default):
  * the last period that has ended with no entry of kind symposium for any member is a
  * breach, once a member away on the date had left by that period's first day. */
 static int check_symposium(report_t *r, const org_t *town)
@@ -342,10 +342,10 @@ static int check_symposium(report_t *r, const org_t *town)
                             "外出的流动党员", key);
 }
 
-/* The yearly selection of honoured members (DOMAIN.md: 勤劳致富能手 and 遵纪守法党员),
- * owed for the last full year once a member was away in it: no honour for that year is
- * a warning until the end of March (the selection is made with the year's review),
- * then a breach. */
+/* The yearly selection of honoured members (the township's work report names two,
+ * 勤劳致富能手 and 遵纪守法党员), owed for the last full year once a member was away in
+ * it: no honour for that year is a warning until the end of March (the selection is
+ * made with the year's review), then a breach. */
 static int check_selection(report_t *r, const org_t *town)
 {
     int away = 0;

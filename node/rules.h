@@ -17,7 +17,7 @@ typedef struct nd_period {
     int32_t last;
 } nd_period_t;
 
-/* The thresholds of DOMAIN.md's rules; the settings "report.<name>" override them. */
+/* The thresholds of the report's rules (report.c); the settings "report.<name>" override them. */
 typedef struct nd_rules {
     int contact_warn_days;     /* 30: warn in the last days of a half-year with no contact */
     int visit_warn_days;       /* 60: warn in the last days of a year with no visit */
@@ -34,7 +34,7 @@ typedef struct nd_rules {
                                   year (0: none) */
 } nd_rules_t;
 
-/* The organisational life a branch holds on a timetable (DOMAIN.md, national practice):
+/* The organisational life a branch holds on a timetable (national practice):
  * the activity kind, and one per this many months.  Lectures (党课) are left out: their
  * rate is set locally. */
 typedef struct nd_life_rule {

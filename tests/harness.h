@@ -234,7 +234,7 @@ int hn_printed_id(const hn_result_t *r, char *out, size_t outsz);
 
 /* ---------------------------------------------------------- the branches ---- */
 
-/* The two branches of DOMAIN.md: node "home" (the Zhuyuan town committee, orgs
+/* The two branches of the tests: node "home" (the Zhuyuan town committee, orgs
  * "zhuyuan" township and "longtan" village) and node "dongguan" (org "dgb", the
  * Dongguan mobile branch, created at home and kept by node dongguan), registered and
  * linked.  0 or -1. */
