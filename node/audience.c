@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 #define ORG_SLOTS    256           /* org -> node, direct-mapped by hash */
 #define MEMBER_SLOTS 64            /* member -> org, current trip's org */
 
@@ -230,17 +232,6 @@ void nd_audience_destroy(nd_audience_t **self_p)
 
 /* ----------------------------------------------------------------- lookups ---- */
 
-/* FNV-1a of an id, for the cache slots. */
-static size_t slot_hash(const char *id)
-{
-    uint32_t h = 2166136261u;
-    for (; *id != '\0'; id++) {
-        h ^= (unsigned char)*id;
-        h *= 16777619u;
-    }
-    return h;
-}
-
 void nd_audience_forget(nd_audience_t *self, ld_kind_t kind)
 {
     if (self == NULL)
@@ -254,7 +245,7 @@ void nd_audience_forget(nd_audience_t *self, ld_kind_t kind)
 /* The cache slot of member (emptied and claimed for it if it held another). */
 static member_slot_t *member_slot(nd_audience_t *self, const char *member)
 {
-    member_slot_t *m = &self->members[slot_hash(member) % MEMBER_SLOTS];
+    member_slot_t *m = &self->members[ld_text_hash(member) % MEMBER_SLOTS];
     if (m->gen != self->member_gen || strcmp(m->id, member) != 0) {
         m->gen = self->member_gen;
         m->has_org = m->has_trip = false;
@@ -282,7 +273,7 @@ static int org_node(nd_audience_t *self, const char *org, char *out, ld_error_t 
     if (org == NULL || org[0] == '\0')
         return 0;
     bool cacheable = strlen(org) <= LD_ID_MAX;
-    org_slot_t *slot = &self->orgs[slot_hash(org) % ORG_SLOTS];
+    org_slot_t *slot = &self->orgs[ld_text_hash(org) % ORG_SLOTS];
     if (cacheable && slot->gen == self->org_gen && strcmp(slot->org, org) == 0) {
         memcpy(out, slot->node, sizeof slot->node);
         return 0;

@@ -222,16 +222,6 @@ static const char *org_name(const report_t *r, const char *id)
 }
 
 /* FNV-1a. */
-static size_t hash_text(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char) *s;
-        h *= 1099511628211ull;
-    }
-    return (size_t) h;
-}
-
 static int index_people(report_t *r)
 {
     size_t n = 16;
@@ -242,7 +232,7 @@ static int index_people(report_t *r)
         return nd_rp_fail_nomem(r);
     r->nslots = n;
     for (size_t i = 0; i < r->npeople; i++) {
-        size_t h = hash_text(r->people[i].id) & (n - 1);
+        size_t h = (size_t) ld_text_hash(r->people[i].id) & (n - 1);
         while (r->slots[h])
             h = (h + 1) & (n - 1);
         r->slots[h] = i + 1;
@@ -254,7 +244,7 @@ static person_t *find_person(const report_t *r, const char *id)
 {
     if (!r->nslots)
         return NULL;
-    size_t h = hash_text(id) & (r->nslots - 1);
+    size_t h = (size_t) ld_text_hash(id) & (r->nslots - 1);
     while (r->slots[h]) {
         person_t *p = &r->people[r->slots[h] - 1];
         if (strcmp(p->id, id) == 0)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "store_int.h"
+#include "text.h"
 
 /* The index of field `name` in def, or -1: by address first (a change's field names
  * are the schema's own strings), then by text. */
@@ -14,17 +15,6 @@ static int field_index(const ld_kind_def_t *def, const char *name)
             return (int)i;
     }
     return ld_schema_field_index(def, name);
-}
-
-/* FNV-1a of a record id, for the live slots. */
-static size_t id_hash(const char *id)
-{
-    uint32_t h = 2166136261u;
-    for (; *id != '\0'; id++) {
-        h ^= (unsigned char)*id;
-        h *= 16777619u;
-    }
-    return h;
 }
 
 /* Checks what a local change may hold before anything is read. */
@@ -94,8 +84,8 @@ static int check_refs(nd_store_t *self, const ld_kind_def_t *def, const ld_chang
         if (fd->type != LD_T_REF || v == NULL || v[0] == '\0')
             continue;
         const ld_kind_def_t *ref = ld_schema_kind(fd->ref);
-        live_slot_t *slot = strlen(v) <= LD_RECORD_ID_MAX
-                            ? &self->live[(id_hash(v) ^ (size_t)ref->kind) % LIVE_SLOTS] : NULL;
+        uint64_t h = ld_text_hash(v) ^ (uint64_t)ref->kind;
+        live_slot_t *slot = strlen(v) <= LD_RECORD_ID_MAX ? &self->live[h % LIVE_SLOTS] : NULL;
         if (slot != NULL && slot->gen == self->live_gen[ref->kind] && slot->kind == ref->kind &&
             strcmp(slot->id, v) == 0)
             continue;

@@ -387,3 +387,13 @@ void ld_quote(const char *s, size_t max_in, char *out, size_t outsz)
     }
     out[o] = '\0';
 }
+
+uint64_t ld_text_hash(const char *s)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}

@@ -55,6 +55,10 @@ void ld_money_format(int64_t fen, char out[24]);
  * Always NUL-terminates (outsz > 0). */
 void ld_quote(const char *s, size_t max_in, char *out, size_t outsz);
 
+/* The 64-bit FNV-1a hash of a NUL-terminated string: for in-memory tables keyed by an id
+ * (never stored, never sent). */
+uint64_t ld_text_hash(const char *s);
+
 #define LD_QUOTE_MAX 200   /* input bytes an error message quotes by default */
 
 #endif

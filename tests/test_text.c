@@ -359,3 +359,12 @@ Test(text, random_mixed_text_is_judged_as_the_rules_say)
     cr_assert_gt(judged_valid, 1000);
     cr_assert_gt(judged_invalid, 1000);
 }
+
+/* The published FNV-1a 64-bit test vectors, and a Chinese id hashed byte by byte. */
+Test(text, text_hash_is_fnv_1a_64)
+{
+    cr_assert_eq(ld_text_hash(""), UINT64_C(0xcbf29ce484222325));
+    cr_assert_eq(ld_text_hash("a"), UINT64_C(0xaf63dc4c8601ec8c));
+    cr_assert_eq(ld_text_hash("foobar"), UINT64_C(0x85944171f73967e8));
+    cr_assert_neq(ld_text_hash("竹园镇"), ld_text_hash("竹园"));
+}
