@@ -44,8 +44,9 @@ ld_build() {
 
 # ld_count_results BUILD_DIR...: prints "N passed, N failed" from meson's test logs
 # (a skipped test is neither) and returns 1 if anything failed or nothing ran.  Each
-# failed test is named just above that line, with the last lines of its output, so that
-# the end of a long log says what failed.
+# failed test is named just above that line, with Criterion's verdicts (failed
+# assertions, crashes) and the last lines of its output, so that the end of a long log
+# says what failed.
 ld_count_results() {
     python3 - "$@" <<'PY'
 import json, sys

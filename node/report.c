@@ -347,7 +347,8 @@ static int member_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
                           const char *note, const char *more)
 {
     const char *cells[CELLS_MAX] = { nd_level_name(level), p->name, p->org_name,
-                                     p->inflow_name, nd_rp_duty_name(r, duty), date, elapsed, note };
+                                     p->inflow_name, nd_rp_duty_name(r, duty), date, elapsed,
+                                     note };
     char key[NAME_KEY_MAX + 256];
     int n = member_key(r, key, sizeof key, p->org, p->name, p->id);
     if (more != NULL && n > 0 && (size_t) n < sizeof key)
@@ -778,8 +779,7 @@ int nd_report_explain(nd_store_t *store, int32_t as_of, FILE *out, ld_error_t *e
             rc = nd_rp_fail_nomem(&r);
             break;
         }
-        if (sqlite3_prepare_v2(r.db, sql, -1, &st, NULL) != SQLITE_OK)
-            rc = nd_rp_fail_sql(&r, nd_rp_query_name(q));
+        rc = nd_rp_prepare(&r, nd_rp_query_name(q), sql, &st);
         free(sql);
         if (rc)
             break;

@@ -59,7 +59,7 @@ int nd_rp_fail_nomem(report_t *r)
     return ld_error_set(r->err, LD_ENOMEM, "report: out of memory");
 }
 
-static int prepare(report_t *r, const char *what, const char *sql, sqlite3_stmt **st)
+int nd_rp_prepare(report_t *r, const char *what, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(r->db, sql, -1, st, NULL) != SQLITE_OK)
         return nd_rp_fail_sql(r, what);
@@ -237,7 +237,7 @@ const char *nd_rp_query_sql(query_t q)
 
 int nd_rp_prepare_query(report_t *r, query_t q, sqlite3_stmt **st)
 {
-    int rc = prepare(r, nd_rp_query_name(q), queries[q].sql, st);
+    int rc = nd_rp_prepare(r, nd_rp_query_name(q), queries[q].sql, st);
     if (rc)
         return rc;
     int y, m, d;

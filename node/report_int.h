@@ -156,6 +156,9 @@ int nd_rp_add_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
 /* Frees every finding of f and empties it. */
 void nd_rp_findings_free(findings_t *f);
 
+/* Prepares `sql` (named `what` in an error); 0 or LD_EIO. */
+int nd_rp_prepare(report_t *r, const char *what, const char *sql, sqlite3_stmt **st);
+
 /* Prepares query q with its parameters bound for the report's date; its name, for
  * messages.  0 or LD_EIO. */
 int nd_rp_prepare_query(report_t *r, query_t q, sqlite3_stmt **st);

@@ -1,6 +1,6 @@
 /* text.h: the checks and measures every side applies to text it did not write:
  * UTF-8 validity, display width of Chinese text, dates and months in China
- * Standard Time, and the shape of ids. */
+ * Standard Time, the shape of ids, and a hash of ids for in-memory tables. */
 #ifndef LD_TEXT_H
 #define LD_TEXT_H
 

@@ -654,8 +654,8 @@ Test(deploy, quickstart_runs_twice_prints_both_reports_agrees_on_digests_and_lea
 {
     skip_under_valgrind("the quickstart starts thousands of processes");
 #ifdef HN_SANITIZED
-    SKIP("not run in a sanitizer build: its thousands of commands start ten times "
-                 "slower there, and test_cli and the sync tests run each of them");
+    SKIP("not run in a sanitizer build: its thousands of commands start ten times slower "
+         "there, and test_cli and the sync tests run each of them");
 #endif
     char who[512];
     const char *script = str("%s/deploy/quickstart.sh", source_root);
