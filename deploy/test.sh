@@ -11,28 +11,44 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
 
+# took WHAT: adds "WHAT N s" (the seconds since the last call) to the stages' times,
+# printed before the result so that a slow run says which stage was slow.
+times=()
+stage_start=$SECONDS
+took() {
+    times+=("$1 $((SECONDS - stage_start)) s")
+    stage_start=$SECONDS
+}
+
 # nats-server and libnats: the JetStream store and its cluster tests
 ld_install_deps nats-server libnats-dev
+took install
 dirs=(build)
 ld_build build
+took build
 status=0
 meson test -C build --print-errorlogs ${LIANGDI_TEST_ARGS:-} || status=1
+took tests
 
 if [ "${LIANGDI_TEST_SANITIZE:-1}" != 0 ]; then
     dirs+=(build-asan)
     # -O1, as the sanitizers' own documents advise: the tests run about a tenth faster
     # than at -O0, and the compiler's checks see more (format truncation, for one)
     ld_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Doptimization=1
+    took "sanitizer build"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs ${LIANGDI_TEST_ARGS:-} || status=1
+    took "sanitizer tests"
 fi
 
 fuzz_seconds=${LIANGDI_FUZZ_SECONDS:-10}
 if [ "$fuzz_seconds" != 0 ]; then
     dirs+=(build-fuzz)
     LIANGDI_FUZZ_SECONDS=$fuzz_seconds bash deploy/fuzz.sh || status=1
+    took fuzzing
 fi
 
 echo
+printf 'stages: %s\n' "$(IFS=,; echo "${times[*]}" | sed 's/,/, /g')"
 ld_count_results "${dirs[@]}" || status=1
 exit "$status"
