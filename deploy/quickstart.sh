@@ -94,9 +94,18 @@ out() {
 z85_key() {
     printf '%s\n' "$1" | grep -oE '[][0-9A-Za-z.:+=^!/*?&<>(){}@%$#-]{40}' | tail -n 1
 }
-# last_word TEXT: the last whitespace-separated word of TEXT (a printed record id).
-last_word() {
-    printf '%s\n' "$1" | awk 'NF { w = $NF } END { print w }'
+# line WORD...: the words as one line of a `liangdi batch` file; a word with a blank, a
+# quote, a backslash or a # in it, or an empty one, goes in single quotes (a ' inside it
+# written '\'').
+line() {
+    local w text=
+    for w in "$@"; do
+        case $w in
+            ''|*[[:space:]\'\"\\#]*) w="'${w//\'/\'\\\'\'}'" ;;
+        esac
+        text+=${text:+ }$w
+    done
+    printf '%s\n' "$text"
 }
 # node NAME ARGS...: runs liangdi against node NAME's store and config.
 node() {
@@ -164,15 +173,18 @@ sync_all() {
 
 # ---- 4. the seed township on the home node ----
 step "Loading the seed township on the home node: orgs, members, trips, agreements"
+# Each group of records is one file of commands, run by `liangdi batch` in one
+# transaction (the files stay in the demo folder, to read or to run again elsewhere).
 orgs=0
 while IFS=, read -r id name kind parent keeper; do
     [ "$id" = id ] && continue
     args=(org add "$id" --name "$name" --kind "$kind")
     [ -n "$parent" ] && args+=(--parent "$parent")
     [ -n "$keeper" ] && [ "$keeper" != zhuyuan ] && args+=(--node "$keeper")
-    run node zhuyuan "${args[@]}"
+    line "${args[@]}"
     orgs=$((orgs + 1))
-done < "$seed/orgs.csv"
+done < "$seed/orgs.csv" > "$demo/zhuyuan/orgs.txt"
+run node zhuyuan batch "$demo/zhuyuan/orgs.txt"
 run node zhuyuan member import "$seed/members.csv"
 
 # The members, in trips.csv order: name, inflow branch, departure date.
@@ -180,18 +192,22 @@ members=() member_to=() member_left=()
 while IFS=, read -r member to date employer address; do
     [ "$member" = member ] && continue
     members+=("$member"); member_to+=("$to"); member_left+=("$date")
-    run node zhuyuan trip start "$member" --to "$to" --date "$date" \
-        --employer "$employer" --address "$address"
+    line trip start "$member" --to "$to" --date "$date" --employer "$employer" \
+        --address "$address" >> "$demo/zhuyuan/trips.txt"
 done < "$seed/trips.csv"
+run node zhuyuan batch "$demo/zhuyuan/trips.txt"
 
-agreements=() agreement_out=() agreement_in=()
+agreement_out=() agreement_in=()
 while IFS=, read -r outflow inflow signed; do
     [ "$outflow" = outflow ] && continue
-    id=$(last_word "$(out node zhuyuan agreement add --outflow "$outflow" --inflow "$inflow" \
-                        --signed "$signed" --terms "两地双管共管协议")")
-    [ -n "$id" ] || die "agreement add printed no id"
-    agreements+=("$id"); agreement_out+=("$outflow"); agreement_in+=("$inflow")
+    agreement_out+=("$outflow"); agreement_in+=("$inflow")
+    line agreement add --outflow "$outflow" --inflow "$inflow" --signed "$signed" \
+        --terms "两地双管共管协议" >> "$demo/zhuyuan/agreements.txt"
 done < "$seed/agreements.csv"
+# the batch prints each new agreement's id, in the file's order
+mapfile -t agreements < <(out node zhuyuan batch "$demo/zhuyuan/agreements.txt")
+[ "${#agreements[@]}" -eq "${#agreement_out[@]}" ] \
+    || die "agreement batch printed ${#agreements[@]} ids for ${#agreement_out[@]} agreements"
 echo "    $orgs organisations, ${#members[@]} mobile members, ${#agreements[@]} agreements"
 
 step "Syncing, so that each branch receives its members and agreements"
@@ -207,12 +223,11 @@ sync_all zhuyuan dongguan shenzhen
 #   each branch's committee and group meet monthly, and all its members in March and
 #   June, recorded for its first member; Shenzhen's group skipped June (breach);
 #   agreements 4 and 13:        no contact this half-year; agreements 9 and 22: no visit.
-# rec NODE ARGS...: one write on NODE, echoed to the recorder's log and counted.
+# rec NODE ARGS...: one write on NODE, a line of its half-year's batch file, counted.
 recorded=0
 rec() {
     recorded=$((recorded + 1))
-    printf '$ liangdi %s\n' "$*"
-    node "$@" || { printf 'failed: liangdi %s\n' "$*"; return 1; }
+    line "${@:2}" >> "$demo/$1/half-year.txt"
 }
 month_of() { echo $((10#${1:5:2})); }
 day_of() { echo $((10#${1:8:2})); }
@@ -324,11 +339,13 @@ record_branch() {
 }
 
 step "Recording January-June 2010 on all three nodes: contacts, visits, organisational life, dues, assessments"
-# The three stores are independent: write them side by side.
+# Each node's half-year is one batch file (half-year.txt in its folder), run in one
+# transaction; the three stores are independent, so they are written side by side.
 for n in zhuyuan dongguan shenzhen; do
     (
         set -e
         if [ "$n" = zhuyuan ]; then record_home; else record_branch "$n"; fi
+        node "$n" batch "$demo/$n/half-year.txt"
         echo "$recorded" > "$demo/$n/recorded"
     ) >"$demo/$n/record.log" 2>&1 &
     pids+=($!)

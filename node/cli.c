@@ -160,6 +160,18 @@ static const cli_command_t cli_commands[] = {
       "write a consistent copy of the store, safe while the daemon runs" },
     { "compact", nd_cmd_compact, "", "", "", "", FMT_NONE, "",
       "rewrite the store smaller, with 16 KiB pages (stop the daemon first)" },
+    { "batch", nd_cmd_batch, "FILE", "", "", "", FMT_NONE, "FILE|-",
+      "run a file of record commands, one per line, in one transaction: all lines or none" },
+};
+
+/* The commands a batch may hold: those that write records through the store's groups.
+ * Not member import (a group of its own), nor the node's own business (init, keys, the
+ * broker, sync, backup) nor the lists and reports. */
+static const char *const cli_batch_commands[] = {
+    "org add", "org edit", "member add", "member edit", "trip start", "trip report-in",
+    "trip end", "trip edit", "agreement add", "contact add", "visit add", "activity add",
+    "assess", "approval add", "care add", "care close", "honour add", "support add",
+    "delete",
 };
 
 #define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])
@@ -843,6 +855,57 @@ static int exit_code_for(int code)
     default:
         return ND_EXIT_RUNTIME;
     }
+}
+
+static bool batch_allows(const cli_command_t *cmd)
+{
+    for (size_t i = 0; i < sizeof cli_batch_commands / sizeof cli_batch_commands[0]; i++)
+        if (strcmp(cli_batch_commands[i], cmd->words) == 0)
+            return true;
+    return false;
+}
+
+int nd_cli_run_line(nd_cli_t *batch, int argc, char **argv, char *words, size_t wordsz,
+                    ld_error_t *err)
+{
+    nd_cli_t line = {0};
+    const char *pos[CLI_ARGS_MAX + 4];
+    size_t npos = 0, used = 0;
+    char quoted[256];
+
+    snprintf(words, wordsz, "%s", "");
+    line.format = ND_FMT_TABLE;
+    int rc = cli_tokenize(&line, argc, argv, pos, &npos, err);
+    if (rc != 0)
+        return rc;
+    line.cmd = cli_match(pos, npos, &used);
+    if (!line.cmd && npos == 0)
+        return ld_error_set(err, LD_EINVAL, "no command, only flags");
+    if (!line.cmd) {
+        ld_quote(pos[0], LD_QUOTE_MAX, quoted, sizeof quoted);
+        return ld_error_set(err, LD_EINVAL, "unknown command '%s'", quoted);
+    }
+    snprintf(line.words, sizeof line.words, "%s", line.cmd->words);
+    snprintf(words, wordsz, "%s", line.cmd->words);
+    if (!batch_allows(line.cmd))
+        return ld_error_set(err, LD_EINVAL, "'%s' cannot be part of a batch, which holds "
+                            "the commands that record (add, edit, assess, delete...)",
+                            line.cmd->words);
+    for (size_t i = 0; i < line.nflags; i++)
+        if (word_in("db config help", line.flag_names[i], line.flag_lens[i]))
+            return ld_error_set(err, LD_EINVAL, "--%.*s is given to the batch itself, not "
+                                "to a line of it", (int) line.flag_lens[i],
+                                line.flag_names[i]);
+    rc = cli_check(&line, pos + used, npos - used, err);
+    if (rc != 0)
+        return rc;
+    line.db_path = batch->db_path;
+    line.keyfile = batch->keyfile;
+    line.config = batch->config;
+    line.store = batch->store;
+    if (!line.store)
+        return ld_error_set(err, LD_EINVAL, "a batch's store is opened before its lines run");
+    return line.cmd->run(&line, err);
 }
 
 int nd_cli_main(int argc, char **argv)

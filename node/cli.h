@@ -35,6 +35,14 @@ const nd_config_t *nd_cli_config(const nd_cli_t *cli);
 /* The keypair file: the config's keyfile, else "<db>.key".  Borrowed. */
 const char *nd_cli_keyfile(const nd_cli_t *cli);
 
+/* Runs one line of a batch (argv[0] is a placeholder, as in main's) on `batch`'s store,
+ * config and paths, inside the group the batch holds open: only the commands that write
+ * records, and none of the flags the batch itself takes (--db, --config, --help).  The
+ * command's words go to words[0..wordsz) as soon as they are known ("" before).  0, or
+ * the command's LD_E* code with err set. */
+int nd_cli_run_line(nd_cli_t *batch, int argc, char **argv, char *words, size_t wordsz,
+                    ld_error_t *err);
+
 /* Opens the existing store on first use (LD_EIO naming the path and suggesting
  * `liangdi init` when there is none).  The store stays the cli's. */
 nd_store_t *nd_cli_store(nd_cli_t *cli, ld_error_t *err);
@@ -117,5 +125,6 @@ int nd_cmd_digest(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_history(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_conflicts(nd_cli_t *cli, ld_error_t *err);
 int nd_cmd_report(nd_cli_t *cli, ld_error_t *err);
+int nd_cmd_batch(nd_cli_t *cli, ld_error_t *err);             /* cmd_batch.c */
 
 #endif
