@@ -30,6 +30,7 @@ typedef struct run {
 static char dir[256];
 static char db[300];
 static char bin[1024];
+static char stdin_path[320];   /* what the command reads on standard input; "" /dev/null */
 static run_t last;
 
 static char *slurp(const char *path, size_t *len)
@@ -79,7 +80,7 @@ static int runv(const char *const *args)
     if (pid == 0) {
         int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int in = open("/dev/null", O_RDONLY);
+        int in = open(stdin_path[0] ? stdin_path : "/dev/null", O_RDONLY);
         if (o < 0 || e < 0 || in < 0 || chdir(dir) != 0)
             _exit(127);
         dup2(in, 0);
@@ -739,6 +740,131 @@ Test(cli, member_import_writes_all_rows_or_none)
                     "was born)", "member", "import", "order.csv");
     FAILS_UNCHANGED(2, "cannot open", "member", "import", "nonexistent.csv");
     cr_assert_eq(query_int("SELECT count(*) FROM members"), 6);
+}
+
+/* ------------------------------------------------------------- batch ---- */
+
+/* The number of lines of `text` that are one UUID each, and nothing else. */
+static size_t id_lines(const char *text)
+{
+    size_t n = 0;
+    for (const char *p = text; *p; ) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t) (nl - p) : strlen(p);
+        cr_assert_eq(len, 36, "a line of stdout that is not an id: '%.*s'", (int) len, p);
+        n++;
+        p += len + (nl != NULL);
+    }
+    return n;
+}
+
+Test(cli, batch_runs_every_line_in_one_transaction_and_prints_the_ids_in_order)
+{
+    township();
+    char text[1200];
+    char first[40];
+    snprintf(first, sizeof first, "%s", member("林术平", "longtan", "1970-01-01"));
+    snprintf(text, sizeof text,
+             "# 林术平's page of the booklet, and a member who joined this month\n"
+             "\n"
+             "activity add %s --date 2010-03-25 --kind theme-day --note '主题党日 (三月)'\n"
+             "\t activity add 林术平 --date 2010-03-25 --kind dues --month 2010-03 --amount 10"
+             "  # 党费\r\n"
+             "member add --name \"张 \\\"小\\\" 平\" --org tingzi --born 1985-04-01\n"
+             "activity add '张 \"小\" 平' --date 2010-03-28 --kind study --note it\\'s\n"
+             "assess 林术平 --year 2009 --side outflow --grade competent\n",
+             first);
+    write_text("page.txt", text);
+    RUN(0, "batch", "page.txt");
+    ERR_HAS("ran 5 commands from page.txt, in one transaction");
+    cr_assert_eq(id_lines(last.out), 5, "one id per command:\n%s", last.out);
+    /* the member added on line 5 is named on line 6, before anything is committed */
+    cr_assert_eq(query_int("SELECT count(*) FROM members WHERE name = '张 \"小\" 平'"), 1);
+    cr_assert_eq(query_int("SELECT count(*) FROM activities a JOIN members m ON m.id = a.member"
+                           " WHERE m.name = '张 \"小\" 平' AND a.note = 'it''s'"), 1);
+    cr_assert_eq(query_int("SELECT count(*) FROM activities WHERE note = '主题党日 (三月)'"), 1);
+    cr_assert_eq(query_int("SELECT count(*) FROM activities WHERE kind = 'dues' AND "
+                           "month = '2010-03' AND note IS NULL"), 1);
+    cr_assert_eq(query_int("SELECT count(*) FROM assessments"), 1);
+    /* the printed ids are the records', in the file's order */
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM activities WHERE id = '%.36s' AND "
+             "kind = 'theme-day'", last.out);
+    cr_assert_eq(query_int(sql), 1, "the first id is the first line's activity");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM members WHERE id = '%.36s'",
+             last.out + 2 * 37);
+    cr_assert_eq(query_int(sql), 1, "the third id is the member added on line 5");
+}
+
+Test(cli, batch_with_a_bad_line_writes_nothing_prints_no_id_and_names_the_line)
+{
+    township();
+    member("林术平", "longtan", "1970-01-01");
+    write_text("page.txt", "activity add 林术平 --date 2010-03-25 --kind theme-day\n"
+                           "member add --name 张小平 --org tingzi\n"
+                           "activity add 林术平 --date 2010-02-30 --kind study\n"
+                           "activity add 林术平 --date 2010-04-25 --kind theme-day\n");
+    FAILS_UNCHANGED(2, "page.txt, line 3 (activity add): --date: bad value '2010-02-30'",
+                    "batch", "page.txt");
+    ERR_HAS("; nothing of the batch was written");
+    cr_assert_eq(query_int("SELECT count(*) FROM activities"), 0);
+    cr_assert_eq(query_int("SELECT count(*) FROM members WHERE name = '张小平'"), 0);
+    /* a write refused part way through its command (a second dues for one month) */
+    write_text("dues.txt", "activity add 林术平 --date 2010-03-25 --kind dues --month 2010-03 "
+                           "--amount 10\n"
+                           "activity add 林术平 --date 2010-03-26 --kind dues --month 2010-03 "
+                           "--amount 10\n");
+    FAILS_UNCHANGED(2, "dues.txt, line 2 (activity add): --month: the dues for 2010-03 are "
+                    "already recorded", "batch", "dues.txt");
+}
+
+Test(cli, batch_refuses_other_commands_and_lines_it_cannot_read_leaving_the_store_as_it_was)
+{
+    township();
+    member("林术平", "longtan", "1970-01-01");
+    write_text("sync.txt", "activity add 林术平 --date 2010-03-25 --kind study\nsync\n");
+    FAILS_UNCHANGED(2, "sync.txt, line 2 (sync): 'sync' cannot be part of a batch", "batch",
+                    "sync.txt");
+    write_text("import.txt", "member import roster.csv\n");
+    FAILS_UNCHANGED(2, "line 1 (member import): 'member import' cannot be part of a batch",
+                    "batch", "import.txt");
+    write_text("nested.txt", "batch nested.txt\n");
+    FAILS_UNCHANGED(2, "line 1 (batch): 'batch' cannot be part of a batch", "batch",
+                    "nested.txt");
+    write_text("db.txt", "activity add 林术平 --date 2010-03-25 --kind study --db other.db\n");
+    FAILS_UNCHANGED(2, "line 1 (activity add): --db is given to the batch itself", "batch",
+                    "db.txt");
+    write_text("unknown.txt", "\n# two\nactivity ad 林术平\n");
+    FAILS_UNCHANGED(2, "unknown.txt, line 3: unknown command 'activity'", "batch",
+                    "unknown.txt");
+    write_text("quote.txt", "activity add 林术平 --date 2010-03-25 --kind study --note '未完\n");
+    FAILS_UNCHANGED(2, "quote.txt, line 1: a ' that is never closed", "batch", "quote.txt");
+    write_text("args.txt", "activity add 林术平 --date 2010-03-25 --kind study extra\n");
+    FAILS_UNCHANGED(2, "line 1 (activity add): unexpected argument 'extra'", "batch",
+                    "args.txt");
+    write_text("latin1.txt", "activity add 林术平 --date 2010-03-25 --kind study --note \xd6\n");
+    FAILS_UNCHANGED(2, "latin1.txt, line 1: not valid UTF-8", "batch", "latin1.txt");
+    FAILS_UNCHANGED(2, "missing FILE", "batch");
+    FAILS_UNCHANGED(1, "cannot open nonexistent.txt", "batch", "nonexistent.txt");
+    cr_assert_eq(query_int("SELECT count(*) FROM activities"), 0);
+}
+
+Test(cli, batch_reads_standard_input_given_as_a_dash)
+{
+    township();
+    member("林术平", "longtan", "1970-01-01");
+    write_text("in.txt", "activity add 林术平 --date 2010-03-25 --kind study\n"
+                         "activity add 林术平 --date 2010-04-25 --kind study\n");
+    snprintf(stdin_path, sizeof stdin_path, "%s/in.txt", dir);
+    RUN(0, "batch", "-");
+    stdin_path[0] = '\0';
+    ERR_HAS("ran 2 commands from standard input");
+    cr_assert_eq(id_lines(last.out), 2);
+    cr_assert_eq(query_int("SELECT count(*) FROM activities"), 2);
+    write_text("empty.txt", "# nothing yet\n\n");
+    RUN(0, "batch", "empty.txt");
+    ERR_HAS("ran 0 commands from empty.txt");
+    cr_assert_eq(last.out[0], '\0');
 }
 
 Test(cli, lists_refuse_unknown_filters_and_formats)
