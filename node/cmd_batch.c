@@ -14,7 +14,7 @@
 #include "text.h"
 
 #define BATCH_WORDS_MAX 160               /* 64 flags and their values, and arguments */
-#define BATCH_LINE_MAX  (1024 * 1024)     /* a longer line is refused, not read whole */
+#define BATCH_LINE_MAX  (1024 * 1024)     /* a longer line is refused */
 
 /* Runs one line (its words in argv[1..argc)); on failure re-words err to name the line
  * and its command. */
