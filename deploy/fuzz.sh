@@ -2,7 +2,6 @@
 # fuzz.sh: builds the libFuzzer targets with clang, ASan and UBSan, and runs each for a
 # bounded time (LIANGDI_FUZZ_SECONDS, default 60) on its seed corpus in tests/fuzz/corpus.
 # A finding fails the run and leaves the crashing input in build-fuzz/tests/fuzz/*-corpus/.
-# With the argument `build` it builds the targets and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
@@ -18,5 +17,4 @@ fi
 targets=$(sed -n "s/^ *'\(fuzz_[a-z_]*\)' *:.*/tests\/fuzz\/\1/p" tests/fuzz/meson.build)
 # shellcheck disable=SC2086
 meson compile -C build-fuzz $targets
-[ "${1:-}" = build ] && exit 0
 meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs
