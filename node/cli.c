@@ -135,6 +135,8 @@ static const cli_command_t cli_commands[] = {
       "[--member MEMBER] [--kind K]", "list the help given to members in difficulty" },
     { "delete", nd_cmd_delete, "RECORD", "", "", "", FMT_NONE, "RECORD",
       "delete an entry made by mistake, on every node that holds it" },
+    { "batch", nd_cmd_batch, "FILE", "", "", "", FMT_NONE, "FILE|-",
+      "run a file of record commands, one per line, in one transaction: all lines or none" },
     { "export", nd_cmd_export, "", "", "", "", FMT_NONE, "",
       "every record this node holds, as one JSON document" },
     { "digest", nd_cmd_digest, "", "with", "records", "with", FMT_LIST, "--with NODE [--records]",
@@ -160,8 +162,6 @@ static const cli_command_t cli_commands[] = {
       "write a consistent copy of the store, safe while the daemon runs" },
     { "compact", nd_cmd_compact, "", "", "", "", FMT_NONE, "",
       "rewrite the store smaller, with 16 KiB pages (stop the daemon first)" },
-    { "batch", nd_cmd_batch, "FILE", "", "", "", FMT_NONE, "FILE|-",
-      "run a file of record commands, one per line, in one transaction: all lines or none" },
 };
 
 /* The commands a batch may hold: those that write records through the store's groups.
