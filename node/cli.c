@@ -135,7 +135,7 @@ static const cli_command_t cli_commands[] = {
       "[--member MEMBER] [--kind K]", "list the help given to members in difficulty" },
     { "delete", nd_cmd_delete, "RECORD", "", "", "", FMT_NONE, "RECORD",
       "delete an entry made by mistake, on every node that holds it" },
-    { "batch", nd_cmd_batch, "FILE", "", "", "", FMT_NONE, "FILE|-",
+    { "batch", nd_cmd_batch, "FILE", "", "check", "", FMT_NONE, "FILE|- [--check]",
       "run a file of record commands, one per line, in one transaction: all lines or none" },
     { "export", nd_cmd_export, "", "", "", "", FMT_NONE, "",
       "every record this node holds, as one JSON document" },

@@ -1,7 +1,9 @@
 /* cmd_batch.c: `liangdi batch FILE`: the record commands of a file (or of standard input,
  * "-"), one per line, run in one process and one transaction: every line is written, or
  * none is and the store stays as it was.  For a booklet's page entered at once, or a
- * script's thousand writes without a thousand process starts. */
+ * script's thousand writes without a thousand process starts.  With --check every line
+ * runs and the transaction is rolled back: the file is tried against the store as it is,
+ * and nothing is written. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +135,7 @@ int nd_cmd_batch(nd_cli_t *cli, ld_error_t *err)
     const char *path = nd_cli_arg(cli, 0);
     bool from_stdin = strcmp(path, "-") == 0;
     const char *name = from_stdin ? "standard input" : path;
+    bool check = nd_cli_has(cli, "check");
     size_t count = 0;
     held_t held;
     FILE *f = NULL;
@@ -150,13 +153,13 @@ int nd_cmd_batch(nd_cli_t *cli, ld_error_t *err)
         rc = nd_store_begin(store, err);
         if (rc == 0) {
             rc = run_lines(cli, f, name, &count, err);
-            if (rc == 0)
+            if (rc == 0 && !check)
                 rc = nd_store_commit(store, err);
             else
                 nd_store_rollback(store);
-            committed = rc == 0;
+            committed = rc == 0 && !check;
         }
-        int released = release_output(&held, rc == 0, err);
+        int released = release_output(&held, rc == 0 && !check, err);
         if (rc == 0)
             rc = released;
     }
@@ -166,7 +169,10 @@ int nd_cmd_batch(nd_cli_t *cli, ld_error_t *err)
     }
     if (!from_stdin)
         fclose(f);
-    if (rc == 0)
+    if (rc == 0 && check)
+        fprintf(stderr, "checked %zu command%s from %s: all would be written (nothing "
+                "was)\n", count, count == 1 ? "" : "s", name);
+    else if (rc == 0)
         fprintf(stderr, "ran %zu command%s from %s, in one transaction\n", count,
                 count == 1 ? "" : "s", name);
     return rc;

@@ -849,6 +849,27 @@ Test(cli, batch_refuses_other_commands_and_lines_it_cannot_read_leaving_the_stor
     cr_assert_eq(query_int("SELECT count(*) FROM activities"), 0);
 }
 
+Test(cli, batch_check_tries_every_line_against_the_store_and_writes_nothing)
+{
+    township();
+    member("林术平", "longtan", "1970-01-01");
+    write_text("page.txt", "member add --name 张小平 --org tingzi\n"
+                           "activity add 张小平 --date 2010-03-25 --kind theme-day\n"
+                           "activity add 林术平 --date 2010-03-25 --kind dues --month 2010-03 "
+                           "--amount 10\n");
+    snapshot_t before = snap();
+    RUN(0, "batch", "page.txt", "--check");
+    ERR_HAS("checked 3 commands from page.txt: all would be written (nothing was)");
+    cr_assert_eq(last.out[0], '\0', "no id of a record that was not written: %s", last.out);
+    assert_unchanged(&before);
+    /* a line that only fails against what the store holds: the dues already paid */
+    RUN(0, "activity", "add", "林术平", "--date", "2010-03-20", "--kind", "dues", "--month",
+        "2010-03", "--amount", "10");
+    FAILS_UNCHANGED(2, "page.txt, line 3 (activity add): --month: the dues for 2010-03 are "
+                    "already recorded", "batch", "page.txt", "--check");
+    cr_assert_eq(query_int("SELECT count(*) FROM members WHERE name = '张小平'"), 0);
+}
+
 Test(cli, batch_reads_standard_input_given_as_a_dash)
 {
     township();
