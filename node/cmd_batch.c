@@ -61,13 +61,18 @@ static int run_lines(nd_cli_t *cli, FILE *f, const char *name, size_t *count,
         }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
-        if (!ld_utf8_valid(line, (size_t) len)) {
-            rc = ld_error_set(err, LD_EINVAL, "%s, line %zu: not valid UTF-8", name, lineno);
+        /* the byte-order mark Notepad puts before a file it saves as UTF-8 */
+        char *text = line;
+        if (lineno == 1 && strncmp(text, "\xEF\xBB\xBF", 3) == 0)
+            text += 3;
+        if (!ld_utf8_valid(text, strlen(text))) {
+            rc = ld_error_set(err, LD_EINVAL, "%s, line %zu: not valid UTF-8 (save the file "
+                              "as UTF-8)", name, lineno);
             break;
         }
         ld_error_t split_err;
         ld_error_clear(&split_err);
-        rc = nd_batch_split(line, argv + 1, BATCH_WORDS_MAX, &nwords, &split_err);
+        rc = nd_batch_split(text, argv + 1, BATCH_WORDS_MAX, &nwords, &split_err);
         if (rc != 0) {
             rc = ld_error_set(err, rc, "%s, line %zu: %s", name, lineno, split_err.msg);
             break;

@@ -765,7 +765,8 @@ Test(cli, batch_runs_every_line_in_one_transaction_and_prints_the_ids_in_order)
     char first[40];
     snprintf(first, sizeof first, "%s", member("林术平", "longtan", "1970-01-01"));
     snprintf(text, sizeof text,
-             "# 林术平's page of the booklet, and a member who joined this month\n"
+             "\xEF\xBB\xBF# 林术平's page of the booklet, and a member who joined this "
+             "month (saved by Notepad, with a byte-order mark)\n"
              "\n"
              "activity add %s --date 2010-03-25 --kind theme-day --note '主题党日 (三月)'\n"
              "\t activity add 林术平 --date 2010-03-25 --kind dues --month 2010-03 --amount 10"
@@ -843,7 +844,11 @@ Test(cli, batch_refuses_other_commands_and_lines_it_cannot_read_leaving_the_stor
     FAILS_UNCHANGED(2, "line 1 (activity add): unexpected argument 'extra'", "batch",
                     "args.txt");
     write_text("latin1.txt", "activity add 林术平 --date 2010-03-25 --kind study --note \xd6\n");
-    FAILS_UNCHANGED(2, "latin1.txt, line 1: not valid UTF-8", "batch", "latin1.txt");
+    FAILS_UNCHANGED(2, "latin1.txt, line 1: not valid UTF-8 (save the file as UTF-8)",
+                    "batch", "latin1.txt");
+    write_text("bom.txt", "activity add 林术平 --date 2010-03-25 --kind study\n"
+                          "\xEF\xBB\xBF" "activity add 林术平 --date 2010-03-26 --kind study\n");
+    FAILS_UNCHANGED(2, "bom.txt, line 2: unknown command", "batch", "bom.txt");
     FAILS_UNCHANGED(2, "missing FILE", "batch");
     FAILS_UNCHANGED(1, "cannot open nonexistent.txt", "batch", "nonexistent.txt");
     cr_assert_eq(query_int("SELECT count(*) FROM activities"), 0);
