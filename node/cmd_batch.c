@@ -62,9 +62,7 @@ static int run_lines(nd_cli_t *cli, FILE *f, const char *name, size_t *count,
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         /* the byte-order mark Notepad puts before a file it saves as UTF-8 */
-        char *text = line;
-        if (lineno == 1 && strncmp(text, "\xEF\xBB\xBF", 3) == 0)
-            text += 3;
+        char *text = lineno == 1 ? line + ld_utf8_bom_len(line, (size_t) len) : line;
         if (!ld_utf8_valid(text, strlen(text))) {
             rc = ld_error_set(err, LD_EINVAL, "%s, line %zu: not valid UTF-8 (save the file "
                               "as UTF-8)", name, lineno);

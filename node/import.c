@@ -87,8 +87,7 @@ int nd_csv_parse(const char *buf, size_t len, nd_csv_row_fn fn, void *ctx, ld_er
     bool quoted = false, at_cell_start = true, after_quote = false;
     int rc = 0;
 
-    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
-        i = 3;
+    i = ld_utf8_bom_len(buf, len);
     while (i < len) {
         char ch = buf[i];
         if (quoted) {

@@ -322,7 +322,7 @@ static int csv_record(FILE *out, char *const *cells, size_t n)
 
 static int print_csv(const nd_table_t *self, FILE *out)
 {
-    if (fputs("\xef\xbb\xbf", out) == EOF)
+    if (fputs(LD_UTF8_BOM, out) == EOF)
         return LD_EIO;
     if (csv_record(out, self->keys, self->ncols))
         return LD_EIO;
@@ -533,11 +533,9 @@ static bool write_document(char *const *text, const size_t *len, const char *con
             bad = (i && putc('\n', out) == EOF) || fwrite(text[i], 1, len[i], out) != len[i];
         break;
     case ND_FMT_CSV:
-        bad = fputs("\xef\xbb\xbf", out) == EOF;
+        bad = fputs(LD_UTF8_BOM, out) == EOF;
         for (size_t i = 0; i < n && !bad; i++) {
-            const char *body = text[i];
-            if (strncmp(body, "\xef\xbb\xbf", 3) == 0)
-                body += 3;
+            const char *body = text[i] + ld_utf8_bom_len(text[i], len[i]);
             bad = (i && fputs("\r\n", out) == EOF) || csv_cell(out, titles[i]) ||
                   fputs("\r\n", out) == EOF || fputs(body, out) == EOF;
         }

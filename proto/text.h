@@ -15,6 +15,13 @@
  * with no NUL and no C0 control other than \t \n \r. */
 bool ld_utf8_valid(const char *s, size_t len);
 
+/* The byte-order mark Windows programs (Excel, Notepad) put before UTF-8 text, and that
+ * our CSV writes for them. */
+#define LD_UTF8_BOM "\xef\xbb\xbf"
+
+/* The length of a byte-order mark at the start of s[0..len): 3, or 0 without one. */
+size_t ld_utf8_bom_len(const char *s, size_t len);
+
 /* Columns `s` takes in a terminal: CJK and fullwidth forms count 2, combining marks 0,
  * others 1.  `s` must be valid UTF-8. */
 size_t ld_display_width(const char *s);

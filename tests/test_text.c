@@ -368,3 +368,12 @@ Test(text, text_hash_is_fnv_1a_64)
     cr_assert_eq(ld_text_hash("foobar"), UINT64_C(0x85944171f73967e8));
     cr_assert_neq(ld_text_hash("竹园镇"), ld_text_hash("竹园"));
 }
+
+Test(text, a_byte_order_mark_is_measured_only_at_the_start_and_whole)
+{
+    cr_assert_eq(ld_utf8_bom_len(LD_UTF8_BOM "姓名", 9), 3);
+    cr_assert_eq(ld_utf8_bom_len(LD_UTF8_BOM, 3), 3);
+    cr_assert_eq(ld_utf8_bom_len(LD_UTF8_BOM, 2), 0, "a mark cut short is not one");
+    cr_assert_eq(ld_utf8_bom_len("姓名" LD_UTF8_BOM, 9), 0);
+    cr_assert_eq(ld_utf8_bom_len("", 0), 0);
+}
