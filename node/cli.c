@@ -857,6 +857,24 @@ static int exit_code_for(int code)
     }
 }
 
+/* The error for positionals that name no command: none at all, a group's name without
+ * its command word, or words no command has.  LD_EINVAL. */
+static int cli_no_command(const char **pos, size_t npos, ld_error_t *err)
+{
+    char quoted[256];
+    if (npos == 0)
+        return ld_error_set(err, LD_EINVAL, "no command given");
+    if (is_group(pos[0]) && npos == 1)
+        return ld_error_set(err, LD_EINVAL, "'%s' needs a command word", pos[0]);
+    if (is_group(pos[0])) {
+        ld_quote(pos[1], LD_QUOTE_MAX, quoted, sizeof quoted);
+        return ld_error_set(err, LD_EINVAL, "unknown command '%s %s' (see 'liangdi %s --help')",
+                            pos[0], quoted, pos[0]);
+    }
+    ld_quote(pos[0], LD_QUOTE_MAX, quoted, sizeof quoted);
+    return ld_error_set(err, LD_EINVAL, "unknown command '%s' (see 'liangdi --help')", quoted);
+}
+
 static bool batch_allows(const cli_command_t *cmd)
 {
     for (size_t i = 0; i < sizeof cli_batch_commands / sizeof cli_batch_commands[0]; i++)
@@ -871,7 +889,6 @@ int nd_cli_run_line(nd_cli_t *batch, int argc, char **argv, char *words, size_t 
     nd_cli_t line = {0};
     const char *pos[CLI_ARGS_MAX + 4];
     size_t npos = 0, used = 0;
-    char quoted[256];
 
     snprintf(words, wordsz, "%s", "");
     line.format = ND_FMT_TABLE;
@@ -879,12 +896,8 @@ int nd_cli_run_line(nd_cli_t *batch, int argc, char **argv, char *words, size_t 
     if (rc != 0)
         return rc;
     line.cmd = cli_match(pos, npos, &used);
-    if (!line.cmd && npos == 0)
-        return ld_error_set(err, LD_EINVAL, "no command, only flags");
-    if (!line.cmd) {
-        ld_quote(pos[0], LD_QUOTE_MAX, quoted, sizeof quoted);
-        return ld_error_set(err, LD_EINVAL, "unknown command '%s'", quoted);
-    }
+    if (!line.cmd)
+        return cli_no_command(pos, npos, err);
     snprintf(line.words, sizeof line.words, "%s", line.cmd->words);
     snprintf(words, wordsz, "%s", line.cmd->words);
     if (!batch_allows(line.cmd))
@@ -915,7 +928,6 @@ int nd_cli_main(int argc, char **argv)
     const char *pos[CLI_ARGS_MAX + 4];
     size_t npos = 0, used = 0;
     int rc;
-    char quoted[256];
 
     ld_error_clear(&err);
     ld_log_init("liangdi", LD_LOG_INFO);
@@ -930,32 +942,15 @@ int nd_cli_main(int argc, char **argv)
     }
     cli.cmd = cli_match(pos, npos, &used);
     if (!cli.cmd) {
-        if (npos == 0 && nd_cli_has(&cli, "help")) {
-            print_help(stdout, NULL);
-            goto out;
-        }
-        if (npos == 0) {
-            print_help(stderr, NULL);
-            rc = ld_error_set(&err, LD_EINVAL, "no command given");
-            goto out;
-        }
-        if (is_group(pos[0])) {
-            if (npos == 1 && nd_cli_has(&cli, "help")) {
-                print_help(stdout, pos[0]);
+        /* no command, or a group's name alone: its help, on stdout when asked for */
+        const char *group = npos == 1 && is_group(pos[0]) ? pos[0] : NULL;
+        if (npos == 0 || group) {
+            bool asked = nd_cli_has(&cli, "help");
+            print_help(asked ? stdout : stderr, group);
+            if (asked)
                 goto out;
-            }
-            if (npos == 1) {
-                print_help(stderr, pos[0]);
-                rc = ld_error_set(&err, LD_EINVAL, "'%s' needs a command word", pos[0]);
-                goto out;
-            }
-            ld_quote(pos[1], LD_QUOTE_MAX, quoted, sizeof quoted);
-            rc = ld_error_set(&err, LD_EINVAL, "unknown command '%s %s' (see 'liangdi %s --help')",
-                              pos[0], quoted, pos[0]);
-            goto out;
         }
-        ld_quote(pos[0], LD_QUOTE_MAX, quoted, sizeof quoted);
-        rc = ld_error_set(&err, LD_EINVAL, "unknown command '%s' (see 'liangdi --help')", quoted);
+        rc = cli_no_command(pos, npos, &err);
         goto out;
     }
     snprintf(cli.words, sizeof cli.words, "%s", cli.cmd->words);

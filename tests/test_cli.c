@@ -836,8 +836,8 @@ Test(cli, batch_refuses_other_commands_and_lines_it_cannot_read_leaving_the_stor
     FAILS_UNCHANGED(2, "line 1 (activity add): --db is given to the batch itself", "batch",
                     "db.txt");
     write_text("unknown.txt", "\n# two\nactivity ad 林术平\n");
-    FAILS_UNCHANGED(2, "unknown.txt, line 3: unknown command 'activity'", "batch",
-                    "unknown.txt");
+    FAILS_UNCHANGED(2, "unknown.txt, line 3: unknown command 'activity ad' (see 'liangdi "
+                    "activity --help')", "batch", "unknown.txt");
     write_text("quote.txt", "activity add 林术平 --date 2010-03-25 --kind study --note '未完\n");
     FAILS_UNCHANGED(2, "quote.txt, line 1: a ' that is never closed", "batch", "quote.txt");
     write_text("args.txt", "activity add 林术平 --date 2010-03-25 --kind study extra\n");
