@@ -124,9 +124,10 @@ static int release_output(held_t *h, bool keep, ld_error_t *err)
     if (dup2(h->saved, STDOUT_FILENO) != STDOUT_FILENO)
         rc = ld_error_set(err, LD_EIO, "cannot restore standard output: %s", strerror(errno));
     if (rc == 0 && keep && lseek(h->fd, 0, SEEK_SET) == 0) {
-        while ((n = read(h->fd, buf, sizeof buf)) > 0)
+        while ((n = read(h->fd, buf, sizeof buf)) > 0 && rc == 0)
             if (fwrite(buf, 1, (size_t) n, stdout) != (size_t) n)
-                break;
+                rc = ld_error_set(err, LD_EIO, "the batch is written, but its output could "
+                                  "not be printed: %s", strerror(errno));
     }
     close(h->saved);
     close(h->fd);
