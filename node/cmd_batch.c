@@ -62,8 +62,9 @@ static int run_lines(nd_cli_t *cli, FILE *f, const char *name, size_t *count,
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         /* the byte-order mark Notepad puts before a file it saves as UTF-8 */
-        char *text = lineno == 1 ? line + ld_utf8_bom_len(line, (size_t) len) : line;
-        if (!ld_utf8_valid(text, strlen(text))) {
+        size_t bom = lineno == 1 ? ld_utf8_bom_len(line, (size_t) len) : 0;
+        char *text = line + bom;
+        if (!ld_utf8_valid(text, (size_t) len - bom)) {
             rc = ld_error_set(err, LD_EINVAL, "%s, line %zu: not valid UTF-8 (save the file "
                               "as UTF-8)", name, lineno);
             break;
