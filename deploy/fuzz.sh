@@ -10,7 +10,7 @@ ld_install_deps clang libclang-rt-14-dev
 secs=${LIANGDI_FUZZ_SECONDS:-60}
 opts=(-Dfuzz=true -Dfuzz_seconds="$secs" -Db_sanitize=address,undefined -Db_lundef=false)
 if [ -f build-fuzz/build.ninja ]; then
-    meson setup --reconfigure build-fuzz "${opts[@]}" >/dev/null
+    meson configure build-fuzz "${opts[@]}" >/dev/null   # see ld_build
 else
     CC=clang meson setup build-fuzz "${opts[@]}"
 fi

@@ -28,14 +28,19 @@ ld_install_deps() {
     fi
 }
 
-# ld_build BUILD_DIR [MESON_SETUP_ARG...]: configures (once) and compiles this source
-# tree, from whichever folder it is called.
+# ld_build BUILD_DIR [MESON_SETUP_ARG...]: configures BUILD_DIR (an existing one gets
+# the options given again) and compiles this source tree, from whichever folder it is
+# called.
 ld_build() {
     local dir=$1 src
     shift
     src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     if [ -f "$dir/build.ninja" ]; then
-        meson setup --reconfigure "$dir" "$src" "$@" >/dev/null
+        # `meson configure`, not `meson setup --reconfigure`: Debian 12's meson (1.0)
+        # keeps a built-in option such as b_sanitize as it was on a reconfigure
+        if [ $# -gt 0 ]; then
+            meson configure "$dir" "$@" >/dev/null
+        fi
     else
         meson setup "$dir" "$src" "$@"
     fi
