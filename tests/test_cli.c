@@ -188,17 +188,28 @@ static void teardown(void)
 /* No per-test timeout: meson test has one, longer under valgrind. */
 TestSuite(cli, .init = setup, .fini = teardown);
 
-/* A store with two outflow branches, a mobile branch and their agreement. */
+/* Writes text into the file `name` of the test's folder. */
+static void write_text(const char *name, const char *text)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A store with the township, two of its village branches and the mobile branch in
+ * Dongguan; the orgs are one batch (the `org add` tests run the command alone). */
 static void township(void)
 {
     RUN(0, "init", "--node", "zhuyuan", "--name", "竹园镇党委");
-    RUN(0, "org", "add", "zhuyuan", "--name", "竹园镇党委", "--kind", "township");
-    RUN(0, "org", "add", "longtan", "--name", "龙潭村党支部", "--kind", "village", "--parent",
-        "zhuyuan");
-    RUN(0, "org", "add", "tingzi", "--name", "亭子村党支部", "--kind", "village", "--parent",
-        "zhuyuan");
-    RUN(0, "org", "add", "dongguan", "--name", "东莞流动党支部", "--kind", "mobile", "--node",
-        "dongguan");
+    write_text("township.txt",
+               "org add zhuyuan --name 竹园镇党委 --kind township\n"
+               "org add longtan --name 龙潭村党支部 --kind village --parent zhuyuan\n"
+               "org add tingzi --name 亭子村党支部 --kind village --parent zhuyuan\n"
+               "org add dongguan --name 东莞流动党支部 --kind mobile --node dongguan\n");
+    RUN(0, "batch", "township.txt");
 }
 
 /* Adds a member and returns the id printed (static buffer). */
@@ -210,16 +221,6 @@ static const char *member(const char *name, const char *org, const char *born)
     memcpy(id, last.out, 36);
     id[36] = '\0';
     return id;
-}
-
-static void write_text(const char *name, const char *text)
-{
-    char path[400];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
 }
 
 static long query_int(const char *sql)
