@@ -125,7 +125,7 @@ static int release_output(held_t *h, bool keep, ld_error_t *err)
     if (dup2(h->saved, STDOUT_FILENO) != STDOUT_FILENO)
         rc = ld_error_set(err, LD_EIO, "cannot restore standard output: %s", strerror(errno));
     if (rc == 0 && keep && lseek(h->fd, 0, SEEK_SET) == 0) {
-        while ((n = read(h->fd, buf, sizeof buf)) > 0 && rc == 0)
+        while (rc == 0 && (n = read(h->fd, buf, sizeof buf)) > 0)
             if (fwrite(buf, 1, (size_t) n, stdout) != (size_t) n)
                 rc = ld_error_set(err, LD_EIO, "the batch is written, but its output could "
                                   "not be printed: %s", strerror(errno));
@@ -164,7 +164,7 @@ int nd_cmd_batch(nd_cli_t *cli, ld_error_t *err)
                 nd_store_rollback(store);
             committed = rc == 0 && !check;
         }
-        int released = release_output(&held, rc == 0 && !check, err);
+        int released = release_output(&held, committed, err);
         if (rc == 0)
             rc = released;
     }

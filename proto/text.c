@@ -53,13 +53,13 @@ static bool continuation(unsigned char b)
     return (b & 0xc0) == 0x80;
 }
 
-/* The same rules as utf8_decode, checked without building code points: text is most
- * of what a node and the broker check on every change, and most of it is Chinese. */
 size_t ld_utf8_bom_len(const char *s, size_t len)
 {
     return len >= 3 && memcmp(s, LD_UTF8_BOM, 3) == 0 ? 3 : 0;
 }
 
+/* The same rules as utf8_decode, checked without building code points: text is most
+ * of what a node and the broker check on every change, and most of it is Chinese. */
 bool ld_utf8_valid(const char *s, size_t len)
 {
     if (s == NULL)
