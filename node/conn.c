@@ -531,7 +531,8 @@ static int send_push(nd_conn_t *self, ld_error_t *err)
 
 static int drain_monitor(nd_conn_t *self, ld_error_t *err);
 
-/* Sends whatever the session wants sent and can send now. */
+/* Sends whatever the session wants sent and can send now: 0, or < 0.  A message that
+ * cannot go now (send_frames' 1: no link, or one cut off) is sent by a later call. */
 static int pump(nd_conn_t *self, ld_error_t *err)
 {
     int rc = drain_monitor(self, err);
@@ -539,19 +540,17 @@ static int pump(nd_conn_t *self, ld_error_t *err)
         return rc;
     if (!self->welcomed) {
         if (self->link_up && !self->hello_sent)
-            return send_hello(self, err);
-        return 0;
+            rc = send_hello(self, err);
+        return rc < 0 ? rc : 0;
     }
     while (self->want_push && self->push_inflight < PUSH_WINDOW) {
         rc = send_push(self, err);
         if (rc <= 0)
             break;
     }
-    if (rc < 0)
-        return rc;
-    if (self->want_fetch && self->fetch_inflight == 0)
-        return send_fetch(self, nd_store_cursor(self->store), err);
-    return 0;
+    if (rc >= 0 && self->want_fetch && self->fetch_inflight == 0)
+        rc = send_fetch(self, nd_store_cursor(self->store), err);
+    return rc < 0 ? rc : 0;
 }
 
 /* ------------------------------------------------------------- receiving ---- */
@@ -777,10 +776,12 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, const uint8_t *body,
         rc = drain_monitor(self, err);
         if (rc < 0)
             return rc;
+        /* A Fetch that cannot go now (1) is sent by pump, from the cursor. */
         if (remaining > 0 && self->fetch_inflight == 0 && self->welcomed) {
             rc = send_fetch(self, last, err);
             if (rc < 0)
                 return rc;
+            rc = 0;
         }
         uint64_t cursor = nd_store_cursor(self->store);
         size_t skip = 0;
