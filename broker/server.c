@@ -19,6 +19,7 @@
 #include <zmq.h>
 #include "codec.h"
 #include "frame.h"
+#include "heap.h"
 #include "hlc.h"
 #include "keys.h"
 #include "log.h"
@@ -1102,17 +1103,24 @@ int bk_server_run(bk_server_t *self, const volatile sig_atomic_t *stop, ld_error
     sv_in_t in = { .kept = 0 };
     int rc = 0;
     int grown_fd = bk_mailbox_grown_fd(self->mailbox);
+    bool served = false;         /* a message was handled since memory was last given back */
     ld_info("ready, listening on %s", self->endpoint);
     while (!*stop) {
         zmq_pollitem_t items[2] = {
             { .socket = self->router, .events = ZMQ_POLLIN },
             { .socket = NULL, .fd = grown_fd, .events = ZMQ_POLLIN },
         };
-        if (zmq_poll(items, grown_fd >= 0 ? 2 : 1, SV_TICK_MS) < 0) {
+        int ready = zmq_poll(items, grown_fd >= 0 ? 2 : 1, SV_TICK_MS);
+        if (ready < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             rc = ld_error_set(err, LD_EIO, "poll failed: %s", zmq_strerror(zmq_errno()));
             break;
+        }
+        /* Quiet for a whole tick after serving: what the burst used goes back. */
+        if (ready == 0 && served) {
+            served = false;
+            ld_heap_release();
         }
         if (grown_fd >= 0 && (items[1].revents & ZMQ_POLLIN))
             sv_take_grown(self);
@@ -1125,6 +1133,7 @@ int bk_server_run(bk_server_t *self, const volatile sig_atomic_t *stop, ld_error
             }
             if (got == 0)
                 break;
+            served = true;
             sv_handle(self, &in);
             sv_in_close(&in);
         }

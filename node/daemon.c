@@ -13,6 +13,7 @@
  * the loop between two steps; the socket closes with a bounded linger. */
 #include "sync.h"
 #include "conn.h"
+#include "heap.h"
 #include "log.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@
 #define BACKOFF_MIN_MS          1000
 #define BACKOFF_MAX_MS          60000
 #define FAILOVER_MS             3000    /* connections refused this long: next endpoint */
+#define IDLE_RELEASE_MS         1000    /* this long without traffic: freed memory goes back */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -90,6 +92,8 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
     bool activity = false;
     bool unreachable_logged = false;
     bool welcomed_here = false;      /* this session was welcomed before (a link came back) */
+    bool worked = false;             /* traffic since memory was last given back */
+    int64_t last_traffic = 0;
 
     *move_on = false;
     nd_conn_t *conn = nd_conn_new(st->store, endpoint, st->cfg->server_key, &st->cfg->keys,
@@ -112,6 +116,11 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
             break;
         now = nd_conn_now_ms();
 
+        if (ev == ND_CONN_WELCOMED || ev == ND_CONN_PUSHED || ev == ND_CONN_FETCHED
+            || ev == ND_CONN_NOTIFIED) {
+            worked = true;
+            last_traffic = now;
+        }
         switch (ev) {
         case ND_CONN_WELCOMED:
             if (!st->ready_logged)
@@ -167,6 +176,11 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
             && !nd_conn_fetching(conn)) {
             activity = false;
             nd_conn_record_outcome(st->store, 0, NULL);
+        }
+        /* Idle a while after a round: what the batches used goes back to the kernel. */
+        if (worked && !activity && now - last_traffic >= IDLE_RELEASE_MS) {
+            worked = false;
+            ld_heap_release();
         }
 
         if (st->cfg->nendpoints > 1 && nd_conn_unreachable(conn, now, FAILOVER_MS)) {

@@ -2,9 +2,12 @@
  * nd_cli_main, so tests link the same code. */
 #include <sqlite3.h>
 #include "cli.h"
+#include "heap.h"
 
 int main(int argc, char **argv)
 {
+    /* Batches' large buffers stay in the heap (heap.h); a refusal costs only speed. */
+    ld_heap_tune();
     /* One thread of this process uses SQLite (libzmq's threads never touch it): no
      * mutexes, and no memory statistics, which take one on every allocation; together
      * about 3% of applying a batch.  Before any other SQLite call, or refused. */

@@ -204,6 +204,12 @@ peer_t node_open(const char *id, const ld_keypair_t *kp, ld_msg_t *welcome)
 void make_change(ld_change_t *c, const char *origin, uint64_t seq,
                         const char *const *audience, size_t naudience)
 {
+    make_named_change(c, origin, seq, "竹园镇龙潭村党支部", audience, naudience);
+}
+
+void make_named_change(ld_change_t *c, const char *origin, uint64_t seq, const char *name,
+                       const char *const *audience, size_t naudience)
+{
     ld_error_t err;
     ld_change_init(c);
     c->kind = LD_KIND_ORG;
@@ -211,7 +217,7 @@ void make_change(ld_change_t *c, const char *origin, uint64_t seq,
     snprintf(c->origin, sizeof c->origin, "%s", origin);
     c->seq = seq;
     c->hlc = ld_hlc_make(ld_hlc_wall_now(), 0);
-    cr_assert_eq(ld_change_set(c, "name", "竹园镇龙潭村党支部", &err), 0, "%s", err.msg);
+    cr_assert_eq(ld_change_set(c, "name", name, &err), 0, "%s", err.msg);
     cr_assert_eq(ld_change_set(c, "kind", "village", &err), 0, "%s", err.msg);
     cr_assert_eq(ld_change_set(c, "node", origin, &err), 0, "%s", err.msg);
     for (size_t i = 0; i < naudience; i++)

@@ -50,6 +50,9 @@ void welcome_of(const char *id, const ld_keypair_t *kp, uint64_t *depth, uint64_
 uint64_t depth_of(const char *id, const ld_keypair_t *kp);
 void make_change(ld_change_t *c, const char *origin, uint64_t seq,
                  const char *const *audience, size_t naudience);
+/* The same org change under another name. */
+void make_named_change(ld_change_t *c, const char *origin, uint64_t seq, const char *name,
+                       const char *const *audience, size_t naudience);
 /* A Push of seqs first..last by `origin` to `audience`; the caller clears it. */
 void make_push(ld_msg_t *m, const char *origin, uint64_t first, uint64_t last,
                const char *const *audience, size_t naudience);

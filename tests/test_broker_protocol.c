@@ -19,6 +19,7 @@
 #include "frame.h"
 #include "hlc.h"
 #include "keys.h"
+#include "procstat.h"
 #include "schema.h"
 
 /* The harness (broker start/stop, raw CURVE peers) is shared: broker_peer.h. */
@@ -123,6 +124,70 @@ Test(broker_protocol, fetch_returns_batches_by_cursor_never_deletes_and_ack_recl
     expect(&dg, LD_MSG_BATCH, &b);
     cr_assert_eq(b.u.batch.n, 0, "acking twice or past the end is harmless");
     ld_msg_clear(&b);
+    peer_close(&dg);
+    peer_close(&home);
+    assert_clean_stop();
+}
+
+/* Holds while the log has no line `text` written after byte `from`. */
+static bool log_lacks(const char *text, off_t from)
+{
+    char *log = read_file(bk.log, (size_t)from);
+    bool lacks = strstr(log, text) == NULL;
+    free(log);
+    return lacks;
+}
+
+Test(broker_protocol, memory_a_burst_used_is_given_back_once_the_broker_is_idle)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("ASan's allocator stands in for glibc's");
+#endif
+    if (getenv("LIANGDI_UNDER_VALGRIND") != NULL)
+        cr_skip_test("valgrind's allocator stands in for glibc's");
+    static const char idle_line[] = "freed memory given back to the kernel";
+    ld_msg_t m, b;
+    broker_start();
+    peer_t home = node_open("home", &key_home, NULL);
+    peer_t dg = node_open("dongguan", &key_dongguan, NULL);
+
+    /* Four full pushes of orgs with the longest names, each taken by dongguan. */
+    char name[LD_ONE_LINE_MAX + 1] = "";
+    while (strlen(name) + 3 <= LD_ONE_LINE_MAX)
+        strcat(name, "党");
+    for (uint64_t k = 0; k < 4; k++) {
+        ld_msg_init(&m, LD_MSG_PUSH);
+        m.u.push.n = LD_BATCH_MAX;
+        m.u.push.changes = calloc(m.u.push.n, sizeof *m.u.push.changes);
+        cr_assert_not_null(m.u.push.changes);
+        for (size_t i = 0; i < m.u.push.n; i++)
+            make_named_change(&m.u.push.changes[i], "home", k * LD_BATCH_MAX + i + 1, name,
+                              aud_home_dongguan, 2);
+        send_msg(&home, &m);
+        ld_msg_clear(&m);
+        expect(&home, LD_MSG_PUSH_ACK, &b);
+        cr_assert_eq(b.u.push_ack.upto, (k + 1) * LD_BATCH_MAX);
+        ld_msg_clear(&b);
+        send_fetch(&dg, k * LD_BATCH_MAX, LD_BATCH_MAX);
+        ld_msg_type_t t;
+        while ((t = recv_msg(&dg, 5000, &b)) == LD_MSG_NOTIFY)
+            ld_msg_clear(&b);           /* the mailbox grew: told before the fetch */
+        cr_assert_eq(t, LD_MSG_BATCH);
+        cr_assert_eq(b.u.batch.n, LD_BATCH_MAX);
+        ld_msg_clear(&b);
+    }
+    /* Read well within the second the broker waits before it counts itself idle. */
+    long busy = hn_status_kib(bk.pid, "VmRSS");
+    cr_assert_gt(busy, 0);
+    off_t from = file_size(bk.log);
+
+    int64_t deadline = now_ms() + scaled(10000);
+    while (log_lacks(idle_line, from) && now_ms() < deadline)
+        nap();
+    cr_assert_not(log_lacks(idle_line, from), "no memory given back after 10 s idle");
+    long idle = hn_status_kib(bk.pid, "VmRSS");
+    cr_assert_gt(idle, 0);
+    cr_assert_leq(idle + 4 * 1024, busy, "resident %ld KiB busy, %ld KiB idle", busy, idle);
     peer_close(&dg);
     peer_close(&home);
     assert_clean_stop();

@@ -1,9 +1,12 @@
 /* test_sync_offline.c: a branch that stayed offline while the broker kept 10,000
- * changes for it catches up in one sync, and what it wrote offline gets through. */
+ * changes for it catches up in one sync, and what it wrote offline gets through; a
+ * daemon that caught up gives the memory back once idle. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "harness.h"
+#include "procstat.h"
 
 #define BACKLOG 10000
 
@@ -90,5 +93,49 @@ Test(sync_offline, what_both_branches_wrote_while_apart_meets_in_one_round_each)
 
     cr_assert_eq(hn_query_int(home->db, "SELECT count(*) FROM \"activities\""), BACKLOG + 2000);
     assert_converged();
+    cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
+}
+
+static bool holds_backlog(void *ctx)
+{
+    const hn_node_t *n = ctx;
+    return hn_query_int(n->db, "SELECT count(*) FROM \"activities\"") == BACKLOG;
+}
+
+Test(sync_offline, a_daemon_that_caught_up_gives_the_memory_back_once_idle)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("ASan's allocator stands in for glibc's");
+#endif
+    if (getenv("LIANGDI_UNDER_VALGRIND") != NULL)
+        cr_skip_test("valgrind's allocator stands in for glibc's");
+    static const char idle_line[] = "freed memory given back to the kernel";
+    char member[37], conf[HN_PATH_MAX + 16];
+    cr_assert_eq(hn_mobile_member(home, "张小平", "male", "2010-02-20", member), 0);
+    cr_assert_eq(hn_bulk_activities(home, member, BACKLOG, "亭子村"), 0);
+    cr_assert_eq(hn_sync(home), 0);
+
+    /* dongguan's daemon, logging at debug level, takes the backlog. */
+    snprintf(conf, sizeof conf, "%s/debug.conf", world.dir);
+    FILE *f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fputs("[node]\nlog_level = debug\n", f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(setenv("LIANGDI_CONFIG", conf, 1), 0);
+    int started = hn_daemon_start(&world, dongguan, "1h");
+    unsetenv("LIANGDI_CONFIG");
+    cr_assert_eq(started, 0, "dongguan's daemon did not get ready");
+    cr_assert(hn_wait_until(holds_backlog, dongguan, 60000), "the daemon did not catch up");
+
+    /* Read well within the second the daemon waits before it counts itself idle. */
+    long busy = hn_status_kib(dongguan->daemon.pid, "VmRSS");
+    size_t from = hn_file_size(dongguan->log);
+    cr_assert_gt(busy, 0);
+    cr_assert(hn_proc_wait_log(&dongguan->daemon, idle_line, from, 10000, NULL, 0),
+              "no memory given back after 10 s idle");
+    long idle = hn_status_kib(dongguan->daemon.pid, "VmRSS");
+    cr_assert_gt(idle, 0);
+    fprintf(stderr, "daemon resident: %ld KiB after the catch-up, %ld KiB idle\n", busy, idle);
+    cr_assert_leq(idle + 2 * 1024, busy, "resident %ld KiB busy, %ld KiB idle", busy, idle);
     cr_assert(hn_world_finish(&world), "a process failed at the end (logs above)");
 }

@@ -24,6 +24,7 @@
 #include "change.h"
 #include "harness.h"
 #include "keys.h"
+#include "procstat.h"
 #include "store.h"
 #include "text.h"
 
@@ -256,25 +257,6 @@ static int64_t applied_from(const hn_node_t *n, const char *origin)
     return hn_query_int(n->db, sql);
 }
 
-/* VmHWM of a process in kB, or -1. */
-static long peak_rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "VmHWM:", 6) == 0) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return kb;
-}
-
 /* The wait for B is a lookup of A's last change by its key, cheap enough to poll
  * without taking CPU from the processes measured; the full count is checked after. */
 typedef struct last_wait {
@@ -454,13 +436,13 @@ static void broker_memory(const bench_opts_t *o, bench_result_t *res)
         if (hn_bulk_activities(&view, members[i], per, "queued") != 0)
             die("writing the backlog");
     }
-    long before = peak_rss_kb(w.broker.proc.pid);
+    long before = hn_status_kib(w.broker.proc.pid, "VmHWM");
     t0 = hn_now_ms();
     int64_t pushed = 0, fetched = 0;
     if (hn_sync_counts(a, &pushed, &fetched) != 0)
         die("A's push");
     double secs = seconds_since(t0);
-    long after = peak_rss_kb(w.broker.proc.pid);
+    long after = hn_status_kib(w.broker.proc.pid, "VmHWM");
     res->rss_kb = after;
     printf("broker with %" PRId64 " changes queued for %zu nodes (pushed in %.1f s): peak RSS "
            "(VmHWM) %.1f MB (%.1f MB before the push); target < 64 MB: %s\n", pushed, o->nodes, secs,
