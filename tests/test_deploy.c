@@ -492,6 +492,7 @@ Test(deploy, units_are_hardened_and_run_as_the_liangdi_user)
         "NoNewPrivileges=yes", "StateDirectory=liangdi", "ConfigurationDirectory=liangdi",
         "CapabilityBoundingSet=\n", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
         "SystemCallFilter=@system-service", "Restart=on-failure",
+        "Environment=GLIBC_TUNABLES=glibc.malloc.hugetlb=1",
     };
     for (size_t i = 0; i < N_SERVICES; i++) {
         const char *path = str("%s/deploy/systemd/%s", source_root, service_units[i]);
