@@ -1,4 +1,4 @@
-/* procstat.c: fields of /proc/PID/status (see procstat.h). */
+/* procstat.c: fields of /proc/PID/status, and which allocator is in use (procstat.h). */
 #include "procstat.h"
 
 #include <stdio.h>
@@ -22,4 +22,14 @@ long hn_status_kib(pid_t pid, const char *field)
     }
     fclose(f);
     return kib;
+}
+
+const char *hn_glibc_malloc_absent(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return "ASan's allocator stands in for glibc's";
+#endif
+    if (getenv("LIANGDI_UNDER_VALGRIND") != NULL)
+        return "valgrind's allocator stands in for glibc's";
+    return NULL;
 }

@@ -140,11 +140,9 @@ static bool log_lacks(const char *text, off_t from)
 
 Test(broker_protocol, memory_a_burst_used_is_given_back_once_the_broker_is_idle)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    cr_skip_test("ASan's allocator stands in for glibc's");
-#endif
-    if (getenv("LIANGDI_UNDER_VALGRIND") != NULL)
-        cr_skip_test("valgrind's allocator stands in for glibc's");
+    const char *absent = hn_glibc_malloc_absent();
+    if (absent != NULL)
+        cr_skip_test("%s", absent);
     static const char idle_line[] = "freed memory given back to the kernel";
     ld_msg_t m, b;
     broker_start();

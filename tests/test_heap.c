@@ -9,16 +9,15 @@
 
 #include "frame.h"
 #include "heap.h"
+#include "procstat.h"
 
 #define MiB (1024u * 1024u)
 
 static void skip_without_glibc_malloc(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    cr_skip_test("ASan's allocator stands in for glibc's");
-#endif
-    if (getenv("LIANGDI_UNDER_VALGRIND") != NULL)
-        cr_skip_test("valgrind's allocator stands in for glibc's");
+    const char *absent = hn_glibc_malloc_absent();
+    if (absent != NULL)
+        cr_skip_test("%s", absent);
 }
 
 /* A block of `size` bytes, every page of it touched; aborts the test if none. */
@@ -56,28 +55,32 @@ Test(heap, tuned_the_largest_body_and_its_copy_come_from_the_heap)
     free(body);
 }
 
-Test(heap, tuned_freed_memory_is_kept_for_the_next_batch)
+/* Tunes the allocator, then takes and frees a block of 8 MiB at the top of the heap:
+ * the heap's size while the block was held. */
+static size_t tuned_then_freed(void)
 {
     skip_without_glibc_malloc();
     cr_assert(ld_heap_tune());
     unsigned char *p = block(8 * MiB);
     size_t arena = mallinfo2().arena;
     free(p);
+    return arena;
+}
+
+Test(heap, tuned_freed_memory_is_kept_for_the_next_batch)
+{
+    size_t arena = tuned_then_freed();
     cr_assert_eq(mallinfo2().arena, arena, "8 MiB freed at the top is not given back");
     cr_assert_geq(mallinfo2().keepcost, 8 * MiB);
 
-    p = block(8 * MiB);
+    unsigned char *p = block(8 * MiB);
     cr_assert_eq(mallinfo2().arena, arena, "the next batch reuses it");
     free(p);
 }
 
 Test(heap, release_gives_back_what_was_kept)
 {
-    skip_without_glibc_malloc();
-    cr_assert(ld_heap_tune());
-    unsigned char *p = block(8 * MiB);
-    size_t arena = mallinfo2().arena;
-    free(p);
+    size_t arena = tuned_then_freed();
     cr_assert(ld_heap_release());
     cr_assert_leq(mallinfo2().arena + 8 * MiB, arena, "arena %zu before, %zu after",
                   arena, mallinfo2().arena);
