@@ -19,13 +19,15 @@
 #define LD_HEAP_KEEP       (64u * 1024u * 1024u)
 
 /* Sets the allocator's thresholds to the above.  Call first thing in main, before any
- * thread starts.  False if the allocator refused them or is not glibc's (under a
- * sanitizer or valgrind, whose own allocator takes over): nothing else changes then. */
+ * thread starts.  False if the allocator refused them or is not glibc's: nothing else
+ * changes then.  (Under ASan or valgrind their own allocator stands in for glibc's, and
+ * the thresholds mean nothing.) */
 bool ld_heap_tune(void);
 
 /* Gives back to the kernel the free memory every arena holds.  True if some was given
- * back (and logged at debug level: "freed memory given back to the kernel").  A daemon calls it when idle: it costs a walk over the free blocks, and pages
- * given back are faulted in again when next used. */
+ * back, and then logged at debug level: "freed memory given back to the kernel".  A
+ * daemon calls it when idle: it costs a walk over the free blocks, and pages given back
+ * are faulted in again when next used. */
 bool ld_heap_release(void);
 
 #endif
