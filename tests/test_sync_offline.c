@@ -105,8 +105,10 @@ static bool holds_backlog(void *ctx)
 Test(sync_offline, a_daemon_that_caught_up_gives_the_memory_back_once_idle)
 {
     const char *absent = hn_glibc_malloc_absent();
-    if (absent != NULL)
+    if (absent != NULL) {
+        hn_world_fini_quiet(&world);     /* Criterion runs no .fini after a skip */
         cr_skip_test("%s", absent);
+    }
     static const char idle_line[] = "freed memory given back to the kernel";
     char member[37], conf[HN_PATH_MAX + 16];
     cr_assert_eq(hn_mobile_member(home, "张小平", "male", "2010-02-20", member), 0);
