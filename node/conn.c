@@ -444,6 +444,8 @@ static int send_msg(nd_conn_t *self, const ld_msg_t *m, ld_error_t *err)
     return rc;
 }
 
+/* Sends Hello: 0 or < 0.  hello_sent says whether it went; if it could not go now,
+ * pump's next call tries again. */
 static int send_hello(nd_conn_t *self, ld_error_t *err)
 {
     ld_msg_t m;
@@ -458,9 +460,11 @@ static int send_hello(nd_conn_t *self, ld_error_t *err)
         self->hello_sent = true;
         ld_debug("hello sent to %s as %s", self->endpoint, nd_store_node_id(self->store));
     }
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
+/* Sends a Fetch: 0 or < 0.  fetch_inflight counts it if it went; if it could not go
+ * now, pump sends it later, from the cursor. */
 static int send_fetch(nd_conn_t *self, uint64_t cursor, ld_error_t *err)
 {
     ld_msg_t m;
@@ -471,7 +475,7 @@ static int send_fetch(nd_conn_t *self, uint64_t cursor, ld_error_t *err)
     ld_msg_clear(&m);
     if (rc == 0)
         self->fetch_inflight++;
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 static int send_ack(nd_conn_t *self, uint64_t upto, ld_error_t *err)
@@ -532,7 +536,7 @@ static int send_push(nd_conn_t *self, ld_error_t *err)
 static int drain_monitor(nd_conn_t *self, ld_error_t *err);
 
 /* Sends whatever the session wants sent and can send now: 0, or < 0.  A message that
- * cannot go now (send_frames' 1: no link, or one cut off) is sent by a later call. */
+ * cannot go now (no link, or one cut off) is sent by a later call. */
 static int pump(nd_conn_t *self, ld_error_t *err)
 {
     int rc = drain_monitor(self, err);
@@ -540,17 +544,19 @@ static int pump(nd_conn_t *self, ld_error_t *err)
         return rc;
     if (!self->welcomed) {
         if (self->link_up && !self->hello_sent)
-            rc = send_hello(self, err);
-        return rc < 0 ? rc : 0;
+            return send_hello(self, err);
+        return 0;
     }
     while (self->want_push && self->push_inflight < PUSH_WINDOW) {
         rc = send_push(self, err);
         if (rc <= 0)
             break;
     }
-    if (rc >= 0 && self->want_fetch && self->fetch_inflight == 0)
-        rc = send_fetch(self, nd_store_cursor(self->store), err);
-    return rc < 0 ? rc : 0;
+    if (rc < 0)
+        return rc;
+    if (self->want_fetch && self->fetch_inflight == 0)
+        return send_fetch(self, nd_store_cursor(self->store), err);
+    return 0;
 }
 
 /* ------------------------------------------------------------- receiving ---- */
@@ -776,12 +782,10 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, const uint8_t *body,
         rc = drain_monitor(self, err);
         if (rc < 0)
             return rc;
-        /* A Fetch that cannot go now (1) is sent by pump, from the cursor. */
         if (remaining > 0 && self->fetch_inflight == 0 && self->welcomed) {
             rc = send_fetch(self, last, err);
             if (rc < 0)
                 return rc;
-            rc = 0;
         }
         uint64_t cursor = nd_store_cursor(self->store);
         size_t skip = 0;

@@ -92,8 +92,8 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
     bool activity = false;
     bool unreachable_logged = false;
     bool welcomed_here = false;      /* this session was welcomed before (a link came back) */
-    bool worked = false;             /* traffic since memory was last given back */
-    int64_t last_traffic = 0;
+    int64_t last_traffic = -1;       /* ms of the last traffic; -1: none since memory was
+                                      * last given back */
 
     *move_on = false;
     nd_conn_t *conn = nd_conn_new(st->store, endpoint, st->cfg->server_key, &st->cfg->keys,
@@ -117,10 +117,8 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
         now = nd_conn_now_ms();
 
         if (ev == ND_CONN_WELCOMED || ev == ND_CONN_PUSHED || ev == ND_CONN_FETCHED
-            || ev == ND_CONN_NOTIFIED) {
-            worked = true;
+            || ev == ND_CONN_NOTIFIED)
             last_traffic = now;
-        }
         switch (ev) {
         case ND_CONN_WELCOMED:
             if (!st->ready_logged)
@@ -178,8 +176,8 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
             nd_conn_record_outcome(st->store, 0, NULL);
         }
         /* Idle a while after a round: what the batches used goes back to the kernel. */
-        if (worked && !activity && now - last_traffic >= IDLE_RELEASE_MS) {
-            worked = false;
+        if (last_traffic >= 0 && !activity && now - last_traffic >= IDLE_RELEASE_MS) {
+            last_traffic = -1;
             ld_heap_release();
         }
 
