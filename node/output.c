@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "arena.h"
 #include "text.h"
 
 struct nd_table {
@@ -29,9 +30,11 @@ struct nd_table {
     size_t  ncols;
     char  **keys;       /* ncols ASCII keys */
     char  **labels;     /* ncols labels (the key when none was given) */
-    char  **cells;      /* nrows * ncols, row-major, never NULL entries */
+    const char **cells; /* nrows * ncols, row-major, never NULL entries: in `text`,
+                           or the caller's (nd_table_add_row_kept) */
     size_t  nrows;
     size_t  cap;        /* rows allocated */
+    ld_arena_t text;    /* the cells' bytes: a report has millions of them */
 };
 
 static const char *const format_names[] = { "table", "csv", "json", "html" };
@@ -59,6 +62,7 @@ nd_table_t *nd_table_new(const char *title, size_t ncols, const char *const *key
     if (!self)
         return NULL;
     self->ncols = ncols;
+    ld_arena_init(&self->text, 64 * 1024);
     if (title && !(self->title = strdup(title)))
         goto err;
     self->keys = calloc(ncols ? ncols : 1, sizeof *self->keys);
@@ -81,8 +85,7 @@ void nd_table_destroy(nd_table_t **self_p)
     if (!self_p || !*self_p)
         return;
     nd_table_t *self = *self_p;
-    for (size_t i = 0; i < self->nrows * self->ncols; i++)
-        free(self->cells[i]);
+    ld_arena_release(&self->text);
     free(self->cells);
     for (size_t i = 0; self->keys && i < self->ncols; i++)
         free(self->keys[i]);
@@ -95,27 +98,44 @@ void nd_table_destroy(nd_table_t **self_p)
     *self_p = NULL;
 }
 
-int nd_table_add_row(nd_table_t *self, const char *const *cells)
+/* Room for one more row: its ncols slots, or NULL when out of memory. */
+static const char **new_row(nd_table_t *self)
 {
     if (self->nrows == self->cap) {
         size_t cap = self->cap ? self->cap * 2 : 16;
         size_t width = self->ncols ? self->ncols : 1;
         if (cap > SIZE_MAX / width / sizeof(char *))
-            return LD_ENOMEM;
-        char **grown = realloc(self->cells, cap * width * sizeof(char *));
+            return NULL;
+        const char **grown = realloc(self->cells, cap * width * sizeof(char *));
         if (!grown)
-            return LD_ENOMEM;
+            return NULL;
         self->cells = grown;
         self->cap = cap;
     }
-    char **row = self->cells + self->nrows * self->ncols;
+    return self->cells + self->nrows * self->ncols;
+}
+
+int nd_table_add_row(nd_table_t *self, const char *const *cells)
+{
+    const char **row = new_row(self);
+    if (!row)
+        return LD_ENOMEM;
     for (size_t i = 0; i < self->ncols; i++) {
-        if (!(row[i] = dup_or_empty(cells[i]))) {
-            while (i-- > 0)
-                free(row[i]);
-            return LD_ENOMEM;
-        }
+        const char *cell = cells[i] ? cells[i] : "";
+        if (!(row[i] = ld_arena_text(&self->text, cell, strlen(cell))))
+            return LD_ENOMEM;      /* the pieces already copied go with the arena */
     }
+    self->nrows++;
+    return 0;
+}
+
+int nd_table_add_row_kept(nd_table_t *self, const char *const *cells)
+{
+    const char **row = new_row(self);
+    if (!row)
+        return LD_ENOMEM;
+    for (size_t i = 0; i < self->ncols; i++)
+        row[i] = cells[i] ? cells[i] : "";
     self->nrows++;
     return 0;
 }
@@ -208,13 +228,19 @@ static char *terminal_text(const char *s)
 
 static int put_padded(FILE *out, const char *text, size_t w, size_t width, bool last)
 {
+    static const char spaces[] = "                                "
+                                 "                                ";
     if (fputs(text, out) == EOF)
         return LD_EIO;
     if (last)
         return 0;
-    for (; w < width + 2; w++)
-        if (putc(' ', out) == EOF)
+    /* one write per 64 blanks, not a putc (and a lock of `out`) each */
+    for (size_t pad = width + 2 > w ? width + 2 - w : 0; pad > 0;) {
+        size_t n = pad < sizeof spaces - 1 ? pad : sizeof spaces - 1;
+        if (fwrite(spaces, 1, n, out) != n)
             return LD_EIO;
+        pad -= n;
+    }
     return 0;
 }
 
@@ -309,7 +335,7 @@ static int csv_cell(FILE *out, const char *s)
     return 0;
 }
 
-static int csv_record(FILE *out, char *const *cells, size_t n)
+static int csv_record(FILE *out, const char *const *cells, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && putc(',', out) == EOF)
@@ -324,7 +350,7 @@ static int print_csv(const nd_table_t *self, FILE *out)
 {
     if (fputs(LD_UTF8_BOM, out) == EOF)
         return LD_EIO;
-    if (csv_record(out, self->keys, self->ncols))
+    if (csv_record(out, (const char *const *) self->keys, self->ncols))
         return LD_EIO;
     for (size_t r = 0; r < self->nrows; r++)
         if (csv_record(out, self->cells + r * self->ncols, self->ncols))

@@ -22,8 +22,13 @@ nd_table_t *nd_table_new(const char *title, size_t ncols, const char *const *key
                          const char *const *labels);
 void nd_table_destroy(nd_table_t **self_p);
 
-/* Appends a row of ncols cells (NULL cell = empty). 0 or LD_ENOMEM. */
+/* Appends a row of ncols cells (NULL cell = empty), copied. 0 or LD_ENOMEM. */
 int nd_table_add_row(nd_table_t *self, const char *const *cells);
+
+/* The same without copying the cells: they stay the caller's, and must stay valid and
+ * unchanged until the table is destroyed.  For rows already kept elsewhere while the
+ * table is printed (a report's hundreds of thousands of findings). */
+int nd_table_add_row_kept(nd_table_t *self, const char *const *cells);
 
 size_t nd_table_rows(const nd_table_t *self);
 

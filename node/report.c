@@ -678,6 +678,8 @@ static int report_init(report_t *r, nd_store_t *store, int32_t as_of, ld_error_t
     r->store = store;
     r->err = err;
     r->as_of = as_of;
+    for (size_t s = 0; s < sizeof r->sect / sizeof r->sect[0]; s++)
+        ld_arena_init(&r->sect[s].text, 64 * 1024);
     if (!store || !(r->db = nd_store_db(store)))
         return ld_error_set(err, LD_EINVAL, "report: no store");
     int y, m, d;

@@ -21,11 +21,7 @@ static const char *const duty_names[DUTY_COUNT] = {
 
 void nd_rp_findings_free(findings_t *f)
 {
-    for (size_t i = 0; i < f->n; i++) {
-        free(f->v[i].key);
-        for (size_t c = 0; c < CELLS_MAX; c++)
-            free(f->v[i].cells[c]);
-    }
+    ld_arena_release(&f->text);
     free(f->v);
     memset(f, 0, sizeof *f);
 }
@@ -114,12 +110,14 @@ int nd_rp_add_finding(report_t *r, int sect, nd_level_t level, duty_t duty,
     memset(x, 0, sizeof *x);
     x->level = level;
     x->duty = duty;
-    bool ok = (x->key = strdup(key)) != NULL;
-    for (size_t c = 0; c < CELLS_MAX && ok; c++)
-        ok = (x->cells[c] = strdup(cells[c] ? cells[c] : "")) != NULL;
-    f->n++;          /* counted even when short of memory, so that it is freed */
+    bool ok = (x->key = ld_arena_text(&f->text, key, strlen(key))) != NULL;
+    for (size_t c = 0; c < CELLS_MAX && ok; c++) {
+        const char *cell = cells[c] ? cells[c] : "";
+        ok = (x->cells[c] = ld_arena_text(&f->text, cell, strlen(cell))) != NULL;
+    }
     if (!ok)
-        return nd_rp_fail_nomem(r);
+        return nd_rp_fail_nomem(r);     /* the pieces copied go with the arena */
+    f->n++;
     r->counts[duty][level]++;
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "arena.h"
 #include "change.h"
 #include "error.h"
 #include "output.h"
@@ -37,12 +38,13 @@ typedef struct finding {
     nd_level_t level;
     duty_t     duty;
     char      *key;                 /* sort key after the level: org ids, names, ids */
-    char      *cells[CELLS_MAX];
+    char      *cells[CELLS_MAX];    /* the key and the cells are in the findings' text */
 } finding_t;
 
 typedef struct findings {
     finding_t *v;
     size_t     n, cap;
+    ld_arena_t text;                /* a report may find hundreds of thousands */
 } findings_t;
 
 /* ------------------------------------------------------------- the data ---- */

@@ -49,8 +49,9 @@ static nd_table_t *findings_table(report_t *r, int sect, const char *title)
         return NULL;
     if (f->n > 1)
         qsort(f->v, f->n, sizeof *f->v, finding_cmp);
+    /* the findings outlive the tables (nd_report_print destroys these first) */
     for (size_t i = 0; i < f->n; i++)
-        if (nd_table_add_row(t, (const char *const *) f->v[i].cells)) {
+        if (nd_table_add_row_kept(t, (const char *const *) f->v[i].cells)) {
             nd_table_destroy(&t);
             return NULL;
         }

@@ -30,41 +30,13 @@
 
 /* ------------------------------------------------------------------ helpers -- */
 
-/* An arena for protobuf-c's unpacking of Push and Batch bodies: the thousands of small
- * messages and strings of a batch are carved from a few large blocks and released
- * together once converted, instead of a malloc and a free each (and a walk of the
- * whole tree to free them).  Freeing one piece does nothing. */
-typedef struct arena_block {
-    struct arena_block *next;
-    size_t              size, used;           /* bytes of data */
-    max_align_t         data[];
-} arena_block_t;
-
-typedef struct arena {
-    arena_block_t *head;
-    size_t         next_size;                 /* bytes for the next block */
-} arena_t;
-
+/* protobuf-c's unpacking of Push and Batch bodies allocates from an arena (arena.h):
+ * the thousands of small messages and strings of a batch are carved from a few large
+ * blocks and released together once converted, instead of a malloc and a free each
+ * (and a walk of the whole tree to free them).  Freeing one piece does nothing. */
 static void *arena_alloc(void *ctx, size_t size)
 {
-    arena_t *a = ctx;
-    size_t align = sizeof(max_align_t);
-    size = (size + align - 1) / align * align;
-    arena_block_t *b = a->head;
-    if (b == NULL || b->size - b->used < size) {
-        size_t want = a->next_size > size ? a->next_size : size;
-        b = malloc(sizeof *b + want);
-        if (b == NULL)
-            return NULL;
-        b->next = a->head;
-        b->size = want;
-        b->used = 0;
-        a->head = b;
-        a->next_size = want * 2;
-    }
-    void *p = (char *)b->data + b->used;
-    b->used += size;
-    return p;
+    return ld_arena_alloc(ctx, size);
 }
 
 static void arena_free_piece(void *ctx, void *pointer)
@@ -74,33 +46,12 @@ static void arena_free_piece(void *ctx, void *pointer)
 }
 
 /* An arena whose first block fits the unpacking of about `len` bytes of wire. */
-static void arena_init(arena_t *a, ProtobufCAllocator *alloc, size_t len)
+static void arena_init(ld_arena_t *a, ProtobufCAllocator *alloc, size_t len)
 {
-    a->head = NULL;
-    a->next_size = len * 3 + 4096;     /* unpacked, a change takes about 2.5 times its bytes */
+    ld_arena_init(a, len * 3 + 4096);  /* unpacked, a change takes about 2.5 times its bytes */
     alloc->alloc = arena_alloc;
     alloc->free = arena_free_piece;
     alloc->allocator_data = a;
-}
-
-static void arena_release(arena_t *a)
-{
-    while (a->head != NULL) {
-        arena_block_t *next = a->head->next;
-        free(a->head);
-        a->head = next;
-    }
-}
-
-/* A copy of text (len bytes and a NUL) carved from arena a, or NULL. */
-static char *arena_text(arena_t *a, const char *text, size_t len)
-{
-    char *copy = arena_alloc(a, len + 1);
-    if (copy != NULL) {
-        memcpy(copy, text, len);
-        copy[len] = '\0';
-    }
-    return copy;
 }
 
 /* Copies src into dst[size] if it fits with its NUL; LD_EINVAL naming `what` if not. */
@@ -476,7 +427,7 @@ static int stamps_from_wire(ld_change_t *c, Liangdi__FieldStamp *const *stamps, 
  * arena, the field values are copied there and marked borrowed, and only the parts of c
  * that are filled are initialised (a change is 4 KB, mostly unused slots; a batch holds
  * thousands).  On failure c is cleared. */
-static int change_from_wire(const Liangdi__Change *msg, ld_change_t *c, arena_t *block,
+static int change_from_wire(const Liangdi__Change *msg, ld_change_t *c, ld_arena_t *block,
                             ld_error_t *err)
 {
     int rc = 0;
@@ -536,7 +487,7 @@ static int change_from_wire(const Liangdi__Change *msg, ld_change_t *c, arena_t 
                              sizeof buf, &text, err);
         if (rc != 0)
             goto err;
-        char *copy = block != NULL ? arena_text(block, text, strlen(text)) : strdup(text);
+        char *copy = block != NULL ? ld_arena_text(block, text, strlen(text)) : strdup(text);
         if (copy == NULL) {
             rc = ld_error_set(err, LD_ENOMEM, "out of memory copying %s.%s", def->name,
                               def->fields[idx].name);
@@ -653,8 +604,7 @@ void ld_msg_clear(ld_msg_t *m)
                     free(changes[i].fields[k].value);
             }
         }
-        arena_t text = { batch ? m->u.batch.text : m->u.push.text, 0 };
-        arena_release(&text);
+        ld_arena_release(batch ? &m->u.batch.text : &m->u.push.text);
         free(changes);
         free(batch ? m->u.batch.wire : m->u.push.wire);
         if (batch)
@@ -844,9 +794,10 @@ static int decode_changes(const uint8_t *body, size_t len, bool batch, ld_msg_t 
     ld_change_t **changes = batch ? &m->u.batch.changes : &m->u.push.changes;
     size_t *done = batch ? &m->u.batch.n : &m->u.push.n;
     uint8_t **wire = batch ? &m->u.batch.wire : &m->u.push.wire;
-    arena_t text = { NULL, len / 2 + 1024 };
-    arena_t arena;
+    ld_arena_t text;
+    ld_arena_t arena;
     ProtobufCAllocator alloc;
+    ld_arena_init(&text, len / 2 + 1024);
     arena_init(&arena, &alloc, len);
     ld_wire_field_t *spans = NULL;
     Liangdi__Push *push = NULL;
@@ -934,11 +885,11 @@ static int decode_changes(const uint8_t *body, size_t len, bool batch, ld_msg_t 
     }
 out:
     if (batch)
-        m->u.batch.text = text.head;
+        m->u.batch.text = text;       /* moved: the message owns the blocks */
     else
-        m->u.push.text = text.head;
+        m->u.push.text = text;
     free(spans);
-    arena_release(&arena);            /* the unpacked message and all it points to */
+    ld_arena_release(&arena);        /* the unpacked message and all it points to */
     return rc;
 }
 

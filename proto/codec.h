@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "arena.h"
 #include "body.h"
 #include "change.h"
 #include "error.h"
@@ -26,12 +27,12 @@ typedef struct ld_msg {
                  char node_id[LD_ID_MAX + 1];
                  uint64_t pushed_upto, mailbox_depth; } welcome;
         /* push and batch own: the changes, the copy of the body their `wire` points
-         * into, and the blocks of the field values they borrow (arena blocks). */
-        struct { size_t n; ld_change_t *changes; uint8_t *wire; void *text; } push;
+         * into, and the arena of the field values they borrow. */
+        struct { size_t n; ld_change_t *changes; uint8_t *wire; ld_arena_t text; } push;
         struct { uint64_t upto; } push_ack;
         struct { uint64_t cursor; uint32_t credit; } fetch;
         struct { size_t n; uint64_t *positions; ld_change_t *changes;
-                 uint64_t remaining; uint8_t *wire; void *text; } batch;
+                 uint64_t remaining; uint8_t *wire; ld_arena_t text; } batch;
         struct { uint64_t upto; } ack;
         struct { uint64_t mailbox_depth; } notify;
         struct { ld_error_code_t code; char message[LD_ERROR_MSG_MAX];

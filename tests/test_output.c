@@ -303,6 +303,79 @@ Test(output, many_rows_grow_the_table)
     nd_table_destroy(&t);
 }
 
+Test(output, cells_beyond_the_first_block_of_text_are_all_kept)
+{
+    /* 3,000 rows of about 100 bytes each: the table's text takes several blocks */
+    const char *keys[] = { "n", "note" };
+    nd_table_t *t = nd_table_new(NULL, 2, keys, NULL);
+    cr_assert_not_null(t);
+    char n[16], note[128];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(n, sizeof n, "%d", i);
+        snprintf(note, sizeof note, "第%d次组织生活，学习党章，缴纳党费，参加志愿服务%d", i, i * 7);
+        const char *row[] = { n, note };
+        cr_assert_eq(nd_table_add_row(t, row), 0);
+    }
+    const char *out = render(t, ND_FMT_CSV);
+    const char *p = out;
+    for (int i = 0; i < 3000; i++) {
+        char want[160];
+        snprintf(want, sizeof want, "\r\n%d,第%d次组织生活，学习党章，缴纳党费，参加志愿服务%d\r\n",
+                 i, i, i * 7);
+        p = strstr(p, want);
+        cr_assert_not_null(p, "row %d lost or out of order", i);
+        p += 2;
+    }
+    nd_table_destroy(&t);
+}
+
+Test(output, kept_rows_are_the_callers_strings_and_print_as_copied_ones_do)
+{
+    char name[] = "林术平", org[] = "东莞支部";
+    nd_table_t *copied = two_columns("流动党员");
+    nd_table_t *kept = two_columns("流动党员");
+    const char *row[] = { name, org };
+    add2(copied, name, org);
+    cr_assert_eq(nd_table_add_row_kept(kept, row), 0);
+    const char *none[] = { "张小平", NULL };
+    add2(copied, "张小平", NULL);
+    cr_assert_eq(nd_table_add_row_kept(kept, none), 0);
+    for (nd_format_t f = ND_FMT_TABLE; f <= ND_FMT_HTML; f++) {
+        char *want = strdup(render(copied, f));
+        cr_assert_str_eq(render(kept, f), want, "format %d", (int) f);
+        free(want);
+    }
+    /* not copied: what the caller's string says when printed is what is printed */
+    memcpy(name, "李", strlen("李"));
+    cr_assert_not_null(strstr(render(kept, ND_FMT_CSV), "\r\n李术平,东莞支部\r\n"));
+    cr_assert_not_null(strstr(render(copied, ND_FMT_CSV), "\r\n林术平,东莞支部\r\n"));
+    nd_table_destroy(&kept);
+    nd_table_destroy(&copied);
+}
+
+Test(output, padding_wider_than_sixty_four_blanks_still_lines_up)
+{
+    const char *keys[] = { "note", "n" };
+    nd_table_t *t = nd_table_new(NULL, 2, keys, NULL);
+    cr_assert_not_null(t);
+    /* 100 Chinese characters: 200 columns, so the short cells get 198 and more blanks */
+    char wide[301] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(wide, "党");
+    const char *r1[] = { wide, "1" };
+    const char *r2[] = { "短", "2" };
+    cr_assert_eq(nd_table_add_row(t, r1), 0);
+    cr_assert_eq(nd_table_add_row(t, r2), 0);
+    const char *out = render(t, ND_FMT_TABLE);
+    cr_assert_eq(column_of(out, 0, " n") + 1, 202);
+    cr_assert_eq(column_of(out, 2, "1"), 202);
+    cr_assert_eq(column_of(out, 3, "2"), 202);
+    const char *line3 = strstr(out, "短");
+    cr_assert_not_null(line3);
+    cr_assert_eq(strspn(line3 + strlen("短"), " "), 200, "200 blanks after a 2-column cell");
+    nd_table_destroy(&t);
+}
+
 /* Renders two tables as one document in fmt into `rendered`. */
 static const char *render_document(nd_format_t fmt)
 {
