@@ -226,21 +226,25 @@ static char *terminal_text(const char *s)
     return out;
 }
 
-static int put_padded(FILE *out, const char *text, size_t w, size_t width, bool last)
+/* Appends n bytes of text to the line being built in *buf (of *cap bytes, *len used),
+ * then `pad` blanks.  0 or LD_ENOMEM. */
+static int line_add(char **buf, size_t *cap, size_t *len, const char *text, size_t n,
+                    size_t pad)
 {
-    static const char spaces[] = "                                "
-                                 "                                ";
-    if (fputs(text, out) == EOF)
-        return LD_EIO;
-    if (last)
-        return 0;
-    /* one write per 64 blanks, not a putc (and a lock of `out`) each */
-    for (size_t pad = width + 2 > w ? width + 2 - w : 0; pad > 0;) {
-        size_t n = pad < sizeof spaces - 1 ? pad : sizeof spaces - 1;
-        if (fwrite(spaces, 1, n, out) != n)
-            return LD_EIO;
-        pad -= n;
+    size_t need = *len + n + pad + 1;
+    if (need > *cap) {
+        size_t grown_cap = *cap ? *cap : 256;
+        while (grown_cap < need)
+            grown_cap *= 2;
+        char *grown = realloc(*buf, grown_cap);
+        if (!grown)
+            return LD_ENOMEM;
+        *buf = grown;
+        *cap = grown_cap;
     }
+    memcpy(*buf + *len, text, n);
+    memset(*buf + *len + n, ' ', pad);
+    *len += n + pad;
     return 0;
 }
 
@@ -254,6 +258,8 @@ static int print_terminal(const nd_table_t *self, FILE *out)
     char **owned = calloc(nall + 1, sizeof *owned);
     size_t *cw = calloc(nall + 1, sizeof *cw);
     size_t *width = calloc(self->ncols + 1, sizeof *width);
+    char *line = NULL;                    /* the line being written, line_cap bytes */
+    size_t line_cap = 0;
     if (!shown || !owned || !cw || !width)
         goto out;
     for (size_t i = 0; i < nall; i++) {
@@ -283,10 +289,18 @@ static int print_terminal(const nd_table_t *self, FILE *out)
         size_t used = self->ncols;        /* trailing empty cells get no padding */
         while (used > 0 && shown[first + used - 1][0] == '\0')
             used--;
-        for (size_t c = 0; c < used; c++)
-            if (put_padded(out, shown[first + c], cw[first + c], width[c], c + 1 == used))
+        /* each line built whole and written once: a report has millions of cells */
+        size_t len = 0;
+        for (size_t c = 0; c <= used; c++) {
+            const char *text = c < used ? shown[first + c] : "";
+            size_t pad = c + 1 < used ? width[c] + 2 - cw[first + c] : 0;
+            if (line_add(&line, &line_cap, &len, text, strlen(text), pad)) {
+                rc = LD_ENOMEM;
                 goto out;
-        if (putc('\n', out) == EOF)
+            }
+        }
+        line[len++] = '\n';              /* line_add leaves room for one more byte */
+        if (fwrite(line, 1, len, out) != len)
             goto out;
         if (r == 0) {   /* the rule under the labels */
             for (size_t c = 0; c < self->ncols; c++) {
@@ -310,6 +324,7 @@ out:
     free(shown);
     free(cw);
     free(width);
+    free(line);
     return rc;
 }
 
@@ -346,16 +361,22 @@ static int csv_record(FILE *out, const char *const *cells, size_t n)
     return fputs("\r\n", out) == EOF ? LD_EIO : 0;
 }
 
-static int print_csv(const nd_table_t *self, FILE *out)
+/* The header record and the rows: a CSV file without its BOM. */
+static int csv_records(const nd_table_t *self, FILE *out)
 {
-    if (fputs(LD_UTF8_BOM, out) == EOF)
-        return LD_EIO;
     if (csv_record(out, (const char *const *) self->keys, self->ncols))
         return LD_EIO;
     for (size_t r = 0; r < self->nrows; r++)
         if (csv_record(out, self->cells + r * self->ncols, self->ncols))
             return LD_EIO;
     return 0;
+}
+
+static int print_csv(const nd_table_t *self, FILE *out)
+{
+    if (fputs(LD_UTF8_BOM, out) == EOF)
+        return LD_EIO;
+    return csv_records(self, out);
 }
 
 /* ----------------------------------------------------------------- json ---- */
@@ -385,7 +406,8 @@ static int json_string(FILE *out, const char *s)
     return putc('"', out) == EOF ? LD_EIO : 0;
 }
 
-static int print_json(const nd_table_t *self, FILE *out)
+/* The table's JSON object, without the line break after it. */
+static int json_object(const nd_table_t *self, FILE *out)
 {
     if (fputs("{\"title\":", out) == EOF)
         return LD_EIO;
@@ -406,7 +428,12 @@ static int print_json(const nd_table_t *self, FILE *out)
         if (putc('}', out) == EOF)
             return LD_EIO;
     }
-    return fputs(self->nrows ? "\n]}\n" : "]}\n", out) == EOF ? LD_EIO : 0;
+    return fputs(self->nrows ? "\n]}" : "]}", out) == EOF ? LD_EIO : 0;
+}
+
+static int print_json(const nd_table_t *self, FILE *out)
+{
+    return json_object(self, out) || putc('\n', out) == EOF ? LD_EIO : 0;
 }
 
 /* ----------------------------------------------------------------- html ---- */
@@ -462,15 +489,24 @@ static const char html_style[] =
     "}\n"
     "</style>\n";
 
-static int print_html(const nd_table_t *self, FILE *out)
+/* An HTML page up to and with "<body>\n", titled `title` (NULL: "liangdi"). */
+static int html_head(const char *title, FILE *out)
 {
     if (fputs("<!doctype html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"
               "<title>", out) == EOF)
         return LD_EIO;
-    if (html_text(out, self->title ? self->title : "liangdi"))
+    if (html_text(out, title ? title : "liangdi"))
         return LD_EIO;
     if (fputs("</title>\n", out) == EOF || fputs(html_style, out) == EOF ||
-        fputs("</head>\n<body>\n<section>\n", out) == EOF)
+        fputs("</head>\n<body>\n", out) == EOF)
+        return LD_EIO;
+    return 0;
+}
+
+/* The table as a <section> of a page's body. */
+static int html_section(const nd_table_t *self, FILE *out)
+{
+    if (fputs("<section>\n", out) == EOF)
         return LD_EIO;
     if (self->title) {
         if (fputs("<h2>", out) == EOF || html_text(out, self->title) ||
@@ -499,7 +535,14 @@ static int print_html(const nd_table_t *self, FILE *out)
         if (fputs("</tr>\n", out) == EOF)
             return LD_EIO;
     }
-    if (fputs("</tbody>\n</table>\n</section>\n</body>\n</html>\n", out) == EOF)
+    return fputs("</tbody>\n</table>\n</section>\n", out) == EOF ? LD_EIO : 0;
+}
+
+static const char html_end[] = "</body>\n</html>\n";
+
+static int print_html(const nd_table_t *self, FILE *out)
+{
+    if (html_head(self->title, out) || html_section(self, out) || fputs(html_end, out) == EOF)
         return LD_EIO;
     return 0;
 }
@@ -521,50 +564,24 @@ int nd_table_print(const nd_table_t *self, nd_format_t fmt, FILE *out)
 
 /* ------------------------------------------------------------- documents ---- */
 
-/* One table rendered into a malloc'd buffer (caller frees); NULL on failure. */
-static char *render(const nd_table_t *t, nd_format_t fmt, size_t *len)
-{
-    char *buf = NULL;
-    FILE *f = open_memstream(&buf, len);
-    if (!f)
-        return NULL;
-    int rc = nd_table_print(t, fmt, f);
-    if (fclose(f) != 0 || rc != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
-
-/* The part of an HTML page between "<body>\n" and "</body>\n" (or the whole text). */
-static void html_body(const char *page, const char **start, const char **end)
-{
-    const char *b = strstr(page, "<body>\n");
-    const char *e = b ? strstr(b, "</body>\n") : NULL;
-    *start = b ? b + strlen("<body>\n") : page;
-    *end = e ? e : page + strlen(page);
-}
-
-/* Writes the rendered tables text[0..n) (len[0..n) bytes) as one document; true if
- * writing failed. */
-static bool write_document(char *const *text, const size_t *len, const char *const *titles,
-                           size_t n, nd_format_t fmt, const char *title, const nd_meta_t *meta,
-                           size_t nmeta, FILE *out)
+/* Each table is written straight to `out` in the part of the format a document takes
+ * of it: a report's tables run to tens of megabytes. */
+int nd_tables_print(nd_table_t *const *tables, const char *const *titles, size_t n,
+                    nd_format_t fmt, const char *title, const nd_meta_t *meta, size_t nmeta,
+                    FILE *out)
 {
     bool bad = false;
-    const char *s, *e;
+    int rc = 0;
     switch (fmt) {
     case ND_FMT_TABLE:
-        for (size_t i = 0; i < n && !bad; i++)
-            bad = (i && putc('\n', out) == EOF) || fwrite(text[i], 1, len[i], out) != len[i];
+        for (size_t i = 0; i < n && !rc; i++)
+            rc = (i && putc('\n', out) == EOF) ? LD_EIO : print_terminal(tables[i], out);
         break;
     case ND_FMT_CSV:
         bad = fputs(LD_UTF8_BOM, out) == EOF;
-        for (size_t i = 0; i < n && !bad; i++) {
-            const char *body = text[i] + ld_utf8_bom_len(text[i], len[i]);
+        for (size_t i = 0; i < n && !bad; i++)
             bad = (i && fputs("\r\n", out) == EOF) || csv_cell(out, titles[i]) ||
-                  fputs("\r\n", out) == EOF || fputs(body, out) == EOF;
-        }
+                  fputs("\r\n", out) == EOF || csv_records(tables[i], out);
         break;
     case ND_FMT_JSON:
         bad = fputs("{\"title\":", out) == EOF || json_string(out, title);
@@ -572,46 +589,24 @@ static bool write_document(char *const *text, const size_t *len, const char *con
             bad = putc(',', out) == EOF || json_string(out, meta[m].key) ||
                   putc(':', out) == EOF || json_string(out, meta[m].value);
         bad = bad || fputs(",\"tables\":[\n", out) == EOF;
-        for (size_t i = 0; i < n && !bad; i++) {
-            size_t k = len[i];
-            while (k > 0 && text[i][k - 1] == '\n')
-                k--;
-            bad = (i && fputs(",\n", out) == EOF) || fwrite(text[i], 1, k, out) != k;
-        }
+        for (size_t i = 0; i < n && !bad; i++)
+            bad = (i && fputs(",\n", out) == EOF) || json_object(tables[i], out);
         bad = bad || fputs("\n]}\n", out) == EOF;
         break;
-    default:                                     /* ND_FMT_HTML: the first page's head */
+    case ND_FMT_HTML:                /* one page, headed as the first table's would be */
         if (n == 0)
             break;
-        html_body(text[0], &s, &e);
-        bad = fwrite(text[0], 1, (size_t) (s - text[0]), out) != (size_t) (s - text[0]);
-        for (size_t i = 0; i < n && !bad; i++) {
-            html_body(text[i], &s, &e);
-            bad = fwrite(s, 1, (size_t) (e - s), out) != (size_t) (e - s);
-        }
-        bad = bad || fputs("</body>\n</html>\n", out) == EOF;
+        bad = html_head(tables[0]->title, out);
+        for (size_t i = 0; i < n && !bad; i++)
+            bad = html_section(tables[i], out);
+        bad = bad || fputs(html_end, out) == EOF;
         break;
-    }
-    return bad || ferror(out);
-}
-
-int nd_tables_print(nd_table_t *const *tables, const char *const *titles, size_t n,
-                    nd_format_t fmt, const char *title, const nd_meta_t *meta, size_t nmeta,
-                    FILE *out)
-{
-    if (fmt != ND_FMT_TABLE && fmt != ND_FMT_CSV && fmt != ND_FMT_JSON && fmt != ND_FMT_HTML)
+    default:
         return LD_EINVAL;
-    char **text = calloc(n ? n : 1, sizeof *text);
-    size_t *len = calloc(n ? n : 1, sizeof *len);
-    int rc = text && len ? 0 : LD_ENOMEM;
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!(text[i] = render(tables[i], fmt, &len[i])))
-            rc = LD_ENOMEM;
-    if (rc == 0 && write_document(text, len, titles, n, fmt, title, meta, nmeta, out))
+    }
+    if (bad)
         rc = LD_EIO;
-    for (size_t i = 0; text && i < n; i++)
-        free(text[i]);
-    free(text);
-    free(len);
+    if (rc == 0 && ferror(out))
+        rc = LD_EIO;
     return rc;
 }

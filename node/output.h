@@ -41,8 +41,9 @@ typedef struct nd_meta { const char *key, *value; } nd_meta_t;
 /* Writes tables[0..n) (titled titles[0..n)) as one document: on a terminal, one table
  * after another; as CSV, one BOM, then each table led by a record of its title; as JSON,
  * one object {"title": title, each of meta[0..nmeta) as a member, "tables": [...]}; as
- * HTML, one page.  0, LD_ENOMEM (a table could not be rendered), LD_EIO (writing
- * failed) or LD_EINVAL (no such format). */
+ * HTML, one page.  Each table is written as it is rendered, so a failure leaves what
+ * came before it written: 0, LD_ENOMEM (a terminal table could not be laid out), LD_EIO
+ * (writing failed) or LD_EINVAL (no such format, and nothing written). */
 int nd_tables_print(nd_table_t *const *tables, const char *const *titles, size_t n,
                     nd_format_t fmt, const char *title, const nd_meta_t *meta, size_t nmeta,
                     FILE *out);

@@ -169,6 +169,11 @@ size_t ld_display_width(const char *s)
     size_t len = strlen(s);
     size_t i = 0, width = 0;
     while (i < len) {
+        if (p[i] >= 0x20 && p[i] < 0x7f) {   /* printable ASCII: one column */
+            width++;
+            i++;
+            continue;
+        }
         uint32_t cp;
         size_t n = utf8_decode(p + i, len - i, &cp);
         if (n == 0) {            /* not valid: count the byte as one column */

@@ -431,6 +431,75 @@ Test(output, tables_print_as_one_document_in_every_format)
     cr_assert_not_null(strstr(s, "东莞支部"));
 }
 
+/* Each table rendered alone (nd_table_print) into a new string. */
+static char *alone(const nd_table_t *t, nd_format_t fmt)
+{
+    return strdup(render(t, fmt));
+}
+
+/* s without its last n bytes, into a new string */
+static char *cut_end(const char *s, size_t n)
+{
+    return strndup(s, strlen(s) - n);
+}
+
+Test(output, a_document_is_its_tables_rendered_alone_and_joined)
+{
+    /* the second table is empty (JSON's "]}" without a row, HTML's "(none)" row), and
+     * its title needs escaping in HTML */
+    nd_table_t *t[2] = { two_columns("一、成员"), two_columns("二、<外出>") };
+    add2(t[0], "林术平", "龙潭村党支部");
+    add2(t[0], "张\"小\"平", "a,b");
+    const char *titles[2] = { "一、成员", "二、<外出>" };
+    const nd_meta_t meta[] = { { "as_of", "2011-03-01" } };
+    for (nd_format_t fmt = ND_FMT_TABLE; fmt <= ND_FMT_HTML; fmt++) {
+        char *a = alone(t[0], fmt), *b = alone(t[1], fmt), *want = NULL;
+        const char *bom = "\xef\xbb\xbf";
+        switch (fmt) {
+        case ND_FMT_TABLE:
+            cr_assert(asprintf(&want, "%s\n%s", a, b) > 0);
+            break;
+        case ND_FMT_CSV:
+            cr_assert(asprintf(&want, "%s%s\r\n%s\r\n%s\r\n%s", bom, titles[0],
+                               a + strlen(bom), titles[1], b + strlen(bom)) > 0);
+            break;
+        case ND_FMT_JSON: {
+            char *a1 = cut_end(a, 1), *b1 = cut_end(b, 1);
+            cr_assert(asprintf(&want, "{\"title\":\"报告\",\"as_of\":\"2011-03-01\",\"tables\":[\n"
+                               "%s,\n%s\n]}\n", a1, b1) > 0);
+            free(a1);
+            free(b1);
+            break;
+        }
+        default: {
+            const char *a_body = strstr(a, "<body>\n") + strlen("<body>\n");
+            const char *b_body = strstr(b, "<body>\n") + strlen("<body>\n");
+            char *head = strndup(a, (size_t) (a_body - a));
+            char *a_sec = cut_end(a_body, strlen("</body>\n</html>\n"));
+            char *b_sec = cut_end(b_body, strlen("</body>\n</html>\n"));
+            cr_assert(asprintf(&want, "%s%s%s</body>\n</html>\n", head, a_sec, b_sec) > 0);
+            free(head);
+            free(a_sec);
+            free(b_sec);
+            break;
+        }
+        }
+        size_t len = 0;
+        char *doc = NULL;
+        FILE *f = open_memstream(&doc, &len);
+        cr_assert_not_null(f);
+        cr_assert_eq(nd_tables_print(t, titles, 2, fmt, "报告", meta, 1, f), 0);
+        cr_assert_eq(fclose(f), 0);
+        cr_assert_str_eq(doc, want, "format %d", (int) fmt);
+        free(doc);
+        free(want);
+        free(a);
+        free(b);
+    }
+    nd_table_destroy(&t[0]);
+    nd_table_destroy(&t[1]);
+}
+
 Test(output, a_document_in_an_unknown_format_is_refused)
 {
     nd_table_t *t = two_columns("一");
