@@ -339,12 +339,16 @@ static int csv_cell(FILE *out, const char *s)
         return LD_EIO;
     if (formula && putc('\'', out) == EOF)
         return LD_EIO;
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' && putc('"', out) == EOF)
+    /* a quote is doubled: each run up to and with one is written, then one more */
+    const char *p = s, *q;
+    while ((q = strchr(p, '"')) != NULL) {
+        size_t n = (size_t) (q - p) + 1;
+        if (fwrite(p, 1, n, out) != n || putc('"', out) == EOF)
             return LD_EIO;
-        if (putc(*p, out) == EOF)
-            return LD_EIO;
+        p = q + 1;
     }
+    if (fputs(p, out) == EOF)
+        return LD_EIO;
     if (quote && putc('"', out) == EOF)
         return LD_EIO;
     return 0;
@@ -381,28 +385,41 @@ static int print_csv(const nd_table_t *self, FILE *out)
 
 /* ----------------------------------------------------------------- json ---- */
 
+/* Writes p[0..n) if n > 0; true if writing failed. */
+static bool put_run(FILE *out, const unsigned char *p, size_t n)
+{
+    return n > 0 && fwrite(p, 1, n, out) != n;
+}
+
 static int json_string(FILE *out, const char *s)
 {
     if (putc('"', out) == EOF)
         return LD_EIO;
-    const unsigned char *p = (const unsigned char *) s;
+    /* what needs no escape is written in runs, not a sequence at a time */
+    const unsigned char *p = (const unsigned char *) s, *run = p;
     while (*p) {
         size_t n = utf8_seq_len(p);
-        int e = 0;
+        bool plain = n > 1 || (n == 1 && *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\');
+        if (plain) {
+            p += n;
+            continue;
+        }
+        int e = put_run(out, run, (size_t) (p - run));
         if (n == 0) {
-            e = fputs("\xef\xbf\xbd", out) == EOF;    /* U+FFFD */
+            e = e || fputs("\xef\xbf\xbd", out) == EOF;    /* U+FFFD */
             n = 1;
         } else if (*p == '"' || *p == '\\') {
-            e = putc('\\', out) == EOF || putc(*p, out) == EOF;
-        } else if (*p < 0x20 || *p == 0x7f) {
-            e = fprintf(out, "\\u%04x", (unsigned) *p) < 0;
+            e = e || putc('\\', out) == EOF || putc(*p, out) == EOF;
         } else {
-            e = fwrite(p, 1, n, out) != n;
+            e = e || fprintf(out, "\\u%04x", (unsigned) *p) < 0;
         }
         if (e)
             return LD_EIO;
         p += n;
+        run = p;
     }
+    if (put_run(out, run, (size_t) (p - run)))
+        return LD_EIO;
     return putc('"', out) == EOF ? LD_EIO : 0;
 }
 
@@ -440,34 +457,33 @@ static int print_json(const nd_table_t *self, FILE *out)
 
 static int html_text(FILE *out, const char *s)
 {
-    const unsigned char *p = (const unsigned char *) s;
+    const unsigned char *p = (const unsigned char *) s, *run = p;
     while (*p) {
         size_t n = utf8_seq_len(p);
-        int e;
-        if (n == 0) {
-            e = fputs("\xef\xbf\xbd", out) == EOF;
-            n = 1;
-        } else if (*p == '&')
-            e = fputs("&amp;", out) == EOF;
-        else if (*p == '<')
-            e = fputs("&lt;", out) == EOF;
-        else if (*p == '>')
-            e = fputs("&gt;", out) == EOF;
-        else if (*p == '"')
-            e = fputs("&quot;", out) == EOF;
-        else if (*p == '\'')
-            e = fputs("&#39;", out) == EOF;
-        else if (*p == '\n')
-            e = fputs("<br>", out) == EOF;
-        else if (*p < 0x20 || *p == 0x7f)
-            e = putc(' ', out) == EOF;
-        else
-            e = fwrite(p, 1, n, out) != n;
-        if (e)
+        const char *esc = NULL;
+        if (n == 0)
+            esc = "\xef\xbf\xbd";
+        else if (n == 1) {
+            switch (*p) {
+            case '&':  esc = "&amp;"; break;
+            case '<':  esc = "&lt;"; break;
+            case '>':  esc = "&gt;"; break;
+            case '"':  esc = "&quot;"; break;
+            case '\'': esc = "&#39;"; break;
+            case '\n': esc = "<br>"; break;
+            default:   esc = *p < 0x20 || *p == 0x7f ? " " : NULL; break;
+            }
+        }
+        if (!esc) {                    /* written in runs, not a sequence at a time */
+            p += n;
+            continue;
+        }
+        if (put_run(out, run, (size_t) (p - run)) || fputs(esc, out) == EOF)
             return LD_EIO;
-        p += n;
+        p += n ? n : 1;
+        run = p;
     }
-    return 0;
+    return put_run(out, run, (size_t) (p - run)) ? LD_EIO : 0;
 }
 
 static const char html_style[] =

@@ -237,6 +237,23 @@ Test(output, html_is_a_complete_printable_page)
     nd_table_destroy(&t);
 }
 
+Test(output, escapes_at_either_end_and_side_by_side_keep_the_text_between_them)
+{
+    nd_table_t *t = two_columns(NULL);
+    /* an escape first, last, two together, and between runs of Chinese text */
+    add2(t, "\"竹园\"\"镇\"", "<&>龙\xff潭'\n");
+    cr_assert_str_eq(render(t, ND_FMT_CSV),
+        "\xef\xbb\xbf" "name,org\r\n"
+        "\"\"\"竹园\"\"\"\"镇\"\"\",\"<&>龙\xff潭'\n\"\r\n");
+    cr_assert_str_eq(render(t, ND_FMT_JSON),
+        "{\"title\":null,\"rows\":[\n"
+        "{\"name\":\"\\\"竹园\\\"\\\"镇\\\"\",\"org\":\"<&>龙\xef\xbf\xbd潭'\\u000a\"}\n"
+        "]}\n");
+    cr_assert_not_null(strstr(render(t, ND_FMT_HTML),
+        "<td>&quot;竹园&quot;&quot;镇&quot;</td><td>&lt;&amp;&gt;龙\xef\xbf\xbd潭&#39;<br></td>"));
+    nd_table_destroy(&t);
+}
+
 Test(output, html_escapes_every_title_label_and_cell)
 {
     const char *keys[] = { "a", "b" };
