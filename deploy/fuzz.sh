@@ -2,6 +2,8 @@
 # fuzz.sh: builds the libFuzzer targets with clang, ASan and UBSan, and runs each for a
 # bounded time (LIANGDI_FUZZ_SECONDS, default 60) on its seed corpus in tests/fuzz/corpus.
 # A finding fails the run and leaves the crashing input in build-fuzz/tests/fuzz/*-corpus/.
+# With --build-only it builds them and stops (deploy/test.sh builds them so while the
+# sanitizer tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
@@ -17,4 +19,7 @@ fi
 targets=$(sed -n "s/^ *'\(fuzz_[a-z_]*\)' *:.*/tests\/fuzz\/\1/p" tests/fuzz/meson.build)
 # shellcheck disable=SC2086
 meson compile -C build-fuzz $targets
+if [ "${1:-}" = --build-only ]; then
+    exit 0
+fi
 meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs

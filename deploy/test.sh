@@ -27,34 +27,50 @@ dirs=(build)
 ld_build build
 took build
 
+sanitize=${LIANGDI_TEST_SANITIZE:-1}
+fuzz_seconds=${LIANGDI_FUZZ_SECONDS:-10}
 # -O1, as the sanitizers' own documents advise: the tests run about a tenth faster than
 # at -O0, and the compiler's checks see more (format truncation, for one).  UBSan's
 # checks trap instead of calling libubsan: without that library loaded, LeakSanitizer's
 # scan at each process's exit reads 6 MB less (the suite runs thousands of processes).
 # ASan's SIGILL handler (handle_sigill) then reports the check that failed with its
 # file and line, and the process aborts.
-sanitize=${LIANGDI_TEST_SANITIZE:-1}
 asan_args=(-Db_sanitize=address -Db_lundef=false -Doptimization=1
            "-Dc_args=-fsanitize=undefined -fsanitize-undefined-trap-on-error")
-asan_log=$(mktemp)
-trap 'rm -f "$asan_log"' EXIT
-if [ "$sanitize" != 0 ]; then
-    # The sanitizer build compiles while the plain tests run, at the lowest priority:
-    # the tests wait on their processes and sockets a fifth of the time, and the build
-    # takes only what they leave of the two cores.  Its output follows the tests'.
-    (renice -n 19 -p "$BASHPID" >/dev/null; ld_build build-asan "${asan_args[@]}") \
-        >"$asan_log" 2>&1 &
-    asan_build=$!
-fi
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+# behind NAME COMMAND...: runs COMMAND in the background at the lowest priority, its
+# output into $logs/NAME, while this script runs tests in the foreground: the tests wait
+# on their processes and sockets a fifth of the time, and a build takes only what they
+# leave of the two cores.  `ahead NAME` waits for it and prints its output.
+declare -A behind_pid
+behind() {
+    local name=$1
+    shift
+    (renice -n 19 -p "$BASHPID" >/dev/null; "$@") >"$logs/$name" 2>&1 &
+    behind_pid[$name]=$!
+}
+ahead() {
+    local rc=0
+    wait "${behind_pid[$1]}" || rc=$?
+    cat "$logs/$1"
+    return "$rc"
+}
+
 status=0
+# the sanitizer build compiles while the plain tests run
+[ "$sanitize" = 0 ] || behind asan ld_build build-asan "${asan_args[@]}"
 meson test -C build --print-errorlogs ${LIANGDI_TEST_ARGS:-} || status=1
 took tests
 
 if [ "$sanitize" != 0 ]; then
     asan_ok=1
-    wait "$asan_build" || asan_ok=0
-    cat "$asan_log"
+    ahead asan || asan_ok=0
     took "sanitizer build (the rest of it)"
+    # the fuzz targets compile while the sanitizer tests run
+    [ "$fuzz_seconds" = 0 ] || behind fuzz env LIANGDI_FUZZ_SECONDS="$fuzz_seconds" \
+        bash deploy/fuzz.sh --build-only
     if [ "$asan_ok" = 0 ]; then
         echo "liangdi: the sanitizer build failed (its output above)" >&2
         status=1
@@ -70,9 +86,12 @@ if [ "$sanitize" != 0 ]; then
     fi
 fi
 
-fuzz_seconds=${LIANGDI_FUZZ_SECONDS:-10}
 if [ "$fuzz_seconds" != 0 ]; then
     dirs+=(build-fuzz)
+    if [ "$sanitize" != 0 ]; then
+        ahead fuzz || true                 # a failed build fails again below, named
+        took "fuzz build (the rest of it)"
+    fi
     LIANGDI_FUZZ_SECONDS=$fuzz_seconds bash deploy/fuzz.sh || status=1
     took fuzzing
 fi
