@@ -38,29 +38,41 @@ fuzz_seconds=${LIANGDI_FUZZ_SECONDS:-10}
 asan_args=(-Db_sanitize=address -Db_lundef=false -Doptimization=1
            "-Dc_args=-fsanitize=undefined -fsanitize-undefined-trap-on-error")
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
 
-# behind NAME COMMAND...: runs COMMAND in the background at the lowest priority, its
-# output into $logs/NAME, while this script runs tests in the foreground: the tests wait
-# on their processes and sockets a fifth of the time, and a build takes only what they
-# leave of the two cores.  `ahead NAME` waits for it and prints its output.
+# behind NAME COMMAND...: runs COMMAND (a program) in the background at the lowest
+# priority, in a process group of its own, its output into $logs/NAME, while this script
+# runs tests in the foreground: the tests wait on their processes and sockets a fifth of
+# the time, and a build takes only what they leave of the two cores.  `ahead NAME` waits
+# for it and prints its output.  A job still running when the script ends is stopped
+# with its whole group (meson, ninja and the compilers under it).
 declare -A behind_pid
 behind() {
     local name=$1
     shift
-    (renice -n 19 -p "$BASHPID" >/dev/null; "$@") >"$logs/$name" 2>&1 &
+    setsid nice -n 19 "$@" >"$logs/$name" 2>&1 &
     behind_pid[$name]=$!
 }
 ahead() {
     local rc=0
     wait "${behind_pid[$1]}" || rc=$?
+    unset "behind_pid[$1]"
     cat "$logs/$1"
     return "$rc"
 }
+stop_behind() {
+    local pid
+    for pid in "${behind_pid[@]}"; do
+        kill -- "-$pid" 2>/dev/null || true
+    done
+    wait
+    rm -rf "$logs"
+}
+trap stop_behind EXIT
 
 status=0
 # the sanitizer build compiles while the plain tests run
-[ "$sanitize" = 0 ] || behind asan ld_build build-asan "${asan_args[@]}"
+[ "$sanitize" = 0 ] || behind asan bash -c 'set -euo pipefail; . deploy/lib.sh; ld_build "$@"' \
+    ld_build build-asan "${asan_args[@]}"
 meson test -C build --print-errorlogs ${LIANGDI_TEST_ARGS:-} || status=1
 took tests
 
@@ -68,12 +80,17 @@ if [ "$sanitize" != 0 ]; then
     asan_ok=1
     ahead asan || asan_ok=0
     took "sanitizer build (the rest of it)"
-    # the fuzz targets compile while the sanitizer tests run
-    [ "$fuzz_seconds" = 0 ] || behind fuzz env LIANGDI_FUZZ_SECONDS="$fuzz_seconds" \
-        bash deploy/fuzz.sh --build-only
+    # the fuzz targets compile while the sanitizer tests run (what they need installed
+    # first, here: apt-get may ask for a password)
+    if [ "$fuzz_seconds" != 0 ]; then
+        ld_install_deps clang libclang-rt-14-dev
+        behind fuzz env LIANGDI_FUZZ_SECONDS="$fuzz_seconds" bash deploy/fuzz.sh --build-only
+    fi
     if [ "$asan_ok" = 0 ]; then
         echo "liangdi: the sanitizer build failed (its output above)" >&2
         status=1
+        rm -f build-asan/meson-logs/testlog.json    # counted below as a failure, not
+        dirs+=(build-asan)                          # as an older run's results
     else
         dirs+=(build-asan)
         # A freed block stays poisoned (a use after free is caught) until 64 MB more

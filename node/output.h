@@ -32,7 +32,8 @@ int nd_table_add_row_kept(nd_table_t *self, const char *const *cells);
 
 size_t nd_table_rows(const nd_table_t *self);
 
-/* Writes the table to `out` in `fmt`. 0 or LD_EIO. */
+/* Writes the table to `out` in `fmt`. 0, LD_EIO, or LD_ENOMEM (a terminal table could
+ * not be laid out). */
 int nd_table_print(const nd_table_t *self, nd_format_t fmt, FILE *out);
 
 /* A name and a text, for the head of a document's JSON object. */

@@ -37,8 +37,9 @@ typedef enum duty {
 typedef struct finding {
     nd_level_t level;
     duty_t     duty;
-    char      *key;                 /* sort key after the level: org ids, names, ids */
-    char      *cells[CELLS_MAX];    /* the key and the cells are in the findings' text */
+    const char *key;                /* sort key after the level: org ids, names, ids */
+    const char *cells[CELLS_MAX];   /* the key and the cells are in the findings' text,
+                                       unchanged while a table prints them (kept rows) */
 } finding_t;
 
 typedef struct findings {

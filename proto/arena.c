@@ -1,6 +1,7 @@
 /* arena.c: memory freed all at once (see arena.h). */
 #include "arena.h"
 
+#include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ static void *carve(ld_arena_t *a, size_t size, size_t align)
         size_t want = a->next_size > size ? a->next_size : size;
         if (want < BLOCK_MIN)
             want = BLOCK_MIN;
+        if (want > SIZE_MAX / 2)         /* an init's `first` beyond any block */
+            return NULL;
         ld_arena_block_t *nb = malloc(sizeof *nb + want);
         if (nb == NULL)
             return NULL;
@@ -47,7 +50,7 @@ static void *carve(ld_arena_t *a, size_t size, size_t align)
 
 void *ld_arena_alloc(ld_arena_t *a, size_t size)
 {
-    return carve(a, size, sizeof(max_align_t));
+    return carve(a, size, alignof(max_align_t));
 }
 
 char *ld_arena_text(ld_arena_t *a, const char *text, size_t len)

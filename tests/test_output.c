@@ -370,7 +370,7 @@ Test(output, kept_rows_are_the_callers_strings_and_print_as_copied_ones_do)
     nd_table_destroy(&copied);
 }
 
-Test(output, padding_wider_than_sixty_four_blanks_still_lines_up)
+Test(output, padding_of_two_hundred_blanks_still_lines_up)
 {
     const char *keys[] = { "note", "n" };
     nd_table_t *t = nd_table_new(NULL, 2, keys, NULL);
