@@ -5,6 +5,6 @@
 
 int main(int argc, char **argv)
 {
-    nd_process_init();
+    ld_process_init(LD_SQLITE_ONE_THREAD);
     return nd_cli_main(argc, argv);
 }

@@ -294,7 +294,7 @@ static void print_apply(const char *what, const applied_t *a)
 
 int main(int argc, char **argv)
 {
-    nd_process_init();             /* as the liangdi binary starts: process.h */
+    ld_process_init(LD_SQLITE_ONE_THREAD);     /* as `liangdi` starts: process.h */
     long n = argc > 1 ? atol(argv[1]) : 100000;
     if (n <= 0)
         die("usage", "bench_apply [changes]");

@@ -305,7 +305,7 @@ static void remove_dir(const char *dir)
 
 int main(int argc, char **argv)
 {
-    nd_process_init();             /* as the liangdi binary starts: process.h */
+    ld_process_init(LD_SQLITE_ONE_THREAD);     /* as `liangdi` starts: process.h */
     long members = argc > 1 ? atol(argv[1]) : 100000;
     int per_member = argc > 2 ? atoi(argv[2]) : 10;
     if (members <= 0 || per_member <= 0)
