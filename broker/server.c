@@ -335,135 +335,161 @@ static void sv_notify(bk_server_t *self, const char *const *nodes, size_t nnodes
     }
 }
 
-/* A push's working set: each change's bytes (as received, or packed here when they
- * were not kept) and where it goes. */
+/* A push's working set: each change's bytes (as received) and where it goes, and the
+ * first check a change failed.  That refusal is sent only once every change was read:
+ * a change that cannot be read makes the push a bad message, whatever else is wrong. */
 typedef struct sv_push {
     bk_push_item_t *items;
-    uint8_t       **bodies;      /* owned; only for changes packed here */
-    const char    **to;          /* n * LD_AUDIENCE_MAX slots */
+    const char    **to;          /* n * LD_AUDIENCE_MAX slots, pointing into `names` */
     const char    **notify;      /* recipients, then sorted and distinct */
+    ld_arena_t      names;       /* the recipients' node ids */
     size_t          n, nnotify;
+    ld_error_code_t refusal;     /* LD_ERR_UNSPECIFIED: none */
+    char            refusal_record[LD_RECORD_ID_MAX + 1];
+    uint64_t        refusal_seq;
+    char            refusal_text[LD_ERROR_MSG_MAX];  /* for the node and the log */
 } sv_push_t;
 
 static void sv_push_free(sv_push_t *p)
 {
-    for (size_t i = 0; p->bodies && i < p->n; i++)
-        free(p->bodies[i]);
     free(p->items);
-    free(p->bodies);
     free(p->to);
     free(p->notify);
+    ld_arena_release(&p->names);
     memset(p, 0, sizeof *p);
 }
 
-static void sv_push(bk_server_t *self, const uint8_t *rid, size_t rid_len, const char *node,
-                    const ld_msg_t *m)
-{
-    const size_t n = m->u.push.n;
-    const ld_change_t *changes = m->u.push.changes;
-    sv_push_t p = { 0 };
-    ld_error_t err;
-    uint64_t hw = 0, upto = 0;
-    size_t stored = 0;
-    uint64_t wall = ld_hlc_wall_now();
+static void sv_push_refuse(sv_push_t *p, ld_error_code_t code, const ld_change_t *c,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Notes why the push is refused, for change c. */
+static void sv_push_refuse(sv_push_t *p, ld_error_code_t code, const ld_change_t *c,
+                           const char *fmt, ...)
+{
+    va_list ap;
+    p->refusal = code;
+    snprintf(p->refusal_record, sizeof p->refusal_record, "%s", c->record_id);
+    p->refusal_seq = c->seq;
+    va_start(ap, fmt);
+    vsnprintf(p->refusal_text, sizeof p->refusal_text, fmt, ap);
+    va_end(ap);
+}
+
+/* Checks one change of node's push against what the broker holds (its changes up to
+ * *expect, moved on here) and its links; a change that fails is noted in p. */
+static void sv_push_check(bk_server_t *self, sv_push_t *p, const char *node,
+                          const ld_change_t *c, uint64_t wall, uint64_t *expect)
+{
+    unsigned long long seq = (unsigned long long)c->seq;
+    ld_error_t err;
+    if (strcmp(c->origin, node) != 0) {
+        sv_push_refuse(p, LD_ERR_DENIED, c, "change of record %s seq %llu has origin %s, but "
+                       "the sender is %s: nothing of this push was stored", c->record_id, seq,
+                       c->origin, node);
+        return;
+    }
+    for (size_t j = 0; j < c->naudience; j++) {
+        if (!bk_registry_may_address(self->registry, node, c->audience[j])) {
+            sv_push_refuse(p, LD_ERR_DENIED, c, "change of record %s seq %llu is addressed to "
+                           "node %s, which node %s is not linked to: nothing of this push was "
+                           "stored", c->record_id, seq, c->audience[j], node);
+            return;
+        }
+    }
+    if (ld_hlc_check(c->hlc, wall, self->opts.max_clock_drift_ms, &err) < 0) {
+        sv_push_refuse(p, LD_ERR_CLOCK, c, "change of record %s seq %llu is stamped more than "
+                       "%llu s ahead of the broker's clock (%s): nothing of this push was "
+                       "stored", c->record_id, seq,
+                       (unsigned long long)(self->opts.max_clock_drift_ms / 1000), err.msg);
+        return;
+    }
+    if (c->seq > *expect + 1) {
+        sv_push_refuse(p, LD_ERR_SEQUENCE, c, "change of record %s seq %llu skips ahead: the "
+                       "broker holds node %s's changes up to seq %llu", c->record_id, seq,
+                       node, (unsigned long long)*expect);
+        return;
+    }
+    if (c->seq == *expect + 1)
+        *expect = c->seq;
+}
+
+/* Adds change c (item i, not a duplicate) to the push: its bytes as received, and the
+ * active nodes it goes to, each once.  0, or LD_ENOMEM. */
+static int sv_push_add(bk_server_t *self, sv_push_t *p, const char *node, size_t i,
+                       const ld_change_t *c)
+{
+    bk_push_item_t *it = &p->items[i];
+    const char **to = &p->to[i * LD_AUDIENCE_MAX];
+    it->body = c->wire;               /* validated whole by the reader; stored as sent */
+    it->len = c->wire_len;
+    for (size_t j = 0; j < c->naudience; j++) {
+        const char *dest = c->audience[j];
+        bool seen = strcmp(dest, node) == 0 || !bk_registry_active(self->registry, dest);
+        for (size_t k = 0; !seen && k < it->nto; k++)
+            seen = strcmp(to[k], dest) == 0;
+        if (seen)
+            continue;
+        const char *name = ld_arena_text(&p->names, dest, strlen(dest));
+        if (name == NULL)
+            return LD_ENOMEM;
+        to[it->nto++] = name;
+        p->notify[p->nnotify++] = name;
+    }
+    return 0;
+}
+
+/* Stores a push from node, read a change at a time from its body (borrowed from the
+ * message being handled): every change checked first, so that a refused push stores
+ * nothing; the reply is PUSH_ACK, or ERROR naming the change that was refused. */
+static void sv_push(bk_server_t *self, const uint8_t *rid, size_t rid_len, const char *node,
+                    const uint8_t *body, size_t len)
+{
+    sv_push_t p = { 0 };
+    ld_change_reader_t r;
+    ld_change_t c;
+    ld_error_t err;
+    uint64_t hw = 0, upto = 0, position = 0;
+    size_t stored = 0, n = 0;
+    uint64_t wall = ld_hlc_wall_now();
+    int rc = ld_change_reader_init(&r, LD_MSG_PUSH, body, len, &err);
+    if (rc != 0)
+        goto bad;
     if (bk_mailbox_pushed_upto(self->mailbox, node, &hw, &err) < 0) {
         ld_err("push from %s: %s", node, err.msg);
         sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0, "the broker cannot read its store");
-        return;
+        goto out;
     }
-    /* Every check first: a refused push stores nothing. */
-    uint64_t expect = hw;
-    for (size_t i = 0; i < n; i++) {
-        const ld_change_t *c = &changes[i];
-        unsigned long long seq = (unsigned long long)c->seq;
-        if (strcmp(c->origin, node) != 0) {
-            ld_warn("push from %s refused: change %s seq %llu has origin %s", node,
-                    c->record_id, seq, c->origin);
-            sv_error(self, rid, rid_len, LD_ERR_DENIED, c->record_id, c->seq,
-                     "change of record %s seq %llu has origin %s, but the sender is %s: "
-                     "nothing of this push was stored", c->record_id, seq, c->origin, node);
-            return;
-        }
-        for (size_t j = 0; j < c->naudience; j++) {
-            if (!bk_registry_may_address(self->registry, node, c->audience[j])) {
-                ld_warn("push from %s refused: change %s seq %llu is addressed to %s, "
-                        "which %s is not linked to", node, c->record_id, seq, c->audience[j],
-                        node);
-                sv_error(self, rid, rid_len, LD_ERR_DENIED, c->record_id, c->seq,
-                         "change of record %s seq %llu is addressed to node %s, which node %s "
-                         "is not linked to: nothing of this push was stored", c->record_id, seq,
-                         c->audience[j], node);
-                return;
-            }
-        }
-        if (ld_hlc_check(c->hlc, wall, self->opts.max_clock_drift_ms, &err) < 0) {
-            ld_warn("push from %s refused: change %s seq %llu: %s", node, c->record_id, seq,
-                    err.msg);
-            sv_error(self, rid, rid_len, LD_ERR_CLOCK, c->record_id, c->seq,
-                     "change of record %s seq %llu is stamped more than %llu s ahead of the "
-                     "broker's clock (%s): nothing of this push was stored", c->record_id, seq,
-                     (unsigned long long)(self->opts.max_clock_drift_ms / 1000), err.msg);
-            return;
-        }
-        if (c->seq > expect + 1) {
-            ld_warn("push from %s refused: seq %llu after %llu", node, seq,
-                    (unsigned long long)expect);
-            sv_error(self, rid, rid_len, LD_ERR_SEQUENCE, c->record_id, c->seq,
-                     "change of record %s seq %llu skips ahead: the broker holds node %s's "
-                     "changes up to seq %llu", c->record_id, seq, node,
-                     (unsigned long long)expect);
-            return;
-        }
-        if (c->seq == expect + 1)
-            expect = c->seq;
-    }
-
+    n = r.count;
     if (n > 0) {
         p.items = calloc(n, sizeof *p.items);
-        p.bodies = calloc(n, sizeof *p.bodies);
         p.to = calloc(n * LD_AUDIENCE_MAX, sizeof *p.to);
         p.notify = calloc(n * LD_AUDIENCE_MAX, sizeof *p.notify);
-        if (!p.items || !p.bodies || !p.to || !p.notify) {
-            sv_push_free(&p);
-            sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0, "the broker is out of memory");
-            return;
-        }
+        if (!p.items || !p.to || !p.notify)
+            goto oom;
     }
     p.n = n;
-    uint64_t at = hw;
-    for (size_t i = 0; i < n; i++) {
-        const ld_change_t *c = &changes[i];
-        bk_push_item_t *it = &p.items[i];
-        it->seq = c->seq;
-        it->to = &p.to[i * LD_AUDIENCE_MAX];
-        if (c->seq <= at)
+    ld_arena_init(&p.names, 4096);
+    uint64_t expect = hw, at = hw;
+    for (size_t i = 0; (rc = ld_change_reader_next(&r, &c, &position, &err)) == 1; i++) {
+        if (p.refusal == LD_ERR_UNSPECIFIED)
+            sv_push_check(self, &p, node, &c, wall, &expect);
+        if (p.refusal != LD_ERR_UNSPECIFIED)
+            continue;                 /* read on: a change that cannot be read outranks it */
+        p.items[i].seq = c.seq;
+        p.items[i].to = &p.to[i * LD_AUDIENCE_MAX];
+        if (c.seq <= at)
             continue;                 /* a duplicate: the store skips it */
-        at = c->seq;
-        if (c->wire != NULL) {
-            it->body = c->wire;       /* validated whole by the decoding; stored as sent */
-            it->len = c->wire_len;
-        } else if (ld_change_pack(c, &p.bodies[i], &it->len, &err) < 0) {
-            ld_err("push from %s: cannot pack change %s seq %llu: %s", node, c->record_id,
-                   (unsigned long long)c->seq, err.msg);
-            sv_push_free(&p);
-            sv_error(self, rid, rid_len, LD_ERR_INTERNAL, c->record_id, c->seq,
-                     "the broker cannot store change of record %s", c->record_id);
-            return;
-        } else {
-            it->body = p.bodies[i];
-        }
-        const char **to = &p.to[i * LD_AUDIENCE_MAX];
-        for (size_t j = 0; j < c->naudience; j++) {
-            const char *dest = c->audience[j];
-            bool seen = strcmp(dest, node) == 0 || !bk_registry_active(self->registry, dest);
-            for (size_t k = 0; !seen && k < it->nto; k++)
-                seen = strcmp(to[k], dest) == 0;
-            if (seen)
-                continue;
-            to[it->nto++] = dest;
-            p.notify[p.nnotify++] = dest;
-        }
+        at = c.seq;
+        if (sv_push_add(self, &p, node, i, &c) != 0)
+            goto oom;
+    }
+    if (rc < 0)
+        goto bad;
+    if (p.refusal != LD_ERR_UNSPECIFIED) {
+        ld_warn("push from %s refused: %s", node, p.refusal_text);
+        sv_error(self, rid, rid_len, p.refusal, p.refusal_record, p.refusal_seq, "%s",
+                 p.refusal_text);
+        goto out;
     }
     /* the mailboxes to notify: sorted, each once */
     if (p.nnotify > 1) {
@@ -479,8 +505,7 @@ static void sv_push(bk_server_t *self, const uint8_t *rid, size_t rid_len, const
         ld_err("push from %s: nothing stored: %s", node, err.msg);
         sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0,
                  "the broker could not store this push; nothing of it was stored");
-        sv_push_free(&p);
-        return;
+        goto out;
     }
     ld_debug("push from %s: %zu changes, %zu new, upto %llu", node, n, stored,
              (unsigned long long)upto);
@@ -495,6 +520,16 @@ static void sv_push(bk_server_t *self, const uint8_t *rid, size_t rid_len, const
 
     if (stored > 0)
         sv_notify(self, p.notify, p.nnotify);
+    goto out;
+bad:
+    ld_warn("bad %s from node %s: %s", ld_msg_type_name(LD_MSG_PUSH), node, err.msg);
+    sv_error(self, rid, rid_len, LD_ERR_BAD_MESSAGE, NULL, 0, "bad %s: %s",
+             ld_msg_type_name(LD_MSG_PUSH), err.msg);
+    goto out;
+oom:
+    sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0, "the broker is out of memory");
+out:
+    ld_change_reader_clear(&r);
     sv_push_free(&p);
 }
 
@@ -769,6 +804,11 @@ static void sv_handle(bk_server_t *self, sv_in_t *in)
         }
         peer->last_ms = sv_now_ms();
     }
+    if (type == LD_MSG_PUSH) {       /* read a change at a time, not decoded whole */
+        sv_push(self, rid, rid_len, node, zmq_msg_data(&in->part[2]),
+                zmq_msg_size(&in->part[2]));
+        return;
+    }
     ld_msg_t m;
     rc = ld_msg_decode(type, zmq_msg_data(&in->part[2]), zmq_msg_size(&in->part[2]), &m, &err);
     if (rc < 0) {
@@ -779,7 +819,6 @@ static void sv_handle(bk_server_t *self, sv_in_t *in)
     }
     switch (type) {
     case LD_MSG_HELLO: sv_hello(self, rid, rid_len, node, key, &m); break;
-    case LD_MSG_PUSH:  sv_push(self, rid, rid_len, node, &m); break;
     case LD_MSG_FETCH: sv_fetch(self, rid, rid_len, node, &m); break;
     case LD_MSG_ACK:   sv_ack(self, rid, rid_len, node, &m); break;
     default: break;

@@ -802,12 +802,9 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, const uint8_t *body,
                 to_inbox = waiting > 0;
             }
             if (rc == 0 && !to_inbox) {
-                ld_msg_t full;
-                rc = ld_msg_decode(LD_MSG_BATCH, body, len, &full, &ierr);
-                if (rc == 0)
-                    rc = nd_store_apply_decoded(self->store, full.u.batch.changes + skip,
-                                                n - skip, last, &ierr);
-                ld_msg_clear(&full);
+                size_t applied = 0;
+                rc = nd_store_apply_body(self->store, body, len, cursor, last, &applied,
+                                         &ierr);
                 /* A batch that cannot be read or applied here waits in the inbox, and
                  * the mailbox goes on. */
                 if (rc != 0) {

@@ -175,9 +175,11 @@ static int session(daemon_state_t *st, const char *endpoint, bool *move_on, ld_e
             activity = false;
             nd_conn_record_outcome(st->store, 0, NULL);
         }
-        /* Idle a while after a round: what the batches used goes back to the kernel. */
+        /* Idle a while after a round: what the batches used, and the store's cache,
+         * go back to the kernel. */
         if (last_traffic >= 0 && !activity && now - last_traffic >= IDLE_RELEASE_MS) {
             last_traffic = -1;
+            nd_store_shrink(st->store);
             ld_heap_release();
         }
 

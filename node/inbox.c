@@ -66,65 +66,58 @@ int nd_inbox_put(nd_store_t *store, const uint8_t *body, size_t len, uint64_t af
     return rc;
 }
 
-/* One inbox row, read: its id, cursor before, last position and decoded batch. */
+/* One inbox row, read: its id, cursor before, last position and body (the statement's,
+ * valid until it is reset). */
 typedef struct inbox_row {
-    sqlite3_int64 id;
-    uint64_t      after;
-    uint64_t      last;
-    ld_msg_t      m;          /* owned; cleared by the caller */
+    sqlite3_int64  id;
+    uint64_t       after;
+    uint64_t       last;
+    const uint8_t *body;
+    size_t         len;
 } inbox_row_t;
 
-/* Reads and decodes the oldest row into *row: 1 found, 0 the inbox is empty, or < 0
- * with err set. */
+/* Steps st to the oldest row and reads it into *row, leaving st on it for the caller
+ * to reset: 1 found, 0 the inbox is empty, or < 0 with err set. */
 static int read_oldest(nd_store_t *store, sqlite3_stmt *st, inbox_row_t *row, ld_error_t *err)
 {
-    int found = 0;
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        row->id = sqlite3_column_int64(st, 0);
-        row->after = (uint64_t)sqlite3_column_int64(st, 1);
-        row->last = (uint64_t)sqlite3_column_int64(st, 2);
-        const uint8_t *body = sqlite3_column_blob(st, 3);
-        size_t len = (size_t)sqlite3_column_bytes(st, 3);
-        ld_error_t derr;
-        ld_error_clear(&derr);
-        found = ld_msg_decode(LD_MSG_BATCH, body, len, &row->m, &derr);
-        if (found != 0)
-            found = ld_error_set(err, found, "inbox: the batch of positions %" PRIu64 " to %"
-                                 PRIu64 " cannot be read: %s", row->after + 1, row->last,
-                                 derr.msg);
-        else
-            found = 1;
-    } else if (step != SQLITE_DONE) {
-        found = ld_error_set(err, LD_EIO, "inbox: reading it: %s",
-                             sqlite3_errmsg(nd_store_db(store)));
-    }
-    sqlite3_reset(st);
-    return found;
+    if (step == SQLITE_DONE)
+        return 0;
+    if (step != SQLITE_ROW)
+        return ld_error_set(err, LD_EIO, "inbox: reading it: %s",
+                            sqlite3_errmsg(nd_store_db(store)));
+    row->id = sqlite3_column_int64(st, 0);
+    row->after = (uint64_t)sqlite3_column_int64(st, 1);
+    row->last = (uint64_t)sqlite3_column_int64(st, 2);
+    row->body = sqlite3_column_blob(st, 3);
+    row->len = (size_t)sqlite3_column_bytes(st, 3);
+    if (row->body == NULL && row->len > 0)
+        return ld_error_set(err, LD_ENOMEM, "inbox: out of memory reading a batch");
+    return 1;
 }
 
 /* Applies the oldest batch and deletes it, in one transaction that also read it (so
  * that two processes applying at once do not both take it): 1 applied, 0 the inbox is
- * empty, or < 0 with err set and nothing applied.  *applied grows by the changes. */
+ * empty, or < 0 with err set and nothing applied.  *applied grows by the changes.  The
+ * batch's changes are read one at a time as they are applied (nd_store_apply_taken). */
 static int apply_oldest(nd_store_t *store, sqlite3_stmt *oldest, sqlite3_stmt *drop,
                         uint64_t *applied, ld_error_t *err)
 {
     inbox_row_t row = { 0 };
+    size_t done = 0;
     int rc = nd_store_begin(store, err);
     if (rc != 0)
         return rc;
     int found = read_oldest(store, oldest, &row, err);
     if (found <= 0) {
+        sqlite3_reset(oldest);
         nd_store_rollback(store);
         return found;
     }
-    const ld_msg_t *m = &row.m;
-    size_t skip = 0;
-    while (skip < m->u.batch.n && m->u.batch.positions[skip] <= row.after)
-        skip++;
     ld_error_t aerr;
     ld_error_clear(&aerr);
-    rc = nd_store_apply_received(store, m->u.batch.changes + skip, m->u.batch.n - skip, &aerr);
+    rc = nd_store_apply_taken(store, row.body, row.len, row.after, &done, &aerr);
+    sqlite3_reset(oldest);            /* row.body is gone from here on */
     if (rc != 0) {
         rc = ld_error_set(err, rc, "applying the batch of positions %" PRIu64 " to %" PRIu64
                           ": %s", row.after + 1, row.last, aerr.msg);
@@ -138,8 +131,7 @@ static int apply_oldest(nd_store_t *store, sqlite3_stmt *oldest, sqlite3_stmt *d
     else
         nd_store_rollback(store);
     if (rc == 0)
-        *applied += m->u.batch.n - skip;
-    ld_msg_clear(&row.m);
+        *applied += done;
     return rc == 0 ? 1 : rc;
 }
 

@@ -739,6 +739,11 @@ sqlite3 *nd_store_db(nd_store_t *self)
     return self->db;
 }
 
+void nd_store_shrink(nd_store_t *self)
+{
+    sqlite3_db_release_memory(self->db);
+}
+
 nd_collate_t *nd_store_collate(nd_store_t *self)
 {
     return self->collate;

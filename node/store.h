@@ -30,6 +30,10 @@ void nd_store_destroy(nd_store_t **self_p);
 /* Borrowed handle for read-only queries (lists, reports). */
 sqlite3 *nd_store_db(nd_store_t *self);
 
+/* Frees the pages the store's cache holds and no statement uses, for an idle daemon to
+ * give them back (with ld_heap_release, heap.h); they are read again when needed. */
+void nd_store_shrink(nd_store_t *self);
+
 /* The store's collator of names (collate.h), lent; its connection has the collation "zh". */
 nd_collate_t *nd_store_collate(nd_store_t *self);
 
@@ -120,13 +124,15 @@ int nd_store_set_cursor(nd_store_t *self, uint64_t cursor, ld_error_t *err);
 /* Applies a batch of changes and moves the cursor to `cursor` in one transaction. */
 int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
                          uint64_t cursor, ld_error_t *err);
-/* The same for changes exactly as ld_msg_decode returned them (a Batch from the
- * broker): decoding validated every one, so they are not validated again, only their
- * shape checked (kind, counts, terminated strings).  Never for changes from elsewhere. */
-int nd_store_apply_decoded(nd_store_t *self, const ld_change_t *changes, size_t n,
-                           uint64_t cursor, ld_error_t *err);
-/* The same without moving the cursor: changes taken earlier, applied from the inbox. */
-int nd_store_apply_received(nd_store_t *self, const ld_change_t *changes, size_t n,
-                            ld_error_t *err);
+/* Applies the changes of a Batch body from the broker whose positions are above
+ * `after`, read one at a time (ld_change_reader, codec.h: each validated as a decode
+ * validates it, and only one held at a time), and moves the cursor to `cursor`, all in
+ * one transaction; *applied gets how many were applied.  A change that cannot be read
+ * or applied leaves nothing applied, and the error names its entry. */
+int nd_store_apply_body(nd_store_t *self, const uint8_t *body, size_t len, uint64_t after,
+                        uint64_t cursor, size_t *applied, ld_error_t *err);
+/* The same without moving the cursor: a batch taken earlier, applied from the inbox. */
+int nd_store_apply_taken(nd_store_t *self, const uint8_t *body, size_t len, uint64_t after,
+                         size_t *applied, ld_error_t *err);
 
 #endif

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "codec.h"
 #include "store_int.h"
 
 /* Whether the writer of c addressed it to node. */
@@ -141,30 +142,10 @@ int nd_store_apply(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
     return rc;
 }
 
-/* The shape of a change that was validated before it reached the store: what the
- * apply path itself relies on to stay within its buffers. */
-static int check_shape(const ld_change_t *c, ld_error_t *err)
-{
-    bool ok = ld_schema_kind(c->kind) != NULL && c->nfields <= LD_FIELDS_MAX &&
-              c->naudience <= LD_AUDIENCE_MAX &&
-              memchr(c->record_id, '\0', sizeof c->record_id) != NULL &&
-              memchr(c->origin, '\0', sizeof c->origin) != NULL;
-    for (size_t i = 0; ok && i < c->nfields; i++) {
-        const ld_field_t *f = &c->fields[i];
-        ok = f->name != NULL && f->value != NULL &&
-             memchr(f->origin, '\0', sizeof f->origin) != NULL &&
-             memchr(f->base_origin, '\0', sizeof f->base_origin) != NULL;
-    }
-    if (!ok)
-        return ld_error_set(err, LD_EINVAL, "apply: a malformed change (seq %" PRIu64 ")", c->seq);
-    return 0;
-}
-
-/* Applies changes[0..n) in one transaction and, when `cursor` is not NULL, moves the
- * cursor to *cursor in it; each change is validated first unless `decoded` (then its
- * shape is checked). */
-static int apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
-                       const uint64_t *cursor, bool decoded, ld_error_t *err)
+/* Applies changes[0..n) in one transaction and moves the cursor to `cursor` in it;
+ * each change is validated first. */
+int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
+                         uint64_t cursor, ld_error_t *err)
 {
     if (changes == NULL && n > 0)
         return ld_error_set(err, LD_EINVAL, "apply: no changes given");
@@ -175,31 +156,67 @@ static int apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
     if (self->depth == 1)
         seq = self->last_seq;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = decoded ? check_shape(&changes[i], err) : ld_change_validate(&changes[i], err);
+        rc = ld_change_validate(&changes[i], err);
         if (rc == 0)
             rc = apply_in_tx(self, &changes[i], err);
     }
-    if (rc == 0 && cursor != NULL)
-        rc = nd_st_setting_put_u64(self, KEY_CURSOR, *cursor, err);
+    if (rc == 0)
+        rc = nd_st_setting_put_u64(self, KEY_CURSOR, cursor, err);
     if (nd_st_tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
         rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
     return rc;
 }
 
-int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
-                         uint64_t cursor, ld_error_t *err)
+/* Applies the changes of a Batch body above position `after`, read one at a time, in
+ * one transaction; when `cursor` is not NULL it moves the cursor to *cursor in it.
+ * The reader validates each change as a decode does. */
+static int apply_body(nd_store_t *self, const uint8_t *body, size_t len, uint64_t after,
+                      const uint64_t *cursor, size_t *applied, ld_error_t *err)
 {
-    return apply_batch(self, changes, n, &cursor, false, err);
+    ld_change_reader_t r;
+    ld_change_t c;
+    uint64_t position = 0;
+    size_t done = 0;
+    *applied = 0;
+    int rc = ld_change_reader_init(&r, LD_MSG_BATCH, body, len, err);
+    if (rc != 0)
+        return rc;
+    uint64_t seq = self->last_seq;
+    rc = nd_st_tx_begin(self, err);
+    if (rc != 0)
+        goto out;
+    if (self->depth == 1)
+        seq = self->last_seq;
+    int got;
+    while ((got = ld_change_reader_next(&r, &c, &position, err)) == 1) {
+        if (position <= after)
+            continue;                 /* taken before: applied already */
+        rc = apply_in_tx(self, &c, err);
+        if (rc != 0)
+            break;
+        done++;
+    }
+    if (rc == 0 && got < 0)
+        rc = got;
+    if (rc == 0 && cursor != NULL)
+        rc = nd_st_setting_put_u64(self, KEY_CURSOR, *cursor, err);
+    if (nd_st_tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
+        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
+    if (rc == 0)
+        *applied = done;
+out:
+    ld_change_reader_clear(&r);
+    return rc;
 }
 
-int nd_store_apply_decoded(nd_store_t *self, const ld_change_t *changes, size_t n,
-                           uint64_t cursor, ld_error_t *err)
+int nd_store_apply_body(nd_store_t *self, const uint8_t *body, size_t len, uint64_t after,
+                        uint64_t cursor, size_t *applied, ld_error_t *err)
 {
-    return apply_batch(self, changes, n, &cursor, true, err);
+    return apply_body(self, body, len, after, &cursor, applied, err);
 }
 
-int nd_store_apply_received(nd_store_t *self, const ld_change_t *changes, size_t n,
-                            ld_error_t *err)
+int nd_store_apply_taken(nd_store_t *self, const uint8_t *body, size_t len, uint64_t after,
+                         size_t *applied, ld_error_t *err)
 {
-    return apply_batch(self, changes, n, NULL, true, err);
+    return apply_body(self, body, len, after, NULL, applied, err);
 }

@@ -63,6 +63,19 @@ char *ld_arena_text(ld_arena_t *a, const char *text, size_t len)
     return copy;
 }
 
+void ld_arena_reset(ld_arena_t *a)
+{
+    ld_arena_block_t *keep = a->head;
+    if (keep == NULL)
+        return;
+    while (keep->next != NULL) {
+        ld_arena_block_t *older = keep->next;
+        keep->next = older->next;
+        free(older);
+    }
+    keep->used = 0;
+}
+
 void ld_arena_release(ld_arena_t *a)
 {
     while (a->head != NULL) {

@@ -32,6 +32,12 @@ void *ld_arena_alloc(ld_arena_t *a, size_t size);
  * aligned: texts are packed byte to byte. */
 char *ld_arena_text(ld_arena_t *a, const char *text, size_t len);
 
+/* Makes every piece handed out so far invalid and keeps the newest (largest) block for
+ * the pieces to come, freeing the others: an arena reused for one item after another
+ * (a change at a time) settles on one block the size of the largest item.  Safe on an
+ * arena zeroed or released. */
+void ld_arena_reset(ld_arena_t *a);
+
 /* Frees every block; the arena is empty again, its next block `first` bytes as at
  * init.  Safe on an arena zeroed or already released. */
 void ld_arena_release(ld_arena_t *a);

@@ -30,10 +30,10 @@
 
 /* ------------------------------------------------------------------ helpers -- */
 
-/* protobuf-c's unpacking of Push and Batch bodies allocates from an arena (arena.h):
- * the thousands of small messages and strings of a batch are carved from a few large
- * blocks and released together once converted, instead of a malloc and a free each
- * (and a walk of the whole tree to free them).  Freeing one piece does nothing. */
+/* protobuf-c's unpacking of a change inside a Push or a Batch allocates from an arena
+ * (arena.h): its small messages and strings are carved from one block, emptied for
+ * the next change, instead of a malloc and a free each (and a walk of the tree to
+ * free them).  Freeing one piece does nothing. */
 static void *arena_alloc(void *ctx, size_t size)
 {
     return ld_arena_alloc(ctx, size);
@@ -43,15 +43,6 @@ static void arena_free_piece(void *ctx, void *pointer)
 {
     (void)ctx;
     (void)pointer;
-}
-
-/* An arena whose first block fits the unpacking of about `len` bytes of wire. */
-static void arena_init(ld_arena_t *a, ProtobufCAllocator *alloc, size_t len)
-{
-    ld_arena_init(a, len * 3 + 4096);  /* unpacked, a change takes about 2.5 times its bytes */
-    alloc->alloc = arena_alloc;
-    alloc->free = arena_free_piece;
-    alloc->allocator_data = a;
 }
 
 /* Copies src into dst[size] if it fits with its NUL; LD_EINVAL naming `what` if not. */
@@ -776,120 +767,168 @@ int ld_msg_encode(const ld_msg_t *m, uint8_t **out, size_t *len, ld_error_t *err
     }
 }
 
-/* Decodes a Push or a Batch into m: the changes (validated), their positions (a batch),
- * a copy of the body that each change's `wire` points into, and the arena of their
- * field values (borrowed by the changes).  The entries are counted on the wire before
- * protobuf-c allocates anything. */
-static int decode_changes(const uint8_t *body, size_t len, bool batch, ld_msg_t *m,
-                          ld_error_t *err)
+/* --------------------------------------------------------- change reader -- */
+
+int ld_change_reader_init(ld_change_reader_t *r, ld_msg_type_t type, const uint8_t *body,
+                          size_t len, ld_error_t *err)
 {
-    const char *what = batch ? "batch" : "push";
-    size_t count = 0;
-    int rc = ld_wire_count(body, len, 1, &count, err);
+    memset(r, 0, sizeof *r);
+    if (type != LD_MSG_PUSH && type != LD_MSG_BATCH)
+        return ld_error_set(err, LD_EINVAL, "%s carries no changes", ld_msg_type_name(type));
+    r->batch = type == LD_MSG_BATCH;
+    const char *what = r->batch ? "batch" : "push";
+    if (len > LD_BODY_MAX)
+        return ld_error_set(err, LD_ETOOBIG, "%s body of %zu bytes is over the %u-byte limit",
+                            ld_msg_type_name(type), len, LD_BODY_MAX);
+    if (body == NULL && len > 0)
+        return ld_error_set(err, LD_EINVAL, "no body");
+    /* The top level, walked once before anything is allocated: the entries counted,
+     * each a message, and a Batch's `remaining` (of one given twice the last). */
+    size_t pos = 0, count = 0;
+    uint64_t remaining = 0;
+    ld_wire_field_t f;
+    int rc;
+    while ((rc = ld_wire_next(body, len, &pos, &f, err)) == 1) {
+        if (f.number == 1 && f.type != 2)
+            return ld_error_set(err, LD_EPROTO, "%s entry %zu is not a message", what,
+                                count + 1);
+        if (f.number == 1) {
+            count++;
+        } else if (r->batch && f.number == 2) {
+            if (f.type != 0)
+                return ld_error_set(err, LD_EPROTO, "batch field 2 has wire type %u", f.type);
+            remaining = f.value;
+        }
+    }
     if (rc != 0)
         return rc;
     if (count > LD_BATCH_MAX)
         return ld_error_set(err, LD_ETOOBIG, "%s of %zu changes, at most %u", what, count,
                             LD_BATCH_MAX);
+    r->body = body;
+    r->len = len;
+    r->count = count;
+    r->remaining = remaining;
+    return 0;
+}
+
+int ld_change_reader_next(ld_change_reader_t *r, ld_change_t *c, uint64_t *position,
+                          ld_error_t *err)
+{
+    const char *what = r->batch ? "batch" : "push";
+    const char *entry = r->batch ? "entry" : "change";
+    size_t i = r->index;
+    ld_wire_field_t span;
+    uint64_t at = 0;
+    *position = 0;
+    if (i >= r->count)
+        return 0;
+    int rc = ld_wire_next_change(r->body, r->len, r->batch, &r->pos, i, &span, &at, err);
+    if (rc == 0)                      /* counted at init: cannot be, but never past it */
+        rc = ld_error_set(err, LD_EPROTO, "%s ended before its entry %zu", what, i + 1);
+    if (rc < 0)
+        goto fail;
+    if (r->batch && span.data == NULL) {
+        rc = ld_error_set(err, LD_EINVAL, "batch entry %zu has no change", i + 1);
+        goto fail;
+    }
+    if (r->batch && (at == 0 || (i > 0 && at <= r->position))) {
+        rc = ld_error_set(err, LD_EINVAL, "batch entry %zu: position %" PRIu64
+                          " is not after the one before", i + 1, at);
+        goto fail;
+    }
+    if (!r->keep)
+        ld_arena_reset(&r->text);
+    ld_arena_reset(&r->unpacked);
+    if (r->unpacked.head == NULL)
+        ld_arena_init(&r->unpacked, span.len * 3 + 4096);  /* unpacked, about 2.5 times */
+    ProtobufCAllocator alloc = {
+        .alloc = arena_alloc, .free = arena_free_piece, .allocator_data = &r->unpacked
+    };
+    Liangdi__Change *msg = liangdi__change__unpack(&alloc, span.len, span.data);
+    if (msg == NULL) {
+        rc = ld_error_set(err, LD_EPROTO, "%s %s %zu: %zu bytes are not a valid Change",
+                          what, entry, i + 1, span.len);
+        goto fail;
+    }
+    ld_error_t inner;
+    rc = change_from_wire(msg, c, &r->text, &inner);
+    if (rc != 0) {
+        if (r->batch)
+            ld_error_set(err, rc, "batch entry %zu (position %" PRIu64 "): %s", i + 1, at,
+                         inner.msg);
+        else
+            ld_error_set(err, rc, "push change %zu: %s", i + 1, inner.msg);
+        goto fail;
+    }
+    c->wire = span.data;
+    c->wire_len = span.len;
+    r->index = i + 1;
+    r->position = at;
+    *position = at;
+    return 1;
+fail:
+    r->count = r->index;              /* nothing more is read */
+    return rc;
+}
+
+void ld_change_reader_clear(ld_change_reader_t *r)
+{
+    ld_arena_release(&r->text);
+    ld_arena_release(&r->unpacked);
+}
+
+/* Decodes a Push or a Batch into m: the changes (validated), their positions (a batch),
+ * a copy of the body that each change's `wire` points into, and the arena of their
+ * field values (borrowed by the changes); read as ld_change_reader reads it, keeping
+ * every change. */
+static int decode_changes(const uint8_t *body, size_t len, bool batch, ld_msg_t *m,
+                          ld_error_t *err)
+{
+    const char *what = batch ? "batch" : "push";
     ld_change_t **changes = batch ? &m->u.batch.changes : &m->u.push.changes;
     size_t *done = batch ? &m->u.batch.n : &m->u.push.n;
     uint8_t **wire = batch ? &m->u.batch.wire : &m->u.push.wire;
-    ld_arena_t text;
-    ld_arena_t arena;
-    ProtobufCAllocator alloc;
-    ld_arena_init(&text, len / 2 + 1024);
-    arena_init(&arena, &alloc, len);
-    ld_wire_field_t *spans = NULL;
-    Liangdi__Push *push = NULL;
-    Liangdi__Batch *bat = NULL;
-
+    ld_change_reader_t r;
+    int rc = ld_change_reader_init(&r, batch ? LD_MSG_BATCH : LD_MSG_PUSH, body, len, err);
+    if (rc != 0)
+        return rc;
+    size_t n = r.count;
     *wire = malloc(len > 0 ? len : 1);
-    spans = calloc(count > 0 ? count : 1, sizeof *spans);
-    if (*wire == NULL || spans == NULL) {
-        rc = ld_error_set(err, LD_ENOMEM, "out of memory for a %s of %zu bytes", what, len);
-        goto out;
-    }
-    memcpy(*wire, body, len);
-    if ((rc = ld_wire_change_spans(*wire, len, batch, spans, count, err)) != 0)
-        goto out;
-    size_t n;
-    if (batch) {
-        bat = liangdi__batch__unpack(&alloc, len, body);
-        n = bat != NULL ? bat->n_entries : 0;
-    } else {
-        push = liangdi__push__unpack(&alloc, len, body);
-        n = push != NULL ? push->n_changes : 0;
-    }
-    if (bat == NULL && push == NULL) {
-        /* Name the change that broke it, if one did: each is unpacked alone. */
-        for (size_t i = 0; i < count; i++) {
-            Liangdi__Change *one = spans[i].data == NULL ? NULL
-                : liangdi__change__unpack(NULL, spans[i].len, spans[i].data);
-            if (one == NULL && spans[i].data != NULL) {
-                rc = ld_error_set(err, LD_EPROTO, "%s %s %zu: %zu bytes are not a valid Change",
-                                  what, batch ? "entry" : "change", i + 1, spans[i].len);
-                goto out;
-            }
-            liangdi__change__free_unpacked(one, NULL);
-        }
-        rc = ld_error_set(err, LD_EPROTO, "%zu bytes are not a valid %s", len,
-                          batch ? "Batch" : "Push");
-        goto out;
-    }
-    if (n != count) {
-        rc = ld_error_set(err, LD_EPROTO, "%s of %zu entries unpacked as %zu", what, count, n);
-        goto out;
-    }
     if (n > 0) {
-        /* Not zeroed: change_from_wire initialises what it fills of each change, and
+        /* Not zeroed: the reader initialises what it fills of each change, and
          * ld_msg_clear looks only at the first n. */
         *changes = reallocarray(NULL, n, sizeof **changes);
         if (batch)
             m->u.batch.positions = calloc(n, sizeof *m->u.batch.positions);
-        if (*changes == NULL || (batch && m->u.batch.positions == NULL)) {
-            rc = ld_error_set(err, LD_ENOMEM, "out of memory for %zu changes", n);
-            goto out;
-        }
     }
+    if (*wire == NULL || (n > 0 && (*changes == NULL ||
+                                    (batch && m->u.batch.positions == NULL)))) {
+        rc = ld_error_set(err, LD_ENOMEM, "out of memory for a %s of %zu bytes", what, len);
+        goto out;
+    }
+    memcpy(*wire, body, len);
+    r.body = *wire;                   /* each change's `wire` points into the copy */
+    r.keep = true;
+    ld_arena_init(&r.text, len / 2 + 1024);
     if (batch)
-        m->u.batch.remaining = bat->remaining;
+        m->u.batch.remaining = r.remaining;
+    uint64_t position = 0;
     for (size_t i = 0; i < n; i++) {
-        const Liangdi__Change *wc = batch ? bat->entries[i]->change : push->changes[i];
-        if (batch) {
-            uint64_t position = bat->entries[i]->position;
-            if (wc == NULL) {
-                rc = ld_error_set(err, LD_EINVAL, "batch entry %zu has no change", i + 1);
-                goto out;
-            }
-            if (position == 0 || (i > 0 && position <= m->u.batch.positions[i - 1])) {
-                rc = ld_error_set(err, LD_EINVAL, "batch entry %zu: position %" PRIu64
-                                  " is not after the one before", i + 1, position);
-                goto out;
-            }
-            m->u.batch.positions[i] = position;
-        }
-        ld_change_t *c = &(*changes)[i];
-        ld_error_t inner;
-        rc = change_from_wire(wc, c, &text, &inner);
-        if (rc != 0) {
-            if (batch)
-                ld_error_set(err, rc, "batch entry %zu (position %" PRIu64 "): %s", i + 1,
-                             m->u.batch.positions[i], inner.msg);
-            else
-                ld_error_set(err, rc, "push change %zu: %s", i + 1, inner.msg);
+        rc = ld_change_reader_next(&r, &(*changes)[i], &position, err);
+        if (rc != 1)
             goto out;
-        }
-        c->wire = spans[i].data;
-        c->wire_len = spans[i].len;
+        if (batch)
+            m->u.batch.positions[i] = position;
         *done = i + 1;
     }
+    rc = 0;
 out:
     if (batch)
-        m->u.batch.text = text;       /* moved: the message owns the blocks */
+        m->u.batch.text = r.text;     /* moved: the message owns the blocks */
     else
-        m->u.push.text = text;
-    free(spans);
-    ld_arena_release(&arena);        /* the unpacked message and all it points to */
+        m->u.push.text = r.text;
+    ld_arena_release(&r.unpacked);
     return rc;
 }
 

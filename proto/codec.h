@@ -5,6 +5,7 @@
 #ifndef LD_CODEC_H
 #define LD_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "arena.h"
@@ -68,6 +69,45 @@ int ld_msg_decode(ld_msg_type_t type, const uint8_t *body, size_t len, ld_msg_t 
  * ld_msg_decode, which refuses what this lets through.  A node takes a batch this way
  * into its inbox, whose applying names the batch of a change it cannot read. */
 int ld_batch_peek(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t *err);
+
+/* A Push's or a Batch's changes read and validated one at a time, for a reader that
+ * uses each change and lets it go (the broker storing a push, a node applying a batch):
+ * it needs the memory of one change, where ld_msg_decode holds all of them at once.
+ * Each change is checked as ld_msg_decode checks it, the framing of the body as a
+ * whole before the first (at most LD_BATCH_MAX entries, each a message, `remaining` a
+ * number); a change that fails ends the reading with the error naming its entry.
+ * Ownership: the reader borrows the body, which must outlive it; it owns two arenas,
+ * freed by ld_change_reader_clear. */
+typedef struct ld_change_reader {
+    const uint8_t *body;         /* borrowed */
+    size_t         len, pos;     /* the body, and where the next entry starts */
+    bool           batch;        /* a Batch (else a Push) */
+    bool           keep;         /* every change's texts kept until clear (a decode) */
+    size_t         count;        /* entries the body holds */
+    size_t         index;        /* entries read so far */
+    uint64_t       position;     /* the last entry's position (a Batch) */
+    uint64_t       remaining;    /* Batch.remaining; 0 for a Push */
+    ld_arena_t     text;         /* the field values of the change last read */
+    ld_arena_t     unpacked;     /* protobuf-c's pieces of the change being read */
+} ld_change_reader_t;
+
+/* Starts reading a body of type LD_MSG_PUSH or LD_MSG_BATCH: 0, or LD_ETOOBIG,
+ * LD_EPROTO, LD_EINVAL (also a type that carries no changes), the reader then empty
+ * (clearing it is still safe). */
+int ld_change_reader_init(ld_change_reader_t *r, ld_msg_type_t type, const uint8_t *body,
+                          size_t len, ld_error_t *err);
+
+/* Reads the next change into c, whose field values are borrowed from the reader until
+ * the next call (or, for a reader that keeps them, until clear) and whose `wire` is
+ * its bytes in the body; *position gets the entry's position (a Batch; 0 in a Push).
+ * c needs no initialising, and owns nothing afterwards.  1 a change was read, 0 none
+ * is left, or < 0 (LD_EPROTO, LD_EINVAL, LD_ENOMEM) with err naming the entry; after
+ * an error c holds nothing and the reader reads no further. */
+int ld_change_reader_next(ld_change_reader_t *r, ld_change_t *c, uint64_t *position,
+                          ld_error_t *err);
+
+/* Frees the reader's arenas; the changes it gave out are no longer valid. */
+void ld_change_reader_clear(ld_change_reader_t *r);
 
 /* One change alone, as stored in outboxes and mailboxes. *out is malloc'd. */
 int ld_change_pack(const ld_change_t *c, uint8_t **out, size_t *len, ld_error_t *err);

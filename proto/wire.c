@@ -81,37 +81,42 @@ int ld_wire_count(const uint8_t *p, size_t len, uint64_t number, size_t *count,
     return rc;
 }
 
-int ld_wire_change_spans(const uint8_t *body, size_t len, bool batch, ld_wire_field_t *spans,
-                         size_t n, ld_error_t *err)
+int ld_wire_next_change(const uint8_t *body, size_t len, bool batch, size_t *pos,
+                        size_t index, ld_wire_field_t *change, uint64_t *position,
+                        ld_error_t *err)
 {
-    size_t pos = 0, i = 0;
+    const char *what = batch ? "batch" : "push";
     ld_wire_field_t f;
     int rc;
-    while ((rc = ld_wire_next(body, len, &pos, &f, err)) == 1) {
-        if (f.number != 1)
-            continue;
-        if (f.type != 2 || i == n)
-            return ld_error_set(err, LD_EPROTO, "%s entry %zu is not a message",
-                                batch ? "batch" : "push", i + 1);
-        if (!batch) {
-            spans[i++] = f;
-            continue;
-        }
-        size_t epos = 0, found = 0;
-        ld_wire_field_t e;
-        while ((rc = ld_wire_next(f.data, f.len, &epos, &e, err)) == 1) {
-            if (e.number == 2) {
-                spans[i] = e;
-                found++;
-            }
-        }
-        if (rc != 0)
-            return rc;
-        if (found > 1)
-            return ld_error_set(err, LD_EINVAL, "batch entry %zu holds %zu changes", i + 1, found);
-        if (found == 0)
-            spans[i].data = NULL;
-        i++;
+    while ((rc = ld_wire_next(body, len, pos, &f, err)) == 1 && f.number != 1)
+        ;
+    if (rc != 1)
+        return rc;
+    if (f.type != 2)
+        return ld_error_set(err, LD_EPROTO, "%s entry %zu is not a message", what, index + 1);
+    *position = 0;
+    if (!batch) {
+        *change = f;
+        return 1;
     }
-    return rc;
+    size_t epos = 0, found = 0;
+    ld_wire_field_t e;
+    change->data = NULL;
+    change->len = 0;
+    while ((rc = ld_wire_next(f.data, f.len, &epos, &e, err)) == 1) {
+        if ((e.number == 1 && e.type != 0) || (e.number == 2 && e.type != 2))
+            return ld_error_set(err, LD_EPROTO, "batch entry %zu: field %" PRIu64
+                                " has wire type %u", index + 1, e.number, e.type);
+        if (e.number == 1) {
+            *position = e.value;
+        } else if (e.number == 2) {
+            *change = e;
+            found++;
+        }
+    }
+    if (rc != 0)
+        return rc;
+    if (found > 1)
+        return ld_error_set(err, LD_EINVAL, "batch entry %zu holds %zu changes", index + 1, found);
+    return 1;
 }

@@ -28,12 +28,17 @@ int ld_wire_next(const uint8_t *p, size_t len, size_t *pos, ld_wire_field_t *f, 
 int ld_wire_count(const uint8_t *p, size_t len, uint64_t number, size_t *count,
                   ld_error_t *err);
 
-/* Finds the bytes of each change in a Push (Push.changes = 1) or a Batch (Batch.entries
- * = 1, Entry.change = 2) body, in order, into spans[0..n) (n as counted before; an entry
- * without a change gets a span without data).  An entry with two changes (which
+/* Reads the entry of a Push (Push.changes = 1) or a Batch (Batch.entries = 1, each an
+ * Entry: position = 1, change = 2) that starts at or after body[*pos], past the other
+ * top-level fields, and moves *pos beyond it.  `index` numbers the entry from 0 for the
+ * messages.  *change gets the change's own bytes (data NULL for an entry without one)
+ * and *position the entry's position (0 in a Push or when the entry gives none; of one
+ * given twice the last, as protobuf reads it).  An entry with two changes (which
  * protobuf would merge into one) is refused: the bytes kept for a change must be
- * exactly the change decoded.  0, LD_EPROTO or LD_EINVAL. */
-int ld_wire_change_spans(const uint8_t *body, size_t len, bool batch, ld_wire_field_t *spans,
-                         size_t n, ld_error_t *err);
+ * exactly the change decoded.  1 an entry was read, 0 none is left, LD_EPROTO (a field
+ * of the wrong wire type, a body not well-formed) or LD_EINVAL. */
+int ld_wire_next_change(const uint8_t *body, size_t len, bool batch, size_t *pos,
+                        size_t index, ld_wire_field_t *change, uint64_t *position,
+                        ld_error_t *err);
 
 #endif

@@ -1086,10 +1086,16 @@ int hn_bulk_activities(hn_node_t *n, const char *member, size_t count, const cha
         goto out;
     int32_t first = ld_date_join(2010, 1, 1);
     for (size_t i = 0; i < count; i++) {
-        char date[11], note[160];
+        char date[11], note[2000];
         ld_date_format(first + (int32_t)(i % 365), date);
-        snprintf(note, sizeof note, "%s 第%zu次：学习党章、参加东莞支部主题党日活动并记入党员活动证",
-                 tag, i + 1);
+        int len = snprintf(note, sizeof note, "%s 第%zu次：学习党章、参加东莞支部主题党日活动并记入党员活动证",
+                           tag, i + 1);
+        if (len < 0 || (size_t)len >= sizeof note) {
+            ld_error_set(&err, LD_ETOOBIG, "a tag of %zu bytes leaves no room for the note",
+                         strlen(tag));
+            nd_store_rollback(store);
+            goto out;
+        }
         ld_change_clear(&c);
         c.kind = LD_KIND_ACTIVITY;
         if (ld_change_set(&c, "member", member, &err) != 0

@@ -247,8 +247,9 @@ int hn_branches(hn_world_t *w, hn_node_t **home, hn_node_t **dongguan);
 int hn_mobile_member(hn_node_t *home, const char *name, const char *gender, const char *date,
                      char id[37]);
 
-/* Writes `count` activity entries (study, ~100 bytes each) for `member` through the
- * node's own write path (nd_store_write) in one group: fast bulk data.  0 or -1. */
+/* Writes `count` activity entries (study, ~100 bytes each, plus the length of `tag`,
+ * which begins each note: at most 1,800 bytes) for `member` through the node's own
+ * write path (nd_store_write) in one group: fast bulk data.  0 or -1. */
 int hn_bulk_activities(hn_node_t *n, const char *member, size_t count, const char *tag);
 
 /* --------------------------------------------------------------- stores ---- */

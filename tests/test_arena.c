@@ -1,6 +1,6 @@
 /* test_arena.c: the arena (arena.h): pieces aligned and apart, texts packed with their
- * NUL, every piece intact across many blocks, and release freeing them all (ASan's
- * leak check runs over every test of the sanitizer build). */
+ * NUL, every piece intact across many blocks, a reset keeping one block, and release
+ * freeing them all (ASan's leak check runs over every test of the sanitizer build). */
 #include <criterion/criterion.h>
 #include <stdalign.h>
 #include <stddef.h>
@@ -111,4 +111,29 @@ Test(arena, an_impossible_size_is_refused_and_changes_nothing)
     char *next = ld_arena_text(&a, "后", 3);
     cr_assert_eq(next, before + 4, "a refused request took no room");
     ld_arena_release(&a);
+}
+
+Test(arena, a_reset_keeps_the_newest_block_alone_and_carves_it_again_from_its_start)
+{
+    ld_arena_t a;
+    ld_arena_init(&a, 256);
+    for (int i = 0; i < 200; i++)                   /* several blocks: 256, 512, 1024, ... */
+        cr_assert_not_null(ld_arena_text(&a, "党员活动记录", strlen("党员活动记录")));
+    ld_arena_block_t *newest = a.head;
+    ld_arena_reset(&a);       /* the older blocks are freed: LeakSanitizer would see them */
+    cr_assert_eq(a.head, newest, "the newest block is kept");
+    /* the next pieces come from the kept block's start, and are whole */
+    char *first = ld_arena_text(&a, "重置", strlen("重置"));
+    char *second = ld_arena_text(&a, "之后", strlen("之后"));
+    cr_assert_eq(second, first + strlen("重置") + 1);
+    cr_assert_str_eq(first, "重置");
+    cr_assert_str_eq(second, "之后");
+    void *aligned = ld_arena_alloc(&a, 24);
+    cr_assert_eq((uintptr_t)aligned % alignof(max_align_t), 0);
+    cr_assert_eq(a.head, newest, "no new block for what fits");
+    ld_arena_reset(&a);
+    cr_assert_eq((char *)ld_arena_alloc(&a, 8), first, "carved again from the start");
+    ld_arena_release(&a);
+    ld_arena_reset(&a);                             /* an empty arena: nothing to keep */
+    cr_assert_null(a.head);
 }

@@ -1201,3 +1201,178 @@ Test(codec, on_mutated_batches_a_peek_accepts_every_body_a_decode_accepts_and_ag
     free(buf);
     ld_buf_free(&valid);
 }
+
+/* ---- a Push or a Batch read a change at a time (ld_change_reader) ---- */
+
+/* Reads every change of body with a reader into a decoded message's order, checking
+ * each against full (a decode of the same body): its fields, position and the bytes it
+ * borrows from body itself.  The reader's return from its last call. */
+static int read_all_agreeing(ld_msg_type_t type, const uint8_t *body, size_t len,
+                             const ld_msg_t *full, size_t *read, ld_error_t *err)
+{
+    ld_change_reader_t r;
+    ld_change_t c;
+    uint64_t position = 0;
+    bool batch = type == LD_MSG_BATCH;
+    int rc = ld_change_reader_init(&r, type, body, len, err);
+    *read = 0;
+    if (rc != 0)
+        return rc;
+    while ((rc = ld_change_reader_next(&r, &c, &position, err)) == 1) {
+        size_t i = (*read)++;
+        if (full != NULL) {
+            const ld_change_t *want = batch ? &full->u.batch.changes[i] : &full->u.push.changes[i];
+            cr_assert_lt(i, batch ? full->u.batch.n : full->u.push.n);
+            assert_changes_equal(want, &c);
+            cr_assert_eq(position, batch ? full->u.batch.positions[i] : 0);
+            cr_assert_eq(c.wire_len, want->wire_len);
+            cr_assert_eq(memcmp(c.wire, want->wire, c.wire_len), 0);
+        }
+        cr_assert(c.wire >= body && c.wire + c.wire_len <= body + len,
+                  "change %zu's bytes are not the body's", i);
+    }
+    ld_change_reader_clear(&r);
+    return rc;
+}
+
+Test(codec, a_change_reader_reads_a_push_and_a_batch_as_a_decode_does)
+{
+    ld_error_t err;
+    size_t len, read = 0;
+    uint8_t *push = valid_push(&len);
+    ld_msg_t full;
+    cr_assert_eq(ld_msg_decode(LD_MSG_PUSH, push, len, &full, &err), 0, "%s", err.msg);
+    cr_assert_eq(read_all_agreeing(LD_MSG_PUSH, push, len, &full, &read, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(read, full.u.push.n);
+    ld_msg_clear(&full);
+    free(push);
+
+    ld_buf_t b = { NULL, 0, 0 };
+    size_t n = all_kinds_batch(&b, 77);
+    cr_assert_eq(ld_msg_decode(LD_MSG_BATCH, b.data, b.len, &full, &err), 0, "%s", err.msg);
+    cr_assert_eq(read_all_agreeing(LD_MSG_BATCH, b.data, b.len, &full, &read, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(read, n);
+    ld_change_reader_t r;
+    cr_assert_eq(ld_change_reader_init(&r, LD_MSG_BATCH, b.data, b.len, &err), 0);
+    cr_assert_eq(r.count, n);
+    cr_assert_eq(r.remaining, 77);
+    ld_change_reader_clear(&r);
+    ld_change_reader_clear(&r);           /* twice is safe */
+    ld_msg_clear(&full);
+    ld_buf_free(&b);
+}
+
+Test(codec, a_change_reader_stops_at_the_first_change_it_cannot_read_naming_it)
+{
+    ld_change_t cs[3];
+    ld_buf_t b = { NULL, 0, 0 };
+    ld_error_t err;
+    for (int i = 0; i < 3; i++) {
+        make_change(&cs[i], LD_KIND_VISIT, (uint64_t)i + 1);
+        if (i == 1)
+            cs[i].hlc = 0;                /* packed all the same: no clock stamp */
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        cr_assert_eq(ld_change_pack_valid(&cs[i], &bytes, &len, &err), 0, "%s", err.msg);
+        cr_assert_eq(ld_batch_append(&b, 10 * ((uint64_t)i + 1), bytes, len), 0);
+        free(bytes);
+    }
+    cr_assert_eq(ld_batch_finish(&b, 0), 0);
+    ld_change_reader_t r;
+    ld_change_t c;
+    uint64_t position = 0;
+    cr_assert_eq(ld_change_reader_init(&r, LD_MSG_BATCH, b.data, b.len, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(ld_change_reader_next(&r, &c, &position, &err), 1, "%s", err.msg);
+    cr_assert_eq(position, 10);
+    assert_changes_equal(&cs[0], &c);
+    cr_assert_eq(ld_change_reader_next(&r, &c, &position, &err), LD_EINVAL);
+    cr_assert(strstr(err.msg, "batch entry 2 (position 20)") != NULL, "%s", err.msg);
+    cr_assert_eq(c.nfields, 0, "a change that failed holds nothing");
+    cr_assert_eq(ld_change_reader_next(&r, &c, &position, &err), 0, "nothing after it");
+    ld_change_reader_clear(&r);
+    ld_buf_free(&b);
+    for (int i = 0; i < 3; i++)
+        ld_change_clear(&cs[i]);
+}
+
+Test(codec, a_change_reader_refuses_at_its_start_what_breaks_the_framing)
+{
+    ld_change_reader_t r;
+    ld_error_t err;
+    /* a Push of one change more than the limit: empty changes, two bytes each */
+    size_t len = 2 * ((size_t)LD_BATCH_MAX + 1);
+    uint8_t *body = calloc(len, 1);
+    cr_assert_not_null(body);
+    for (size_t i = 0; i < len; i += 2)
+        body[i] = 0x0a;
+    cr_assert_eq(ld_change_reader_init(&r, LD_MSG_PUSH, body, len, &err), LD_ETOOBIG);
+    cr_assert(strstr(err.msg, "at most") != NULL, "%s", err.msg);
+    ld_change_reader_clear(&r);
+    free(body);
+    const uint8_t not_a_message[] = { 0x08, 0x01 };      /* field 1 as a number */
+    cr_assert_eq(ld_change_reader_init(&r, LD_MSG_PUSH, not_a_message, 2, &err), LD_EPROTO);
+    cr_assert(strstr(err.msg, "push entry 1 is not a message") != NULL, "%s", err.msg);
+    const uint8_t remaining_as_bytes[] = { 0x12, 0x00 }; /* Batch.remaining, length-delimited */
+    cr_assert_eq(ld_change_reader_init(&r, LD_MSG_BATCH, remaining_as_bytes, 2, &err),
+                 LD_EPROTO);
+    cr_assert(strstr(err.msg, "wire type 2") != NULL, "%s", err.msg);
+    cr_assert_eq(ld_change_reader_init(&r, LD_MSG_HELLO, not_a_message, 2, &err), LD_EINVAL);
+    const uint8_t cut[] = { 0x0a, 0x05, 0x01 };          /* runs past the end */
+    cr_assert_eq(ld_change_reader_init(&r, LD_MSG_BATCH, cut, 3, &err), LD_EPROTO);
+    /* an empty body is an empty Push */
+    cr_assert_eq(ld_change_reader_init(&r, LD_MSG_PUSH, NULL, 0, &err), 0, "%s", err.msg);
+    ld_change_t c;
+    uint64_t position = 1;
+    cr_assert_eq(ld_change_reader_next(&r, &c, &position, &err), 0);
+    cr_assert_eq(position, 0);
+    ld_change_reader_clear(&r);
+}
+
+Test(codec, on_mutated_pushes_and_batches_a_reader_reads_exactly_what_a_decode_reads)
+{
+    uint64_t seed = UINT64_C(0x7265616465727321);   /* fixed: failures reproduce */
+    ld_buf_t batch = { NULL, 0, 0 };
+    all_kinds_batch(&batch, 5);
+    size_t push_len = 0;
+    uint8_t *push = valid_push(&push_len);
+    size_t most = batch.len > push_len ? batch.len : push_len;
+    uint8_t *buf = malloc(most);
+    cr_assert_not_null(buf);
+    size_t read_whole = 0, refused = 0;
+    for (int round = 0; round < 2000; round++) {
+        ld_msg_type_t type = round % 2 ? LD_MSG_BATCH : LD_MSG_PUSH;
+        const uint8_t *valid = type == LD_MSG_BATCH ? batch.data : push;
+        size_t len = type == LD_MSG_BATCH ? batch.len : push_len;
+        memcpy(buf, valid, len);
+        size_t at = (size_t)(rng_next(&seed) % len);
+        if (rng_next(&seed) % 4 == 0)
+            len = at + 1;
+        else
+            buf[at] ^= (uint8_t)(1u << (rng_next(&seed) % 8));
+        ld_msg_t full;
+        ld_error_t derr, rerr;
+        size_t read = 0;
+        int drc = ld_msg_decode(type, buf, len, &full, &derr);
+        int rrc = read_all_agreeing(type, buf, len, drc == 0 ? &full : NULL, &read, &rerr);
+        if (drc == 0) {
+            cr_assert_eq(rrc, 0, "round %d: the reader refused what a decode took: %s",
+                         round, rerr.msg);
+            cr_assert_eq(read, type == LD_MSG_BATCH ? full.u.batch.n : full.u.push.n);
+            ld_msg_clear(&full);
+            read_whole++;
+        } else {
+            cr_assert_lt(rrc, 0, "round %d: the reader took what a decode refused: %s",
+                         round, derr.msg);
+            cr_assert_str_eq(rerr.msg, derr.msg, "round %d", round);
+            refused++;
+        }
+    }
+    cr_assert_gt(read_whole, 0);
+    cr_assert_gt(refused, 0);
+    free(buf);
+    free(push);
+    ld_buf_free(&batch);
+}

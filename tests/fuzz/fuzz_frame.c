@@ -1,6 +1,8 @@
 /* fuzz_frame.c: fuzz target for the frame decoder: a header frame and a body, as a
  * peer would send them, through ld_frame_parse and ld_msg_decode; a Batch body also
- * through ld_batch_peek, which must read every body the decode reads, alike. */
+ * through ld_batch_peek, which must read every body the decode reads, alike, and a Push
+ * or a Batch body through a change reader (as the broker stores a push and a node
+ * applies a batch), which must read exactly the bodies the decode reads. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +12,34 @@
 #include "frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Reads body a change at a time; traps unless it reads as the decode did (rc, m). */
+static void read_as_decoded(ld_msg_type_t type, const uint8_t *body, size_t len, int rc,
+                            const ld_msg_t *m)
+{
+    ld_change_reader_t r;
+    ld_change_t c;
+    ld_error_t err;
+    uint64_t position = 0;
+    size_t n = 0;
+    int got = ld_change_reader_init(&r, type, body, len, &err);
+    while (got == 0 && (got = ld_change_reader_next(&r, &c, &position, &err)) == 1) {
+        const ld_change_t *want = NULL;
+        if (rc == 0)
+            want = type == LD_MSG_BATCH ? &m->u.batch.changes[n] : &m->u.push.changes[n];
+        if (rc == 0 && (c.seq != want->seq || c.wire_len != want->wire_len ||
+                        c.nfields != want->nfields ||
+                        (type == LD_MSG_BATCH && position != m->u.batch.positions[n])))
+            __builtin_trap();
+        n++;
+        got = 0;
+    }
+    if ((rc == 0) != (got == 0) || (got < 0 && err.msg[0] == '\0'))
+        __builtin_trap();
+    if (rc == 0 && n != (type == LD_MSG_BATCH ? m->u.batch.n : m->u.push.n))
+        __builtin_trap();
+    ld_change_reader_clear(&r);
+}
 
 /* Input layout: the first LD_HEADER_SIZE bytes are the header frame, the rest the body. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -43,6 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (prc == 0)
             ld_msg_clear(&peek);
     }
+    if (type == LD_MSG_PUSH || type == LD_MSG_BATCH)
+        read_as_decoded(type, data + hlen, size - hlen, rc, &msg);
     if (rc == 0) {
         /* What decodes must encode again. */
         uint8_t *out = NULL;
