@@ -513,6 +513,8 @@ static int send_push(nd_conn_t *self, ld_error_t *err)
     ld_buf_reset(&self->buf);
     push_fill_t fill = { .buf = &self->buf, .last_seq = 0, .n = 0, .rc = 0 };
     int rc = nd_store_outbox(self->store, self->sent_upto, PUSH_CHANGES, push_fill_one, &fill, err);
+    /* The pages just read are not read again: their memory goes to the next push's. */
+    nd_store_shrink(self->store);
     if (rc < 0)
         return rc;
     if (fill.rc != 0)
