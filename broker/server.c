@@ -32,7 +32,7 @@
 #define SV_BURST           256      /* messages served before housekeeping gets a turn */
 #define SV_TICK_MS         1000
 #define SV_SELF_CHECK_MS   5000
-#define SV_BATCH_SLACK     64       /* bytes kept free under LD_BODY_MAX in a Batch */
+#define SV_BATCH_SLACK     64       /* bytes kept free in a Batch for its `remaining` */
 
 /* A peer whose Hello passed. */
 typedef struct sv_peer {
@@ -533,11 +533,12 @@ out:
     sv_push_free(&p);
 }
 
-/* Appends one mailbox entry to the Batch in hand, stopping before the body limit. */
+/* Appends one mailbox entry to the Batch in hand, stopping before LD_BATCH_BYTES (an
+ * entry alone may pass it, up to the body limit). */
 static int sv_fetch_entry(void *ctx, uint64_t position, const uint8_t *body, size_t len)
 {
     bk_server_t *self = ctx;
-    if (self->batch.len > 0 && self->batch.len + len + SV_BATCH_SLACK > LD_BODY_MAX)
+    if (self->batch.len > 0 && self->batch.len + len + SV_BATCH_SLACK > LD_BATCH_BYTES)
         return 1;
     int rc = ld_batch_append(&self->batch, position, body, len);
     return rc < 0 ? rc : 0;

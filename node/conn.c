@@ -29,7 +29,6 @@
 #include <zmq.h>
 
 #define PUSH_CHANGES     2000u                   /* changes in one Push */
-#define PUSH_BYTES       (8u * 1024u * 1024u)    /* stop filling a Push past this */
 #define PUSH_WINDOW      4u                      /* Pushes in flight */
 #define FETCH_CREDIT     LD_BATCH_MAX            /* changes asked for in one Fetch */
 #define HANDSHAKE_IVL_MS 10000
@@ -504,7 +503,7 @@ static int push_fill_one(void *ctx, uint64_t seq, const uint8_t *change, size_t 
         return 1;
     fill->last_seq = seq;
     fill->n++;
-    return fill->buf->len >= PUSH_BYTES ? 1 : 0;
+    return fill->buf->len >= LD_BATCH_BYTES ? 1 : 0;
 }
 
 /* Sends the next Push from the outbox.  1 sent, 0 nothing to send (or not now), < 0. */

@@ -10,6 +10,11 @@
 #include "error.h"
 
 #define LD_BATCH_MAX 4096u      /* changes in one Push or Batch */
+/* Bytes a sender fills a Push or a Batch to (the limit is LD_BODY_MAX, frame.h): each
+ * is stored in one transaction before it is acked, and a link that drops loses the one
+ * in flight, so over a poor link a megabyte is sent again, not sixteen; and the next
+ * is read while this one is stored. */
+#define LD_BATCH_BYTES (1u << 20)
 
 /* A growing byte buffer for building Push and Batch bodies straight from packed
  * changes, without unpacking them.  Free with ld_buf_free.  The appends return 0,
