@@ -168,13 +168,18 @@ Test(broker_protocol, memory_a_burst_used_is_given_back_once_the_broker_is_idle)
         expect(&home, LD_MSG_PUSH_ACK, &b);
         cr_assert_eq(b.u.push_ack.upto, (k + 1) * LD_BATCH_MAX);
         ld_msg_clear(&b);
-        send_fetch(&dg, k * LD_BATCH_MAX, LD_BATCH_MAX);
-        ld_msg_type_t t;
-        while ((t = recv_msg(&dg, 5000, &b)) == LD_MSG_NOTIFY)
-            ld_msg_clear(&b);           /* the mailbox grew: told before the fetch */
-        cr_assert_eq(t, LD_MSG_BATCH);
-        cr_assert_eq(b.u.batch.n, LD_BATCH_MAX);
-        ld_msg_clear(&b);
+        /* taken in batches of about LD_BATCH_BYTES each */
+        uint64_t cursor = k * LD_BATCH_MAX;
+        while (cursor < (k + 1) * LD_BATCH_MAX) {
+            send_fetch(&dg, cursor, LD_BATCH_MAX);
+            ld_msg_type_t t;
+            while ((t = recv_msg(&dg, 5000, &b)) == LD_MSG_NOTIFY)
+                ld_msg_clear(&b);       /* the mailbox grew: told before the fetch */
+            cr_assert_eq(t, LD_MSG_BATCH);
+            cr_assert_gt(b.u.batch.n, 0);
+            cursor = b.u.batch.positions[b.u.batch.n - 1];
+            ld_msg_clear(&b);
+        }
     }
     /* Read well within the second the broker waits before it counts itself idle. */
     long busy = hn_status_kib(bk.pid, "VmRSS");
@@ -187,7 +192,8 @@ Test(broker_protocol, memory_a_burst_used_is_given_back_once_the_broker_is_idle)
     cr_assert_not(log_lacks(idle_line, from), "no memory given back after 10 s idle");
     long idle = hn_status_kib(bk.pid, "VmRSS");
     cr_assert_gt(idle, 0);
-    cr_assert_leq(idle + 4 * 1024, busy, "resident %ld KiB busy, %ld KiB idle", busy, idle);
+    fprintf(stderr, "broker resident: %ld KiB after the burst, %ld KiB idle\n", busy, idle);
+    cr_assert_leq(idle + 2 * 1024, busy, "resident %ld KiB busy, %ld KiB idle", busy, idle);
     peer_close(&dg);
     peer_close(&home);
     assert_clean_stop();
