@@ -191,6 +191,10 @@ sqlite3 *bk_db_open(const char *path, bool create, ld_error_t *err)
         || bk_db_exec(db, "PRAGMA synchronous=FULL", err) < 0
         /* 4 MiB of page cache per connection: memory must not grow with the backlog */
         || bk_db_exec(db, "PRAGMA cache_size=-4096", err) < 0
+        /* the log goes into the file when the broker is idle (bk_mailbox_idle), or,
+         * under a long burst, once it holds 64 MiB: not every 16 MiB in the middle of
+         * taking pushes, each copy and fsync of the file holding up the next ack */
+        || bk_db_exec(db, "PRAGMA wal_autocheckpoint=4096", err) < 0
         || bk_db_exec(db, "PRAGMA foreign_keys=ON", err) < 0)
         goto err;
     if (db_user_version(db, &version, err) < 0)

@@ -75,6 +75,12 @@ int bk_mailbox_take_grown(bk_mailbox_t *self, bk_grown_fn fn, void *ctx, ld_erro
     return self->ops->take_grown ? self->ops->take_grown(self->store, fn, ctx, err) : 0;
 }
 
+void bk_mailbox_idle(bk_mailbox_t *self)
+{
+    if (self->ops->idle)
+        self->ops->idle(self->store);
+}
+
 const char *bk_mailbox_kind(const bk_mailbox_t *self)
 {
     return self->ops->name;

@@ -60,6 +60,9 @@ typedef struct bk_mailbox_ops {
      * and the call that empties it, calling fn once per node told. */
     int (*grown_fd)(void *store);
     int (*take_grown)(void *store, bk_grown_fn fn, void *ctx, ld_error_t *err);
+    /* Optional: what the store puts off while the broker is busy, done in a quiet
+     * moment (the embedded store moves its write-ahead log into the database file). */
+    void (*idle)(void *store);
     /* Optional, for `liangdi-broker migrate` (NULL where a store cannot be copied from,
      * or into): every origin's mark; the last position a node's mailbox ever gave,
      * acked or not (0: none); raising a mark to at least `seq`; and appending an entry
@@ -117,5 +120,8 @@ const char *bk_mailbox_kind(const bk_mailbox_t *self);
 int bk_mailbox_grown_fd(bk_mailbox_t *self);
 /* The store's take_grown; 0 and nothing called when it has none. */
 int bk_mailbox_take_grown(bk_mailbox_t *self, bk_grown_fn fn, void *ctx, ld_error_t *err);
+
+/* The store's idle work; nothing when it has none. */
+void bk_mailbox_idle(bk_mailbox_t *self);
 
 #endif

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "db.h"
+#include "log.h"
 
 static const char mb_schema[] =
     "CREATE TABLE IF NOT EXISTS \"highwater\"("
@@ -638,6 +639,21 @@ static int mb_last_position(void *store, const char *node, uint64_t *last, ld_er
     return mb_state_get(store, node, last, &acked, err);
 }
 
+/* A passive checkpoint: the log's frames that no reader still needs go into the file
+ * (the log is checkpointed by SQLite itself only past 64 MiB, db.c). */
+static void mb_idle(void *store)
+{
+    mb_store_t *self = store;
+    int logged = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logged,
+                                       &copied);
+    if (rc != SQLITE_OK)
+        ld_warn("mailbox store: checkpoint when idle: %s", sqlite3_errmsg(self->db));
+    else if (logged > 0)
+        ld_debug("mailbox store: %d of %d logged pages moved into the file when idle", copied,
+                 logged);
+}
+
 const bk_mailbox_ops_t bk_mailbox_sqlite = {
     .name        = "sqlite",
     .open        = mb_open,
@@ -647,6 +663,7 @@ const bk_mailbox_ops_t bk_mailbox_sqlite = {
     .ack         = mb_ack,
     .depth       = mb_depth,
     .pushed_upto = mb_pushed_upto,
+    .idle        = mb_idle,
     .export_marks  = mb_export_marks,
     .last_position = mb_last_position,
 };

@@ -1157,9 +1157,11 @@ int bk_server_run(bk_server_t *self, const volatile sig_atomic_t *stop, ld_error
             rc = ld_error_set(err, LD_EIO, "poll failed: %s", zmq_strerror(zmq_errno()));
             break;
         }
-        /* Quiet for a whole tick after serving: what the burst used goes back. */
+        /* Quiet for a whole tick after serving: the store's put-off work is done, and
+         * what the burst used goes back. */
         if (ready == 0 && served) {
             served = false;
+            bk_mailbox_idle(self->mailbox);
             ld_heap_release();
         }
         if (grown_fd >= 0 && (items[1].revents & ZMQ_POLLIN))

@@ -349,3 +349,36 @@ Test(mailbox, one_push_reaching_many_mailboxes_gives_each_its_own_positions)
     if (!store.jetstream)   /* JetStream's positions are the shared stream's (see above) */
         cr_assert_eq(s.positions[2], 3, "positions count per mailbox, not per push");
 }
+
+/* A file's size in bytes (0 when it is missing). */
+static long long file_bytes(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    long long size = ftell(f);
+    fclose(f);
+    return size;
+}
+
+Test(mailbox, idle_work_keeps_every_entry_and_moves_the_sqlite_log_into_the_file)
+{
+    uint64_t upto = 0;
+    size_t stored = 0;
+    cr_assert_eq(push_range("zhuyuan", 1, 40, to_b, 1, &upto, &stored), 0);
+    cr_assert_eq(stored, 40);
+    /* the embedded store's writes sit in its log until a quiet moment (or 64 MiB) */
+    long long before = store.jetstream ? 0 : file_bytes(store.where);
+    bk_mailbox_idle(mb);
+    if (!store.jetstream)
+        cr_assert_gt(file_bytes(store.where), before, "the file did not take the log's pages");
+    bk_mailbox_idle(mb);                           /* twice: nothing more to do */
+    seen_t s = { 0 };
+    uint64_t remaining = 99;
+    cr_assert_eq(fetch("dongguan", 0, 64, &s, &remaining), 40);
+    cr_assert_eq(remaining, 0);
+    cr_assert_str_eq(s.bodies[0], "变更 1");
+    cr_assert_str_eq(s.bodies[39], "变更 40");
+    cr_assert_eq(highwater_of("zhuyuan"), 40);
+}
