@@ -192,8 +192,9 @@ sqlite3 *bk_db_open(const char *path, bool create, ld_error_t *err)
         /* 4 MiB of page cache per connection: memory must not grow with the backlog */
         || bk_db_exec(db, "PRAGMA cache_size=-4096", err) < 0
         /* the log goes into the file when the broker is idle (bk_mailbox_idle), or,
-         * under a long burst, once it holds 64 MiB: not every 16 MiB in the middle of
-         * taking pushes, each copy and fsync of the file holding up the next ack */
+         * under a long burst, once it holds 4,096 pages (64 MiB of 16 KiB pages): not
+         * every 1,000 pages in the middle of taking pushes, each copy and fsync of the
+         * file holding up the next ack.  The -wal file may stay that large on disk. */
         || bk_db_exec(db, "PRAGMA wal_autocheckpoint=4096", err) < 0
         || bk_db_exec(db, "PRAGMA foreign_keys=ON", err) < 0)
         goto err;

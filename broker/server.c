@@ -375,6 +375,18 @@ static void sv_push_refuse(sv_push_t *p, ld_error_code_t code, const ld_change_t
     va_end(ap);
 }
 
+/* Notes a failure of the broker's own (its store, its memory): nothing of the push is
+ * stored, and the node is told so unless a change turns out unreadable. */
+static void sv_push_fail(sv_push_t *p, const char *text)
+{
+    if (p->refusal != LD_ERR_UNSPECIFIED)
+        return;
+    p->refusal = LD_ERR_INTERNAL;
+    p->refusal_record[0] = '\0';
+    p->refusal_seq = 0;
+    snprintf(p->refusal_text, sizeof p->refusal_text, "%s", text);
+}
+
 /* Checks one change of node's push against what the broker holds (its changes up to
  * *expect, moved on here) and its links; a change that fails is noted in p. */
 static void sv_push_check(bk_server_t *self, sv_push_t *p, const char *node,
@@ -454,18 +466,19 @@ static void sv_push(bk_server_t *self, const uint8_t *rid, size_t rid_len, const
     int rc = ld_change_reader_init(&r, LD_MSG_PUSH, body, len, &err);
     if (rc != 0)
         goto bad;
+    /* A failure of the broker's own is noted as a refusal is: the push is still read
+     * to its end, and a change that cannot be read outranks it. */
     if (bk_mailbox_pushed_upto(self->mailbox, node, &hw, &err) < 0) {
         ld_err("push from %s: %s", node, err.msg);
-        sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0, "the broker cannot read its store");
-        goto out;
+        sv_push_fail(&p, "the broker cannot read its store");
     }
     n = r.count;
-    if (n > 0) {
+    if (n > 0 && p.refusal == LD_ERR_UNSPECIFIED) {
         p.items = calloc(n, sizeof *p.items);
         p.to = calloc(n * LD_AUDIENCE_MAX, sizeof *p.to);
         p.notify = calloc(n * LD_AUDIENCE_MAX, sizeof *p.notify);
         if (!p.items || !p.to || !p.notify)
-            goto oom;
+            sv_push_fail(&p, "the broker is out of memory");
     }
     p.n = n;
     ld_arena_init(&p.names, 4096);
@@ -481,12 +494,13 @@ static void sv_push(bk_server_t *self, const uint8_t *rid, size_t rid_len, const
             continue;                 /* a duplicate: the store skips it */
         at = c.seq;
         if (sv_push_add(self, &p, node, i, &c) != 0)
-            goto oom;
+            sv_push_fail(&p, "the broker is out of memory");
     }
     if (rc < 0)
         goto bad;
     if (p.refusal != LD_ERR_UNSPECIFIED) {
-        ld_warn("push from %s refused: %s", node, p.refusal_text);
+        if (p.refusal != LD_ERR_INTERNAL)
+            ld_warn("push from %s refused: %s", node, p.refusal_text);
         sv_error(self, rid, rid_len, p.refusal, p.refusal_record, p.refusal_seq, "%s",
                  p.refusal_text);
         goto out;
@@ -525,9 +539,6 @@ bad:
     ld_warn("bad %s from node %s: %s", ld_msg_type_name(LD_MSG_PUSH), node, err.msg);
     sv_error(self, rid, rid_len, LD_ERR_BAD_MESSAGE, NULL, 0, "bad %s: %s",
              ld_msg_type_name(LD_MSG_PUSH), err.msg);
-    goto out;
-oom:
-    sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0, "the broker is out of memory");
 out:
     ld_change_reader_clear(&r);
     sv_push_free(&p);

@@ -512,8 +512,12 @@ static int send_push(nd_conn_t *self, ld_error_t *err)
     ld_buf_reset(&self->buf);
     push_fill_t fill = { .buf = &self->buf, .last_seq = 0, .n = 0, .rc = 0 };
     int rc = nd_store_outbox(self->store, self->sent_upto, PUSH_CHANGES, push_fill_one, &fill, err);
-    /* The pages just read are not read again: their memory goes to the next push's. */
-    nd_store_shrink(self->store);
+    /* In a bulk transfer the pages read for a push are not read again: the cache lets
+     * go of them (of every page no statement uses), and their memory serves the next
+     * push's instead of the cache growing by a megabyte a push.  A small push keeps
+     * the cache as it is. */
+    if (self->buf.len >= ND_STORE_BULK_BYTES)
+        nd_store_shrink(self->store);
     if (rc < 0)
         return rc;
     if (fill.rc != 0)
@@ -756,7 +760,7 @@ static int handle_push_ack(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *
  * they then follow, or they cannot be applied, when they go to the inbox too.  Once
  * nothing more is on its way (the mailbox empty, no Fetch out), whatever waits in the
  * inbox is applied.  m is the batch as ld_batch_peek read it (positions, no changes):
- * only a batch applied here is decoded here. */
+ * only a batch applied here has its changes read here. */
 static int handle_batch(nd_conn_t *self, const ld_msg_t *m, const uint8_t *body, size_t len,
                         nd_conn_event_t *ev, ld_error_t *err)
 {

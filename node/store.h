@@ -30,8 +30,11 @@ void nd_store_destroy(nd_store_t **self_p);
 /* Borrowed handle for read-only queries (lists, reports). */
 sqlite3 *nd_store_db(nd_store_t *self);
 
-/* Frees the pages the store's cache holds and no statement uses, for an idle daemon to
- * give them back (with ld_heap_release, heap.h); they are read again when needed. */
+/* Frees the pages the store's cache holds and no statement uses: for an idle daemon to
+ * give them back (with ld_heap_release, heap.h), and after a push or a taken batch of
+ * ND_STORE_BULK_BYTES or more, whose pages are not read again soon.  They are read
+ * again when needed. */
+#define ND_STORE_BULK_BYTES (256u * 1024u)
 void nd_store_shrink(nd_store_t *self);
 
 /* The store's collator of names (collate.h), lent; its connection has the collation "zh". */

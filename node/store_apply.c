@@ -188,12 +188,17 @@ static int apply_body(nd_store_t *self, const uint8_t *body, size_t len, uint64_
     if (self->depth == 1)
         seq = self->last_seq;
     int got;
+    ld_error_t inner;
+    ld_error_clear(&inner);
     while ((got = ld_change_reader_next(&r, &c, &position, err)) == 1) {
         if (position <= after)
             continue;                 /* taken before: applied already */
-        rc = apply_in_tx(self, &c, err);
-        if (rc != 0)
+        rc = apply_in_tx(self, &c, &inner);
+        if (rc != 0) {
+            ld_error_set(err, rc, "batch entry %zu (position %" PRIu64 "): %s", r.index,
+                         position, inner.msg);
             break;
+        }
         done++;
     }
     if (rc == 0 && got < 0)

@@ -868,6 +868,7 @@ int ld_change_reader_next(ld_change_reader_t *r, ld_change_t *c, uint64_t *posit
     *position = at;
     return 1;
 fail:
+    memset(c, 0, offsetof(ld_change_t, fields));   /* holds nothing, nor the last one */
     r->count = r->index;              /* nothing more is read */
     return rc;
 }

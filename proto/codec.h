@@ -65,8 +65,8 @@ int ld_msg_decode(ld_msg_type_t type, const uint8_t *body, size_t len, ld_msg_t 
  * here, cleared by the caller) gets the entries' positions, their count and
  * `remaining`; m->u.batch.changes stays NULL.  The framing is checked as ld_msg_decode
  * checks it (well-formed, at most LD_BATCH_MAX entries, one change in each, positions
- * rising from 1), the changes are not: whoever applies them decodes them with
- * ld_msg_decode, which refuses what this lets through.  A node takes a batch this way
+ * rising from 1), the changes are not: whoever applies them reads them with a change
+ * reader (below), which refuses what this lets through.  A node takes a batch this way
  * into its inbox, whose applying names the batch of a change it cannot read. */
 int ld_batch_peek(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t *err);
 

@@ -189,6 +189,43 @@ Test(broker_hostile, truncated_protobufs_are_refused_and_store_nothing)
     assert_clean_stop();
 }
 
+/* The broker reads a push a change at a time, yet answers as if it had decoded it
+ * whole first: a change it cannot read outranks a refusal of an earlier one. */
+Test(broker_hostile, an_unreadable_change_after_a_refused_one_makes_the_push_a_bad_message)
+{
+    ld_change_t forged;
+    ld_msg_t e;
+    ld_error_t err;
+    uint8_t header[LD_HEADER_SIZE], *packed = NULL;
+    size_t len = 0;
+    static const uint8_t cut[] = { 0x0a, 0x05, 0x01 };   /* a field running past its end */
+    broker_start();
+    peer_t p = node_open("home", &key_home, NULL);
+    make_change(&forged, "dongguan", 1, aud_home_dongguan, 2);   /* not home's own */
+    cr_assert_eq(ld_change_pack(&forged, &packed, &len, &err), 0, "%s", err.msg);
+    ld_buf_t body = { NULL, 0, 0 };
+    cr_assert_eq(ld_push_append(&body, packed, len), 0);
+    cr_assert_eq(ld_push_append(&body, cut, sizeof cut), 0);
+    ld_frame_header(LD_MSG_PUSH, header);
+    send_raw(&p, header, sizeof header, body.data, body.len);
+    expect_error(&p, LD_ERR_BAD_MESSAGE, &e);
+    cr_assert_not_null(strstr(e.u.error.message, "push change 2"), "%s", e.u.error.message);
+    ld_msg_clear(&e);
+    /* the refused change alone is refused as such */
+    body.len = 0;
+    cr_assert_eq(ld_push_append(&body, packed, len), 0);
+    send_raw(&p, header, sizeof header, body.data, body.len);
+    expect_error(&p, LD_ERR_DENIED, &e);
+    ld_msg_clear(&e);
+    peer_close(&p);
+    cr_assert_eq(depth_of("dongguan", &key_dongguan), 0);
+    ld_buf_free(&body);
+    free(packed);
+    ld_change_clear(&forged);
+    assert_still_serves();
+    assert_clean_stop();
+}
+
 Test(broker_hostile, an_oversized_frame_drops_that_connection_only)
 {
     write_conf("max_message = 1048576\n");

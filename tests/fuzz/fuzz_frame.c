@@ -2,7 +2,9 @@
  * peer would send them, through ld_frame_parse and ld_msg_decode; a Batch body also
  * through ld_batch_peek, which must read every body the decode reads, alike, and a Push
  * or a Batch body through a change reader (as the broker stores a push and a node
- * applies a batch), which must read exactly the bodies the decode reads. */
+ * applies a batch), which must read exactly the bodies the decode reads, and nothing
+ * protobuf-c's own unpacking refuses, with as many entries as it finds. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 
 #include "codec.h"
 #include "frame.h"
+#include "liangdi.pb-c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,6 +42,24 @@ static void read_as_decoded(ld_msg_type_t type, const uint8_t *body, size_t len,
     if (rc == 0 && n != (type == LD_MSG_BATCH ? m->u.batch.n : m->u.push.n))
         __builtin_trap();
     ld_change_reader_clear(&r);
+    /* the generated code, which the reader does not use, as a second judge */
+    size_t entries = 0;
+    bool unpacked;
+    if (type == LD_MSG_PUSH) {
+        Liangdi__Push *pb = liangdi__push__unpack(NULL, len, body);
+        unpacked = pb != NULL;
+        entries = pb != NULL ? pb->n_changes : 0;
+        if (pb != NULL)
+            liangdi__push__free_unpacked(pb, NULL);
+    } else {
+        Liangdi__Batch *pb = liangdi__batch__unpack(NULL, len, body);
+        unpacked = pb != NULL;
+        entries = pb != NULL ? pb->n_entries : 0;
+        if (pb != NULL)
+            liangdi__batch__free_unpacked(pb, NULL);
+    }
+    if (got == 0 && (!unpacked || entries != n))
+        __builtin_trap();
 }
 
 /* Input layout: the first LD_HEADER_SIZE bytes are the header frame, the rest the body. */
