@@ -123,23 +123,37 @@ static int apply_in_tx(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
     return rc;
 }
 
+/* Opens a transaction level for applying; *seq gets the own seq that nd_st_tx_end
+ * restores if the level rolls back. */
+static int apply_begin(nd_store_t *self, uint64_t *seq, ld_error_t *err)
+{
+    *seq = self->last_seq;
+    int rc = nd_st_tx_begin(self, err);
+    if (rc == 0 && self->depth == 1)
+        *seq = self->last_seq;
+    return rc;
+}
+
+/* Closes the level apply_begin opened: kept if rc is 0, else rolled back.  The result
+ * of the whole: rc, or the closing's own failure. */
+static int apply_end(nd_store_t *self, int rc, uint64_t seq, ld_error_t *err)
+{
+    if (nd_st_tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
+        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
+    return rc;
+}
+
 int nd_store_apply(nd_store_t *self, const ld_change_t *c, ld_error_t *err)
 {
     if (c == NULL)
         return ld_error_set(err, LD_EINVAL, "apply: no change given");
+    uint64_t seq = 0;
     int rc = ld_change_validate(c, err);
+    if (rc == 0)
+        rc = apply_begin(self, &seq, err);
     if (rc != 0)
         return rc;
-    uint64_t seq = self->last_seq;
-    rc = nd_st_tx_begin(self, err);
-    if (rc != 0)
-        return rc;
-    if (self->depth == 1)
-        seq = self->last_seq;
-    rc = apply_in_tx(self, c, err);
-    if (nd_st_tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
-        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
-    return rc;
+    return apply_end(self, apply_in_tx(self, c, err), seq, err);
 }
 
 /* Applies changes[0..n) in one transaction and moves the cursor to `cursor` in it;
@@ -149,12 +163,10 @@ int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
 {
     if (changes == NULL && n > 0)
         return ld_error_set(err, LD_EINVAL, "apply: no changes given");
-    uint64_t seq = self->last_seq;
-    int rc = nd_st_tx_begin(self, err);
+    uint64_t seq = 0;
+    int rc = apply_begin(self, &seq, err);
     if (rc != 0)
         return rc;
-    if (self->depth == 1)
-        seq = self->last_seq;
     for (size_t i = 0; i < n && rc == 0; i++) {
         rc = ld_change_validate(&changes[i], err);
         if (rc == 0)
@@ -162,9 +174,7 @@ int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
     }
     if (rc == 0)
         rc = nd_st_setting_put_u64(self, KEY_CURSOR, cursor, err);
-    if (nd_st_tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
-        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
-    return rc;
+    return apply_end(self, rc, seq, err);
 }
 
 /* Applies the changes of a Batch body above position `after`, read one at a time, in
@@ -178,15 +188,13 @@ static int apply_body(nd_store_t *self, const uint8_t *body, size_t len, uint64_
     uint64_t position = 0;
     size_t done = 0;
     *applied = 0;
+    uint64_t seq = 0;
     int rc = ld_change_reader_init(&r, LD_MSG_BATCH, body, len, err);
     if (rc != 0)
         return rc;
-    uint64_t seq = self->last_seq;
-    rc = nd_st_tx_begin(self, err);
+    rc = apply_begin(self, &seq, err);
     if (rc != 0)
         goto out;
-    if (self->depth == 1)
-        seq = self->last_seq;
     int got;
     ld_error_t inner;
     ld_error_clear(&inner);
@@ -205,8 +213,7 @@ static int apply_body(nd_store_t *self, const uint8_t *body, size_t len, uint64_
         rc = got;
     if (rc == 0 && cursor != NULL)
         rc = nd_st_setting_put_u64(self, KEY_CURSOR, *cursor, err);
-    if (nd_st_tx_end(self, rc == 0, seq, err) != 0 && rc == 0)
-        rc = err != NULL && err->code != 0 ? err->code : LD_EIO;
+    rc = apply_end(self, rc, seq, err);
     if (rc == 0)
         *applied = done;
 out:
