@@ -1,8 +1,9 @@
 /* heap.h: how every liangdi program uses the C library's allocator.  A message body is
- * up to LD_BODY_MAX (16 MiB), and a sync moves one such buffer after another through
- * libzmq, protobuf-c and SQLite.  With glibc's defaults each of those large blocks is a
- * fresh mmap, and the heap is given back to the kernel as soon as 128 KiB of its top is
- * free: every batch then pays a page fault for each 4 KiB it touches again.
+ * filled to about LD_BATCH_BYTES (1 MiB) and may reach LD_BODY_MAX (16 MiB), and a sync
+ * moves one such buffer after another through libzmq and SQLite.  With glibc's
+ * defaults each of those large blocks is a fresh mmap, and the heap is given back to
+ * the kernel as soon as 128 KiB of its top is free: every batch then pays a page fault
+ * for each 4 KiB it touches again.
  *
  * ld_heap_tune keeps such blocks in the heap, and freed memory in the process, while
  * the program works; a daemon calls ld_heap_release once it has been idle a while, so
