@@ -512,12 +512,7 @@ static int send_push(nd_conn_t *self, ld_error_t *err)
     ld_buf_reset(&self->buf);
     push_fill_t fill = { .buf = &self->buf, .last_seq = 0, .n = 0, .rc = 0 };
     int rc = nd_store_outbox(self->store, self->sent_upto, PUSH_CHANGES, push_fill_one, &fill, err);
-    /* In a bulk transfer the pages read for a push are not read again: the cache lets
-     * go of them (of every page no statement uses), and their memory serves the next
-     * push's instead of the cache growing by a megabyte a push.  A small push keeps
-     * the cache as it is. */
-    if (self->buf.len >= ND_STORE_BULK_BYTES)
-        nd_store_shrink(self->store);
+    nd_store_moved(self->store, self->buf.len);
     if (rc < 0)
         return rc;
     if (fill.rc != 0)
@@ -807,9 +802,7 @@ static int handle_batch(nd_conn_t *self, const ld_msg_t *m, const uint8_t *body,
                 to_inbox = waiting > 0;
             }
             if (rc == 0 && !to_inbox) {
-                size_t applied = 0;
-                rc = nd_store_apply_body(self->store, body, len, cursor, last, &applied,
-                                         &ierr);
+                rc = nd_store_apply_body(self->store, body, len, cursor, last, NULL, &ierr);
                 /* A batch that cannot be read or applied here waits in the inbox, and
                  * the mailbox goes on. */
                 if (rc != 0) {

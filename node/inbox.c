@@ -63,11 +63,7 @@ int nd_inbox_put(nd_store_t *store, const uint8_t *body, size_t len, uint64_t af
     if (open)
         nd_store_rollback(store);
     sqlite3_finalize(st);
-    /* A large batch's pages are not read again until it is applied: the cache lets go
-     * of them (of every page no statement uses), and their memory serves the next
-     * batch's instead of the cache growing with every batch taken. */
-    if (len >= ND_STORE_BULK_BYTES)
-        nd_store_shrink(store);
+    nd_store_moved(store, len);
     return rc;
 }
 

@@ -53,6 +53,7 @@
 
 #define SQL_MAX          4096
 #define NODE_NAME_MAX    256
+#define BULK_BYTES       (256u * 1024u)   /* a push or batch this large: nd_store_moved */
 
 static const char *const fixed_sql[ST_COUNT] = {
     [ST_BEGIN]        = "BEGIN IMMEDIATE",
@@ -742,6 +743,12 @@ sqlite3 *nd_store_db(nd_store_t *self)
 void nd_store_shrink(nd_store_t *self)
 {
     sqlite3_db_release_memory(self->db);
+}
+
+void nd_store_moved(nd_store_t *self, size_t bytes)
+{
+    if (bytes >= BULK_BYTES)
+        nd_store_shrink(self);
 }
 
 nd_collate_t *nd_store_collate(nd_store_t *self)

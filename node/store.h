@@ -30,12 +30,15 @@ void nd_store_destroy(nd_store_t **self_p);
 /* Borrowed handle for read-only queries (lists, reports). */
 sqlite3 *nd_store_db(nd_store_t *self);
 
-/* Frees the pages the store's cache holds and no statement uses: for an idle daemon to
- * give them back (with ld_heap_release, heap.h), and after a push or a taken batch of
- * ND_STORE_BULK_BYTES or more, whose pages are not read again soon.  They are read
- * again when needed. */
-#define ND_STORE_BULK_BYTES (256u * 1024u)
+/* Frees the pages the store's cache holds and no statement uses, for an idle daemon to
+ * give them back (with ld_heap_release, heap.h).  They are read again when needed. */
 void nd_store_shrink(nd_store_t *self);
+
+/* Told that a push of `bytes` was read from the outbox, or a batch of `bytes` taken
+ * into the inbox.  Past 256 KiB, a bulk transfer: those pages are not read again soon,
+ * and the cache shrinks (as above), so that their memory serves the next push or batch
+ * instead of the cache growing by a megabyte each time.  A small one changes nothing. */
+void nd_store_moved(nd_store_t *self, size_t bytes);
 
 /* The store's collator of names (collate.h), lent; its connection has the collation "zh". */
 nd_collate_t *nd_store_collate(nd_store_t *self);
@@ -130,8 +133,8 @@ int nd_store_apply_batch(nd_store_t *self, const ld_change_t *changes, size_t n,
 /* Applies the changes of a Batch body from the broker whose positions are above
  * `after`, read one at a time (ld_change_reader, codec.h: each validated as a decode
  * validates it, and only one held at a time), and moves the cursor to `cursor`, all in
- * one transaction; *applied gets how many were applied.  A change that cannot be read
- * or applied leaves nothing applied, and the error names its entry. */
+ * one transaction; *applied (may be NULL) gets how many were applied.  A change that
+ * cannot be read or applied leaves nothing applied, and the error names its entry. */
 int nd_store_apply_body(nd_store_t *self, const uint8_t *body, size_t len, uint64_t after,
                         uint64_t cursor, size_t *applied, ld_error_t *err);
 /* The same without moving the cursor: a batch taken earlier, applied from the inbox. */

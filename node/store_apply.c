@@ -187,7 +187,8 @@ static int apply_body(nd_store_t *self, const uint8_t *body, size_t len, uint64_
     ld_change_t c;
     uint64_t position = 0;
     size_t done = 0;
-    *applied = 0;
+    if (applied != NULL)
+        *applied = 0;
     uint64_t seq = 0;
     int rc = ld_change_reader_init(&r, LD_MSG_BATCH, body, len, err);
     if (rc != 0)
@@ -214,7 +215,7 @@ static int apply_body(nd_store_t *self, const uint8_t *body, size_t len, uint64_
     if (rc == 0 && cursor != NULL)
         rc = nd_st_setting_put_u64(self, KEY_CURSOR, *cursor, err);
     rc = apply_end(self, rc, seq, err);
-    if (rc == 0)
+    if (rc == 0 && applied != NULL)
         *applied = done;
 out:
     ld_change_reader_clear(&r);

@@ -769,6 +769,16 @@ int ld_msg_encode(const ld_msg_t *m, uint8_t **out, size_t *len, ld_error_t *err
 
 /* --------------------------------------------------------- change reader -- */
 
+/* Batch entry i's position `at`, after `before` (the previous entry's; ignored for the
+ * first): 0, or LD_EINVAL unless it is above it (and above 0). */
+static int check_position(size_t i, uint64_t at, uint64_t before, ld_error_t *err)
+{
+    if (at == 0 || (i > 0 && at <= before))
+        return ld_error_set(err, LD_EINVAL, "batch entry %zu: position %" PRIu64
+                            " is not after the one before", i + 1, at);
+    return 0;
+}
+
 int ld_change_reader_init(ld_change_reader_t *r, ld_msg_type_t type, const uint8_t *body,
                           size_t len, ld_error_t *err)
 {
@@ -828,15 +838,8 @@ int ld_change_reader_next(ld_change_reader_t *r, ld_change_t *c, uint64_t *posit
         rc = ld_error_set(err, LD_EPROTO, "%s ended before its entry %zu", what, i + 1);
     if (rc < 0)
         goto fail;
-    if (r->batch && span.data == NULL) {
-        rc = ld_error_set(err, LD_EINVAL, "batch entry %zu has no change", i + 1);
+    if (r->batch && (rc = check_position(i, at, r->position, err)) != 0)
         goto fail;
-    }
-    if (r->batch && (at == 0 || (i > 0 && at <= r->position))) {
-        rc = ld_error_set(err, LD_EINVAL, "batch entry %zu: position %" PRIu64
-                          " is not after the one before", i + 1, at);
-        goto fail;
-    }
     if (!r->keep)
         ld_arena_reset(&r->text);
     ld_arena_reset(&r->unpacked);
@@ -935,61 +938,27 @@ out:
 
 int ld_batch_peek(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t *err)
 {
-    size_t count = 0, i = 0, pos = 0;
-    ld_wire_field_t f;
-    int rc;
-
+    ld_change_reader_t r;
+    ld_wire_field_t span;
+    uint64_t position = 0;
+    size_t i = 0;
     ld_msg_init(m, LD_MSG_BATCH);
-    if (len > LD_BODY_MAX)
-        return ld_error_set(err, LD_ETOOBIG, "Batch body of %zu bytes is over the %u-byte limit",
-                            len, LD_BODY_MAX);
-    if (len > 0 && body == NULL)
-        return ld_error_set(err, LD_EINVAL, "no body");
-    if ((rc = ld_wire_count(body, len, 1, &count, err)) != 0)
+    /* the framing as a reader checks it, then each entry's, without reading changes */
+    int rc = ld_change_reader_init(&r, LD_MSG_BATCH, body, len, err);
+    if (rc != 0)
         return rc;
-    if (count > LD_BATCH_MAX)
-        return ld_error_set(err, LD_ETOOBIG, "batch of %zu changes, at most %u", count,
-                            LD_BATCH_MAX);
-    if (count > 0 && (m->u.batch.positions = calloc(count, sizeof(uint64_t))) == NULL)
-        return ld_error_set(err, LD_ENOMEM, "out of memory for %zu positions", count);
-    /* As protobuf reads it: of a field given twice, the last counts. */
-    while ((rc = ld_wire_next(body, len, &pos, &f, err)) == 1) {
-        if (f.number == 2 && f.type == 0) {
-            m->u.batch.remaining = f.value;
-            continue;
-        }
-        if (f.number == 2 || (f.number == 1 && f.type != 2)) {
-            rc = ld_error_set(err, LD_EPROTO, "batch field %" PRIu64 " has wire type %u",
-                              f.number, f.type);
+    m->u.batch.remaining = r.remaining;
+    if (r.count > 0 && (m->u.batch.positions = calloc(r.count, sizeof(uint64_t))) == NULL)
+        return ld_error_set(err, LD_ENOMEM, "out of memory for %zu positions", r.count);
+    while (i < r.count) {
+        rc = ld_wire_next_change(body, len, true, &r.pos, i, &span, &position, err);
+        if (rc == 0)                  /* counted at init: cannot be, but never past it */
+            rc = ld_error_set(err, LD_EPROTO, "batch ended before its entry %zu", i + 1);
+        if (rc < 0)
             break;
-        }
-        if (f.number != 1)
-            continue;
-        size_t epos = 0, changes = 0;
-        uint64_t position = 0;
-        ld_wire_field_t e;
-        while ((rc = ld_wire_next(f.data, f.len, &epos, &e, err)) == 1) {
-            if ((e.number == 1 && e.type != 0) || (e.number == 2 && e.type != 2)) {
-                rc = ld_error_set(err, LD_EPROTO, "batch entry %zu: field %" PRIu64
-                                  " has wire type %u", i + 1, e.number, e.type);
-                break;
-            }
-            if (e.number == 1)
-                position = e.value;
-            else if (e.number == 2)
-                changes++;
-        }
+        rc = check_position(i, position, i > 0 ? m->u.batch.positions[i - 1] : 0, err);
         if (rc != 0)
             break;
-        if (changes != 1) {
-            rc = ld_error_set(err, LD_EINVAL, "batch entry %zu holds %zu changes", i + 1, changes);
-            break;
-        }
-        if (position == 0 || (i > 0 && position <= m->u.batch.positions[i - 1])) {
-            rc = ld_error_set(err, LD_EINVAL, "batch entry %zu: position %" PRIu64
-                              " is not after the one before", i + 1, position);
-            break;
-        }
         m->u.batch.positions[i++] = position;
     }
     m->u.batch.n = i;

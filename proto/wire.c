@@ -67,20 +67,6 @@ int ld_wire_next(const uint8_t *p, size_t len, size_t *pos, ld_wire_field_t *f, 
     }
 }
 
-int ld_wire_count(const uint8_t *p, size_t len, uint64_t number, size_t *count,
-                  ld_error_t *err)
-{
-    size_t pos = 0;
-    ld_wire_field_t f;
-    int rc;
-    *count = 0;
-    while ((rc = ld_wire_next(p, len, &pos, &f, err)) == 1) {
-        if (f.number == number)
-            (*count)++;
-    }
-    return rc;
-}
-
 int ld_wire_next_change(const uint8_t *body, size_t len, bool batch, size_t *pos,
                         size_t index, ld_wire_field_t *change, uint64_t *position,
                         ld_error_t *err)
@@ -101,8 +87,6 @@ int ld_wire_next_change(const uint8_t *body, size_t len, bool batch, size_t *pos
     }
     size_t epos = 0, found = 0;
     ld_wire_field_t e;
-    change->data = NULL;
-    change->len = 0;
     while ((rc = ld_wire_next(f.data, f.len, &epos, &e, err)) == 1) {
         if ((e.number == 1 && e.type != 0) || (e.number == 2 && e.type != 2))
             return ld_error_set(err, LD_EPROTO, "batch entry %zu: field %" PRIu64
@@ -116,7 +100,7 @@ int ld_wire_next_change(const uint8_t *body, size_t len, bool batch, size_t *pos
     }
     if (rc != 0)
         return rc;
-    if (found > 1)
+    if (found != 1)
         return ld_error_set(err, LD_EINVAL, "batch entry %zu holds %zu changes", index + 1, found);
     return 1;
 }

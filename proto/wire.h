@@ -1,6 +1,6 @@
 /* wire.h: protobuf's wire format walked field by field without unpacking: how Push and
- * Batch bodies are counted before any allocation, and how each change's own bytes are
- * found inside them (to be kept as received rather than packed again). */
+ * Batch bodies are walked (and counted, codec.c, before any allocation), and how each
+ * change's own bytes are found inside them (kept as received, not packed again). */
 #ifndef LD_WIRE_H
 #define LD_WIRE_H
 
@@ -22,20 +22,14 @@ typedef struct ld_wire_field {
  * byte) when the body is not well-formed there. */
 int ld_wire_next(const uint8_t *p, size_t len, size_t *pos, ld_wire_field_t *f, ld_error_t *err);
 
-/* Counts the top-level occurrences of field `number` in a body without unpacking it,
- * so that Push and Batch bodies over LD_BATCH_MAX entries are refused before any
- * allocation.  0, or LD_EPROTO if the body is not well-formed at the top level. */
-int ld_wire_count(const uint8_t *p, size_t len, uint64_t number, size_t *count,
-                  ld_error_t *err);
-
 /* Reads the entry of a Push (Push.changes = 1) or a Batch (Batch.entries = 1, each an
  * Entry: position = 1, change = 2) that starts at or after body[*pos], past the other
  * top-level fields, and moves *pos beyond it.  `index` numbers the entry from 0 for the
- * messages.  *change gets the change's own bytes (data NULL for an entry without one)
- * and *position the entry's position (0 in a Push or when the entry gives none; of one
- * given twice the last, as protobuf reads it).  An entry with two changes (which
- * protobuf would merge into one) is refused: the bytes kept for a change must be
- * exactly the change decoded.  1 an entry was read, 0 none is left, LD_EPROTO (a field
+ * messages.  *change gets the change's own bytes and *position the entry's position (0
+ * in a Push or when the entry gives none; of one given twice the last, as protobuf
+ * reads it).  A Batch entry without a change is refused, and one with two (which
+ * protobuf would merge into one): the bytes kept for a change must be exactly the
+ * change decoded.  1 an entry was read, 0 none is left, LD_EPROTO (a field
  * of the wrong wire type, a body not well-formed) or LD_EINVAL. */
 int ld_wire_next_change(const uint8_t *body, size_t len, bool batch, size_t *pos,
                         size_t index, ld_wire_field_t *change, uint64_t *position,
