@@ -81,6 +81,27 @@ void bk_mailbox_idle(bk_mailbox_t *self)
         self->ops->idle(self->store);
 }
 
+uint64_t bk_mailbox_written(bk_mailbox_t *self)
+{
+    return self->ops->written ? self->ops->written(self->store) : 0;
+}
+
+int bk_mailbox_sync_fd(bk_mailbox_t *self)
+{
+    return self->ops->sync_fd ? self->ops->sync_fd(self->store) : -1;
+}
+
+int bk_mailbox_synced(bk_mailbox_t *self, uint64_t *ticket, ld_error_t *err)
+{
+    *ticket = 0;
+    return self->ops->synced ? self->ops->synced(self->store, ticket, err) : 0;
+}
+
+int bk_mailbox_settle(bk_mailbox_t *self, ld_error_t *err)
+{
+    return self->ops->settle ? self->ops->settle(self->store, err) : 0;
+}
+
 const char *bk_mailbox_kind(const bk_mailbox_t *self)
 {
     return self->ops->name;

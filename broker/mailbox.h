@@ -63,6 +63,16 @@ typedef struct bk_mailbox_ops {
     /* Optional: what the store puts off while the broker is busy, done in a quiet
      * moment (the embedded store moves its write-ahead log into the database file). */
     void (*idle)(void *store);
+    /* Optional, for a store whose pushes reach the disk after push_batch returns (the
+     * embedded store: syncer.h); NULL where push_batch returns once the push is durable.
+     * `written`: the ticket of the last push stored (0: none); `sync_fd`: readable when
+     * more became durable; `synced`: empties it and gives the ticket up to which every
+     * push is durable (LD_EIO once the store cannot make them durable any more);
+     * `settle`: waits until every push stored is durable. */
+    uint64_t (*written)(void *store);
+    int (*sync_fd)(void *store);
+    int (*synced)(void *store, uint64_t *ticket, ld_error_t *err);
+    int (*settle)(void *store, ld_error_t *err);
     /* Optional, for `liangdi-broker migrate` (NULL where a store cannot be copied from,
      * or into): every origin's mark; the last position a node's mailbox ever gave,
      * acked or not (0: none); raising a mark to at least `seq`; and appending an entry
@@ -76,8 +86,8 @@ typedef struct bk_mailbox_ops {
                         const uint8_t *body, size_t len, ld_error_t *err);
 } bk_mailbox_ops_t;
 
-/* The embedded store: tables highwater, mailbox_state and mailbox in the broker's
- * SQLite file (WAL, synchronous=FULL), one transaction per push. */
+/* The embedded store: tables highwater, mailbox_state and mailbox_chunks in the
+ * broker's SQLite file (WAL), one transaction per push, made durable by a syncer. */
 extern const bk_mailbox_ops_t bk_mailbox_sqlite;
 
 /* The replicated store (built only with libnats): a mailbox is a subject of one
@@ -123,5 +133,12 @@ int bk_mailbox_take_grown(bk_mailbox_t *self, bk_grown_fn fn, void *ctx, ld_erro
 
 /* The store's idle work; nothing when it has none. */
 void bk_mailbox_idle(bk_mailbox_t *self);
+
+/* The store's background durability (the ops above).  For a store without it:
+ * written is 0, sync_fd -1, synced gives 0, settle does nothing; each returns 0. */
+uint64_t bk_mailbox_written(bk_mailbox_t *self);
+int bk_mailbox_sync_fd(bk_mailbox_t *self);
+int bk_mailbox_synced(bk_mailbox_t *self, uint64_t *ticket, ld_error_t *err);
+int bk_mailbox_settle(bk_mailbox_t *self, ld_error_t *err);
 
 #endif

@@ -1,6 +1,14 @@
 /* mailbox_sqlite.c: the embedded mailbox store.  Each node's mailbox is a run of
- * positions kept in chunks in one SQLite table; a push is one transaction
- * (synchronous=FULL).
+ * positions kept in chunks in one SQLite table; a push is one transaction.
+ *
+ * Durability.  This connection commits with synchronous=NORMAL: a commit is in the
+ * write-ahead log, not yet on the disk.  The syncer (syncer.h) fdatasyncs the log in
+ * its own thread after each push and reports the push's ticket durable; the broker
+ * holds the PUSH_ACK until then (held.h), and reads (a Welcome, a Fetch) wait for every
+ * push stored to be durable first (settle).  So the broker takes in the next push
+ * while the disk flushes the last, and still acks nothing a power cut could undo.  An
+ * ack's reclaiming is not waited for: lost, it only hands out again entries the node
+ * already took, which the node skips by its cursor.
  *
  * Positions in a mailbox are handed out one by one (mailbox_state.last) and only a
  * prefix is ever acked (mailbox_state.acked), so a mailbox always holds exactly the
@@ -21,6 +29,7 @@
 #include <string.h>
 #include "db.h"
 #include "log.h"
+#include "syncer.h"
 
 static const char mb_schema[] =
     "CREATE TABLE IF NOT EXISTS \"highwater\"("
@@ -40,6 +49,7 @@ static const char mb_schema[] =
 
 typedef struct mb_store {
     sqlite3      *db;
+    bk_syncer_t  *syncer;        /* makes the log durable; see above */
     sqlite3_stmt *begin_write;   /* BEGIN IMMEDIATE */
     sqlite3_stmt *begin_read;    /* BEGIN */
     sqlite3_stmt *commit;
@@ -79,6 +89,7 @@ static void mb_close(void **store_p)
     if (!store_p || !*store_p)
         return;
     mb_store_t *self = *store_p;
+    bk_syncer_destroy(&self->syncer);      /* every push stored made durable first */
     sqlite3_finalize(self->begin_write);
     sqlite3_finalize(self->begin_read);
     sqlite3_finalize(self->commit);
@@ -104,7 +115,13 @@ static void *mb_open(const char *path, bool create, ld_error_t *err)
     self->db = bk_db_open(path, create, err);
     if (!self->db)
         goto err;
-    if (bk_db_exec(self->db, mb_schema, err) < 0)
+    if (bk_db_exec(self->db, "PRAGMA synchronous=NORMAL", err) < 0
+        || bk_db_exec(self->db, mb_schema, err) < 0)
+        goto err;
+    /* the log exists once the schema was read or written */
+    self->syncer = bk_syncer_new(sqlite3_filename_wal(sqlite3_db_filename(self->db, "main")),
+                                 NULL, NULL, err);
+    if (!self->syncer)
         goto err;
     if (bk_db_prepare(self->db, "BEGIN IMMEDIATE", &self->begin_write, err) < 0
         || bk_db_prepare(self->db, "BEGIN", &self->begin_read, err) < 0
@@ -438,6 +455,8 @@ static int mb_push_batch(void *store, const char *origin, const bk_push_item_t *
     rc = mb_run(self, self->commit, "COMMIT", err);
     if (rc < 0)
         goto err;
+    if (nstored > 0)
+        bk_syncer_wrote(self->syncer);
     mb_touch_set_free(&touched);
     *upto = hw;
     *stored = nstored;
@@ -654,6 +673,30 @@ static void mb_idle(void *store)
                  logged);
 }
 
+static uint64_t mb_written(void *store)
+{
+    mb_store_t *self = store;
+    return bk_syncer_written(self->syncer);
+}
+
+static int mb_sync_fd(void *store)
+{
+    mb_store_t *self = store;
+    return bk_syncer_fd(self->syncer);
+}
+
+static int mb_synced(void *store, uint64_t *ticket, ld_error_t *err)
+{
+    mb_store_t *self = store;
+    return bk_syncer_synced(self->syncer, ticket, err);
+}
+
+static int mb_settle(void *store, ld_error_t *err)
+{
+    mb_store_t *self = store;
+    return bk_syncer_settle(self->syncer, err);
+}
+
 const bk_mailbox_ops_t bk_mailbox_sqlite = {
     .name        = "sqlite",
     .open        = mb_open,
@@ -664,6 +707,10 @@ const bk_mailbox_ops_t bk_mailbox_sqlite = {
     .depth       = mb_depth,
     .pushed_upto = mb_pushed_upto,
     .idle        = mb_idle,
+    .written     = mb_written,
+    .sync_fd     = mb_sync_fd,
+    .synced      = mb_synced,
+    .settle      = mb_settle,
     .export_marks  = mb_export_marks,
     .last_position = mb_last_position,
 };

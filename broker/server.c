@@ -20,6 +20,7 @@
 #include "codec.h"
 #include "frame.h"
 #include "heap.h"
+#include "held.h"
 #include "hlc.h"
 #include "keys.h"
 #include "log.h"
@@ -63,6 +64,10 @@ struct bk_server {
     size_t           npeers, peers_cap;
     ld_buf_t         batch;          /* reused for every Batch */
     int64_t          last_tick_ms;
+    bk_held_t       *held;           /* PUSH_ACKs waiting for their push to be durable */
+    uint64_t         durable;        /* the mailbox store's ticket known durable */
+    bool             unsyncable;     /* the store failed to make a push durable: stop */
+    ld_error_t       sync_err;       /* why */
 };
 
 static int64_t sv_now_ms(void)
@@ -245,6 +250,84 @@ static int sv_recv(bk_server_t *self, sv_in_t *in)
     return 1;
 }
 
+/* ---- durability ---- */
+
+static void sv_notify(bk_server_t *self, const char *const *nodes, size_t nnodes);
+
+/* Sends a PUSH_ACK, then the Notifys for the mailboxes its push grew (a bk_held_fn). */
+static void sv_push_acked(void *ctx, const uint8_t *rid, size_t rid_len, uint64_t upto,
+                          const char *const *notify, size_t nnotify)
+{
+    bk_server_t *self = ctx;
+    ld_msg_t ack;
+    ld_msg_init(&ack, LD_MSG_PUSH_ACK);
+    ack.u.push_ack.upto = upto;
+    sv_send_msg(self, rid, rid_len, &ack);
+    ld_msg_clear(&ack);
+    if (nnotify > 0)
+        sv_notify(self, notify, nnotify);
+}
+
+/* The store cannot make pushes durable any more: nothing held may be sent, and the
+ * broker stops (bk_server_run fails) so that it starts again from what is on the
+ * disk.  Returns -1. */
+static int sv_unsyncable(bk_server_t *self, const ld_error_t *err)
+{
+    if (!self->unsyncable) {
+        self->unsyncable = true;
+        self->sync_err = *err;
+        ld_err("%s: %zu push acks withheld; the broker stops", err->msg,
+               bk_held_count(self->held));
+    }
+    return -1;
+}
+
+/* Learns how far the store is durable and sends every reply that waited for it: 0, or
+ * -1 (sv_unsyncable). */
+static int sv_synced(bk_server_t *self)
+{
+    uint64_t ticket = 0;
+    ld_error_t err;
+    if (self->unsyncable)
+        return -1;
+    if (bk_mailbox_synced(self->mailbox, &ticket, &err) < 0)
+        return sv_unsyncable(self, &err);
+    if (ticket > self->durable)
+        self->durable = ticket;
+    bk_held_release(self->held, self->durable, sv_push_acked, self);
+    return 0;
+}
+
+/* Waits until every push stored is durable: a reply that reads the mailboxes (a
+ * Welcome's high-water mark, a Batch) never shows what a power cut could undo.  0, or
+ * -1 (sv_unsyncable). */
+static int sv_settle(bk_server_t *self)
+{
+    ld_error_t err;
+    if (self->unsyncable)
+        return -1;
+    if (bk_mailbox_written(self->mailbox) <= self->durable)
+        return 0;
+    if (bk_mailbox_settle(self->mailbox, &err) < 0)
+        return sv_unsyncable(self, &err);
+    return sv_synced(self);
+}
+
+/* Answers a stored push once it is durable: at once if it is already, else later, in
+ * order, from sv_synced. */
+static void sv_push_answer(bk_server_t *self, const uint8_t *rid, size_t rid_len, uint64_t upto,
+                           const char *const *notify, size_t nnotify)
+{
+    uint64_t ticket = bk_mailbox_written(self->mailbox);
+    if (bk_held_add(self->held, ticket, rid, rid_len, upto, notify, nnotify) == 0) {
+        bk_held_release(self->held, self->durable, sv_push_acked, self);
+        return;
+    }
+    /* no memory to hold it: wait for the disk here instead */
+    if (sv_settle(self) == 0)
+        sv_push_acked(self, rid, rid_len, upto, notify, nnotify);
+}
+
 /* ---- the messages ---- */
 
 static void sv_welcome(bk_server_t *self, const uint8_t *rid, size_t rid_len, const char *node)
@@ -252,6 +335,11 @@ static void sv_welcome(bk_server_t *self, const uint8_t *rid, size_t rid_len, co
     ld_msg_t m;
     ld_error_t err;
     uint64_t pushed = 0, depth = 0;
+    if (sv_settle(self) < 0) {
+        sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0, "the broker cannot make its "
+                 "store durable");
+        return;
+    }
     if (bk_mailbox_pushed_upto(self->mailbox, node, &pushed, &err) < 0
         || bk_mailbox_depth(self->mailbox, node, &depth, &err) < 0) {
         ld_err("hello from %s: %s", node, err.msg);
@@ -526,14 +614,8 @@ static void sv_push(bk_server_t *self, const uint8_t *rid, size_t rid_len, const
     if (stored > 0)
         bk_registry_note_pushed(self->registry, node, stored);
 
-    ld_msg_t ack;
-    ld_msg_init(&ack, LD_MSG_PUSH_ACK);
-    ack.u.push_ack.upto = upto;
-    sv_send_msg(self, rid, rid_len, &ack);
-    ld_msg_clear(&ack);
-
-    if (stored > 0)
-        sv_notify(self, p.notify, p.nnotify);
+    sv_push_answer(self, rid, rid_len, upto, (const char *const *)p.notify,
+                   stored > 0 ? p.nnotify : 0);
     goto out;
 bad:
     ld_warn("bad %s from node %s: %s", ld_msg_type_name(LD_MSG_PUSH), node, err.msg);
@@ -563,6 +645,11 @@ static void sv_fetch(bk_server_t *self, const uint8_t *rid, size_t rid_len, cons
     uint32_t credit = m->u.fetch.credit;
     if (credit > LD_BATCH_MAX)
         credit = LD_BATCH_MAX;
+    if (sv_settle(self) < 0) {
+        sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0, "the broker cannot make its "
+                 "store durable");
+        return;
+    }
     ld_buf_reset(&self->batch);
     int n = bk_mailbox_fetch(self->mailbox, node, m->u.fetch.cursor, credit, sv_fetch_entry,
                              self, &remaining, &err);
@@ -1048,6 +1135,11 @@ bk_server_t *bk_server_new(const bk_server_opts_t *opts, ld_error_t *err)
     self->mailbox = bk_mailbox_new(opts->mailbox_ops, opts->db_path, false, err);
     if (!self->mailbox)
         goto err;
+    self->held = bk_held_new();
+    if (!self->held) {
+        ld_error_set(err, LD_ENOMEM, "out of memory starting the broker");
+        goto err;
+    }
     self->ctx = zmq_ctx_new();
     if (!self->ctx) {
         ld_error_set(err, LD_EIO, "cannot start libzmq: %s", zmq_strerror(zmq_errno()));
@@ -1080,6 +1172,7 @@ void bk_server_destroy(bk_server_t **self_p)
     if (self->ctx)
         zmq_ctx_term(self->ctx);
     bk_mailbox_destroy(&self->mailbox);
+    bk_held_destroy(&self->held);
     bk_registry_destroy(&self->registry);
     ld_buf_free(&self->batch);
     free(self->peers);
@@ -1154,14 +1247,21 @@ int bk_server_run(bk_server_t *self, const volatile sig_atomic_t *stop, ld_error
     sv_in_t in = { .kept = 0 };
     int rc = 0;
     int grown_fd = bk_mailbox_grown_fd(self->mailbox);
+    int sync_fd = bk_mailbox_sync_fd(self->mailbox);
     bool served = false;         /* a message was handled since memory was last given back */
     ld_info("ready, listening on %s", self->endpoint);
-    while (!*stop) {
-        zmq_pollitem_t items[2] = {
-            { .socket = self->router, .events = ZMQ_POLLIN },
-            { .socket = NULL, .fd = grown_fd, .events = ZMQ_POLLIN },
-        };
-        int ready = zmq_poll(items, grown_fd >= 0 ? 2 : 1, SV_TICK_MS);
+    while (!*stop && !self->unsyncable) {
+        zmq_pollitem_t items[3] = { { .socket = self->router, .events = ZMQ_POLLIN } };
+        int nitems = 1, grown_at = -1, sync_at = -1;
+        if (grown_fd >= 0) {
+            grown_at = nitems;
+            items[nitems++] = (zmq_pollitem_t){ .fd = grown_fd, .events = ZMQ_POLLIN };
+        }
+        if (sync_fd >= 0) {
+            sync_at = nitems;
+            items[nitems++] = (zmq_pollitem_t){ .fd = sync_fd, .events = ZMQ_POLLIN };
+        }
+        int ready = zmq_poll(items, nitems, SV_TICK_MS);
         if (ready < 0) {
             if (zmq_errno() == EINTR)
                 continue;
@@ -1175,10 +1275,13 @@ int bk_server_run(bk_server_t *self, const volatile sig_atomic_t *stop, ld_error
             bk_mailbox_idle(self->mailbox);
             ld_heap_release();
         }
-        if (grown_fd >= 0 && (items[1].revents & ZMQ_POLLIN))
+        if (sync_at >= 0 && (items[sync_at].revents & ZMQ_POLLIN) && sv_synced(self) < 0)
+            break;
+        if (grown_at >= 0 && (items[grown_at].revents & ZMQ_POLLIN))
             sv_take_grown(self);
         zmq_pollitem_t item = items[0];
-        for (int burst = 0; burst < SV_BURST && !*stop && (item.revents & ZMQ_POLLIN); burst++) {
+        for (int burst = 0; burst < SV_BURST && !*stop && !self->unsyncable
+                            && (item.revents & ZMQ_POLLIN); burst++) {
             int got = sv_recv(self, &in);
             if (got < 0) {
                 rc = ld_error_set(err, LD_EIO, "receive failed: %s", zmq_strerror(zmq_errno()));
@@ -1189,11 +1292,17 @@ int bk_server_run(bk_server_t *self, const volatile sig_atomic_t *stop, ld_error
             served = true;
             sv_handle(self, &in);
             sv_in_close(&in);
+            /* acks whose sync ended meanwhile go now, not after the burst */
+            if (bk_held_count(self->held) > 0 && sv_synced(self) < 0)
+                break;
         }
         if (rc < 0)
             break;
         sv_tick(self);
     }
+    /* what was stored is answered before the broker goes */
+    if (rc == 0 && sv_settle(self) < 0)
+        rc = ld_error_set(err, self->sync_err.code, "%s", self->sync_err.msg);
     ld_error_t ferr;
     if (bk_registry_flush(self->registry, &ferr) < 0)
         ld_warn("node statistics not written: %s", ferr.msg);

@@ -382,3 +382,28 @@ Test(mailbox, idle_work_keeps_every_entry_and_moves_the_sqlite_log_into_the_file
     cr_assert_str_eq(s.bodies[39], "变更 40");
     cr_assert_eq(highwater_of("zhuyuan"), 40);
 }
+
+Test(mailbox, every_push_stored_is_durable_once_the_store_settles)
+{
+    uint64_t upto = 0, ticket = 99;
+    size_t stored = 0;
+    ld_error_t err;
+    cr_assert_eq(push_range("zhuyuan", 1, 5, to_b, 1, &upto, &stored), 0);
+    cr_assert_eq(push_range("zhuyuan", 6, 9, to_bc, 2, &upto, &stored), 0);
+    uint64_t written = bk_mailbox_written(mb);
+    if (store.jetstream) {
+        /* its push returns once JetStream acked every write: nothing to wait for */
+        cr_assert_eq(written, 0);
+        cr_assert_eq(bk_mailbox_sync_fd(mb), -1);
+    } else {
+        cr_assert_eq(written, 2, "each push that stored something has its ticket");
+        cr_assert_geq(bk_mailbox_sync_fd(mb), 0);
+    }
+    cr_assert_eq(bk_mailbox_settle(mb, &err), 0, "%s", err.msg);
+    cr_assert_eq(bk_mailbox_synced(mb, &ticket, &err), 0, "%s", err.msg);
+    cr_assert_eq(ticket, written, "settle leaves no push waiting for the disk");
+    /* a repeated push stores nothing, and needs no sync of its own */
+    cr_assert_eq(push_range("zhuyuan", 6, 9, to_bc, 2, &upto, &stored), 0);
+    cr_assert_eq(stored, 0);
+    cr_assert_eq(bk_mailbox_written(mb), written);
+}

@@ -22,11 +22,11 @@ PAYLOADS = [100, 1000]
 
 PROMISES = [
     ("liangdi",
-     "every hop commits to SQLite with synchronous=FULL (WAL fsynced) before it acks: the "
-     "sender's outbox write, the broker's mailbox (before PUSH_ACK), the receiver's inbox "
-     "together with its cursor (before ACK); the receiver then applies each batch to its "
-     "tables in one transaction with its leaving the inbox. An acked record survives a "
-     "power cut."),
+     "every hop's SQLite write-ahead log is fsynced before it acks: the sender's outbox "
+     "write, the broker's mailbox (before PUSH_ACK; its own thread fsyncs the log while "
+     "it reads the next push), the receiver's inbox together with its cursor (before "
+     "ACK); the receiver then applies each batch to its tables in one transaction with "
+     "its leaving the inbox. An acked record survives a power cut."),
     ("liangdi on JetStream",
      "the nodes' hops as above; the broker acks a push once JetStream has acknowledged "
      "every mailbox write (file storage: written to the OS, as in the NATS JetStream row; "
