@@ -6,7 +6,12 @@
  * registry snapshot.  No state is kept for a peer until its Hello passes; then a
  * bounded table maps its routing id to its node, for Notify.  Replies go out with
  * ZMQ_DONTWAIT to a ZMQ_ROUTER_MANDATORY socket: what cannot be delivered is
- * dropped, and stays in the mailbox for the next Fetch. */
+ * dropped, and stays in the mailbox for the next Fetch.
+ *
+ * Durability: a store that syncs in the background (the embedded one: syncer.h) gives
+ * each stored push a ticket; its PUSH_ACK and Notifys are held (held.h) until the store
+ * says that ticket is on the disk, and a Welcome or a Batch first waits for every push
+ * stored (sv_settle).  A store that cannot sync any more stops the broker. */
 #include "server.h"
 
 #include <errno.h>

@@ -4,6 +4,7 @@
 #include <criterion/hooks.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sqlite3.h>
@@ -698,21 +699,28 @@ Test(broker_protocol, the_db_may_come_from_the_environment_or_the_config)
     cr_assert_not_null(strstr(out, "dongguan  home"), "%s", out);
 }
 
-Test(broker_protocol, a_push_is_acked_only_once_its_mailbox_write_is_on_the_disk)
+/* Starts the broker with fsync_shim.c preloaded (its settings already in the
+ * environment); the processes started after it run without. */
+static void broker_start_shimmed(void)
 {
-    /* every fdatasync in the broker takes 400 ms longer: an ack sent before its
-     * write's sync ended comes sooner than that */
-    const char *shim = getenv("LIANGDI_SLOW_FSYNC");
-    cr_assert_not_null(shim, "meson sets LIANGDI_SLOW_FSYNC");
+    const char *shim = getenv("LIANGDI_FSYNC_SHIM");
+    cr_assert_not_null(shim, "meson sets LIANGDI_FSYNC_SHIM");
     const char *asan = getenv("ASAN_OPTIONS");
     char asan_opts[512];
     snprintf(asan_opts, sizeof asan_opts, "%s%sverify_asan_link_order=0", asan ? asan : "",
              asan && *asan ? ":" : "");
     setenv("ASAN_OPTIONS", asan_opts, 1);
     setenv("LD_PRELOAD", shim, 1);
-    setenv("LIANGDI_SLOW_FSYNC_MS", "400", 1);
     broker_start();
     unsetenv("LD_PRELOAD");
+}
+
+Test(broker_protocol, a_push_is_acked_only_once_its_mailbox_write_is_on_the_disk)
+{
+    /* every fdatasync in the broker takes 400 ms longer: an ack sent before its
+     * write's sync ended comes sooner than that */
+    setenv("LIANGDI_SLOW_FSYNC_MS", "400", 1);
+    broker_start_shimmed();
     peer_t home = node_open("home", &key_home, NULL);
     /* the first write to a new log syncs its header in line (SQLite's own): the push
      * timed is the next one */
@@ -726,4 +734,37 @@ Test(broker_protocol, a_push_is_acked_only_once_its_mailbox_write_is_on_the_disk
     cr_assert_eq(depth_of("dongguan", &key_dongguan), 5);
     peer_close(&home);
     assert_clean_stop();
+}
+
+Test(broker_protocol, a_broker_whose_disk_refuses_a_sync_withholds_the_ack_and_stops)
+{
+    char flag[PATH_MAX + 16];
+    snprintf(flag, sizeof flag, "%s/disk-fails", bk.dir);
+    setenv("LIANGDI_FAIL_FSYNC_IF", flag, 1);
+    broker_start_shimmed();
+    peer_t home = node_open("home", &key_home, NULL);
+    push_ok(&home, "home", 1, 3, 3);       /* the log is started: no sync in line now */
+    off_t from = file_size(bk.log);
+    FILE *f = fopen(flag, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    ld_msg_t m;
+    make_push(&m, "home", 4, 5, aud_home_dongguan, 2);
+    send_msg(&home, &m);
+    ld_msg_clear(&m);
+    ld_msg_t reply;
+    ld_msg_type_t got = recv_msg(&home, 2000, &reply);
+    cr_assert_neq(got, LD_MSG_PUSH_ACK, "a push whose sync failed was acked");
+    if (got != LD_MSG_NONE)
+        ld_msg_clear(&reply);
+    int status = broker_stop(0);           /* no signal: it stops by itself */
+    cr_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) != 0,
+              "the broker went on, or stopped without an error (status 0x%x)",
+              (unsigned)status);
+    char *log = read_file(bk.log, (size_t)from);
+    cr_assert_not_null(strstr(log, "cannot make"), "%s", log);
+    cr_assert_not_null(strstr(log, "broker.db-wal durable: Input/output error"), "%s", log);
+    cr_assert_not_null(strstr(log, "1 push acks withheld; the broker stops"), "%s", log);
+    free(log);
+    peer_close(&home);
 }
