@@ -11,10 +11,6 @@
  *  - Nothing counts as done until the broker says so: PushAck moves pushed_upto, a
  *    Batch is applied, or stored in the inbox to be applied once the mailbox is
  *    drained, with its cursor in one transaction before it is acked (inbox.h).
- *  - pushed_upto is a note, not a promise (Welcome gives the broker's own back): it is
- *    written when no Push is in flight, when the session ends, and every
- *    PUSHED_NOTE_MS of a long run of pushes, not at each PushAck, each write waiting
- *    for the disk.
  *  - Answers that belong to an old session are harmless: PushAck never moves
  *    pushed_upto backwards and Batch entries at or below the cursor are skipped. */
 #include "conn.h"
@@ -36,7 +32,6 @@
 #define PUSH_WINDOW      4u                      /* Pushes in flight */
 #define FETCH_CREDIT     LD_BATCH_MAX            /* changes asked for in one Fetch */
 #define HANDSHAKE_IVL_MS 10000
-#define PUSHED_NOTE_MS   250                     /* pushed_upto written at least this often */
 #define MONITOR_ENDPOINT "inproc://nd-conn-monitor"
 
 struct nd_conn {
@@ -65,8 +60,6 @@ struct nd_conn {
     bool         hello_sent;
     bool         welcomed;
     uint64_t     acked;                 /* highest own seq the broker holds */
-    uint64_t     noted;                 /* acked as last written to the store */
-    int64_t      noted_ms;              /* when */
     uint64_t     sent_upto;             /* highest own seq sent in a Push */
     unsigned     push_inflight;
     bool         want_push;
@@ -301,39 +294,11 @@ err:
     return NULL;
 }
 
-/* Writes acked into the store's pushed_upto if it moved: always with `now`, else
- * once PUSHED_NOTE_MS passed since the last write.  0 or < 0. */
-static int note_pushed(nd_conn_t *self, bool now, ld_error_t *err)
-{
-    if (self->acked <= self->noted)
-        return 0;
-    int64_t ms = nd_conn_now_ms();
-    if (!now && ms - self->noted_ms < PUSHED_NOTE_MS)
-        return 0;
-    int rc = nd_store_set_pushed_upto(self->store, self->acked, err);
-    if (rc != 0)
-        return rc;
-    self->noted = self->acked;
-    self->noted_ms = ms;
-    return 0;
-}
-
-/* note_pushed at the end of a session, where a failure can only be told. */
-static void note_pushed_last(nd_conn_t *self)
-{
-    ld_error_t err;
-    ld_error_clear(&err);
-    if (note_pushed(self, true, &err) != 0)
-        ld_warn("the broker's last PushAck (seq %llu) not noted: %s",
-                (unsigned long long)self->acked, err.msg);
-}
-
 void nd_conn_destroy(nd_conn_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
         return;
     nd_conn_t *self = *self_p;
-    note_pushed_last(self);
     if (self->sock != NULL) {
         zmq_socket_monitor(self->sock, NULL, 0);
         int linger = self->linger_ms;
@@ -426,7 +391,6 @@ const char *nd_conn_link_state(const nd_conn_t *self)
 void nd_conn_get_stats(const nd_conn_t *self, nd_conn_stats_t *out)
 {
     *out = self->stats;
-    out->acked = self->acked;
 }
 
 /* --------------------------------------------------------------- sending ---- */
@@ -600,7 +564,6 @@ static int pump(nd_conn_t *self, ld_error_t *err)
 /* Forgets the session (the link is gone); what was wanted is wanted again. */
 static void reset_session(nd_conn_t *self)
 {
-    note_pushed_last(self);
     if (self->push_inflight > 0)
         self->want_push = true;
     if (self->fetch_inflight > 0)
@@ -758,8 +721,6 @@ static int handle_welcome(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *e
     }
     self->welcomed = true;
     self->acked = held;
-    self->noted = held > local ? held : local;   /* what the store holds now */
-    self->noted_ms = nd_conn_now_ms();
     self->sent_upto = held;
     self->stats.welcomes++;
     self->stats.remaining = m->u.welcome.mailbox_depth;
@@ -776,12 +737,12 @@ static int handle_push_ack(nd_conn_t *self, const ld_msg_t *m, nd_conn_event_t *
         self->push_inflight--;
     uint64_t upto = m->u.push_ack.upto;
     if (upto > self->acked) {
+        int rc = nd_store_set_pushed_upto(self->store, upto, err);
+        if (rc != 0)
+            return rc;
         self->stats.pushed += upto - self->acked;
         self->acked = upto;
     }
-    int rc = note_pushed(self, self->push_inflight == 0, err);
-    if (rc != 0)
-        return rc;
     if (upto > self->sent_upto)
         self->sent_upto = upto;
     *ev = ND_CONN_PUSHED;

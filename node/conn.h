@@ -72,8 +72,6 @@ typedef struct nd_conn_stats {
                                 * inbox) */
     uint64_t remaining;        /* the last Batch's (or Welcome's) count left to fetch */
     uint64_t welcomes;
-    uint64_t acked;            /* the highest own seq the broker holds, as last heard (the
-                                * store's pushed_upto may lag it: conn.c) */
 } nd_conn_stats_t;
 
 /* Connects a DEALER to one `endpoint` with CURVE (server_key and keys copied) and

@@ -47,8 +47,6 @@ static void print_progress(nd_store_t *store, const nd_conn_t *conn, bool final)
     nd_conn_get_stats(conn, &st);
     uint64_t last = nd_store_last_seq(store);
     uint64_t acked = nd_store_pushed_upto(store);
-    if (st.acked > acked)
-        acked = st.acked;
     uint64_t total = st.pushed + (last > acked ? last - acked : 0);
     fprintf(stderr, "\rpushed %" PRIu64 "/%" PRIu64 ", fetched %" PRIu64 " (%" PRIu64 " left)%s",
             st.pushed, total, st.fetched, st.remaining, final ? "\n" : "   ");
