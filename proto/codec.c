@@ -769,16 +769,6 @@ int ld_msg_encode(const ld_msg_t *m, uint8_t **out, size_t *len, ld_error_t *err
 
 /* --------------------------------------------------------- change reader -- */
 
-/* Batch entry i's position `at`, after `before` (the previous entry's; ignored for the
- * first): 0, or LD_EINVAL unless it is above it (and above 0). */
-static int check_position(size_t i, uint64_t at, uint64_t before, ld_error_t *err)
-{
-    if (at == 0 || (i > 0 && at <= before))
-        return ld_error_set(err, LD_EINVAL, "batch entry %zu: position %" PRIu64
-                            " is not after the one before", i + 1, at);
-    return 0;
-}
-
 int ld_change_reader_init(ld_change_reader_t *r, ld_msg_type_t type, const uint8_t *body,
                           size_t len, ld_error_t *err)
 {
@@ -822,6 +812,29 @@ int ld_change_reader_init(ld_change_reader_t *r, ld_msg_type_t type, const uint8
     return 0;
 }
 
+/* The next entry's bytes (*span) and position (*at), its framing checked: one change
+ * in it, and in a Batch a position above the one before.  Moves the reader past it: 1,
+ * 0 when every entry was read, or < 0 (the reader stays where it was). */
+static int reader_span(ld_change_reader_t *r, ld_wire_field_t *span, uint64_t *at,
+                       ld_error_t *err)
+{
+    size_t i = r->index;
+    if (i >= r->count)
+        return 0;
+    int rc = ld_wire_next_change(r->body, r->len, r->batch, &r->pos, i, span, at, err);
+    if (rc == 0)                      /* counted at init: cannot be, but never past it */
+        rc = ld_error_set(err, LD_EPROTO, "%s ended before its entry %zu",
+                          r->batch ? "batch" : "push", i + 1);
+    if (rc < 0)
+        return rc;
+    if (r->batch && (*at == 0 || (i > 0 && *at <= r->position)))
+        return ld_error_set(err, LD_EINVAL, "batch entry %zu: position %" PRIu64
+                            " is not after the one before", i + 1, *at);
+    r->index = i + 1;
+    r->position = *at;
+    return 1;
+}
+
 int ld_change_reader_next(ld_change_reader_t *r, ld_change_t *c, uint64_t *position,
                           ld_error_t *err)
 {
@@ -831,14 +844,10 @@ int ld_change_reader_next(ld_change_reader_t *r, ld_change_t *c, uint64_t *posit
     ld_wire_field_t span;
     uint64_t at = 0;
     *position = 0;
-    if (i >= r->count)
+    int rc = reader_span(r, &span, &at, err);
+    if (rc == 0)
         return 0;
-    int rc = ld_wire_next_change(r->body, r->len, r->batch, &r->pos, i, &span, &at, err);
-    if (rc == 0)                      /* counted at init: cannot be, but never past it */
-        rc = ld_error_set(err, LD_EPROTO, "%s ended before its entry %zu", what, i + 1);
     if (rc < 0)
-        goto fail;
-    if (r->batch && (rc = check_position(i, at, r->position, err)) != 0)
         goto fail;
     if (!r->keep)
         ld_arena_reset(&r->text);
@@ -866,8 +875,6 @@ int ld_change_reader_next(ld_change_reader_t *r, ld_change_t *c, uint64_t *posit
     }
     c->wire = span.data;
     c->wire_len = span.len;
-    r->index = i + 1;
-    r->position = at;
     *position = at;
     return 1;
 fail:
@@ -941,7 +948,6 @@ int ld_batch_peek(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t *err)
     ld_change_reader_t r;
     ld_wire_field_t span;
     uint64_t position = 0;
-    size_t i = 0;
     ld_msg_init(m, LD_MSG_BATCH);
     /* the framing as a reader checks it, then each entry's, without reading changes */
     int rc = ld_change_reader_init(&r, LD_MSG_BATCH, body, len, err);
@@ -950,18 +956,9 @@ int ld_batch_peek(const uint8_t *body, size_t len, ld_msg_t *m, ld_error_t *err)
     m->u.batch.remaining = r.remaining;
     if (r.count > 0 && (m->u.batch.positions = calloc(r.count, sizeof(uint64_t))) == NULL)
         return ld_error_set(err, LD_ENOMEM, "out of memory for %zu positions", r.count);
-    while (i < r.count) {
-        rc = ld_wire_next_change(body, len, true, &r.pos, i, &span, &position, err);
-        if (rc == 0)                  /* counted at init: cannot be, but never past it */
-            rc = ld_error_set(err, LD_EPROTO, "batch ended before its entry %zu", i + 1);
-        if (rc < 0)
-            break;
-        rc = check_position(i, position, i > 0 ? m->u.batch.positions[i - 1] : 0, err);
-        if (rc != 0)
-            break;
-        m->u.batch.positions[i++] = position;
-    }
-    m->u.batch.n = i;
+    while ((rc = reader_span(&r, &span, &position, err)) == 1)
+        m->u.batch.positions[r.index - 1] = position;
+    m->u.batch.n = r.index;
     if (rc != 0)
         ld_msg_clear(m);
     return rc;
