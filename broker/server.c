@@ -318,6 +318,17 @@ static int sv_settle(bk_server_t *self)
     return sv_synced(self);
 }
 
+/* sv_settle before a reply that reads the mailboxes: true, or false with the peer told
+ * the broker cannot go on. */
+static bool sv_settled_for(bk_server_t *self, const uint8_t *rid, size_t rid_len)
+{
+    if (sv_settle(self) == 0)
+        return true;
+    sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0,
+             "the broker cannot make its store durable");
+    return false;
+}
+
 /* Answers a stored push once it is durable: at once if it is already, else later, in
  * order, from sv_synced. */
 static void sv_push_answer(bk_server_t *self, const uint8_t *rid, size_t rid_len, uint64_t upto,
@@ -340,11 +351,8 @@ static void sv_welcome(bk_server_t *self, const uint8_t *rid, size_t rid_len, co
     ld_msg_t m;
     ld_error_t err;
     uint64_t pushed = 0, depth = 0;
-    if (sv_settle(self) < 0) {
-        sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0, "the broker cannot make its "
-                 "store durable");
+    if (!sv_settled_for(self, rid, rid_len))
         return;
-    }
     if (bk_mailbox_pushed_upto(self->mailbox, node, &pushed, &err) < 0
         || bk_mailbox_depth(self->mailbox, node, &depth, &err) < 0) {
         ld_err("hello from %s: %s", node, err.msg);
@@ -650,11 +658,8 @@ static void sv_fetch(bk_server_t *self, const uint8_t *rid, size_t rid_len, cons
     uint32_t credit = m->u.fetch.credit;
     if (credit > LD_BATCH_MAX)
         credit = LD_BATCH_MAX;
-    if (sv_settle(self) < 0) {
-        sv_error(self, rid, rid_len, LD_ERR_INTERNAL, NULL, 0, "the broker cannot make its "
-                 "store durable");
+    if (!sv_settled_for(self, rid, rid_len))
         return;
-    }
     ld_buf_reset(&self->batch);
     int n = bk_mailbox_fetch(self->mailbox, node, m->u.fetch.cursor, credit, sv_fetch_entry,
                              self, &remaining, &err);
